@@ -1,0 +1,92 @@
+"""Array coercion and argument checks shared by every public function.
+
+The dtype policy (SPEC.md, "Arrays in, arrays out"): float32 and float64 are
+computed natively; float16 is computed in float32 and returned as float16;
+bool and integers are computed and returned in float64; anything else is a
+TypeError naming the dtype.
+"""
+
+import math
+import operator
+
+import numpy as np
+
+_F16, _F32, _F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+
+
+def resolve_dtype(dtype):
+    """(compute dtype, result dtype) for an input dtype, both native byte order."""
+    kind, size = dtype.kind, dtype.itemsize
+    if kind == "f":
+        if size == 4:
+            return _F32, _F32
+        if size == 8:
+            return _F64, _F64
+        if size == 2:
+            return _F32, _F16
+        raise TypeError(f"fastnl does not support dtype {dtype} "
+                        "(extended precision); cast to float64 first")
+    if kind in "biu":
+        return _F64, _F64
+    raise TypeError(f"fastnl does not support dtype {dtype}: "
+                    "expected a real floating, integer or bool array")
+
+
+def as_float_array(x, name="input"):
+    """`x` as an ndarray of its compute dtype, and the result dtype.
+
+    Never copies a native float32/float64 array; otherwise converts (which also
+    fixes a non-native byte order).
+    """
+    x = np.asarray(x)
+    compute, result = resolve_dtype(x.dtype)
+    if x.dtype != compute:
+        x = x.astype(compute)
+    return x, result
+
+
+def check_out(out, shape, dtype):
+    """Raise unless `out` is a writeable ndarray of exactly `shape` and `dtype`."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, expected {shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+
+
+def real(name, value, *, finite=True, allow_nan=False):
+    """`value` as a Python float, or a TypeError/ValueError naming the parameter."""
+    if isinstance(value, (str, bytes, complex)) or isinstance(value, np.complexfloating):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if math.isnan(value) and not allow_nan:
+        raise ValueError(f"{name} must not be NaN")
+    if finite and math.isinf(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def choice(name, value, options):
+    if value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+    return value
+
+
+def rng_from(rng):
+    """A numpy.random.Generator from None (fresh entropy), an int seed or a Generator."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng()
+    try:
+        seed = operator.index(rng)
+    except TypeError:
+        raise TypeError("rng must be None, an int seed or a numpy.random.Generator, "
+                        f"got {type(rng).__name__}") from None
+    return np.random.default_rng(seed)

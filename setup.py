@@ -1,0 +1,91 @@
+"""Extension definitions and OpenMP detection; all metadata is in pyproject.toml.
+
+Kernels are Cython. Files named ``*.pyx.tp`` are Tempita templates that expand
+to one written-out loop per operation; they are expanded here, at build time,
+so the generated ``.pyx`` never goes stale in the repository.
+
+Environment:
+    FASTNL_NO_OPENMP=1   build serial kernels even where OpenMP is available.
+"""
+
+import os
+import tempfile
+import textwrap
+import warnings
+from pathlib import Path
+
+from Cython.Build import cythonize
+from Cython.Tempita import sub as tempita_sub
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+KERNELS = Path("fastnl", "_kernels")
+MODULES = ["_elementwise", "_openmp"]
+
+
+def expand_templates():
+    for template in KERNELS.glob("*.pyx.tp"):
+        target = template.with_suffix("")  # strip ".tp"
+        text = tempita_sub(template.read_text())
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+
+
+def openmp_flags(compiler):
+    """(compile flags, link flags) for OpenMP, or None when it cannot be used."""
+    if os.environ.get("FASTNL_NO_OPENMP", "") not in ("", "0"):
+        return None
+    if compiler.compiler_type == "msvc":
+        return ["/openmp"], []
+    probe = textwrap.dedent("""
+        #include <omp.h>
+        int main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }
+    """)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp, "probe.c")
+        source.write_text(probe)
+        try:
+            objects = compiler.compile([str(source)], output_dir=tmp,
+                                       extra_postargs=["-fopenmp"])
+            compiler.link_executable(objects, str(Path(tmp, "probe")),
+                                     extra_postargs=["-fopenmp"])
+        except Exception:
+            return None
+    return ["-fopenmp"], ["-fopenmp"]
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        flags = openmp_flags(self.compiler)
+        if flags is None:
+            reason = ("FASTNL_NO_OPENMP is set" if os.environ.get("FASTNL_NO_OPENMP")
+                      else "the compiler cannot build and link an OpenMP program")
+            warnings.warn("\n" + "*" * 72 + f"\nfastnl: building WITHOUT OpenMP ({reason}).\n"
+                          "Every kernel will run on one thread. On macOS, install libomp\n"
+                          "(brew install libomp) and build with a compiler that supports it.\n"
+                          + "*" * 72, stacklevel=1)
+        for ext in self.extensions:
+            if flags is not None:
+                ext.extra_compile_args += flags[0]
+                ext.extra_link_args += flags[1]
+        super().build_extensions()
+
+
+def extensions():
+    expand_templates()
+    exts = [Extension(f"fastnl._kernels.{name}", [str(KERNELS / f"{name}.pyx")])
+            for name in MODULES]
+    return cythonize(
+        exts,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "initializedcheck": False,
+            "cdivision": True,
+            "cpow": True,
+        },
+    )
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
