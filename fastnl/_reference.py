@@ -243,14 +243,18 @@ def ulp_error(name, x, got, ref, params=None):
     """Error of `got` in units of its dtype's epsilon times the error scale.
 
     Values below the dtype's smallest normal number are measured against that
-    number (their ulp is fixed there). NaN/inf must match exactly: any
-    mismatch counts as an infinite error.
+    number (their ulp is fixed there). NaN/inf (including a reference that
+    overflows the dtype) must match exactly: any mismatch counts as an
+    infinite error.
     """
     got = np.asarray(got)
     info = np.finfo(got.dtype)
     got64, ref = got.astype(np.float64), _f64(ref)
-    finite = np.isfinite(ref)
-    same_special = (np.isnan(got64) & np.isnan(ref)) | (~finite & (got64 == ref))
+    with np.errstate(over="ignore"):
+        # A finite reference beyond the dtype's range rounds to +-inf, correctly.
+        ref_rounded = ref.astype(got.dtype).astype(np.float64)
+    finite = np.isfinite(ref_rounded)
+    same_special = (np.isnan(got64) & np.isnan(ref)) | (~finite & (got64 == ref_rounded))
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.abs(got64 - ref) / (float(info.eps) * np.maximum(
             error_scale(name, x, ref, params), float(info.tiny)))
