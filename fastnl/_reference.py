@@ -104,7 +104,8 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 def sigmoid(x):
     x = _f64(x)
-    return np.exp(-np.logaddexp(0.0, -x))
+    with np.errstate(invalid="ignore"):  # logaddexp(0, inf) warns, yet is right
+        return np.exp(-np.logaddexp(0.0, -x))
 
 
 def tanh(x):
@@ -139,7 +140,8 @@ def hardshrink(x, lambd=0.5):
 
 
 def logsigmoid(x):
-    return -np.logaddexp(0.0, -_f64(x))
+    with np.errstate(invalid="ignore"):
+        return -np.logaddexp(0.0, -_f64(x))
 
 
 def silu(x):

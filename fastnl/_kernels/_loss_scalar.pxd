@@ -1,0 +1,71 @@
+# Scalar math of the pointwise losses: one inline function per loss, nothing else.
+#
+# Over the fused type `floating`, evaluated in the data's own precision, as
+# torch does (the kernels accumulate the results in float64). NaN in gives NaN
+# out: every branch is written so that a NaN comparison falls through to an
+# arithmetic expression of the NaN.
+
+from cython cimport floating
+from fastnl._kernels._math cimport exp_, log_, log1p_, fabs_
+
+
+cdef inline floating mse(floating x, floating t) noexcept nogil:
+    cdef floating d = x - t
+    return d * d
+
+
+cdef inline floating l1(floating x, floating t) noexcept nogil:
+    return fabs_(x - t)
+
+
+cdef inline floating smooth_l1(floating x, floating t, floating beta) noexcept nogil:
+    # beta == 0: `d < 0` is never true, so this is exactly l1 (torch's special case)
+    # without dividing by zero.
+    cdef floating d = fabs_(x - t)
+    if d < beta:
+        return <floating>0.5 * d * d / beta
+    return d - <floating>0.5 * beta
+
+
+cdef inline floating huber(floating x, floating t, floating delta) noexcept nogil:
+    cdef floating d = fabs_(x - t)
+    if d < delta:
+        return <floating>0.5 * d * d
+    return delta * (d - <floating>0.5 * delta)
+
+
+cdef inline floating kl_div(floating x, floating t) noexcept nogil:
+    # torch: xlogy(t, t) - t * x, with xlogy(0, y) = 0 so that a zero target
+    # contributes nothing; a negative target gives NaN (log of a negative).
+    cdef floating tlogt = 0
+    if t != 0:
+        tlogt = t * log_(t)
+    return tlogt - t * x
+
+
+cdef inline floating kl_div_log(floating x, floating t) noexcept nogil:
+    # log_target=True: the target is log q, so q (log q - x) = exp(t) (t - x).
+    return exp_(t) * (t - x)
+
+
+cdef inline floating bce(floating x, floating t) noexcept nogil:
+    # torch clamps both logs at -100 so that x = 0 or 1 gives a finite loss
+    # (at most 100 per element) instead of inf.
+    cdef floating lo = log1p_(-x), lx = log_(x)
+    if lo < -100:
+        lo = -100
+    if lx < -100:
+        lx = -100
+    return (t - 1) * lo - t * lx
+
+
+cdef inline floating softplus_neg(floating x) noexcept nogil:
+    # -log(sigmoid(x)) = log(1 + exp(-x)) = max(-x, 0) + log1p(exp(-|x|)):
+    # exp only ever sees -|x| <= 0, so it cannot overflow (x = -1e4 gives 1e4).
+    cdef floating m = -x if x < 0 else 0
+    return m + log1p_(exp_(-fabs_(x)))
+
+
+cdef inline floating bce_logits(floating x, floating t, floating pos_weight) noexcept nogil:
+    # torch: (1 - t) x + (1 + (pos_weight - 1) t) (-log sigmoid(x)).
+    return (1 - t) * x + (1 + (pos_weight - 1) * t) * softplus_neg(x)
