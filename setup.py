@@ -70,6 +70,14 @@ class BuildExt(build_ext):
                 ext.extra_link_args += flags[1]
         super().build_extensions()
 
+    def run(self):
+        super().run()
+        # Python puts the current directory first on sys.path, so right after
+        # `pip install .` in a checkout, `python -m fastnl` imports ./fastnl,
+        # not the installed copy: give the checkout the compiled kernels too.
+        if not self.inplace:
+            self.copy_extensions_to_source()
+
 
 def extensions():
     expand_templates()
