@@ -75,7 +75,8 @@ def celu(x, alpha=1.0):
 
 
 def selu(x):
-    return SELU_SCALE * elu(x, SELU_ALPHA)
+    with np.errstate(over="ignore"):  # scale * x beyond float64's range is inf, rightly
+        return SELU_SCALE * elu(x, SELU_ALPHA)
 
 
 def _erfc_f64(z):
@@ -98,7 +99,7 @@ def gelu(x, approximate="none"):
 
 def softplus(x, beta=1.0, threshold=20.0):
     x = _f64(x)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         return np.where(x * beta > threshold, x, np.logaddexp(0.0, x * beta) / beta)
 
 

@@ -285,6 +285,10 @@ def softplus(x, beta=1.0, threshold=20.0, out=None):
     rest is evaluated as ``(max(z, 0) + log1p(exp(-|z|))) / beta``, ``z = beta * x``,
     which cannot overflow whatever the threshold.
 
+    Beyond torch: with a threshold above about 88 (float32) or 709 (float64),
+    torch 2.13 returns inf where ``beta * x`` lies between that and the
+    threshold; fastnl returns the finite value.
+
     Raises
     ------
     ValueError
