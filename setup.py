@@ -10,7 +10,6 @@ Environment:
 
 import os
 import tempfile
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 KERNELS = Path("fastnl", "_kernels")
-MODULES = ["_elementwise", "_openmp"]
+MODULES = ["_elementwise", "_build"]
 
 
 def expand_templates():
@@ -31,27 +30,33 @@ def expand_templates():
             target.write_text(text)
 
 
+# (compile flags, link flags) to try, in order: GCC and LLVM clang take
+# -fopenmp; Apple clang needs the preprocessor flag and Homebrew's libomp
+# (its include and library paths come from CPPFLAGS/LDFLAGS).
+OPENMP_CANDIDATES = [(["-fopenmp"], ["-fopenmp"]),
+                     (["-Xpreprocessor", "-fopenmp"], ["-lomp"])]
+
+
 def openmp_flags(compiler):
     """(compile flags, link flags) for OpenMP, or None when it cannot be used."""
     if os.environ.get("FASTNL_NO_OPENMP", "") not in ("", "0"):
         return None
     if compiler.compiler_type == "msvc":
         return ["/openmp"], []
-    probe = textwrap.dedent("""
-        #include <omp.h>
-        int main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }
-    """)
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp, "probe.c")
-        source.write_text(probe)
-        try:
-            objects = compiler.compile([str(source)], output_dir=tmp,
-                                       extra_postargs=["-fopenmp"])
-            compiler.link_executable(objects, str(Path(tmp, "probe")),
-                                     extra_postargs=["-fopenmp"])
-        except Exception:
-            return None
-    return ["-fopenmp"], ["-fopenmp"]
+    probe = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+    for compile_flags, link_flags in OPENMP_CANDIDATES:
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp, "probe.c")
+            source.write_text(probe)
+            try:
+                objects = compiler.compile([str(source)], output_dir=tmp,
+                                           extra_postargs=compile_flags)
+                compiler.link_executable(objects, str(Path(tmp, "probe")),
+                                         extra_postargs=link_flags)
+            except Exception:
+                continue
+        return compile_flags, link_flags
+    return None
 
 
 class BuildExt(build_ext):

@@ -15,7 +15,7 @@ import numpy as np
 
 import fastnl
 from fastnl import _reference as reference
-from fastnl._kernels import _openmp
+from fastnl._kernels import _build
 
 
 def sample(n_random=200_000, seed=0):
@@ -49,7 +49,7 @@ def main():
     timing_out = np.empty_like(timing_x)
     print(f"fastnl {fastnl.__version__}: self-check against the float64 NumPy reference")
     print(f"threads: {fastnl.get_num_threads()} "
-          f"(OpenMP {'build ' + str(_openmp.openmp_version()) if _openmp.openmp_version() else 'off'})")
+          f"(OpenMP {'build ' + str(_build.openmp_version()) if _build.openmp_version() else 'off'})")
     print(f"errors: largest over {x64.size} points, in units of eps x max(|f(x)|, |x f'(x)|); "
           f"tolerance {reference.MAX_ERROR:g}")
     print(f"speed: NumPy reference time / fastnl time, float64, {timing_x.size} elements, "

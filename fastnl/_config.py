@@ -3,7 +3,7 @@
 import contextlib
 import operator
 
-from fastnl._kernels import _openmp
+from fastnl._kernels import _build
 
 # None: follow OpenMP's default, read at every call, so OMP_NUM_THREADS, the
 # CPU affinity mask and threadpoolctl.threadpool_limits all apply.
@@ -25,7 +25,7 @@ def get_num_threads():
     ...     fastnl.get_num_threads()
     1
     """
-    return _n_threads if _n_threads is not None else _openmp.max_threads()
+    return _n_threads if _n_threads is not None else _build.max_threads()
 
 
 def set_num_threads(n):
@@ -76,3 +76,66 @@ def num_threads(n):
         yield
     finally:
         set_num_threads(previous)
+
+
+def build_info():
+    """How this fastnl was built and how it runs here, as a dict (see show_config)."""
+    import os
+    import platform
+
+    import numpy as np
+
+    from fastnl._version import __version__
+
+    libc, libc_version = platform.libc_ver()
+    omp = _build.openmp_version()
+    info = {
+        "fastnl": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": f"{platform.system()} {platform.machine()}",
+        "compiler": _build.compiler(),
+        "openmp": f"on (_OPENMP {omp})" if omp else "off: serial build, every kernel on one thread",
+        "openmp runtimes loaded": _openmp_runtimes(),
+        "simd": "none selected at run time: portable scalar kernels (no -march=native)",
+        "libc": f"{libc} {libc_version}".strip() or "unknown",
+        "libc vector math (libmvec)": "not used",
+        "threads": get_num_threads(),
+        "threads set by set_num_threads": _n_threads,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "usable cpus": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                        else os.cpu_count()),
+        "parallel grain (elements)": _elementwise_grain(),
+    }
+    return info
+
+
+def _elementwise_grain():
+    from fastnl._kernels import _elementwise
+    return _elementwise.GRAIN_SIZE
+
+
+def _openmp_runtimes():
+    """The OpenMP libraries loaded in this process, through threadpoolctl if
+    it is installed (it is an optional dependency)."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return "unknown (install threadpoolctl to list them)"
+    found = [f"{lib['filepath']} ({lib['internal_api']} {lib.get('version') or ''})".replace(" )", ")")
+             for lib in threadpoolctl.threadpool_info() if lib.get("user_api") == "openmp"]
+    return "; ".join(found) or "none found"
+
+
+def show_config():
+    """Print how fastnl was built (compiler, OpenMP) and how it runs here
+    (threads, OpenMP runtimes in the process, libc); useful in bug reports.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.show_config()  # doctest: +ELLIPSIS
+    fastnl: ...
+    """
+    for key, value in build_info().items():
+        print(f"{key}: {value}")

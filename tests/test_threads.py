@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastnl
-from fastnl._kernels import _openmp
+from fastnl._kernels import _build
 
 
 def test_set_get_and_reset():
@@ -47,7 +47,7 @@ def _in_subprocess(code, **env):
     return result.stdout.strip()
 
 
-@pytest.mark.skipif(not _openmp.openmp_version(), reason="serial build: always 1 thread")
+@pytest.mark.skipif(not _build.openmp_version(), reason="serial build: always 1 thread")
 def test_default_respects_omp_num_threads():
     assert _in_subprocess("import fastnl; print(fastnl.get_num_threads())",
                           OMP_NUM_THREADS="1") == "1"
@@ -55,7 +55,7 @@ def test_default_respects_omp_num_threads():
                           OMP_NUM_THREADS="3") == "3"
 
 
-@pytest.mark.skipif(not _openmp.openmp_version(), reason="serial build: always 1 thread")
+@pytest.mark.skipif(not _build.openmp_version(), reason="serial build: always 1 thread")
 def test_threadpoolctl_limits_fastnl():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     with fastnl.num_threads(None):
