@@ -17,6 +17,7 @@ from Cython.Build import cythonize
 from Cython.Tempita import sub as tempita_sub
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.sdist import sdist
 
 KERNELS = Path("fastnl", "_kernels")
 MODULES = ["_elementwise", "_build"]
@@ -84,6 +85,13 @@ class BuildExt(build_ext):
             self.copy_extensions_to_source()
 
 
+class Sdist(sdist):
+    def make_release_tree(self, base_dir, files):
+        # The sdist carries each template, never the .pyx expanded from it.
+        files = [f for f in files if not (f.endswith(".pyx") and Path(f + ".tp").exists())]
+        super().make_release_tree(base_dir, files)
+
+
 def extensions():
     expand_templates()
     exts = [Extension(f"fastnl._kernels.{name}", [str(KERNELS / f"{name}.pyx")])
@@ -101,4 +109,4 @@ def extensions():
     )
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt, "sdist": Sdist})

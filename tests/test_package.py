@@ -44,3 +44,45 @@ def test_import_keeps_subnormals():
 def test_public_names():
     for name in fastnl.__all__:
         assert hasattr(fastnl, name)
+
+
+def test_imported_from_the_installed_package():
+    """Under FASTNL_TEST_INSTALLED=1 (.ci/run's wheel step) the suite must be
+    testing the installed wheel, not a checkout."""
+    import os
+    if os.environ.get("FASTNL_TEST_INSTALLED") != "1":
+        pytest.skip("only meaningful when testing an installed wheel")
+    assert "site-packages" in fastnl.__file__, fastnl.__file__
+
+
+_TWO_RUNTIMES = """
+import hashlib, sys
+import numpy as np
+first = sys.argv[1]
+if first == "torch":
+    import torch
+import fastnl
+if first == "fastnl":
+    import torch
+x = np.random.default_rng(0).standard_normal(1_000_000).astype(np.float32)
+if first != "none":
+    torch.set_num_threads(2)
+    torch.nn.functional.gelu(torch.from_numpy(x)).sum()  # torch's OpenMP pool runs
+with fastnl.num_threads(2):
+    y = fastnl.gelu(x)
+if first != "none":
+    torch.nn.functional.gelu(torch.from_numpy(x)).sum()  # and runs again after ours
+print(hashlib.sha256(y.tobytes()).hexdigest())
+"""
+
+
+def test_alongside_torch_two_openmp_runtimes(torch):
+    """torch ships its own OpenMP runtime: fastnl imported before or after it in
+    one process works and gives bit-identical results to a torch-free process."""
+    digests = {}
+    for first in ("none", "torch", "fastnl"):
+        result = subprocess.run([sys.executable, "-c", _TWO_RUNTIMES, first],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        digests[first] = result.stdout.strip()
+    assert digests["none"] == digests["torch"] == digests["fastnl"]
