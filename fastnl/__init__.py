@@ -2,15 +2,10 @@
 
 from fastnl._version import __version__
 from fastnl._config import get_num_threads, set_num_threads, num_threads, show_config
-from fastnl.activations import (
-    relu, relu6, leaky_relu, prelu, rrelu, elu, celu, selu, gelu, softplus, sigmoid,
-    tanh, softsign, hardtanh, threshold, tanhshrink, softshrink, hardshrink,
-    logsigmoid, silu, mish, hardsigmoid, hardswish,
-)
+from fastnl.activations import *  # noqa: F403  (the activations and their _backward)
+from fastnl import activations as _activations
 
 __all__ = [
     "__version__", "get_num_threads", "set_num_threads", "num_threads", "show_config",
-    "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "celu", "selu", "gelu",
-    "softplus", "sigmoid", "tanh", "softsign", "hardtanh", "threshold", "tanhshrink",
-    "softshrink", "hardshrink", "logsigmoid", "silu", "mish", "hardsigmoid", "hardswish",
+    *_activations.__all__,
 ]

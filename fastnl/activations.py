@@ -14,41 +14,54 @@ from fastnl._config import get_num_threads
 from fastnl._kernels import _elementwise as _k
 from fastnl._validate import as_float_array, check_out, choice, real, resolve_dtype, rng_from
 
-__all__ = [
+_NAMES = [
     "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "celu", "selu", "gelu",
     "softplus", "sigmoid", "tanh", "softsign", "hardtanh", "threshold", "tanhshrink",
     "softshrink", "hardshrink", "logsigmoid", "silu", "mish", "hardsigmoid", "hardswish",
 ]
+__all__ = _NAMES + [f"{name}_backward" for name in _NAMES]
 
 # SELU's constants (Klambauer et al., 2017), as torch.nn.functional.selu uses them.
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _elementwise(kernel, x, out, *args, c_order=False):
-    """Run `kernel(x_flat, out_flat, *args, n_threads)` over `x` of any layout.
+def _elementwise(kernel, x, out, *args, grad_output=None, c_order=False):
+    """Run `kernel(x_flat, out_flat, *args, n_threads)` over `x` of any layout,
+    or `kernel(grad_flat, x_flat, out_flat, *args, n_threads)` when
+    `grad_output` (of x's shape) is given, for a backward pass.
 
-    C- and Fortran-contiguous inputs are read in place, other layouts through
+    C- or Fortran-contiguous inputs are read in place, other layouts through
     one contiguous copy (`c_order` forces C order, for kernels that need the
-    logical element order). `out` is written directly when its layout and
-    dtype match, and through a temporary otherwise (including when it overlaps
-    the input without being the input itself).
+    logical element order). Inputs of different dtypes are computed in their
+    promoted dtype. `out` is written directly when its layout and dtype match,
+    and through a temporary otherwise (including when it overlaps an input
+    without being that input itself).
     """
-    source = x
-    x, result = as_float_array(x)
+    sources = (x,) if grad_output is None else (grad_output, x)
+    converted = [as_float_array(a) for a in sources]
+    arrays = [a for a, _ in converted]
+    if len(arrays) == 2:
+        if arrays[0].shape != arrays[1].shape:
+            raise ValueError(f"grad_output has shape {arrays[0].shape} but input has shape "
+                             f"{arrays[1].shape}; they must be the same")
+        compute = np.promote_types(arrays[0].dtype, arrays[1].dtype)
+        arrays = [a.astype(compute, copy=False) for a in arrays]
+    result = np.result_type(*[r for _, r in converted])
+    compute, shape = arrays[0].dtype, arrays[0].shape
     if out is not None:
-        check_out(out, x.shape, result)
-    if x.flags.c_contiguous:
+        check_out(out, shape, result)
+    if all(a.flags.c_contiguous for a in arrays):
         order = "C"
-    elif x.flags.f_contiguous and not c_order:
+    elif not c_order and all(a.flags.f_contiguous for a in arrays):
         order = "F"
     else:
-        x, order = np.ascontiguousarray(x), "C"
-    direct = (out is not None and out.dtype == x.dtype
+        arrays, order = [np.ascontiguousarray(a) for a in arrays], "C"
+    direct = (out is not None and out.dtype == compute
               and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
-              and (out is source or not np.may_share_memory(out, x)))
-    target = out if direct else np.empty(x.shape, x.dtype, order=order)
-    kernel(x.ravel(order), target.ravel(order), *args, get_num_threads())
+              and all(a is out or not np.may_share_memory(out, a) for a in arrays))
+    target = out if direct else np.empty(shape, compute, order=order)
+    kernel(*[a.ravel(order) for a in arrays], target.ravel(order), *args, get_num_threads())
     if direct:
         return out
     if out is not None:
@@ -57,6 +70,69 @@ def _elementwise(kernel, x, out, *args, c_order=False):
     if target.dtype != result:
         target = target.astype(result)
     return target if target.ndim else target[()]
+
+
+# Parameter checks, shared by each forward function and its backward: each
+# returns the kernel's scalar arguments.
+
+def _leaky_relu_args(negative_slope):
+    return (real("negative_slope", negative_slope),)
+
+
+def _rrelu_bounds(lower, upper):
+    lower, upper = real("lower", lower), real("upper", upper)
+    if lower > upper:
+        raise ValueError(f"lower must be <= upper, got lower={lower}, upper={upper}")
+    return lower, upper
+
+
+def _elu_args(alpha):
+    # torch's ELU kernel takes (negative coefficient, positive coefficient, input scale).
+    return real("alpha", alpha), 1.0, 1.0
+
+
+def _celu_args(alpha):
+    alpha = real("alpha", alpha)
+    if alpha == 0:
+        raise ValueError("alpha must be non-zero for celu")
+    return alpha, 1.0, 1.0 / alpha
+
+
+_SELU_ARGS = (SELU_ALPHA * SELU_SCALE, SELU_SCALE, 1.0)
+
+
+def _gelu_kernels(approximate):
+    """(forward, backward) kernels of the `approximate` form."""
+    if choice("approximate", approximate, ("none", "tanh")) == "none":
+        return _k.gelu, _k.gelu_backward
+    return _k.gelu_tanh, _k.gelu_tanh_backward
+
+
+def _softplus_args(beta, threshold):
+    beta, threshold = real("beta", beta), real("threshold", threshold)
+    if beta == 0:
+        raise ValueError("beta must be non-zero for softplus")
+    return beta, threshold
+
+
+def _hardtanh_args(min_val, max_val):
+    min_val = real("min_val", min_val, finite=False)
+    max_val = real("max_val", max_val, finite=False)
+    if min_val > max_val:
+        raise ValueError(f"min_val must be <= max_val, got min_val={min_val}, max_val={max_val}")
+    return min_val, max_val
+
+
+def _threshold_args(threshold, value):
+    return (real("threshold", threshold, finite=False),
+            real("value", value, finite=False, allow_nan=True))
+
+
+def _shrink_args(lambd):
+    lambd = real("lambd", lambd)
+    if lambd < 0:
+        raise ValueError(f"lambd must be >= 0, got {lambd}")
+    return (lambd,)
 
 
 def relu(x, out=None):
@@ -107,7 +183,7 @@ def leaky_relu(x, negative_slope=0.01, out=None):
     >>> fastnl.leaky_relu([-2.0, 3.0], negative_slope=0.5)
     array([-1.,  3.])
     """
-    return _elementwise(_k.leaky_relu, x, out, real("negative_slope", negative_slope))
+    return _elementwise(_k.leaky_relu, x, out, *_leaky_relu_args(negative_slope))
 
 
 def prelu(x, weight, out=None):
@@ -134,8 +210,18 @@ def prelu(x, weight, out=None):
     array([[-0.1, -0.5],
            [ 2. , -1. ]])
     """
-    shape = np.shape(x)
-    compute, _ = resolve_dtype(np.asarray(x).dtype)
+    x = np.asarray(x)
+    weight, inner = _prelu_weight(x, weight)
+    if weight.size == 1:
+        return _elementwise(_k.leaky_relu, x, out, float(weight[0]))
+    return _elementwise(_k.prelu, x, out, weight, inner, c_order=True)
+
+
+def _prelu_weight(x, weight):
+    """`weight` checked against `x` and converted to x's compute dtype, 1-d and
+    contiguous; and the number of elements per channel block in C order."""
+    shape = x.shape
+    compute, _ = resolve_dtype(x.dtype)
     weight, _ = as_float_array(weight, "weight")
     if weight.ndim > 1:
         raise ValueError(f"weight must be 1-d, got shape {weight.shape}")
@@ -144,10 +230,8 @@ def prelu(x, weight, out=None):
     if weight.size not in (1, channels):
         raise ValueError(f"weight has {weight.size} elements; expected 1 or the number of "
                          f"channels, {channels}, of input of shape {shape}")
-    if weight.size == 1:
-        return _elementwise(_k.leaky_relu, x, out, float(weight[0]))
-    inner = int(np.prod(shape[2:], dtype=np.int64))
-    return _elementwise(_k.prelu, x, out, weight, inner, c_order=True)
+    inner = int(np.prod(shape[2:], dtype=np.int64)) if weight.size > 1 else x.size
+    return weight, inner
 
 
 def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, rng=None, out=None,
@@ -181,9 +265,7 @@ def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, rng=None, out=None,
     >>> bool((a == b).all() and (-1/3 <= a).all() and (a <= -1/8).all())
     True
     """
-    lower, upper = real("lower", lower), real("upper", upper)
-    if lower > upper:
-        raise ValueError(f"lower must be <= upper, got lower={lower}, upper={upper}")
+    lower, upper = _rrelu_bounds(lower, upper)
     x = np.asarray(x)
     compute, result = resolve_dtype(x.dtype)
     if training:
@@ -212,8 +294,7 @@ def elu(x, alpha=1.0, out=None):
     >>> fastnl.elu([-1000.0, 0.0, 2.0])
     array([-1.,  0.,  2.])
     """
-    alpha = real("alpha", alpha)
-    return _elementwise(_k.elu, x, out, alpha, 1.0, 1.0)
+    return _elementwise(_k.elu, x, out, *_elu_args(alpha))
 
 
 def celu(x, alpha=1.0, out=None):
@@ -231,10 +312,7 @@ def celu(x, alpha=1.0, out=None):
     >>> fastnl.celu([-1000.0, 2.0], alpha=2.0)
     array([-2.,  2.])
     """
-    alpha = real("alpha", alpha)
-    if alpha == 0:
-        raise ValueError("alpha must be non-zero for celu")
-    return _elementwise(_k.elu, x, out, alpha, 1.0, 1.0 / alpha)
+    return _elementwise(_k.elu, x, out, *_celu_args(alpha))
 
 
 def selu(x, out=None):
@@ -249,7 +327,7 @@ def selu(x, out=None):
     >>> float(fastnl.selu(1.0))
     1.0507009873554805
     """
-    return _elementwise(_k.elu, x, out, SELU_ALPHA * SELU_SCALE, SELU_SCALE, 1.0)
+    return _elementwise(_k.elu, x, out, *_SELU_ARGS)
 
 
 def gelu(x, approximate="none", out=None):
@@ -274,8 +352,7 @@ def gelu(x, approximate="none", out=None):
     >>> fastnl.gelu(np.array([-np.inf, 0.0, np.inf]))
     array([-0.,  0., inf])
     """
-    approximate = choice("approximate", approximate, ("none", "tanh"))
-    return _elementwise(_k.gelu if approximate == "none" else _k.gelu_tanh, x, out)
+    return _elementwise(_gelu_kernels(approximate)[0], x, out)
 
 
 def softplus(x, beta=1.0, threshold=20.0, out=None):
@@ -300,10 +377,7 @@ def softplus(x, beta=1.0, threshold=20.0, out=None):
     >>> fastnl.softplus([-30.0, 0.0, 30.0])
     array([9.35762297e-14, 6.93147181e-01, 3.00000000e+01])
     """
-    beta, threshold = real("beta", beta), real("threshold", threshold)
-    if beta == 0:
-        raise ValueError("beta must be non-zero for softplus")
-    return _elementwise(_k.softplus, x, out, beta, threshold)
+    return _elementwise(_k.softplus, x, out, *_softplus_args(beta, threshold))
 
 
 def sigmoid(x, out=None):
@@ -360,11 +434,7 @@ def hardtanh(x, min_val=-1.0, max_val=1.0, out=None):
     >>> fastnl.hardtanh([-3.0, 0.5, 3.0])
     array([-1. ,  0.5,  1. ])
     """
-    min_val = real("min_val", min_val, finite=False)
-    max_val = real("max_val", max_val, finite=False)
-    if min_val > max_val:
-        raise ValueError(f"min_val must be <= max_val, got min_val={min_val}, max_val={max_val}")
-    return _elementwise(_k.hardtanh, x, out, min_val, max_val)
+    return _elementwise(_k.hardtanh, x, out, *_hardtanh_args(min_val, max_val))
 
 
 def threshold(x, threshold, value, out=None):
@@ -378,9 +448,7 @@ def threshold(x, threshold, value, out=None):
     >>> fastnl.threshold([0.5, 1.0, 2.0], threshold=1.0, value=-5.0)
     array([-5., -5.,  2.])
     """
-    threshold = real("threshold", threshold, finite=False)
-    value = real("value", value, finite=False, allow_nan=True)
-    return _elementwise(_k.threshold, x, out, threshold, value)
+    return _elementwise(_k.threshold, x, out, *_threshold_args(threshold, value))
 
 
 def tanhshrink(x, out=None):
@@ -395,13 +463,6 @@ def tanhshrink(x, out=None):
     array([ 0., 99.])
     """
     return _elementwise(_k.tanhshrink, x, out)
-
-
-def _lambd(lambd):
-    lambd = real("lambd", lambd)
-    if lambd < 0:
-        raise ValueError(f"lambd must be >= 0, got {lambd}")
-    return lambd
 
 
 def softshrink(x, lambd=0.5, out=None):
@@ -419,7 +480,7 @@ def softshrink(x, lambd=0.5, out=None):
     >>> fastnl.softshrink([-2.0, 0.25, 2.0])
     array([-1.5,  0. ,  1.5])
     """
-    return _elementwise(_k.softshrink, x, out, _lambd(lambd))
+    return _elementwise(_k.softshrink, x, out, *_shrink_args(lambd))
 
 
 def hardshrink(x, lambd=0.5, out=None):
@@ -436,7 +497,7 @@ def hardshrink(x, lambd=0.5, out=None):
     >>> fastnl.hardshrink([-2.0, 0.25, 2.0])
     array([-2.,  0.,  2.])
     """
-    return _elementwise(_k.hardshrink, x, out, _lambd(lambd))
+    return _elementwise(_k.hardshrink, x, out, *_shrink_args(lambd))
 
 
 def logsigmoid(x, out=None):
@@ -506,3 +567,247 @@ def hardswish(x, out=None):
     array([-0.,  0.,  4.])
     """
     return _elementwise(_k.hardswish, x, out)
+
+
+# ---------------------------------------------------------------------------
+# Backward passes: <name>_backward(grad_output, x, <same parameters>) is the
+# gradient of sum(grad_output * <name>(x)) with respect to x, i.e. the
+# vector-Jacobian product that torch's autograd computes. grad_output must have
+# x's shape; the result follows the dtype policy for both, promoted. At kinks
+# the sub-gradient is torch's (relu'(0) = 0, hardtanh' = 0 at its bounds);
+# where torch's formula gives NaN at +-inf, the limit (gelu'(inf) = 1, ...).
+
+def _backward_doc(name, derivative, example_x, example_out):
+    return f"""Gradient of :func:`{name}`: ``grad_output * {derivative}``.
+
+    Mirrors what torch's autograd returns for ``torch.nn.functional.{name}``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient with respect to the output, of the input's shape.
+    x : array_like
+        The input of the forward call.
+    out : ndarray, optional
+        Where to write the result (may be `grad_output` or `x`).
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.{name}_backward([1.0, 1.0, 1.0], {example_x})
+    {example_out}
+    """
+
+
+def relu_backward(grad_output, x, out=None):
+    return _elementwise(_k.relu_backward, x, out, grad_output=grad_output)
+
+
+def relu6_backward(grad_output, x, out=None):
+    return _elementwise(_k.hardtanh_backward, x, out, 0.0, 6.0, grad_output=grad_output)
+
+
+def leaky_relu_backward(grad_output, x, negative_slope=0.01, out=None):
+    return _elementwise(_k.leaky_relu_backward, x, out, *_leaky_relu_args(negative_slope),
+                        grad_output=grad_output)
+
+
+def elu_backward(grad_output, x, alpha=1.0, out=None):
+    return _elementwise(_k.elu_backward, x, out, *_elu_args(alpha), grad_output=grad_output)
+
+
+def celu_backward(grad_output, x, alpha=1.0, out=None):
+    return _elementwise(_k.elu_backward, x, out, *_celu_args(alpha), grad_output=grad_output)
+
+
+def selu_backward(grad_output, x, out=None):
+    return _elementwise(_k.elu_backward, x, out, *_SELU_ARGS, grad_output=grad_output)
+
+
+def gelu_backward(grad_output, x, approximate="none", out=None):
+    return _elementwise(_gelu_kernels(approximate)[1], x, out, grad_output=grad_output)
+
+
+def softplus_backward(grad_output, x, beta=1.0, threshold=20.0, out=None):
+    return _elementwise(_k.softplus_backward, x, out, *_softplus_args(beta, threshold),
+                        grad_output=grad_output)
+
+
+def sigmoid_backward(grad_output, x, out=None):
+    return _elementwise(_k.sigmoid_backward, x, out, grad_output=grad_output)
+
+
+def tanh_backward(grad_output, x, out=None):
+    return _elementwise(_k.tanh_backward, x, out, grad_output=grad_output)
+
+
+def softsign_backward(grad_output, x, out=None):
+    return _elementwise(_k.softsign_backward, x, out, grad_output=grad_output)
+
+
+def hardtanh_backward(grad_output, x, min_val=-1.0, max_val=1.0, out=None):
+    return _elementwise(_k.hardtanh_backward, x, out, *_hardtanh_args(min_val, max_val),
+                        grad_output=grad_output)
+
+
+def threshold_backward(grad_output, x, threshold, value, out=None):
+    return _elementwise(_k.threshold_backward, x, out, *_threshold_args(threshold, value),
+                        grad_output=grad_output)
+
+
+def tanhshrink_backward(grad_output, x, out=None):
+    return _elementwise(_k.tanhshrink_backward, x, out, grad_output=grad_output)
+
+
+def softshrink_backward(grad_output, x, lambd=0.5, out=None):
+    return _elementwise(_k.softshrink_backward, x, out, *_shrink_args(lambd),
+                        grad_output=grad_output)
+
+
+def hardshrink_backward(grad_output, x, lambd=0.5, out=None):
+    return _elementwise(_k.hardshrink_backward, x, out, *_shrink_args(lambd),
+                        grad_output=grad_output)
+
+
+def logsigmoid_backward(grad_output, x, out=None):
+    return _elementwise(_k.logsigmoid_backward, x, out, grad_output=grad_output)
+
+
+def silu_backward(grad_output, x, out=None):
+    return _elementwise(_k.silu_backward, x, out, grad_output=grad_output)
+
+
+def mish_backward(grad_output, x, out=None):
+    return _elementwise(_k.mish_backward, x, out, grad_output=grad_output)
+
+
+def hardsigmoid_backward(grad_output, x, out=None):
+    return _elementwise(_k.hardsigmoid_backward, x, out, grad_output=grad_output)
+
+
+def hardswish_backward(grad_output, x, out=None):
+    return _elementwise(_k.hardswish_backward, x, out, grad_output=grad_output)
+
+
+# One docstring per backward function: (derivative, example input, its output).
+for _name, (_derivative, _x, _out) in {
+    "relu": ("(x > 0)", "[-1.0, 0.0, 2.0]", "array([0., 0., 1.])"),
+    "relu6": ("(0 < x < 6)", "[-1.0, 3.0, 6.0]", "array([0., 1., 0.])"),
+    "leaky_relu": ("(1 if x > 0 else negative_slope)", "[-1.0, 0.0, 2.0]",
+                   "array([0.01, 0.01, 1.  ])"),
+    "elu": ("(1 if x > 0 else alpha * exp(x))", "[-1000.0, 0.0, 2.0]", "array([0., 1., 1.])"),
+    "celu": ("(1 if x > 0 else exp(x / alpha))", "[-1000.0, 0.0, 2.0]", "array([0., 1., 1.])"),
+    "selu": ("scale * (1 if x > 0 else alpha * exp(x))", "[-1000.0, 1.0, 2.0]",
+             "array([0.        , 1.05070099, 1.05070099])"),
+    "gelu": ("(Phi(x) + x * phi(x))", "[-float('inf'), 0.0, float('inf')]",
+             "array([0. , 0.5, 1. ])"),
+    "softplus": ("(1 if beta * x > threshold else sigmoid(beta * x))", "[-1000.0, 0.0, 1000.0]",
+                 "array([0. , 0.5, 1. ])"),
+    "sigmoid": ("sigmoid(x) * sigmoid(-x)", "[-1000.0, 0.0, 1000.0]", "array([0.  , 0.25, 0.  ])"),
+    "tanh": ("(1 - tanh(x)**2)", "[-1000.0, 0.0, 1000.0]", "array([0., 1., 0.])"),
+    "softsign": ("1 / (1 + |x|)**2", "[-1.0, 0.0, 1.0]", "array([0.25, 1.  , 0.25])"),
+    "hardtanh": ("(min_val < x < max_val)", "[-1.0, 0.0, 1.0]", "array([0., 1., 0.])"),
+    "threshold": ("(x > threshold)", "[0.0, 1.0, 2.0], threshold=1.0, value=0.0",
+                  "array([0., 0., 1.])"),
+    "tanhshrink": ("tanh(x)**2", "[-1000.0, 0.0, 1000.0]", "array([1., 0., 1.])"),
+    "softshrink": ("(|x| > lambd)", "[-1.0, 0.5, 2.0]", "array([1., 0., 1.])"),
+    "hardshrink": ("(|x| > lambd)", "[-1.0, 0.5, 2.0]", "array([1., 0., 1.])"),
+    "logsigmoid": ("sigmoid(-x)", "[-1000.0, 0.0, 1000.0]", "array([1. , 0.5, 0. ])"),
+    "silu": ("(sigmoid(x) + x * sigmoid(x) * sigmoid(-x))", "[-float('inf'), 0.0, float('inf')]",
+             "array([0. , 0.5, 1. ])"),
+    "mish": ("(tanh(sp) + x * sigmoid(x) / cosh(sp)**2)`` with ``sp = softplus(x)",
+             "[-float('inf'), 0.0, float('inf')]", "array([0. , 0.6, 1. ])"),
+    "hardsigmoid": ("(1/6 if -3 < x < 3 else 0)", "[-3.0, 0.0, 3.0]",
+                    "array([0.        , 0.16666667, 0.        ])"),
+    "hardswish": ("(0 if x <= -3 else x / 3 + 1/2 if x < 3 else 1)", "[-4.0, 0.0, 4.0]",
+                  "array([0. , 0.5, 1. ])"),
+}.items():
+    globals()[f"{_name}_backward"].__doc__ = _backward_doc(_name, _derivative, _x, _out)
+del _name, _derivative, _x, _out
+
+
+def prelu_backward(grad_output, x, weight, out=None):
+    """Gradients of :func:`prelu` with respect to `x` and to `weight`.
+
+    ``grad_x = grad_output * (1 if x > 0 else weight)`` and ``grad_weight``
+    sums ``grad_output * x`` over the elements ``x <= 0`` of each channel (of
+    all elements for a single weight), accumulated in float64 in a fixed order,
+    so it does not depend on the thread count. Mirrors torch's autograd of
+    ``torch.nn.functional.prelu``.
+
+    Returns
+    -------
+    grad_x : ndarray
+        Of x's shape (written into `out` if given).
+    grad_weight : ndarray
+        Of weight's shape, in the result dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> x = np.array([[-1.0, 2.0], [-3.0, -4.0]])
+    >>> grad_x, grad_w = fastnl.prelu_backward(np.ones_like(x), x, weight=[0.1, 0.5])
+    >>> grad_x
+    array([[0.1, 1. ],
+           [0.1, 0.5]])
+    >>> grad_w
+    array([-4., -4.])
+    """
+    x = np.asarray(x)
+    weight_shape = np.shape(weight)
+    weight, inner = _prelu_weight(x, weight)
+    if weight.size == 1:
+        inner = 8192  # blocks of one weight, summed in a fixed order
+    n_blocks = -(-x.size // inner) if inner else 0
+    blocks = np.zeros(n_blocks, np.float64)
+    grad_x = _elementwise(_k.prelu_backward, x, out, weight, blocks, inner,
+                          grad_output=grad_output, c_order=True)
+    if weight.size == 1:
+        grad_weight = blocks.sum(keepdims=True)
+    else:
+        grad_weight = blocks.reshape(-1, weight.size).sum(axis=0)
+    result = np.asarray(grad_x).dtype
+    return grad_x, grad_weight.astype(result).reshape(weight_shape)
+
+
+def rrelu_backward(grad_output, x, lower=1.0 / 8, upper=1.0 / 3, training=False, noise=None,
+                   out=None):
+    """Gradient of :func:`rrelu`.
+
+    In training, pass the `noise` the forward call returned
+    (``rrelu(..., training=True, return_noise=True)``): the gradient is
+    ``grad_output * noise``. In evaluation it is that of
+    ``leaky_relu(x, (lower + upper) / 2)``. Mirrors torch's autograd of
+    ``torch.nn.functional.rrelu``.
+
+    Raises
+    ------
+    ValueError
+        If ``training`` is true and `noise` is missing or not of x's shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> x = [-1.0, 2.0]
+    >>> y, noise = fastnl.rrelu(x, training=True, rng=0, return_noise=True)
+    >>> bool((fastnl.rrelu_backward([1.0, 1.0], x, training=True, noise=noise) == noise).all())
+    True
+    """
+    lower, upper = _rrelu_bounds(lower, upper)
+    if not training:
+        return _elementwise(_k.leaky_relu_backward, x, out, (lower + upper) / 2,
+                            grad_output=grad_output)
+    if noise is None:
+        raise ValueError("rrelu_backward in training needs the noise of the forward call "
+                         "(rrelu(..., training=True, return_noise=True))")
+    x = np.asarray(x)
+    noise, _ = as_float_array(noise, "noise")
+    if noise.shape != x.shape:
+        raise ValueError(f"noise has shape {noise.shape} but input has shape {x.shape}")
+    # The slopes drawn are per element: PReLU's kernel with one weight per
+    # element, in the dtype the kernel computes grad_output and x in.
+    compute = np.promote_types(resolve_dtype(np.asarray(grad_output).dtype)[0],
+                               resolve_dtype(x.dtype)[0])
+    slopes = np.ascontiguousarray(noise, dtype=compute).reshape(-1)
+    return _elementwise(_k.prelu_backward, x, out, slopes, np.zeros(slopes.size), 1,
+                        grad_output=grad_output, c_order=True)

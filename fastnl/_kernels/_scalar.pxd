@@ -155,3 +155,139 @@ cdef inline floating hardswish(floating x) noexcept nogil:
         return -0.0  # limit; -inf * 0 would be NaN
     # x * (c / 6), not torch's (x * c) / 6, which overflows for x > max / 6.
     return x * hardsigmoid(x)
+
+
+# ---------------------------------------------------------------------------
+# Backward: NAME_backward(g, x, params) is the gradient with respect to x given
+# the gradient g of the output. Sub-gradients at kinks and the branch tests are
+# torch's (relu'(0) = 0, hardtanh' = 0 at its bounds, ...), and where torch
+# returns 0 outright rather than g * 0 we do too, so an inf or NaN in g does
+# not leak through a zero derivative. Derivatives that tend to 0 are evaluated
+# in forms that do not cancel (sech^2 rather than 1 - tanh^2).
+
+cdef inline floating sech2(floating x) noexcept nogil:
+    # 1 / cosh(x)^2 = 4 e / (1 + e)^2 with e = exp(-2|x|): accurate for all x,
+    # where 1 - tanh(x)^2 cancels to 0 beyond |x| ~ 19 (float64).
+    cdef floating e = exp_(-2 * fabs_(x))
+    return 4 * e / ((1 + e) * (1 + e))
+
+
+cdef inline floating relu_backward(floating g, floating x) noexcept nogil:
+    return 0 if x <= 0 else g
+
+
+cdef inline floating hardtanh_backward(floating g, floating x, floating min_val,
+                                       floating max_val) noexcept nogil:
+    return 0 if (x <= min_val or x >= max_val) else g
+
+
+cdef inline floating leaky_relu_backward(floating g, floating x,
+                                         floating negative_slope) noexcept nogil:
+    return g if x > 0 else g * negative_slope
+
+
+cdef inline floating elu_backward(floating g, floating x, floating negcoef, floating poscoef,
+                                  floating input_scale) noexcept nogil:
+    if x <= 0:
+        return g * input_scale * negcoef * exp_(x * input_scale)
+    return g * poscoef
+
+
+cdef inline floating gelu_backward(floating g, floating x) noexcept nogil:
+    # Phi(x) + x phi(x); x phi(x) -> 0 at both infinities (inf * 0 otherwise).
+    cdef floating cdf, x_pdf
+    if fabs_(x) == INFINITY:
+        return g if x > 0 else 0
+    cdf = <floating>0.5 * erfc_(x * <floating>-0.70710678118654752440)
+    x_pdf = x * <floating>0.39894228040143267794 * exp_(<floating>-0.5 * x * x)
+    return g * (cdf + x_pdf)
+
+
+cdef inline floating gelu_tanh_backward(floating g, floating x) noexcept nogil:
+    # d/dx x s(2u) = s + 2 x u' s (1 - s), s = sigmoid(2u), s (1 - s) = s(2u) s(-2u).
+    # Once s (1 - s) underflows to 0 the second term is 0, even where x u'
+    # has overflowed to inf.
+    cdef floating u, du, s, s1s
+    if fabs_(x) == INFINITY:
+        return g if x > 0 else 0
+    u = <floating>0.79788456080286535588 * (x + <floating>0.044715 * x * x * x)
+    du = <floating>0.79788456080286535588 * (1 + <floating>0.134145 * x * x)
+    s = sigmoid(2 * u)
+    s1s = s * sigmoid(-2 * u)
+    if s1s == 0:
+        return g * s
+    return g * (s + 2 * x * du * s1s)
+
+
+cdef inline floating softplus_backward(floating g, floating x, floating beta,
+                                       floating threshold) noexcept nogil:
+    cdef floating z = x * beta
+    if z > threshold:
+        return g
+    return g * sigmoid(z)
+
+
+cdef inline floating sigmoid_backward(floating g, floating x) noexcept nogil:
+    # s (1 - s) = s(x) s(-x): no cancellation in 1 - s for x >> 0.
+    return g * sigmoid(x) * sigmoid(-x)
+
+
+cdef inline floating tanh_backward(floating g, floating x) noexcept nogil:
+    return g * sech2(x)
+
+
+cdef inline floating softsign_backward(floating g, floating x) noexcept nogil:
+    cdef floating d = 1 + fabs_(x)
+    return g / (d * d)
+
+
+cdef inline floating threshold_backward(floating g, floating x, floating threshold,
+                                        floating value) noexcept nogil:
+    return 0 if x <= threshold else g
+
+
+cdef inline floating tanhshrink_backward(floating g, floating x) noexcept nogil:
+    cdef floating t = tanh_(x)
+    return g * t * t
+
+
+cdef inline floating softshrink_backward(floating g, floating x, floating lambd) noexcept nogil:
+    return 0 if (x >= -lambd and x <= lambd) else g
+
+
+cdef inline floating hardshrink_backward(floating g, floating x, floating lambd) noexcept nogil:
+    return 0 if (x >= -lambd and x <= lambd) else g
+
+
+cdef inline floating logsigmoid_backward(floating g, floating x) noexcept nogil:
+    return g * sigmoid(-x)
+
+
+cdef inline floating silu_backward(floating g, floating x) noexcept nogil:
+    # s (1 + x (1 - s)) = s(x) + x s(x) s(-x); the second term -> 0 at +-inf.
+    if fabs_(x) == INFINITY:
+        return g if x > 0 else 0
+    return g * (sigmoid(x) + x * sigmoid(x) * sigmoid(-x))
+
+
+cdef inline floating mish_backward(floating g, floating x) noexcept nogil:
+    # tanh(sp) + x sigmoid(x) sech^2(sp), sp = softplus(x); the second term -> 0
+    # at +-inf. softplus in the form that cannot overflow.
+    cdef floating sp
+    if fabs_(x) == INFINITY:
+        return g if x > 0 else 0
+    sp = (x if x > 0 else 0) + log1p_(exp_(-fabs_(x)))
+    return g * (tanh_(sp) + x * sigmoid(x) * sech2(sp))
+
+
+cdef inline floating hardsigmoid_backward(floating g, floating x) noexcept nogil:
+    return g / 6 if (x > -3 and x < 3) else 0
+
+
+cdef inline floating hardswish_backward(floating g, floating x) noexcept nogil:
+    # torch 2.13's sub-gradients at the kinks: 0 at -3, 1 at 3.
+    if x <= -3:
+        return 0
+    if x < 3:
+        return g * (x / 3 + <floating>0.5)
+    return g

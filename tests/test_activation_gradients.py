@@ -1,0 +1,210 @@
+"""Backward passes of the elementwise activations: against central finite
+differences of the float64 reference, against torch autograd (kinks included),
+at infinities, and the array contract (dtypes, layouts, out=, threads)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import fastnl
+from fastnl import _reference as reference
+
+CASES = reference.CASES
+CASE_IDS = [f"{name}-{i}" for i, (name, _) in enumerate(CASES)]
+INF = math.inf
+
+
+def backward(name, params, g, x, **kwargs):
+    if name == "prelu":
+        return fastnl.prelu_backward(g, x, **params, **kwargs)[0]
+    return getattr(fastnl, f"{name}_backward")(g, x, **params, **kwargs)
+
+
+def kinks(name, params):
+    """Points where the function is not differentiable (or its derivative jumps)."""
+    lambd = params.get("lambd", 0.5)
+    return {
+        "relu": [0.0], "relu6": [0.0, 6.0], "leaky_relu": [0.0], "prelu": [0.0],
+        "rrelu": [0.0], "elu": [0.0], "celu": [0.0], "selu": [0.0],
+        "hardtanh": [params.get("min_val", -1.0), params.get("max_val", 1.0)],
+        "threshold": [params.get("threshold", 0.0)],
+        "softshrink": [-lambd, lambd], "hardshrink": [-lambd, lambd],
+        "hardsigmoid": [-3.0, 3.0], "hardswish": [-3.0, 3.0],
+        "softplus": [params.get("threshold", 20.0) / params.get("beta", 1.0)],
+        "softsign": [0.0],  # f'' jumps there: the difference quotient is off by h
+    }.get(name, [])
+
+
+@pytest.mark.parametrize("name, params", CASES, ids=CASE_IDS)
+def test_matches_finite_differences(name, params, rng):
+    """float64: g * f'(x) against g * (f(x + h) - f(x - h)) / 2h of the reference,
+    h = 1e-6 max(1, |x|). The difference quotient is off by about
+    eps |f| / h + h^2 |f'''| ~ 1e-9 for these functions on [-20, 20]; points
+    within 1e-4 of a kink are left out. Tolerance 1e-7 relative + 1e-7 absolute."""
+    x = np.concatenate([np.linspace(-20, 20, 4001), rng.uniform(-8, 8, 2000)])
+    for k in kinks(name, params):
+        x = x[np.abs(x - k) > 1e-4]
+    g = rng.uniform(0.5, 2.0, x.size) * rng.choice([-1, 1], x.size)
+    h = 1e-6 * np.maximum(1.0, np.abs(x))
+    f = getattr(reference, name)
+    fd = (f(x + h, **params) - f(x - h, **params)) / (2 * h)
+    got = backward(name, params, g, x)
+    np.testing.assert_allclose(got, g * fd, rtol=1e-7, atol=1e-7)
+
+
+DERIVATIVE_AT_INF = {  # (f'(-inf), f'(inf)), from the definitions
+    "relu": (0, 1), "relu6": (0, 0), "leaky_relu": (0.01, 1), "prelu": (0.25, 1),
+    "rrelu": (None, 1), "elu": (0, 1), "celu": (0, 1), "selu": (0, 1.0507009873554805),
+    "gelu": (0, 1), "softplus": (0, 1), "sigmoid": (0, 0), "tanh": (0, 0),
+    "softsign": (0, 0), "hardtanh": (0, 0), "threshold": (0, 1), "tanhshrink": (1, 1),
+    "softshrink": (1, 1), "hardshrink": (1, 1), "logsigmoid": (1, 0), "silu": (0, 1),
+    "mish": (0, 1), "hardsigmoid": (0, 0), "hardswish": (0, 1),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, params", CASES, ids=CASE_IDS)
+def test_limits_at_infinity_and_nan(name, params, dtype):
+    got = backward(name, params, np.ones(3, dtype), np.array([-INF, INF, 0.0], dtype))
+    low, high = DERIVATIVE_AT_INF[name]
+    if name == "leaky_relu":
+        low = params.get("negative_slope", 0.01)
+    if name == "rrelu":
+        low = (params.get("lower", 1 / 8) + params.get("upper", 1 / 3)) / 2
+    assert got[0] == np.asarray(low, dtype) and got[1] == np.asarray(high, dtype)
+    # A NaN gradient flows through every non-zero derivative.
+    assert np.isnan(backward(name, params, np.array([np.nan], dtype), np.array([1e-3], dtype))[0]) \
+        or backward(name, params, np.ones(1, dtype), np.array([1e-3], dtype))[0] == 0
+
+
+# ---------------------------------------------------------------- torch autograd
+
+def torch_backward(torch, name, params, g, x):
+    F = torch.nn.functional
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    if name == "prelu":
+        y = F.prelu(xt, torch.as_tensor(params["weight"], dtype=xt.dtype))
+    elif name == "rrelu":
+        y = F.rrelu(xt, training=False, **params)
+    elif name in ("sigmoid", "tanh"):
+        y = getattr(torch, name)(xt)
+    else:
+        y = getattr(F, name)(xt, **params)
+    y.backward(torch.from_numpy(g.copy()))
+    return xt.grad.numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, params", CASES, ids=CASE_IDS)
+def test_matches_torch_autograd(name, params, dtype, torch, rng):
+    """On [-10, 10] plus every kink point exactly (where the sub-gradient is a
+    convention and must be torch's). torch evaluates several derivatives with
+    cancellation (1 - tanh^2, 1 + tanh(u)) whose absolute error grows like
+    eps x^2 for GELU's tanh form, hence atol = 16 eps max(1, x^2) |g|."""
+    x = np.concatenate([np.linspace(-10, 10, 2001), kinks(name, params)]).astype(dtype)
+    g = rng.uniform(-2, 2, x.size).astype(dtype)
+    ours = backward(name, params, g, x)
+    theirs = torch_backward(torch, name, params, g, x)
+    eps = float(np.finfo(dtype).eps)
+    atol = 2 * reference.MAX_ERROR * eps * np.maximum(1.0, x.astype(float) ** 2) * np.abs(g)
+    rtol = 2 * reference.MAX_ERROR * eps
+    if name == "hardsigmoid":
+        rtol = max(rtol, 6e-8)  # torch multiplies by 1/6 rounded to float32, even in float64
+    bad = np.abs(ours.astype(float) - theirs) > atol + rtol * np.abs(theirs)
+    assert not bad.any(), (f"x={x[bad][:3]}, g={g[bad][:3]}: ours {ours[bad][:3]}, "
+                           f"torch {theirs[bad][:3]}")
+
+
+@pytest.mark.parametrize("shape", [(5,), (4, 3), (2, 3, 4, 5)])
+def test_prelu_backward_matches_torch(shape, torch, rng):
+    x = rng.standard_normal(shape)
+    weights = [np.array([0.3])]
+    if len(shape) >= 2:  # torch 2.13 has no channels for 1-d input; SPEC.md uses axis 0
+        weights.append(rng.uniform(0, 0.5, shape[1]))
+    for weight in weights:
+        g = rng.standard_normal(shape)
+        grad_x, grad_w = fastnl.prelu_backward(g, x, weight)
+        xt = torch.from_numpy(x.copy()).requires_grad_(True)
+        wt = torch.from_numpy(weight.copy()).requires_grad_(True)
+        torch.nn.functional.prelu(xt, wt).backward(torch.from_numpy(g))
+        np.testing.assert_allclose(grad_x, xt.grad.numpy(), rtol=1e-14)
+        np.testing.assert_allclose(grad_w, wt.grad.numpy(), rtol=1e-12)
+        assert grad_w.shape == weight.shape
+
+
+def test_prelu_backward_finite_differences_of_weight(rng):
+    x, g = rng.standard_normal((6, 3, 7)), rng.standard_normal((6, 3, 7))
+    w = np.array([0.1, 0.2, 0.3])
+    _, grad_w = fastnl.prelu_backward(g, x, w)
+    for c in range(3):
+        e = np.zeros(3)
+        e[c] = 1e-6
+        fd = (np.sum(g * reference.prelu(x, w + e)) - np.sum(g * reference.prelu(x, w - e))) / 2e-6
+        assert abs(grad_w[c] - fd) < 1e-7 * max(1, abs(fd))
+
+
+def test_prelu_backward_weight_grad_independent_of_threads():
+    x = np.random.default_rng(0).standard_normal((64, 8, 1000)).astype(np.float32)
+    results = []
+    for n in (1, 2):
+        with fastnl.num_threads(n):
+            for w in ([0.25], np.linspace(0, 1, 8)):
+                results.append(fastnl.prelu_backward(x, x, w)[1].tobytes())
+    assert results[:2] == results[2:]
+
+
+def test_rrelu_backward_uses_the_slopes_drawn(torch):
+    x = np.random.default_rng(0).standard_normal(1000)
+    g = np.random.default_rng(1).standard_normal(1000)
+    y, noise = fastnl.rrelu(x, training=True, rng=3, return_noise=True)
+    np.testing.assert_array_equal(fastnl.rrelu_backward(g, x, training=True, noise=noise), g * noise)
+    np.testing.assert_array_equal(fastnl.rrelu_backward(g, x),
+                                  fastnl.leaky_relu_backward(g, x, (1 / 8 + 1 / 3) / 2))
+    with pytest.raises(ValueError, match="noise"):
+        fastnl.rrelu_backward(g, x, training=True)
+    with pytest.raises(ValueError, match="shape"):
+        fastnl.rrelu_backward(g, x, training=True, noise=noise[:5])
+
+
+# ---------------------------------------------------------------- array contract
+
+@pytest.mark.parametrize("name, params", CASES, ids=CASE_IDS)
+def test_layouts_dtypes_out_and_threads(name, params, rng):
+    x = rng.standard_normal((300, 250)) * 4
+    g = rng.standard_normal((300, 250))
+    expected = backward(name, params, g, x)
+    # Mixed layouts give the same numbers.
+    np.testing.assert_array_equal(backward(name, params, np.asfortranarray(g), x), expected)
+    np.testing.assert_array_equal(backward(name, params, g[::-1][::-1], np.asfortranarray(x)),
+                                  expected)
+    # Thread count does not change a bit.
+    with fastnl.num_threads(1):
+        assert backward(name, params, g, x).tobytes() == expected.tobytes()
+    # In place into grad_output; inputs untouched otherwise.
+    x_before = x.copy()
+    g2 = g.copy()
+    assert backward(name, params, g2, x, out=g2) is g2
+    np.testing.assert_array_equal(g2, expected)
+    np.testing.assert_array_equal(x, x_before)
+    # float32 with float32 stays float32; with float64 promotes to float64.
+    assert backward(name, params, g.astype(np.float32), x.astype(np.float32)).dtype == np.float32
+    assert backward(name, params, g.astype(np.float32), x).dtype == np.float64
+    assert backward(name, params, g.astype(np.float16), x.astype(np.float16)).dtype == np.float16
+
+
+def test_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"\(3,\).*\(4,\)"):
+        fastnl.relu_backward(np.ones(3), np.ones(4))
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda: fastnl.softshrink_backward([1.0], [1.0], lambd=-1), ValueError),
+    (lambda: fastnl.hardtanh_backward([1.0], [1.0], 2, 1), ValueError),
+    (lambda: fastnl.gelu_backward([1.0], [1.0], approximate="x"), ValueError),
+    (lambda: fastnl.relu_backward([1.0], np.ones(1, complex)), TypeError),
+    (lambda: fastnl.relu_backward([1.0], [1.0], out=np.empty(1, np.float32)), TypeError),
+])
+def test_backward_errors(call, error):
+    with pytest.raises(error):
+        call()
