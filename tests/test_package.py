@@ -11,6 +11,7 @@ import pytest
 import fastnl
 import fastnl._config
 import fastnl.activations
+import fastnl.sampling
 
 
 def test_self_check_passes():
@@ -19,7 +20,7 @@ def test_self_check_passes():
     assert "OK:" in result.stdout
 
 
-@pytest.mark.parametrize("module", [fastnl.activations, fastnl._config])
+@pytest.mark.parametrize("module", [fastnl.activations, fastnl._config, fastnl.sampling])
 def test_docstring_examples(module):
     failures, tried = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert tried > 0 and failures == 0
