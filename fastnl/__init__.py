@@ -4,6 +4,7 @@ from fastnl._version import __version__
 from fastnl._config import get_num_threads, set_num_threads, num_threads, show_config
 from fastnl.activations import *  # noqa: F403  (the activations and their _backward)
 from fastnl import activations as _activations
+from fastnl import nn, sampling  # noqa: E402  (subpackages: fastnl.nn.ReLU, ...)
 
 __all__ = [
     "__version__", "get_num_threads", "set_num_threads", "num_threads", "show_config",

@@ -1,0 +1,93 @@
+"""The base of fastnl's torch.nn-style classes."""
+
+import numpy as np
+
+__all__ = ["Module"]
+
+
+class Module:
+    """Base class: ``module(input)`` runs :meth:`forward`, :meth:`backward`
+    returns the gradient with respect to the last forward call's input.
+
+    As in torch, a module is in training mode when created; :meth:`train` and
+    :meth:`eval` switch it (only modules whose forward depends on it, such as
+    RReLU, behave differently). Parameters are NumPy arrays named as in torch
+    (``PReLU.weight``); :meth:`backward` *adds* their gradients into
+    ``<name>_grad`` (as torch accumulates ``.grad``) until :meth:`zero_grad`.
+    """
+
+    _parameters = ()  # names of the parameter arrays, in torch's order
+
+    def __init__(self):
+        self.training = True
+        self._saved = None
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def backward(self, grad_output=None):
+        raise NotImplementedError
+
+    def train(self, mode=True):
+        """Set training mode (or evaluation with ``mode=False``); returns self."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Set evaluation mode; returns self."""
+        return self.train(False)
+
+    def _save(self, **tensors):
+        self._saved = tensors
+
+    def _saved_tensors(self):
+        if self._saved is None:
+            raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
+        return self._saved
+
+    # -- parameters ---------------------------------------------------------
+
+    def parameters(self):
+        """The parameter arrays, in torch's order."""
+        return [getattr(self, name) for name in self._parameters]
+
+    def zero_grad(self):
+        """Forget the accumulated parameter gradients (set them to None)."""
+        for name in self._parameters:
+            setattr(self, f"{name}_grad", None)
+
+    def _accumulate(self, name, grad):
+        current = getattr(self, f"{name}_grad", None)
+        grad = np.asarray(grad, dtype=getattr(self, name).dtype)
+        setattr(self, f"{name}_grad", grad if current is None else current + grad)
+
+    def state_dict(self):
+        """Copies of the parameters under torch's keys."""
+        return {name: np.array(getattr(self, name)) for name in self._parameters}
+
+    def load_state_dict(self, state_dict):
+        """Load parameters saved by :meth:`state_dict` (or converted from torch's,
+        e.g. ``{k: v.numpy() for k, v in torch_module.state_dict().items()}``)."""
+        expected = set(self._parameters)
+        missing, unexpected = expected - set(state_dict), set(state_dict) - expected
+        if missing or unexpected:
+            raise KeyError(f"state_dict keys do not match: missing {sorted(missing)}, "
+                           f"unexpected {sorted(unexpected)}")
+        for name in self._parameters:
+            value = np.asarray(state_dict[name])
+            current = getattr(self, name)
+            if value.shape != current.shape:
+                raise ValueError(f"{name}: shape {value.shape} in state_dict, "
+                                 f"{current.shape} in the module")
+            setattr(self, name, value.astype(current.dtype, copy=True))
+
+    # -- printing -------------------------------------------------------------
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"
