@@ -87,3 +87,11 @@ def test_alongside_torch_two_openmp_runtimes(torch):
         assert result.returncode == 0, result.stderr
         digests[first] = result.stdout.strip()
     assert digests["none"] == digests["torch"] == digests["fastnl"]
+
+
+def test_bench_runs(capsys):
+    """Smoke test of python -m fastnl.bench (no timing is asserted)."""
+    from fastnl import bench
+    rows = bench.run(ops=["relu", "gelu"], dtypes=["float32"], sizes=[100], use_torch=False)
+    assert [r["op"] for r in rows] == ["relu", "gelu"] and all(r["fastnl"] > 0 for r in rows)
+    assert "relu" in capsys.readouterr().out

@@ -31,6 +31,10 @@ cdef inline floating clamp(floating v, floating lo, floating hi) noexcept nogil:
     return v
 
 
+cdef inline floating identity(floating x) noexcept nogil:
+    return x
+
+
 cdef inline floating relu(floating x) noexcept nogil:
     # `x < 0` rather than max(x, 0): NaN and -0.0 pass through unchanged, as in torch.
     return 0 if x < 0 else x
@@ -170,6 +174,10 @@ cdef inline floating sech2(floating x) noexcept nogil:
     # where 1 - tanh(x)^2 cancels to 0 beyond |x| ~ 19 (float64).
     cdef floating e = exp_(-2 * fabs_(x))
     return 4 * e / ((1 + e) * (1 + e))
+
+
+cdef inline floating identity_backward(floating g, floating x) noexcept nogil:
+    return g
 
 
 cdef inline floating relu_backward(floating g, floating x) noexcept nogil:
