@@ -12,6 +12,7 @@ import fastnl
 import fastnl._config
 import fastnl.activations
 import fastnl.sampling
+import fastnl.nn.activation
 
 
 def test_self_check_passes():
@@ -20,7 +21,8 @@ def test_self_check_passes():
     assert "OK:" in result.stdout
 
 
-@pytest.mark.parametrize("module", [fastnl.activations, fastnl._config, fastnl.sampling])
+@pytest.mark.parametrize("module", [fastnl.activations, fastnl._config, fastnl.sampling,
+                                    fastnl.nn.activation])
 def test_docstring_examples(module):
     failures, tried = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert tried > 0 and failures == 0

@@ -147,7 +147,8 @@ class Hardtanh(_Activation):
 
 
 class Threshold(_Activation):
-    """``torch.nn.Threshold``: :func:`fastnl.threshold` as a module."""
+    """``torch.nn.Threshold``: :func:`fastnl.threshold` as a module (its two
+    arguments have no defaults, as in torch)."""
     _function, _args = "threshold", ("threshold", "value")
 
     def __init__(self, threshold, value, inplace=False):
@@ -271,6 +272,19 @@ class RReLU(Module):
     argument: None, a seed or a ``numpy.random.Generator``) and
     :meth:`backward` uses the slopes of the last call; in evaluation mode the
     slope is ``(lower + upper) / 2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastnl import nn
+    >>> module = nn.RReLU(0.1, 0.3, rng=0)
+    >>> y = module(np.array([-1.0, 2.0]))          # training: a random slope
+    >>> bool(0.1 <= -y[0] <= 0.3 and y[1] == 2.0)
+    True
+    >>> bool(module.backward()[0] == -y[0])        # the slope it drew
+    True
+    >>> module.eval()(np.array([-1.0, 2.0]))       # evaluation: the mean slope
+    array([-0.2,  2. ])
     """
 
     def __init__(self, lower=1.0 / 8, upper=1.0 / 3, inplace=False, rng=None):
@@ -296,3 +310,29 @@ class RReLU(Module):
 
     def extra_repr(self):
         return f"lower={self.lower!r}, upper={self.upper!r}" + (", inplace=True" if self.inplace else "")
+
+
+def _example(cls):
+    """An Examples section for an activation class: the module gives the
+    functional form's numbers and a gradient of the input's shape."""
+    name, function = cls.__name__, cls._function
+    arguments = "0.5, -1.0" if name == "Threshold" else ""  # the one class without defaults
+    return f"""
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> from fastnl import nn
+    >>> x = np.array([-1.5, 0.25, 2.0])
+    >>> module = nn.{name}({arguments})
+    >>> bool(np.array_equal(module(x), fastnl.{function}(x, **module._kwargs())))
+    True
+    >>> module.backward(np.ones(3)).shape
+    (3,)
+    """
+
+
+for _cls in list(globals().values()):
+    if isinstance(_cls, type) and issubclass(_cls, _Activation) and _cls._function is not None:
+        _cls.__doc__ = _cls.__doc__.rstrip() + _example(_cls)
+del _cls
