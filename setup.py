@@ -20,7 +20,7 @@ from setuptools.command.build_ext import build_ext
 from setuptools.command.sdist import sdist
 
 KERNELS = Path("fastnl", "_kernels")
-MODULES = ["_elementwise", "_build"]
+MODULES = ["_elementwise", "_build", "_rowwise", "_losses"]
 
 
 def expand_templates():

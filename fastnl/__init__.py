@@ -5,8 +5,16 @@ from fastnl._config import get_num_threads, set_num_threads, num_threads, show_c
 from fastnl.activations import *  # noqa: F403  (the activations and their _backward)
 from fastnl import activations as _activations
 from fastnl import nn, sampling  # noqa: E402  (subpackages: fastnl.nn.ReLU, ...)
+from fastnl.along_axis import softmax, log_softmax, softmin
+from fastnl.losses import (
+    mse_loss, l1_loss, smooth_l1_loss, huber_loss, nll_loss, cross_entropy, kl_div,
+    binary_cross_entropy, binary_cross_entropy_with_logits,
+)
 
 __all__ = [
     "__version__", "get_num_threads", "set_num_threads", "num_threads", "show_config",
     *_activations.__all__,
+    "softmax", "log_softmax", "softmin",
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
+    "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits",
 ]

@@ -263,3 +263,138 @@ def ulp_error(name, x, got, ref, params=None):
             error_scale(name, x, ref, params), float(info.tiny)))
     err = np.where(np.isnan(err), np.inf, err)  # NaN where a number was due
     return np.where(finite, err, np.where(same_special, 0.0, np.inf))
+
+
+# --- Softmax family and losses (issue 3) ---
+#
+# Written from the definitions (as torch documents them) in float64, with
+# NumPy's logaddexp for log-sum-exp, independently of the kernels' formulas.
+# The class losses take the classes on axis 1 (axis 0 for 1-d input).
+
+def softmax(x, axis=-1, temperature=1.0):
+    z = _f64(x) / temperature
+    z = z - np.max(z, axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1, temperature=1.0):
+    z = _f64(x) / temperature
+    return z - np.logaddexp.reduce(z, axis=axis, keepdims=True)
+
+
+def softmin(x, axis=-1, temperature=1.0):
+    return softmax(-_f64(x), axis, temperature)
+
+
+def _reduce(loss, reduction):
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return np.sum(loss)
+    return np.mean(loss) if loss.size else np.nan
+
+
+def mse_loss(input, target, reduction="mean"):
+    return _reduce((_f64(input) - _f64(target)) ** 2, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    return _reduce(np.abs(_f64(input) - _f64(target)), reduction)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    d = np.abs(_f64(input) - _f64(target))
+    if beta == 0:
+        return _reduce(d, reduction)
+    return _reduce(np.where(d < beta, 0.5 * d**2 / beta, d - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    d = np.abs(_f64(input) - _f64(target))
+    return _reduce(np.where(d < delta, 0.5 * d**2, delta * (d - 0.5 * delta)), reduction)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    # q (log q - log p), 0 where q = 0 (its limit, also for log p = -inf)
+    logp, t = np.broadcast_arrays(_f64(input), _f64(target))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if log_target:
+            loss = np.where(t == -np.inf, 0.0, np.exp(t) * (t - logp))
+        else:
+            loss = np.where(t == 0, 0.0, t * (np.log(t) - logp))
+    loss = np.where(np.isnan(logp), np.nan, loss)
+    if reduction == "batchmean":
+        return np.sum(loss) / loss.shape[0] if loss.ndim else np.sum(loss)
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    x, y = _f64(input), _f64(target)
+    with np.errstate(divide="ignore"):
+        loss = -(y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log1p(-x), -100))
+    if weight is not None:
+        loss = loss * _f64(weight)
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+                                     pos_weight=None):
+    # -[p y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))], log sigmoid(x) = -logaddexp(0, -x)
+    x, y = _f64(input), _f64(target)
+    p = 1.0 if pos_weight is None else _f64(pos_weight)
+    loss = p * y * np.logaddexp(0, -x) + (1 - y) * np.logaddexp(0, x)
+    if weight is not None:
+        loss = loss * _f64(weight)
+    return _reduce(loss, reduction)
+
+
+def _classes_last(x):
+    """Input with the class axis moved last, and the number of classes."""
+    x = _f64(x)
+    if x.ndim == 1:
+        return x, x.shape[0]
+    return np.moveaxis(x, 1, -1), x.shape[1]
+
+
+def _weighted_mean_rows(loss, row_weight, reduction):
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return np.sum(loss)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum(loss) / np.sum(row_weight)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    logp, n_classes = _classes_last(input)
+    y = np.asarray(target).astype(np.int64)
+    w = np.ones(n_classes) if weight is None else _f64(weight)
+    counted = y != ignore_index
+    y_safe = np.where(counted, y, 0)
+    picked = np.take_along_axis(logp, y_safe[..., None], axis=-1)[..., 0]
+    row_weight = np.where(counted, w[y_safe], 0.0)
+    return _weighted_mean_rows(-row_weight * picked, row_weight, reduction)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """-sum_c w_c q_c log p_c per row, q the (smoothed) one-hot or probability target."""
+    x, n_classes = _classes_last(input)
+    logp = x - np.logaddexp.reduce(x, axis=-1, keepdims=True)
+    w = np.ones(n_classes) if weight is None else _f64(weight)
+    t = np.asarray(target)
+    eps = label_smoothing
+    if t.dtype.kind == "f":
+        q = (1 - eps) * (_f64(t) if t.ndim == 1 else np.moveaxis(_f64(t), 1, -1)) + eps / n_classes
+        loss = -np.sum(w * q * logp, axis=-1)
+        if reduction == "mean":
+            return np.sum(loss) / loss.size if x.size else np.nan
+        return _reduce(loss, reduction)
+    y = t.astype(np.int64)
+    counted = y != ignore_index
+    y_safe = np.where(counted, y, 0)
+    q = (1 - eps) * (np.arange(n_classes) == y_safe[..., None]) + eps / n_classes
+    loss = np.where(counted, -np.sum(w * q * logp, axis=-1), 0.0)
+    row_weight = np.where(counted, w[y_safe], 0.0)
+    return _weighted_mean_rows(loss, row_weight, reduction)

@@ -90,3 +90,35 @@ def rng_from(rng):
         raise TypeError("rng must be None, an int seed or a numpy.random.Generator, "
                         f"got {type(rng).__name__}") from None
     return np.random.default_rng(seed)
+
+
+# --- Softmax family and losses (issue 3) ---
+
+def axis_from(axis, dim, default=-1):
+    """The axis from `axis=` or its torch alias `dim=` (not both)."""
+    if axis is not None and dim is not None:
+        raise TypeError("pass either axis or dim (its alias), not both")
+    value = axis if axis is not None else dim
+    if value is None:
+        return default
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"axis must be an integer, got {value!r}") from None
+
+
+def normalize_axis(axis, ndim):
+    """`axis` in [0, ndim), counting from the end when negative; a 0-d array has
+    one admissible axis, 0 or -1 (as torch's dim for a 0-d tensor)."""
+    n = max(ndim, 1)
+    if not -n <= axis < n:
+        raise ValueError(f"axis {axis} is out of bounds for an array of dimension {ndim}")
+    return axis % n
+
+
+def check_reduction(reduction, allowed=("mean", "sum", "none")):
+    """`reduction` if it is one of `allowed`, else a ValueError listing them."""
+    if not isinstance(reduction, str) or reduction not in allowed:
+        raise ValueError(f"{reduction!r} is not a valid value for reduction: "
+                         f"expected one of {', '.join(map(repr, allowed))}")
+    return reduction

@@ -5,6 +5,7 @@
 # out: every branch is written so that a NaN comparison falls through to an
 # arithmetic expression of the NaN.
 
+from libc.math cimport INFINITY
 from cython cimport floating
 from fastnl._kernels._math cimport exp_, log_, log1p_, fabs_
 
@@ -35,16 +36,19 @@ cdef inline floating huber(floating x, floating t, floating delta) noexcept nogi
 
 
 cdef inline floating kl_div(floating x, floating t) noexcept nogil:
-    # torch: xlogy(t, t) - t * x, with xlogy(0, y) = 0 so that a zero target
-    # contributes nothing; a negative target gives NaN (log of a negative).
-    cdef floating tlogt = 0
-    if t != 0:
-        tlogt = t * log_(t)
-    return tlogt - t * x
+    # torch: xlogy(t, t) - t * x; a negative target gives NaN (log of a
+    # negative). A zero target contributes exactly 0, the limit of q log(q / p),
+    # also where x = log p = -inf (torch: 0 * inf = NaN); NaN x stays NaN.
+    if t == 0:
+        return 0 if x == x else x
+    return t * log_(t) - t * x
 
 
 cdef inline floating kl_div_log(floating x, floating t) noexcept nogil:
-    # log_target=True: the target is log q, so q (log q - x) = exp(t) (t - x).
+    # log_target=True: the target is log q, so q (log q - x) = exp(t) (t - x);
+    # t = -inf (q = 0) contributes 0, the limit (torch: 0 * inf = NaN).
+    if t == -INFINITY:
+        return 0 if x == x else x
     return exp_(t) * (t - x)
 
 

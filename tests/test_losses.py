@@ -1,0 +1,436 @@
+"""Losses: against the float64 reference, torch, and the contract (errors, edge cases, threads)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import fastnl
+from fastnl import _reference as ref
+
+REDUCTIONS = ["mean", "sum", "none"]
+DTYPES = [np.float32, np.float64]
+
+
+def _rtol(dtype):
+    # Per-element losses are computed in the data's precision (a few roundings,
+    # each eps relative), sums in float64: 64 eps covers the per-element error
+    # plus the conditioning of differences like x - y, and is still ~1e-5 for
+    # float32, far below any formula error. float64: 1e-12 for the same reason.
+    return 64 * np.finfo(dtype).eps if dtype == np.float32 else 1e-12
+
+
+def _check(got, expected, dtype, reduction):
+    if reduction != "none":
+        assert np.ndim(got) == 0 and np.asarray(got).dtype == dtype
+    else:
+        assert np.asarray(got).dtype == dtype
+    tol = _rtol(dtype)
+    np.testing.assert_allclose(np.asarray(got, np.float64), expected, rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------- pointwise losses
+
+POINTWISE = [
+    ("mse_loss", {}), ("l1_loss", {}),
+    ("smooth_l1_loss", {"beta": 1.0}), ("smooth_l1_loss", {"beta": 0.3}),
+    ("smooth_l1_loss", {"beta": 0.0}),
+    ("huber_loss", {"delta": 1.0}), ("huber_loss", {"delta": 0.4}),
+]
+
+
+@pytest.mark.parametrize("name, params", POINTWISE)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(), (7,), (3, 4, 5)])
+def test_regression_against_reference(name, params, dtype, reduction, shape, rng):
+    x = rng.standard_normal(shape).astype(dtype)
+    y = rng.standard_normal(shape).astype(dtype)
+    before = x.copy(), y.copy()
+    got = getattr(fastnl, name)(x, y, reduction=reduction, **params)
+    _check(got, getattr(ref, name)(x, y, reduction, **params), dtype, reduction)
+    np.testing.assert_array_equal(x, before[0])
+    np.testing.assert_array_equal(y, before[1])
+
+
+@pytest.mark.parametrize("name, params", POINTWISE)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_regression_against_torch(name, params, reduction, rng, torch):
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    y = rng.standard_normal((4, 6)).astype(np.float32)
+    got = getattr(fastnl, name)(x, y, reduction=reduction, **params)
+    expected = getattr(torch.nn.functional, name)(torch.from_numpy(x), torch.from_numpy(y),
+                                                  reduction=reduction, **params)
+    _check(got, expected.numpy(), np.float32, reduction)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"])
+def test_regression_broadcast_warns_as_torch(name, rng, torch):
+    x, y = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    with pytest.warns(UserWarning, match="target size"):
+        got = getattr(fastnl, name)(x, y, reduction="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = getattr(torch.nn.functional, name)(torch.from_numpy(x), torch.from_numpy(y),
+                                                      reduction="none").numpy()
+    assert got.shape == (3, 4)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same shapes: no warning
+        getattr(fastnl, name)(x, x)
+    with pytest.raises(ValueError, match=r"\(3, 4\).*\(5,\)"), pytest.warns(UserWarning):
+        getattr(fastnl, name)(x, np.zeros(5))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS + ["batchmean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div(dtype, reduction, log_target, rng, torch):
+    logp = np.log(rng.dirichlet(np.ones(5), size=4)).astype(dtype)
+    q = rng.dirichlet(np.ones(5), size=4)
+    if not log_target:
+        q[0, 1] = 0.0  # 0 log 0 = 0
+    q = (np.log(q) if log_target else q).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 'mean' warns, as torch
+        got = fastnl.kl_div(logp, q, reduction=reduction, log_target=log_target)
+        expected = torch.nn.functional.kl_div(torch.from_numpy(logp), torch.from_numpy(q),
+                                              reduction=reduction, log_target=log_target)
+    _check(got, ref.kl_div(logp, q, reduction, log_target), dtype, reduction)
+    _check(got, expected.numpy(), dtype, reduction)
+
+
+def test_kl_div_mean_warns_and_edges():
+    with pytest.warns(UserWarning, match="batchmean"):
+        fastnl.kl_div(np.zeros(3), np.ones(3) / 3)
+    assert np.isnan(fastnl.kl_div(np.zeros((0, 3)), np.zeros((0, 3)), reduction="batchmean"))
+    # 0-d: batchmean is the sum (no batch axis), as torch
+    assert fastnl.kl_div(0.5, 0.3, reduction="batchmean") == fastnl.kl_div(0.5, 0.3, reduction="sum")
+    assert np.isnan(fastnl.kl_div([0.0], [-1.0], reduction="none")[0])  # log of a negative target
+    # q = 0 contributes 0 (the limit), even against p = 0; torch: 0 * inf = NaN
+    inf = np.inf
+    np.testing.assert_array_equal(fastnl.kl_div([-inf, 0.0, np.nan], [0.0, 0.0, 0.0], reduction="none"),
+                                  [0.0, 0.0, np.nan])
+    np.testing.assert_array_equal(
+        fastnl.kl_div([-inf, 0.0], [-inf, -inf], reduction="none", log_target=True), [0.0, 0.0])
+    np.testing.assert_array_equal(ref.kl_div([-inf, 0.0], [0.0, 0.0], "none"), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("with_weight", [False, True])
+def test_binary_cross_entropy(dtype, reduction, with_weight, rng, torch):
+    x = rng.uniform(0, 1, (4, 5)).astype(dtype)
+    x[0, :3] = [0.0, 1.0, 1e-30 if dtype == np.float64 else 1e-20]  # clamp of the log at -100
+    y = rng.uniform(0, 1, (4, 5)).astype(dtype)
+    y[0, :2] = [1.0, 0.0]
+    w = rng.uniform(0, 2, 5).astype(dtype) if with_weight else None
+    got = fastnl.binary_cross_entropy(x, y, w, reduction)
+    expected = torch.nn.functional.binary_cross_entropy(
+        torch.from_numpy(x), torch.from_numpy(y), None if w is None else torch.from_numpy(w),
+        reduction=reduction)
+    _check(got, ref.binary_cross_entropy(x, y, w, reduction), dtype, reduction)
+    _check(got, expected.numpy(), dtype, reduction)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weights", ["none", "weight", "pos_weight", "both"])
+def test_binary_cross_entropy_with_logits(dtype, reduction, weights, rng, torch):
+    x = (rng.standard_normal((4, 5)) * 5).astype(dtype)
+    x[0, :4] = [1e4, -1e4, 1e4, -1e4]  # stable: exact answers 0, 1e4, 1e4 (w/o pos_weight), 0
+    y = rng.uniform(0, 1, (4, 5)).astype(dtype)
+    y[0, :4] = [1.0, 1.0, 0.0, 0.0]
+    w = rng.uniform(0, 2, (4, 1)).astype(dtype) if weights in ("weight", "both") else None
+    pw = rng.uniform(0.5, 3, 5).astype(dtype) if weights in ("pos_weight", "both") else None
+    got = fastnl.binary_cross_entropy_with_logits(x, y, w, reduction, pw)
+    tt = lambda a: None if a is None else torch.from_numpy(a)  # noqa: E731
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        tt(x), tt(y), tt(w), reduction=reduction, pos_weight=tt(pw))
+    _check(got, ref.binary_cross_entropy_with_logits(x, y, w, reduction, pw), dtype, reduction)
+    _check(got, expected.numpy(), dtype, reduction)
+    if reduction == "none":
+        assert np.all(np.isfinite(got))
+
+
+def test_binary_cross_entropy_errors():
+    with pytest.raises(ValueError, match="input should be between 0 and 1"):
+        fastnl.binary_cross_entropy([1.5], [1.0])
+    with pytest.raises(ValueError, match="input should be between 0 and 1"):
+        fastnl.binary_cross_entropy([np.nan], [1.0])  # torch refuses NaN too
+    with pytest.raises(ValueError, match="target should be between 0 and 1"):
+        fastnl.binary_cross_entropy([0.5], [-0.5])
+    with pytest.raises(ValueError, match=r"\(4,\).*\(3, 4\)"):
+        fastnl.binary_cross_entropy(np.full((3, 4), 0.5), np.ones(4))
+    with pytest.raises(ValueError, match=r"\(4,\).*\(3, 4\)"):
+        fastnl.binary_cross_entropy_with_logits(np.zeros((3, 4)), np.ones(4))
+    with pytest.raises(ValueError, match="weight"):
+        fastnl.binary_cross_entropy(np.full((3, 4), 0.5), np.ones((3, 4)), weight=np.ones(3))
+    with pytest.raises(ValueError, match="pos_weight"):
+        fastnl.binary_cross_entropy_with_logits(np.zeros((3, 4)), np.ones((3, 4)),
+                                                pos_weight=np.ones(2))
+
+
+def test_pointwise_errors_and_dtypes():
+    x = np.zeros(3)
+    for name in ["mse_loss", "l1_loss", "kl_div", "binary_cross_entropy",
+                 "binary_cross_entropy_with_logits"]:
+        with pytest.raises(ValueError, match="reduction"):
+            getattr(fastnl, name)(x, x, reduction="avg")
+    with pytest.raises(ValueError, match="reduction"):
+        fastnl.mse_loss(x, x, reduction="batchmean")  # kl_div only, as torch
+    with pytest.raises(ValueError, match="beta"):
+        fastnl.smooth_l1_loss(x, x, beta=-1.0)
+    for delta in (0.0, -1.0):
+        with pytest.raises(ValueError, match="delta"):
+            fastnl.huber_loss(x, x, delta=delta)
+    with pytest.raises(TypeError, match="complex"):
+        fastnl.mse_loss(x, x.astype(complex))
+    # float16 in: computed in float32, result float16; integers: float64
+    h = fastnl.mse_loss(np.ones(3, np.float16), np.zeros(3))
+    assert h.dtype == np.float16 and h == 1
+    assert fastnl.l1_loss([1, 2], [0, 0]).dtype == np.float64
+    assert fastnl.binary_cross_entropy(np.full(2, 0.5, np.float16), np.ones(2)).dtype == np.float16
+
+
+def test_pointwise_empty():
+    e = np.zeros((0, 3))
+    assert np.isnan(fastnl.mse_loss(e, e))
+    assert fastnl.mse_loss(e, e, reduction="sum") == 0
+    assert fastnl.l1_loss(e, e, reduction="none").shape == (0, 3)
+
+
+@pytest.mark.parametrize("name, args", [
+    ("mse_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+    ("binary_cross_entropy_with_logits", {"pos_weight": np.linspace(0.5, 2, 7)}),
+])
+def test_pointwise_threads_same_bits(name, args, rng):
+    # 70000 elements: above the 32768 threading grain; block sums in a fixed
+    # order must give the same bits on 1 and 2 threads and call to call.
+    x = rng.standard_normal((10000, 7)).astype(np.float32)
+    y = rng.uniform(0, 1, (10000, 7)).astype(np.float32)
+    f = getattr(fastnl, name)
+    with fastnl.num_threads(1):
+        one = f(x, y, **args)
+    with fastnl.num_threads(2):
+        two, again = f(x, y, **args), f(x, y, **args)
+    assert one.tobytes() == two.tobytes() == again.tobytes()
+    np.testing.assert_allclose(one, getattr(ref, name)(x, y, **args), rtol=1e-5)
+
+
+# ---------------------------------------------------------------- class losses
+
+# input shapes: (C,), (N, C), (N, C, d1), (N, C, d1, d2), and rows longer than
+# the kernels' 256-value chunks
+CLASS_SHAPES = [(5,), (6, 4), (3, 4, 5), (2, 3, 2, 4), (3, 601)]
+
+
+def _class_problem(rng, shape, dtype, ignore_index):
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    n_classes = shape[0] if len(shape) == 1 else shape[1]
+    tshape = () if len(shape) == 1 else shape[:1] + shape[2:]
+    t = rng.integers(0, n_classes, tshape)
+    if ignore_index != -100 and t.ndim:
+        t.ravel()[::3] = ignore_index  # some rows ignored
+    elif ignore_index == -100 and t.ndim:
+        t.ravel()[1::4] = -100
+    w = rng.uniform(0.2, 2.0, n_classes).astype(dtype)
+    return x, t, w
+
+
+@pytest.mark.parametrize("shape", CLASS_SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("with_weight", [False, True])
+@pytest.mark.parametrize("ignore_index", [-100, 1])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+def test_cross_entropy_indices(shape, dtype, reduction, with_weight, ignore_index,
+                               label_smoothing, rng, torch):
+    x, t, w = _class_problem(rng, shape, dtype, ignore_index)
+    w = w if with_weight else None
+    got = fastnl.cross_entropy(x, t, w, ignore_index, reduction, label_smoothing)
+    expected_ref = ref.cross_entropy(x, t, w, ignore_index, reduction, label_smoothing)
+    expected_torch = torch.nn.functional.cross_entropy(
+        torch.from_numpy(x), torch.from_numpy(t), None if w is None else torch.from_numpy(w),
+        ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
+    _check(got, expected_ref, dtype, reduction)
+    _check(got, expected_torch.numpy(), dtype, reduction)
+    if label_smoothing == 0:
+        # nll_loss of log_softmax is cross_entropy, on the same inputs
+        nll = fastnl.nll_loss(fastnl.log_softmax(x, axis=0 if x.ndim == 1 else 1), t, w,
+                              ignore_index, reduction)
+        _check(nll, expected_ref, dtype, reduction)
+
+
+@pytest.mark.parametrize("shape", CLASS_SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("with_weight", [False, True])
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+def test_nll_loss(shape, dtype, reduction, with_weight, ignore_index, rng, torch):
+    x, t, w = _class_problem(rng, shape, dtype, ignore_index)
+    w = w if with_weight else None
+    got = fastnl.nll_loss(x, t, w, ignore_index, reduction)
+    expected = torch.nn.functional.nll_loss(
+        torch.from_numpy(x), torch.from_numpy(t), None if w is None else torch.from_numpy(w),
+        ignore_index=ignore_index, reduction=reduction)
+    _check(got, ref.nll_loss(x, t, w, ignore_index, reduction), dtype, reduction)
+    _check(got, expected.numpy(), dtype, reduction)
+
+
+@pytest.mark.parametrize("shape", CLASS_SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("with_weight", [False, True])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.25])
+def test_cross_entropy_probabilities(shape, dtype, reduction, with_weight, label_smoothing,
+                                     rng, torch):
+    x, _, w = _class_problem(rng, shape, dtype, -100)
+    w = w if with_weight else None
+    class_axis = 0 if len(shape) == 1 else 1
+    p = rng.dirichlet(np.ones(shape[class_axis]), size=shape[:class_axis] + shape[class_axis + 1:])
+    p = np.moveaxis(p, -1, class_axis).astype(dtype)
+    got = fastnl.cross_entropy(x, p, w, reduction=reduction, label_smoothing=label_smoothing)
+    expected = torch.nn.functional.cross_entropy(
+        torch.from_numpy(x), torch.from_numpy(p), None if w is None else torch.from_numpy(w),
+        reduction=reduction, label_smoothing=label_smoothing)
+    _check(got, ref.cross_entropy(x, p, w, -100, reduction, label_smoothing), dtype, reduction)
+    _check(got, expected.numpy(), dtype, reduction)
+
+
+def test_cross_entropy_layouts(rng):
+    # Strided inputs are read in place through an (N, C, inner) view.
+    x = rng.standard_normal((8, 6, 5))
+    t = rng.integers(0, 6, (8, 5))
+    expected = fastnl.cross_entropy(x, t, reduction="none")
+    for view in (np.asfortranarray(x), x.astype(x.dtype.newbyteorder())):
+        np.testing.assert_array_equal(fastnl.cross_entropy(view, t, reduction="none"), expected)
+    sliced = x[::-1, ::2, 1:]  # 3 classes
+    t3 = rng.integers(0, 3, (8, 4))
+    np.testing.assert_array_equal(fastnl.cross_entropy(sliced, t3, reduction="none"),
+                                  fastnl.cross_entropy(sliced.copy(), t3, reduction="none"))
+    # zero strides (a broadcast input) are read in place too
+    b = np.broadcast_to(rng.standard_normal(6), (8, 6))
+    np.testing.assert_array_equal(fastnl.cross_entropy(b, t[:, 0], reduction="none"),
+                                  fastnl.cross_entropy(b.copy(), t[:, 0], reduction="none"))
+    p = rng.dirichlet(np.ones(6), 8)
+    np.testing.assert_array_equal(fastnl.cross_entropy(x[:, :, 0].T.copy().T, p.T.copy().T),
+                                  fastnl.cross_entropy(x[:, :, 0].copy(), p))
+    x2 = rng.standard_normal((7, 9))
+    np.testing.assert_array_equal(fastnl.cross_entropy(x2.T.copy().T, [1] * 7),
+                                  fastnl.cross_entropy(x2, [1] * 7))
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_cross_entropy_threads_same_bits(label_smoothing, rng):
+    # 600 x 100 = 60000 elements: parallel over rows; the per-row losses are
+    # summed in row order, so the bits are the same on 1 and 2 threads.
+    x = (rng.standard_normal((600, 100)) * 4).astype(np.float32)
+    t = rng.integers(0, 100, 600)
+    w = rng.uniform(0.5, 2, 100).astype(np.float32)
+    results = []
+    for n in (1, 2, 2):
+        with fastnl.num_threads(n):
+            results.append(fastnl.cross_entropy(x, t, w, label_smoothing=label_smoothing))
+    assert results[0].tobytes() == results[1].tobytes() == results[2].tobytes()
+    np.testing.assert_allclose(results[0], ref.cross_entropy(x, t, w, label_smoothing=label_smoothing),
+                               rtol=1e-5)
+
+
+def test_cross_entropy_extreme_logits(torch):
+    x = np.array([[1e4, -1e4], [-1e4, 1e4], [3e38, -3e38]], dtype=np.float32)
+    t = np.array([0, 0, 0])
+    got = fastnl.cross_entropy(x, t, reduction="none")
+    # exact: log(1 + exp(-2e4)) rounds to 0, and 2e4; no overflow anywhere
+    np.testing.assert_array_equal(got, [0.0, 2e4, 0.0])
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(x[:2]), torch.from_numpy(t[:2]),
+                                                 reduction="none")
+    np.testing.assert_array_equal(got[:2], expected.numpy())
+    smoothed = fastnl.cross_entropy(x[:2], t[:2], label_smoothing=0.5, reduction="none")
+    # 0.5 * nll + 0.25 * (nll_0 + nll_1): row 0 = 0.25 * 2e4, row 1 = 0.5 * 2e4 + 0.25 * 2e4
+    np.testing.assert_allclose(smoothed, [5e3, 1.5e4], rtol=1e-6)
+
+
+def test_class_losses_empty_and_all_ignored():
+    for f in (fastnl.cross_entropy, fastnl.nll_loss):
+        x, t = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
+        assert np.isnan(f(x, t)) and np.asarray(f(x, t)).dtype == np.float32
+        assert f(x, t, reduction="sum") == 0
+        assert f(x, t, reduction="none").shape == (0,)
+        x, t = np.ones((3, 4)), np.full(3, -100)
+        assert np.isnan(f(x, t))
+        assert f(x, t, reduction="sum") == 0
+        np.testing.assert_array_equal(f(x, t, reduction="none"), 0)
+        # zero weights on every counted target: 0 / 0 as well
+        assert np.isnan(f(x, np.array([0, 0, 1]), weight=[0.0, 0.0, 1.0, 1.0]))
+    assert np.isnan(fastnl.cross_entropy(np.zeros((0, 3)), np.zeros((0, 3))))
+    assert np.isnan(fastnl.cross_entropy(np.zeros((3, 4)), np.full(3, -100), label_smoothing=0.2))
+
+
+def test_class_losses_zero_d_results():
+    x = np.log(np.array([0.25, 0.75]))
+    got = fastnl.cross_entropy(x, 1, reduction="none")
+    assert np.ndim(got) == 0
+    np.testing.assert_allclose(got, -np.log(0.75), rtol=1e-14)
+    np.testing.assert_allclose(fastnl.nll_loss(x, np.int64(0)), -np.log(0.25), rtol=1e-14)
+
+
+def test_class_loss_errors():
+    x = np.zeros((3, 4))
+    with pytest.raises(IndexError, match="Target 4"):
+        fastnl.cross_entropy(x, [0, 4, 1])
+    with pytest.raises(IndexError, match="Target -1"):
+        fastnl.nll_loss(x, [0, -1, 1])
+    with pytest.raises(IndexError, match="Target 7"):
+        fastnl.cross_entropy(np.zeros((2, 4, 3)), [[0, 1, 2], [3, 7, -100]])
+    np.testing.assert_array_equal(fastnl.nll_loss(x, [0, 9, 1], ignore_index=9, reduction="none"), 0)
+    with pytest.raises(IndexError, match="Target 18446744073709551615"):
+        fastnl.nll_loss(x, np.array([0, 2**64 - 1, 1], np.uint64))
+    with pytest.raises(TypeError, match="integer"):
+        fastnl.nll_loss(x, [0.0, 1.0, 2.0])
+    with pytest.raises(TypeError, match="integer"):
+        fastnl.nll_loss(x, np.array([True, False, True]))
+    with pytest.raises(TypeError, match="integer"):
+        fastnl.cross_entropy(x, np.array([True, False, True]))
+    with pytest.raises(ValueError, match=r"\(2,\).*\(3, 4\)"):
+        fastnl.cross_entropy(x, [0, 1])
+    with pytest.raises(ValueError, match=r"\(3, 2\).*\(3, 4\)"):
+        fastnl.cross_entropy(x, np.zeros((3, 2)))  # probabilities of the wrong shape
+    with pytest.raises(ValueError, match=r"\(3, 1\).*\(3, 4, 2\)"):
+        fastnl.nll_loss(np.zeros((3, 4, 2)), np.zeros((3, 1), int))
+    with pytest.raises(ValueError, match="0-d"):
+        fastnl.cross_entropy(np.float64(1.0), 0)
+    with pytest.raises(ValueError, match="weight"):
+        fastnl.cross_entropy(x, [0, 1, 2], weight=np.ones(3))
+    with pytest.raises(ValueError, match="weight"):
+        fastnl.nll_loss(x, [0, 1, 2], weight=np.ones((4, 1)))
+    for eps in (-0.1, 1.5, np.nan):
+        with pytest.raises(ValueError, match="label_smoothing"):
+            fastnl.cross_entropy(x, [0, 1, 2], label_smoothing=eps)
+    with pytest.raises(ValueError, match="ignore_index"):
+        fastnl.cross_entropy(x, np.full((3, 4), 0.25), ignore_index=1)
+    for f in (fastnl.cross_entropy, fastnl.nll_loss):
+        with pytest.raises(ValueError, match="reduction"):
+            f(x, [0, 1, 2], reduction="batchmean")
+
+
+def test_class_losses_accept_any_integer_targets():
+    # torch takes int64 (and uint8 for nll); NumPy users often hold int32.
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    t = np.array([0, 2, 1, 1])
+    expected = fastnl.cross_entropy(x, t)
+    for dtype in (np.int32, np.uint8, np.int16):
+        assert fastnl.cross_entropy(x, t.astype(dtype)) == expected
+
+
+def test_class_losses_dtype_policy(rng):
+    x = rng.standard_normal((4, 3))
+    t = np.array([0, 1, 2, 0])
+    for f in (fastnl.cross_entropy, fastnl.nll_loss):
+        half = f(x.astype(np.float16), t)
+        assert half.dtype == np.float16  # computed in float32, returned as float16
+        np.testing.assert_allclose(half, f(x.astype(np.float16).astype(np.float32), t), rtol=1e-3)
+        assert f(np.arange(12).reshape(4, 3), t).dtype == np.float64  # integers: float64
+        assert f(x.astype(np.float32), t).dtype == np.float32
+        with pytest.raises(TypeError, match="complex"):
+            f(x.astype(complex), t)
