@@ -13,6 +13,7 @@ import fastnl._config
 import fastnl.activations
 import fastnl.sampling
 import fastnl.nn.activation
+import fastnl.nn.adaptive
 
 
 def test_self_check_passes():
@@ -22,7 +23,7 @@ def test_self_check_passes():
 
 
 @pytest.mark.parametrize("module", [fastnl.activations, fastnl._config, fastnl.sampling,
-                                    fastnl.nn.activation])
+                                    fastnl.nn.activation, fastnl.nn.adaptive])
 def test_docstring_examples(module):
     failures, tried = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert tried > 0 and failures == 0

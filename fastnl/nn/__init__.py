@@ -4,5 +4,6 @@ family, the losses and AdaptiveLogSoftmaxWithLoss), with forward and backward.""
 from fastnl.nn._module import Module
 from fastnl.nn.activation import *  # noqa: F403
 from fastnl.nn import activation as _activation
+from fastnl.nn.adaptive import AdaptiveLogSoftmaxWithLoss
 
-__all__ = ["Module", *_activation.__all__]
+__all__ = ["Module", *_activation.__all__, "AdaptiveLogSoftmaxWithLoss"]
