@@ -14,6 +14,29 @@ class Module:
     RReLU, behave differently). Parameters are NumPy arrays named as in torch
     (``PReLU.weight``); :meth:`backward` *adds* their gradients into
     ``<name>_grad`` (as torch accumulates ``.grad``) until :meth:`zero_grad`.
+
+    A subclass implements ``forward`` (saving what its backward needs with
+    ``self._save(...)``) and ``backward``, and lists its parameters in
+    ``_parameters``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> from fastnl.nn import Module
+    >>> class Square(Module):
+    ...     def forward(self, x):
+    ...         self._save(x=np.asarray(x))
+    ...         return np.square(x)
+    ...     def backward(self, grad_output=None):
+    ...         x = self._saved_tensors()["x"]
+    ...         return 2 * x * (1.0 if grad_output is None else grad_output)
+    >>> square = Square()
+    >>> square(np.array([1.0, -3.0]))
+    array([1., 9.])
+    >>> square.backward()
+    array([ 2., -6.])
+    >>> square.eval().training
+    False
     """
 
     _parameters = ()  # names of the parameter arrays, in torch's order
@@ -26,9 +49,11 @@ class Module:
         return self.forward(*args, **kwargs)
 
     def forward(self, *args, **kwargs):
+        """Compute the output (and save what backward needs)."""
         raise NotImplementedError
 
     def backward(self, grad_output=None):
+        """Gradient with respect to the last forward call's input."""
         raise NotImplementedError
 
     def train(self, mode=True):
@@ -41,9 +66,11 @@ class Module:
         return self.train(False)
 
     def _save(self, **tensors):
+        """Keep what backward needs from this forward call."""
         self._saved = tensors
 
     def _saved_tensors(self):
+        """What the last forward call saved; RuntimeError before any forward."""
         if self._saved is None:
             raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
         return self._saved
@@ -87,6 +114,7 @@ class Module:
     # -- printing -------------------------------------------------------------
 
     def extra_repr(self):
+        """The constructor arguments shown by repr(), as torch."""
         return ""
 
     def __repr__(self):

@@ -213,6 +213,9 @@ class Hardswish(_Activation):
 class PReLU(Module):
     """``torch.nn.PReLU``: :func:`fastnl.prelu` with a learnt ``weight``.
 
+    After :meth:`backward`, ``weight_grad`` holds the accumulated gradient of
+    ``weight``.
+
     Parameters
     ----------
     num_parameters : int
@@ -221,9 +224,6 @@ class PReLU(Module):
         Initial value of every slope.
     dtype : dtype
         Of ``weight``; float32 by default, as torch's default dtype.
-
-    After :meth:`backward`, ``weight_grad`` holds the accumulated gradient of
-    ``weight``.
 
     Examples
     --------

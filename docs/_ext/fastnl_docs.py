@@ -1,0 +1,365 @@
+"""Sphinx extension of fastnl's documentation.
+
+Everything that depends on what the installed fastnl exports is produced when
+the docs build, so that the pages follow the package as it grows:
+
+- :func:`write_api_pages` (called from conf.py, before Sphinx reads the
+  sources) writes one autosummary page per group of public names into
+  ``generated/api/``; autosummary then writes a stub per name.
+- ``.. fastnl-torch-table::`` draws the torch -> fastnl table, marking the
+  names fastnl does not export yet.
+- ``.. fastnl-selfcheck::`` runs ``python -m fastnl`` in-process and shows
+  its output.
+- ``.. fastnl-if-importable:: NAME [NAME ...]`` parses its content only when
+  every dotted name imports (``fastnl.softmax``); otherwise it shows a note,
+  or nothing with the ``:quiet:`` flag.
+
+Figures are drawn by matplotlib's plot directive with the helpers of
+``fastnl_plots``; nothing generated is committed.
+"""
+
+import contextlib
+import importlib
+import io
+import os
+
+from docutils import nodes
+from docutils.parsers.rst import Directive, directives
+from docutils.statemachine import StringList
+
+# -- API pages ----------------------------------------------------------------
+
+# (page, title, intro, predicate on (name, object)); a name goes to the first
+# page whose predicate accepts it, and "other" catches anything new.
+_TOP_GROUPS = [
+    ("activations", "Activations",
+     "Elementwise activations with the names, arguments and defaults of "
+     "``torch.nn.functional``. See the :doc:`/gallery` for their curves.",
+     lambda n, o: _module_of(o) == "fastnl.activations" and not n.endswith("_backward")),
+    ("activation_gradients", "Gradients of the activations",
+     "``<name>_backward(grad_output, x, <same parameters>)``: the gradient with respect "
+     "to ``x``, as torch's autograd computes it.",
+     lambda n, o: _module_of(o) == "fastnl.activations"),
+    ("softmax", "Softmax family",
+     "Normalisation along an axis, with an optional temperature; see the "
+     ":doc:`/gallery` for the effect of the temperature.",
+     lambda n, o: n.removesuffix("_backward") in _SOFTMAX_FAMILY),
+    ("losses", "Losses",
+     "Losses with torch's reductions; see :doc:`/guides/losses`.",
+     lambda n, o: _module_of(o) == "fastnl.losses" or n.removesuffix("_backward") in _LOSSES),
+    ("threads", "Threads and configuration",
+     "See :doc:`/guides/threads`.",
+     lambda n, o: _module_of(o) == "fastnl._config"),
+    ("other", "Other functions", "", lambda n, o: True),
+]
+
+
+_SOFTMAX_FAMILY = {"softmax", "log_softmax", "softmin"}
+_LOSSES = {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
+           "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits"}
+
+
+def _module_of(obj):
+    return getattr(obj, "__module__", None)
+
+
+def public_api():
+    """{section: [(qualified name, object)]} of every documented public name:
+    ``fastnl.__all__`` (without ``__version__``), ``fastnl.nn.__all__`` and
+    ``fastnl.sampling.__all__``."""
+    import fastnl
+    import fastnl.nn
+    import fastnl.sampling
+
+    sections = {}
+    for name in fastnl.__all__:
+        if name.startswith("__"):
+            continue
+        obj = getattr(fastnl, name)
+        for page, _, _, accepts in _TOP_GROUPS:
+            if accepts(name, obj):
+                sections.setdefault(page, []).append((f"fastnl.{name}", obj))
+                break
+    sections["nn"] = [(f"fastnl.nn.{n}", getattr(fastnl.nn, n)) for n in fastnl.nn.__all__]
+    sections["sampling"] = [(f"fastnl.sampling.{n}", getattr(fastnl.sampling, n))
+                            for n in fastnl.sampling.__all__]
+    return sections
+
+
+def _titles():
+    titles = {page: (title, intro) for page, title, intro, _ in _TOP_GROUPS}
+    titles["nn"] = ("fastnl.nn: modules",
+                    "``torch.nn``-style classes: calling a module runs its forward pass, "
+                    "``backward(grad_output=None)`` returns the gradient with respect to the "
+                    "last input and accumulates parameter gradients (``PReLU.weight_grad``).")
+    titles["sampling"] = ("fastnl.sampling",
+                          "Batch sampling for imbalanced classes; see :doc:`/guides/losses`.")
+    return titles
+
+
+def _write_if_changed(path, text):
+    # Rewriting an unchanged file would make Sphinx re-read it on every build.
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            if f.read() == text:
+                return
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def write_api_pages(srcdir):
+    """Write generated/api/<section>.rst and generated/api/index.rst."""
+    outdir = os.path.join(srcdir, "generated", "api")
+    os.makedirs(outdir, exist_ok=True)
+    sections, titles = public_api(), _titles()
+    order = [page for page, *_ in _TOP_GROUPS] + ["nn", "sampling"]
+    written = []
+    for page in order:
+        entries = sections.get(page)
+        if not entries:
+            continue
+        title, intro = titles[page]
+        lines = [title, "=" * len(title), "", intro, "",
+                 ".. autosummary::", "   :toctree: ../stubs", "   :nosignatures:", ""]
+        lines += [f"   {qualified}" for qualified, _ in entries]
+        _write_if_changed(os.path.join(outdir, f"{page}.rst"), "\n".join(lines) + "\n")
+        written.append(page)
+    index = ["API reference", "=============", "",
+             "Every public name of ``fastnl``, ``fastnl.nn`` and ``fastnl.sampling``, "
+             "listed from their ``__all__`` when these pages were built. "
+             "``fastnl.__version__`` holds the version string.", "",
+             ".. toctree::", "   :maxdepth: 1", ""]
+    index += [f"   {page}" for page in written]
+    _write_if_changed(os.path.join(outdir, "index.rst"), "\n".join(index) + "\n")
+    # Pages and stubs of names that are no longer public would break the build.
+    for page in os.listdir(outdir):
+        if page.endswith(".rst") and page[:-4] not in written + ["index"]:
+            os.remove(os.path.join(outdir, page))
+    stubs = os.path.join(srcdir, "generated", "stubs")
+    current = {qualified for entries in sections.values() for qualified, _ in entries}
+    if os.path.isdir(stubs):
+        for stub in os.listdir(stubs):
+            if stub.endswith(".rst") and stub[:-4] not in current:
+                os.remove(os.path.join(stubs, stub))
+
+
+# -- torch -> fastnl table ----------------------------------------------------
+
+_F = "torch.nn.functional."
+_INPLACE = "``inplace=True``: pass ``out=x``."
+_AXIS = ("``dim`` -> ``axis`` (``dim=`` accepted too); defaults to the last axis, where "
+         "torch's implicit ``dim`` is deprecated; extra ``temperature``. Pass ``dtype`` by "
+         "keyword: torch's third positional argument is ``_stacklevel``.")
+_LOSS = ("Pass the arguments after ``target`` by keyword: torch's deprecated "
+         "``size_average`` and ``reduce`` come first in its signature and are not accepted.")
+_NO_WEIGHT = _LOSS + " No ``weight`` argument (torch 2.13 has one)."
+
+# (torch name, fastnl name, argument differences)
+TORCH_FUNCTIONS = [
+    (_F + "relu", "fastnl.relu", _INPLACE),
+    (_F + "relu6", "fastnl.relu6", _INPLACE),
+    (_F + "leaky_relu", "fastnl.leaky_relu", _INPLACE),
+    (_F + "prelu", "fastnl.prelu", "``weight`` is any array-like of 1 or C elements."),
+    (_F + "rrelu", "fastnl.rrelu",
+     _INPLACE + " Extra ``rng`` (seed or Generator) for the slopes drawn in training, "
+     "``return_noise=True`` returns them for ``rrelu_backward``."),
+    (_F + "elu", "fastnl.elu", _INPLACE),
+    (_F + "celu", "fastnl.celu", _INPLACE),
+    (_F + "selu", "fastnl.selu", _INPLACE),
+    (_F + "gelu", "fastnl.gelu", "Limits at -inf (see below)."),
+    (_F + "softplus", "fastnl.softplus", "Finite where torch overflows for a large threshold."),
+    ("torch.sigmoid, " + _F + "sigmoid", "fastnl.sigmoid", ""),
+    ("torch.tanh, " + _F + "tanh", "fastnl.tanh", ""),
+    (_F + "softsign", "fastnl.softsign", "Limits at +-inf."),
+    (_F + "hardtanh", "fastnl.hardtanh", _INPLACE),
+    (_F + "threshold", "fastnl.threshold", _INPLACE),
+    (_F + "tanhshrink", "fastnl.tanhshrink", ""),
+    (_F + "softshrink", "fastnl.softshrink", ""),
+    (_F + "hardshrink", "fastnl.hardshrink", ""),
+    (_F + "logsigmoid", "fastnl.logsigmoid", ""),
+    (_F + "silu", "fastnl.silu", _INPLACE + " Limit at -inf."),
+    (_F + "mish", "fastnl.mish", _INPLACE + " Limit at -inf."),
+    (_F + "hardsigmoid", "fastnl.hardsigmoid", _INPLACE),
+    (_F + "hardswish", "fastnl.hardswish", _INPLACE + " Limit at -inf, no overflow."),
+    (_F + "softmax", "fastnl.softmax", _AXIS),
+    (_F + "log_softmax", "fastnl.log_softmax", _AXIS),
+    (_F + "softmin", "fastnl.softmin", _AXIS),
+    (_F + "mse_loss", "fastnl.mse_loss", _NO_WEIGHT),
+    (_F + "l1_loss", "fastnl.l1_loss", _NO_WEIGHT),
+    (_F + "smooth_l1_loss", "fastnl.smooth_l1_loss", _LOSS),
+    (_F + "huber_loss", "fastnl.huber_loss", "No ``weight`` argument (torch 2.13 has one)."),
+    (_F + "nll_loss", "fastnl.nll_loss", _LOSS),
+    (_F + "cross_entropy", "fastnl.cross_entropy", _LOSS),
+    (_F + "kl_div", "fastnl.kl_div", _LOSS),
+    (_F + "binary_cross_entropy", "fastnl.binary_cross_entropy", _LOSS),
+    (_F + "binary_cross_entropy_with_logits", "fastnl.binary_cross_entropy_with_logits", _LOSS),
+]
+
+_NN_CLASSES = [
+    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "CELU", "SELU", "GELU", "Softplus",
+    "Sigmoid", "Tanh", "Softsign", "Hardtanh", "Threshold", "Tanhshrink", "Softshrink",
+    "Hardshrink", "LogSigmoid", "SiLU", "Mish", "Hardsigmoid", "Hardswish", "Softmax",
+    "LogSoftmax", "Softmin", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss",
+    "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
+    "AdaptiveLogSoftmaxWithLoss",
+]
+_NN_NOTES = {
+    "PReLU": "``weight`` is a NumPy array (float32 by default); its gradient accumulates "
+             "in ``weight_grad``.",
+    "RReLU": "Extra ``rng`` argument; ``train()`` / ``eval()`` as in torch.",
+    "Softmax": "``dim`` as in torch.", "LogSoftmax": "``dim`` as in torch.",
+    "Softmin": "``dim`` as in torch.",
+    "AdaptiveLogSoftmaxWithLoss": "Extra ``rng`` (for the initial weights) and ``dtype``; "
+                                  "``state_dict()`` with torch's keys, as NumPy arrays.",
+}
+TORCH_CLASSES = [(f"torch.nn.{c}", f"fastnl.nn.{c}", _NN_NOTES.get(c, "")) for c in _NN_CLASSES]
+
+
+def _gradient_note():
+    """What the backward functions of each family look like, for those that exist."""
+    import fastnl
+
+    forms = [("relu_backward", "``<name>_backward(grad_output, x, ...)`` for the activations"),
+             ("softmax_backward", "``<name>_backward(grad_output, output, axis=-1, "
+                                  "temperature=1.0)`` for the softmax family"),
+             ("cross_entropy_backward", "``<name>_backward(input, target, ..., "
+                                        "grad_output=1.0)`` for the losses")]
+    present = [text for name, text in forms if hasattr(fastnl, name)]
+    missing = [text.rsplit(" for ", 1)[1] for name, text in forms if not hasattr(fastnl, name)]
+    note = "Explicit: " + "; ".join(present) + ". Modules have ``.backward()``."
+    if missing:
+        note += " Planned, not exported yet: the backward functions of " + \
+            " and ".join(missing) + "."
+    return note
+
+
+TORCH_OTHER = [
+    ("loss.backward() (autograd)", "fastnl.<name>_backward(...)", None),
+    ("torch.set_num_threads / torch.get_num_threads", "fastnl.set_num_threads / "
+     "fastnl.get_num_threads", "Affect fastnl only; ``fastnl.num_threads(n)`` is a context "
+     "manager; ``set_num_threads(None)`` restores the default."),
+]
+
+
+def _exists(dotted):
+    """Whether a dotted name like fastnl.nn.ReLU is exported now."""
+    module, _, attr = dotted.rpartition(".")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return False
+    return hasattr(mod, attr) and attr in getattr(mod, "__all__", [attr])
+
+
+def _literal(text):
+    return nodes.paragraph("", "", nodes.literal(text, text))
+
+
+class TorchTable(Directive):
+    """``.. fastnl-torch-table:: functions|classes|other``"""
+
+    required_arguments = 1
+
+    def run(self):
+        rows = {"functions": TORCH_FUNCTIONS, "classes": TORCH_CLASSES,
+                "other": TORCH_OTHER}[self.arguments[0]]
+        table = nodes.table(classes=["fastnl-torch-table"])
+        group = nodes.tgroup(cols=3)
+        table += group
+        for width in (34, 30, 36):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        group += head
+        head += self._row(nodes.paragraph(text="torch"), nodes.paragraph(text="fastnl"),
+                          nodes.paragraph(text="differences"))
+        body = nodes.tbody()
+        group += body
+        for torch_name, fastnl_name, note in rows:
+            if note is None:
+                note = _gradient_note()
+            if self.arguments[0] == "other":
+                ours = _literal(fastnl_name)
+            elif _exists(fastnl_name):  # a link to its API page
+                ours = self._rst(f":py:obj:`{fastnl_name}`")
+            else:
+                ours = nodes.paragraph("", "", _literal(fastnl_name).children[0],
+                                       nodes.Text(" (planned, not exported yet)"))
+            body += self._row(_literal(torch_name), ours, self._rst(note))
+        return [table]
+
+    def _rst(self, text):
+        container = nodes.container()
+        if text:
+            self.state.nested_parse(StringList([text], "fastnl-torch-table"), 0, container)
+        return container
+
+    @staticmethod
+    def _row(*cells):
+        row = nodes.row()
+        for cell in cells:
+            entry = nodes.entry()
+            entry += cell
+            row += entry
+        return row
+
+
+# -- self-check output ----------------------------------------------------------
+
+class SelfCheck(Directive):
+    """``.. fastnl-selfcheck::``: the output of ``python -m fastnl``, run now."""
+
+    def run(self):
+        from fastnl import __main__ as selfcheck
+
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            status = selfcheck.main()
+        text = buffer.getvalue().rstrip()
+        if status:
+            text += f"\n\n(exit status {status})"
+        return [nodes.literal_block(text, text)]
+
+
+# -- conditional content --------------------------------------------------------
+
+def importable(dotted):
+    """Whether `dotted` (a module, or module.attribute) imports."""
+    try:
+        importlib.import_module(dotted)
+        return True
+    except ImportError:
+        pass
+    module, _, attr = dotted.rpartition(".")
+    try:
+        return hasattr(importlib.import_module(module), attr)
+    except ImportError:
+        return False
+
+
+class IfImportable(Directive):
+    """Parse the content only when every argument imports; else a short note."""
+
+    required_arguments = 1
+    optional_arguments = 10
+    has_content = True
+    option_spec = {"quiet": directives.flag}
+
+    def run(self):
+        missing = [name for name in self.arguments if not importable(name)]
+        container = nodes.container()
+        if missing and "quiet" in self.options:
+            return []
+        if missing:
+            text = (f"This section needs {', '.join(missing)}, which the fastnl these pages "
+                    "were built with does not provide yet.")
+            container += nodes.note("", nodes.paragraph(text=text))
+        else:
+            self.state.nested_parse(self.content, self.content_offset, container)
+        return container.children
+
+
+def setup(app):
+    app.add_directive("fastnl-torch-table", TorchTable)
+    app.add_directive("fastnl-selfcheck", SelfCheck)
+    app.add_directive("fastnl-if-importable", IfImportable)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,211 @@
+"""The documentation's examples run and its lists are complete.
+
+- the doctests of every module of the package (docstrings; found by walking
+  the package, so new modules are picked up);
+- the ``>>>`` examples of the pages under docs/ (when the checkout is there),
+  except those inside a ``.. fastnl-if-importable::`` block whose names do not
+  import, exactly as the docs build leaves them out;
+- every public name (``fastnl.__all__``, ``fastnl.nn.__all__``,
+  ``fastnl.sampling.__all__``) has an Examples section;
+- every public function and class is in the "Coming from PyTorch" table, and
+  (with torch installed) every torch name of that table exists in torch.
+
+The docs build itself (``sh docs/build.sh``) needs Sphinx and is run by CI,
+not by this file.
+"""
+
+import doctest
+import importlib
+import inspect
+import io
+import pkgutil
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastnl
+import fastnl.nn
+import fastnl.sampling
+from fastnl import _config
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+FLAGS = doctest.NORMALIZE_WHITESPACE  # as tests/test_package.py
+
+
+def _package_modules():
+    """fastnl and every module under it, except the compiled kernels."""
+    names = ["fastnl"]
+    for info in pkgutil.walk_packages(fastnl.__path__, "fastnl."):
+        if not info.name.startswith("fastnl._kernels"):
+            names.append(info.name)
+    return sorted(names)
+
+
+def _run(test):
+    """Run one DocTest with fresh thread settings; return (failures, report)."""
+    report = io.StringIO()
+    runner = doctest.DocTestRunner(optionflags=FLAGS)
+    saved = _config._n_threads
+    try:
+        runner.run(test, out=report.write)
+    finally:
+        _config._n_threads = saved
+    return runner.failures, report.getvalue()
+
+
+def _module_doctests():
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    found = []
+    for name in _package_modules():
+        module = importlib.import_module(name)
+        found += [pytest.param(test, id=test.name) for test in finder.find(module)
+                  if test.examples]
+    return found
+
+
+@pytest.mark.parametrize("test", _module_doctests())
+def test_docstring_examples(test):
+    failures, report = _run(test)
+    assert failures == 0, report
+
+
+def test_every_module_with_public_names_has_doctests():
+    with_tests = {p.values[0].globs["__name__"] for p in _module_doctests()}
+    defining = {obj.__module__ for name, obj in _public()}
+    assert defining <= with_tests, sorted(defining - with_tests)
+
+
+# -- pages under docs/ -----------------------------------------------------------
+
+_IF_IMPORTABLE = re.compile(r"^(\s*)\.\. fastnl-if-importable::\s*(.+?)\s*$")
+
+
+def _importable(dotted):
+    """As docs/_ext/fastnl_docs.importable: a module, or module.attribute."""
+    try:
+        importlib.import_module(dotted)
+        return True
+    except ImportError:
+        pass
+    module, _, attr = dotted.rpartition(".")
+    try:
+        return hasattr(importlib.import_module(module), attr)
+    except ImportError:
+        return False
+
+
+def visible_text(text):
+    """`text` with the content of every ``fastnl-if-importable`` block whose names
+    do not all import blanked out (line numbers kept)."""
+    out, skip_indent = [], None
+    for line in text.splitlines(keepends=True):
+        if skip_indent is not None:
+            if not line.strip() or len(line) - len(line.lstrip()) > skip_indent:
+                out.append("\n")
+                continue
+            skip_indent = None
+        match = _IF_IMPORTABLE.match(line)
+        if match and not all(_importable(n) for n in match.group(2).split()):
+            skip_indent = len(match.group(1))
+            out.append("\n")
+            continue
+        out.append(line)
+    return "".join(out)
+
+
+def _pages():
+    if not DOCS.is_dir():
+        return []
+    return sorted(p for p in DOCS.rglob("*.rst")
+                  if not {"_build", "generated", "_templates"} & set(p.relative_to(DOCS).parts))
+
+
+@pytest.mark.skipif(not DOCS.is_dir(), reason="docs/ is not beside tests/ (installed run)")
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(DOCS)))
+def test_page_examples(page):
+    text = visible_text(page.read_text(encoding="utf-8"))
+    test = doctest.DocTestParser().get_doctest(text, {}, page.stem, str(page), 0)
+    if not test.examples:
+        pytest.skip("no examples")
+    failures, report = _run(test)
+    assert failures == 0, report
+
+
+@pytest.mark.skipif(not DOCS.is_dir(), reason="docs/ is not beside tests/ (installed run)")
+def test_gallery_has_every_activation():
+    import fastnl.activations
+    text = (DOCS / "gallery.rst").read_text(encoding="utf-8")
+    names = [n for n in fastnl.activations.__all__ if not n.endswith("_backward")]
+    for name in names:
+        # a section titled with the name, and a figure drawn from it
+        assert re.search(rf"^{name}\n~+\n", text, re.MULTILINE), name
+        assert f'plot_activation("{name}"' in text or f"plot_{name}_" in text, name
+
+
+def test_visible_text_hides_blocks_of_missing_names():
+    text = ("a\n.. fastnl-if-importable:: fastnl.no_such_name\n   :quiet:\n\n"
+            "   >>> 1 + 1\n   3\n\nb\n.. fastnl-if-importable:: fastnl.relu\n\n   kept\n")
+    visible = visible_text(text)
+    assert visible.splitlines() == ["a", "", "", "", "", "", "", "b",
+                                    ".. fastnl-if-importable:: fastnl.relu", "", "   kept"]
+
+
+# -- Examples sections --------------------------------------------------------------
+
+def _public():
+    names = [(f"fastnl.{n}", getattr(fastnl, n)) for n in fastnl.__all__ if not n.startswith("__")]
+    names += [(f"fastnl.nn.{n}", getattr(fastnl.nn, n)) for n in fastnl.nn.__all__]
+    names += [(f"fastnl.sampling.{n}", getattr(fastnl.sampling, n))
+              for n in fastnl.sampling.__all__]
+    return names
+
+
+_EXAMPLES = re.compile(r"^Examples\n-{3,}\n", re.MULTILINE)
+
+
+@pytest.mark.parametrize("name, obj", [pytest.param(name, obj, id=name) for name, obj in _public()])
+def test_public_name_has_examples(name, obj):
+    doc = inspect.cleandoc(obj.__doc__ or "")  # its own docstring, not a base class's
+    assert _EXAMPLES.search(doc), f"{name} has no Examples section"
+
+
+# -- the migration table ------------------------------------------------------------
+
+def _table():
+    pytest.importorskip("docutils", reason="the table lives in the docs' Sphinx extension")
+    if not DOCS.is_dir():
+        pytest.skip("docs/ is not beside tests/ (installed run)")
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import fastnl_docs
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    return fastnl_docs
+
+
+def test_every_public_function_and_class_is_in_the_torch_table():
+    docs = _table()
+    listed = {ours for _, ours, _ in docs.TORCH_FUNCTIONS + docs.TORCH_CLASSES}
+    # Threads are in the table's last part; Module and the sampler have no torch twin.
+    expected = {name for name, obj in _public()
+                if not name.endswith("_backward") and obj.__module__ != "fastnl._config"
+                and name not in ("fastnl.nn.Module", "fastnl.sampling.BalancedBatchSampler")}
+    assert expected <= listed, sorted(expected - listed)
+
+
+def test_torch_names_of_the_table_exist(torch):
+    docs = _table()
+    for torch_names, _, _ in docs.TORCH_FUNCTIONS + docs.TORCH_CLASSES:
+        for dotted in torch_names.split(", "):
+            obj = torch
+            for part in dotted.split(".")[1:]:
+                obj = getattr(obj, part, None)
+            assert obj is not None, dotted
+
+
+def test_numpy_print_options_are_the_defaults():
+    # The examples' expected output assumes NumPy's default printing.
+    assert np.get_printoptions()["precision"] == 8
