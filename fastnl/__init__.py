@@ -5,16 +5,25 @@ from fastnl._config import get_num_threads, set_num_threads, num_threads, show_c
 from fastnl.activations import *  # noqa: F403  (the activations and their _backward)
 from fastnl import activations as _activations
 from fastnl import nn, sampling  # noqa: E402  (subpackages: fastnl.nn.ReLU, ...)
-from fastnl.along_axis import softmax, log_softmax, softmin
+from fastnl.along_axis import (
+    softmax, log_softmax, softmin, softmax_backward, log_softmax_backward, softmin_backward,
+)
 from fastnl.losses import (
     mse_loss, l1_loss, smooth_l1_loss, huber_loss, nll_loss, cross_entropy, kl_div,
     binary_cross_entropy, binary_cross_entropy_with_logits,
+    mse_loss_backward, l1_loss_backward, smooth_l1_loss_backward, huber_loss_backward,
+    nll_loss_backward, cross_entropy_backward, kl_div_backward, binary_cross_entropy_backward,
+    binary_cross_entropy_with_logits_backward,
 )
 
 __all__ = [
     "__version__", "get_num_threads", "set_num_threads", "num_threads", "show_config",
     *_activations.__all__,
     "softmax", "log_softmax", "softmin",
+    "softmax_backward", "log_softmax_backward", "softmin_backward",
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
     "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "mse_loss_backward", "l1_loss_backward", "smooth_l1_loss_backward", "huber_loss_backward",
+    "nll_loss_backward", "cross_entropy_backward", "kl_div_backward",
+    "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
 ]

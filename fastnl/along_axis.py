@@ -6,6 +6,10 @@ The work is done on a C-ordered (outer, n, inner) view of the input: the last
 axis is read row by row, any other axis lane by lane with stride ``inner``, so
 no transposed copy is ever made (a Fortran-ordered input is read as the
 C-ordered transpose; only other non-contiguous layouts are copied once).
+
+``<name>_backward(grad_output, output, ...)`` computes the gradient from the
+forward's output (as torch does) with the same walk: one float64 sum per row
+or lane, then one write pass.
 """
 
 import math
@@ -16,7 +20,8 @@ from fastnl._config import get_num_threads
 from fastnl._kernels import _rowwise as _k
 from fastnl._validate import as_float_array, axis_from, check_out, normalize_axis, real
 
-__all__ = ["softmax", "log_softmax", "softmin"]
+__all__ = ["softmax", "log_softmax", "softmin",
+           "softmax_backward", "log_softmax_backward", "softmin_backward"]
 
 
 class _DefaultAxis(int):
@@ -30,11 +35,61 @@ class _DefaultAxis(int):
 _LAST = _DefaultAxis(-1)
 
 
-def _along_axis(x, axis, dim, temperature, dtype, out, softmin, log_out):
-    axis = axis_from(None if axis is _LAST else axis, dim)
+def _check_temperature(temperature):
     temperature = real("temperature", temperature)
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    return temperature
+
+
+def _lanes(arrays, axis):
+    """Arrays of one shape as flat buffers of C-ordered (outer, n, inner) views.
+
+    Returns (arrays, order, outer, n, inner): all C-contiguous arrays are read
+    as they are; all Fortran-contiguous ones as their C-ordered transposes
+    (order 'F', the axis counted from the other end); anything else is copied
+    once into C order.
+    """
+    arrays = [a.reshape(1) if a.ndim == 0 else a for a in arrays]
+    if all(a.flags.c_contiguous for a in arrays):
+        order = "C"
+    elif all(a.flags.f_contiguous for a in arrays):
+        order = "F"  # its transpose is C-ordered: reverse the axes
+    else:
+        arrays, order = [np.ascontiguousarray(a) for a in arrays], "C"
+    ndim = arrays[0].ndim
+    ax = axis if order == "C" else ndim - 1 - axis
+    shape = arrays[0].shape if order == "C" else arrays[0].shape[::-1]
+    outer, n, inner = math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:])
+    return arrays, order, outer, n, inner
+
+
+def _run(kernel, sources, arrays, order, out, shape, result, args):
+    """`kernel(*flat arrays, flat target, *args, n_threads)` into `out` when its
+    dtype and layout allow (it may be one of the `sources`, for in place),
+    else into a new array; then the result dtype and a scalar for 0-d."""
+    compute = arrays[0].dtype
+    direct = (out is not None and out.ndim > 0 and out.dtype == compute
+              and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
+              and all(out is src or not np.may_share_memory(out, a)
+                      for src, a in zip(sources, arrays)))
+    target = out if direct else np.empty(arrays[0].shape, compute, order=order)
+    flat = [(a if order == "C" else a.T).reshape(-1) for a in (*arrays, target)]
+    kernel(*flat, *args, get_num_threads())
+    if direct:
+        return out
+    target = target.reshape(shape)
+    if out is not None:
+        np.copyto(out, target, casting="same_kind")
+        return out
+    if target.dtype != result:
+        target = target.astype(result)
+    return target if target.ndim else target[()]
+
+
+def _along_axis(x, axis, dim, temperature, dtype, out, softmin, log_out):
+    axis = axis_from(None if axis is _LAST else axis, dim)
+    temperature = _check_temperature(temperature)
     source = x
     x = np.asarray(x)
     if dtype is not None:
@@ -46,36 +101,31 @@ def _along_axis(x, axis, dim, temperature, dtype, out, softmin, log_out):
     axis = normalize_axis(axis, x.ndim)
     if out is not None:
         check_out(out, x.shape, result)
-    shape = x.shape
-    work = x.reshape(1) if x.ndim == 0 else x
-    if work.flags.c_contiguous:
-        order = "C"
-    elif work.flags.f_contiguous:
-        order = "F"  # its transpose is C-ordered: reverse the axes
-    else:
-        work, order = np.ascontiguousarray(work), "C"
-    view = work if order == "C" else work.T
-    ax = axis if order == "C" else work.ndim - 1 - axis
-    outer = math.prod(view.shape[:ax])
-    n = view.shape[ax]
-    inner = math.prod(view.shape[ax + 1:])
+    arrays, order, outer, n, inner = _lanes([x], axis)
+    return _run(_k.softmax, [source], arrays, order, out, x.shape, result,
+                (outer, n, inner, -temperature if softmin else temperature, log_out))
 
-    direct = (out is not None and out.ndim > 0 and out.dtype == x.dtype
-              and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
-              and (out is source or not np.may_share_memory(out, x)))
-    target = out if direct else np.empty(work.shape, x.dtype, order=order)
-    target_view = target if order == "C" else target.T
-    _k.softmax(view.reshape(-1), target_view.reshape(-1), outer, n, inner,
-               -temperature if softmin else temperature, log_out, get_num_threads())
-    if direct:
-        return out
-    target = target.reshape(shape)
+
+def _along_axis_backward(grad_output, output, axis, dim, temperature, out, softmin, log_out):
+    """The backward passes, from the forward's output: the inputs are promoted
+    to one compute dtype (as the activations' backward passes do)."""
+    axis = axis_from(None if axis is _LAST else axis, dim)
+    temperature = _check_temperature(temperature)
+    sources = [grad_output, output]
+    (g, g_result), (y, y_result) = as_float_array(grad_output, "grad_output"), \
+        as_float_array(output, "output")
+    if g.shape != y.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but output has shape {y.shape}; "
+                         "they must be the same")
+    compute = np.promote_types(g.dtype, y.dtype)
+    g, y = g.astype(compute, copy=False), y.astype(compute, copy=False)
+    result = np.result_type(g_result, y_result)
+    axis = normalize_axis(axis, y.ndim)
     if out is not None:
-        np.copyto(out, target, casting="same_kind")
-        return out
-    if target.dtype != result:
-        target = target.astype(result)
-    return target if target.ndim else target[()]
+        check_out(out, y.shape, result)
+    arrays, order, outer, n, inner = _lanes([g, y], axis)
+    return _run(_k.softmax_backward, sources, arrays, order, out, y.shape, result,
+                (outer, n, inner, -temperature if softmin else temperature, log_out))
 
 
 def softmax(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=None):
@@ -159,3 +209,70 @@ def softmin(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=None):
     array([0.25, 0.75])
     """
     return _along_axis(x, axis, dim, temperature, dtype, out, True, False)
+
+
+def softmax_backward(grad_output, output, axis=_LAST, temperature=1.0, out=None, *, dim=None):
+    r"""Gradient of :func:`softmax` with respect to its input, from its output;
+    as torch's ``_softmax_backward_data``.
+
+    .. math:: \frac{\partial L}{\partial x_i} = \frac{y_i \, (g_i - \sum_j g_j y_j)}{T}
+
+    Parameters
+    ----------
+    grad_output : array_like
+        :math:`g = \partial L / \partial y`, of the output's shape.
+    output : array_like
+        :math:`y`, what :func:`softmax` returned for the same `axis` and `temperature`.
+    axis, temperature, dim :
+        As given to :func:`softmax`.
+    out : ndarray, optional
+        Where to write the result (may be `grad_output` or `output`).
+
+    Returns
+    -------
+    ndarray
+        Of the output's shape, in the promoted dtype of `grad_output` and
+        `output`. The sum is accumulated in float64, one row at a time.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> y = fastnl.softmax(np.array([0.0, np.log(3.0)]))          # [0.25, 0.75]
+    >>> fastnl.softmax_backward(np.array([1.0, 0.0]), y)          # d y_0 / d x
+    array([ 0.1875, -0.1875])
+    """
+    return _along_axis_backward(grad_output, output, axis, dim, temperature, out, False, False)
+
+
+def log_softmax_backward(grad_output, output, axis=_LAST, temperature=1.0, out=None, *,
+                         dim=None):
+    r"""Gradient of :func:`log_softmax` with respect to its input, from its output.
+
+    .. math:: \frac{\partial L}{\partial x_i} = \frac{g_i - e^{y_i} \sum_j g_j}{T}
+
+    Same parameters as :func:`softmax_backward`, with `output` the log-probabilities.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> y = fastnl.log_softmax(np.array([0.0, np.log(3.0)]))
+    >>> fastnl.log_softmax_backward(np.array([1.0, 0.0]), y)      # d log p_0 / d x = e_0 - p
+    array([ 0.75, -0.75])
+    """
+    return _along_axis_backward(grad_output, output, axis, dim, temperature, out, False, True)
+
+
+def softmin_backward(grad_output, output, axis=_LAST, temperature=1.0, out=None, *, dim=None):
+    r"""Gradient of :func:`softmin` with respect to its input, from its output.
+
+    softmin is the softmax of :math:`-x / T`, so the sign is the opposite of
+    :func:`softmax_backward`'s: :math:`-y_i (g_i - \sum_j g_j y_j) / T`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> y = fastnl.softmin(np.array([np.log(3.0), 0.0]))          # [0.25, 0.75]
+    >>> fastnl.softmin_backward(np.array([1.0, 0.0]), y)
+    array([-0.1875,  0.1875])
+    """
+    return _along_axis_backward(grad_output, output, axis, dim, temperature, out, True, False)

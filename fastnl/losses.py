@@ -10,6 +10,11 @@ The class losses (:func:`nll_loss`, :func:`cross_entropy`) read the input in
 place through an (N, C, inner) view and keep O(N) memory: cross-entropy
 computes each row's log-sum-exp and picks the target in one compiled pass,
 never materialising the N x C log-probabilities.
+
+Every loss has ``<name>_backward(input, target, <same parameters>,
+grad_output=1.0, out=None)``, the gradient with respect to the input (see
+the "gradients" section at the end); forward and backward share their
+argument checks (``_prepare``, ``_class_problem``).
 """
 
 import math
@@ -21,11 +26,14 @@ import numpy as np
 from fastnl._config import get_num_threads
 from fastnl._kernels import _losses as _kl
 from fastnl._kernels import _rowwise as _kr
-from fastnl._validate import as_float_array, check_reduction, real, resolve_dtype
+from fastnl._validate import as_float_array, check_out, check_reduction, real, resolve_dtype
 
 __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
     "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "mse_loss_backward", "l1_loss_backward", "smooth_l1_loss_backward", "huber_loss_backward",
+    "nll_loss_backward", "cross_entropy_backward", "kl_div_backward",
+    "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
 ]
 
 
@@ -66,16 +74,16 @@ def _broadcast(shape_a, shape_b, what):
                          "together") from None
 
 
-def _pointwise(kernel, input, target, reduction, params=(), arrays=(), *,
-               sizes="warn", allowed=("mean", "sum", "none")):
-    """Run a pointwise loss kernel and reduce.
+def _prepare(input, target, arrays=(), sizes="warn"):
+    """Convert and check the operands of a pointwise loss (shared by forward
+    and backward): returns (x, result dtype, shape the loss is computed at,
+    flat input, flat target, flat weight buffers).
 
     sizes: what a target shape different from the input's does: 'warn'
     (broadcast with torch's UserWarning), 'silent' (broadcast) or 'strict'
     (ValueError). `arrays` are (name, array or None) per-element weights,
-    broadcast to the result's shape.
+    broadcast to the loss's shape (an absent one is an empty buffer).
     """
-    reduction = check_reduction(reduction, allowed)
     x, result = as_float_array(input, "input")
     t = _as_like(target, "target", x.dtype)
     shape = x.shape
@@ -87,7 +95,7 @@ def _pointwise(kernel, input, target, reduction, params=(), arrays=(), *,
             warnings.warn(f"Using a target size {t.shape} that is different to the input "
                           f"size {x.shape}. This will likely lead to incorrect results "
                           "due to broadcasting. Please ensure they have the same size.",
-                          UserWarning, stacklevel=3)
+                          UserWarning, stacklevel=4)
         shape = _broadcast(x.shape, t.shape, "input and target")
     buffers = []
     for name, a in arrays:
@@ -99,7 +107,14 @@ def _pointwise(kernel, input, target, reduction, params=(), arrays=(), *,
             raise ValueError(f"{name} of shape {a.shape} cannot be broadcast to the "
                              f"input's shape {shape}")
         buffers.append(_flat(a, shape))
-    xf, tf = _flat(x, shape), _flat(t, shape)
+    return x, result, shape, _flat(x, shape), _flat(t, shape), buffers
+
+
+def _pointwise(kernel, input, target, reduction, params=(), arrays=(), *,
+               sizes="warn", allowed=("mean", "sum", "none")):
+    """Run a pointwise loss kernel and reduce (see _prepare for the arguments)."""
+    reduction = check_reduction(reduction, allowed)
+    x, result, shape, xf, tf, buffers = _prepare(input, target, arrays, sizes)
     n_threads = get_num_threads()
     if reduction == "none":
         out = np.empty(shape, x.dtype)
@@ -116,12 +131,84 @@ def _pointwise(kernel, input, target, reduction, params=(), arrays=(), *,
     return _scalar(_ratio(total, size), result)
 
 
+def _upstream(grad_output, reduction, loss_shape, dtype, denominator):
+    """The upstream gradient: (per-element array of the compute dtype, flat, or
+    empty; scalar scale). A reduced loss takes a scalar grad_output, divided
+    by the mean's `denominator`; reduction='none' an array of the loss's shape."""
+    g = np.asarray(grad_output)
+    resolve_dtype(g.dtype)  # rejects non-real dtypes, naming them
+    if reduction == "none":
+        if g.shape != loss_shape:
+            raise ValueError(f"grad_output has shape {g.shape}, but the loss (reduction='none') "
+                             f"has shape {loss_shape}; they must be the same")
+        return np.ascontiguousarray(g, dtype=dtype).reshape(-1), 1.0
+    if g.ndim != 0:
+        raise ValueError(f"grad_output of a reduced loss must be a scalar, got shape {g.shape}")
+    # rounded to the data's dtype first, as torch holds it
+    value = float(g.astype(dtype))
+    return np.empty(0, dtype), (value if reduction == "sum" else float(_ratio(value, denominator)))
+
+
+def _finish(grad, x_shape, result, out):
+    """Sum a gradient computed at a broadcast shape back to the input's shape
+    (in float64, in NumPy's fixed order), and deliver it in the result dtype
+    (into `out` when given)."""
+    if grad.shape != x_shape:
+        lead = grad.ndim - len(x_shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(x_shape) if n == 1 and grad.shape[lead + i] != 1)
+        grad = grad.sum(axis=axes, dtype=np.float64).reshape(x_shape).astype(grad.dtype)
+    if out is not None:
+        np.copyto(out, grad, casting="same_kind")
+        return out
+    if grad.dtype != result:
+        grad = grad.astype(result)
+    return grad if grad.ndim else grad[()]
+
+
+def _check_loss_out(out, input, result):
+    if out is not None:
+        check_out(out, np.shape(input), result)
+
+
+def _pointwise_backward(kernel, input, target, reduction, grad_output, out, params=(),
+                        arrays=(), *, sizes="warn", allowed=("mean", "sum", "none")):
+    """Gradient of a pointwise loss with respect to `input` (see _pointwise)."""
+    reduction = check_reduction(reduction, allowed)
+    # the forward has warned about a broadcast target already
+    x, result, shape, xf, tf, buffers = _prepare(input, target, arrays,
+                                                 "silent" if sizes == "warn" else sizes)
+    _check_loss_out(out, x, result)
+    if reduction == "batchmean":
+        denominator = shape[0] if len(shape) else 1
+    else:
+        denominator = math.prod(shape)
+    g, scale = _upstream(grad_output, reduction, shape, x.dtype, denominator)
+    grad = np.empty(shape, x.dtype)
+    kernel(xf, tf, *buffers, *params, g, scale, grad.reshape(-1), get_num_threads())
+    return _finish(grad, x.shape, result, out)
+
+
 def _broadcastable(shape, target_shape):
     try:
         np.broadcast_shapes(shape, target_shape)
     except ValueError:
         return False
     return True
+
+
+def _smooth_l1_args(beta):
+    beta = real("beta", beta)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
+    return (beta,)
+
+
+def _huber_args(delta):
+    delta = real("delta", delta)
+    if not delta > 0:
+        raise ValueError(f"huber_loss does not support non-positive values for delta, got {delta}")
+    return (delta,)
 
 
 def mse_loss(input, target, reduction="mean"):
@@ -185,10 +272,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     >>> fastnl.smooth_l1_loss([0.5, 3.0], [0.0, 0.0], reduction="none")
     array([0.125, 2.5  ])
     """
-    beta = real("beta", beta)
-    if beta < 0:
-        raise ValueError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
-    return _pointwise(_kl.smooth_l1, input, target, reduction, (beta,))
+    return _pointwise(_kl.smooth_l1, input, target, reduction, _smooth_l1_args(beta))
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0):
@@ -211,10 +295,10 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     >>> fastnl.huber_loss([0.5, 3.0], [0.0, 0.0], reduction="none", delta=2.0)
     array([0.125, 4.   ])
     """
-    delta = real("delta", delta)
-    if not delta > 0:
-        raise ValueError(f"huber_loss does not support non-positive values for delta, got {delta}")
-    return _pointwise(_kl.huber, input, target, reduction, (delta,))
+    return _pointwise(_kl.huber, input, target, reduction, _huber_args(delta))
+
+
+_KL_REDUCTIONS = ("mean", "sum", "none", "batchmean")
 
 
 def kl_div(input, target, reduction="mean", log_target=False):
@@ -246,20 +330,31 @@ def kl_div(input, target, reduction="mean", log_target=False):
     >>> float(fastnl.kl_div(np.log(p), q, reduction="batchmean"))  # doctest: +ELLIPSIS
     0.1308...
     """
-    reduction = check_reduction(reduction, ("mean", "sum", "none", "batchmean"))
+    reduction = check_reduction(reduction, _KL_REDUCTIONS)
     if reduction == "mean":
         warnings.warn("reduction: 'mean' divides the total loss by both the batch size and "
                       "the support size. 'batchmean' divides only by the batch size, and "
                       "aligns with the KL div math definition.", UserWarning, stacklevel=2)
     kernel = _kl.kl_div_log if log_target else _kl.kl_div
-    return _pointwise(kernel, input, target, reduction, sizes="silent",
-                      allowed=("mean", "sum", "none", "batchmean"))
+    return _pointwise(kernel, input, target, reduction, sizes="silent", allowed=_KL_REDUCTIONS)
 
 
 def _check_unit_interval(a, name):
     """ValueError unless every element of `a` is in [0, 1] (NaN is not, as in torch)."""
     if a.size and not (a.min() >= 0 and a.max() <= 1):
         raise ValueError(f"all elements of {name} should be between 0 and 1")
+
+
+def _bce_target(input, target):
+    """The target of binary_cross_entropy, after torch's checks of both operands."""
+    x, _ = as_float_array(input, "input")
+    t = _as_like(target, "target", x.dtype)
+    if t.shape != x.shape:
+        raise ValueError(f"Using a target size {t.shape} that is different to the input size "
+                         f"{x.shape} is not supported: they must be the same")
+    _check_unit_interval(x, "input")
+    _check_unit_interval(t, "target")
+    return t
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
@@ -293,16 +388,9 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     array([100.        ,   0.69314718])
     """
     reduction = check_reduction(reduction)
-    x, _ = as_float_array(input, "input")
-    t = _as_like(target, "target", x.dtype)
-    if t.shape != x.shape:
-        raise ValueError(f"Using a target size {t.shape} that is different to the input size "
-                         f"{x.shape} is not supported: they must be the same")
-    _check_unit_interval(x, "input")
-    _check_unit_interval(t, "target")
     # The original input: _pointwise converts it again and keeps its result dtype.
-    return _pointwise(_kl.bce, input, t, reduction, arrays=[("weight", weight)],
-                      sizes="strict")
+    return _pointwise(_kl.bce, input, _bce_target(input, target), reduction,
+                      arrays=[("weight", weight)], sizes="strict")
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
@@ -418,6 +506,62 @@ def _index_target(target, name):
     return t
 
 
+class _ClassProblem:
+    """The checked operands of a class loss (shared by forward and backward)."""
+    __slots__ = ("x", "result", "view", "expected", "w", "weight_sum", "t", "t_view",
+                 "probabilities", "ignore_index", "eps", "reduction")
+
+
+def _class_problem(input, target, weight, ignore_index, reduction, name, label_smoothing=0.0):
+    """Validate and convert: the input's (N, C, inner) view, the shape of a
+    per-row loss, the class weights (float64), and the target as flat int64
+    class indices, or (cross_entropy only) as an (N, C, inner) view of class
+    probabilities of the input's dtype."""
+    p = _ClassProblem()
+    p.reduction = check_reduction(reduction)
+    p.ignore_index = operator.index(ignore_index)
+    p.eps = real("label_smoothing", label_smoothing)
+    if not 0 <= p.eps <= 1:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {p.eps}")
+    p.x, p.result = as_float_array(input, "input")
+    p.view, p.expected = _class_view(p.x)
+    n_classes = p.view.shape[1]
+    p.w = _class_weight(weight, n_classes, p.x.dtype)
+    p.weight_sum = float(p.w.sum()) if p.w.size else float(n_classes)
+    t = np.asarray(target)
+    p.probabilities = name == "cross_entropy" and t.dtype.kind == "f"
+    p.t = p.t_view = None
+    if p.probabilities:
+        if t.shape != p.x.shape:
+            raise ValueError(f"target of class probabilities must have the input's shape: "
+                             f"target shape {t.shape}, input shape {p.x.shape}")
+        if p.ignore_index >= 0:
+            raise ValueError("ignore_index is not supported for class-probability targets")
+        t, _ = as_float_array(t, "target")
+        if t.dtype != p.x.dtype:
+            t = t.astype(p.x.dtype)
+        p.t_view, _ = _class_view(t)
+    else:
+        t = _index_target(target, name)
+        p.t = _class_indices(t, p.expected, p.x.shape, n_classes, p.ignore_index)
+    return p
+
+
+def _prob_rows(p):
+    """The denominator of 'mean' with class probabilities: torch's mean over
+    rows, NaN for an empty input (even with rows)."""
+    return math.prod(p.expected) if p.x.size else 0
+
+
+def _counted_weight(p):
+    """The denominator of 'mean' with class indices: the summed weights of the
+    counted targets, in row order (the forward's bits)."""
+    counted = p.t != p.ignore_index
+    safe = np.where(counted, p.t, 0)
+    row_weight = np.where(counted, p.w[safe] if p.w.size else 1.0, 0.0)
+    return _kr.ordered_sum(np.ascontiguousarray(row_weight, dtype=np.float64))
+
+
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     r"""Negative log-likelihood; mirrors ``torch.nn.functional.nll_loss``.
 
@@ -455,19 +599,12 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     >>> fastnl.nll_loss(logp, [0, 1], reduction="none")
     array([0.69314718, 0.28768207])
     """
-    reduction = check_reduction(reduction)
-    ignore_index = operator.index(ignore_index)
-    x, result = as_float_array(input, "input")
-    t = _index_target(target, "nll_loss")
-    view, expected = _class_view(x)
-    n_classes = view.shape[1]
-    w = _class_weight(weight, n_classes, x.dtype)
-    t = _class_indices(t, expected, x.shape, n_classes, ignore_index)
-    loss, row_weight = np.empty(t.size), np.empty(t.size)
-    flat, (sN, sC, sK) = _flat_strided(view)
-    _kr.nll(flat, sN, sC, sK, view.shape[0], view.shape[2], t, w, ignore_index, loss,
-            row_weight, get_num_threads())
-    return _reduce_rows(loss, row_weight, reduction, expected, result)
+    p = _class_problem(input, target, weight, ignore_index, reduction, "nll_loss")
+    loss, row_weight = np.empty(p.t.size), np.empty(p.t.size)
+    flat, (sN, sC, sK) = _flat_strided(p.view)
+    _kr.nll(flat, sN, sC, sK, p.view.shape[0], p.view.shape[2], p.t, p.w, p.ignore_index,
+            loss, row_weight, get_num_threads())
+    return _reduce_rows(loss, row_weight, p.reduction, p.expected, p.result)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
@@ -526,44 +663,270 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     >>> fastnl.cross_entropy(logits, np.array([[1.0, 0.0], [0.0, 1.0]]), reduction="none")
     array([0.69314718, 0.28768207])
     """
-    reduction = check_reduction(reduction)
-    ignore_index = operator.index(ignore_index)
-    eps = real("label_smoothing", label_smoothing)
-    if not 0 <= eps <= 1:
-        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {eps}")
-    x, result = as_float_array(input, "input")
-    view, expected = _class_view(x)
-    n_classes = view.shape[1]
-    w = _class_weight(weight, n_classes, x.dtype)
-    t = np.asarray(target)
+    p = _class_problem(input, target, weight, ignore_index, reduction, "cross_entropy",
+                       label_smoothing)
     n_threads = get_num_threads()
-    if t.dtype.kind == "f":
-        if t.shape != x.shape:
-            raise ValueError(f"target of class probabilities must have the input's shape: "
-                             f"target shape {t.shape}, input shape {x.shape}")
-        if ignore_index >= 0:
-            raise ValueError("ignore_index is not supported for class-probability targets")
-        t, _ = as_float_array(t, "target")
-        if t.dtype != x.dtype:
-            t = t.astype(x.dtype)
-        t_view, _ = _class_view(t)
-        loss = np.empty(math.prod(expected))
-        flat, (sN, sC, sK) = _flat_strided(view)
-        t_flat, (tN, tC, tK) = _flat_strided(t_view)
-        _kr.cross_entropy_prob(flat, t_flat, sN, sC, sK, tN, tC, tK, *view.shape, w, eps,
-                               loss, n_threads)
-        if reduction == "none":
-            return _reduce_rows(loss, None, reduction, expected, result)
+    flat, (sN, sC, sK) = _flat_strided(p.view)
+    if p.probabilities:
+        loss = np.empty(math.prod(p.expected))
+        t_flat, (tN, tC, tK) = _flat_strided(p.t_view)
+        _kr.cross_entropy_prob(flat, t_flat, sN, sC, sK, tN, tC, tK, *p.view.shape, p.w,
+                               p.eps, loss, n_threads)
+        if p.reduction == "none":
+            return _reduce_rows(loss, None, p.reduction, p.expected, p.result)
         total = _kr.ordered_sum(loss)
-        if reduction == "sum":
-            return _scalar(total, result)
-        # torch: the mean over rows, NaN for an empty input (even with rows).
-        return _scalar(_ratio(total, loss.size) if x.size else np.nan, result)
-    t = _index_target(target, "cross_entropy")
-    t = _class_indices(t, expected, x.shape, n_classes, ignore_index)
-    loss, row_weight = np.empty(t.size), np.empty(t.size)
-    weight_sum = float(w.sum()) if w.size else float(n_classes)
-    flat, (sN, sC, sK) = _flat_strided(view)
-    _kr.cross_entropy_index(flat, sN, sC, sK, *view.shape, t, w, weight_sum, ignore_index,
-                            eps, loss, row_weight, n_threads)
-    return _reduce_rows(loss, row_weight, reduction, expected, result)
+        if p.reduction == "sum":
+            return _scalar(total, p.result)
+        return _scalar(_ratio(total, _prob_rows(p)), p.result)
+    loss, row_weight = np.empty(p.t.size), np.empty(p.t.size)
+    _kr.cross_entropy_index(flat, sN, sC, sK, *p.view.shape, p.t, p.w, p.weight_sum,
+                            p.ignore_index, p.eps, loss, row_weight, n_threads)
+    return _reduce_rows(loss, row_weight, p.reduction, p.expected, p.result)
+
+
+# ---------------------------------------------------------------- gradients
+#
+# <loss>_backward(input, target, <the forward's parameters>, grad_output=1.0,
+# out=None): the gradient of the loss with respect to `input`, of the input's
+# shape and result dtype. grad_output is a scalar for a reduced loss and an
+# array of the loss's shape for reduction='none'; 'mean' divides it by the
+# forward's denominator. Computed in compiled kernels in the input's compute
+# dtype, as torch's backward kernels do.
+
+_GRAD_DOC = """
+    Parameters
+    ----------
+    input, target, {params} :
+        As given to :func:`{name}`.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss, an array of the loss's shape for ``reduction='none'``.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype
+        (a target that broadcast the input to a larger shape has the
+        gradient summed back over the broadcast axes).
+
+    Raises
+    ------
+    ValueError
+        As :func:`{name}`, and if `grad_output` has the wrong shape.
+
+"""
+
+
+def _grad_doc(name, params):
+    def decorate(f):
+        f.__doc__ = f.__doc__.replace("    {parameters}\n",
+                                      _GRAD_DOC.format(name=name, params=params))
+        return f
+    return decorate
+
+
+@_grad_doc("mse_loss", "reduction")
+def mse_loss_backward(input, target, reduction="mean", grad_output=1.0, out=None):
+    r"""Gradient of :func:`mse_loss` with respect to the input, :math:`2 (x - y)` per element.
+
+    {parameters}
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.mse_loss_backward([1.0, 2.0, 4.0], [1.0, 1.0, 1.0])    # 2 (x - y) / 3
+    array([0.        , 0.66666667, 2.        ])
+    """
+    return _pointwise_backward(_kl.mse_backward, input, target, reduction, grad_output, out)
+
+
+@_grad_doc("l1_loss", "reduction")
+def l1_loss_backward(input, target, reduction="mean", grad_output=1.0, out=None):
+    r"""Gradient of :func:`l1_loss` with respect to the input: :math:`\mathrm{sign}(x - y)`,
+    0 where ``x == y`` (torch's sub-gradient). A NaN input gives NaN (torch: 0).
+
+    {parameters}
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.l1_loss_backward([1.0, 2.0, 0.0], [1.0, 1.0, 1.0], reduction="sum")
+    array([ 0.,  1., -1.])
+    """
+    return _pointwise_backward(_kl.l1_backward, input, target, reduction, grad_output, out)
+
+
+@_grad_doc("smooth_l1_loss", "reduction, beta")
+def smooth_l1_loss_backward(input, target, reduction="mean", beta=1.0, grad_output=1.0,
+                            out=None):
+    r"""Gradient of :func:`smooth_l1_loss` with respect to the input:
+    :math:`(x - y) / \beta` where :math:`|x - y| < \beta`, else :math:`\mathrm{sign}(x - y)`;
+    ``beta = 0`` is :func:`l1_loss_backward`.
+
+    {parameters}
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.smooth_l1_loss_backward([0.5, 3.0], [0.0, 0.0], reduction="none",
+    ...                                grad_output=[1.0, 1.0])
+    array([0.5, 1. ])
+    """
+    return _pointwise_backward(_kl.smooth_l1_backward, input, target, reduction, grad_output,
+                               out, _smooth_l1_args(beta))
+
+
+@_grad_doc("huber_loss", "reduction, delta")
+def huber_loss_backward(input, target, reduction="mean", delta=1.0, grad_output=1.0, out=None):
+    r"""Gradient of :func:`huber_loss` with respect to the input: :math:`x - y`
+    clipped to :math:`[-\delta, \delta]`.
+
+    {parameters}
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.huber_loss_backward([0.5, 3.0], [0.0, 0.0], reduction="sum", delta=2.0)
+    array([0.5, 2. ])
+    """
+    return _pointwise_backward(_kl.huber_backward, input, target, reduction, grad_output,
+                               out, _huber_args(delta))
+
+
+@_grad_doc("kl_div", "reduction, log_target")
+def kl_div_backward(input, target, reduction="mean", log_target=False, grad_output=1.0,
+                    out=None):
+    r"""Gradient of :func:`kl_div` with respect to the input (the log-probabilities):
+    :math:`-q` per element (:math:`-e^{t}` with `log_target`). ``'batchmean'``
+    divides by ``input.shape[0]``; no warning for ``'mean'`` (the forward gives it).
+
+    {parameters}
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> fastnl.kl_div_backward(np.log([[0.5, 0.5]]), [[0.25, 0.75]], reduction="batchmean")
+    array([[-0.25, -0.75]])
+    """
+    reduction = check_reduction(reduction, _KL_REDUCTIONS)
+    kernel = _kl.kl_div_log_backward if log_target else _kl.kl_div_backward
+    return _pointwise_backward(kernel, input, target, reduction, grad_output, out,
+                               sizes="silent", allowed=_KL_REDUCTIONS)
+
+
+@_grad_doc("binary_cross_entropy", "weight, reduction")
+def binary_cross_entropy_backward(input, target, weight=None, reduction="mean",
+                                  grad_output=1.0, out=None):
+    r"""Gradient of :func:`binary_cross_entropy` with respect to the input:
+    :math:`w (x - y) / \max((1 - x) x, 10^{-12})`, torch's formula (finite at
+    ``x = 0`` and ``1``, where the clamped forward is flat).
+
+    {parameters}
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.binary_cross_entropy_backward([0.5, 0.8], [1.0, 0.0], reduction="sum")
+    array([-2.,  5.])
+    """
+    reduction = check_reduction(reduction)
+    return _pointwise_backward(_kl.bce_backward, input, _bce_target(input, target), reduction,
+                               grad_output, out, arrays=[("weight", weight)], sizes="strict")
+
+
+@_grad_doc("binary_cross_entropy_with_logits", "weight, reduction, pos_weight")
+def binary_cross_entropy_with_logits_backward(input, target, weight=None, reduction="mean",
+                                              pos_weight=None, grad_output=1.0, out=None):
+    r"""Gradient of :func:`binary_cross_entropy_with_logits` with respect to the logits:
+    :math:`w [(1 + (p_w - 1) y) \sigma(x) - p_w y]`, i.e. :math:`w (\sigma(x) - y)`
+    without `pos_weight`.
+
+    {parameters}
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.binary_cross_entropy_with_logits_backward([0.0, 1e4], [1.0, 1.0],
+    ...                                                  reduction="sum")
+    array([-0.5,  0. ])
+    """
+    reduction = check_reduction(reduction)
+    return _pointwise_backward(_kl.bce_logits_backward, input, target, reduction, grad_output,
+                               out, arrays=[("weight", weight), ("pos_weight", pos_weight)],
+                               sizes="strict")
+
+
+def _class_backward(p, grad_output, out, zero):
+    """The upstream gradient of a class loss (per row, float64, or a scale)
+    and the C-ordered gradient buffer (zero-filled if `zero`: for kernels
+    that write only some elements)."""
+    if p.reduction == "mean":
+        denominator = _prob_rows(p) if p.probabilities else _counted_weight(p)
+    else:
+        denominator = 1
+    g, scale = _upstream(grad_output, p.reduction, p.expected, p.x.dtype, denominator)
+    _check_loss_out(out, p.x, p.result)
+    grad = (np.zeros if zero else np.empty)(p.x.shape, p.x.dtype)
+    return g.astype(np.float64), scale, grad
+
+
+@_grad_doc("nll_loss", "weight, ignore_index, reduction")
+def nll_loss_backward(input, target, weight=None, ignore_index=-100, reduction="mean",
+                      grad_output=1.0, out=None):
+    r"""Gradient of :func:`nll_loss` with respect to the input:
+    :math:`-w_{y_n} g_n` at each counted row's target class, 0 elsewhere.
+
+    {parameters}
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> fastnl.nll_loss_backward(np.log([[0.5, 0.5], [0.25, 0.75]]), [0, 1])
+    array([[-0.5,  0. ],
+           [ 0. , -0.5]])
+    """
+    p = _class_problem(input, target, weight, ignore_index, reduction, "nll_loss")
+    g, scale, grad = _class_backward(p, grad_output, out, zero=True)
+    N, C, inner = p.view.shape
+    _kr.nll_backward(N, C, inner, p.t, p.w, p.ignore_index, g, scale, grad.reshape(-1),
+                     get_num_threads())
+    return _finish(grad, p.x.shape, p.result, out)
+
+
+@_grad_doc("cross_entropy", "weight, ignore_index, reduction, label_smoothing")
+def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduction="mean",
+                           label_smoothing=0.0, grad_output=1.0, out=None):
+    r"""Gradient of :func:`cross_entropy` with respect to the logits.
+
+    With class indices :math:`t`, smoothing :math:`\varepsilon` and weights
+    :math:`w`, per counted row (ignored rows get 0):
+
+    .. math:: \frac{\partial \ell}{\partial x_j} = p_j \Big[(1 - \varepsilon) w_t
+              + \frac{\varepsilon}{C} \sum_c w_c\Big] - (1 - \varepsilon) w_t [j = t]
+              - \frac{\varepsilon}{C} w_j, \qquad p = \mathrm{softmax}(x)
+
+    i.e. :math:`p_j \sum_c a_c - a_j` with :math:`a_c = w_c q_c` the weighted
+    smoothed target, which is also the formula for class probabilities.
+    ``'mean'`` divides by the forward's denominator.
+
+    With class indices: one compiled pass per row (in parallel over rows)
+    for the row's maximum and sum of exponentials, then one that writes the
+    row's gradient; nothing but the gradient is allocated.
+
+    {parameters}
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> logits = np.array([[0.0, 0.0], [0.0, np.log(3.0)]])
+    >>> fastnl.cross_entropy_backward(logits, [0, 1], reduction="sum")   # softmax - onehot
+    array([[-0.5 ,  0.5 ],
+           [ 0.25, -0.25]])
+    """
+    p = _class_problem(input, target, weight, ignore_index, reduction, "cross_entropy",
+                       label_smoothing)
+    g, scale, grad = _class_backward(p, grad_output, out, zero=False)
+    flat, (sN, sC, sK) = _flat_strided(p.view)
+    n_threads = get_num_threads()
+    if p.probabilities:
+        t_flat, (tN, tC, tK) = _flat_strided(p.t_view)
+        _kr.cross_entropy_prob_backward(flat, t_flat, sN, sC, sK, tN, tC, tK, *p.view.shape,
+                                        p.w, p.eps, g, scale, grad.reshape(-1), n_threads)
+    else:
+        _kr.cross_entropy_index_backward(flat, sN, sC, sK, *p.view.shape, p.t, p.w,
+                                         p.weight_sum, p.ignore_index, p.eps, g, scale,
+                                         grad.reshape(-1), n_threads)
+    return _finish(grad, p.x.shape, p.result, out)

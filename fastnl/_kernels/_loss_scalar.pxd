@@ -1,4 +1,5 @@
-# Scalar math of the pointwise losses: one inline function per loss, nothing else.
+# Scalar math of the pointwise losses: one inline function per loss and one per
+# derivative, nothing else.
 #
 # Over the fused type `floating`, evaluated in the data's own precision, as
 # torch does (the kernels accumulate the results in float64). NaN in gives NaN
@@ -73,3 +74,80 @@ cdef inline floating softplus_neg(floating x) noexcept nogil:
 cdef inline floating bce_logits(floating x, floating t, floating pos_weight) noexcept nogil:
     # torch: (1 - t) x + (1 + (pos_weight - 1) t) (-log sigmoid(x)).
     return (1 - t) * x + (1 + (pos_weight - 1) * t) * softplus_neg(x)
+
+
+# ---------------------------------------------------------------- derivatives
+#
+# d loss / d x, one per loss, as torch's backward kernels compute them
+# (sub-gradients at the kinks included). NaN in gives NaN out, also where
+# torch's sign() turns it into 0 (l1, smooth_l1 with beta = 0).
+
+cdef inline floating mse_grad(floating x, floating t) noexcept nogil:
+    return 2 * (x - t)
+
+
+cdef inline floating _sign(floating d) noexcept nogil:
+    # sign(d), 0 at 0 (torch's sub-gradient of |d|), NaN for NaN
+    if d > 0:
+        return 1
+    if d < 0:
+        return -1
+    return d * 0
+
+
+cdef inline floating l1_grad(floating x, floating t) noexcept nogil:
+    return _sign(x - t)
+
+
+cdef inline floating smooth_l1_grad(floating x, floating t, floating beta) noexcept nogil:
+    # torch: -1 for d <= -beta, 1 for d >= beta, d / beta between; beta = 0 is l1's sign
+    # (0 at d = 0), which the first two tests cannot give.
+    cdef floating d = x - t
+    if beta == 0:
+        return _sign(d)
+    if d <= -beta:
+        return -1
+    if d >= beta:
+        return 1
+    return d / beta
+
+
+cdef inline floating huber_grad(floating x, floating t, floating delta) noexcept nogil:
+    cdef floating d = x - t
+    if d <= -delta:
+        return -delta
+    if d >= delta:
+        return delta
+    return d
+
+
+cdef inline floating kl_div_grad(floating x, floating t) noexcept nogil:
+    # d/dx [t log t - t x] = -t (torch's; it does not depend on x)
+    return -t
+
+
+cdef inline floating kl_div_log_grad(floating x, floating t) noexcept nogil:
+    return -exp_(t)
+
+
+cdef inline floating bce_grad(floating x, floating t) noexcept nogil:
+    # torch: (x - t) / max((1 - x) x, 1e-12): finite at x = 0 and 1, where the
+    # clamped forward is flat but the unclamped log is not.
+    cdef floating den = (1 - x) * x
+    if den < <floating>1e-12:
+        den = <floating>1e-12
+    return (x - t) / den
+
+
+cdef inline floating sigmoid_(floating x) noexcept nogil:
+    # exp only of -|x|: no overflow
+    cdef floating e
+    if x >= 0:
+        return 1 / (1 + exp_(-x))
+    e = exp_(x)
+    return e / (1 + e)
+
+
+cdef inline floating bce_logits_grad(floating x, floating t, floating pos_weight) noexcept nogil:
+    # torch: (1 + (pos_weight - 1) t) sigmoid(x) - pos_weight t
+    return (1 + (pos_weight - 1) * t) * sigmoid_(x) - pos_weight * t

@@ -12,7 +12,7 @@
 
 from cython.parallel cimport prange
 from cython cimport floating
-from libc.math cimport INFINITY, NAN, log, frexp
+from libc.math cimport INFINITY, NAN, log, exp, frexp
 from libc.stdint cimport int64_t
 from fastnl._kernels._fastexp cimport exp_nonpos, expf_nonpos
 
@@ -292,6 +292,169 @@ def softmax(const floating[::1] x, floating[::1] y, Py_ssize_t outer, Py_ssize_t
                           width, t_, r, pow2, log_out)
 
 
+# ---------------------------------------------------------------- softmax family, backward
+#
+# From the forward's output y (as torch does), along the middle axis of
+# C-contiguous (outer, n, inner) buffers g (grad_output) and y, into gx; with
+# t = temperature, or -temperature for softmin (softmax of -x / T), and
+# r = 1 / t in float64:
+#   softmax:     gx = y (g - sum(g y)) r
+#   log_softmax: gx = (g - exp(y) sum(g)) r
+# evaluated in float64 and rounded once. One float64 sum per row (or lane) in
+# the order of _sum (partial sum j % 4), then one write pass; the tile kernel
+# keeps exactly that order, so the layout and the thread count never change
+# the bits. gx may be g or y: each element is written only after every read
+# of the row.
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* the bits of a float as an integer: <= 0 exactly for -0, +0, negative
+       numbers (and NaNs with the sign bit); an integer max vectorises where
+       a floating-point comparison (under -ftrapping-math) does not */
+    static inline int64_t fastnl_bits_f32(float v) {
+        union { float f; int32_t i; } u; u.f = v; return u.i;
+    }
+    static inline int64_t fastnl_bits_f64(double v) {
+        union { double f; int64_t i; } u; u.f = v; return u.i;
+    }
+    """
+    int64_t bits_f32 "fastnl_bits_f32"(float v) noexcept nogil
+    int64_t bits_f64 "fastnl_bits_f64"(double v) noexcept nogil
+
+
+cdef inline int64_t _bits(floating v) noexcept nogil:
+    if floating is float:
+        return bits_f32(v)
+    else:
+        return bits_f64(v)
+
+
+cdef inline double _dot(const floating* g, const floating* y, Py_ssize_t n,
+                        Py_ssize_t s) noexcept nogil:
+    """sum_j g[j] y[j] in float64, in the order of _sum."""
+    cdef Py_ssize_t j = 0
+    cdef double a0 = 0, a1 = 0, a2 = 0, a3 = 0
+    while j + 4 <= n:
+        a0 += <double>g[j * s] * <double>y[j * s]
+        a1 += <double>g[(j + 1) * s] * <double>y[(j + 1) * s]
+        a2 += <double>g[(j + 2) * s] * <double>y[(j + 2) * s]
+        a3 += <double>g[(j + 3) * s] * <double>y[(j + 3) * s]
+        j += 4
+    if j < n:
+        a0 += <double>g[j * s] * <double>y[j * s]
+    if j + 1 < n:
+        a1 += <double>g[(j + 1) * s] * <double>y[(j + 1) * s]
+    if j + 2 < n:
+        a2 += <double>g[(j + 2) * s] * <double>y[(j + 2) * s]
+    return (a0 + a1) + (a2 + a3)
+
+
+cdef inline int64_t _max_bits(const floating* y, Py_ssize_t n, Py_ssize_t s) noexcept nogil:
+    """The largest _bits(y[j]): <= 0 iff every y[j] <= 0 (a log-probability)."""
+    cdef Py_ssize_t j
+    cdef int64_t b, mb = -1
+    for j in range(n):
+        b = _bits(y[j * s])
+        mb = b if b > mb else mb
+    return mb
+
+
+cdef inline void _softmax_backward_row(const floating* g, const floating* y, floating* gx,
+                                       Py_ssize_t n, Py_ssize_t s, double r,
+                                       bint log_out) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double acc
+    if log_out:
+        acc = _sum(g, n, s)
+        if _max_bits(y, n, s) <= 0:  # two copies of the loop: no branch inside either
+            # every y <= 0, as log_softmax's output: the vectorised exp
+            for j in range(n):
+                gx[j * s] = <floating>((<double>g[j * s] - <double>exp_nonpos(y[j * s]) * acc) * r)
+        else:
+            for j in range(n):
+                gx[j * s] = <floating>((<double>g[j * s] - exp(<double>y[j * s]) * acc) * r)
+    else:
+        acc = _dot(g, y, n, s)
+        for j in range(n):
+            gx[j * s] = <floating>(<double>y[j * s] * (<double>g[j * s] - acc) * r)
+
+
+cdef inline void _softmax_backward_tile(const floating* g, const floating* y, floating* gx,
+                                        Py_ssize_t n, Py_ssize_t inner, Py_ssize_t width,
+                                        double r, bint log_out) noexcept nogil:
+    """`width` <= TILE adjacent lanes, n elements `inner` apart: the passes of
+    _softmax_backward_row interleaved over lanes (whole cache lines per read)."""
+    cdef Py_ssize_t j, l, o, q
+    cdef double acc[TILE]
+    cdef double part[4][TILE]
+    cdef int64_t mb[TILE]
+    cdef int64_t b
+    for l in range(width):
+        mb[l] = -1
+        for q in range(4):
+            part[q][l] = 0
+    for j in range(n):
+        o = j * inner
+        q = j & 3
+        if log_out:
+            for l in range(width):
+                part[q][l] += <double>g[o + l]
+                b = _bits(y[o + l])
+                mb[l] = b if b > mb[l] else mb[l]
+        else:
+            for l in range(width):
+                part[q][l] += <double>g[o + l] * <double>y[o + l]
+    for l in range(width):
+        acc[l] = (part[0][l] + part[1][l]) + (part[2][l] + part[3][l])
+    if log_out:
+        for l in range(width):
+            if mb[l] > 0:
+                # a lane with y > 0: not a log_softmax output; lane by lane,
+                # with libm's exp, as the row kernel does
+                for l in range(width):
+                    _softmax_backward_row(g + l, y + l, gx + l, n, inner, r, log_out)
+                return
+    for j in range(n):
+        o = j * inner
+        if log_out:
+            for l in range(width):
+                gx[o + l] = <floating>((<double>g[o + l] - <double>exp_nonpos(y[o + l]) * acc[l]) * r)
+        else:
+            for l in range(width):
+                gx[o + l] = <floating>(<double>y[o + l] * (<double>g[o + l] - acc[l]) * r)
+
+
+def softmax_backward(const floating[::1] g, const floating[::1] y, floating[::1] gx,
+                     Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, double t,
+                     bint log_out, int n_threads):
+    """Gradient of softmax (log_out=False) or log_softmax of x / t along the
+    middle axis of (outer, n, inner) buffers, from the forward's output y."""
+    cdef Py_ssize_t row, tile, o, k0, width, size = outer * n * inner
+    cdef Py_ssize_t tiles_per_block = (inner + TILE - 1) // TILE
+    cdef double r = 1 / t
+    cdef const floating* gp
+    cdef const floating* yp
+    cdef floating* xp
+    if size == 0:
+        return
+    gp = &g[0]
+    yp = &y[0]
+    xp = &gx[0]
+    if inner == 1:
+        for row in prange(outer, nogil=True, schedule='static', num_threads=n_threads,
+                          use_threads_if=size > GRAIN):
+            _softmax_backward_row(gp + row * n, yp + row * n, xp + row * n, n, 1, r, log_out)
+    else:
+        for tile in prange(outer * tiles_per_block, nogil=True, schedule='static',
+                           num_threads=n_threads, use_threads_if=size > GRAIN):
+            o = tile // tiles_per_block
+            k0 = (tile % tiles_per_block) * TILE
+            width = TILE if k0 + TILE <= inner else inner - k0
+            _softmax_backward_tile(gp + o * n * inner + k0, yp + o * n * inner + k0,
+                                   xp + o * n * inner + k0, n, inner, width, r, log_out)
+
+
 def exp_nonpos_f32(const float[::1] d, float[::1] out):
     """The float32 exp of _fastexp.pxd over a buffer (for its accuracy test)."""
     cdef Py_ssize_t j
@@ -431,6 +594,146 @@ def nll(const floating[::1] x, Py_ssize_t sN, Py_ssize_t sC, Py_ssize_t sK,
         w_t = w[tgt] if w != NULL else 1.0
         loss[r] = -w_t * <double>x[(r // inner) * sN + (r % inner) * sK + tgt * sC]
         row_weight[r] = w_t
+
+
+# ---------------------------------------------------------------- class-axis losses, backward
+#
+# The gradient with respect to x, written into gx: a C-contiguous (N, C, inner)
+# buffer (element (i, c, k) at (i * C + c) * inner + k). `g` holds one
+# upstream gradient per row (reduction='none'), or is empty: then every row
+# uses `scale` (grad_output over the mean's denominator, or grad_output).
+
+
+cdef inline double _row_grad(const double* g, Py_ssize_t r, double scale) noexcept nogil:
+    return g[r] if g != NULL else scale
+
+
+cdef inline double _exp_into(const floating* row, Py_ssize_t s, floating* out, Py_ssize_t os,
+                             Py_ssize_t C, floating m) noexcept nogil:
+    """out[c] = exp(row[c] - m); returns their float64 sum in the order of
+    _sum_exp (so 1 / sum has the forward's bits)."""
+    _exp_scaled(row, s, C, m, 1, 1, True, out, os)
+    return _chunked_sum(out, C, os)
+
+
+cdef inline void _ce_scale(floating* out, Py_ssize_t os, Py_ssize_t C, double inv, double a,
+                           double b, const double* w) noexcept nogil:
+    """out[c] = p_c a - b w_c (w NULL: all ones), with p_c = out[c] * inv."""
+    cdef Py_ssize_t c
+    if w == NULL:
+        for c in range(C):
+            out[c * os] = <floating>(out[c * os] * inv * a - b)
+    else:
+        for c in range(C):
+            out[c * os] = <floating>(out[c * os] * inv * a - b * w[c])
+
+
+def cross_entropy_index_backward(const floating[::1] x, Py_ssize_t sN, Py_ssize_t sC,
+                                 Py_ssize_t sK, Py_ssize_t N, Py_ssize_t C, Py_ssize_t inner,
+                                 const int64_t[::1] target, const double[::1] weight,
+                                 double weight_sum, int64_t ignore_index, double eps,
+                                 const double[::1] g, double scale, floating[::1] gx,
+                                 int n_threads):
+    """d loss / d x_c = gs (p_c a - (1 - eps) w_t [c == t] - eps / C w_c), with
+    p = softmax(x_row), a = (1 - eps) w_t + eps / C * weight_sum and gs the
+    row's upstream gradient: per row the max pass, exp(x - max) written into
+    gx with its sum, and the scaling in place (softmax's passes); nothing
+    else is allocated. Ignored rows get 0."""
+    cdef Py_ssize_t r, c, i, k, tgt, rows = N * inner
+    cdef const floating* row
+    cdef floating* out
+    cdef const double* w = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef const double* gr = &g[0] if g.shape[0] > 0 else NULL
+    cdef floating m, e_t
+    cdef double inv, gs, w_t, a, b
+    if rows == 0 or C == 0:
+        return
+    for r in prange(rows, nogil=True, schedule='static', num_threads=n_threads,
+                    use_threads_if=rows * C > GRAIN):
+        i = r // inner
+        k = r % inner
+        out = &gx[0] + i * C * inner + k
+        tgt = target[r]
+        if tgt == ignore_index:
+            for c in range(C):
+                out[c * inner] = 0
+            continue
+        row = &x[0] + i * sN + k * sK
+        m = _row_max(row, C, sC)
+        gs = _row_grad(gr, r, scale)
+        w_t = w[tgt] if w != NULL else 1.0
+        a = gs * ((1 - eps) * w_t + eps / C * weight_sum)  # gs * sum_c w_c q_c
+        b = gs * eps / C  # gs * q_c for c != t, before the class weight
+        # passes: the max, exp(x - max) into out with its sum, the scaling in
+        # place; (N, C) in C order gets its own unit-stride, vectorised copy
+        if sC == 1 and inner == 1:
+            inv = 1 / _exp_into(row, 1, out, 1, C, m)
+            e_t = out[tgt]
+            _ce_scale(out, 1, C, inv, a, b, w)
+        else:
+            inv = 1 / _exp_into(row, sC, out, inner, C, m)
+            e_t = out[tgt * inner]
+            _ce_scale(out, inner, C, inv, a, b, w)
+        # the target's element, from its exp: one rounding, as the others
+        out[tgt * inner] = <floating>(e_t * inv * a - gs * ((1 - eps) + eps / C) * w_t)
+
+
+def cross_entropy_prob_backward(const floating[::1] x, const floating[::1] target,
+                                Py_ssize_t sN, Py_ssize_t sC, Py_ssize_t sK,
+                                Py_ssize_t tN, Py_ssize_t tC, Py_ssize_t tK,
+                                Py_ssize_t N, Py_ssize_t C, Py_ssize_t inner,
+                                const double[::1] weight, double eps, const double[::1] g,
+                                double scale, floating[::1] gx, int n_threads):
+    """Class probabilities: d loss / d x_c = gs (p_c sum_k w_k q_k - w_c q_c)
+    with q = (1 - eps) target + eps / C."""
+    cdef Py_ssize_t r, c, i, k, rows = N * inner
+    cdef const floating* row
+    cdef const floating* trow
+    cdef floating* out
+    cdef const double* w = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef const double* gr = &g[0] if g.shape[0] > 0 else NULL
+    cdef floating m
+    cdef double inv, gs, mass, wq
+    if rows == 0 or C == 0:
+        return
+    for r in prange(rows, nogil=True, schedule='static', num_threads=n_threads,
+                    use_threads_if=rows * C > GRAIN):
+        i = r // inner
+        k = r % inner
+        out = &gx[0] + i * C * inner + k
+        row = &x[0] + i * sN + k * sK
+        trow = &target[0] + i * tN + k * tK
+        m = _row_max(row, C, sC)
+        inv = 1 / _exp_into(row, sC, out, inner, C, m)
+        gs = _row_grad(gr, r, scale)
+        mass = 0
+        for c in range(C):
+            wq = (1 - eps) * trow[c * tC] + eps / C
+            if w != NULL:
+                wq = wq * w[c]
+            mass = mass + wq
+        for c in range(C):
+            wq = (1 - eps) * trow[c * tC] + eps / C
+            if w != NULL:
+                wq = wq * w[c]
+            out[c * inner] = <floating>(gs * (out[c * inner] * inv * mass - wq))
+
+
+def nll_backward(Py_ssize_t N, Py_ssize_t C, Py_ssize_t inner, const int64_t[::1] target,
+                 const double[::1] weight, int64_t ignore_index, const double[::1] g,
+                 double scale, floating[::1] gx, int n_threads):
+    """-gs w_t at each counted row's target; gx must be zero-filled by the caller."""
+    cdef Py_ssize_t r, tgt, rows = N * inner
+    cdef const double* w = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef const double* gr = &g[0] if g.shape[0] > 0 else NULL
+    if rows == 0:
+        return
+    for r in prange(rows, nogil=True, schedule='static', num_threads=n_threads,
+                    use_threads_if=rows > GRAIN):
+        tgt = target[r]
+        if tgt != ignore_index:
+            gx[((r // inner) * C + tgt) * inner + r % inner] = <floating>(
+                -_row_grad(gr, r, scale) * (w[tgt] if w != NULL else 1.0))
 
 
 def ordered_sum(const double[::1] v):

@@ -1,9 +1,14 @@
-"""torch.nn-style classes: the activations (and, as they land, the softmax
-family, the losses and AdaptiveLogSoftmaxWithLoss), with forward and backward."""
+"""torch.nn-style classes of every activation, the softmax family, every loss
+and AdaptiveLogSoftmaxWithLoss, with forward and backward."""
 
 from fastnl.nn._module import Module
 from fastnl.nn.activation import *  # noqa: F403
 from fastnl.nn import activation as _activation
+from fastnl.nn.along_axis import *  # noqa: F403
+from fastnl.nn import along_axis as _along_axis
+from fastnl.nn.loss import *  # noqa: F403
+from fastnl.nn import loss as _loss
 from fastnl.nn.adaptive import AdaptiveLogSoftmaxWithLoss
 
-__all__ = ["Module", *_activation.__all__, "AdaptiveLogSoftmaxWithLoss"]
+__all__ = ["Module", *_activation.__all__, *_along_axis.__all__, *_loss.__all__,
+           "AdaptiveLogSoftmaxWithLoss"]

@@ -1,0 +1,233 @@
+"""torch.nn-style loss classes.
+
+Each is a thin shell over the functional form in :mod:`fastnl.losses`: the
+constructor takes torch's arguments and defaults (without the legacy
+``size_average`` / ``reduce``), the call ``loss(input, target)`` runs the
+function and keeps references to both operands, and ``backward`` runs
+``<name>_backward`` on them and returns the gradient with respect to the
+input. Apart from HuberLoss (whose torch signature starts with them), the
+arguments after ``weight`` are keyword-only: in torch the second positional
+argument of most losses is the legacy ``size_average``, so a positional
+``reduction`` would mean something else there.
+"""
+
+import numpy as np
+
+from fastnl import losses as F
+from fastnl.nn._module import Module
+
+__all__ = [
+    "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss",
+    "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
+]
+
+
+class _Loss(Module):
+    """A loss whose functional form is ``fastnl.<_function>(input, target, **args)``
+    with the constructor attributes named in ``_args``."""
+
+    _function = None
+    _args = ()
+
+    def _kwargs(self):
+        return {name: getattr(self, name) for name in self._args}
+
+    def forward(self, input, target):
+        input, target = np.asarray(input), np.asarray(target)
+        loss = getattr(F, self._function)(input, target, **self._kwargs())
+        self._save(input=input, target=target, loss_shape=np.shape(loss))
+        return loss
+
+    def backward(self, grad_output=None):
+        """Gradient with respect to the last input; ``grad_output`` defaults to
+        1 (ones of the loss's shape for ``reduction='none'``)."""
+        saved = self._saved_tensors()
+        if grad_output is None:
+            grad_output = np.ones(saved["loss_shape"])
+        return getattr(F, f"{self._function}_backward")(
+            saved["input"], saved["target"], **self._kwargs(), grad_output=grad_output)
+
+
+class MSELoss(_Loss):
+    """``torch.nn.MSELoss``: :func:`fastnl.mse_loss` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.loss.MSELoss()
+    >>> loss(np.array([1.0, 2.0, 4.0]), np.array([1.0, 1.0, 1.0]))
+    np.float64(3.3333333333333335)
+    >>> loss.backward()
+    array([0.        , 0.66666667, 2.        ])
+    """
+    _function, _args = "mse_loss", ("reduction",)
+
+    def __init__(self, *, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+
+class L1Loss(_Loss):
+    """``torch.nn.L1Loss``: :func:`fastnl.l1_loss` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.loss.L1Loss(reduction="none")
+    >>> loss(np.array([1.0, 2.0, 0.0]), np.array([1.0, 1.0, 1.0]))
+    array([0., 1., 1.])
+    >>> loss.backward(np.array([1.0, 2.0, 3.0]))
+    array([ 0.,  2., -3.])
+    """
+    _function, _args = "l1_loss", ("reduction",)
+
+    def __init__(self, *, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+
+class SmoothL1Loss(_Loss):
+    """``torch.nn.SmoothL1Loss``: :func:`fastnl.smooth_l1_loss` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.loss.SmoothL1Loss(reduction="sum", beta=1.0)
+    >>> loss(np.array([0.5, 3.0]), np.array([0.0, 0.0]))
+    np.float64(2.625)
+    >>> loss.backward()
+    array([0.5, 1. ])
+    """
+    _function, _args = "smooth_l1_loss", ("reduction", "beta")
+
+    def __init__(self, *, reduction="mean", beta=1.0):
+        super().__init__()
+        self.reduction, self.beta = reduction, beta
+
+
+class HuberLoss(_Loss):
+    """``torch.nn.HuberLoss``: :func:`fastnl.huber_loss` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.loss.HuberLoss("sum", delta=2.0)
+    >>> loss(np.array([0.5, 3.0]), np.array([0.0, 0.0]))
+    np.float64(4.125)
+    >>> loss.backward()
+    array([0.5, 2. ])
+    """
+    _function, _args = "huber_loss", ("reduction", "delta")
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__()
+        self.reduction, self.delta = reduction, delta
+
+
+class NLLLoss(_Loss):
+    """``torch.nn.NLLLoss``: :func:`fastnl.nll_loss` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.loss.NLLLoss(np.array([1.0, 3.0]))
+    >>> logp = np.log([[0.5, 0.5], [0.25, 0.75]])
+    >>> float(loss(logp, np.array([0, 1])))  # (log 2 - 3 log 0.75) / 4  # doctest: +ELLIPSIS
+    0.3890...
+    >>> loss.backward()
+    array([[-0.25,  0.  ],
+           [ 0.  , -0.75]])
+    """
+    _function, _args = "nll_loss", ("weight", "ignore_index", "reduction")
+
+    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean"):
+        super().__init__()
+        self.weight = None if weight is None else np.asarray(weight)
+        self.ignore_index, self.reduction = ignore_index, reduction
+
+
+class CrossEntropyLoss(_Loss):
+    """``torch.nn.CrossEntropyLoss``: :func:`fastnl.cross_entropy` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.loss.CrossEntropyLoss(reduction="sum")
+    >>> logits = np.array([[0.0, 0.0], [0.0, np.log(3.0)]])
+    >>> loss(logits, np.array([0, 1]))            # -log 0.5 - log 0.75
+    np.float64(0.9808292530117262)
+    >>> loss.backward()                           # softmax - onehot
+    array([[-0.5 ,  0.5 ],
+           [ 0.25, -0.25]])
+    """
+    _function, _args = "cross_entropy", ("weight", "ignore_index", "reduction",
+                                         "label_smoothing")
+
+    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean",
+                 label_smoothing=0.0):
+        super().__init__()
+        self.weight = None if weight is None else np.asarray(weight)
+        self.ignore_index, self.reduction = ignore_index, reduction
+        self.label_smoothing = label_smoothing
+
+
+class KLDivLoss(_Loss):
+    """``torch.nn.KLDivLoss``: :func:`fastnl.kl_div` as a module (input: log-probabilities).
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.loss.KLDivLoss(reduction="batchmean")
+    >>> float(loss(np.log([[0.5, 0.5]]), np.array([[0.25, 0.75]])))  # doctest: +ELLIPSIS
+    0.1308...
+    >>> loss.backward()
+    array([[-0.25, -0.75]])
+    """
+    _function, _args = "kl_div", ("reduction", "log_target")
+
+    def __init__(self, *, reduction="mean", log_target=False):
+        super().__init__()
+        self.reduction, self.log_target = reduction, log_target
+
+
+class BCELoss(_Loss):
+    """``torch.nn.BCELoss``: :func:`fastnl.binary_cross_entropy` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.loss.BCELoss(reduction="sum")
+    >>> float(loss(np.array([0.5, 0.8]), np.array([1.0, 0.0])))   # log 2 + log 5 = log 10
+    2.302585092994046
+    >>> loss.backward()
+    array([-2.,  5.])
+    """
+    _function, _args = "binary_cross_entropy", ("weight", "reduction")
+
+    def __init__(self, weight=None, *, reduction="mean"):
+        super().__init__()
+        self.weight = None if weight is None else np.asarray(weight)
+        self.reduction = reduction
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``torch.nn.BCEWithLogitsLoss``: :func:`fastnl.binary_cross_entropy_with_logits`
+    as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.loss.BCEWithLogitsLoss(reduction="sum")
+    >>> float(loss(np.array([0.0, 0.0]), np.array([1.0, 0.0])))   # 2 log 2
+    1.3862943611198906
+    >>> loss.backward()                                           # sigmoid(x) - y
+    array([-0.5,  0.5])
+    """
+    _function, _args = "binary_cross_entropy_with_logits", ("weight", "reduction",
+                                                            "pos_weight")
+
+    def __init__(self, weight=None, *, reduction="mean", pos_weight=None):
+        super().__init__()
+        self.weight = None if weight is None else np.asarray(weight)
+        self.pos_weight = None if pos_weight is None else np.asarray(pos_weight)
+        self.reduction = reduction
