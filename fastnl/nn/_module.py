@@ -40,6 +40,7 @@ class Module:
     """
 
     _parameters = ()  # names of the parameter arrays, in torch's order
+    _args = ()        # constructor attributes passed on to the functional form
 
     def __init__(self):
         self.training = True
@@ -55,6 +56,10 @@ class Module:
     def backward(self, grad_output=None):
         """Gradient with respect to the last forward call's input."""
         raise NotImplementedError
+
+    def _kwargs(self):
+        """The functional form's keyword arguments, from the attributes in ``_args``."""
+        return {name: getattr(self, name) for name in self._args}
 
     def train(self, mode=True):
         """Set training mode (or evaluation with ``mode=False``); returns self."""

@@ -25,14 +25,10 @@ class _Activation(Module):
     with the constructor attributes named in ``_args``."""
 
     _function = None
-    _args = ()
 
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = bool(inplace)
-
-    def _kwargs(self):
-        return {name: getattr(self, name) for name in self._args}
 
     def forward(self, input):
         x = np.asarray(input)

@@ -58,7 +58,7 @@ class Softmax(_AlongAxis):
     Examples
     --------
     >>> import numpy as np, fastnl
-    >>> m = fastnl.nn.along_axis.Softmax(dim=1)
+    >>> m = fastnl.nn.Softmax(dim=1)
     >>> m(np.array([[0.0, np.log(3.0)]]))
     array([[0.25, 0.75]])
     >>> m.backward(np.array([[1.0, 0.0]]))
@@ -73,7 +73,7 @@ class LogSoftmax(_AlongAxis):
     Examples
     --------
     >>> import numpy as np, fastnl
-    >>> m = fastnl.nn.along_axis.LogSoftmax(dim=-1)
+    >>> m = fastnl.nn.LogSoftmax(dim=-1)
     >>> np.exp(m(np.array([0.0, np.log(3.0)])))
     array([0.25, 0.75])
     >>> m.backward(np.array([1.0, 0.0]))
@@ -88,7 +88,7 @@ class Softmin(_AlongAxis):
     Examples
     --------
     >>> import numpy as np, fastnl
-    >>> m = fastnl.nn.along_axis.Softmin(dim=0)
+    >>> m = fastnl.nn.Softmin(dim=0)
     >>> m(np.array([np.log(3.0), 0.0]))
     array([0.25, 0.75])
     >>> m.backward(np.array([1.0, 0.0]))

@@ -27,10 +27,6 @@ class _Loss(Module):
     with the constructor attributes named in ``_args``."""
 
     _function = None
-    _args = ()
-
-    def _kwargs(self):
-        return {name: getattr(self, name) for name in self._args}
 
     def forward(self, input, target):
         input, target = np.asarray(input), np.asarray(target)
@@ -54,7 +50,7 @@ class MSELoss(_Loss):
     Examples
     --------
     >>> import numpy as np, fastnl
-    >>> loss = fastnl.nn.loss.MSELoss()
+    >>> loss = fastnl.nn.MSELoss()
     >>> loss(np.array([1.0, 2.0, 4.0]), np.array([1.0, 1.0, 1.0]))
     np.float64(3.3333333333333335)
     >>> loss.backward()
@@ -73,7 +69,7 @@ class L1Loss(_Loss):
     Examples
     --------
     >>> import numpy as np, fastnl
-    >>> loss = fastnl.nn.loss.L1Loss(reduction="none")
+    >>> loss = fastnl.nn.L1Loss(reduction="none")
     >>> loss(np.array([1.0, 2.0, 0.0]), np.array([1.0, 1.0, 1.0]))
     array([0., 1., 1.])
     >>> loss.backward(np.array([1.0, 2.0, 3.0]))
@@ -92,7 +88,7 @@ class SmoothL1Loss(_Loss):
     Examples
     --------
     >>> import numpy as np, fastnl
-    >>> loss = fastnl.nn.loss.SmoothL1Loss(reduction="sum", beta=1.0)
+    >>> loss = fastnl.nn.SmoothL1Loss(reduction="sum", beta=1.0)
     >>> loss(np.array([0.5, 3.0]), np.array([0.0, 0.0]))
     np.float64(2.625)
     >>> loss.backward()
@@ -111,7 +107,7 @@ class HuberLoss(_Loss):
     Examples
     --------
     >>> import numpy as np, fastnl
-    >>> loss = fastnl.nn.loss.HuberLoss("sum", delta=2.0)
+    >>> loss = fastnl.nn.HuberLoss("sum", delta=2.0)
     >>> loss(np.array([0.5, 3.0]), np.array([0.0, 0.0]))
     np.float64(4.125)
     >>> loss.backward()
@@ -130,7 +126,7 @@ class NLLLoss(_Loss):
     Examples
     --------
     >>> import numpy as np, fastnl
-    >>> loss = fastnl.nn.loss.NLLLoss(np.array([1.0, 3.0]))
+    >>> loss = fastnl.nn.NLLLoss(np.array([1.0, 3.0]))
     >>> logp = np.log([[0.5, 0.5], [0.25, 0.75]])
     >>> float(loss(logp, np.array([0, 1])))  # (log 2 - 3 log 0.75) / 4  # doctest: +ELLIPSIS
     0.3890...
@@ -152,7 +148,7 @@ class CrossEntropyLoss(_Loss):
     Examples
     --------
     >>> import numpy as np, fastnl
-    >>> loss = fastnl.nn.loss.CrossEntropyLoss(reduction="sum")
+    >>> loss = fastnl.nn.CrossEntropyLoss(reduction="sum")
     >>> logits = np.array([[0.0, 0.0], [0.0, np.log(3.0)]])
     >>> loss(logits, np.array([0, 1]))            # -log 0.5 - log 0.75
     np.float64(0.9808292530117262)
@@ -177,7 +173,7 @@ class KLDivLoss(_Loss):
     Examples
     --------
     >>> import numpy as np, fastnl
-    >>> loss = fastnl.nn.loss.KLDivLoss(reduction="batchmean")
+    >>> loss = fastnl.nn.KLDivLoss(reduction="batchmean")
     >>> float(loss(np.log([[0.5, 0.5]]), np.array([[0.25, 0.75]])))  # doctest: +ELLIPSIS
     0.1308...
     >>> loss.backward()
@@ -196,7 +192,7 @@ class BCELoss(_Loss):
     Examples
     --------
     >>> import numpy as np, fastnl
-    >>> loss = fastnl.nn.loss.BCELoss(reduction="sum")
+    >>> loss = fastnl.nn.BCELoss(reduction="sum")
     >>> float(loss(np.array([0.5, 0.8]), np.array([1.0, 0.0])))   # log 2 + log 5 = log 10
     2.302585092994046
     >>> loss.backward()
@@ -217,7 +213,7 @@ class BCEWithLogitsLoss(_Loss):
     Examples
     --------
     >>> import numpy as np, fastnl
-    >>> loss = fastnl.nn.loss.BCEWithLogitsLoss(reduction="sum")
+    >>> loss = fastnl.nn.BCEWithLogitsLoss(reduction="sum")
     >>> float(loss(np.array([0.0, 0.0]), np.array([1.0, 0.0])))   # 2 log 2
     1.3862943611198906
     >>> loss.backward()                                           # sigmoid(x) - y
