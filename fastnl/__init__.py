@@ -4,7 +4,7 @@ from fastnl._version import __version__
 from fastnl._config import get_num_threads, set_num_threads, num_threads, show_config
 from fastnl.activations import *  # noqa: F403  (the activations and their _backward)
 from fastnl import activations as _activations
-from fastnl import nn, sampling  # noqa: E402  (subpackages: fastnl.nn.ReLU, ...)
+from fastnl import nn, sampling  # noqa: F401  (subpackages: fastnl.nn.ReLU, ...)
 from fastnl.along_axis import (
     softmax, log_softmax, softmin, softmax_backward, log_softmax_backward, softmin_backward,
 )

@@ -5,7 +5,6 @@ import doctest
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import fastnl
@@ -61,7 +60,6 @@ def test_imported_from_the_installed_package():
 
 _TWO_RUNTIMES = """
 import hashlib, sys
-import numpy as np
 first = sys.argv[1]
 if first == "torch":
     import torch
