@@ -60,6 +60,7 @@ def test_imported_from_the_installed_package():
 
 _TWO_RUNTIMES = """
 import hashlib, sys
+import numpy as np
 first = sys.argv[1]
 if first == "torch":
     import torch
