@@ -6,6 +6,8 @@ so the generated ``.pyx`` never goes stale in the repository.
 
 Environment:
     FASTNL_NO_OPENMP=1   build serial kernels even where OpenMP is available.
+    FASTNL_NATIVE=1      build the elementwise kernels for this machine only
+                         (-march=native) instead of run-time selected clones.
 """
 
 import os
@@ -60,6 +62,27 @@ def openmp_flags(compiler):
     return None
 
 
+def elementwise_flags(compiler, openmp):
+    """Flags of the elementwise kernels (C loops under `#pragma omp simd`).
+
+    NumPy's headers (the small-call path uses its C API). With GCC/clang: -O3;
+    -fopenmp-simd so the simd pragmas hold without OpenMP too;
+    -fno-trapping-math so compares inside loops can become vector blends and
+    -fno-math-errno: neither changes an IEEE result (unlike -ffast-math, never
+    used: it breaks NaN/inf and sets flush-to-zero process-wide).
+    """
+    import numpy
+    args = [f"-I{numpy.get_include()}", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION"]
+    if compiler.compiler_type == "msvc":
+        return args
+    args += ["-O3", "-fno-trapping-math", "-fno-math-errno"]
+    if not openmp:
+        args.append("-fopenmp-simd")
+    if os.environ.get("FASTNL_NATIVE", "") not in ("", "0"):
+        args += ["-march=native", "-DFASTNL_NO_CLONES"]
+    return args
+
+
 class BuildExt(build_ext):
     def build_extensions(self):
         flags = openmp_flags(self.compiler)
@@ -74,6 +97,8 @@ class BuildExt(build_ext):
             if flags is not None:
                 ext.extra_compile_args += flags[0]
                 ext.extra_link_args += flags[1]
+            if ext.name.endswith("._elementwise"):
+                ext.extra_compile_args += elementwise_flags(self.compiler, flags is not None)
         super().build_extensions()
 
     def run(self):

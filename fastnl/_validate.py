@@ -59,6 +59,8 @@ def check_out(out, shape, dtype):
 
 def real(name, value, *, finite=True, allow_nan=False):
     """`value` as a Python float, or a TypeError/ValueError naming the parameter."""
+    if type(value) is float and value - value == 0.0:
+        return value  # the common case, a finite float: nothing else to check
     if isinstance(value, (str, bytes, complex)) or isinstance(value, np.complexfloating):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     try:

@@ -26,6 +26,12 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
+# Kernel -> its id for the C-API fast path (_k.fast1 / _k.fast2).
+_OP_IDS = {getattr(_k, name): op for name, op in _k.OP_IDS.items()}
+_OP_IDS.update({getattr(_k, f"{name}_backward"): op for name, op in _k.OP_IDS.items()})
+_fast1, _fast2 = _k.fast1, _k.fast2
+
+
 def _elementwise(kernel, x, out, *args, grad_output=None, c_order=False):
     """Run `kernel(x_flat, out_flat, *args, n_threads)` over `x` of any layout,
     or `kernel(grad_flat, x_flat, out_flat, *args, n_threads)` when
@@ -38,6 +44,12 @@ def _elementwise(kernel, x, out, *args, grad_output=None, c_order=False):
     and through a temporary otherwise (including when it overlaps an input
     without being that input itself).
     """
+    op = _OP_IDS.get(kernel)
+    if op is not None:  # the small-call path: plain float arrays, no copies
+        y = (_fast1(op, x, out, args) if grad_output is None
+             else _fast2(op, grad_output, x, out, args))
+        if y is not None:
+            return y
     sources = (x,) if grad_output is None else (grad_output, x)
     converted = [as_float_array(a) for a in sources]
     arrays = [a for a, _ in converted]

@@ -10,9 +10,12 @@ floor an elementwise operation cannot beat (1.0 is the limit).
     python -m fastnl.bench                      # all ops, float32 and float64
     python -m fastnl.bench --ops relu gelu --dtypes float32 --sizes 1000 10000000
     python -m fastnl.bench --threads 1 --alloc  # allocating calls (no out=)
+    python -m fastnl.bench --threads 1 2        # one table per thread count
+    python -m fastnl.bench --backward           # <op>_backward(g, x, out=) against the copy
 """
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -65,7 +68,22 @@ def _ops():
         "softshrink": (fastnl.softshrink,
                        lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0)),
                        t("softshrink")),
+        "hardshrink": (fastnl.hardshrink, lambda x: np.where(np.abs(x) > 0.5, x, 0), t("hardshrink")),
+        "threshold": (lambda x, out=None: fastnl.threshold(x, 0.5, -1.0, out=out),
+                      lambda x: np.where(x > 0.5, x, -1.0),
+                      lambda torch, x: torch.nn.functional.threshold(x, 0.5, -1.0)),
+        "celu": (fastnl.celu, lambda x: np.where(x > 0, x, np.expm1(x)), t("celu")),
     }
+
+
+def _backward(op):
+    """fastnl's <op>_backward as a call (g, x, out)."""
+    if op == "gelu_tanh":
+        return lambda g, x, out: fastnl.gelu_backward(g, x, approximate="tanh", out=out)
+    if op == "threshold":
+        return lambda g, x, out: fastnl.threshold_backward(g, x, 0.5, -1.0, out=out)
+    f = getattr(fastnl, f"{op}_backward")
+    return lambda g, x, out: f(g, x, out=out)
 
 
 def median_time(f, min_time=0.2, max_repeat=50):
@@ -86,17 +104,29 @@ def median_time(f, min_time=0.2, max_repeat=50):
 
 
 def parallel_copy(x, out, n_threads):
-    """A copy through fastnl's own loop machinery: the bandwidth floor."""
-    _k.identity(x.reshape(-1), out.reshape(-1), n_threads)
+    """A copy through fastnl's own loop machinery (the same C path as every
+    activation, so small sizes pay the same call overhead): the bandwidth floor."""
+    with fastnl.num_threads(n_threads):
+        if _k.fast1(_k.OP_IDS["identity"], x, out, ()) is None:
+            _k.identity(x.reshape(-1), out.reshape(-1), n_threads)
 
 
 def run(ops=None, dtypes=("float32", "float64"), sizes=(1_000, 100_000, 10_000_000),
-        threads=None, allocate=False, use_torch=True, print_=print):
-    """Measure and print the table; returns its rows as dicts."""
+        threads=None, allocate=False, use_torch=True, print_=print, backward=False):
+    """Measure and print the table; returns its rows as dicts.
+
+    With `backward`, times ``<op>_backward(g, x, out=)`` (no NumPy or torch
+    baseline: their columns are empty) against the same copy.
+    """
     table = _ops()
     ops = ops or list(table)
     threads = threads or fastnl.get_num_threads()
-    mode = "allocating (no out=)" if allocate else "out= given"
+    if "torch" in sys.modules:  # a previous run's torch threads may still spin
+        time.sleep(1.5)
+    if backward:
+        use_torch = False
+    mode = ("backward, out= given" if backward
+            else "allocating (no out=)" if allocate else "out= given")
     print_(f"fastnl {fastnl.__version__}, {threads} thread(s), {mode}")
     print_("ratios: numpy/fastnl and torch/fastnl (> 1: fastnl faster), fastnl/copy (1.0 = bandwidth)")
     header = f"{'op':<12}{'dtype':<9}{'size':>10}{'fastnl':>12}{'numpy':>9}{'torch':>9}{'copy':>8}"
@@ -112,8 +142,17 @@ def run(ops=None, dtypes=("float32", "float64"), sizes=(1_000, 100_000, 10_000_0
         for dtype, size, x in inputs:
             out = np.empty_like(x)
             t_copy = median_time(lambda: parallel_copy(x, out, threads))
+            g = np.random.default_rng(1).standard_normal(size).astype(dtype)
             for op in ops:
+                if size >= 1_000_000:  # re-measure the floor next to each op: shared
+                    t_copy = median_time(lambda: parallel_copy(x, out, threads))  # machines drift
                 ours, numpy_formula, _ = table[op]
+                if backward:
+                    grad = _backward(op)
+                    t_ours = median_time(lambda: grad(g, x, out))
+                    rows.append(dict(op=op, dtype=dtype, size=size, fastnl=t_ours,
+                                     numpy=None, torch=None, copy=t_ours / t_copy))
+                    continue
                 call = (lambda: ours(x)) if allocate else (lambda: ours(x, out=out))
                 t_ours = median_time(call)
                 rows.append(dict(op=op, dtype=dtype, size=size, fastnl=t_ours,
@@ -139,8 +178,9 @@ def run(ops=None, dtypes=("float32", "float64"), sizes=(1_000, 100_000, 10_000_0
                 r["torch"] = median_time(call) / r["fastnl"]
     for r in rows:
         torch_text = f"{r['torch']:>8.2f}x" if r["torch"] else f"{'-':>9}"
+        numpy_text = f"{r['numpy']:>8.2f}x" if r["numpy"] else f"{'-':>9}"
         print_(f"{r['op']:<12}{r['dtype']:<9}{r['size']:>10}{_fmt(r['fastnl']):>12}"
-               f"{r['numpy']:>8.2f}x{torch_text}{r['copy']:>7.2f}x")
+               f"{numpy_text}{torch_text}{r['copy']:>7.2f}x")
     return rows
 
 
@@ -158,12 +198,17 @@ def main(argv=None):
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"],
                         choices=["float32", "float64"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[1_000, 100_000, 10_000_000])
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for fastnl and torch (default: fastnl.get_num_threads())")
+    parser.add_argument("--threads", type=int, nargs="+", default=[None],
+                        help="threads for fastnl and torch, one table per value "
+                             "(default: fastnl.get_num_threads())")
     parser.add_argument("--alloc", action="store_true", help="time allocating calls (no out=)")
+    parser.add_argument("--backward", action="store_true",
+                        help="time <op>_backward(g, x, out=) instead (no baselines)")
     parser.add_argument("--no-torch", action="store_true", help="skip torch even if installed")
     args = parser.parse_args(argv)
-    run(args.ops, args.dtypes, args.sizes, args.threads, args.alloc, not args.no_torch)
+    for threads in args.threads:
+        run(args.ops, args.dtypes, args.sizes, threads, args.alloc, not args.no_torch,
+            backward=args.backward)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,150 @@
+"""The code paths of the fast elementwise kernels (issue 5), none timed:
+vector body against remainder and thread chunks (every element's result
+depends on its value only), the small-call C-API path against the general
+path for every layout it declines, and the rare-input fix-up blocks."""
+
+import numpy as np
+import pytest
+
+import fastnl
+from fastnl import _reference as reference
+from fastnl._kernels import _elementwise as _k
+
+CASES = [(name, params) for name, params in reference.CASES if name not in ("prelu", "rrelu")]
+IDS = [f"{name}-{i}" for i, (name, _) in enumerate(CASES)]
+DTYPES = [np.float32, np.float64]
+
+
+def forward(name, params, x, **kw):
+    return getattr(fastnl, name)(x, **params, **kw)
+
+
+def backward(name, params, g, x, **kw):
+    return getattr(fastnl, f"{name}_backward")(g, x, **params, **kw)
+
+
+def values(dtype, n, seed=0):
+    """Every kind of input mixed: normal, wide, tiny, subnormal, specials."""
+    rng = np.random.default_rng(seed)
+    info = np.finfo(dtype)
+    pool = np.concatenate([rng.standard_normal(n) * 4, rng.standard_normal(n) * 300,
+                           [0.0, -0.0, np.inf, -np.inf, np.nan, float(info.smallest_subnormal),
+                            -float(info.smallest_subnormal), float(info.max), -float(info.max),
+                            -100.0, -800.0, 20.0, 3.0, -3.0, 0.5, -0.5]])
+    return rng.choice(pool, n).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, params", CASES, ids=IDS)
+def test_each_element_alone_equals_in_a_vector(name, params, dtype):
+    """Results are the same bitwise whether an element sits in the vector
+    body, the remainder, or is computed alone (n = 1), at every offset."""
+    x = values(dtype, 301)
+    g = values(dtype, 301, seed=1)
+    whole = forward(name, params, x)
+    whole_b = backward(name, params, g, x)
+    alone = np.array([forward(name, params, x[i:i + 1])[0] for i in range(x.size)])
+    alone_b = np.array([backward(name, params, g[i:i + 1], x[i:i + 1])[0] for i in range(x.size)])
+    assert whole.tobytes() == alone.astype(dtype).tobytes()
+    assert whole_b.tobytes() == alone_b.astype(dtype).tobytes()
+    for start in (1, 3, 7, 13):  # misaligned starts, odd lengths
+        for stop in (x.size, x.size - 5):
+            part = forward(name, params, x[start:stop])
+            assert part.tobytes() == whole[start:stop].tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, params", CASES, ids=IDS)
+def test_thread_counts_and_chunks(name, params, dtype):
+    """Sizes around the grains and thread chunks, 1 to 3 threads: bitwise equal."""
+    for n in (16383, 32769, 65537, 100_003):
+        x = values(dtype, n, seed=n)
+        with fastnl.num_threads(1):
+            one, one_b = forward(name, params, x), backward(name, params, x, x)
+        for threads in (2, 3):
+            with fastnl.num_threads(threads):
+                assert forward(name, params, x).tobytes() == one.tobytes()
+                assert backward(name, params, x, x).tobytes() == one_b.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fast_path_equals_general_path(dtype):
+    """Layouts the C-API path declines (views, Fortran order, byte-swapped,
+    read-only, mixed dtypes, overlapping out, 0-d) give the same values."""
+    x = values(dtype, 60).reshape(6, 10)
+    ref = fastnl.silu(x)
+    assert fastnl.silu(np.asfortranarray(x)).tolist() == ref.tolist()
+    assert fastnl.silu(x[:, ::-1])[:, ::-1].tolist() == ref.tolist()
+    swapped = x.astype(x.dtype.newbyteorder())
+    assert fastnl.silu(swapped).tolist() == ref.tolist()
+    ro = x.copy()
+    ro.flags.writeable = False
+    assert fastnl.silu(ro).tolist() == ref.tolist()
+    out = np.empty_like(x)
+    assert fastnl.silu(x, out=out) is out and out.tolist() == ref.tolist()
+    inplace = x.copy()
+    assert fastnl.silu(inplace, out=inplace) is inplace and inplace.tolist() == ref.tolist()
+    buf = np.concatenate([x.ravel(), x.ravel()])  # out overlapping the input, shifted
+    fastnl.silu(buf[:60].reshape(6, 10), out=buf[5:65].reshape(6, 10))
+    assert buf[5:65].tolist() == ref.ravel().tolist()
+    y0 = fastnl.silu(x[0, 3])  # 0-d: a NumPy scalar, as ufuncs return
+    assert np.ndim(y0) == 0 and y0 == ref[0, 3]
+    g = np.random.default_rng(3).standard_normal((6, 10)).astype(dtype)
+    other = np.float64 if dtype == np.float32 else np.float32
+    mixed = fastnl.silu_backward(g.astype(other), x)
+    assert mixed.dtype == np.float64
+    inplace_g = g.copy()
+    want = fastnl.silu_backward(g, x)
+    assert fastnl.silu_backward(inplace_g, x, out=inplace_g) is inplace_g
+    assert inplace_g.tobytes() == want.tobytes()
+
+
+def test_fast_path_declines_and_general_path_raises():
+    x = np.ones(10, np.float32)
+    assert _k.fast1(_k.OP_IDS["relu"], x, np.empty(10, np.float64), ()) is None
+    assert _k.fast1(_k.OP_IDS["relu"], x, np.empty(11, np.float32), ()) is None
+    assert _k.fast1(_k.OP_IDS["relu"], x.reshape(2, 5), np.empty(10, np.float32), ()) is None
+    assert _k.fast1(_k.OP_IDS["relu"], x[::2], None, ()) is None
+    assert _k.fast1(_k.OP_IDS["relu"], np.float32(1.0), None, ()) is None
+    with pytest.raises(TypeError):
+        fastnl.relu(x, out=np.empty(10, np.float64))
+    with pytest.raises(ValueError):
+        fastnl.relu(x, out=np.empty(11, np.float32))
+    ro = np.empty(10, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError):
+        fastnl.relu(x, out=ro)
+    with pytest.raises(ValueError):
+        fastnl.relu_backward(np.ones(9, np.float32), x)
+
+
+def test_unaligned_input():
+    raw = np.zeros(4 * 1001 + 1, np.uint8)
+    x = raw[1:].view(np.float32)  # not 4-byte aligned
+    assert not x.flags.aligned
+    x[:] = np.linspace(-5, 5, 1001, dtype=np.float32)
+    assert fastnl.sigmoid(x).tobytes() == fastnl.sigmoid(x.copy()).tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rare_block_in_place(dtype):
+    """silu/mish send blocks holding x below exp's normal range through libm;
+    in place, the block's inputs must be read before they are overwritten."""
+    x = np.linspace(-30, 30, 5000).astype(dtype)
+    x[::97] = -1000.0 if dtype == np.float64 else -200.0
+    for name in ("silu", "mish"):
+        want = forward(name, {}, x)
+        y = x.copy()
+        assert forward(name, {}, y, out=y) is y
+        assert y.tobytes() == want.tobytes()
+        err = reference.ulp_error(name, x, want, getattr(reference, name)(x))
+        assert err.max() <= reference.MAX_ERROR
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_celu_negative_alpha_takes_libm_path(dtype):
+    x = np.linspace(-5, 5, 1001).astype(dtype)
+    got = fastnl.celu(x, alpha=-2.0)
+    ref = reference.celu(x, alpha=-2.0)
+    err = reference.ulp_error("celu", x, got, ref, {"alpha": -2.0})
+    assert err.max() <= reference.MAX_ERROR
