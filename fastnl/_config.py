@@ -85,6 +85,7 @@ def build_info():
 
     import numpy as np
 
+    from fastnl._kernels import _elementwise
     from fastnl._version import __version__
 
     libc, libc_version = platform.libc_ver()
@@ -97,22 +98,18 @@ def build_info():
         "compiler": _build.compiler(),
         "openmp": f"on (_OPENMP {omp})" if omp else "off: serial build, every kernel on one thread",
         "openmp runtimes loaded": _openmp_runtimes(),
-        "simd": "none selected at run time: portable scalar kernels (no -march=native)",
+        "simd (elementwise kernels)": _elementwise.simd_target(),
         "libc": f"{libc} {libc_version}".strip() or "unknown",
-        "libc vector math (libmvec)": "not used",
+        "libc vector math (libmvec)": "not used: vectorisable polynomials of fastnl's own",
         "threads": get_num_threads(),
         "threads set by set_num_threads": _n_threads,
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "usable cpus": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                         else os.cpu_count()),
-        "parallel grain (elements)": _elementwise_grain(),
+        "parallel grain (elements)": (f"{_elementwise.GRAIN_SIZE} at least; per elementwise "
+                                      f"op: {_elementwise.GRAINS}"),
     }
     return info
-
-
-def _elementwise_grain():
-    from fastnl._kernels import _elementwise
-    return _elementwise.GRAIN_SIZE
 
 
 def _openmp_runtimes():

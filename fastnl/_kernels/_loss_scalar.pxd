@@ -9,6 +9,7 @@
 from libc.math cimport INFINITY
 from cython cimport floating
 from fastnl._kernels._math cimport exp_, log_, log1p_, fabs_
+from fastnl._kernels._scalar cimport sigmoid
 
 
 cdef inline floating mse(floating x, floating t) noexcept nogil:
@@ -139,15 +140,6 @@ cdef inline floating bce_grad(floating x, floating t) noexcept nogil:
     return (x - t) / den
 
 
-cdef inline floating sigmoid_(floating x) noexcept nogil:
-    # exp only of -|x|: no overflow
-    cdef floating e
-    if x >= 0:
-        return 1 / (1 + exp_(-x))
-    e = exp_(x)
-    return e / (1 + e)
-
-
 cdef inline floating bce_logits_grad(floating x, floating t, floating pos_weight) noexcept nogil:
     # torch: (1 + (pos_weight - 1) t) sigmoid(x) - pos_weight t
-    return (1 + (pos_weight - 1) * t) * sigmoid_(x) - pos_weight * t
+    return (1 + (pos_weight - 1) * t) * sigmoid(x) - pos_weight * t
