@@ -2,8 +2,7 @@
 # fused type `floating`, the `if floating is float` test is resolved at compile
 # time, so float32 data calls the float32 routine (expf, ...) with no branch.
 
-from libc.math cimport (exp, expf, expm1, expm1f, log, logf, log1p, log1pf, tanh, tanhf,
-                        erfc, erfcf, fabs, fabsf)
+from libc.math cimport exp, expf, log, logf, log1p, log1pf, fabs, fabsf
 from cython cimport floating
 
 
@@ -12,13 +11,6 @@ cdef inline floating exp_(floating x) noexcept nogil:
         return expf(x)
     else:
         return exp(x)
-
-
-cdef inline floating expm1_(floating x) noexcept nogil:
-    if floating is float:
-        return expm1f(x)
-    else:
-        return expm1(x)
 
 
 cdef inline floating log_(floating x) noexcept nogil:
@@ -33,20 +25,6 @@ cdef inline floating log1p_(floating x) noexcept nogil:
         return log1pf(x)
     else:
         return log1p(x)
-
-
-cdef inline floating tanh_(floating x) noexcept nogil:
-    if floating is float:
-        return tanhf(x)
-    else:
-        return tanh(x)
-
-
-cdef inline floating erfc_(floating x) noexcept nogil:
-    if floating is float:
-        return erfcf(x)
-    else:
-        return erfc(x)
 
 
 cdef inline floating fabs_(floating x) noexcept nogil:
