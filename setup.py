@@ -6,7 +6,7 @@ so the generated ``.pyx`` never goes stale in the repository.
 
 Environment:
     FASTNL_NO_OPENMP=1   build serial kernels even where OpenMP is available.
-    FASTNL_NATIVE=1      build the elementwise kernels for this machine only
+    FASTNL_NATIVE=1      build the vector kernels (elementwise, row-wise) for this machine only
                          (-march=native) instead of run-time selected clones.
 """
 
@@ -62,8 +62,12 @@ def openmp_flags(compiler):
     return None
 
 
+# modules whose hot loops are C under `#pragma omp simd` with target_clones
+VECTOR_MODULES = ("_elementwise", "_rowwise")
+
+
 def elementwise_flags(compiler, openmp):
-    """Flags of the elementwise kernels (C loops under `#pragma omp simd`).
+    """Flags of the vector kernels, VECTOR_MODULES (C loops under `#pragma omp simd`).
 
     NumPy's headers (the small-call path uses its C API). With GCC/clang: -O3;
     -fopenmp-simd so the simd pragmas hold without OpenMP too;
@@ -97,7 +101,7 @@ class BuildExt(build_ext):
             if flags is not None:
                 ext.extra_compile_args += flags[0]
                 ext.extra_link_args += flags[1]
-            if ext.name.endswith("._elementwise"):
+            if ext.name.rsplit(".", 1)[-1] in VECTOR_MODULES:
                 ext.extra_compile_args += elementwise_flags(self.compiler, flags is not None)
         super().build_extensions()
 

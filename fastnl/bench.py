@@ -12,6 +12,15 @@ floor an elementwise operation cannot beat (1.0 is the limit).
     python -m fastnl.bench --threads 1 --alloc  # allocating calls (no out=)
     python -m fastnl.bench --threads 1 2        # one table per thread count
     python -m fastnl.bench --backward           # <op>_backward(g, x, out=) against the copy
+    python -m fastnl.bench --rowwise --threads 1 2  # only the row-wise table, per thread count
+
+After the elementwise table (or alone, with ``--rowwise``) comes the
+row-wise table: softmax and log_softmax of 4096 x 1000 float32 along the
+last axis and axis 0, their backward on 1000 x 1000, and cross_entropy with
+class indices on 512 x 32000 (a language model's vocabulary), forward and
+forward + backward (``cross_entropy`` + ``cross_entropy_backward`` against
+torch autograd's forward + ``loss.backward()``); its ratio column is
+``fastnl / torch`` (below 1: fastnl faster).
 """
 
 import argparse
@@ -184,6 +193,111 @@ def run(ops=None, dtypes=("float32", "float64"), sizes=(1_000, 100_000, 10_000_0
     return rows
 
 
+def _rowwise_cases():
+    """(name, dtype, shape text, axis text, fastnl call, torch call maker) for
+    the row-wise table; the torch maker takes the torch module and returns a
+    call, or None (an op torch lacks)."""
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((4096, 1000)) * 3).astype(np.float32)
+    out = np.empty_like(x)
+    g = rng.standard_normal((1000, 1000)).astype(np.float32)
+    y_log = fastnl.log_softmax(rng.standard_normal((1000, 1000)).astype(np.float32))
+    y = np.exp(y_log)
+    gout = np.empty_like(g)
+    logits = (rng.standard_normal((512, 32000)) * 3).astype(np.float32)
+    target = rng.integers(0, 32000, 512)
+
+    def along(name, axis):
+        f = getattr(fastnl, name)
+
+        def make(torch):
+            xt = torch.from_numpy(x)
+            tf = getattr(torch, name)
+            return lambda: tf(xt, axis)
+        return f"{name}", "float32", "4096x1000", str(axis), (lambda: f(x, axis=axis)), make
+
+    def backward(name, yv):
+        f = getattr(fastnl, f"{name}_backward")
+
+        def make(torch):
+            aten = torch.ops.aten
+            op = aten._log_softmax_backward_data if name == "log_softmax" else aten._softmax_backward_data
+            gt, yt = torch.from_numpy(g), torch.from_numpy(yv)
+            return lambda: op(gt, yt, 1, torch.float32)
+        return f"{name}_backward", "float32", "1000x1000", "-1", (lambda: f(g, yv, out=gout)), make
+
+    def softmax_out(torch):
+        xt, ot = torch.from_numpy(x), torch.from_numpy(np.empty_like(x))
+        return lambda: torch.softmax(xt, -1, out=ot)
+
+    def ce_forward(torch):
+        xt, tt = torch.from_numpy(logits), torch.from_numpy(target)
+        return lambda: torch.nn.functional.cross_entropy(xt, tt)
+
+    def ce_both(torch):
+        leaf = torch.from_numpy(logits.copy()).requires_grad_(True)
+        tt = torch.from_numpy(target)
+
+        def call():
+            loss = torch.nn.functional.cross_entropy(leaf, tt)
+            loss.backward()
+            leaf.grad = None
+        return call
+
+    def fastnl_both():
+        fastnl.cross_entropy(logits, target)
+        return fastnl.cross_entropy_backward(logits, target)
+
+    return [
+        along("softmax", -1), along("softmax", 0),
+        along("log_softmax", -1), along("log_softmax", 0),
+        ("softmax (out=)", "float32", "4096x1000", "-1", lambda: fastnl.softmax(x, out=out),
+         softmax_out),
+        backward("softmax", y), backward("log_softmax", y_log),
+        ("cross_entropy", "float32", "512x32000", "-1",
+         lambda: fastnl.cross_entropy(logits, target), ce_forward),
+        ("cross_entropy f+b", "float32", "512x32000", "-1", fastnl_both, ce_both),
+    ]
+
+
+def run_rowwise(threads=None, use_torch=True, print_=print):
+    """Measure and print the row-wise table (fastnl first, torch after, as in
+    `run`); returns its rows as dicts with both times and the ratio."""
+    threads = threads or fastnl.get_num_threads()
+    if "torch" in sys.modules:  # a previous run's torch threads may still spin
+        time.sleep(1.5)
+    cases = _rowwise_cases()
+    rows = []
+    with fastnl.num_threads(threads):
+        for name, dtype, shape, axis, call, _ in cases:
+            rows.append(dict(op=name, dtype=dtype, shape=shape, axis=axis,
+                             fastnl=median_time(call), torch=None))
+    if use_torch:
+        try:
+            import torch
+            torch.set_num_threads(threads)
+        except ImportError:
+            torch = None
+        if torch is not None:
+            for r, (*_, make) in zip(rows, cases):
+                try:
+                    r["torch"] = median_time(make(torch))
+                except (AttributeError, RuntimeError, TypeError):  # an op this torch lacks
+                    r["torch"] = None
+    print_(f"fastnl {fastnl.__version__}, row-wise ops, {threads} thread(s)"
+           + (f", torch {sys.modules['torch'].__version__}" if "torch" in sys.modules else ""))
+    header = (f"{'op':<22}{'dtype':<9}{'shape':>11}{'axis':>6}{'fastnl':>11}{'torch':>11}"
+              f"{'fastnl/torch':>14}")
+    print_(header)
+    print_("-" * len(header))
+    for r in rows:
+        t = r["torch"]
+        ratio = f"{r['fastnl'] / t:.2f}x" if t else "-"
+        print_(f"{r['op']:<22}{r['dtype']:<9}{r['shape']:>11}{r['axis']:>6}{_fmt(r['fastnl']):>11}"
+               f"{_fmt(t) if t else '-':>11}{ratio:>14}")
+    return rows
+
+
 def _fmt(seconds):
     for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
         if seconds >= scale:
@@ -205,10 +319,16 @@ def main(argv=None):
     parser.add_argument("--backward", action="store_true",
                         help="time <op>_backward(g, x, out=) instead (no baselines)")
     parser.add_argument("--no-torch", action="store_true", help="skip torch even if installed")
+    parser.add_argument("--rowwise", action="store_true",
+                        help="only the row-wise table (softmax family, cross_entropy)")
     args = parser.parse_args(argv)
     for threads in args.threads:
-        run(args.ops, args.dtypes, args.sizes, threads, args.alloc, not args.no_torch,
-            backward=args.backward)
+        if not args.rowwise:
+            run(args.ops, args.dtypes, args.sizes, threads, args.alloc, not args.no_torch,
+                backward=args.backward)
+    if args.rowwise or not (args.ops or args.backward or args.alloc):
+        for threads in args.threads:
+            run_rowwise(threads, not args.no_torch)
 
 
 if __name__ == "__main__":

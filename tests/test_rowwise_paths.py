@@ -1,0 +1,170 @@
+"""The row-wise kernels' vector paths (fastnl/_kernels/_rowwise.pyx.tp): every
+length, offset, stride and thread count takes the same per-element formula
+and the same summation order, so results are bitwise equal whichever path
+(vector body, ragged end, strided scalar loop, 64-lane tile) computed them."""
+
+import numpy as np
+import pytest
+
+import fastnl
+
+FUNCS = ["softmax", "log_softmax", "softmin"]
+# around the kernels' blocks: 16 (partial sums), 64 (max lanes), and longer rows
+LENGTHS = [1, 2, 15, 16, 17, 31, 33, 63, 64, 65, 79, 100, 129, 1000, 1031]
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 0.3])
+def test_row_tile_and_strided_rows_agree_bitwise(name, dtype, temperature, rng):
+    f = getattr(fastnl, name)
+    for n in LENGTHS:
+        x = (rng.standard_normal((5, n)) * 4).astype(dtype)
+        row = f(x, axis=1, temperature=temperature)
+        tile = f(np.ascontiguousarray(x.T), axis=0, temperature=temperature).T
+        np.testing.assert_array_equal(row, tile, err_msg=f"n={n}")
+        # one lane per tile-kernel call when the lanes are a single column
+        single = f(x[:1].T.copy(), axis=0, temperature=temperature).T
+        np.testing.assert_array_equal(row[:1], single, err_msg=f"n={n}")
+
+
+@pytest.mark.parametrize("name", FUNCS)
+def test_offsets_do_not_change_bits(name, rng):
+    # a row starting at any element offset (vector loads unaligned, peeling
+    # differs) gives the same bits
+    f = getattr(fastnl, name)
+    base = (rng.standard_normal(1200) * 5).astype(np.float32)
+    for n in (17, 100, 1000):
+        expected = f(base[:n].copy())
+        for k in range(1, 17):
+            buf = np.empty(n + k, np.float32)[k:]
+            buf[:] = base[:n]
+            np.testing.assert_array_equal(f(buf), expected, err_msg=f"n={n} offset={k}")
+
+
+@pytest.mark.parametrize("inner", [1, 3, 16, 40, 64, 65, 130])
+def test_tile_widths(inner, rng):
+    # full and partial 64-lane tiles, and axes shorter than the tile kernels'
+    # prefetch distance
+    for n in (1, 5, 16, 17, 40):
+        x = (rng.standard_normal((2, n, inner)) * 3).astype(np.float32)
+        for name in FUNCS:
+            f = getattr(fastnl, name)
+            got = f(x, axis=1)
+            ref = np.moveaxis(f(np.ascontiguousarray(np.moveaxis(x, 1, 2)), axis=-1), 2, 1)
+            np.testing.assert_array_equal(got, ref, err_msg=f"{name} n={n} inner={inner}")
+
+
+def test_signed_zero_max_is_canonical():
+    # the row's maximum is -0.0 or +0.0 depending on the lane that saw it
+    # first; the kernels make it +0.0, so every layout gives the same bits
+    for values in ([-0.0, 0.0], [0.0, -0.0], [-0.0, -0.0, -1.0], [-1.0, -0.0] * 20):
+        x = np.array(values, np.float32)
+        for name in FUNCS:
+            f = getattr(fastnl, name)
+            row = f(x)
+            tile = f(x[:, None], axis=0)[:, 0]
+            np.testing.assert_array_equal(np.signbit(row), np.signbit(tile))
+            np.testing.assert_array_equal(row, tile)
+
+
+@pytest.mark.parametrize("n", [15, 16, 17, 100, 1031])
+def test_nan_and_inf_anywhere_in_the_row(n):
+    # in the vector body, the ragged end and the max's scalar tail
+    for pos in sorted({0, n // 2, n - 1}):
+        x = np.linspace(-3, 3, n).astype(np.float32)
+        x[pos] = np.nan
+        assert np.isnan(fastnl.softmax(x)).all() and np.isnan(fastnl.log_softmax(x)).all()
+        x[pos] = np.inf
+        y = fastnl.softmax(x)
+        assert y[pos] == 1 and np.count_nonzero(y) == 1
+        x[pos] = -np.inf
+        y = fastnl.softmax(x)
+        assert y[pos] == 0 and abs(float(y.sum(dtype=np.float64)) - 1) < 1e-6
+
+
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_row_and_tile_agree_bitwise(log, dtype, rng):
+    f = fastnl.log_softmax_backward if log else fastnl.softmax_backward
+    fwd = fastnl.log_softmax if log else fastnl.softmax
+    for n in LENGTHS:
+        x = (rng.standard_normal((4, n)) * 3).astype(dtype)
+        g = rng.standard_normal((4, n)).astype(dtype)
+        y = fwd(x, axis=1)
+        row = f(g, y, axis=1)
+        tile = f(np.ascontiguousarray(g.T), np.ascontiguousarray(y.T), axis=0).T
+        np.testing.assert_array_equal(row, tile, err_msg=f"n={n}")
+
+
+@pytest.mark.parametrize("name", FUNCS)
+def test_threads_same_bits_last_axis_and_axis0(name, rng):
+    f = getattr(fastnl, name)
+    x = (rng.standard_normal((300, 333)) * 4).astype(np.float32)
+    for axis in (-1, 0):
+        with fastnl.num_threads(1):
+            one = f(x, axis=axis)
+        with fastnl.num_threads(2):
+            two = f(x, axis=axis)
+        np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_strided_rows_match_contiguous(dtype, rng):
+    # the strided scalar loops keep the vector loops' lanes and order
+    for C in (7, 16, 100, 1031):
+        x = (rng.standard_normal((9, C)) * 3).astype(dtype)
+        t = rng.integers(0, C, 9)
+        contiguous = fastnl.cross_entropy(x, t, reduction="none")
+        strided = fastnl.cross_entropy(np.asfortranarray(x), t, reduction="none")
+        np.testing.assert_array_equal(contiguous, strided)
+        gc = fastnl.cross_entropy_backward(x, t, reduction="sum")
+        gs = fastnl.cross_entropy_backward(np.asfortranarray(x), t, reduction="sum")
+        np.testing.assert_array_equal(gc, gs)
+        # the class axis in the middle: (N, C, inner) rows C elements inner apart
+        x3 = np.ascontiguousarray(np.broadcast_to(x[:, :, None], (9, C, 3)))
+        t3 = np.repeat(t[:, None], 3, axis=1)
+        per_row = fastnl.cross_entropy(x3, t3, reduction="none")
+        np.testing.assert_array_equal(per_row, np.repeat(contiguous[:, None], 3, axis=1))
+
+
+def test_cross_entropy_backward_threads_same_bits(rng):
+    x = (rng.standard_normal((64, 3000)) * 3).astype(np.float32)
+    t = rng.integers(0, 3000, 64)
+    with fastnl.num_threads(1):
+        one = fastnl.cross_entropy_backward(x, t, label_smoothing=0.1)
+    with fastnl.num_threads(2):
+        two = fastnl.cross_entropy_backward(x, t, label_smoothing=0.1)
+    np.testing.assert_array_equal(one, two)
+    p = fastnl.softmax(x.astype(np.float64))
+    p[np.arange(64), t] -= 0.9
+    p -= 0.1 / 3000
+    np.testing.assert_allclose(one, p / 64, rtol=1e-5, atol=1e-10)
+
+
+def test_fast_exp_vector_loop_dense_sample(rng):
+    # the vector loop the kernels run (FMA where the CPU has it), on a random
+    # sample of [-110, 0] weighted towards the subnormal results
+    from fastnl._kernels import _rowwise
+    d = np.concatenate([rng.uniform(-110, 0, 1_000_000), rng.uniform(-104, -87, 500_000)])
+    d = d.astype(np.float32)
+    got = np.empty_like(d)
+    _rowwise.exp_nonpos_f32(d, got)
+    exact = np.exp(d.astype(np.float64))
+    ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(got - exact) / ulp) <= 1.0
+    # element by element (the scalar remainder) equals the vector body
+    for k in (1, 3, 7, 15):
+        part = np.empty(k, np.float32)
+        _rowwise.exp_nonpos_f32(d[:k].copy(), part)
+        np.testing.assert_array_equal(part, got[:k])
+
+
+def test_import_keeps_subnormals():
+    # the kernels are built without -ffast-math: importing them must not set
+    # flush-to-zero / denormals-are-zero for the process
+    import fastnl._kernels._rowwise  # noqa: F401
+    tiny = np.float32(1e-38)
+    assert tiny * np.float32(1e-3) != 0
+    assert np.nextafter(np.float32(0), np.float32(1)) / np.float32(2) == 0  # rounds to even
+    assert np.float64(5e-324) * 1 != 0
