@@ -15,7 +15,7 @@ REDUCTIONS = ["mean", "sum", "none"]
 AXIS_FUNCS = ["softmax", "log_softmax", "softmin"]
 # The forward tests' (shape, axis) settings (tests/test_softmax.py): row
 # kernel, tile kernel below / at / above one tile, 0-d, rows longer than the
-# 256-value chunks, a partial last tile.
+# many 16-lane vectors, a partial last tile.
 AXIS_SHAPES = [((7,), 0), ((3, 5), -1), ((3, 5), 0), ((4, 5, 6), 1), ((4, 5, 6), 0),
                ((2, 3, 40, 3), 2), ((2, 9, 17), 1), ((), -1),
                ((3, 1031), -1), ((2, 1031, 5), 1), ((3, 9, 70), 1)]
@@ -479,7 +479,7 @@ def test_pointwise_threads_same_bits(name, args, reduction, rng):
 # ---------------------------------------------------------------- class losses
 
 # The forward tests' settings (tests/test_losses.py): (C,), (N, C), (N, C, d1),
-# (N, C, d1, d2), and rows longer than the kernels' 256-value chunks.
+# (N, C, d1, d2), and long rows with a ragged end.
 CLASS_SHAPES = [(5,), (6, 4), (3, 4, 5), (2, 3, 2, 4), (3, 601)]
 
 

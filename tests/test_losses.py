@@ -221,7 +221,7 @@ def test_pointwise_threads_same_bits(name, args, rng):
 # ---------------------------------------------------------------- class losses
 
 # input shapes: (C,), (N, C), (N, C, d1), (N, C, d1, d2), and rows longer than
-# the kernels' 256-value chunks
+# many 16-lane vectors, with a ragged end
 CLASS_SHAPES = [(5,), (6, 4), (3, 4, 5), (2, 3, 2, 4), (3, 601)]
 
 

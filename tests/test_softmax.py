@@ -12,7 +12,7 @@ DTYPES = [np.float32, np.float64]
 # kernel, with inner sizes below, at and above the 16-lane tile), 1-d and 0-d.
 SHAPES = [((7,), 0), ((3, 5), -1), ((3, 5), 0), ((4, 5, 6), 1), ((4, 5, 6), 0),
           ((2, 3, 40, 3), 2), ((2, 9, 17), 1), ((), -1),
-          # rows longer than the kernels' 256-value chunks, with a ragged end
+          # long rows (many 16-lane vectors) with a ragged end
           ((3, 1031), -1), ((2, 1031, 5), 1),
           # more lanes than one 64-lane tile, with a partial last tile
           ((3, 9, 70), 1)]
