@@ -57,6 +57,18 @@ def check_out(out, shape, dtype):
         raise ValueError("out is read-only")
 
 
+def deliver(result_array, out, result):
+    """Hand a kernel's result back to the caller: copied into `out` when given
+    (its dtype, e.g. float16, takes the rounding), else cast to the `result`
+    dtype, a 0-d result as a NumPy scalar (as NumPy's ufuncs return)."""
+    if out is not None:
+        np.copyto(out, result_array, casting="same_kind")
+        return out
+    if result_array.dtype != result:
+        result_array = result_array.astype(result)
+    return result_array if result_array.ndim else result_array[()]
+
+
 def real(name, value, *, finite=True, allow_nan=False):
     """`value` as a Python float, or a TypeError/ValueError naming the parameter."""
     if type(value) is float and value - value == 0.0:

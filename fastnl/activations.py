@@ -12,7 +12,8 @@ import numpy as np
 
 from fastnl._config import get_num_threads
 from fastnl._kernels import _elementwise as _k
-from fastnl._validate import as_float_array, check_out, choice, real, resolve_dtype, rng_from
+from fastnl._validate import (as_float_array, check_out, choice, deliver, real, resolve_dtype,
+                              rng_from)
 
 _NAMES = [
     "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "celu", "selu", "gelu",
@@ -74,14 +75,7 @@ def _elementwise(kernel, x, out, *args, grad_output=None, c_order=False):
               and all(a is out or not np.may_share_memory(out, a) for a in arrays))
     target = out if direct else np.empty(shape, compute, order=order)
     kernel(*[a.ravel(order) for a in arrays], target.ravel(order), *args, get_num_threads())
-    if direct:
-        return out
-    if out is not None:
-        np.copyto(out, target, casting="same_kind")
-        return out
-    if target.dtype != result:
-        target = target.astype(result)
-    return target if target.ndim else target[()]
+    return out if direct else deliver(target, out, result)
 
 
 # Parameter checks, shared by each forward function and its backward: each

@@ -18,7 +18,7 @@ import numpy as np
 
 from fastnl._config import get_num_threads
 from fastnl._kernels import _rowwise as _k
-from fastnl._validate import as_float_array, axis_from, check_out, normalize_axis, real
+from fastnl._validate import as_float_array, axis_from, check_out, deliver, normalize_axis, real
 
 __all__ = ["softmax", "log_softmax", "softmin",
            "softmax_backward", "log_softmax_backward", "softmin_backward"]
@@ -76,15 +76,7 @@ def _run(kernel, sources, arrays, order, out, shape, result, args):
     target = out if direct else np.empty(arrays[0].shape, compute, order=order)
     flat = [(a if order == "C" else a.T).reshape(-1) for a in (*arrays, target)]
     kernel(*flat, *args, get_num_threads())
-    if direct:
-        return out
-    target = target.reshape(shape)
-    if out is not None:
-        np.copyto(out, target, casting="same_kind")
-        return out
-    if target.dtype != result:
-        target = target.astype(result)
-    return target if target.ndim else target[()]
+    return out if direct else deliver(target.reshape(shape), out, result)
 
 
 def _along_axis(x, axis, dim, temperature, dtype, out, softmin, log_out):

@@ -26,7 +26,8 @@ import numpy as np
 from fastnl._config import get_num_threads
 from fastnl._kernels import _losses as _kl
 from fastnl._kernels import _rowwise as _kr
-from fastnl._validate import as_float_array, check_out, check_reduction, real, resolve_dtype
+from fastnl._validate import (as_float_array, check_out, check_reduction, deliver, real,
+                              resolve_dtype)
 
 __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
@@ -158,12 +159,7 @@ def _finish(grad, x_shape, result, out):
         axes = tuple(range(lead)) + tuple(
             lead + i for i, n in enumerate(x_shape) if n == 1 and grad.shape[lead + i] != 1)
         grad = grad.sum(axis=axes, dtype=np.float64).reshape(x_shape).astype(grad.dtype)
-    if out is not None:
-        np.copyto(out, grad, casting="same_kind")
-        return out
-    if grad.dtype != result:
-        grad = grad.astype(result)
-    return grad if grad.ndim else grad[()]
+    return deliver(grad, out, result)
 
 
 def _check_loss_out(out, input, result):
