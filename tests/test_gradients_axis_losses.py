@@ -9,6 +9,7 @@ import pytest
 
 import fastnl
 from fastnl import _reference as ref
+from _class_problems import CLASS_SHAPES, class_problem
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["mean", "sum", "none"]
@@ -478,22 +479,6 @@ def test_pointwise_threads_same_bits(name, args, reduction, rng):
 
 # ---------------------------------------------------------------- class losses
 
-# The forward tests' settings (tests/test_losses.py): (C,), (N, C), (N, C, d1),
-# (N, C, d1, d2), and long rows with a ragged end.
-CLASS_SHAPES = [(5,), (6, 4), (3, 4, 5), (2, 3, 2, 4), (3, 601)]
-
-
-def _class_problem(rng, shape, dtype, ignore_index):
-    x = (rng.standard_normal(shape) * 3).astype(dtype)
-    n_classes = shape[0] if len(shape) == 1 else shape[1]
-    tshape = () if len(shape) == 1 else shape[:1] + shape[2:]
-    t = rng.integers(0, n_classes, tshape)
-    if t.ndim:
-        t.ravel()[::3] = ignore_index  # some rows ignored
-    w = rng.uniform(0.2, 2.0, n_classes).astype(dtype)
-    return x, t, w
-
-
 def _probabilities(rng, shape, dtype):
     class_axis = 0 if len(shape) == 1 else 1
     p = rng.dirichlet(np.ones(shape[class_axis]),
@@ -520,7 +505,7 @@ CLASS_IDS = ["-".join(map(str, c)) for c in CLASS_CASES]
 
 def _class_args(case, rng, shape, dtype):
     name, kind, with_weight, ignore_index, ls = case
-    x, t, w = _class_problem(rng, shape, dtype, ignore_index)
+    x, t, w = class_problem(rng, shape, dtype, ignore_index)
     if kind == "prob":
         t = _probabilities(rng, shape, dtype)
     kw = {"weight": w if with_weight else None, "ignore_index": ignore_index}
@@ -595,7 +580,7 @@ def test_cross_entropy_gradient_formula(label_smoothing, with_weight, rng):
     """The closed form of the docstring (and the brief), in float64 NumPy:
     p_j [(1-eps) w_t + eps/C sum w] - (1-eps) w_t [j == t] - eps/C w_j,
     divided by the mean's denominator (summed weights of counted targets)."""
-    x, t, w = _class_problem(rng, (7, 5), np.float64, -100)
+    x, t, w = class_problem(rng, (7, 5), np.float64, -100)
     w = w if with_weight else np.ones(5)
     eps, C = label_smoothing, 5
     got = fastnl.cross_entropy_backward(x, t, w if with_weight else None,
@@ -631,7 +616,7 @@ def test_class_edges(torch):
 
 
 def test_class_layouts_out_dtypes_and_inputs_untouched(rng):
-    x, t, w = _class_problem(rng, (4, 5, 6), np.float64, -100)
+    x, t, w = class_problem(rng, (4, 5, 6), np.float64, -100)
     p = _probabilities(rng, (4, 5, 6), np.float64)
     for f, target in [(fastnl.cross_entropy_backward, t), (fastnl.nll_loss_backward, t),
                       (fastnl.cross_entropy_backward, p)]:

@@ -7,6 +7,7 @@ import pytest
 
 import fastnl
 from fastnl import _reference as ref
+from _class_problems import CLASS_SHAPES, class_problem
 
 REDUCTIONS = ["mean", "sum", "none"]
 DTYPES = [np.float32, np.float64]
@@ -220,24 +221,6 @@ def test_pointwise_threads_same_bits(name, args, rng):
 
 # ---------------------------------------------------------------- class losses
 
-# input shapes: (C,), (N, C), (N, C, d1), (N, C, d1, d2), and rows longer than
-# many 16-lane vectors, with a ragged end
-CLASS_SHAPES = [(5,), (6, 4), (3, 4, 5), (2, 3, 2, 4), (3, 601)]
-
-
-def _class_problem(rng, shape, dtype, ignore_index):
-    x = (rng.standard_normal(shape) * 3).astype(dtype)
-    n_classes = shape[0] if len(shape) == 1 else shape[1]
-    tshape = () if len(shape) == 1 else shape[:1] + shape[2:]
-    t = rng.integers(0, n_classes, tshape)
-    if ignore_index != -100 and t.ndim:
-        t.ravel()[::3] = ignore_index  # some rows ignored
-    elif ignore_index == -100 and t.ndim:
-        t.ravel()[1::4] = -100
-    w = rng.uniform(0.2, 2.0, n_classes).astype(dtype)
-    return x, t, w
-
-
 @pytest.mark.parametrize("shape", CLASS_SHAPES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -246,7 +229,7 @@ def _class_problem(rng, shape, dtype, ignore_index):
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
 def test_cross_entropy_indices(shape, dtype, reduction, with_weight, ignore_index,
                                label_smoothing, rng, torch):
-    x, t, w = _class_problem(rng, shape, dtype, ignore_index)
+    x, t, w = class_problem(rng, shape, dtype, ignore_index)
     w = w if with_weight else None
     got = fastnl.cross_entropy(x, t, w, ignore_index, reduction, label_smoothing)
     expected_ref = ref.cross_entropy(x, t, w, ignore_index, reduction, label_smoothing)
@@ -268,7 +251,7 @@ def test_cross_entropy_indices(shape, dtype, reduction, with_weight, ignore_inde
 @pytest.mark.parametrize("with_weight", [False, True])
 @pytest.mark.parametrize("ignore_index", [-100, 2])
 def test_nll_loss(shape, dtype, reduction, with_weight, ignore_index, rng, torch):
-    x, t, w = _class_problem(rng, shape, dtype, ignore_index)
+    x, t, w = class_problem(rng, shape, dtype, ignore_index)
     w = w if with_weight else None
     got = fastnl.nll_loss(x, t, w, ignore_index, reduction)
     expected = torch.nn.functional.nll_loss(
@@ -285,7 +268,7 @@ def test_nll_loss(shape, dtype, reduction, with_weight, ignore_index, rng, torch
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.25])
 def test_cross_entropy_probabilities(shape, dtype, reduction, with_weight, label_smoothing,
                                      rng, torch):
-    x, _, w = _class_problem(rng, shape, dtype, -100)
+    x, _, w = class_problem(rng, shape, dtype, -100)
     w = w if with_weight else None
     class_axis = 0 if len(shape) == 1 else 1
     p = rng.dirichlet(np.ones(shape[class_axis]), size=shape[:class_axis] + shape[class_axis + 1:])
