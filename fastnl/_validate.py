@@ -8,6 +8,7 @@ TypeError naming the dtype.
 
 import math
 import operator
+import sys
 
 import numpy as np
 
@@ -30,6 +31,14 @@ def resolve_dtype(dtype):
         return _F64, _F64
     raise TypeError(f"fastnl does not support dtype {dtype}: "
                     "expected a real floating, integer or bool array")
+
+
+def lazy(*arrays):
+    """Whether any of `arrays` is a Dask array, without importing Dask: it
+    cannot be one unless dask.array has been imported. The caller then hands
+    the work to fastnl._dask."""
+    da = sys.modules.get("dask.array")
+    return da is not None and any(isinstance(a, da.Array) for a in arrays)
 
 
 def as_float_array(x, name="input"):

@@ -12,8 +12,8 @@ import numpy as np
 
 from fastnl._config import get_num_threads
 from fastnl._kernels import _elementwise as _k
-from fastnl._validate import (as_float_array, check_out, choice, deliver, real, resolve_dtype,
-                              rng_from)
+from fastnl._validate import (as_float_array, check_out, choice, deliver, lazy, real,
+                              resolve_dtype, rng_from)
 
 _NAMES = [
     "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "celu", "selu", "gelu",
@@ -43,7 +43,8 @@ def _elementwise(kernel, x, out, *args, grad_output=None, c_order=False):
     logical element order). Inputs of different dtypes are computed in their
     promoted dtype. `out` is written directly when its layout and dtype match,
     and through a temporary otherwise (including when it overlaps an input
-    without being that input itself).
+    without being that input itself). Dask arrays go block by block
+    (fastnl._dask); the callers of `c_order` kernels dispatch them themselves.
     """
     op = _OP_IDS.get(kernel)
     if op is not None:  # the small-call path: plain float arrays, no copies
@@ -51,6 +52,9 @@ def _elementwise(kernel, x, out, *args, grad_output=None, c_order=False):
              else _fast2(op, grad_output, x, out, args))
         if y is not None:
             return y
+    if lazy(x, grad_output):
+        from fastnl import _dask
+        return _dask.elementwise(kernel, x, out, args, grad_output)
     sources = (x,) if grad_output is None else (grad_output, x)
     converted = [as_float_array(a) for a in sources]
     arrays = [a for a, _ in converted]
@@ -216,6 +220,9 @@ def prelu(x, weight, out=None):
     array([[-0.1, -0.5],
            [ 2. , -1. ]])
     """
+    if lazy(x, weight):
+        from fastnl import _dask
+        return _dask.prelu(x, weight, out)
     x = np.asarray(x)
     weight, inner = _prelu_weight(x, weight)
     if weight.size == 1:
@@ -272,6 +279,9 @@ def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, rng=None, out=None,
     True
     """
     lower, upper = _rrelu_bounds(lower, upper)
+    if lazy(x):
+        from fastnl import _dask
+        return _dask.rrelu(x, lower, upper, training, rng, out, return_noise)
     x = np.asarray(x)
     compute, result = resolve_dtype(x.dtype)
     if training:
@@ -759,6 +769,9 @@ def prelu_backward(grad_output, x, weight, out=None):
     >>> grad_w
     array([-4., -4.])
     """
+    if lazy(grad_output, x, weight):
+        from fastnl import _dask
+        return _dask.prelu_backward(grad_output, x, weight, out)
     x = np.asarray(x)
     weight_shape = np.shape(weight)
     weight, inner = _prelu_weight(x, weight)
@@ -806,6 +819,9 @@ def rrelu_backward(grad_output, x, lower=1.0 / 8, upper=1.0 / 3, training=False,
     if noise is None:
         raise ValueError("rrelu_backward in training needs the noise of the forward call "
                          "(rrelu(..., training=True, return_noise=True))")
+    if lazy(grad_output, x, noise):
+        from fastnl import _dask
+        return _dask.rrelu_backward(grad_output, x, lower, upper, noise, out)
     x = np.asarray(x)
     noise, _ = as_float_array(noise, "noise")
     if noise.shape != x.shape:

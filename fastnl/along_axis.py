@@ -18,7 +18,8 @@ import numpy as np
 
 from fastnl._config import get_num_threads
 from fastnl._kernels import _rowwise as _k
-from fastnl._validate import as_float_array, axis_from, check_out, deliver, normalize_axis, real
+from fastnl._validate import (as_float_array, axis_from, check_out, deliver, lazy, normalize_axis,
+                              real)
 
 __all__ = ["softmax", "log_softmax", "softmin",
            "softmax_backward", "log_softmax_backward", "softmin_backward"]
@@ -79,17 +80,25 @@ def _run(kernel, sources, arrays, order, out, shape, result, args):
     return out if direct else deliver(target.reshape(shape), out, result)
 
 
+def _cast(x, dtype):
+    """`x` (a NumPy or Dask array) cast to the floating `dtype` first, as
+    torch's dtype= does; unchanged for None."""
+    if dtype is None:
+        return x
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+    return x.astype(dtype, copy=False)
+
+
 def _along_axis(x, axis, dim, temperature, dtype, out, softmin, log_out):
     axis = axis_from(None if axis is _LAST else axis, dim)
     temperature = _check_temperature(temperature)
+    if lazy(x):
+        from fastnl import _dask
+        return _dask.along_axis(x, axis, temperature, dtype, out, softmin, log_out)
     source = x
-    x = np.asarray(x)
-    if dtype is not None:
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"dtype must be a floating dtype, got {dtype}")
-        x = x.astype(dtype, copy=False)  # cast first, as torch does
-    x, result = as_float_array(x)
+    x, result = as_float_array(_cast(np.asarray(x), dtype))
     axis = normalize_axis(axis, x.ndim)
     if out is not None:
         check_out(out, x.shape, result)
@@ -103,6 +112,10 @@ def _along_axis_backward(grad_output, output, axis, dim, temperature, out, softm
     to one compute dtype (as the activations' backward passes do)."""
     axis = axis_from(None if axis is _LAST else axis, dim)
     temperature = _check_temperature(temperature)
+    if lazy(grad_output, output):
+        from fastnl import _dask
+        return _dask.along_axis_backward(grad_output, output, axis, temperature, out, softmin,
+                                         log_out)
     sources = [grad_output, output]
     (g, g_result), (y, y_result) = as_float_array(grad_output, "grad_output"), \
         as_float_array(output, "output")

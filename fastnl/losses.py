@@ -26,7 +26,7 @@ import numpy as np
 from fastnl._config import get_num_threads
 from fastnl._kernels import _losses as _kl
 from fastnl._kernels import _rowwise as _kr
-from fastnl._validate import (as_float_array, check_out, check_reduction, deliver, real,
+from fastnl._validate import (as_float_array, check_out, check_reduction, deliver, lazy, real,
                               resolve_dtype)
 
 __all__ = [
@@ -75,61 +75,86 @@ def _broadcast(shape_a, shape_b, what):
                          "together") from None
 
 
-def _prepare(input, target, arrays=(), sizes="warn"):
+def _loss_shape(x_shape, t_shape, arrays, sizes):
+    """The shape a pointwise loss is computed at, after the shape checks (shared
+    by the in-memory and the Dask paths: shapes only, no data read).
+
+    sizes: what a target shape different from the input's does: 'warn'
+    (broadcast with torch's UserWarning), 'silent' (broadcast) or 'strict'
+    (ValueError). `arrays` are (name, shape or None) of per-element weights,
+    which must broadcast to the loss's shape.
+    """
+    shape = x_shape
+    if t_shape != x_shape:
+        if sizes == "strict":
+            raise ValueError(f"target shape {t_shape} must be the same as input shape "
+                             f"{x_shape}")
+        if sizes == "warn":  # torch warns first, then fails if they do not broadcast
+            warnings.warn(f"Using a target size {t_shape} that is different to the input "
+                          f"size {x_shape}. This will likely lead to incorrect results "
+                          "due to broadcasting. Please ensure they have the same size.",
+                          UserWarning, stacklevel=5)
+        shape = _broadcast(x_shape, t_shape, "input and target")
+    for name, a_shape in arrays:
+        if a_shape is not None and (not _broadcastable(a_shape, shape)
+                                    or np.broadcast_shapes(a_shape, shape) != shape):
+            raise ValueError(f"{name} of shape {a_shape} cannot be broadcast to the "
+                             f"input's shape {shape}")
+    return shape
+
+
+def _prepare(input, target, arrays=(), sizes="warn", unit_interval=False):
     """Convert and check the operands of a pointwise loss (shared by forward
     and backward): returns (x, result dtype, shape the loss is computed at,
     flat input, flat target, flat weight buffers).
 
-    sizes: what a target shape different from the input's does: 'warn'
-    (broadcast with torch's UserWarning), 'silent' (broadcast) or 'strict'
-    (ValueError). `arrays` are (name, array or None) per-element weights,
-    broadcast to the loss's shape (an absent one is an empty buffer).
+    `arrays` are (name, array or None) per-element weights, broadcast to the
+    loss's shape (an absent one is an empty buffer); sizes as in _loss_shape.
+    unit_interval: input and target must lie in [0, 1] (binary_cross_entropy).
     """
     x, result = as_float_array(input, "input")
     t = _as_like(target, "target", x.dtype)
-    shape = x.shape
-    if t.shape != x.shape:
-        if sizes == "strict":
-            raise ValueError(f"target shape {t.shape} must be the same as input shape "
-                             f"{x.shape}")
-        if sizes == "warn":  # torch warns first, then fails if they do not broadcast
-            warnings.warn(f"Using a target size {t.shape} that is different to the input "
-                          f"size {x.shape}. This will likely lead to incorrect results "
-                          "due to broadcasting. Please ensure they have the same size.",
-                          UserWarning, stacklevel=4)
-        shape = _broadcast(x.shape, t.shape, "input and target")
-    buffers = []
-    for name, a in arrays:
-        if a is None:
-            buffers.append(np.empty(0, x.dtype))
-            continue
-        a = _as_like(a, name, x.dtype)
-        if not _broadcastable(a.shape, shape) or np.broadcast_shapes(a.shape, shape) != shape:
-            raise ValueError(f"{name} of shape {a.shape} cannot be broadcast to the "
-                             f"input's shape {shape}")
-        buffers.append(_flat(a, shape))
+    arrays = [(name, None if a is None else _as_like(a, name, x.dtype)) for name, a in arrays]
+    shape = _loss_shape(x.shape, t.shape, [(name, None if a is None else a.shape)
+                                           for name, a in arrays], sizes)
+    if unit_interval:
+        _check_unit_interval(x, "input")
+        _check_unit_interval(t, "target")
+    buffers = [np.empty(0, x.dtype) if a is None else _flat(a, shape) for _, a in arrays]
     return x, result, shape, _flat(x, shape), _flat(t, shape), buffers
 
 
+def _denominator(reduction, shape):
+    """What a reduced pointwise loss divides its sum by."""
+    if reduction == "mean":
+        return math.prod(shape)
+    if reduction == "batchmean":
+        return shape[0] if len(shape) else 1
+    return 1
+
+
+def _pointwise_sum(kernel, x, shape, xf, tf, buffers, params):
+    """The loss summed over every element, in float64."""
+    return kernel(xf, tf, *buffers, *params, np.empty(0, x.dtype), True, get_num_threads())
+
+
 def _pointwise(kernel, input, target, reduction, params=(), arrays=(), *,
-               sizes="warn", allowed=("mean", "sum", "none")):
+               sizes="warn", allowed=("mean", "sum", "none"), unit_interval=False):
     """Run a pointwise loss kernel and reduce (see _prepare for the arguments)."""
     reduction = check_reduction(reduction, allowed)
-    x, result, shape, xf, tf, buffers = _prepare(input, target, arrays, sizes)
-    n_threads = get_num_threads()
+    if lazy(input, target, *[a for _, a in arrays]):
+        from fastnl import _dask
+        return _dask.pointwise(kernel, input, target, reduction, params, arrays, sizes,
+                               unit_interval)
+    x, result, shape, xf, tf, buffers = _prepare(input, target, arrays, sizes, unit_interval)
     if reduction == "none":
         out = np.empty(shape, x.dtype)
-        kernel(xf, tf, *buffers, *params, out.reshape(-1), False, n_threads)
+        kernel(xf, tf, *buffers, *params, out.reshape(-1), False, get_num_threads())
         if out.dtype != result:
             out = out.astype(result)
         return out if out.ndim else out[()]
-    total = kernel(xf, tf, *buffers, *params, np.empty(0, x.dtype), True, n_threads)
-    size = math.prod(shape)
-    if reduction == "sum":
-        return _scalar(total, result)
-    if reduction == "batchmean":
-        return _scalar(_ratio(total, shape[0]) if len(shape) else total, result)
-    return _scalar(_ratio(total, size), result)
+    total = _pointwise_sum(kernel, x, shape, xf, tf, buffers, params)
+    return _scalar(_ratio(total, _denominator(reduction, shape)), result)
 
 
 def _upstream(grad_output, reduction, loss_shape, dtype, denominator):
@@ -147,7 +172,7 @@ def _upstream(grad_output, reduction, loss_shape, dtype, denominator):
         raise ValueError(f"grad_output of a reduced loss must be a scalar, got shape {g.shape}")
     # rounded to the data's dtype first, as torch holds it
     value = float(g.astype(dtype))
-    return np.empty(0, dtype), (value if reduction == "sum" else float(_ratio(value, denominator)))
+    return np.empty(0, dtype), float(_ratio(value, denominator))
 
 
 def _finish(grad, x_shape, result, out):
@@ -168,17 +193,20 @@ def _check_loss_out(out, input, result):
 
 
 def _pointwise_backward(kernel, input, target, reduction, grad_output, out, params=(),
-                        arrays=(), *, sizes="warn", allowed=("mean", "sum", "none")):
-    """Gradient of a pointwise loss with respect to `input` (see _pointwise)."""
+                        arrays=(), *, sizes="warn", allowed=("mean", "sum", "none"),
+                        unit_interval=False, denominator=None):
+    """Gradient of a pointwise loss with respect to `input` (see _pointwise).
+    `denominator` overrides the mean's (the Dask path runs this per block)."""
     reduction = check_reduction(reduction, allowed)
-    # the forward has warned about a broadcast target already
-    x, result, shape, xf, tf, buffers = _prepare(input, target, arrays,
-                                                 "silent" if sizes == "warn" else sizes)
+    sizes = "silent" if sizes == "warn" else sizes  # the forward has warned already
+    if lazy(input, target, grad_output, *[a for _, a in arrays]):
+        from fastnl import _dask
+        return _dask.pointwise_backward(kernel, input, target, reduction, grad_output, out,
+                                        params, arrays, sizes, unit_interval)
+    x, result, shape, xf, tf, buffers = _prepare(input, target, arrays, sizes, unit_interval)
     _check_loss_out(out, x, result)
-    if reduction == "batchmean":
-        denominator = shape[0] if len(shape) else 1
-    else:
-        denominator = math.prod(shape)
+    if denominator is None:
+        denominator = _denominator(reduction, shape)
     g, scale = _upstream(grad_output, reduction, shape, x.dtype, denominator)
     grad = np.empty(shape, x.dtype)
     kernel(xf, tf, *buffers, *params, g, scale, grad.reshape(-1), get_num_threads())
@@ -341,18 +369,6 @@ def _check_unit_interval(a, name):
         raise ValueError(f"all elements of {name} should be between 0 and 1")
 
 
-def _bce_target(input, target):
-    """The target of binary_cross_entropy, after torch's checks of both operands."""
-    x, _ = as_float_array(input, "input")
-    t = _as_like(target, "target", x.dtype)
-    if t.shape != x.shape:
-        raise ValueError(f"Using a target size {t.shape} that is different to the input size "
-                         f"{x.shape} is not supported: they must be the same")
-    _check_unit_interval(x, "input")
-    _check_unit_interval(t, "target")
-    return t
-
-
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     r"""Binary cross-entropy of probabilities; mirrors ``torch.nn.functional.binary_cross_entropy``.
 
@@ -383,10 +399,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     >>> fastnl.binary_cross_entropy([0.0, 0.5], [1.0, 1.0], reduction="none")
     array([100.        ,   0.69314718])
     """
-    reduction = check_reduction(reduction)
-    # The original input: _pointwise converts it again and keeps its result dtype.
-    return _pointwise(_kl.bce, input, _bce_target(input, target), reduction,
-                      arrays=[("weight", weight)], sizes="strict")
+    return _pointwise(_kl.bce, input, target, reduction, arrays=[("weight", weight)],
+                      sizes="strict", unit_interval=True)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
@@ -417,7 +431,6 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     >>> fastnl.binary_cross_entropy_with_logits([1e4, -1e4], [1.0, 1.0], reduction="none")
     array([    0., 10000.])
     """
-    reduction = check_reduction(reduction)
     return _pointwise(_kl.bce_logits, input, target, reduction,
                       arrays=[("weight", weight), ("pos_weight", pos_weight)], sizes="strict")
 
@@ -429,8 +442,6 @@ def _class_view(x):
     and the shape of its class-index target. Merging the trailing axes copies
     only when their strides do not allow a view (e.g. a Fortran-ordered input
     with two or more spatial axes)."""
-    if x.ndim == 0:
-        raise ValueError("input must have a class axis: got a 0-d array")
     if x.ndim == 1:
         return x.reshape(1, x.shape[0], 1), ()
     if x.ndim == 2:
@@ -456,23 +467,17 @@ def _flat_strided(v):
     return flat, strides
 
 
-def _class_weight(weight, n_classes, dtype):
+def _class_weight(weight, dtype):
     """The class weights as float64 (rounded to the input's dtype first, as
     torch keeps them in it), or an empty array for None."""
     if weight is None:
         return np.empty(0, np.float64)
-    w = _as_like(weight, "weight", dtype)
-    if w.ndim != 1 or w.shape[0] != n_classes:
-        raise ValueError(f"weight should have one element per class ({n_classes} classes), "
-                         f"got shape {w.shape}")
-    return np.ascontiguousarray(w, dtype=np.float64)
+    return np.ascontiguousarray(_as_like(weight, "weight", dtype), dtype=np.float64)
 
 
-def _class_indices(t, expected, input_shape, n_classes, ignore_index):
-    """Validated int64 class indices of shape `expected`, flattened."""
-    if t.shape != expected:
-        raise ValueError(f"target shape {t.shape} does not match input shape {input_shape}: "
-                         f"expected target shape {expected}")
+def _class_indices(t, n_classes, ignore_index):
+    """Class indices as flat int64, after the range check (the only check
+    that reads the target's values)."""
     if t.dtype == np.uint64 and t.size and t.max() > np.iinfo(np.int64).max:
         raise IndexError(f"Target {t.max()} is out of bounds: expected a class index "
                          f"in [0, {n_classes})")
@@ -485,77 +490,133 @@ def _class_indices(t, expected, input_shape, n_classes, ignore_index):
     return t
 
 
-def _reduce_rows(loss, row_weight, reduction, target_shape, result):
-    if reduction == "none":
-        out = loss.reshape(target_shape).astype(result)
+def _reduce_rows(loss, row_weight, p):
+    """A class loss from its float64 per-row losses: 'mean' divides by the
+    summed row weights (class indices) or the number of rows (probabilities)."""
+    if p.reduction == "none":
+        out = loss.reshape(p.expected).astype(p.result)
         return out if out.ndim else out[()]
     total = _kr.ordered_sum(loss)
-    if reduction == "sum":
-        return _scalar(total, result)
-    return _scalar(_ratio(total, _kr.ordered_sum(row_weight)), result)
-
-
-def _index_target(target, name):
-    t = np.asarray(target)
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"{name} expects integer class indices as target, got dtype {t.dtype}")
-    return t
+    if p.reduction == "sum":
+        return _scalar(total, p.result)
+    denominator = _prob_rows(p) if p.probabilities else _kr.ordered_sum(row_weight)
+    return _scalar(_ratio(total, denominator), p.result)
 
 
 class _ClassProblem:
     """The checked operands of a class loss (shared by forward and backward)."""
-    __slots__ = ("x", "result", "view", "expected", "w", "weight_sum", "t", "t_view",
-                 "probabilities", "ignore_index", "eps", "reduction")
+    __slots__ = ("name", "x", "result", "view", "expected", "n_classes", "w", "weight_sum",
+                 "t", "t_view", "probabilities", "ignore_index", "eps", "reduction")
 
 
-def _class_problem(input, target, weight, ignore_index, reduction, name, label_smoothing=0.0):
-    """Validate and convert: the input's (N, C, inner) view, the shape of a
-    per-row loss, the class weights (float64), and the target as flat int64
-    class indices, or (cross_entropy only) as an (N, C, inner) view of class
-    probabilities of the input's dtype."""
+def _class_checks(name, x, t, weight, ignore_index, reduction, label_smoothing):
+    """The checks of a class loss that need only shapes and dtypes (so the Dask
+    path runs them too, before reading anything): a _ClassProblem holding
+    the parameters, result dtype, number of classes, the per-row loss's
+    shape, and whether the target holds class probabilities."""
     p = _ClassProblem()
+    p.name = name
     p.reduction = check_reduction(reduction)
     p.ignore_index = operator.index(ignore_index)
     p.eps = real("label_smoothing", label_smoothing)
     if not 0 <= p.eps <= 1:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {p.eps}")
-    p.x, p.result = as_float_array(input, "input")
-    p.view, p.expected = _class_view(p.x)
-    n_classes = p.view.shape[1]
-    p.w = _class_weight(weight, n_classes, p.x.dtype)
-    p.weight_sum = float(p.w.sum()) if p.w.size else float(n_classes)
-    t = np.asarray(target)
+    _, p.result = resolve_dtype(x.dtype)
+    if x.ndim == 0:
+        raise ValueError("input must have a class axis: got a 0-d array")
+    p.n_classes = x.shape[0] if x.ndim == 1 else x.shape[1]
+    p.expected = () if x.ndim == 1 else x.shape[:1] + x.shape[2:]
+    if weight is not None:
+        resolve_dtype(weight.dtype)  # rejects non-real dtypes, naming them
+        if weight.ndim != 1 or weight.shape[0] != p.n_classes:
+            raise ValueError(f"weight should have one element per class ({p.n_classes} "
+                             f"classes), got shape {weight.shape}")
     p.probabilities = name == "cross_entropy" and t.dtype.kind == "f"
-    p.t = p.t_view = None
     if p.probabilities:
-        if t.shape != p.x.shape:
+        if t.shape != x.shape:
             raise ValueError(f"target of class probabilities must have the input's shape: "
-                             f"target shape {t.shape}, input shape {p.x.shape}")
+                             f"target shape {t.shape}, input shape {x.shape}")
         if p.ignore_index >= 0:
             raise ValueError("ignore_index is not supported for class-probability targets")
+    elif t.dtype.kind not in "iu":
+        raise TypeError(f"{name} expects integer class indices as target, got dtype {t.dtype}")
+    elif t.shape != p.expected:
+        raise ValueError(f"target shape {t.shape} does not match input shape {x.shape}: "
+                         f"expected target shape {p.expected}")
+    return p
+
+
+def _class_problem(name, input, target, weight, ignore_index, reduction, label_smoothing=0.0):
+    """Validate and convert: the input's (N, C, inner) view, the class
+    weights (float64), and the target as flat int64 class indices, or
+    (cross_entropy only) as an (N, C, inner) view of class probabilities of
+    the input's dtype."""
+    x, t = np.asarray(input), np.asarray(target)
+    p = _class_checks(name, x, t, None if weight is None else np.asarray(weight),
+                      ignore_index, reduction, label_smoothing)
+    p.x = x = as_float_array(x)[0]
+    p.view, _ = _class_view(x)
+    p.w = _class_weight(weight, x.dtype)
+    p.weight_sum = float(p.w.sum()) if p.w.size else float(p.n_classes)
+    p.t = p.t_view = None
+    if p.probabilities:
         t, _ = as_float_array(t, "target")
-        if t.dtype != p.x.dtype:
-            t = t.astype(p.x.dtype)
-        p.t_view, _ = _class_view(t)
+        p.t_view, _ = _class_view(t.astype(x.dtype, copy=False))
     else:
-        t = _index_target(target, name)
-        p.t = _class_indices(t, p.expected, p.x.shape, n_classes, p.ignore_index)
+        p.t = _class_indices(t, p.n_classes, p.ignore_index)
     return p
 
 
 def _prob_rows(p):
     """The denominator of 'mean' with class probabilities: torch's mean over
     rows, NaN for an empty input (even with rows)."""
-    return math.prod(p.expected) if p.x.size else 0
+    return math.prod(p.expected) if p.n_classes and math.prod(p.expected) else 0
+
+
+def _row_weights(t, w, ignore_index):
+    """Each class-index target's weight in the mean's denominator, float64:
+    w[t] (1 without class weights), 0 where t is ignore_index."""
+    counted = t != ignore_index
+    if not w.size:
+        return counted.astype(np.float64)
+    return np.where(counted, np.take(w, np.where(counted, t, 0), mode="clip"), 0.0)
 
 
 def _counted_weight(p):
     """The denominator of 'mean' with class indices: the summed weights of the
     counted targets, in row order (the forward's bits)."""
-    counted = p.t != p.ignore_index
-    safe = np.where(counted, p.t, 0)
-    row_weight = np.where(counted, p.w[safe] if p.w.size else 1.0, 0.0)
-    return _kr.ordered_sum(np.ascontiguousarray(row_weight, dtype=np.float64))
+    return _kr.ordered_sum(np.ascontiguousarray(_row_weights(p.t, p.w, p.ignore_index)))
+
+
+def _class_rows(p):
+    """The per-row losses of nll_loss or cross_entropy, float64 and flat, and
+    (class indices) each row's weight in the mean's denominator, else None."""
+    rows = math.prod(p.expected)
+    loss = np.empty(rows)
+    row_weight = None if p.probabilities else np.empty(rows)
+    flat, (sN, sC, sK) = _flat_strided(p.view)
+    n_threads = get_num_threads()
+    if p.name == "nll_loss":
+        _kr.nll(flat, sN, sC, sK, p.view.shape[0], p.view.shape[2], p.t, p.w, p.ignore_index,
+                loss, row_weight, n_threads)
+    elif p.probabilities:
+        t_flat, (tN, tC, tK) = _flat_strided(p.t_view)
+        _kr.cross_entropy_prob(flat, t_flat, sN, sC, sK, tN, tC, tK, *p.view.shape, p.w,
+                               p.eps, loss, n_threads)
+    else:
+        _kr.cross_entropy_index(flat, sN, sC, sK, *p.view.shape, p.t, p.w, p.weight_sum,
+                                p.ignore_index, p.eps, loss, row_weight, n_threads)
+    return loss, row_weight
+
+
+def _class_loss(name, input, target, weight, ignore_index, reduction, label_smoothing=0.0):
+    """nll_loss and cross_entropy: checks, the per-row kernel, the reduction."""
+    if lazy(input, target, weight):
+        from fastnl import _dask
+        return _dask.class_loss(name, input, target, weight, ignore_index, reduction,
+                                label_smoothing)
+    p = _class_problem(name, input, target, weight, ignore_index, reduction, label_smoothing)
+    return _reduce_rows(*_class_rows(p), p)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -595,12 +656,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     >>> fastnl.nll_loss(logp, [0, 1], reduction="none")
     array([0.69314718, 0.28768207])
     """
-    p = _class_problem(input, target, weight, ignore_index, reduction, "nll_loss")
-    loss, row_weight = np.empty(p.t.size), np.empty(p.t.size)
-    flat, (sN, sC, sK) = _flat_strided(p.view)
-    _kr.nll(flat, sN, sC, sK, p.view.shape[0], p.view.shape[2], p.t, p.w, p.ignore_index,
-            loss, row_weight, get_num_threads())
-    return _reduce_rows(loss, row_weight, p.reduction, p.expected, p.result)
+    return _class_loss("nll_loss", input, target, weight, ignore_index, reduction)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
@@ -659,25 +715,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     >>> fastnl.cross_entropy(logits, np.array([[1.0, 0.0], [0.0, 1.0]]), reduction="none")
     array([0.69314718, 0.28768207])
     """
-    p = _class_problem(input, target, weight, ignore_index, reduction, "cross_entropy",
+    return _class_loss("cross_entropy", input, target, weight, ignore_index, reduction,
                        label_smoothing)
-    n_threads = get_num_threads()
-    flat, (sN, sC, sK) = _flat_strided(p.view)
-    if p.probabilities:
-        loss = np.empty(math.prod(p.expected))
-        t_flat, (tN, tC, tK) = _flat_strided(p.t_view)
-        _kr.cross_entropy_prob(flat, t_flat, sN, sC, sK, tN, tC, tK, *p.view.shape, p.w,
-                               p.eps, loss, n_threads)
-        if p.reduction == "none":
-            return _reduce_rows(loss, None, p.reduction, p.expected, p.result)
-        total = _kr.ordered_sum(loss)
-        if p.reduction == "sum":
-            return _scalar(total, p.result)
-        return _scalar(_ratio(total, _prob_rows(p)), p.result)
-    loss, row_weight = np.empty(p.t.size), np.empty(p.t.size)
-    _kr.cross_entropy_index(flat, sN, sC, sK, *p.view.shape, p.t, p.w, p.weight_sum,
-                            p.ignore_index, p.eps, loss, row_weight, n_threads)
-    return _reduce_rows(loss, row_weight, p.reduction, p.expected, p.result)
 
 
 # ---------------------------------------------------------------- gradients
@@ -801,7 +840,6 @@ def kl_div_backward(input, target, reduction="mean", log_target=False, grad_outp
     >>> fastnl.kl_div_backward(np.log([[0.5, 0.5]]), [[0.25, 0.75]], reduction="batchmean")
     array([[-0.25, -0.75]])
     """
-    reduction = check_reduction(reduction, _KL_REDUCTIONS)
     kernel = _kl.kl_div_log_backward if log_target else _kl.kl_div_backward
     return _pointwise_backward(kernel, input, target, reduction, grad_output, out,
                                sizes="silent", allowed=_KL_REDUCTIONS)
@@ -821,9 +859,8 @@ def binary_cross_entropy_backward(input, target, weight=None, reduction="mean",
     >>> fastnl.binary_cross_entropy_backward([0.5, 0.8], [1.0, 0.0], reduction="sum")
     array([-2.,  5.])
     """
-    reduction = check_reduction(reduction)
-    return _pointwise_backward(_kl.bce_backward, input, _bce_target(input, target), reduction,
-                               grad_output, out, arrays=[("weight", weight)], sizes="strict")
+    return _pointwise_backward(_kl.bce_backward, input, target, reduction, grad_output, out,
+                               arrays=[("weight", weight)], sizes="strict", unit_interval=True)
 
 
 @_grad_doc("binary_cross_entropy_with_logits", "weight, reduction, pos_weight")
@@ -841,24 +878,50 @@ def binary_cross_entropy_with_logits_backward(input, target, weight=None, reduct
     ...                                                  reduction="sum")
     array([-0.5,  0. ])
     """
-    reduction = check_reduction(reduction)
     return _pointwise_backward(_kl.bce_logits_backward, input, target, reduction, grad_output,
                                out, arrays=[("weight", weight), ("pos_weight", pos_weight)],
                                sizes="strict")
 
 
-def _class_backward(p, grad_output, out, zero):
-    """The upstream gradient of a class loss (per row, float64, or a scale)
-    and the C-ordered gradient buffer (zero-filled if `zero`: for kernels
-    that write only some elements)."""
-    if p.reduction == "mean":
-        denominator = _prob_rows(p) if p.probabilities else _counted_weight(p)
-    else:
-        denominator = 1
+def _class_gradient(p, grad_output, out, denominator=None):
+    """The gradient of nll_loss or cross_entropy for checked operands `p`.
+    `denominator` overrides the mean's (the Dask path runs this per block)."""
+    if denominator is None:
+        if p.reduction != "mean":
+            denominator = 1
+        else:
+            denominator = _prob_rows(p) if p.probabilities else _counted_weight(p)
     g, scale = _upstream(grad_output, p.reduction, p.expected, p.x.dtype, denominator)
+    g = g.astype(np.float64)
     _check_loss_out(out, p.x, p.result)
-    grad = (np.zeros if zero else np.empty)(p.x.shape, p.x.dtype)
-    return g.astype(np.float64), scale, grad
+    N, C, inner = p.view.shape
+    n_threads = get_num_threads()
+    if p.name == "nll_loss":  # the kernel writes only the targets' elements
+        grad = np.zeros(p.x.shape, p.x.dtype)
+        _kr.nll_backward(N, C, inner, p.t, p.w, p.ignore_index, g, scale, grad.reshape(-1),
+                         n_threads)
+        return _finish(grad, p.x.shape, p.result, out)
+    grad = np.empty(p.x.shape, p.x.dtype)
+    flat, (sN, sC, sK) = _flat_strided(p.view)
+    if p.probabilities:
+        t_flat, (tN, tC, tK) = _flat_strided(p.t_view)
+        _kr.cross_entropy_prob_backward(flat, t_flat, sN, sC, sK, tN, tC, tK, N, C, inner,
+                                        p.w, p.eps, g, scale, grad.reshape(-1), n_threads)
+    else:
+        _kr.cross_entropy_index_backward(flat, sN, sC, sK, N, C, inner, p.t, p.w,
+                                         p.weight_sum, p.ignore_index, p.eps, g, scale,
+                                         grad.reshape(-1), n_threads)
+    return _finish(grad, p.x.shape, p.result, out)
+
+
+def _class_loss_backward(name, input, target, weight, ignore_index, reduction, grad_output,
+                         out, label_smoothing=0.0):
+    if lazy(input, target, weight, grad_output):
+        from fastnl import _dask
+        return _dask.class_loss_backward(name, input, target, weight, ignore_index, reduction,
+                                         grad_output, out, label_smoothing)
+    p = _class_problem(name, input, target, weight, ignore_index, reduction, label_smoothing)
+    return _class_gradient(p, grad_output, out)
 
 
 @_grad_doc("nll_loss", "weight, ignore_index, reduction")
@@ -875,12 +938,8 @@ def nll_loss_backward(input, target, weight=None, ignore_index=-100, reduction="
     array([[-0.5,  0. ],
            [ 0. , -0.5]])
     """
-    p = _class_problem(input, target, weight, ignore_index, reduction, "nll_loss")
-    g, scale, grad = _class_backward(p, grad_output, out, zero=True)
-    N, C, inner = p.view.shape
-    _kr.nll_backward(N, C, inner, p.t, p.w, p.ignore_index, g, scale, grad.reshape(-1),
-                     get_num_threads())
-    return _finish(grad, p.x.shape, p.result, out)
+    return _class_loss_backward("nll_loss", input, target, weight, ignore_index, reduction,
+                                grad_output, out)
 
 
 @_grad_doc("cross_entropy", "weight, ignore_index, reduction, label_smoothing")
@@ -912,17 +971,5 @@ def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduct
     array([[-0.5 ,  0.5 ],
            [ 0.25, -0.25]])
     """
-    p = _class_problem(input, target, weight, ignore_index, reduction, "cross_entropy",
-                       label_smoothing)
-    g, scale, grad = _class_backward(p, grad_output, out, zero=False)
-    flat, (sN, sC, sK) = _flat_strided(p.view)
-    n_threads = get_num_threads()
-    if p.probabilities:
-        t_flat, (tN, tC, tK) = _flat_strided(p.t_view)
-        _kr.cross_entropy_prob_backward(flat, t_flat, sN, sC, sK, tN, tC, tK, *p.view.shape,
-                                        p.w, p.eps, g, scale, grad.reshape(-1), n_threads)
-    else:
-        _kr.cross_entropy_index_backward(flat, sN, sC, sK, *p.view.shape, p.t, p.w,
-                                         p.weight_sum, p.ignore_index, p.eps, g, scale,
-                                         grad.reshape(-1), n_threads)
-    return _finish(grad, p.x.shape, p.result, out)
+    return _class_loss_backward("cross_entropy", input, target, weight, ignore_index, reduction,
+                                grad_output, out, label_smoothing)

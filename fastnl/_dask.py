@@ -1,0 +1,593 @@
+"""fastnl's functions on Dask arrays: the same calls, lazy, chunk by chunk.
+
+Imported only when a caller passes a ``dask.array.Array`` (the shared drivers
+of activations, along_axis and losses test for one with ``_validate.lazy``),
+so Dask stays an optional dependency. Every function here checks shapes,
+dtypes and parameters at once, with the in-memory messages, and returns a
+Dask array (0-d for a reduced loss); nothing is read before ``.compute()``.
+Checks that need the data (a class index out of range, a probability outside
+[0, 1]) run inside the blocks, so they raise when the result is computed.
+
+How each family is split:
+
+- elementwise activations and their gradients: block by block on the
+  existing chunks, through the in-memory driver (bitwise the in-memory result);
+- the softmax family along an axis in one chunk: each block through the
+  in-memory function (bitwise); along a split axis, two passes: every block
+  gives each lane's (max, sum of exp) in float64, a tree reduction combines
+  them, and a blockwise pass normalises (exact up to rounding; float64 work);
+- pointwise losses: 'none' block by block; reduced losses as per-block
+  float64 sums combined by a tree reduction, then divided once;
+- nll_loss / cross_entropy with the class axis in one chunk: the in-memory
+  row kernels per block of rows; with the class axis split, per-block lane
+  statistics (max, sum of exp, the target's logit, smoothing terms) combined
+  across class chunks by a tree reduction, the two-pass log-sum-exp.
+
+Inside a block the kernels use fastnl's thread setting, as any call does;
+with Dask's own threads on every core, ``fastnl.set_num_threads(1)`` avoids
+running more threads than cores.
+"""
+
+import functools
+import math
+
+import dask.array as da
+import numpy as np
+
+from fastnl import activations, along_axis as _axis, losses
+from fastnl._validate import normalize_axis, resolve_dtype, rng_from
+
+_F64 = np.dtype(np.float64)
+
+
+# ---------------------------------------------------------------- helpers
+
+def _no_out(out):
+    if out is not None:
+        raise TypeError("out= is not supported with Dask arrays: the result is a lazy Dask "
+                        "array (write it with dask.array.store, or call .compute())")
+
+
+def _dask(a, name="input"):
+    """`a` as a Dask array (anything else as one chunk), its dtype checked."""
+    if not isinstance(a, da.Array):
+        a = da.from_array(np.asarray(a), chunks=-1)
+    resolve_dtype(a.dtype)  # TypeError naming an unsupported dtype
+    return a
+
+
+def _meta(ndim, dtype):
+    return np.empty((0,) * ndim, dtype)
+
+
+def _blocks(func, *arrays, dtype, ndim, **kwargs):
+    """func(*blocks, **kwargs) on the Dask `arrays`, aligned as NumPy broadcasts
+    them and given common chunks (map_blocks alone would hand a one-chunk
+    operand whole to every block), each block's result an array of `dtype`."""
+    if len(arrays) > 1:
+        last = max(a.ndim for a in arrays)
+        arrays = da.core.unify_chunks(
+            *[v for a in arrays for v in (a, tuple(range(last - a.ndim, last)))])[1]
+    return da.map_blocks(func, *arrays, dtype=dtype, meta=_meta(ndim, dtype),
+                         token=f"fastnl-{func.__name__}", **kwargs)
+
+
+def _as_array(y):
+    """A kernel's result as an ndarray (a 0-d block is returned as a scalar)."""
+    return np.asarray(y)
+
+
+# ---------------------------------------------------------------- elementwise
+
+def _elementwise_block(x, g=None, *, kernel, args):
+    return _as_array(activations._elementwise(kernel, x, None, *args, grad_output=g))
+
+
+def elementwise(kernel, x, out, args, grad_output):
+    """An activation (or, with `grad_output`, its gradient) block by block."""
+    _no_out(out)
+    x = _dask(x)
+    if grad_output is None:
+        return _blocks(_elementwise_block, x, dtype=resolve_dtype(x.dtype)[1], ndim=x.ndim,
+                       kernel=kernel, args=args)
+    g = _dask(grad_output, "grad_output")
+    if g.shape != x.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but input has shape {x.shape}; "
+                         "they must be the same")
+    dtype = np.result_type(resolve_dtype(g.dtype)[1], resolve_dtype(x.dtype)[1])
+    return _blocks(_elementwise_block, x, g, dtype=dtype, ndim=x.ndim, kernel=kernel, args=args)
+
+
+def _prelu_operands(x, weight):
+    """x and the weight reshaped to broadcast along x's channel axis, so that
+    each block of x meets the weights of its own channels."""
+    x, w = _dask(x), _dask(weight, "weight")
+    if w.ndim > 1:
+        raise ValueError(f"weight must be 1-d, got shape {w.shape}")
+    w = w.reshape(-1)
+    axis = 1 if x.ndim >= 2 else 0
+    channels = x.shape[axis] if x.ndim else 1
+    if w.size not in (1, channels):
+        raise ValueError(f"weight has {w.size} elements; expected 1 or the number of "
+                         f"channels, {channels}, of input of shape {x.shape}")
+    shape = [1] * x.ndim
+    if w.size > 1:
+        shape[axis] = w.size
+    return x, w.reshape(shape), axis
+
+
+def _prelu_block(x, w):
+    return _as_array(activations.prelu(x, w.reshape(-1)))
+
+
+def prelu(x, weight, out):
+    _no_out(out)
+    x, w, _ = _prelu_operands(x, weight)
+    return _blocks(_prelu_block, x, w, dtype=resolve_dtype(x.dtype)[1], ndim=x.ndim)
+
+
+def _prelu_grad_x_block(g, x, w):
+    return _as_array(activations.prelu_backward(g, x, w.reshape(-1))[0])
+
+
+def _prelu_grad_w_block(g, x, w, *, per_channel, axis):
+    """This block's share of the weight gradient, float64, with the block's
+    axes kept (length 1, or its channels along the channel axis)."""
+    keep = tuple(a for a in range(x.ndim) if not (per_channel and a == axis))
+    with np.errstate(invalid="ignore", over="ignore"):
+        terms = np.where(x <= 0, g.astype(np.float64) * x, 0.0)
+    return terms.sum(axis=keep, keepdims=True)
+
+
+def prelu_backward(grad_output, x, weight, out):
+    _no_out(out)
+    weight_shape = weight.shape if isinstance(weight, da.Array) else np.shape(weight)
+    x, w, axis = _prelu_operands(x, weight)
+    g = _dask(grad_output, "grad_output")
+    if g.shape != x.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but input has shape {x.shape}; "
+                         "they must be the same")
+    dtype = np.result_type(resolve_dtype(g.dtype)[1], resolve_dtype(x.dtype)[1])
+    grad_x = _blocks(_prelu_grad_x_block, g, x, w, dtype=dtype, ndim=x.ndim)
+    per_channel = w.size > 1
+    g = g.rechunk(x.chunks)  # the partial sums' chunks follow x's
+    chunks = tuple(c if per_channel and a == axis else (1,) * len(c)
+                   for a, c in enumerate(x.chunks))
+    partial = _blocks(_prelu_grad_w_block, g, x, w, dtype=_F64, ndim=x.ndim, chunks=chunks,
+                      per_channel=per_channel, axis=axis)
+    other = tuple(a for a in range(x.ndim) if not (per_channel and a == axis))
+    grad_w = partial.sum(axis=other).reshape(weight_shape).astype(dtype)
+    return grad_x, grad_w
+
+
+def _rrelu_block(x, *, lower, upper, training, seed, noise, block_id=None):
+    # training: the block's own generator, from the call's seed and the
+    # block's position, so that the forward result and its noise agree
+    rng = np.random.default_rng([seed, *block_id]) if training else None
+    y = activations.rrelu(x, lower, upper, training, rng, return_noise=noise)
+    return _as_array(y[1] if noise else y)
+
+
+def rrelu(x, lower, upper, training, rng, out, return_noise):
+    """rrelu block by block. In training every block draws its slopes from a
+    generator seeded by one draw from `rng` and the block's index: the same
+    seed and chunks give the same result (not the in-memory draws)."""
+    _no_out(out)
+    x = _dask(x)
+    seed = int(rng_from(rng).integers(2**63)) if training else 0
+    kw = dict(dtype=resolve_dtype(x.dtype)[1], ndim=x.ndim, lower=lower, upper=upper,
+              training=training, seed=seed)
+    y = _blocks(_rrelu_block, x, noise=False, **kw)
+    return (y, _blocks(_rrelu_block, x, noise=True, **kw)) if return_noise else y
+
+
+def _rrelu_backward_block(g, x, noise, *, lower, upper):
+    return _as_array(activations.rrelu_backward(g, x, lower, upper, True, noise))
+
+
+def rrelu_backward(grad_output, x, lower, upper, noise, out):
+    _no_out(out)
+    g, x, noise = _dask(grad_output, "grad_output"), _dask(x), _dask(noise, "noise")
+    if noise.shape != x.shape:
+        raise ValueError(f"noise has shape {noise.shape} but input has shape {x.shape}")
+    if g.shape != x.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but input has shape {x.shape}; "
+                         "they must be the same")
+    dtype = np.result_type(resolve_dtype(g.dtype)[1], resolve_dtype(x.dtype)[1])
+    return _blocks(_rrelu_backward_block, g, x, noise, dtype=dtype, ndim=x.ndim,
+                   lower=lower, upper=upper)
+
+
+# ---------------------------------------------------------------- along an axis
+#
+# A split axis takes two passes. Per lane, m is the extreme of x where
+# z = x / t is largest (the max; the min for softmin, t < 0) and
+# s = sum exp((x - m) / t), both float64: per block, then merged across the
+# axis's blocks by a tree reduction (m the extreme of the blocks' m, s the
+# blocks' s rescaled by exp((m_block - m) / t)). A block whose extreme is
+# infinite counts its entries equal to it instead of summing exp(nan): the
+# limit, which keeps a lane of -inf logits (a mask) from spoiling the others
+# and gives the in-memory results for infinite logits.
+
+_LANE = np.dtype([("m", "f8"), ("s", "f8")])
+
+
+def _extreme(a, t, axis):
+    return (np.max if t > 0 else np.min)(a, axis=axis, keepdims=True)  # NaN propagates
+
+
+def _lane_stats(x, axis, keepdims=True, *, t):
+    """One block's (m, s) per lane of `axis` (a 1-tuple, dask's convention)."""
+    x = x.astype(np.float64, copy=False)
+    m = _extreme(x, t, axis)
+    with np.errstate(invalid="ignore"):
+        terms = np.exp((x - m) / t)
+    infinite = np.isinf(m)
+    if infinite.any():
+        terms = np.where(infinite, x == m, terms)
+    stats = np.empty(m.shape, _LANE)
+    stats["m"], stats["s"] = m, terms.sum(axis=axis, keepdims=True)
+    return stats
+
+
+def _rescale(m_block, m, t):
+    """exp((m_block - m) / t), and 1 where they are equal (infinite included)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(m_block == m, 1.0, np.exp((m_block - m) / t))
+
+
+def _merge_lanes(stats, axis, keepdims=True, *, t):
+    m = _extreme(stats["m"], t, axis)
+    merged = np.empty(m.shape, stats.dtype)
+    merged["m"] = m
+    merged["s"] = (stats["s"] * _rescale(stats["m"], m, t)).sum(axis=axis, keepdims=True)
+    return merged
+
+
+def _lanes(x, axis, t):
+    """The merged (m, s) of every lane along `axis`, that axis kept with length 1."""
+    return da.reduction(x, functools.partial(_lane_stats, t=t),
+                        functools.partial(_merge_lanes, t=t),
+                        combine=functools.partial(_merge_lanes, t=t), axis=axis,
+                        keepdims=True, dtype=_LANE, meta=_meta(x.ndim, _LANE),
+                        name="fastnl-lane-stats")
+
+
+def _normalise_block(x, lanes, *, t, log_out, result):
+    """softmax (or log_softmax) of a block from its lanes' merged (m, s)."""
+    m, s = lanes["m"], lanes["s"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = (x.astype(np.float64) - m) / t
+        y = d - np.log(s) if log_out else np.exp(d) / s
+        top = m == (np.inf if t > 0 else -np.inf)
+        if top.any():  # the largest logit is infinite: its entries share the mass
+            share = 0.0 - np.log(s) if log_out else 1 / s  # 0 - log(1) is +0
+            y = np.where(top, np.where(x == m, share, -np.inf if log_out else 0.0), y)
+    return y.astype(result)
+
+
+def _softmax_block(x, *, axis, temperature, softmin, log_out):
+    return _as_array(_axis._along_axis(x, axis, None, temperature, None, None, softmin,
+                                       log_out))
+
+
+def along_axis(x, axis, temperature, dtype, out, softmin, log_out):
+    """The softmax family: each block alone when `axis` is in one chunk (the
+    in-memory result, bitwise), else the two passes above."""
+    _no_out(out)
+    x = _axis._cast(x, dtype)
+    _, result = resolve_dtype(x.dtype)
+    axis = normalize_axis(axis, x.ndim)
+    if x.ndim == 0 or x.numblocks[axis] == 1:
+        return _blocks(_softmax_block, x, dtype=result, ndim=x.ndim, axis=axis,
+                       temperature=temperature, softmin=softmin, log_out=log_out)
+    t = -temperature if softmin else temperature
+    return _blocks(_normalise_block, x, _lanes(x, axis, t), dtype=result, ndim=x.ndim, t=t,
+                   log_out=log_out, result=result)
+
+
+def _softmax_backward_block(g, y, *, axis, temperature, softmin, log_out):
+    return _as_array(_axis._along_axis_backward(g, y, axis, None, temperature, None, softmin,
+                                                log_out))
+
+
+def along_axis_backward(grad_output, output, axis, temperature, out, softmin, log_out):
+    """The softmax family's gradients: blockwise along an unsplit axis, else
+    the row sums as tree reductions (float64) and one blockwise expression."""
+    _no_out(out)
+    g, y = _dask(grad_output, "grad_output"), _dask(output, "output")
+    if g.shape != y.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but output has shape {y.shape}; "
+                         "they must be the same")
+    result = np.result_type(resolve_dtype(g.dtype)[1], resolve_dtype(y.dtype)[1])
+    axis = normalize_axis(axis, y.ndim)
+    g = g.rechunk(y.chunks)
+    if y.ndim == 0 or y.numblocks[axis] == 1:
+        return _blocks(_softmax_backward_block, g, y, dtype=result, ndim=y.ndim, axis=axis,
+                       temperature=temperature, softmin=softmin, log_out=log_out)
+    r = 1 / (-temperature if softmin else temperature)
+    g, y = g.astype(np.float64), y.astype(np.float64)
+    if log_out:
+        gx = (g - da.exp(y) * g.sum(axis=axis, keepdims=True)) * r
+    else:
+        gx = y * (g - (g * y).sum(axis=axis, keepdims=True)) * r
+    return gx.astype(result)
+
+
+# ---------------------------------------------------------------- losses
+
+def _aligned(arrays, shape):
+    """`arrays` broadcast to `shape`, with common chunks (known before the
+    blocks run, for the chunks of per-block results)."""
+    arrays = [da.broadcast_to(a, shape) for a in arrays]
+    index = tuple(range(len(shape)))
+    return da.core.unify_chunks(*[v for a in arrays for v in (a, index)])[1]
+
+
+def _ratio_block(total, denominator, *, result):
+    return np.asarray(losses._ratio(total, denominator)).astype(result)
+
+
+def _reduced(total, denominator, dtype):
+    """A float64 0-d total over `denominator` (a number or a 0-d Dask array),
+    as a 0-d Dask array of `dtype` (NaN for 0 / 0, as in memory)."""
+    return _blocks(_ratio_block, total, da.asarray(denominator), dtype=dtype, ndim=0,
+                   result=dtype)
+
+
+def _pointwise_operands(input, target, arrays, sizes):
+    """The operands of a pointwise loss as Dask arrays of the loss's shape,
+    with common chunks; the shape checks are the in-memory ones."""
+    x, t = _dask(input), _dask(target, "target")
+    named = [(name, None if a is None else _dask(a, name)) for name, a in arrays]
+    shape = losses._loss_shape(x.shape, t.shape,
+                               [(name, None if a is None else a.shape) for name, a in named],
+                               sizes)
+    operands = _aligned([x, t] + [a for _, a in named if a is not None], shape)
+    layout = tuple((name, a is not None) for name, a in named)
+    return x, shape, operands, layout
+
+
+def _named(layout, weights):
+    """(name, block or None) pairs from a layout and the blocks present."""
+    weights = iter(weights)
+    return [(name, next(weights) if present else None) for name, present in layout]
+
+
+def _pointwise_block(x, t, *weights, kernel, params, layout, unit_interval, total):
+    arrays = _named(layout, weights)
+    if not total:
+        return _as_array(losses._pointwise(kernel, x, t, "none", params, arrays,
+                                           sizes="silent", unit_interval=unit_interval))
+    prepared = losses._prepare(x, t, arrays, "silent", unit_interval)
+    value = losses._pointwise_sum(kernel, prepared[0], prepared[2], *prepared[3:], params)
+    return np.full((1,) * x.ndim, value)
+
+
+def pointwise(kernel, input, target, reduction, params, arrays, sizes, unit_interval):
+    """A pointwise loss: 'none' block by block, else per-block float64 sums
+    added by a tree reduction and divided once."""
+    x, shape, operands, layout = _pointwise_operands(input, target, arrays, sizes)
+    result = resolve_dtype(x.dtype)[1]
+    kw = dict(kernel=kernel, params=params, layout=layout, unit_interval=unit_interval)
+    if reduction == "none":
+        return _blocks(_pointwise_block, *operands, dtype=result, ndim=len(shape),
+                       total=False, **kw)
+    sums = _blocks(_pointwise_block, *operands, dtype=_F64, ndim=len(shape), total=True,
+                   chunks=tuple((1,) * len(c) for c in operands[0].chunks), **kw)
+    return _reduced(sums.sum(), losses._denominator(reduction, shape), result)
+
+
+def _pointwise_grad_block(x, t, *rest, kernel, params, layout, unit_interval, reduction,
+                          denominator):
+    # rest: the weights present, then grad_output (a block, or a 0-d scalar)
+    *weights, g = rest
+    return _as_array(losses._pointwise_backward(
+        kernel, x, t, reduction, g, None, params, _named(layout, weights), sizes="silent",
+        unit_interval=unit_interval, denominator=denominator))
+
+
+def pointwise_backward(kernel, input, target, reduction, grad_output, out, params, arrays,
+                       sizes, unit_interval):
+    """A pointwise loss's gradient, block by block at the loss's shape (the
+    mean's denominator is known from the shapes), then summed back over the
+    axes a target broadcast the input along."""
+    _no_out(out)
+    x, shape, operands, layout = _pointwise_operands(input, target, arrays, sizes)
+    compute, result = resolve_dtype(x.dtype)
+    g = _dask(grad_output, "grad_output")
+    if reduction == "none":
+        if g.shape != shape:
+            raise ValueError(f"grad_output has shape {g.shape}, but the loss "
+                             f"(reduction='none') has shape {shape}; they must be the same")
+        operands = _aligned(operands + [g], shape)
+    elif g.ndim != 0:
+        raise ValueError(f"grad_output of a reduced loss must be a scalar, got shape {g.shape}")
+    else:
+        operands = operands + [g]
+    broadcast = shape != x.shape
+    if broadcast:  # blocks in the compute dtype, summed back in float64 below
+        operands[0] = operands[0].astype(compute)
+    grad = _blocks(_pointwise_grad_block, *operands, dtype=compute if broadcast else result,
+                   ndim=len(shape), kernel=kernel, params=params, layout=layout,
+                   unit_interval=unit_interval, reduction=reduction,
+                   denominator=losses._denominator(reduction, shape))
+    if not broadcast:
+        return grad
+    lead = len(shape) - x.ndim
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(x.shape)
+                                      if n == 1 and shape[lead + i] != 1)
+    return grad.sum(axis=axes, dtype=np.float64).reshape(x.shape).astype(compute) \
+        .astype(result)
+
+
+# ---------------------------------------------------------------- class losses
+#
+# Input (N, C, d1, ...) with classes on axis 1 (a 1-d input is one row: it is
+# given a leading axis of length 1 here and the result loses it again). With
+# the class axis in one chunk, every block of rows runs the in-memory row
+# kernels. With the class axis split, every block gives per row: m and s as
+# along an axis (t = 1), the target's logit where the target falls in the
+# block, and the smoothing terms sum_c a_c (m - x_c) and sum_c a_c (a_c = w_c,
+# or w_c q_c for class probabilities); the blocks of a row are merged by a
+# tree reduction, then each row's loss is the in-memory formula.
+
+_ROW = np.dtype([("m", "f8"), ("s", "f8"), ("xt", "f8"), ("spread", "f8"), ("mass", "f8")])
+
+
+def _class_operands(name, input, target, weight, ignore_index, reduction, label_smoothing):
+    """The in-memory checks, then (p, x, t, w) with x at least 2-d and the
+    weight, if any, a Dask array of the class axis."""
+    x, t = _dask(input), _dask(target, "target")
+    w = None if weight is None else _dask(weight, "weight")
+    p = losses._class_checks(name, x, t, w, ignore_index, reduction, label_smoothing)
+    if x.ndim == 1:
+        x, t = x[None], t[None]
+    return p, x, t, w
+
+
+def _indices(x, t, probabilities):
+    """blockwise indices: n = 0, c = 1, spatial axes 2, 3, ...; the target's
+    without c for class indices."""
+    x_ind = tuple(range(x.ndim))
+    return x_ind, (x_ind if probabilities else (0,) + x_ind[2:])
+
+
+def _weight_arg(w):
+    return (w, (1,)) if w is not None else (None, None)
+
+
+def _rows_block(x, t, w, *, loss, ignore_index, eps):
+    p = losses._class_problem(loss, x, t, w, ignore_index, "none", eps)
+    return losses._class_rows(p)[0].reshape(p.expected)
+
+
+def _row_weight_block(t, w, *, ignore_index, compute):
+    w = losses._class_weight(w, compute)
+    return losses._row_weights(t, w, ignore_index)
+
+
+def _counted_weight(p, t, w, compute):
+    """The mean's denominator with class indices: the summed weights of the
+    counted targets (a 0-d Dask array)."""
+    t_ind = (0,) + tuple(range(2, t.ndim + 1))  # as _indices: the weight's is 1
+    return da.blockwise(_row_weight_block, t_ind, t, t_ind, *_weight_arg(w), dtype=_F64,
+                        meta=_meta(t.ndim, _F64), concatenate=True,
+                        ignore_index=p.ignore_index, compute=compute).sum()
+
+
+def _class_stats_block(x, t, classes, w, *, probabilities, eps, n_classes, compute, nll):
+    """A block's per-row statistics (_ROW), the class axis kept with length 1."""
+    x = x.astype(np.float64)
+    stats = np.zeros(x.shape[:1] + (1,) + x.shape[2:], _ROW)
+    classes = classes.reshape((1, -1) + (1,) * (x.ndim - 2))
+    if not probabilities:  # the target's logit, where the target is in this block
+        stats["xt"] = np.where(np.expand_dims(t, 1) == classes, x, 0.0).sum(axis=1,
+                                                                             keepdims=True)
+    if nll:
+        return stats
+    lanes = _lane_stats(x, (1,), t=1.0)
+    stats["m"], stats["s"] = lanes["m"], lanes["s"]
+    a = None if w is None else losses._class_weight(w, compute).reshape(classes.shape)
+    if probabilities:
+        q = (1 - eps) * t.astype(compute).astype(np.float64) + eps / n_classes
+        a = q if a is None else q * a
+    elif eps == 0:
+        return stats
+    if a is None:
+        a = np.ones(classes.shape)
+    with np.errstate(invalid="ignore"):
+        spread = (np.broadcast_to(a, x.shape) * (lanes["m"] - x)).sum(axis=1, keepdims=True)
+    # an infinite m: the limit of sum a (m - x) over entries equal to m, 0
+    # (the merge adds mass * (m_row - m), which is what the row has)
+    stats["spread"] = np.where(np.isinf(lanes["m"]), 0.0, spread)
+    stats["mass"] = np.broadcast_to(a, x.shape).sum(axis=1, keepdims=True)
+    return stats
+
+
+def _merge_rows(stats, axis, keepdims=True):
+    lanes = _merge_lanes(stats, axis, t=1.0)
+    merged = np.empty(lanes.shape, _ROW)
+    merged["m"], merged["s"] = lanes["m"], lanes["s"]
+    merged["xt"] = stats["xt"].sum(axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        merged["spread"] = (stats["spread"] + stats["mass"] * (lanes["m"] - stats["m"])).sum(
+            axis=axis, keepdims=True)
+    merged["mass"] = stats["mass"].sum(axis=axis, keepdims=True)
+    return merged
+
+
+def _rows_identity(stats, axis, keepdims=True):
+    return stats
+
+
+def _row_stats(p, x, t, w, compute, nll=False):
+    """The merged _ROW statistics of every row (class axis kept, length 1)."""
+    x_ind, t_ind = _indices(x, t, p.probabilities)
+    classes = da.arange(p.n_classes, chunks=(x.chunks[1],))
+    stats = da.blockwise(_class_stats_block, x_ind, x, x_ind, t, t_ind, classes, (1,),
+                         *_weight_arg(w), dtype=_ROW, meta=_meta(x.ndim, _ROW),
+                         adjust_chunks={1: 1}, probabilities=p.probabilities, eps=p.eps,
+                         n_classes=p.n_classes, compute=compute, nll=nll)
+    return da.reduction(stats, _rows_identity, _merge_rows, combine=_merge_rows, axis=1,
+                        keepdims=True, dtype=_ROW, meta=_meta(x.ndim, _ROW),
+                        name="fastnl-row-stats")
+
+
+def _lse(stats):
+    """log sum exp of each row; NaN where its max is +inf (exp(inf - inf) in
+    the in-memory kernels)."""
+    with np.errstate(divide="ignore"):
+        return np.where(stats["m"] == np.inf, np.nan, np.log(stats["s"]))
+
+
+def _split_rows_block(stats, t, w, *, loss, probabilities, ignore_index, eps, n_classes,
+                      compute):
+    """Per-row losses (float64) from the merged statistics: the in-memory formulas."""
+    stats = stats[:, 0]
+    if probabilities:
+        return stats["spread"] + stats["mass"] * _lse(stats)
+    t = losses._class_indices(t, n_classes, ignore_index).reshape(t.shape)
+    w = losses._class_weight(w, compute)
+    w_t = losses._row_weights(t, w, ignore_index)
+    if loss == "nll_loss":
+        return np.where(t != ignore_index, -w_t * stats["xt"], 0.0)
+    lse = _lse(stats)
+    with np.errstate(invalid="ignore"):
+        row = w_t * ((stats["m"] - stats["xt"]) + lse)
+        if eps > 0:
+            weight_sum = float(w.sum()) if w.size else float(n_classes)
+            row = (1 - eps) * row + eps / n_classes * (stats["spread"] + weight_sum * lse)
+    return np.where(t != ignore_index, row, 0.0)
+
+
+def _row_losses(p, x, t, w, compute):
+    """Every row's loss, float64, as a Dask array of the target's rows."""
+    x_ind, t_ind = _indices(x, t, p.probabilities)
+    out_ind = (0,) + x_ind[2:]
+    kw = dict(dtype=_F64, meta=_meta(len(out_ind), _F64), concatenate=True, loss=p.name,
+              ignore_index=p.ignore_index, eps=p.eps)
+    if x.numblocks[1] == 1:
+        return da.blockwise(_rows_block, out_ind, x, x_ind, t, t_ind, *_weight_arg(w), **kw)
+    stats = _row_stats(p, x, t, w, compute, nll=p.name == "nll_loss")
+    return da.blockwise(_split_rows_block, out_ind, stats, x_ind, t, t_ind, *_weight_arg(w),
+                        probabilities=p.probabilities, n_classes=p.n_classes,
+                        compute=compute, **kw)
+
+
+def class_loss(name, input, target, weight, ignore_index, reduction, label_smoothing):
+    """nll_loss / cross_entropy: per-row losses, then 'none' or a tree sum over
+    the mean's denominator (summed counted weights, or the number of rows)."""
+    p, x, t, w = _class_operands(name, input, target, weight, ignore_index, reduction,
+                                 label_smoothing)
+    compute = resolve_dtype(x.dtype)[0]
+    rows = _row_losses(p, x, t, w, compute)
+    if p.reduction == "none":
+        return rows.reshape(p.expected).astype(p.result)
+    if p.reduction == "sum":
+        denominator = 1
+    elif p.probabilities:
+        denominator = losses._prob_rows(p)
+    else:
+        denominator = _counted_weight(p, t, w, compute)
+    return _reduced(rows.sum(), denominator, p.result)
