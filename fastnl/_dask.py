@@ -453,8 +453,11 @@ def _indices(x, t, probabilities):
     return x_ind, (x_ind if probabilities else (0,) + x_ind[2:])
 
 
-def _weight_arg(w):
-    return (w, (1,)) if w is not None else (None, None)
+def _weight_arg(w, index=1):
+    """The class weights as a blockwise argument: index 1 is the class axis
+    (a block of rows gets the whole weight when the output has no class
+    axis); a fresh index gives every block the whole weight."""
+    return (w, (index,)) if w is not None else (None, None)
 
 
 def _rows_block(x, t, w, *, loss, ignore_index, eps):
@@ -591,3 +594,86 @@ def class_loss(name, input, target, weight, ignore_index, reduction, label_smoot
     else:
         denominator = _counted_weight(p, t, w, compute)
     return _reduced(rows.sum(), denominator, p.result)
+
+
+def _grad_block(x, t, w, g, denominator, *, loss, ignore_index, reduction, eps):
+    p = losses._class_problem(loss, x, t, w, ignore_index, reduction, eps)
+    return _as_array(losses._class_gradient(p, g, None, denominator=float(denominator)))
+
+
+def _split_grad_block(x, stats, t, classes, w, g, denominator, *, loss, probabilities,
+                      ignore_index, reduction, eps, n_classes, compute, result):
+    """The gradient of a block of a split class axis from its rows' merged
+    statistics: the in-memory kernels' formulas, in float64."""
+    def rows(a):  # a per-row value against the block's classes
+        return np.expand_dims(a, 1)
+
+    # as the in-memory upstream: rounded to the input's dtype, then per row
+    gs = np.asarray(g).astype(compute).astype(np.float64)
+    if reduction != "none":
+        gs = np.full(x.shape[:1] + x.shape[2:], losses._ratio(gs, float(denominator)))
+    w = losses._class_weight(w, compute)  # all classes; this block's are w[classes]
+    w_c = w[classes].reshape((1, -1) + (1,) * (x.ndim - 2)) if w.size else 1.0
+    classes = classes.reshape((1, -1) + (1,) * (x.ndim - 2))
+    if not probabilities:
+        t = losses._class_indices(t, n_classes, ignore_index).reshape(t.shape)
+        counted = rows(t != ignore_index)
+        hit = (rows(t) == classes) & counted
+        w_t = losses._row_weights(t, w, ignore_index)
+    if loss == "nll_loss":
+        return np.where(hit, rows(-gs * w_t), 0.0).astype(result)
+    s = np.where(stats["m"] == np.inf, np.nan, stats["s"])  # NaN rows, as in memory
+    with np.errstate(invalid="ignore"):
+        p = np.exp(x.astype(np.float64) - rows(stats["m"])) / rows(s)
+    if probabilities:
+        q = (1 - eps) * t.astype(compute).astype(np.float64) + eps / n_classes
+        return (rows(gs) * (p * rows(stats["mass"]) - q * w_c)).astype(result)
+    weight_sum = float(w.sum()) if w.size else float(n_classes)
+    a = rows(gs * ((1 - eps) * w_t + eps / n_classes * weight_sum))
+    grad = np.where(hit, p * a - rows(gs * ((1 - eps) + eps / n_classes) * w_t),
+                    p * a - rows(gs * eps / n_classes) * w_c)
+    return np.where(counted, grad, 0.0).astype(result)
+
+
+def class_loss_backward(name, input, target, weight, ignore_index, reduction, grad_output,
+                        out, label_smoothing):
+    """The gradient of nll_loss / cross_entropy: the mean's denominator as a
+    tree sum, then block by block (the in-memory kernels when the class axis
+    is in one chunk, else from the rows' merged statistics)."""
+    _no_out(out)
+    one_row = np.ndim(input) == 1
+    p, x, t, w = _class_operands(name, input, target, weight, ignore_index, reduction,
+                                 label_smoothing)
+    compute = resolve_dtype(x.dtype)[0]
+    x_ind, t_ind = _indices(x, t, p.probabilities)
+    rows_ind = (0,) + x_ind[2:]
+    g = _dask(grad_output, "grad_output")
+    if p.reduction == "none":
+        if g.shape != p.expected:
+            raise ValueError(f"grad_output has shape {g.shape}, but the loss (reduction='none') "
+                             f"has shape {p.expected}; they must be the same")
+        g, g_ind = (g[None] if one_row else g), rows_ind
+    elif g.ndim != 0:
+        raise ValueError(f"grad_output of a reduced loss must be a scalar, got shape {g.shape}")
+    else:
+        g_ind = ()
+    if p.reduction != "mean":
+        denominator = da.asarray(1.0)
+    elif p.probabilities:
+        denominator = da.asarray(float(losses._prob_rows(p)))
+    else:
+        denominator = _counted_weight(p, t, w, compute)
+    kw = dict(dtype=p.result, meta=_meta(x.ndim, p.result), concatenate=True, loss=p.name,
+              ignore_index=p.ignore_index, reduction=p.reduction, eps=p.eps)
+    if x.numblocks[1] == 1:
+        grad = da.blockwise(_grad_block, x_ind, x, x_ind, t, t_ind, *_weight_arg(w), g, g_ind,
+                            denominator, (), **kw)
+    else:
+        stats = _row_stats(p, x, t, w, compute, nll=True)[:, 0] if p.name == "nll_loss" \
+            else _row_stats(p, x, t, w, compute)[:, 0]
+        classes = da.arange(p.n_classes, chunks=(x.chunks[1],))
+        grad = da.blockwise(_split_grad_block, x_ind, x, x_ind, stats, rows_ind, t, t_ind,
+                            classes, (1,), *_weight_arg(w, x.ndim), g, g_ind, denominator, (),
+                            probabilities=p.probabilities, n_classes=p.n_classes,
+                            compute=compute, result=p.result, **kw)
+    return grad[0] if one_row else grad
