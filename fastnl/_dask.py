@@ -48,8 +48,8 @@ def _no_out(out):
                         "array (write it with dask.array.store, or call .compute())")
 
 
-def _dask(a, name="input"):
-    """`a` as a Dask array (anything else as one chunk), its dtype checked."""
+def _dask(a):
+    """`a` as a Dask array (a NumPy operand as one chunk), its dtype checked."""
     if not isinstance(a, da.Array):
         a = da.from_array(np.asarray(a), chunks=-1)
     resolve_dtype(a.dtype)  # TypeError naming an unsupported dtype
@@ -72,15 +72,10 @@ def _blocks(func, *arrays, dtype, ndim, **kwargs):
                          token=f"fastnl-{func.__name__}", **kwargs)
 
 
-def _as_array(y):
-    """A kernel's result as an ndarray (a 0-d block is returned as a scalar)."""
-    return np.asarray(y)
-
-
 # ---------------------------------------------------------------- elementwise
 
 def _elementwise_block(x, g=None, *, kernel, args):
-    return _as_array(activations._elementwise(kernel, x, None, *args, grad_output=g))
+    return np.asarray(activations._elementwise(kernel, x, None, *args, grad_output=g))
 
 
 def elementwise(kernel, x, out, args, grad_output):
@@ -90,7 +85,7 @@ def elementwise(kernel, x, out, args, grad_output):
     if grad_output is None:
         return _blocks(_elementwise_block, x, dtype=resolve_dtype(x.dtype)[1], ndim=x.ndim,
                        kernel=kernel, args=args)
-    g = _dask(grad_output, "grad_output")
+    g = _dask(grad_output)
     if g.shape != x.shape:
         raise ValueError(f"grad_output has shape {g.shape} but input has shape {x.shape}; "
                          "they must be the same")
@@ -101,7 +96,7 @@ def elementwise(kernel, x, out, args, grad_output):
 def _prelu_operands(x, weight):
     """x and the weight reshaped to broadcast along x's channel axis, so that
     each block of x meets the weights of its own channels."""
-    x, w = _dask(x), _dask(weight, "weight")
+    x, w = _dask(x), _dask(weight)
     if w.ndim > 1:
         raise ValueError(f"weight must be 1-d, got shape {w.shape}")
     w = w.reshape(-1)
@@ -117,7 +112,7 @@ def _prelu_operands(x, weight):
 
 
 def _prelu_block(x, w):
-    return _as_array(activations.prelu(x, w.reshape(-1)))
+    return np.asarray(activations.prelu(x, w.reshape(-1)))
 
 
 def prelu(x, weight, out):
@@ -127,7 +122,7 @@ def prelu(x, weight, out):
 
 
 def _prelu_grad_x_block(g, x, w):
-    return _as_array(activations.prelu_backward(g, x, w.reshape(-1))[0])
+    return np.asarray(activations.prelu_backward(g, x, w.reshape(-1))[0])
 
 
 def _prelu_grad_w_block(g, x, w, *, per_channel, axis):
@@ -143,7 +138,7 @@ def prelu_backward(grad_output, x, weight, out):
     _no_out(out)
     weight_shape = weight.shape if isinstance(weight, da.Array) else np.shape(weight)
     x, w, axis = _prelu_operands(x, weight)
-    g = _dask(grad_output, "grad_output")
+    g = _dask(grad_output)
     if g.shape != x.shape:
         raise ValueError(f"grad_output has shape {g.shape} but input has shape {x.shape}; "
                          "they must be the same")
@@ -165,7 +160,7 @@ def _rrelu_block(x, *, lower, upper, training, seed, noise, block_id=None):
     # block's position, so that the forward result and its noise agree
     rng = np.random.default_rng([seed, *block_id]) if training else None
     y = activations.rrelu(x, lower, upper, training, rng, return_noise=noise)
-    return _as_array(y[1] if noise else y)
+    return np.asarray(y[1] if noise else y)
 
 
 def rrelu(x, lower, upper, training, rng, out, return_noise):
@@ -182,12 +177,12 @@ def rrelu(x, lower, upper, training, rng, out, return_noise):
 
 
 def _rrelu_backward_block(g, x, noise, *, lower, upper):
-    return _as_array(activations.rrelu_backward(g, x, lower, upper, True, noise))
+    return np.asarray(activations.rrelu_backward(g, x, lower, upper, True, noise))
 
 
 def rrelu_backward(grad_output, x, lower, upper, noise, out):
     _no_out(out)
-    g, x, noise = _dask(grad_output, "grad_output"), _dask(x), _dask(noise, "noise")
+    g, x, noise = _dask(grad_output), _dask(x), _dask(noise)
     if noise.shape != x.shape:
         raise ValueError(f"noise has shape {noise.shape} but input has shape {x.shape}")
     if g.shape != x.shape:
@@ -267,7 +262,7 @@ def _normalise_block(x, lanes, *, t, log_out, result):
 
 
 def _softmax_block(x, *, axis, temperature, softmin, log_out):
-    return _as_array(_axis._along_axis(x, axis, None, temperature, None, None, softmin,
+    return np.asarray(_axis._along_axis(x, axis, None, temperature, None, None, softmin,
                                        log_out))
 
 
@@ -287,7 +282,7 @@ def along_axis(x, axis, temperature, dtype, out, softmin, log_out):
 
 
 def _softmax_backward_block(g, y, *, axis, temperature, softmin, log_out):
-    return _as_array(_axis._along_axis_backward(g, y, axis, None, temperature, None, softmin,
+    return np.asarray(_axis._along_axis_backward(g, y, axis, None, temperature, None, softmin,
                                                 log_out))
 
 
@@ -295,7 +290,7 @@ def along_axis_backward(grad_output, output, axis, temperature, out, softmin, lo
     """The softmax family's gradients: blockwise along an unsplit axis, else
     the row sums as tree reductions (float64) and one blockwise expression."""
     _no_out(out)
-    g, y = _dask(grad_output, "grad_output"), _dask(output, "output")
+    g, y = _dask(grad_output), _dask(output)
     if g.shape != y.shape:
         raise ValueError(f"grad_output has shape {g.shape} but output has shape {y.shape}; "
                          "they must be the same")
@@ -338,8 +333,8 @@ def _reduced(total, denominator, dtype):
 def _pointwise_operands(input, target, arrays, sizes):
     """The operands of a pointwise loss as Dask arrays of the loss's shape,
     with common chunks; the shape checks are the in-memory ones."""
-    x, t = _dask(input), _dask(target, "target")
-    named = [(name, None if a is None else _dask(a, name)) for name, a in arrays]
+    x, t = _dask(input), _dask(target)
+    named = [(name, None if a is None else _dask(a)) for name, a in arrays]
     shape = losses._loss_shape(x.shape, t.shape,
                                [(name, None if a is None else a.shape) for name, a in named],
                                sizes)
@@ -357,7 +352,7 @@ def _named(layout, weights):
 def _pointwise_block(x, t, *weights, kernel, params, layout, unit_interval, total):
     arrays = _named(layout, weights)
     if not total:
-        return _as_array(losses._pointwise(kernel, x, t, "none", params, arrays,
+        return np.asarray(losses._pointwise(kernel, x, t, "none", params, arrays,
                                            sizes="silent", unit_interval=unit_interval))
     prepared = losses._prepare(x, t, arrays, "silent", unit_interval)
     value = losses._pointwise_sum(kernel, prepared[0], prepared[2], *prepared[3:], params)
@@ -382,7 +377,7 @@ def _pointwise_grad_block(x, t, *rest, kernel, params, layout, unit_interval, re
                           denominator):
     # rest: the weights present, then grad_output (a block, or a 0-d scalar)
     *weights, g = rest
-    return _as_array(losses._pointwise_backward(
+    return np.asarray(losses._pointwise_backward(
         kernel, x, t, reduction, g, None, params, _named(layout, weights), sizes="silent",
         unit_interval=unit_interval, denominator=denominator))
 
@@ -395,7 +390,7 @@ def pointwise_backward(kernel, input, target, reduction, grad_output, out, param
     _no_out(out)
     x, shape, operands, layout = _pointwise_operands(input, target, arrays, sizes)
     compute, result = resolve_dtype(x.dtype)
-    g = _dask(grad_output, "grad_output")
+    g = _dask(grad_output)
     if reduction == "none":
         if g.shape != shape:
             raise ValueError(f"grad_output has shape {g.shape}, but the loss "
@@ -438,8 +433,8 @@ _ROW = np.dtype([("m", "f8"), ("s", "f8"), ("xt", "f8"), ("spread", "f8"), ("mas
 def _class_operands(name, input, target, weight, ignore_index, reduction, label_smoothing):
     """The in-memory checks, then (p, x, t, w) with x at least 2-d and the
     weight, if any, a Dask array of the class axis."""
-    x, t = _dask(input), _dask(target, "target")
-    w = None if weight is None else _dask(weight, "weight")
+    x, t = _dask(input), _dask(target)
+    w = None if weight is None else _dask(weight)
     p = losses._class_checks(name, x, t, w, ignore_index, reduction, label_smoothing)
     if x.ndim == 1:
         x, t = x[None], t[None]
@@ -462,7 +457,7 @@ def _weight_arg(w, index=1):
 
 def _rows_block(x, t, w, *, loss, ignore_index, eps):
     p = losses._class_problem(loss, x, t, w, ignore_index, "none", eps)
-    return losses._class_rows(p)[0].reshape(p.expected)
+    return np.expand_dims(losses._class_rows(p)[0].reshape(p.expected), 1)
 
 
 def _row_weight_block(t, w, *, ignore_index, compute):
@@ -568,14 +563,17 @@ def _row_losses(p, x, t, w, compute):
     """Every row's loss, float64, as a Dask array of the target's rows."""
     x_ind, t_ind = _indices(x, t, p.probabilities)
     out_ind = (0,) + x_ind[2:]
-    kw = dict(dtype=_F64, meta=_meta(len(out_ind), _F64), concatenate=True, loss=p.name,
-              ignore_index=p.ignore_index, eps=p.eps)
+    kw = dict(dtype=_F64, concatenate=True, loss=p.name, ignore_index=p.ignore_index,
+              eps=p.eps)
     if x.numblocks[1] == 1:
-        return da.blockwise(_rows_block, out_ind, x, x_ind, t, t_ind, *_weight_arg(w), **kw)
+        # the class axis kept (length 1) in the output, so that no block is
+        # concatenated (which would copy it), then dropped
+        return da.blockwise(_rows_block, x_ind, x, x_ind, t, t_ind, *_weight_arg(w),
+                            adjust_chunks={1: 1}, meta=_meta(x.ndim, _F64), **kw)[:, 0]
     stats = _row_stats(p, x, t, w, compute, nll=p.name == "nll_loss")
     return da.blockwise(_split_rows_block, out_ind, stats, x_ind, t, t_ind, *_weight_arg(w),
-                        probabilities=p.probabilities, n_classes=p.n_classes,
-                        compute=compute, **kw)
+                        meta=_meta(len(out_ind), _F64), probabilities=p.probabilities,
+                        n_classes=p.n_classes, compute=compute, **kw)
 
 
 def class_loss(name, input, target, weight, ignore_index, reduction, label_smoothing):
@@ -598,7 +596,7 @@ def class_loss(name, input, target, weight, ignore_index, reduction, label_smoot
 
 def _grad_block(x, t, w, g, denominator, *, loss, ignore_index, reduction, eps):
     p = losses._class_problem(loss, x, t, w, ignore_index, reduction, eps)
-    return _as_array(losses._class_gradient(p, g, None, denominator=float(denominator)))
+    return np.asarray(losses._class_gradient(p, g, None, denominator=float(denominator)))
 
 
 def _split_grad_block(x, stats, t, classes, w, g, denominator, *, loss, probabilities,
@@ -647,7 +645,7 @@ def class_loss_backward(name, input, target, weight, ignore_index, reduction, gr
     compute = resolve_dtype(x.dtype)[0]
     x_ind, t_ind = _indices(x, t, p.probabilities)
     rows_ind = (0,) + x_ind[2:]
-    g = _dask(grad_output, "grad_output")
+    g = _dask(grad_output)
     if p.reduction == "none":
         if g.shape != p.expected:
             raise ValueError(f"grad_output has shape {g.shape}, but the loss (reduction='none') "
@@ -669,10 +667,11 @@ def class_loss_backward(name, input, target, weight, ignore_index, reduction, gr
         grad = da.blockwise(_grad_block, x_ind, x, x_ind, t, t_ind, *_weight_arg(w), g, g_ind,
                             denominator, (), **kw)
     else:
-        stats = _row_stats(p, x, t, w, compute, nll=True)[:, 0] if p.name == "nll_loss" \
-            else _row_stats(p, x, t, w, compute)[:, 0]
+        # nll_loss's gradient needs only the targets, cross_entropy's the rows' m and s
+        stats = (None, None) if p.name == "nll_loss" else \
+            (_row_stats(p, x, t, w, compute)[:, 0], rows_ind)
         classes = da.arange(p.n_classes, chunks=(x.chunks[1],))
-        grad = da.blockwise(_split_grad_block, x_ind, x, x_ind, stats, rows_ind, t, t_ind,
+        grad = da.blockwise(_split_grad_block, x_ind, x, x_ind, *stats, t, t_ind,
                             classes, (1,), *_weight_arg(w, x.ndim), g, g_ind, denominator, (),
                             probabilities=p.probabilities, n_classes=p.n_classes,
                             compute=compute, result=p.result, **kw)
