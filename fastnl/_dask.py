@@ -35,7 +35,9 @@ import dask.array as da
 import numpy as np
 
 from fastnl import activations, along_axis as _axis, losses
-from fastnl._validate import normalize_axis, resolve_dtype, rng_from
+from fastnl._config import get_num_threads
+from fastnl._kernels import _rowwise as _kr
+from fastnl._validate import as_float_array, normalize_axis, resolve_dtype, rng_from
 
 _F64 = np.dtype(np.float64)
 
@@ -197,32 +199,47 @@ def rrelu_backward(grad_output, x, lower, upper, noise, out):
 #
 # A split axis takes two passes. Per lane, m is the extreme of x where
 # z = x / t is largest (the max; the min for softmin, t < 0) and
-# s = sum exp((x - m) / t), both float64: per block, then merged across the
-# axis's blocks by a tree reduction (m the extreme of the blocks' m, s the
-# blocks' s rescaled by exp((m_block - m) / t)). A block whose extreme is
-# infinite counts its entries equal to it instead of summing exp(nan): the
-# limit, which keeps a lane of -inf logits (a mask) from spoiling the others
-# and gives the in-memory results for infinite logits.
+# s = sum exp((x - m) / t) in float64: per block by the softmax kernel's own
+# passes (_rowwise.lane_stats), then merged across the axis's blocks by a tree
+# reduction (m the extreme of the blocks' m, s the blocks' s rescaled by
+# exp((m_block - m) / t)); the write pass is the kernel's, from the merged
+# values (_rowwise.lane_apply). A block whose extreme is infinite counts its
+# entries equal to it instead of summing exp(nan): the limit, which keeps a
+# lane of -inf logits (a mask) from spoiling the others and gives the
+# in-memory results for infinite logits.
 
 _LANE = np.dtype([("m", "f8"), ("s", "f8")])
 
 
-def _extreme(a, t, axis):
-    return (np.max if t > 0 else np.min)(a, axis=axis, keepdims=True)  # NaN propagates
+def _lane_view(x, axis):
+    """A block as a C-contiguous array of its compute dtype, and the (outer,
+    n, inner) sizes of the kernels' view along `axis`."""
+    x = np.ascontiguousarray(as_float_array(x)[0])
+    return x, math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:])
 
 
 def _lane_stats(x, axis, keepdims=True, *, t):
     """One block's (m, s) per lane of `axis` (a 1-tuple, dask's convention)."""
-    x = x.astype(np.float64, copy=False)
-    m = _extreme(x, t, axis)
-    with np.errstate(invalid="ignore"):
-        terms = np.exp((x - m) / t)
+    axis = axis[0]
+    x, outer, n, inner = _lane_view(x, axis)
+    shape = x.shape[:axis] + (1,) + x.shape[axis + 1:]
+    m = np.full(shape, -np.inf if t > 0 else np.inf, x.dtype)
+    s = np.zeros(shape)
+    _kr.lane_stats(x.reshape(-1), outer, n, inner, t, m.reshape(-1), s.reshape(-1),
+                   get_num_threads())
     infinite = np.isinf(m)
-    if infinite.any():
-        terms = np.where(infinite, x == m, terms)
-    stats = np.empty(m.shape, _LANE)
-    stats["m"], stats["s"] = m, terms.sum(axis=axis, keepdims=True)
+    if infinite.any():  # the limit of the sum, NaN if the lane has a NaN
+        with np.errstate(invalid="ignore"):
+            count = np.where(np.isnan(x).any(axis=axis, keepdims=True), np.nan,
+                             (x == m).sum(axis=axis, keepdims=True))
+        s = np.where(infinite, count, s)
+    stats = np.empty(shape, _LANE)
+    stats["m"], stats["s"] = m, s
     return stats
+
+
+def _extreme(a, t, axis):
+    return (np.max if t > 0 else np.min)(a, axis=axis, keepdims=True)
 
 
 def _rescale(m_block, m, t):
@@ -248,17 +265,26 @@ def _lanes(x, axis, t):
                         name="fastnl-lane-stats")
 
 
-def _normalise_block(x, lanes, *, t, log_out, result):
-    """softmax (or log_softmax) of a block from its lanes' merged (m, s)."""
+def _apply_lanes(x, lanes, axis, t, log_out):
+    """The softmax (or log_softmax) of a block from its lanes' merged (m, s),
+    in the block's compute dtype."""
+    x, outer, n, inner = _lane_view(x, axis)
     m, s = lanes["m"], lanes["s"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d = (x.astype(np.float64) - m) / t
-        y = d - np.log(s) if log_out else np.exp(d) / s
-        top = m == (np.inf if t > 0 else -np.inf)
-        if top.any():  # the largest logit is infinite: its entries share the mass
+    y = np.empty_like(x)
+    _kr.lane_apply(x.reshape(-1), y.reshape(-1), outer, n, inner, t, log_out,
+                   np.ascontiguousarray(m, x.dtype).reshape(-1),
+                   np.ascontiguousarray(s).reshape(-1), get_num_threads())
+    top = m == (np.inf if t > 0 else -np.inf)
+    if top.any():  # the largest logit is infinite: its entries share the mass
+        with np.errstate(divide="ignore"):
             share = 0.0 - np.log(s) if log_out else 1 / s  # 0 - log(1) is +0
-            y = np.where(top, np.where(x == m, share, -np.inf if log_out else 0.0), y)
-    return y.astype(result)
+        limit = np.where(x == m, share, -np.inf if log_out else 0.0)
+        y = np.where(top, np.where(np.isnan(s), np.nan, limit), y).astype(x.dtype)
+    return y
+
+
+def _normalise_block(x, lanes, *, axis, t, log_out, result):
+    return _apply_lanes(x, lanes, axis, t, log_out).astype(result, copy=False)
 
 
 def _softmax_block(x, *, axis, temperature, softmin, log_out):
@@ -277,8 +303,8 @@ def along_axis(x, axis, temperature, dtype, out, softmin, log_out):
         return _blocks(_softmax_block, x, dtype=result, ndim=x.ndim, axis=axis,
                        temperature=temperature, softmin=softmin, log_out=log_out)
     t = -temperature if softmin else temperature
-    return _blocks(_normalise_block, x, _lanes(x, axis, t), dtype=result, ndim=x.ndim, t=t,
-                   log_out=log_out, result=result)
+    return _blocks(_normalise_block, x, _lanes(x, axis, t), dtype=result, ndim=x.ndim,
+                   axis=axis, t=t, log_out=log_out, result=result)
 
 
 def _softmax_backward_block(g, y, *, axis, temperature, softmin, log_out):
@@ -476,16 +502,15 @@ def _counted_weight(p, t, w, compute):
 
 def _class_stats_block(x, t, classes, w, *, probabilities, eps, n_classes, compute, nll):
     """A block's per-row statistics (_ROW), the class axis kept with length 1."""
-    x = x.astype(np.float64)
     stats = np.zeros(x.shape[:1] + (1,) + x.shape[2:], _ROW)
-    classes = classes.reshape((1, -1) + (1,) * (x.ndim - 2))
     if not probabilities:  # the target's logit, where the target is in this block
-        stats["xt"] = np.where(np.expand_dims(t, 1) == classes, x, 0.0).sum(axis=1,
-                                                                             keepdims=True)
+        local, inside = _in_block(t, classes)
+        stats["xt"] = np.where(inside, np.take_along_axis(x, local, axis=1), 0.0)
     if nll:
         return stats
-    lanes = _lane_stats(x, (1,), t=1.0)
+    lanes = _lane_stats(x, (1,), t=1.0)  # the in-memory kernel's passes
     stats["m"], stats["s"] = lanes["m"], lanes["s"]
+    classes = classes.reshape((1, -1) + (1,) * (x.ndim - 2))
     a = None if w is None else losses._class_weight(w, compute).reshape(classes.shape)
     if probabilities:
         q = (1 - eps) * t.astype(compute).astype(np.float64) + eps / n_classes
@@ -494,13 +519,23 @@ def _class_stats_block(x, t, classes, w, *, probabilities, eps, n_classes, compu
         return stats
     if a is None:
         a = np.ones(classes.shape)
+    x = x.astype(np.float64)
     with np.errstate(invalid="ignore"):
-        spread = (np.broadcast_to(a, x.shape) * (lanes["m"] - x)).sum(axis=1, keepdims=True)
+        spread = (np.broadcast_to(a, x.shape) * (stats["m"] - x)).sum(axis=1, keepdims=True)
     # an infinite m: the limit of sum a (m - x) over entries equal to m, 0
     # (the merge adds mass * (m_row - m), which is what the row has)
-    stats["spread"] = np.where(np.isinf(lanes["m"]), 0.0, spread)
+    stats["spread"] = np.where(np.isinf(stats["m"]), 0.0, spread)
     stats["mass"] = np.broadcast_to(a, x.shape).sum(axis=1, keepdims=True)
     return stats
+
+
+def _in_block(t, classes):
+    """Where each row's target falls among a block's classes: its index in the
+    block (clipped into range, the class axis inserted with length 1) and
+    whether it is in the block at all."""
+    local = np.expand_dims(t, 1) - classes[0] if classes.size else np.expand_dims(t, 1)
+    inside = (local >= 0) & (local < classes.size)
+    return np.clip(local, 0, max(classes.size - 1, 0)), inside
 
 
 def _merge_rows(stats, axis, keepdims=True):
@@ -612,25 +647,40 @@ def _split_grad_block(x, stats, t, classes, w, g, denominator, *, loss, probabil
         gs = np.full(x.shape[:1] + x.shape[2:], losses._ratio(gs, float(denominator)))
     w = losses._class_weight(w, compute)  # all classes; this block's are w[classes]
     w_c = w[classes].reshape((1, -1) + (1,) * (x.ndim - 2)) if w.size else 1.0
-    classes = classes.reshape((1, -1) + (1,) * (x.ndim - 2))
     if not probabilities:
         t = losses._class_indices(t, n_classes, ignore_index).reshape(t.shape)
-        counted = rows(t != ignore_index)
-        hit = (rows(t) == classes) & counted
+        counted = t != ignore_index
+        gs = np.where(counted, gs, 0.0)  # ignored rows: a gradient of 0
         w_t = losses._row_weights(t, w, ignore_index)
+        local, inside = _in_block(t, classes)
+        inside &= rows(counted)
     if loss == "nll_loss":
-        return np.where(hit, rows(-gs * w_t), 0.0).astype(result)
-    s = np.where(stats["m"] == np.inf, np.nan, stats["s"])  # NaN rows, as in memory
-    with np.errstate(invalid="ignore"):
-        p = np.exp(x.astype(np.float64) - rows(stats["m"])) / rows(s)
+        grad = np.zeros(x.shape)
+        np.put_along_axis(grad, local, np.where(inside, rows(-gs * w_t), 0.0), axis=1)
+        return grad.astype(result)
+    lanes = np.empty(rows(stats).shape, _LANE)  # the softmax of the rows: p
+    lanes["m"] = rows(stats["m"])
+    lanes["s"] = rows(np.where(stats["m"] == np.inf, np.nan, stats["s"]))  # NaN, as in memory
+    grad = _apply_lanes(x, lanes, 1, 1.0, False).astype(np.float64)  # p, then in place
     if probabilities:
         q = (1 - eps) * t.astype(compute).astype(np.float64) + eps / n_classes
-        return (rows(gs) * (p * rows(stats["mass"]) - q * w_c)).astype(result)
+        grad *= rows(stats["mass"])
+        grad -= q * w_c
+        grad *= rows(gs)
+        return grad.astype(result)
+    # p a - b w_c, and at the target p a - (1 - eps + eps / C) gs w_t
     weight_sum = float(w.sum()) if w.size else float(n_classes)
     a = rows(gs * ((1 - eps) * w_t + eps / n_classes * weight_sum))
-    grad = np.where(hit, p * a - rows(gs * ((1 - eps) + eps / n_classes) * w_t),
-                    p * a - rows(gs * eps / n_classes) * w_c)
-    return np.where(counted, grad, 0.0).astype(result)
+    p_t = np.take_along_axis(grad, local, axis=1)
+    grad *= a
+    if eps > 0:
+        grad -= rows(gs * eps / n_classes) * w_c
+    target = np.where(inside, p_t * a - rows(gs * ((1 - eps) + eps / n_classes) * w_t),
+                      np.take_along_axis(grad, local, axis=1))
+    np.put_along_axis(grad, local, target, axis=1)
+    if not counted.all():  # exactly 0, also where the logits are NaN
+        grad = np.where(rows(counted), grad, 0.0)
+    return grad.astype(result)
 
 
 def class_loss_backward(name, input, target, weight, ignore_index, reduction, grad_output,
