@@ -108,8 +108,9 @@ def _prelu_operands(x, weight):
         raise ValueError(f"weight has {w.size} elements; expected 1 or the number of "
                          f"channels, {channels}, of input of shape {x.shape}")
     shape = [1] * x.ndim
-    if w.size > 1:
+    if w.size > 1:  # chunked as x's channels: x's chunks decide
         shape[axis] = w.size
+        w = w.rechunk((x.chunks[axis],))
     return x, w.reshape(shape), axis
 
 
@@ -132,7 +133,7 @@ def _prelu_grad_w_block(g, x, w, *, per_channel, axis):
     axes kept (length 1, or its channels along the channel axis)."""
     keep = tuple(a for a in range(x.ndim) if not (per_channel and a == axis))
     with np.errstate(invalid="ignore", over="ignore"):
-        terms = np.where(x <= 0, g.astype(np.float64) * x, 0.0)
+        terms = np.where(x > 0, 0.0, g.astype(np.float64) * x)  # NaN x counts, as in memory
     return terms.sum(axis=keep, keepdims=True)
 
 
@@ -342,7 +343,7 @@ def _aligned(arrays, shape):
     blocks run, for the chunks of per-block results)."""
     arrays = [da.broadcast_to(a, shape) for a in arrays]
     index = tuple(range(len(shape)))
-    return da.core.unify_chunks(*[v for a in arrays for v in (a, index)])[1]
+    return list(da.core.unify_chunks(*[v for a in arrays for v in (a, index)])[1])
 
 
 def _ratio_block(total, denominator, *, result):
@@ -405,7 +406,7 @@ def _pointwise_grad_block(x, t, *rest, kernel, params, layout, unit_interval, re
     *weights, g = rest
     return np.asarray(losses._pointwise_backward(
         kernel, x, t, reduction, g, None, params, _named(layout, weights), sizes="silent",
-        unit_interval=unit_interval, denominator=denominator))
+        allowed=(reduction,), unit_interval=unit_interval, denominator=denominator))
 
 
 def pointwise_backward(kernel, input, target, reduction, grad_output, out, params, arrays,
@@ -457,14 +458,23 @@ _ROW = np.dtype([("m", "f8"), ("s", "f8"), ("xt", "f8"), ("spread", "f8"), ("mas
 
 
 def _class_operands(name, input, target, weight, ignore_index, reduction, label_smoothing):
-    """The in-memory checks, then (p, x, t, w) with x at least 2-d and the
-    weight, if any, a Dask array of the class axis."""
+    """The in-memory checks, then (p, x, t, w) with x at least 2-d, and the
+    target and weight (if any) chunked as x: the input's chunks decide (left
+    to blockwise, a common refinement could split a class axis held whole)."""
     x, t = _dask(input), _dask(target)
     w = None if weight is None else _dask(weight)
     p = losses._class_checks(name, x, t, w, ignore_index, reduction, label_smoothing)
     if x.ndim == 1:
         x, t = x[None], t[None]
+    t = t.rechunk(x.chunks if p.probabilities else _row_chunks(x))
+    if w is not None:
+        w = w.rechunk((x.chunks[1],))
     return p, x, t, w
+
+
+def _row_chunks(x):
+    """The chunks of a per-row array of the (N, C, d1, ...) input x."""
+    return x.chunks[:1] + x.chunks[2:]
 
 
 def _indices(x, t, probabilities):
@@ -700,7 +710,7 @@ def class_loss_backward(name, input, target, weight, ignore_index, reduction, gr
         if g.shape != p.expected:
             raise ValueError(f"grad_output has shape {g.shape}, but the loss (reduction='none') "
                              f"has shape {p.expected}; they must be the same")
-        g, g_ind = (g[None] if one_row else g), rows_ind
+        g, g_ind = (g[None] if one_row else g).rechunk(_row_chunks(x)), rows_ind
     elif g.ndim != 0:
         raise ValueError(f"grad_output of a reduced loss must be a scalar, got shape {g.shape}")
     else:
