@@ -22,7 +22,7 @@ from setuptools.command.build_ext import build_ext
 from setuptools.command.sdist import sdist
 
 KERNELS = Path("fastnl", "_kernels")
-MODULES = ["_elementwise", "_build", "_rowwise", "_losses"]
+MODULES = ["_elementwise", "_build", "_rowwise", "_losses", "_pool"]
 
 
 def expand_templates():
@@ -66,6 +66,12 @@ def openmp_flags(compiler):
 VECTOR_MODULES = ("_elementwise", "_rowwise")
 
 
+def numpy_flags():
+    """NumPy's headers, for the modules that use its C API."""
+    import numpy
+    return [f"-I{numpy.get_include()}", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION"]
+
+
 def elementwise_flags(compiler, openmp):
     """Flags of the vector kernels, VECTOR_MODULES (C loops under `#pragma omp simd`).
 
@@ -75,8 +81,7 @@ def elementwise_flags(compiler, openmp):
     -fno-math-errno: neither changes an IEEE result (unlike -ffast-math, never
     used: it breaks NaN/inf and sets flush-to-zero process-wide).
     """
-    import numpy
-    args = [f"-I{numpy.get_include()}", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION"]
+    args = numpy_flags()
     if compiler.compiler_type == "msvc":
         return args
     args += ["-O3", "-fno-trapping-math", "-fno-math-errno"]
@@ -103,6 +108,8 @@ class BuildExt(build_ext):
                 ext.extra_link_args += flags[1]
             if ext.name.rsplit(".", 1)[-1] in VECTOR_MODULES:
                 ext.extra_compile_args += elementwise_flags(self.compiler, flags is not None)
+            elif ext.name.endswith("_pool"):  # NumPy's C API only
+                ext.extra_compile_args += numpy_flags()
         super().build_extensions()
 
     def run(self):

@@ -18,6 +18,7 @@ import numpy as np
 
 from fastnl._config import get_num_threads
 from fastnl._kernels import _rowwise as _k
+from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, axis_from, check_out, deliver, lazy, normalize_axis,
                               real)
 
@@ -74,7 +75,7 @@ def _run(kernel, sources, arrays, order, out, shape, result, args):
               and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
               and all(out is src or not np.may_share_memory(out, a)
                       for src, a in zip(sources, arrays)))
-    target = out if direct else np.empty(arrays[0].shape, compute, order=order)
+    target = out if direct else empty(arrays[0].shape, compute, order=order)
     flat = [(a if order == "C" else a.T).reshape(-1) for a in (*arrays, target)]
     kernel(*flat, *args, get_num_threads())
     return out if direct else deliver(target.reshape(shape), out, result)

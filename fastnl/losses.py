@@ -26,6 +26,7 @@ import numpy as np
 from fastnl._config import get_num_threads
 from fastnl._kernels import _losses as _kl
 from fastnl._kernels import _rowwise as _kr
+from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, check_out, check_reduction, deliver, lazy, real,
                               resolve_dtype)
 
@@ -148,7 +149,7 @@ def _pointwise(kernel, input, target, reduction, params=(), arrays=(), *,
                                unit_interval)
     x, result, shape, xf, tf, buffers = _prepare(input, target, arrays, sizes, unit_interval)
     if reduction == "none":
-        out = np.empty(shape, x.dtype)
+        out = empty(shape, x.dtype)
         kernel(xf, tf, *buffers, *params, out.reshape(-1), False, get_num_threads())
         if out.dtype != result:
             out = out.astype(result)
@@ -208,7 +209,7 @@ def _pointwise_backward(kernel, input, target, reduction, grad_output, out, para
     if denominator is None:
         denominator = _denominator(reduction, shape)
     g, scale = _upstream(grad_output, reduction, shape, x.dtype, denominator)
-    grad = np.empty(shape, x.dtype)
+    grad = empty(shape, x.dtype)
     kernel(xf, tf, *buffers, *params, g, scale, grad.reshape(-1), get_num_threads())
     return _finish(grad, x.shape, result, out)
 
@@ -901,7 +902,7 @@ def _class_gradient(p, grad_output, out, denominator=None):
         _kr.nll_backward(N, C, inner, p.t, p.w, p.ignore_index, g, scale, grad.reshape(-1),
                          n_threads)
         return _finish(grad, p.x.shape, p.result, out)
-    grad = np.empty(p.x.shape, p.x.dtype)
+    grad = empty(p.x.shape, p.x.dtype)
     flat, (sN, sC, sK) = _flat_strided(p.view)
     if p.probabilities:
         t_flat, (tN, tC, tK) = _flat_strided(p.t_view)
