@@ -85,7 +85,7 @@ def build_info():
 
     import numpy as np
 
-    from fastnl._kernels import _elementwise
+    from fastnl._kernels import _elementwise, _pool
     from fastnl._version import __version__
 
     libc, libc_version = platform.libc_ver()
@@ -108,6 +108,8 @@ def build_info():
                         else os.cpu_count()),
         "parallel grain (elements)": (f"{_elementwise.GRAIN_SIZE} at least; per elementwise "
                                       f"op: {_elementwise.GRAINS}"),
+        "output cache (FASTNL_OUTPUT_CACHE_MB)": (f"{_pool.limit() >> 20} MiB, "
+                                                  f"{_pool.kept() >> 20} MiB kept now"),
     }
     return info
 
