@@ -81,6 +81,17 @@ def test_kept_memory_is_bounded(cache):
         _pool.set_limit(-1)
 
 
+def test_the_blocks_freed_last_are_kept(cache):
+    x = np.ones(BIG)
+    old = [fastnl.relu(np.ones(2 * BIG)) for _ in range(4)]
+    del old  # four blocks of another size fill the cache
+    y = fastnl.relu(x)
+    address = y.ctypes.data
+    del y  # the block freed longest ago makes room
+    assert _pool.kept() == 3 * 2 * BIG * 8 + BIG * 8
+    assert fastnl.relu(x).ctypes.data == address
+
+
 def test_a_block_much_larger_is_not_handed_out(cache):
     fastnl.relu(np.ones(4 * BIG))  # freed at once: kept
     small = fastnl.relu(np.ones(BIG))

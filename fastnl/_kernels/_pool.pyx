@@ -6,8 +6,9 @@
 # mapped (measured: 46 ms allocating against 20 ms with out= reused, one
 # thread). fastnl therefore allocates its outputs of 1 MiB and more through
 # NumPy's memory-handler hook (NEP 49) with a handler that keeps a few freed
-# blocks (KEPT_BLOCKS, at most `limit` bytes in all) and hands them to the
-# next output they fit: a loop of allocating calls writes into mapped memory.
+# blocks (FPL_KEPT_BLOCKS, at most `limit` bytes in all; the blocks freed
+# longest ago make room for new ones) and hands them to the next output they
+# fit: a loop of allocating calls writes into memory already mapped.
 # Only fastnl's own outputs use this handler (it is set around their
 # allocation only); the rest of the process keeps NumPy's.
 #
@@ -32,8 +33,16 @@ cdef extern from *:
     #define FPL_KEPT_BLOCKS 4
     #define FPL_MIN_BYTES ((size_t)1 << 20)
 
-    static struct { void *ptr; size_t size; } fpl_kept[FPL_KEPT_BLOCKS];
+    /* the kept blocks; `age` orders them by when they were freed */
+    static struct { void *ptr; size_t size; unsigned long long age; } fpl_kept[FPL_KEPT_BLOCKS];
     static size_t fpl_kept_bytes = 0, fpl_limit = 0;
+    static unsigned long long fpl_clock = 0;
+
+    static void fpl_drop(int i) {
+        free(fpl_kept[i].ptr);
+        fpl_kept[i].ptr = NULL;
+        fpl_kept_bytes -= fpl_kept[i].size;
+    }
 
     /* The smallest kept block that holds `size` bytes and is at most an
        eighth larger, else fresh memory. */
@@ -61,33 +70,43 @@ cdef extern from *:
         (void)ctx;
         return realloc(ptr, size ? size : 1);
     }
-    /* Keep a large block while there is room (`size`, what NumPy asked for,
-       may be up to an eighth less than the block: it is what the block is
-       known to hold), else give it back. */
+    /* Keep a large block, giving back the blocks freed longest ago to make
+       room: the block freed last is the likeliest to fit the next output (a
+       loop of calls). `size`, what NumPy asked for, may be up to an eighth
+       less than the block: it is what the block is known to hold. */
     static void fpl_free(void *ctx, void *ptr, size_t size) {
-        int i;
+        int i, slot;
         (void)ctx;
         if (ptr == NULL)
             return;
-        if (size >= FPL_MIN_BYTES && fpl_kept_bytes + size <= fpl_limit)
-            for (i = 0; i < FPL_KEPT_BLOCKS; i++)
-                if (fpl_kept[i].ptr == NULL) {
-                    fpl_kept[i].ptr = ptr;
-                    fpl_kept[i].size = size;
-                    fpl_kept_bytes += size;
-                    return;
-                }
-        free(ptr);
+        if (size < FPL_MIN_BYTES || size > fpl_limit) {
+            free(ptr);
+            return;
+        }
+        for (;;) {
+            int oldest = -1;
+            slot = -1;
+            for (i = 0; i < FPL_KEPT_BLOCKS; i++) {
+                if (fpl_kept[i].ptr == NULL)
+                    slot = i;
+                else if (oldest < 0 || fpl_kept[i].age < fpl_kept[oldest].age)
+                    oldest = i;
+            }
+            if (slot >= 0 && fpl_kept_bytes + size <= fpl_limit)
+                break;
+            fpl_drop(oldest);  /* some block is kept: no room otherwise */
+        }
+        fpl_kept[slot].ptr = ptr;
+        fpl_kept[slot].size = size;
+        fpl_kept[slot].age = ++fpl_clock;
+        fpl_kept_bytes += size;
     }
     /* Give every kept block back to the system. */
     static void fpl_release(void) {
         int i;
         for (i = 0; i < FPL_KEPT_BLOCKS; i++)
-            if (fpl_kept[i].ptr != NULL) {
-                free(fpl_kept[i].ptr);
-                fpl_kept[i].ptr = NULL;
-            }
-        fpl_kept_bytes = 0;
+            if (fpl_kept[i].ptr != NULL)
+                fpl_drop(i);
     }
 
     static PyDataMem_Handler fpl_handler = {
