@@ -176,10 +176,25 @@ def _upstream(grad_output, reduction, loss_shape, dtype, denominator):
     return np.empty(0, dtype), float(_ratio(value, denominator))
 
 
+def _gradient_buffer(out, shape, dtype, reads, zero=False):
+    """Where a gradient kernel writes: `out` itself when it is C-contiguous,
+    of the gradient's shape and compute dtype, and overlaps none of the
+    arrays the kernel `reads`; else a new array. zero: zero-filled (for
+    kernels that write only some elements)."""
+    if (out is not None and out.shape == shape and out.dtype == dtype
+            and out.flags.c_contiguous and not any(np.may_share_memory(out, a) for a in reads)):
+        if zero:
+            out.fill(0)
+        return out
+    return np.zeros(shape, dtype) if zero else empty(shape, dtype)
+
+
 def _finish(grad, x_shape, result, out):
     """Sum a gradient computed at a broadcast shape back to the input's shape
     (in float64, in NumPy's fixed order), and deliver it in the result dtype
-    (into `out` when given)."""
+    (into `out` when given, unless the kernel wrote there)."""
+    if grad is out:
+        return out
     if grad.shape != x_shape:
         lead = grad.ndim - len(x_shape)
         axes = tuple(range(lead)) + tuple(
@@ -209,7 +224,7 @@ def _pointwise_backward(kernel, input, target, reduction, grad_output, out, para
     if denominator is None:
         denominator = _denominator(reduction, shape)
     g, scale = _upstream(grad_output, reduction, shape, x.dtype, denominator)
-    grad = empty(shape, x.dtype)
+    grad = _gradient_buffer(out, shape, x.dtype, [xf, tf, g, *buffers])
     kernel(xf, tf, *buffers, *params, g, scale, grad.reshape(-1), get_num_threads())
     return _finish(grad, x.shape, result, out)
 
@@ -897,15 +912,17 @@ def _class_gradient(p, grad_output, out, denominator=None):
     _check_loss_out(out, p.x, p.result)
     N, C, inner = p.view.shape
     n_threads = get_num_threads()
-    if p.name == "nll_loss":  # the kernel writes only the targets' elements
-        grad = np.zeros(p.x.shape, p.x.dtype)
-        _kr.nll_backward(N, C, inner, p.t, p.w, p.ignore_index, g, scale, grad.reshape(-1),
-                         n_threads)
-        return _finish(grad, p.x.shape, p.result, out)
-    grad = empty(p.x.shape, p.x.dtype)
     flat, (sN, sC, sK) = _flat_strided(p.view)
+    reads = [flat]
     if p.probabilities:
         t_flat, (tN, tC, tK) = _flat_strided(p.t_view)
+        reads.append(t_flat)
+    # the kernel writes only the targets' elements of nll_loss's gradient
+    grad = _gradient_buffer(out, p.x.shape, p.x.dtype, reads, zero=p.name == "nll_loss")
+    if p.name == "nll_loss":
+        _kr.nll_backward(N, C, inner, p.t, p.w, p.ignore_index, g, scale, grad.reshape(-1),
+                         n_threads)
+    elif p.probabilities:
         _kr.cross_entropy_prob_backward(flat, t_flat, sN, sC, sK, tN, tC, tK, N, C, inner,
                                         p.w, p.eps, g, scale, grad.reshape(-1), n_threads)
     else:
