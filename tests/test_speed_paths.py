@@ -148,3 +148,32 @@ def test_celu_negative_alpha_takes_libm_path(dtype):
     ref = reference.celu(x, alpha=-2.0)
     err = reference.ulp_error("celu", x, got, ref, {"alpha": -2.0})
     assert err.max() <= reference.MAX_ERROR
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_streamed_outputs(dtype, n_threads):
+    """Outputs of 16 MiB and more are written with streaming stores through
+    a buffer in L1: the same bits as smaller calls (which write directly),
+    forward, backward and in place, into an output at any element offset
+    (the unaligned head and tail of the streamed range)."""
+    n = (16 << 20) // np.dtype(dtype).itemsize + 37  # just above the threshold
+    x = values(dtype, n, seed=5)
+    g = values(dtype, n, seed=6)
+    pieces = range(0, n, 1 << 20)  # 4-8 MiB calls: not streamed
+    with fastnl.num_threads(n_threads):
+        for name, params in [("relu", {}), ("hardtanh", {"min_val": -0.5}), ("softshrink", {}),
+                             ("gelu", {})]:  # the memory-bound ops stream, gelu does not
+            expected = np.concatenate([forward(name, params, x[i:i + (1 << 20)]) for i in pieces])
+            np.testing.assert_array_equal(forward(name, params, x), expected)
+            for offset in (1, 3):
+                buffer = np.empty(n + offset, dtype)
+                out = buffer[offset:]
+                forward(name, params, x, out=out)
+                np.testing.assert_array_equal(out, expected)
+            y = x.copy()
+            forward(name, params, y, out=y)
+            np.testing.assert_array_equal(y, expected)
+            expected = np.concatenate([backward(name, params, g[i:i + (1 << 20)],
+                                                x[i:i + (1 << 20)]) for i in pieces])
+            np.testing.assert_array_equal(backward(name, params, g, x), expected)
