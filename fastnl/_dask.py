@@ -14,8 +14,9 @@ How each family is split:
   existing chunks, through the in-memory driver (bitwise the in-memory result);
 - the softmax family along an axis in one chunk: each block through the
   in-memory function (bitwise); along a split axis, two passes: every block
-  gives each lane's (max, sum of exp) in float64, a tree reduction combines
-  them, and a blockwise pass normalises (exact up to rounding; float64 work);
+  gives each lane's max and float64 sum of exp (the softmax kernel's own
+  passes), a tree reduction combines them, and the kernel's write pass
+  normalises each block with the combined values (exact up to rounding);
 - pointwise losses: 'none' block by block; reduced losses as per-block
   float64 sums combined by a tree reduction, then divided once;
 - nll_loss / cross_entropy with the class axis in one chunk: the in-memory
@@ -80,6 +81,17 @@ def _elementwise_block(x, g=None, *, kernel, args):
     return np.asarray(activations._elementwise(kernel, x, None, *args, grad_output=g))
 
 
+def _with_gradient(grad_output, x, name="input"):
+    """grad_output as a Dask array after the in-memory shape check against
+    the Dask array x (the input, or the forward's output), and the result
+    dtype (the promoted one)."""
+    g = _dask(grad_output)
+    if g.shape != x.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but {name} has shape {x.shape}; "
+                         "they must be the same")
+    return g, np.result_type(resolve_dtype(g.dtype)[1], resolve_dtype(x.dtype)[1])
+
+
 def elementwise(kernel, x, out, args, grad_output):
     """An activation (or, with `grad_output`, its gradient) block by block."""
     _no_out(out)
@@ -87,11 +99,7 @@ def elementwise(kernel, x, out, args, grad_output):
     if grad_output is None:
         return _blocks(_elementwise_block, x, dtype=resolve_dtype(x.dtype)[1], ndim=x.ndim,
                        kernel=kernel, args=args)
-    g = _dask(grad_output)
-    if g.shape != x.shape:
-        raise ValueError(f"grad_output has shape {g.shape} but input has shape {x.shape}; "
-                         "they must be the same")
-    dtype = np.result_type(resolve_dtype(g.dtype)[1], resolve_dtype(x.dtype)[1])
+    g, dtype = _with_gradient(grad_output, x)
     return _blocks(_elementwise_block, x, g, dtype=dtype, ndim=x.ndim, kernel=kernel, args=args)
 
 
@@ -131,21 +139,17 @@ def _prelu_grad_x_block(g, x, w):
 def _prelu_grad_w_block(g, x, w, *, per_channel, axis):
     """This block's share of the weight gradient, float64, with the block's
     axes kept (length 1, or its channels along the channel axis)."""
-    keep = tuple(a for a in range(x.ndim) if not (per_channel and a == axis))
+    summed = tuple(a for a in range(x.ndim) if not (per_channel and a == axis))
     with np.errstate(invalid="ignore", over="ignore"):
         terms = np.where(x > 0, 0.0, g.astype(np.float64) * x)  # NaN x counts, as in memory
-    return terms.sum(axis=keep, keepdims=True)
+    return terms.sum(axis=summed, keepdims=True)
 
 
 def prelu_backward(grad_output, x, weight, out):
     _no_out(out)
     weight_shape = weight.shape if isinstance(weight, da.Array) else np.shape(weight)
     x, w, axis = _prelu_operands(x, weight)
-    g = _dask(grad_output)
-    if g.shape != x.shape:
-        raise ValueError(f"grad_output has shape {g.shape} but input has shape {x.shape}; "
-                         "they must be the same")
-    dtype = np.result_type(resolve_dtype(g.dtype)[1], resolve_dtype(x.dtype)[1])
+    g, dtype = _with_gradient(grad_output, x)
     grad_x = _blocks(_prelu_grad_x_block, g, x, w, dtype=dtype, ndim=x.ndim)
     per_channel = w.size > 1
     g = g.rechunk(x.chunks)  # the partial sums' chunks follow x's
@@ -185,13 +189,10 @@ def _rrelu_backward_block(g, x, noise, *, lower, upper):
 
 def rrelu_backward(grad_output, x, lower, upper, noise, out):
     _no_out(out)
-    g, x, noise = _dask(grad_output), _dask(x), _dask(noise)
+    x, noise = _dask(x), _dask(noise)
     if noise.shape != x.shape:
         raise ValueError(f"noise has shape {noise.shape} but input has shape {x.shape}")
-    if g.shape != x.shape:
-        raise ValueError(f"grad_output has shape {g.shape} but input has shape {x.shape}; "
-                         "they must be the same")
-    dtype = np.result_type(resolve_dtype(g.dtype)[1], resolve_dtype(x.dtype)[1])
+    g, dtype = _with_gradient(grad_output, x)
     return _blocks(_rrelu_backward_block, g, x, noise, dtype=dtype, ndim=x.ndim,
                    lower=lower, upper=upper)
 
@@ -317,11 +318,8 @@ def along_axis_backward(grad_output, output, axis, temperature, out, softmin, lo
     """The softmax family's gradients: blockwise along an unsplit axis, else
     the row sums as tree reductions (float64) and one blockwise expression."""
     _no_out(out)
-    g, y = _dask(grad_output), _dask(output)
-    if g.shape != y.shape:
-        raise ValueError(f"grad_output has shape {g.shape} but output has shape {y.shape}; "
-                         "they must be the same")
-    result = np.result_type(resolve_dtype(g.dtype)[1], resolve_dtype(y.dtype)[1])
+    y = _dask(output)
+    g, result = _with_gradient(grad_output, y, "output")
     axis = normalize_axis(axis, y.ndim)
     g = g.rechunk(y.chunks)
     if y.ndim == 0 or y.numblocks[axis] == 1:
@@ -418,15 +416,8 @@ def pointwise_backward(kernel, input, target, reduction, grad_output, out, param
     x, shape, operands, layout = _pointwise_operands(input, target, arrays, sizes)
     compute, result = resolve_dtype(x.dtype)
     g = _dask(grad_output)
-    if reduction == "none":
-        if g.shape != shape:
-            raise ValueError(f"grad_output has shape {g.shape}, but the loss "
-                             f"(reduction='none') has shape {shape}; they must be the same")
-        operands = _aligned(operands + [g], shape)
-    elif g.ndim != 0:
-        raise ValueError(f"grad_output of a reduced loss must be a scalar, got shape {g.shape}")
-    else:
-        operands = operands + [g]
+    losses._check_upstream(g, reduction, shape)
+    operands = _aligned(operands + [g], shape) if reduction == "none" else operands + [g]
     broadcast = shape != x.shape
     if broadcast:  # blocks in the compute dtype, summed back in float64 below
         operands[0] = operands[0].astype(compute)
@@ -436,11 +427,8 @@ def pointwise_backward(kernel, input, target, reduction, grad_output, out, param
                    denominator=losses._denominator(reduction, shape))
     if not broadcast:
         return grad
-    lead = len(shape) - x.ndim
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(x.shape)
-                                      if n == 1 and shape[lead + i] != 1)
-    return grad.sum(axis=axes, dtype=np.float64).reshape(x.shape).astype(compute) \
-        .astype(result)
+    return grad.sum(axis=losses._broadcast_axes(shape, x.shape), dtype=np.float64) \
+        .reshape(x.shape).astype(compute).astype(result)
 
 
 # ---------------------------------------------------------------- class losses
@@ -706,13 +694,9 @@ def class_loss_backward(name, input, target, weight, ignore_index, reduction, gr
     x_ind, t_ind = _indices(x, t, p.probabilities)
     rows_ind = (0,) + x_ind[2:]
     g = _dask(grad_output)
+    losses._check_upstream(g, p.reduction, p.expected)
     if p.reduction == "none":
-        if g.shape != p.expected:
-            raise ValueError(f"grad_output has shape {g.shape}, but the loss (reduction='none') "
-                             f"has shape {p.expected}; they must be the same")
         g, g_ind = (g[None] if one_row else g).rechunk(_row_chunks(x)), rows_ind
-    elif g.ndim != 0:
-        raise ValueError(f"grad_output of a reduced loss must be a scalar, got shape {g.shape}")
     else:
         g_ind = ()
     if p.reduction != "mean":

@@ -158,19 +158,25 @@ def _pointwise(kernel, input, target, reduction, params=(), arrays=(), *,
     return _scalar(_ratio(total, _denominator(reduction, shape)), result)
 
 
+def _check_upstream(g, reduction, loss_shape):
+    """A reduced loss takes a scalar grad_output, reduction='none' an array of
+    the loss's shape (shapes only: the Dask path checks its arrays too)."""
+    resolve_dtype(g.dtype)  # rejects non-real dtypes, naming them
+    if reduction == "none" and g.shape != loss_shape:
+        raise ValueError(f"grad_output has shape {g.shape}, but the loss (reduction='none') "
+                         f"has shape {loss_shape}; they must be the same")
+    if reduction != "none" and g.ndim != 0:
+        raise ValueError(f"grad_output of a reduced loss must be a scalar, got shape {g.shape}")
+
+
 def _upstream(grad_output, reduction, loss_shape, dtype, denominator):
     """The upstream gradient: (per-element array of the compute dtype, flat, or
-    empty; scalar scale). A reduced loss takes a scalar grad_output, divided
-    by the mean's `denominator`; reduction='none' an array of the loss's shape."""
+    empty; scalar scale): grad_output per element for reduction='none', else
+    one scale, grad_output over the mean's `denominator`."""
     g = np.asarray(grad_output)
-    resolve_dtype(g.dtype)  # rejects non-real dtypes, naming them
+    _check_upstream(g, reduction, loss_shape)
     if reduction == "none":
-        if g.shape != loss_shape:
-            raise ValueError(f"grad_output has shape {g.shape}, but the loss (reduction='none') "
-                             f"has shape {loss_shape}; they must be the same")
         return np.ascontiguousarray(g, dtype=dtype).reshape(-1), 1.0
-    if g.ndim != 0:
-        raise ValueError(f"grad_output of a reduced loss must be a scalar, got shape {g.shape}")
     # rounded to the data's dtype first, as torch holds it
     value = float(g.astype(dtype))
     return np.empty(0, dtype), float(_ratio(value, denominator))
@@ -196,11 +202,16 @@ def _finish(grad, x_shape, result, out):
     if grad is out:
         return out
     if grad.shape != x_shape:
-        lead = grad.ndim - len(x_shape)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(x_shape) if n == 1 and grad.shape[lead + i] != 1)
-        grad = grad.sum(axis=axes, dtype=np.float64).reshape(x_shape).astype(grad.dtype)
+        grad = grad.sum(axis=_broadcast_axes(grad.shape, x_shape), dtype=np.float64) \
+            .reshape(x_shape).astype(grad.dtype)
     return deliver(grad, out, result)
+
+
+def _broadcast_axes(shape, x_shape):
+    """The axes of `shape` along which an array of `x_shape` was broadcast to it."""
+    lead = len(shape) - len(x_shape)
+    return tuple(range(lead)) + tuple(lead + i for i, n in enumerate(x_shape)
+                                      if n == 1 and shape[lead + i] != 1)
 
 
 def _check_loss_out(out, input, result):
