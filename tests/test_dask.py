@@ -1024,3 +1024,26 @@ def test_distributed_local_cluster(monkeypatch):
     expected = fastnl.cross_entropy_backward(x, t, w, label_smoothing=0.1)
     np.testing.assert_allclose(got_grad, expected, rtol=1e-12,
                                atol=1e-13 * np.max(np.abs(expected)))
+
+
+def test_modules_stay_lazy(rng):
+    """fastnl.nn modules hand Dask inputs to the functions: forward and
+    backward (with its default upstream gradient) stay lazy and equal the
+    in-memory modules' results."""
+    x = rng.standard_normal((12, 7))
+    t = rng.integers(0, 7, 12)
+    reads = Reads()
+    dx, dt = reads(x, chunks=(5, 3)), reads(t, chunks=5)
+    for make, args, lazy_args in [(lambda: fastnl.nn.GELU(), (x,), (dx,)),
+                                  (lambda: fastnl.nn.LogSoftmax(dim=1), (x,), (dx,)),
+                                  (lambda: fastnl.nn.CrossEntropyLoss(label_smoothing=0.1),
+                                   (x, t), (dx, dt)),
+                                  (lambda: fastnl.nn.MSELoss(reduction="none"), (x, x[::-1]),
+                                   (dx, dx[::-1]))]:
+        module, lazy_module = make(), make()
+        before = reads.count
+        expected, got = module(*args), lazy_module(*lazy_args)
+        expected_grad, got_grad = module.backward(), lazy_module.backward()
+        assert reads.count == before  # nothing read yet
+        assert_close(got, expected, rtol_of(np.float64))
+        assert_close(got_grad, expected_grad, rtol_of(np.float64))

@@ -2,7 +2,26 @@
 
 import numpy as np
 
+from fastnl._validate import lazy, resolve_dtype
+
 __all__ = ["Module"]
+
+
+def operand(a):
+    """An input as the functions take it: a Dask array stays lazy (the
+    functions compute it chunk by chunk), anything else becomes an ndarray."""
+    return a if lazy(a) else np.asarray(a)
+
+
+def ones(shape, like):
+    """The default upstream gradient: ones of `shape` in the result dtype of
+    `like`, a lazy Dask array when `like` is one (chunked as it when the
+    shapes agree)."""
+    dtype = resolve_dtype(like.dtype)[1]
+    if lazy(like):
+        import dask.array as da
+        return da.ones(shape, dtype, chunks=like.chunks if like.shape == tuple(shape) else "auto")
+    return np.ones(shape, dtype)
 
 
 class Module:

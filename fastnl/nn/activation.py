@@ -10,8 +10,8 @@ input (as in torch) and the module keeps a copy of the input for backward.
 import numpy as np
 
 from fastnl import activations as F
-from fastnl._validate import as_float_array, rng_from
-from fastnl.nn._module import Module
+from fastnl._validate import rng_from
+from fastnl.nn._module import Module, ones, operand
 
 __all__ = [
     "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "CELU", "SELU", "GELU",
@@ -31,7 +31,7 @@ class _Activation(Module):
         self.inplace = bool(inplace)
 
     def forward(self, input):
-        x = np.asarray(input)
+        x = operand(input)
         self._save(x=x.copy() if self.inplace else x)
         return getattr(F, self._function)(x, **self._kwargs(), out=x if self.inplace else None)
 
@@ -39,7 +39,7 @@ class _Activation(Module):
         """Gradient with respect to the last input (``grad_output`` defaults to ones)."""
         x = self._saved_tensors()["x"]
         if grad_output is None:
-            grad_output = np.ones(x.shape, as_float_array(x)[1])
+            grad_output = ones(x.shape, x)
         return getattr(F, f"{self._function}_backward")(grad_output, x, **self._kwargs())
 
     def extra_repr(self):
@@ -245,14 +245,14 @@ class PReLU(Module):
         self.weight_grad = None
 
     def forward(self, input):
-        x = np.asarray(input)
+        x = operand(input)
         self._save(x=x)
         return F.prelu(x, self.weight)
 
     def backward(self, grad_output=None):
         x = self._saved_tensors()["x"]
         if grad_output is None:
-            grad_output = np.ones(x.shape, as_float_array(x)[1])
+            grad_output = ones(x.shape, x)
         grad_x, grad_weight = F.prelu_backward(grad_output, x, self.weight)
         self._accumulate("weight", grad_weight)
         return grad_x
@@ -289,7 +289,7 @@ class RReLU(Module):
         self._rng = rng_from(rng)
 
     def forward(self, input):
-        x = np.asarray(input)
+        x = operand(input)
         saved = x.copy() if self.inplace else x
         y, noise = F.rrelu(x, self.lower, self.upper, training=self.training, rng=self._rng,
                            out=x if self.inplace else None, return_noise=True)
@@ -300,7 +300,7 @@ class RReLU(Module):
         saved = self._saved_tensors()
         x = saved["x"]
         if grad_output is None:
-            grad_output = np.ones(x.shape, as_float_array(x)[1])
+            grad_output = ones(x.shape, x)
         return F.rrelu_backward(grad_output, x, self.lower, self.upper,
                                 training=saved["training"], noise=saved["noise"])
 

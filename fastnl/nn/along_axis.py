@@ -10,8 +10,7 @@ import warnings
 import numpy as np
 
 from fastnl import along_axis as F
-from fastnl._validate import as_float_array
-from fastnl.nn._module import Module
+from fastnl.nn._module import Module, ones, operand
 
 __all__ = ["Softmax", "LogSoftmax", "Softmin"]
 
@@ -31,7 +30,7 @@ class _AlongAxis(Module):
         self.dim = dim
 
     def forward(self, input):
-        x = np.asarray(input)
+        x = operand(input)
         dim = self.dim if self.dim is not None else _legacy_dim(self._function, x.ndim)
         y = getattr(F, self._function)(x, dim=dim)
         self._save(y=y, dim=dim)
@@ -42,7 +41,7 @@ class _AlongAxis(Module):
         saved = self._saved_tensors()
         y = saved["y"]
         if grad_output is None:
-            grad_output = np.ones(np.shape(y), as_float_array(y)[1])
+            grad_output = ones(y.shape, y)
         return getattr(F, f"{self._function}_backward")(grad_output, y, dim=saved["dim"])
 
     def extra_repr(self):

@@ -14,7 +14,7 @@ argument of most losses is the legacy ``size_average``, so a positional
 import numpy as np
 
 from fastnl import losses as F
-from fastnl.nn._module import Module
+from fastnl.nn._module import Module, ones, operand
 
 __all__ = [
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss",
@@ -29,7 +29,7 @@ class _Loss(Module):
     _function = None
 
     def forward(self, input, target):
-        input, target = np.asarray(input), np.asarray(target)
+        input, target = operand(input), operand(target)
         loss = getattr(F, self._function)(input, target, **self._kwargs())
         self._save(input=input, target=target, loss_shape=np.shape(loss))
         return loss
@@ -39,7 +39,7 @@ class _Loss(Module):
         1 (ones of the loss's shape for ``reduction='none'``)."""
         saved = self._saved_tensors()
         if grad_output is None:
-            grad_output = np.ones(saved["loss_shape"])
+            grad_output = ones(saved["loss_shape"], saved["input"])
         return getattr(F, f"{self._function}_backward")(
             saved["input"], saved["target"], **self._kwargs(), grad_output=grad_output)
 
