@@ -11,6 +11,7 @@ Environment:
 """
 
 import os
+import runpy
 import tempfile
 import warnings
 from pathlib import Path
@@ -26,9 +27,12 @@ MODULES = ["_elementwise", "_build", "_rowwise", "_losses", "_pool"]
 
 
 def expand_templates():
+    # the table of activations (pure data): the elementwise loops and ufuncs
+    table = runpy.run_path(str(Path("fastnl", "_ops.py")))
+    names = {name: table[name] for name in ("KERNELS", "UFUNCS", "GRAIN_SIZE", "CHEAP")}
     for template in KERNELS.glob("*.pyx.tp"):
         target = template.with_suffix("")  # strip ".tp"
-        text = tempita_sub(template.read_text())
+        text = tempita_sub(template.read_text(), **names)
         if not target.exists() or target.read_text() != text:
             target.write_text(text)
 

@@ -3,7 +3,7 @@
 import contextlib
 import operator
 
-from fastnl._kernels import _build
+from fastnl._kernels import _build, _elementwise
 
 # None: follow OpenMP's default, read at every call, so OMP_NUM_THREADS, the
 # CPU affinity mask and threadpoolctl.threadpool_limits all apply.
@@ -56,6 +56,7 @@ def set_num_threads(n):
         if n < 1:
             raise ValueError(f"number of threads must be >= 1, got {n}")
     _n_threads = n
+    _elementwise.set_threads(n or 0)  # the elementwise kernels and ufuncs read it in C
 
 
 @contextlib.contextmanager

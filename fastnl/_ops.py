@@ -1,0 +1,328 @@
+"""One declaration per elementwise activation: the table everything else reads.
+
+Pure data (no import of fastnl, NumPy or anything compiled), so that setup.py
+can read it before the kernels exist. From it come:
+
+- the kernels' loops and the NumPy ufuncs (``_elementwise.pyx.tp``, expanded by
+  setup.py with ``KERNELS`` and ``UFUNCS``), over the scalar C math of
+  ``fnl_activations.h`` (``fnl_<kernel>_<f|d>`` and ``..._backward_...``);
+- the public functions of :mod:`fastnl.activations` (signature, argument
+  checks, docstring) and their ``fastnl.ufunc`` twins;
+- the ``fastnl.nn`` classes, the test and self-check settings (``cases``), the
+  benchmark lists and the documentation tables.
+
+Adding an activation: its C math (forward and derivative) in
+``fnl_activations.h``, a ``Kernel`` row if it needs a new loop, and an
+``Activation`` row here.
+
+Expressions (``kernel_args``, ``Param.domain``, ``Activation.constraints``) are
+written in the common subset of Python and C (names of parameters, numbers,
+``+ - * /``, comparisons, ``isfinite(...)``, ``and``/``or`` are not allowed:
+write one constraint per condition), so that the Python checks and the ufunc
+loops evaluate the same text.
+"""
+
+from typing import NamedTuple
+
+# Fewest elements that start threads: cheap memory-bound loops need more work
+# per thread to pay for the fork/join. (PyTorch's ATen uses 32768 for every
+# op, at::internal::GRAIN_SIZE; never below that, as get_num_threads documents.)
+GRAIN_SIZE = 32768
+CHEAP, MID, HEAVY = 65536, 32768, 32768
+
+
+class Kernel(NamedTuple):
+    """A C loop over ``fnl_<name>_<s>(x, p0, ...)`` and its backward.
+
+    rare: per dtype suffix ('f', 'd'), a C condition on x (and p0...) that
+        sends a block through ``fnl_<name>_rare_<s>(x, p0, ...)`` (scalar libm)
+        for those elements: inputs where the vector formula loses accuracy.
+    special: (C condition on p0..., argument list) -- when the condition holds
+        the loop calls the function with these arguments instead (a constant
+        the compiler can fold, e.g. no division by beta = 1).
+    """
+    name: str
+    params: tuple = ()
+    grain: int = MID
+    rare: dict = {}
+    special: tuple = None
+
+
+KERNELS = [
+    Kernel("identity", grain=CHEAP),  # a plain copy: the benchmarks' bandwidth floor
+    Kernel("relu", grain=CHEAP),
+    Kernel("hardtanh", ("min_val", "max_val"), CHEAP),
+    Kernel("leaky_relu", ("negative_slope",), CHEAP),
+    # torch's one ELU form (negative coefficient, positive coefficient, input
+    # scale); a scale <= 0 (celu with alpha < 0) needs libm's full expm1
+    Kernel("elu", ("negcoef", "poscoef", "input_scale"), MID,
+           rare={"f": "!(p2 > 0)", "d": "!(p2 > 0)"}),
+    Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}),
+    Kernel("gelu_tanh"),
+    Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1")),
+    Kernel("sigmoid"),
+    Kernel("tanh"),
+    Kernel("softsign", grain=CHEAP),
+    Kernel("threshold", ("threshold", "value"), CHEAP),
+    Kernel("tanhshrink"),
+    Kernel("softshrink", ("lambd",), CHEAP),
+    Kernel("hardshrink", ("lambd",), CHEAP),
+    Kernel("logsigmoid"),
+    # below exp's normal range x exp(x) goes through libm
+    Kernel("silu", rare={"f": "x < -87.0f", "d": "x < -708.0"}),
+    Kernel("mish", rare={"f": "x < -87.0f", "d": "x < -708.0"}),
+    Kernel("hardsigmoid", grain=CHEAP),
+    Kernel("hardswish", grain=CHEAP),
+]
+
+
+class Param(NamedTuple):
+    """A scalar parameter of a public function.
+
+    finite: must be finite (else only NaN is refused, unless nan=True).
+    domain: a condition it must meet (Python and C), message in `error`.
+    """
+    name: str
+    default: object = None   # None: required (no default)
+    finite: bool = True
+    nan: bool = False
+    domain: str = None
+    error: str = None
+    options: tuple = None    # a string parameter: its allowed values
+
+
+class Activation(NamedTuple):
+    name: str
+    summary: str                 # the docstring's first line, after the name
+    kernel: object = None        # Kernel name, or {option: kernel name} for a choice
+    params: tuple = ()
+    kernel_args: tuple = None    # the kernel's p0, p1, ... from the params (default: params)
+    constraints: tuple = ()      # (condition, message) on several params
+    torch: str = None            # torch's name: torch.nn.functional.<torch> or torch.<torch>
+    module: str = None           # the fastnl.nn / torch.nn class
+    inplace: bool = False        # the nn class takes inplace= (as torch's does)
+    details: str = ""            # paragraphs after the summary
+    beyond_torch: str = ""       # where fastnl returns the limit and torch NaN
+    derivative: str = ""         # f'(x) in the backward's docstring
+    example: tuple = None        # (arguments, output) of a forward doctest
+    backward_example: tuple = None
+    cases: tuple = ({},)         # parameter settings the tests and self-check run
+    custom: bool = False         # written out in activations.py (weights, rng)
+    ufunc: bool = True           # has fastnl.ufunc twins
+
+
+NONZERO = "must be non-zero"
+
+ACTIVATIONS = [
+    Activation(
+        "relu", "Rectified linear unit, ``max(0, x)``.", "relu", torch="relu", module="ReLU",
+        inplace=True, details="``-0.0`` and NaN pass through unchanged, as in torch.",
+        derivative="(x > 0)",
+        example=("[-2.0, 0.0, 3.0]", "array([0., 0., 3.])"),
+        backward_example=("[-1.0, 0.0, 2.0]", "array([0., 0., 1.])")),
+    Activation(
+        "relu6", "ReLU capped at 6, ``min(max(0, x), 6)``.", "hardtanh",
+        kernel_args=("0.0", "6.0"), torch="relu6", module="ReLU6", inplace=True,
+        derivative="(0 < x < 6)",
+        example=("[-1.0, 3.0, 9.0]", "array([0., 3., 6.])"),
+        backward_example=("[-1.0, 3.0, 6.0]", "array([0., 1., 0.])")),
+    Activation(
+        "leaky_relu", "Leaky ReLU, ``x if x > 0 else negative_slope * x``.", "leaky_relu",
+        params=(Param("negative_slope", 0.01),), torch="leaky_relu", module="LeakyReLU",
+        inplace=True,
+        details="A small slope keeps a gradient for negative inputs, so units cannot "
+                "\"die\" as plain ReLU units can.",
+        derivative="(1 if x > 0 else negative_slope)",
+        example=("[-2.0, 3.0], negative_slope=0.5", "array([-1.,  3.])"),
+        backward_example=("[-1.0, 0.0, 2.0]", "array([0.01, 0.01, 1.  ])"),
+        cases=({}, {"negative_slope": 0.2})),
+    Activation("prelu", "Parametric ReLU.", torch="prelu", module="PReLU", custom=True,
+               ufunc=False, cases=({"weight": (0.25,)},)),
+    Activation("rrelu", "Randomized leaky ReLU.", torch="rrelu", module="RReLU", custom=True,
+               ufunc=False, inplace=True, cases=({}, {"lower": 0.1, "upper": 0.3})),
+    Activation(
+        "elu", "Exponential linear unit, ``x if x > 0 else alpha * (exp(x) - 1)``.", "elu",
+        params=(Param("alpha", 1.0),), kernel_args=("alpha", "1.0", "1.0"), torch="elu",
+        module="ELU", inplace=True, details="Computed with ``expm1``, accurate for small negative x.",
+        derivative="(1 if x > 0 else alpha * exp(x))",
+        example=("[-1000.0, 0.0, 2.0]", "array([-1.,  0.,  2.])"),
+        backward_example=("[-1000.0, 0.0, 2.0]", "array([0., 1., 1.])"),
+        cases=({}, {"alpha": 0.5})),
+    Activation(
+        "celu", "Continuously differentiable ELU, "
+        "``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.", "elu",
+        params=(Param("alpha", 1.0, domain="alpha != 0", error=NONZERO),),
+        kernel_args=("alpha", "1.0", "1.0 / alpha"), torch="celu", module="CELU", inplace=True,
+        derivative="(1 if x > 0 else exp(x / alpha))",
+        example=("[-1000.0, 2.0], alpha=2.0", "array([-2.,  2.])"),
+        backward_example=("[-1000.0, 0.0, 2.0]", "array([0., 1., 1.])"),
+        cases=({}, {"alpha": 2.0})),
+    Activation(
+        "selu", "Scaled ELU, ``scale * (x if x > 0 else alpha * (exp(x) - 1))``.", "elu",
+        # alpha * scale, scale, 1 with the constants of Klambauer et al. (2017),
+        # as torch.nn.functional.selu uses them
+        kernel_args=("1.7580993408473766", "1.0507009873554805", "1.0"), torch="selu",
+        module="SELU", inplace=True,
+        details="``alpha = 1.6732632423543772`` and ``scale = 1.0507009873554805`` "
+                "(Klambauer et al., 2017, self-normalizing networks).",
+        derivative="scale * (1 if x > 0 else alpha * exp(x))",
+        example=("1.0", "np.float64(1.0507009873554805)"),
+        backward_example=("[-1000.0, 1.0, 2.0]", "array([0.        , 1.05070099, 1.05070099])")),
+    Activation(
+        "gelu", "Gaussian error linear unit, ``x * Phi(x)``.",
+        {"none": "gelu", "tanh": "gelu_tanh"},
+        params=(Param("approximate", "none", options=("none", "tanh")),), torch="gelu",
+        module="GELU",
+        details="``approximate='none'`` uses the normal CDF ``Phi(x) = erfc(-x / sqrt(2)) / 2``; "
+                "``'tanh'`` uses ``(1 + tanh(sqrt(2 / pi) * (x + 0.044715 x**3))) / 2``. "
+                "Both are evaluated in forms that keep relative accuracy for x << 0 (where "
+                "``1 + erf`` and ``1 + tanh`` cancel).",
+        beyond_torch="``gelu(inf) = inf`` and ``gelu(-inf) = -0.0`` in both forms "
+                     "(torch 2.13 returns NaN at -inf).",
+        derivative="(Phi(x) + x * phi(x))",
+        example=("[-np.inf, 0.0, np.inf]", "array([-0.,  0., inf])"),
+        backward_example=("[-np.inf, 0.0, np.inf]", "array([0. , 0.5, 1. ])"),
+        cases=({}, {"approximate": "tanh"})),
+    Activation(
+        "softplus", "Softplus, ``log(1 + exp(beta * x)) / beta``.", "softplus",
+        params=(Param("beta", 1.0, domain="beta != 0", error=NONZERO), Param("threshold", 20.0)),
+        torch="softplus", module="Softplus",
+        details="Returns ``x`` itself where ``beta * x > threshold`` (as torch does); the rest "
+                "is evaluated as ``(max(z, 0) + log1p(exp(-|z|))) / beta``, ``z = beta * x``, "
+                "which cannot overflow whatever the threshold.",
+        beyond_torch="with a threshold above about 88 (float32) or 709 (float64), torch 2.13 "
+                     "returns inf where ``beta * x`` lies between that and the threshold; "
+                     "fastnl returns the finite value.",
+        derivative="(1 if beta * x > threshold else sigmoid(beta * x))",
+        example=("[-30.0, 0.0, 30.0]", "array([9.35762297e-14, 6.93147181e-01, 3.00000000e+01])"),
+        backward_example=("[-1000.0, 0.0, 1000.0]", "array([0. , 0.5, 1. ])"),
+        cases=({}, {"beta": 2.0, "threshold": 10.0}, {"beta": 0.5, "threshold": 1000.0})),
+    Activation(
+        "sigmoid", "Logistic sigmoid, ``1 / (1 + exp(-x))``.", "sigmoid", torch="sigmoid",
+        module="Sigmoid", details="Evaluated through ``exp(-|x|)`` only, so it never overflows.",
+        derivative="sigmoid(x) * sigmoid(-x)",
+        example=("[-1000.0, 0.0, 1000.0]", "array([0. , 0.5, 1. ])"),
+        backward_example=("[-1000.0, 0.0, 1000.0]", "array([0.  , 0.25, 0.  ])")),
+    Activation(
+        "tanh", "Hyperbolic tangent.", "tanh", torch="tanh", module="Tanh",
+        derivative="(1 - tanh(x)**2)",
+        example=("[0.0, 1000.0]", "array([0., 1.])"),
+        backward_example=("[-1000.0, 0.0, 1000.0]", "array([0., 1., 0.])")),
+    Activation(
+        "softsign", "Softsign, ``x / (1 + |x|)``.", "softsign", torch="softsign",
+        module="Softsign", beyond_torch="``softsign(+-inf) = +-1`` (torch 2.13 returns NaN).",
+        derivative="1 / (1 + |x|)**2",
+        example=("[-np.inf, 1.0, np.inf]", "array([-1. ,  0.5,  1. ])"),
+        backward_example=("[-1.0, 0.0, 1.0]", "array([0.25, 1.  , 0.25])")),
+    Activation(
+        "hardtanh", "Clamp to ``[min_val, max_val]``.", "hardtanh",
+        params=(Param("min_val", -1.0, finite=False), Param("max_val", 1.0, finite=False)),
+        constraints=(("min_val <= max_val", "min_val must be <= max_val"),),
+        torch="hardtanh", module="Hardtanh", inplace=True, derivative="(min_val < x < max_val)",
+        example=("[-3.0, 0.5, 3.0]", "array([-1. ,  0.5,  1. ])"),
+        backward_example=("[-1.0, 0.0, 1.0]", "array([0., 1., 0.])"),
+        cases=({}, {"min_val": -2.0, "max_val": 0.5})),
+    Activation(
+        "threshold", "``x if x > threshold else value``.", "threshold",
+        params=(Param("threshold", finite=False), Param("value", finite=False, nan=True)),
+        torch="threshold", module="Threshold", inplace=True,
+        details="NaN inputs stay NaN (they are not \"at or below\" the threshold).",
+        derivative="(x > threshold)",
+        example=("[0.5, 1.0, 2.0], threshold=1.0, value=-5.0", "array([-5., -5.,  2.])"),
+        backward_example=("[0.0, 1.0, 2.0], threshold=1.0, value=0.0", "array([0., 0., 1.])"),
+        cases=({"threshold": 0.5, "value": -3.0},)),
+    Activation(
+        "tanhshrink", "``x - tanh(x)``.", "tanhshrink", torch="tanhshrink", module="Tanhshrink",
+        details="Near 0 the difference cancels: the absolute error is a few ulp of ``|x|``.",
+        derivative="tanh(x)**2",
+        example=("[0.0, 100.0]", "array([ 0., 99.])"),
+        backward_example=("[-1000.0, 0.0, 1000.0]", "array([1., 0., 1.])")),
+    Activation(
+        "softshrink", "Soft shrinkage, ``x - lambd`` above ``lambd``, ``x + lambd`` below "
+        "``-lambd``, else 0.", "softshrink",
+        params=(Param("lambd", 0.5, domain="lambd >= 0", error="must be >= 0"),),
+        torch="softshrink", module="Softshrink", derivative="(|x| > lambd)",
+        example=("[-2.0, 0.25, 2.0]", "array([-1.5,  0. ,  1.5])"),
+        backward_example=("[-1.0, 0.5, 2.0]", "array([1., 0., 1.])"),
+        cases=({}, {"lambd": 1.5})),
+    Activation(
+        "hardshrink", "Hard shrinkage, ``0 if -lambd <= x <= lambd else x``.", "hardshrink",
+        params=(Param("lambd", 0.5, domain="lambd >= 0", error="must be >= 0"),),
+        torch="hardshrink", module="Hardshrink", derivative="(|x| > lambd)",
+        example=("[-2.0, 0.25, 2.0]", "array([-2.,  0.,  2.])"),
+        backward_example=("[-1.0, 0.5, 2.0]", "array([1., 0., 1.])"),
+        cases=({}, {"lambd": 0.0})),
+    Activation(
+        "logsigmoid", "``log(sigmoid(x))``.", "logsigmoid", torch="logsigmoid",
+        module="LogSigmoid",
+        details="Evaluated as ``min(x, 0) - log1p(exp(-|x|))``: finite for every finite x, "
+                "where the naive ``log(1 / (1 + exp(-x)))`` gives ``-inf`` below about -745.",
+        derivative="sigmoid(-x)",
+        example=("[-800.0, 0.0]", "array([-8.00000000e+02, -6.93147181e-01])"),
+        backward_example=("[-1000.0, 0.0, 1000.0]", "array([1. , 0.5, 0. ])")),
+    Activation(
+        "silu", "Sigmoid linear unit (swish), ``x * sigmoid(x)``.", "silu", torch="silu",
+        module="SiLU", inplace=True,
+        beyond_torch="``silu(-inf) = -0.0`` (torch 2.13 returns NaN).",
+        derivative="(sigmoid(x) + x * sigmoid(x) * sigmoid(-x))",
+        example=("[-np.inf, 0.0, np.inf]", "array([-0.,  0., inf])"),
+        backward_example=("[-np.inf, 0.0, np.inf]", "array([0. , 0.5, 1. ])")),
+    Activation(
+        "mish", "Mish, ``x * tanh(softplus(x))``.", "mish", torch="mish", module="Mish",
+        inplace=True, beyond_torch="``mish(-inf) = -0.0`` (torch 2.13 returns NaN).",
+        derivative="(tanh(sp) + x * sigmoid(x) / cosh(sp)**2)`` with ``sp = softplus(x)",
+        example=("[-np.inf, 0.0, np.inf]", "array([-0.,  0., inf])"),
+        backward_example=("[-np.inf, 0.0, np.inf]", "array([0. , 0.6, 1. ])")),
+    Activation(
+        "hardsigmoid", "Piecewise-linear sigmoid, ``min(max(x + 3, 0), 6) / 6``.", "hardsigmoid",
+        torch="hardsigmoid", module="Hardsigmoid", inplace=True,
+        derivative="(1/6 if -3 < x < 3 else 0)",
+        example=("[-4.0, 0.0, 4.0]", "array([0. , 0.5, 1. ])"),
+        backward_example=("[-3.0, 0.0, 3.0]", "array([0.        , 0.16666667, 0.        ])")),
+    Activation(
+        "hardswish", "``x * hardsigmoid(x)``.", "hardswish", torch="hardswish",
+        module="Hardswish", inplace=True,
+        beyond_torch="``hardswish(-inf) = -0.0`` (torch 2.13 returns NaN).",
+        derivative="(0 if x <= -3 else x / 3 + 1/2 if x < 3 else 1)",
+        example=("[-np.inf, 0.0, 4.0]", "array([-0.,  0.,  4.])"),
+        backward_example=("[-4.0, 0.0, 4.0]", "array([0. , 0.5, 1. ])")),
+]
+
+
+class Ufunc(NamedTuple):
+    """A NumPy ufunc of fastnl.ufunc: x and the numeric parameters in, one out."""
+    name: str
+    activation: str
+    kernel: str
+    params: tuple       # parameter names, the ufunc's inputs after x
+    kernel_args: tuple  # C expressions of the kernel's p0, p1, ... over the params
+    conditions: tuple   # C conditions on the params; the result is NaN where one fails
+
+
+def ufunc_table():
+    """One Ufunc per activation and per kernel it chooses among (gelu: gelu and
+    gelu_tanh), derived from ACTIVATIONS."""
+    table = []
+    for a in ACTIVATIONS:
+        if a.custom or not a.ufunc:
+            continue
+        numeric = [p for p in a.params if p.options is None]
+        names = tuple(p.name for p in numeric)
+        conditions = []
+        for p in numeric:
+            if p.finite:
+                conditions.append(f"isfinite({p.name})")
+            elif not p.nan:
+                conditions.append(f"{p.name} == {p.name}")
+            if p.domain:
+                conditions.append(p.domain)
+        conditions += [c for c, _ in a.constraints]
+        choices = a.kernel.items() if isinstance(a.kernel, dict) else [(None, a.kernel)]
+        for i, (option, kernel) in enumerate(choices):
+            name = a.name if i == 0 else f"{a.name}_{option}"
+            table.append(Ufunc(name, a.name, kernel, names, a.kernel_args or names,
+                               tuple(conditions)))
+    return table
+
+
+UFUNCS = ufunc_table()
