@@ -10,8 +10,10 @@ Checks that need the data (a class index out of range, a probability outside
 
 How each family is split:
 
-- elementwise activations and their gradients: block by block on the
-  existing chunks, through the in-memory driver (bitwise the in-memory result);
+- elementwise activations and their gradients: not here; they are NumPy
+  ufuncs (fastnl.ufunc), which Dask maps over the blocks itself through
+  ``__array_ufunc__`` (bitwise the in-memory result); prelu's weight and
+  rrelu's random slopes are here;
 - the softmax family along an axis in one chunk: each block through the
   in-memory function (bitwise); along a split axis, two passes: every block
   gives each lane's max and float64 sum of exp (the softmax kernel's own
@@ -75,11 +77,7 @@ def _blocks(func, *arrays, dtype, ndim, **kwargs):
                          token=f"fastnl-{func.__name__}", **kwargs)
 
 
-# ---------------------------------------------------------------- elementwise
-
-def _elementwise_block(x, g=None, *, kernel, args):
-    return np.asarray(activations._elementwise(kernel, x, None, *args, grad_output=g))
-
+# ---------------------------------------------------------------- prelu, rrelu
 
 def _with_gradient(grad_output, x, name="input"):
     """grad_output as a Dask array after the in-memory shape check against
@@ -90,17 +88,6 @@ def _with_gradient(grad_output, x, name="input"):
         raise ValueError(f"grad_output has shape {g.shape} but {name} has shape {x.shape}; "
                          "they must be the same")
     return g, np.result_type(resolve_dtype(g.dtype)[1], resolve_dtype(x.dtype)[1])
-
-
-def elementwise(kernel, x, out, args, grad_output):
-    """An activation (or, with `grad_output`, its gradient) block by block."""
-    _no_out(out)
-    x = _dask(x)
-    if grad_output is None:
-        return _blocks(_elementwise_block, x, dtype=resolve_dtype(x.dtype)[1], ndim=x.ndim,
-                       kernel=kernel, args=args)
-    g, dtype = _with_gradient(grad_output, x)
-    return _blocks(_elementwise_block, x, g, dtype=dtype, ndim=x.ndim, kernel=kernel, args=args)
 
 
 def _prelu_operands(x, weight):

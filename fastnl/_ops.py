@@ -89,6 +89,7 @@ class Param(NamedTuple):
     domain: str = None
     error: str = None
     options: tuple = None    # a string parameter: its allowed values
+    doc: str = ""            # its line in the docstrings' Parameters section
 
 
 class Activation(NamedTuple):
@@ -128,7 +129,7 @@ ACTIVATIONS = [
         backward_example=("[-1.0, 3.0, 6.0]", "array([0., 1., 0.])")),
     Activation(
         "leaky_relu", "Leaky ReLU, ``x if x > 0 else negative_slope * x``.", "leaky_relu",
-        params=(Param("negative_slope", 0.01),), torch="leaky_relu", module="LeakyReLU",
+        params=(Param("negative_slope", 0.01, doc="Slope for x <= 0."),), torch="leaky_relu", module="LeakyReLU",
         inplace=True,
         details="A small slope keeps a gradient for negative inputs, so units cannot "
                 "\"die\" as plain ReLU units can.",
@@ -142,7 +143,7 @@ ACTIVATIONS = [
                ufunc=False, inplace=True, cases=({}, {"lower": 0.1, "upper": 0.3})),
     Activation(
         "elu", "Exponential linear unit, ``x if x > 0 else alpha * (exp(x) - 1)``.", "elu",
-        params=(Param("alpha", 1.0),), kernel_args=("alpha", "1.0", "1.0"), torch="elu",
+        params=(Param("alpha", 1.0, doc="The limit of -f(x) at -inf."),), kernel_args=("alpha", "1.0", "1.0"), torch="elu",
         module="ELU", inplace=True, details="Computed with ``expm1``, accurate for small negative x.",
         derivative="(1 if x > 0 else alpha * exp(x))",
         example=("[-1000.0, 0.0, 2.0]", "array([-1.,  0.,  2.])"),
@@ -151,7 +152,8 @@ ACTIVATIONS = [
     Activation(
         "celu", "Continuously differentiable ELU, "
         "``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.", "elu",
-        params=(Param("alpha", 1.0, domain="alpha != 0", error=NONZERO),),
+        params=(Param("alpha", 1.0, domain="alpha != 0", error=NONZERO,
+                      doc="The limit of -f(x) at -inf; non-zero."),),
         kernel_args=("alpha", "1.0", "1.0 / alpha"), torch="celu", module="CELU", inplace=True,
         derivative="(1 if x > 0 else exp(x / alpha))",
         example=("[-1000.0, 2.0], alpha=2.0", "array([-2.,  2.])"),
@@ -171,7 +173,8 @@ ACTIVATIONS = [
     Activation(
         "gelu", "Gaussian error linear unit, ``x * Phi(x)``.",
         {"none": "gelu", "tanh": "gelu_tanh"},
-        params=(Param("approximate", "none", options=("none", "tanh")),), torch="gelu",
+        params=(Param("approximate", "none", options=("none", "tanh"),
+                      doc="``'none'`` (the exact form) or ``'tanh'``."),), torch="gelu",
         module="GELU",
         details="``approximate='none'`` uses the normal CDF ``Phi(x) = erfc(-x / sqrt(2)) / 2``; "
                 "``'tanh'`` uses ``(1 + tanh(sqrt(2 / pi) * (x + 0.044715 x**3))) / 2``. "
@@ -185,7 +188,8 @@ ACTIVATIONS = [
         cases=({}, {"approximate": "tanh"})),
     Activation(
         "softplus", "Softplus, ``log(1 + exp(beta * x)) / beta``.", "softplus",
-        params=(Param("beta", 1.0, domain="beta != 0", error=NONZERO), Param("threshold", 20.0)),
+        params=(Param("beta", 1.0, domain="beta != 0", error=NONZERO, doc="Sharpness; non-zero."),
+                Param("threshold", 20.0, doc="Above ``beta * x > threshold`` the result is x.")),
         torch="softplus", module="Softplus",
         details="Returns ``x`` itself where ``beta * x > threshold`` (as torch does); the rest "
                 "is evaluated as ``(max(z, 0) + log1p(exp(-|z|))) / beta``, ``z = beta * x``, "
@@ -216,7 +220,8 @@ ACTIVATIONS = [
         backward_example=("[-1.0, 0.0, 1.0]", "array([0.25, 1.  , 0.25])")),
     Activation(
         "hardtanh", "Clamp to ``[min_val, max_val]``.", "hardtanh",
-        params=(Param("min_val", -1.0, finite=False), Param("max_val", 1.0, finite=False)),
+        params=(Param("min_val", -1.0, finite=False, doc="Lower bound."),
+                Param("max_val", 1.0, finite=False, doc="Upper bound, ``>= min_val``.")),
         constraints=(("min_val <= max_val", "min_val must be <= max_val"),),
         torch="hardtanh", module="Hardtanh", inplace=True, derivative="(min_val < x < max_val)",
         example=("[-3.0, 0.5, 3.0]", "array([-1. ,  0.5,  1. ])"),
@@ -224,7 +229,8 @@ ACTIVATIONS = [
         cases=({}, {"min_val": -2.0, "max_val": 0.5})),
     Activation(
         "threshold", "``x if x > threshold else value``.", "threshold",
-        params=(Param("threshold", finite=False), Param("value", finite=False, nan=True)),
+        params=(Param("threshold", finite=False, doc="Inputs at or below it are replaced."),
+                Param("value", finite=False, nan=True, doc="What replaces them.")),
         torch="threshold", module="Threshold", inplace=True,
         details="NaN inputs stay NaN (they are not \"at or below\" the threshold).",
         derivative="(x > threshold)",
@@ -240,14 +246,16 @@ ACTIVATIONS = [
     Activation(
         "softshrink", "Soft shrinkage, ``x - lambd`` above ``lambd``, ``x + lambd`` below "
         "``-lambd``, else 0.", "softshrink",
-        params=(Param("lambd", 0.5, domain="lambd >= 0", error="must be >= 0"),),
+        params=(Param("lambd", 0.5, domain="lambd >= 0", error="must be >= 0",
+                      doc="Half-width of the zeroed band, ``>= 0``."),),
         torch="softshrink", module="Softshrink", derivative="(|x| > lambd)",
         example=("[-2.0, 0.25, 2.0]", "array([-1.5,  0. ,  1.5])"),
         backward_example=("[-1.0, 0.5, 2.0]", "array([1., 0., 1.])"),
         cases=({}, {"lambd": 1.5})),
     Activation(
         "hardshrink", "Hard shrinkage, ``0 if -lambd <= x <= lambd else x``.", "hardshrink",
-        params=(Param("lambd", 0.5, domain="lambd >= 0", error="must be >= 0"),),
+        params=(Param("lambd", 0.5, domain="lambd >= 0", error="must be >= 0",
+                      doc="Half-width of the zeroed band, ``>= 0``."),),
         torch="hardshrink", module="Hardshrink", derivative="(|x| > lambd)",
         example=("[-2.0, 0.25, 2.0]", "array([-2.,  0.,  2.])"),
         backward_example=("[-1.0, 0.5, 2.0]", "array([1., 0., 1.])"),

@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from fastnl import _ops
+
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -175,43 +177,11 @@ def hardswish(x):
 
 
 # (function name, keyword parameters): every setting checked by the self-check
-# and by the tests' value sweeps. rrelu in training is checked separately, as
-# its result depends on the slopes drawn.
-CASES = [
-    ("relu", {}),
-    ("relu6", {}),
-    ("leaky_relu", {}),
-    ("leaky_relu", {"negative_slope": 0.2}),
-    ("prelu", {"weight": np.array([0.25])}),
-    ("rrelu", {}),
-    ("rrelu", {"lower": 0.1, "upper": 0.3}),
-    ("elu", {}),
-    ("elu", {"alpha": 0.5}),
-    ("celu", {}),
-    ("celu", {"alpha": 2.0}),
-    ("selu", {}),
-    ("gelu", {}),
-    ("gelu", {"approximate": "tanh"}),
-    ("softplus", {}),
-    ("softplus", {"beta": 2.0, "threshold": 10.0}),
-    ("softplus", {"beta": 0.5, "threshold": 1000.0}),
-    ("sigmoid", {}),
-    ("tanh", {}),
-    ("softsign", {}),
-    ("hardtanh", {}),
-    ("hardtanh", {"min_val": -2.0, "max_val": 0.5}),
-    ("threshold", {"threshold": 0.5, "value": -3.0}),
-    ("tanhshrink", {}),
-    ("softshrink", {}),
-    ("softshrink", {"lambd": 1.5}),
-    ("hardshrink", {}),
-    ("hardshrink", {"lambd": 0.0}),
-    ("logsigmoid", {}),
-    ("silu", {}),
-    ("mish", {}),
-    ("hardsigmoid", {}),
-    ("hardswish", {}),
-]
+# and by the tests' value sweeps, from the table of activations (so a new
+# activation is swept as soon as it is declared). rrelu in training is checked
+# separately, as its result depends on the slopes drawn.
+CASES = [(a.name, {k: np.asarray(v) if isinstance(v, tuple) else v for k, v in params.items()})
+         for a in _ops.ACTIVATIONS for params in a.cases]
 
 
 # The largest error, in units of the dtype's epsilon times error_scale(), that

@@ -6,27 +6,27 @@ NumPy's ufuncs do) or writes into ``out=``, which may be the input itself.
 NaN in gives NaN out. Where torch's formula gives NaN at an infinite input
 (``inf / inf``, ``-inf * 0``), fastnl returns the mathematical limit; each such
 function says so.
+
+The functions, their checks and docstrings are made from the table in
+``fastnl._ops``; only prelu and rrelu (a weight array, random slopes) are
+written out here. An array of another library that implements NumPy's
+``__array_ufunc__`` (xarray, Dask, ...) goes through the ufunc of
+:mod:`fastnl.ufunc` after the same checks, so it keeps its own type.
 """
+
+import math
 
 import numpy as np
 
+from fastnl import _ops
 from fastnl._config import get_num_threads
 from fastnl._kernels import _elementwise as _k
 from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, check_out, choice, deliver, lazy, real,
                               resolve_dtype, rng_from)
 
-_NAMES = [
-    "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "celu", "selu", "gelu",
-    "softplus", "sigmoid", "tanh", "softsign", "hardtanh", "threshold", "tanhshrink",
-    "softshrink", "hardshrink", "logsigmoid", "silu", "mish", "hardsigmoid", "hardswish",
-]
+_NAMES = [a.name for a in _ops.ACTIVATIONS]
 __all__ = _NAMES + [f"{name}_backward" for name in _NAMES]
-
-# SELU's constants (Klambauer et al., 2017), as torch.nn.functional.selu uses them.
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
-
 
 # Kernel -> its id for the C-API fast path (_k.fast1 / _k.fast2).
 _OP_IDS = {getattr(_k, name): op for name, op in _k.OP_IDS.items()}
@@ -44,8 +44,8 @@ def _elementwise(kernel, x, out, *args, grad_output=None, c_order=False):
     logical element order). Inputs of different dtypes are computed in their
     promoted dtype. `out` is written directly when its layout and dtype match,
     and through a temporary otherwise (including when it overlaps an input
-    without being that input itself). Dask arrays go block by block
-    (fastnl._dask); the callers of `c_order` kernels dispatch them themselves.
+    without being that input itself). Arrays of other libraries never get
+    here: the callers hand them to a ufunc (or to fastnl._dask).
     """
     op = _OP_IDS.get(kernel)
     if op is not None:  # the small-call path: plain float arrays, no copies
@@ -53,9 +53,6 @@ def _elementwise(kernel, x, out, *args, grad_output=None, c_order=False):
              else _fast2(op, grad_output, x, out, args))
         if y is not None:
             return y
-    if lazy(x, grad_output):
-        from fastnl import _dask
-        return _dask.elementwise(kernel, x, out, args, grad_output)
     sources = (x,) if grad_output is None else (grad_output, x)
     converted = [as_float_array(a) for a in sources]
     arrays = [a for a, _ in converted]
@@ -83,118 +80,195 @@ def _elementwise(kernel, x, out, *args, grad_output=None, c_order=False):
     return out if direct else deliver(target, out, result)
 
 
-# Parameter checks, shared by each forward function and its backward: each
-# returns the kernel's scalar arguments.
 
-def _leaky_relu_args(negative_slope):
-    return (real("negative_slope", negative_slope),)
+# ---------------------------------------------------------------------------
+# The functions of the table. Backward passes: <name>_backward(grad_output, x,
+# <same parameters>) is the gradient of sum(grad_output * <name>(x)) with
+# respect to x, i.e. the vector-Jacobian product that torch's autograd
+# computes. grad_output must have x's shape; the result follows the dtype
+# policy for both, promoted. At kinks the sub-gradient is torch's (relu'(0) =
+# 0, hardtanh' = 0 at its bounds); where torch's formula gives NaN at +-inf,
+# the limit (gelu'(inf) = 1, ...).
 
-
-def _rrelu_bounds(lower, upper):
-    lower, upper = real("lower", lower), real("upper", upper)
-    if lower > upper:
-        raise ValueError(f"lower must be <= upper, got lower={lower}, upper={upper}")
-    return lower, upper
-
-
-def _elu_args(alpha):
-    # torch's ELU kernel takes (negative coefficient, positive coefficient, input scale).
-    return real("alpha", alpha), 1.0, 1.0
+_NO_NAMES = {"__builtins__": {}}
 
 
-def _celu_args(alpha):
-    alpha = real("alpha", alpha)
-    if alpha == 0:
-        raise ValueError("alpha must be non-zero for celu")
-    return alpha, 1.0, 1.0 / alpha
+class _Spec:
+    """One activation of the table, ready to run: its kernels, and its
+    parameter checks compiled once."""
+
+    def __init__(self, a):
+        self.a = a
+        self.numeric = [p for p in a.params if p.options is None]
+        self.choice = next((p for p in a.params if p.options is not None), None)
+        names = [p.name for p in self.numeric]
+        kernels = a.kernel if isinstance(a.kernel, dict) else {None: a.kernel}
+        self.kernels = {option: (getattr(_k, k), getattr(_k, k + "_backward"))
+                        for option, k in kernels.items()}
+        self.ufuncs = {option: (_k.ufuncs[u], _k.ufuncs[u + "_backward"])
+                       for option, u in zip(kernels, _ufunc_names(a, kernels))}
+        kernel_args = a.kernel_args or names
+        self.kernel_args = compile("(" + "".join(f"{e}, " for e in kernel_args) + ")",
+                                   f"<{a.name} kernel args>", "eval")
+        self.constant = None if names else eval(self.kernel_args, _NO_NAMES)
+        self.constraints = [(compile(c, f"<{a.name}>", "eval"), message)
+                            for c, message in a.constraints]
+        self.domains = [(p.name, compile(p.domain, f"<{a.name}>", "eval"), p.error)
+                        for p in self.numeric if p.domain]
+
+    def check(self, values):
+        """(option, the checked numeric values, the kernel's arguments), or the error."""
+        option, named = None, {}
+        for p, v in zip(self.a.params, values):
+            if p.options is not None:
+                option = choice(p.name, v, p.options)
+            else:
+                named[p.name] = real(p.name, v, finite=p.finite, allow_nan=p.nan)
+        if self.constant is not None:
+            return option, (), self.constant
+        for name, domain, error in self.domains:
+            if not eval(domain, _NO_NAMES, named):
+                raise ValueError(f"{name} {error} for {self.a.name}, got {named[name]!r}")
+        for constraint, message in self.constraints:
+            if not eval(constraint, _NO_NAMES, named):
+                got = ", ".join(f"{k}={v!r}" for k, v in named.items())
+                raise ValueError(f"{message}, got {got}")
+        return option, tuple(named.values()), eval(self.kernel_args, _NO_NAMES, named)
 
 
-_SELU_ARGS = (SELU_ALPHA * SELU_SCALE, SELU_SCALE, 1.0)
+def _ufunc_names(a, kernels):
+    return [a.name if i == 0 else f"{a.name}_{option}" for i, option in enumerate(kernels)]
 
 
-def _gelu_kernels(approximate):
-    """(forward, backward) kernels of the `approximate` form."""
-    if choice("approximate", approximate, ("none", "tanh")) == "none":
-        return _k.gelu, _k.gelu_backward
-    return _k.gelu_tanh, _k.gelu_tanh_backward
+def _foreign(*arrays):
+    """Whether any operand is another library's array that speaks NumPy's
+    ufunc protocol (xarray, Dask, ...): it then goes through the ufunc."""
+    return any(type(a) is not np.ndarray and getattr(type(a), "__array_ufunc__", None)
+               not in (None, np.ndarray.__array_ufunc__) for a in arrays)
 
 
-def _softplus_args(beta, threshold):
-    beta, threshold = real("beta", beta), real("threshold", threshold)
-    if beta == 0:
-        raise ValueError("beta must be non-zero for softplus")
-    return beta, threshold
+def _through_ufunc(ufunc, operands, params, out):
+    if out is not None and lazy(*operands):
+        raise TypeError("out= is not supported with Dask arrays: the result is a lazy Dask "
+                        "array (write it with dask.array.store, or call .compute())")
+    if len(operands) == 2 and np.shape(operands[0]) != np.shape(operands[1]):
+        raise ValueError(f"grad_output has shape {np.shape(operands[0])} but input has shape "
+                         f"{np.shape(operands[1])}; they must be the same")
+    # the dtype policy: integers and bools in float64 (NumPy's casts would
+    # take bool to float16); anything else is refused as for NumPy arrays
+    operands = [a if resolve_dtype(np.dtype(a.dtype))[0].kind == "f" and a.dtype.kind == "f"
+                else a.astype(np.float64) for a in map(_with_dtype, operands)]
+    extra = {} if out is None else {"out": out}
+    return ufunc(*operands, *params, **extra)
 
 
-def _hardtanh_args(min_val, max_val):
-    min_val = real("min_val", min_val, finite=False)
-    max_val = real("max_val", max_val, finite=False)
-    if min_val > max_val:
-        raise ValueError(f"min_val must be <= max_val, got min_val={min_val}, max_val={max_val}")
-    return min_val, max_val
+def _with_dtype(a):
+    return a if hasattr(a, "dtype") else np.asarray(a)
 
 
-def _threshold_args(threshold, value):
-    return (real("threshold", threshold, finite=False),
-            real("value", value, finite=False, allow_nan=True))
+def _forward(spec, x, values, out):
+    option, params, args = spec.check(values)
+    if _foreign(x):
+        return _through_ufunc(spec.ufuncs[option][0], (x,), params, out)
+    return _elementwise(spec.kernels[option][0], x, out, *args)
 
 
-def _shrink_args(lambd):
-    lambd = real("lambd", lambd)
-    if lambd < 0:
-        raise ValueError(f"lambd must be >= 0, got {lambd}")
-    return (lambd,)
+def _backward(spec, grad_output, x, values, out):
+    option, params, args = spec.check(values)
+    if _foreign(grad_output, x):
+        return _through_ufunc(spec.ufuncs[option][1], (grad_output, x), params, out)
+    return _elementwise(spec.kernels[option][1], x, out, *args, grad_output=grad_output)
 
 
-def relu(x, out=None):
-    """Rectified linear unit, ``max(0, x)``; mirrors ``torch.nn.functional.relu``.
-
-    Parameters
-    ----------
-    x : array_like
-        Input.
-    out : ndarray, optional
-        Where to write the result: the input's shape and result dtype; may be `x`.
-
-    Returns
-    -------
-    ndarray
-        ``x`` where ``x > 0``, else 0. ``-0.0`` and NaN pass through unchanged.
-
-    Examples
-    --------
-    >>> import numpy as np, fastnl
-    >>> fastnl.relu(np.array([-2.0, 0.0, 3.0]))
-    array([0., 0., 3.])
-    """
-    return _elementwise(_k.relu, x, out)
+def _signature(a):
+    return "".join(f", {p.name}" if p.default is None else f", {p.name}={p.default!r}"
+                   for p in a.params)
 
 
-def relu6(x, out=None):
-    """ReLU capped at 6, ``min(max(0, x), 6)``; mirrors ``torch.nn.functional.relu6``.
+def _parameters_doc(a, backward):
+    lines = ["Parameters", "----------"]
+    if backward:
+        lines += ["grad_output : array_like",
+                  "    Gradient with respect to the output, of the input's shape."]
+        lines += ["x : array_like", "    The input of the forward call."]
+    else:
+        lines += ["x : array_like", "    Input."]
+    for p in a.params:
+        kind = ("{" + ", ".join(map(repr, p.options)) + "}") if p.options else "float"
+        default = "" if p.default is None else f", default {p.default!r}"
+        lines += [f"{p.name} : {kind}{default}", f"    {p.doc}".rstrip()]
+    lines += ["out : ndarray, optional",
+              "    Where to write the result: the input's shape and result dtype; may be "
+              + ("`grad_output` or `x`." if backward else "`x`.")]
+    return lines
 
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.relu6([-1.0, 3.0, 9.0])
-    array([0., 3., 6.])
-    """
-    return _elementwise(_k.hardtanh, x, out, 0.0, 6.0)
+
+def _raises_doc(a):
+    reasons = [f"``{p.domain}`` does not hold" for p in a.params if p.domain]
+    reasons += [f"``{c}`` does not hold" for c, _ in a.constraints]
+    reasons += [f"``{p.name}`` is not one of {', '.join(map(repr, p.options))}"
+                for p in a.params if p.options]
+    if any(p.options is None and p.finite for p in a.params):
+        reasons.append("a parameter is not finite")
+    if not reasons:
+        return []
+    return ["Raises", "------", "ValueError", "    If " + "; or ".join(reasons) + "."]
 
 
-def leaky_relu(x, negative_slope=0.01, out=None):
-    """Leaky ReLU, ``x if x > 0 else negative_slope * x``; mirrors ``torch.nn.functional.leaky_relu``.
+def _docstring(a, backward):
+    torch = f"torch.{a.torch}" if a.torch in ("sigmoid", "tanh") else \
+        f"torch.nn.functional.{a.torch}"
+    if backward:
+        lines = [f"Gradient of :func:`{a.name}`: ``grad_output * {a.derivative}``.", "",
+                 f"Mirrors what torch's autograd returns for ``{torch}``."]
+    else:
+        lines = [f"{a.summary[:-1]}; mirrors ``{torch}``."]
+        if a.details:
+            lines += ["", a.details]
+        if a.beyond_torch:
+            lines += ["", "Beyond torch: " + a.beyond_torch]
+    lines += [""] + _parameters_doc(a, backward)
+    lines += ["", "Returns", "-------", "ndarray",
+              "    Of the input's shape; a NumPy scalar for 0-d input. An array of another",
+              "    library (xarray, Dask) gives its own type, through :mod:`fastnl.ufunc`."]
+    raises = _raises_doc(a)
+    if raises:
+        lines += [""] + raises
+    example = a.backward_example if backward else a.example
+    if example:
+        call = (f"fastnl.{a.name}_backward(np.ones(3), {example[0]})" if backward
+                else f"fastnl.{a.name}({example[0]})")
+        lines += ["", "Examples", "--------", ">>> import numpy as np, fastnl", f">>> {call}",
+                  example[1]]
+    return "\n".join(f"    {line}" if line and i else line for i, line in enumerate(lines)) + "\n"
 
-    A small slope keeps a gradient for negative inputs, so units cannot "die"
-    as plain ReLU units can.
 
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.leaky_relu([-2.0, 3.0], negative_slope=0.5)
-    array([-1.,  3.])
-    """
-    return _elementwise(_k.leaky_relu, x, out, *_leaky_relu_args(negative_slope))
+def _define(a):
+    """The forward and backward functions of table row `a`, with the table's
+    signature and docstring."""
+    spec = _Spec(a)
+    names = ", ".join(p.name for p in a.params)
+    values = f"({names},)" if a.params else "()"
+    sig = _signature(a)
+    source = (f"def {a.name}(x{sig}, out=None):\n"
+              f"    return _forward(spec, x, {values}, out)\n"
+              f"def {a.name}_backward(grad_output, x{sig}, out=None):\n"
+              f"    return _backward(spec, grad_output, x, {values}, out)\n")
+    namespace = {"spec": spec, "_forward": _forward, "_backward": _backward}
+    exec(source, namespace)  # as dataclasses and namedtuple make their methods
+    forward, backward = namespace[a.name], namespace[f"{a.name}_backward"]
+    for f, is_backward in ((forward, False), (backward, True)):
+        f.__module__ = __name__
+        f.__doc__ = _docstring(a, is_backward)
+    return forward, backward
+
+
+_SPECS = {}
+for _a in _ops.ACTIVATIONS:
+    if not _a.custom:
+        globals()[_a.name], globals()[f"{_a.name}_backward"] = _define(_a)
+        _SPECS[_a.name] = _a
+del _a
 
 
 def prelu(x, weight, out=None):
@@ -229,6 +303,13 @@ def prelu(x, weight, out=None):
     if weight.size == 1:
         return _elementwise(_k.leaky_relu, x, out, float(weight[0]))
     return _elementwise(_k.prelu, x, out, weight, inner, c_order=True)
+
+
+def _rrelu_bounds(lower, upper):
+    lower, upper = real("lower", lower), real("upper", upper)
+    if lower > upper:
+        raise ValueError(f"lower must be <= upper, got lower={lower}, upper={upper}")
+    return lower, upper
 
 
 def _prelu_weight(x, weight):
@@ -298,449 +379,6 @@ def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, rng=None, out=None,
     else:
         y = _elementwise(_k.leaky_relu, x, out, float(slopes))
     return (y, noise) if return_noise else y
-
-
-def elu(x, alpha=1.0, out=None):
-    """Exponential linear unit, ``x if x > 0 else alpha * (exp(x) - 1)``; mirrors ``torch.nn.functional.elu``.
-
-    Computed with ``expm1``, accurate for small negative x.
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.elu([-1000.0, 0.0, 2.0])
-    array([-1.,  0.,  2.])
-    """
-    return _elementwise(_k.elu, x, out, *_elu_args(alpha))
-
-
-def celu(x, alpha=1.0, out=None):
-    """Continuously differentiable ELU, ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``;
-    mirrors ``torch.nn.functional.celu``.
-
-    Raises
-    ------
-    ValueError
-        If ``alpha == 0``.
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.celu([-1000.0, 2.0], alpha=2.0)
-    array([-2.,  2.])
-    """
-    return _elementwise(_k.elu, x, out, *_celu_args(alpha))
-
-
-def selu(x, out=None):
-    """Scaled ELU, ``scale * (x if x > 0 else alpha * (exp(x) - 1))``; mirrors ``torch.nn.functional.selu``.
-
-    ``alpha = 1.6732632423543772`` and ``scale = 1.0507009873554805``
-    (Klambauer et al., 2017, self-normalizing networks).
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> float(fastnl.selu(1.0))
-    1.0507009873554805
-    """
-    return _elementwise(_k.elu, x, out, *_SELU_ARGS)
-
-
-def gelu(x, approximate="none", out=None):
-    """Gaussian error linear unit, ``x * Phi(x)``; mirrors ``torch.nn.functional.gelu``.
-
-    ``approximate='none'`` uses the normal CDF ``Phi(x) = erfc(-x / sqrt(2)) / 2``;
-    ``'tanh'`` uses ``(1 + tanh(sqrt(2 / pi) * (x + 0.044715 x**3))) / 2``.
-    Both are evaluated in forms that keep relative accuracy for x << 0 (where
-    ``1 + erf`` and ``1 + tanh`` cancel).
-
-    Beyond torch: ``gelu(inf) = inf`` and ``gelu(-inf) = -0.0`` in both forms
-    (torch 2.13 returns NaN at -inf).
-
-    Raises
-    ------
-    ValueError
-        If `approximate` is not ``'none'`` or ``'tanh'``.
-
-    Examples
-    --------
-    >>> import numpy as np, fastnl
-    >>> fastnl.gelu(np.array([-np.inf, 0.0, np.inf]))
-    array([-0.,  0., inf])
-    """
-    return _elementwise(_gelu_kernels(approximate)[0], x, out)
-
-
-def softplus(x, beta=1.0, threshold=20.0, out=None):
-    """Softplus, ``log(1 + exp(beta * x)) / beta``; mirrors ``torch.nn.functional.softplus``.
-
-    Returns ``x`` itself where ``beta * x > threshold`` (as torch does); the
-    rest is evaluated as ``(max(z, 0) + log1p(exp(-|z|))) / beta``, ``z = beta * x``,
-    which cannot overflow whatever the threshold.
-
-    Beyond torch: with a threshold above about 88 (float32) or 709 (float64),
-    torch 2.13 returns inf where ``beta * x`` lies between that and the
-    threshold; fastnl returns the finite value.
-
-    Raises
-    ------
-    ValueError
-        If ``beta == 0`` or either parameter is not finite.
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.softplus([-30.0, 0.0, 30.0])
-    array([9.35762297e-14, 6.93147181e-01, 3.00000000e+01])
-    """
-    return _elementwise(_k.softplus, x, out, *_softplus_args(beta, threshold))
-
-
-def sigmoid(x, out=None):
-    """Logistic sigmoid, ``1 / (1 + exp(-x))``; mirrors ``torch.sigmoid``.
-
-    Evaluated through ``exp(-|x|)`` only, so it never overflows.
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.sigmoid([-1000.0, 0.0, 1000.0])
-    array([0. , 0.5, 1. ])
-    """
-    return _elementwise(_k.sigmoid, x, out)
-
-
-def tanh(x, out=None):
-    """Hyperbolic tangent; mirrors ``torch.tanh``.
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.tanh([0.0, 1000.0])
-    array([0., 1.])
-    """
-    return _elementwise(_k.tanh, x, out)
-
-
-def softsign(x, out=None):
-    """Softsign, ``x / (1 + |x|)``; mirrors ``torch.nn.functional.softsign``.
-
-    Beyond torch: ``softsign(+-inf) = +-1`` (torch 2.13 returns NaN).
-
-    Examples
-    --------
-    >>> import numpy as np, fastnl
-    >>> fastnl.softsign(np.array([-np.inf, 1.0, np.inf]))
-    array([-1. ,  0.5,  1. ])
-    """
-    return _elementwise(_k.softsign, x, out)
-
-
-def hardtanh(x, min_val=-1.0, max_val=1.0, out=None):
-    """Clamp to ``[min_val, max_val]``; mirrors ``torch.nn.functional.hardtanh``.
-
-    Raises
-    ------
-    ValueError
-        If ``min_val > max_val``.
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.hardtanh([-3.0, 0.5, 3.0])
-    array([-1. ,  0.5,  1. ])
-    """
-    return _elementwise(_k.hardtanh, x, out, *_hardtanh_args(min_val, max_val))
-
-
-def threshold(x, threshold, value, out=None):
-    """``x if x > threshold else value``; mirrors ``torch.nn.functional.threshold``.
-
-    NaN inputs stay NaN (they are not "at or below" the threshold).
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.threshold([0.5, 1.0, 2.0], threshold=1.0, value=-5.0)
-    array([-5., -5.,  2.])
-    """
-    return _elementwise(_k.threshold, x, out, *_threshold_args(threshold, value))
-
-
-def tanhshrink(x, out=None):
-    """``x - tanh(x)``; mirrors ``torch.nn.functional.tanhshrink``.
-
-    Near 0 the difference cancels: the absolute error is a few ulp of ``|x|``.
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.tanhshrink([0.0, 100.0])
-    array([ 0., 99.])
-    """
-    return _elementwise(_k.tanhshrink, x, out)
-
-
-def softshrink(x, lambd=0.5, out=None):
-    """Soft shrinkage, ``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0;
-    mirrors ``torch.nn.functional.softshrink``.
-
-    Raises
-    ------
-    ValueError
-        If ``lambd < 0``.
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.softshrink([-2.0, 0.25, 2.0])
-    array([-1.5,  0. ,  1.5])
-    """
-    return _elementwise(_k.softshrink, x, out, *_shrink_args(lambd))
-
-
-def hardshrink(x, lambd=0.5, out=None):
-    """Hard shrinkage, ``0 if -lambd <= x <= lambd else x``; mirrors ``torch.nn.functional.hardshrink``.
-
-    Raises
-    ------
-    ValueError
-        If ``lambd < 0``.
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.hardshrink([-2.0, 0.25, 2.0])
-    array([-2.,  0.,  2.])
-    """
-    return _elementwise(_k.hardshrink, x, out, *_shrink_args(lambd))
-
-
-def logsigmoid(x, out=None):
-    """``log(sigmoid(x))``; mirrors ``torch.nn.functional.logsigmoid``.
-
-    Evaluated as ``min(x, 0) - log1p(exp(-|x|))``: finite for every finite x,
-    where the naive ``log(1 / (1 + exp(-x)))`` gives ``-inf`` below about -745.
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.logsigmoid([-800.0, 0.0])
-    array([-8.00000000e+02, -6.93147181e-01])
-    """
-    return _elementwise(_k.logsigmoid, x, out)
-
-
-def silu(x, out=None):
-    """Sigmoid linear unit (swish), ``x * sigmoid(x)``; mirrors ``torch.nn.functional.silu``.
-
-    Beyond torch: ``silu(-inf) = -0.0`` (torch 2.13 returns NaN).
-
-    Examples
-    --------
-    >>> import numpy as np, fastnl
-    >>> fastnl.silu(np.array([-np.inf, 0.0, np.inf]))
-    array([-0.,  0., inf])
-    """
-    return _elementwise(_k.silu, x, out)
-
-
-def mish(x, out=None):
-    """Mish, ``x * tanh(softplus(x))``; mirrors ``torch.nn.functional.mish``.
-
-    Beyond torch: ``mish(-inf) = -0.0`` (torch 2.13 returns NaN).
-
-    Examples
-    --------
-    >>> import numpy as np, fastnl
-    >>> fastnl.mish(np.array([-np.inf, 0.0, np.inf]))
-    array([-0.,  0., inf])
-    """
-    return _elementwise(_k.mish, x, out)
-
-
-def hardsigmoid(x, out=None):
-    """Piecewise-linear sigmoid, ``min(max(x + 3, 0), 6) / 6``; mirrors ``torch.nn.functional.hardsigmoid``.
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.hardsigmoid([-4.0, 0.0, 4.0])
-    array([0. , 0.5, 1. ])
-    """
-    return _elementwise(_k.hardsigmoid, x, out)
-
-
-def hardswish(x, out=None):
-    """``x * hardsigmoid(x)``; mirrors ``torch.nn.functional.hardswish``.
-
-    Beyond torch: ``hardswish(-inf) = -0.0`` (torch 2.13 returns NaN).
-
-    Examples
-    --------
-    >>> import numpy as np, fastnl
-    >>> fastnl.hardswish(np.array([-np.inf, 0.0, 4.0]))
-    array([-0.,  0.,  4.])
-    """
-    return _elementwise(_k.hardswish, x, out)
-
-
-# ---------------------------------------------------------------------------
-# Backward passes: <name>_backward(grad_output, x, <same parameters>) is the
-# gradient of sum(grad_output * <name>(x)) with respect to x, i.e. the
-# vector-Jacobian product that torch's autograd computes. grad_output must have
-# x's shape; the result follows the dtype policy for both, promoted. At kinks
-# the sub-gradient is torch's (relu'(0) = 0, hardtanh' = 0 at its bounds);
-# where torch's formula gives NaN at +-inf, the limit (gelu'(inf) = 1, ...).
-
-def _backward_doc(name, derivative, example_x, example_out):
-    return f"""Gradient of :func:`{name}`: ``grad_output * {derivative}``.
-
-    Mirrors what torch's autograd returns for ``torch.nn.functional.{name}``.
-
-    Parameters
-    ----------
-    grad_output : array_like
-        Gradient with respect to the output, of the input's shape.
-    x : array_like
-        The input of the forward call.
-    out : ndarray, optional
-        Where to write the result (may be `grad_output` or `x`).
-
-    Examples
-    --------
-    >>> import fastnl
-    >>> fastnl.{name}_backward([1.0, 1.0, 1.0], {example_x})
-    {example_out}
-    """
-
-
-def relu_backward(grad_output, x, out=None):
-    return _elementwise(_k.relu_backward, x, out, grad_output=grad_output)
-
-
-def relu6_backward(grad_output, x, out=None):
-    return _elementwise(_k.hardtanh_backward, x, out, 0.0, 6.0, grad_output=grad_output)
-
-
-def leaky_relu_backward(grad_output, x, negative_slope=0.01, out=None):
-    return _elementwise(_k.leaky_relu_backward, x, out, *_leaky_relu_args(negative_slope),
-                        grad_output=grad_output)
-
-
-def elu_backward(grad_output, x, alpha=1.0, out=None):
-    return _elementwise(_k.elu_backward, x, out, *_elu_args(alpha), grad_output=grad_output)
-
-
-def celu_backward(grad_output, x, alpha=1.0, out=None):
-    return _elementwise(_k.elu_backward, x, out, *_celu_args(alpha), grad_output=grad_output)
-
-
-def selu_backward(grad_output, x, out=None):
-    return _elementwise(_k.elu_backward, x, out, *_SELU_ARGS, grad_output=grad_output)
-
-
-def gelu_backward(grad_output, x, approximate="none", out=None):
-    return _elementwise(_gelu_kernels(approximate)[1], x, out, grad_output=grad_output)
-
-
-def softplus_backward(grad_output, x, beta=1.0, threshold=20.0, out=None):
-    return _elementwise(_k.softplus_backward, x, out, *_softplus_args(beta, threshold),
-                        grad_output=grad_output)
-
-
-def sigmoid_backward(grad_output, x, out=None):
-    return _elementwise(_k.sigmoid_backward, x, out, grad_output=grad_output)
-
-
-def tanh_backward(grad_output, x, out=None):
-    return _elementwise(_k.tanh_backward, x, out, grad_output=grad_output)
-
-
-def softsign_backward(grad_output, x, out=None):
-    return _elementwise(_k.softsign_backward, x, out, grad_output=grad_output)
-
-
-def hardtanh_backward(grad_output, x, min_val=-1.0, max_val=1.0, out=None):
-    return _elementwise(_k.hardtanh_backward, x, out, *_hardtanh_args(min_val, max_val),
-                        grad_output=grad_output)
-
-
-def threshold_backward(grad_output, x, threshold, value, out=None):
-    return _elementwise(_k.threshold_backward, x, out, *_threshold_args(threshold, value),
-                        grad_output=grad_output)
-
-
-def tanhshrink_backward(grad_output, x, out=None):
-    return _elementwise(_k.tanhshrink_backward, x, out, grad_output=grad_output)
-
-
-def softshrink_backward(grad_output, x, lambd=0.5, out=None):
-    return _elementwise(_k.softshrink_backward, x, out, *_shrink_args(lambd),
-                        grad_output=grad_output)
-
-
-def hardshrink_backward(grad_output, x, lambd=0.5, out=None):
-    return _elementwise(_k.hardshrink_backward, x, out, *_shrink_args(lambd),
-                        grad_output=grad_output)
-
-
-def logsigmoid_backward(grad_output, x, out=None):
-    return _elementwise(_k.logsigmoid_backward, x, out, grad_output=grad_output)
-
-
-def silu_backward(grad_output, x, out=None):
-    return _elementwise(_k.silu_backward, x, out, grad_output=grad_output)
-
-
-def mish_backward(grad_output, x, out=None):
-    return _elementwise(_k.mish_backward, x, out, grad_output=grad_output)
-
-
-def hardsigmoid_backward(grad_output, x, out=None):
-    return _elementwise(_k.hardsigmoid_backward, x, out, grad_output=grad_output)
-
-
-def hardswish_backward(grad_output, x, out=None):
-    return _elementwise(_k.hardswish_backward, x, out, grad_output=grad_output)
-
-
-# One docstring per backward function: (derivative, example input, its output).
-for _name, (_derivative, _x, _out) in {
-    "relu": ("(x > 0)", "[-1.0, 0.0, 2.0]", "array([0., 0., 1.])"),
-    "relu6": ("(0 < x < 6)", "[-1.0, 3.0, 6.0]", "array([0., 1., 0.])"),
-    "leaky_relu": ("(1 if x > 0 else negative_slope)", "[-1.0, 0.0, 2.0]",
-                   "array([0.01, 0.01, 1.  ])"),
-    "elu": ("(1 if x > 0 else alpha * exp(x))", "[-1000.0, 0.0, 2.0]", "array([0., 1., 1.])"),
-    "celu": ("(1 if x > 0 else exp(x / alpha))", "[-1000.0, 0.0, 2.0]", "array([0., 1., 1.])"),
-    "selu": ("scale * (1 if x > 0 else alpha * exp(x))", "[-1000.0, 1.0, 2.0]",
-             "array([0.        , 1.05070099, 1.05070099])"),
-    "gelu": ("(Phi(x) + x * phi(x))", "[-float('inf'), 0.0, float('inf')]",
-             "array([0. , 0.5, 1. ])"),
-    "softplus": ("(1 if beta * x > threshold else sigmoid(beta * x))", "[-1000.0, 0.0, 1000.0]",
-                 "array([0. , 0.5, 1. ])"),
-    "sigmoid": ("sigmoid(x) * sigmoid(-x)", "[-1000.0, 0.0, 1000.0]", "array([0.  , 0.25, 0.  ])"),
-    "tanh": ("(1 - tanh(x)**2)", "[-1000.0, 0.0, 1000.0]", "array([0., 1., 0.])"),
-    "softsign": ("1 / (1 + |x|)**2", "[-1.0, 0.0, 1.0]", "array([0.25, 1.  , 0.25])"),
-    "hardtanh": ("(min_val < x < max_val)", "[-1.0, 0.0, 1.0]", "array([0., 1., 0.])"),
-    "threshold": ("(x > threshold)", "[0.0, 1.0, 2.0], threshold=1.0, value=0.0",
-                  "array([0., 0., 1.])"),
-    "tanhshrink": ("tanh(x)**2", "[-1000.0, 0.0, 1000.0]", "array([1., 0., 1.])"),
-    "softshrink": ("(|x| > lambd)", "[-1.0, 0.5, 2.0]", "array([1., 0., 1.])"),
-    "hardshrink": ("(|x| > lambd)", "[-1.0, 0.5, 2.0]", "array([1., 0., 1.])"),
-    "logsigmoid": ("sigmoid(-x)", "[-1000.0, 0.0, 1000.0]", "array([1. , 0.5, 0. ])"),
-    "silu": ("(sigmoid(x) + x * sigmoid(x) * sigmoid(-x))", "[-float('inf'), 0.0, float('inf')]",
-             "array([0. , 0.5, 1. ])"),
-    "mish": ("(tanh(sp) + x * sigmoid(x) / cosh(sp)**2)`` with ``sp = softplus(x)",
-             "[-float('inf'), 0.0, float('inf')]", "array([0. , 0.6, 1. ])"),
-    "hardsigmoid": ("(1/6 if -3 < x < 3 else 0)", "[-3.0, 0.0, 3.0]",
-                    "array([0.        , 0.16666667, 0.        ])"),
-    "hardswish": ("(0 if x <= -3 else x / 3 + 1/2 if x < 3 else 1)", "[-4.0, 0.0, 4.0]",
-                  "array([0. , 0.5, 1. ])"),
-}.items():
-    globals()[f"{_name}_backward"].__doc__ = _backward_doc(_name, _derivative, _x, _out)
-del _name, _derivative, _x, _out
 
 
 def prelu_backward(grad_output, x, weight, out=None):
@@ -815,8 +453,7 @@ def rrelu_backward(grad_output, x, lower=1.0 / 8, upper=1.0 / 3, training=False,
     """
     lower, upper = _rrelu_bounds(lower, upper)
     if not training:
-        return _elementwise(_k.leaky_relu_backward, x, out, (lower + upper) / 2,
-                            grad_output=grad_output)
+        return leaky_relu_backward(grad_output, x, (lower + upper) / 2, out=out)
     if noise is None:
         raise ValueError("rrelu_backward in training needs the noise of the forward call "
                          "(rrelu(..., training=True, return_noise=True))")
