@@ -9,15 +9,11 @@ input (as in torch) and the module keeps a copy of the input for backward.
 
 import numpy as np
 
-from fastnl import activations as F
+from fastnl import _ops, activations as F
 from fastnl._validate import rng_from
 from fastnl.nn._module import Module, ones, operand
 
-__all__ = [
-    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "CELU", "SELU", "GELU",
-    "Softplus", "Sigmoid", "Tanh", "Softsign", "Hardtanh", "Threshold", "Tanhshrink",
-    "Softshrink", "Hardshrink", "LogSigmoid", "SiLU", "Mish", "Hardsigmoid", "Hardswish",
-]
+__all__ = [a.module for a in _ops.ACTIVATIONS]
 
 
 class _Activation(Module):
@@ -49,161 +45,52 @@ class _Activation(Module):
         return ", ".join(parts)
 
 
-class ReLU(_Activation):
-    """``torch.nn.ReLU``: :func:`fastnl.relu` as a module."""
-    _function = "relu"
+def _define(a):
+    """The module class of table row `a`: torch's constructor (the function's
+    parameters with their defaults, then ``inplace`` where torch has it)."""
+    params = "".join(f", {p.name}" if p.default is None else f", {p.name}={p.default!r}"
+                     for p in a.params)
+    inplace = ", inplace=False" if a.inplace else ""
+    body = "".join(f"    self.{p.name} = {p.name}\n" for p in a.params)
+    source = (f"def __init__(self{params}{inplace}):\n"
+              f"    _Activation.__init__(self{', inplace' if a.inplace else ''})\n{body}")
+    namespace = {"_Activation": _Activation}
+    exec(source, namespace)  # a real signature, as torch's, for help() and inspect
+    cls = type(a.module, (_Activation,), {
+        "__init__": namespace["__init__"], "__module__": __name__,
+        "_function": a.name, "_args": tuple(p.name for p in a.params),
+        "__doc__": f"``torch.nn.{a.module}``: :func:`fastnl.{a.name}` as a module." + _example(a),
+    })
+    cls.__init__.__qualname__ = f"{a.module}.__init__"
+    return cls
 
 
-class ReLU6(_Activation):
-    """``torch.nn.ReLU6``: :func:`fastnl.relu6` as a module."""
-    _function = "relu6"
+def _example(a):
+    """An Examples section: the module gives the function's numbers (called
+    with the same arguments, written out) and a gradient of the input's shape."""
+    given = a.cases[0]
+    args = ", ".join(f"{k}={v!r}" for k, v in given.items() if
+                     next(p for p in a.params if p.name == k).default is None)
+    call = ", ".join(f"{p.name}={given.get(p.name, p.default)!r}" for p in a.params)
+    return f"""
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> from fastnl import nn
+    >>> x = np.array([-1.5, 0.25, 2.0])
+    >>> module = nn.{a.module}({args})
+    >>> bool(np.array_equal(module(x), fastnl.{a.name}(x{', ' + call if call else ''})))
+    True
+    >>> module.backward(np.ones(3)).shape
+    (3,)
+    """
 
 
-class LeakyReLU(_Activation):
-    """``torch.nn.LeakyReLU``: :func:`fastnl.leaky_relu` as a module."""
-    _function, _args = "leaky_relu", ("negative_slope",)
-
-    def __init__(self, negative_slope=0.01, inplace=False):
-        super().__init__(inplace)
-        self.negative_slope = negative_slope
-
-
-class ELU(_Activation):
-    """``torch.nn.ELU``: :func:`fastnl.elu` as a module."""
-    _function, _args = "elu", ("alpha",)
-
-    def __init__(self, alpha=1.0, inplace=False):
-        super().__init__(inplace)
-        self.alpha = alpha
-
-
-class CELU(_Activation):
-    """``torch.nn.CELU``: :func:`fastnl.celu` as a module."""
-    _function, _args = "celu", ("alpha",)
-
-    def __init__(self, alpha=1.0, inplace=False):
-        super().__init__(inplace)
-        self.alpha = alpha
-
-
-class SELU(_Activation):
-    """``torch.nn.SELU``: :func:`fastnl.selu` as a module."""
-    _function = "selu"
-
-
-class GELU(_Activation):
-    """``torch.nn.GELU``: :func:`fastnl.gelu` as a module."""
-    _function, _args = "gelu", ("approximate",)
-
-    def __init__(self, approximate="none"):
-        super().__init__()
-        self.approximate = approximate
-
-
-class Softplus(_Activation):
-    """``torch.nn.Softplus``: :func:`fastnl.softplus` as a module."""
-    _function, _args = "softplus", ("beta", "threshold")
-
-    def __init__(self, beta=1.0, threshold=20.0):
-        super().__init__()
-        self.beta, self.threshold = beta, threshold
-
-
-class Sigmoid(_Activation):
-    """``torch.nn.Sigmoid``: :func:`fastnl.sigmoid` as a module."""
-    _function = "sigmoid"
-
-    def __init__(self):
-        super().__init__()
-
-
-class Tanh(_Activation):
-    """``torch.nn.Tanh``: :func:`fastnl.tanh` as a module."""
-    _function = "tanh"
-
-    def __init__(self):
-        super().__init__()
-
-
-class Softsign(_Activation):
-    """``torch.nn.Softsign``: :func:`fastnl.softsign` as a module."""
-    _function = "softsign"
-
-    def __init__(self):
-        super().__init__()
-
-
-class Hardtanh(_Activation):
-    """``torch.nn.Hardtanh``: :func:`fastnl.hardtanh` as a module."""
-    _function, _args = "hardtanh", ("min_val", "max_val")
-
-    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
-        super().__init__(inplace)
-        self.min_val, self.max_val = min_val, max_val
-
-
-class Threshold(_Activation):
-    """``torch.nn.Threshold``: :func:`fastnl.threshold` as a module (its two
-    arguments have no defaults, as in torch)."""
-    _function, _args = "threshold", ("threshold", "value")
-
-    def __init__(self, threshold, value, inplace=False):
-        super().__init__(inplace)
-        self.threshold, self.value = threshold, value
-
-
-class Tanhshrink(_Activation):
-    """``torch.nn.Tanhshrink``: :func:`fastnl.tanhshrink` as a module."""
-    _function = "tanhshrink"
-
-    def __init__(self):
-        super().__init__()
-
-
-class Softshrink(_Activation):
-    """``torch.nn.Softshrink``: :func:`fastnl.softshrink` as a module."""
-    _function, _args = "softshrink", ("lambd",)
-
-    def __init__(self, lambd=0.5):
-        super().__init__()
-        self.lambd = lambd
-
-
-class Hardshrink(_Activation):
-    """``torch.nn.Hardshrink``: :func:`fastnl.hardshrink` as a module."""
-    _function, _args = "hardshrink", ("lambd",)
-
-    def __init__(self, lambd=0.5):
-        super().__init__()
-        self.lambd = lambd
-
-
-class LogSigmoid(_Activation):
-    """``torch.nn.LogSigmoid``: :func:`fastnl.logsigmoid` as a module."""
-    _function = "logsigmoid"
-
-    def __init__(self):
-        super().__init__()
-
-
-class SiLU(_Activation):
-    """``torch.nn.SiLU``: :func:`fastnl.silu` as a module."""
-    _function = "silu"
-
-
-class Mish(_Activation):
-    """``torch.nn.Mish``: :func:`fastnl.mish` as a module."""
-    _function = "mish"
-
-
-class Hardsigmoid(_Activation):
-    """``torch.nn.Hardsigmoid``: :func:`fastnl.hardsigmoid` as a module."""
-    _function = "hardsigmoid"
-
-
-class Hardswish(_Activation):
-    """``torch.nn.Hardswish``: :func:`fastnl.hardswish` as a module."""
-    _function = "hardswish"
+for _a in _ops.ACTIVATIONS:
+    if not _a.custom:
+        globals()[_a.module] = _define(_a)
+del _a
 
 
 class PReLU(Module):
@@ -306,29 +193,3 @@ class RReLU(Module):
 
     def extra_repr(self):
         return f"lower={self.lower!r}, upper={self.upper!r}" + (", inplace=True" if self.inplace else "")
-
-
-def _example(cls):
-    """An Examples section for an activation class: the module gives the
-    functional form's numbers and a gradient of the input's shape."""
-    name, function = cls.__name__, cls._function
-    arguments = "0.5, -1.0" if name == "Threshold" else ""  # the one class without defaults
-    return f"""
-
-    Examples
-    --------
-    >>> import numpy as np, fastnl
-    >>> from fastnl import nn
-    >>> x = np.array([-1.5, 0.25, 2.0])
-    >>> module = nn.{name}({arguments})
-    >>> bool(np.array_equal(module(x), fastnl.{function}(x, **module._kwargs())))
-    True
-    >>> module.backward(np.ones(3)).shape
-    (3,)
-    """
-
-
-for _cls in list(globals().values()):
-    if isinstance(_cls, type) and issubclass(_cls, _Activation) and _cls._function is not None:
-        _cls.__doc__ = _cls.__doc__.rstrip() + _example(_cls)
-del _cls
