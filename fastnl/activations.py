@@ -90,61 +90,15 @@ def _elementwise(kernel, x, out, *args, grad_output=None, c_order=False):
 # 0, hardtanh' = 0 at its bounds); where torch's formula gives NaN at +-inf,
 # the limit (gelu'(inf) = 1, ...).
 
-_NO_NAMES = {"__builtins__": {}}
-
-
-class _Spec:
-    """One activation of the table, ready to run: its kernels, and its
-    parameter checks compiled once."""
-
-    def __init__(self, a):
-        self.a = a
-        self.numeric = [p for p in a.params if p.options is None]
-        self.choice = next((p for p in a.params if p.options is not None), None)
-        names = [p.name for p in self.numeric]
-        kernels = a.kernel if isinstance(a.kernel, dict) else {None: a.kernel}
-        self.kernels = {option: (getattr(_k, k), getattr(_k, k + "_backward"))
-                        for option, k in kernels.items()}
-        self.ufuncs = {option: (_k.ufuncs[u], _k.ufuncs[u + "_backward"])
-                       for option, u in zip(kernels, _ufunc_names(a, kernels))}
-        kernel_args = a.kernel_args or names
-        self.kernel_args = compile("(" + "".join(f"{e}, " for e in kernel_args) + ")",
-                                   f"<{a.name} kernel args>", "eval")
-        self.constant = None if names else eval(self.kernel_args, _NO_NAMES)
-        self.constraints = [(compile(c, f"<{a.name}>", "eval"), message)
-                            for c, message in a.constraints]
-        self.domains = [(p.name, compile(p.domain, f"<{a.name}>", "eval"), p.error)
-                        for p in self.numeric if p.domain]
-
-    def check(self, values):
-        """(option, the checked numeric values, the kernel's arguments), or the error."""
-        option, named = None, {}
-        for p, v in zip(self.a.params, values):
-            if p.options is not None:
-                option = choice(p.name, v, p.options)
-            else:
-                named[p.name] = real(p.name, v, finite=p.finite, allow_nan=p.nan)
-        if self.constant is not None:
-            return option, (), self.constant
-        for name, domain, error in self.domains:
-            if not eval(domain, _NO_NAMES, named):
-                raise ValueError(f"{name} {error} for {self.a.name}, got {named[name]!r}")
-        for constraint, message in self.constraints:
-            if not eval(constraint, _NO_NAMES, named):
-                got = ", ".join(f"{k}={v!r}" for k, v in named.items())
-                raise ValueError(f"{message}, got {got}")
-        return option, tuple(named.values()), eval(self.kernel_args, _NO_NAMES, named)
-
-
 def _ufunc_names(a, kernels):
     return [a.name if i == 0 else f"{a.name}_{option}" for i, option in enumerate(kernels)]
 
 
-def _foreign(*arrays):
-    """Whether any operand is another library's array that speaks NumPy's
-    ufunc protocol (xarray, Dask, ...): it then goes through the ufunc."""
-    return any(type(a) is not np.ndarray and getattr(type(a), "__array_ufunc__", None)
-               not in (None, np.ndarray.__array_ufunc__) for a in arrays)
+def _foreign(a):
+    """Whether `a` is another library's array that speaks NumPy's ufunc
+    protocol (xarray, Dask, ...): it then goes through the ufunc. (The
+    functions ask only for operands that are not ndarrays.)"""
+    return getattr(type(a), "__array_ufunc__", None) not in (None, np.ndarray.__array_ufunc__)
 
 
 def _through_ufunc(ufunc, operands, params, out):
@@ -164,20 +118,6 @@ def _through_ufunc(ufunc, operands, params, out):
 
 def _with_dtype(a):
     return a if hasattr(a, "dtype") else np.asarray(a)
-
-
-def _forward(spec, x, values, out):
-    option, params, args = spec.check(values)
-    if _foreign(x):
-        return _through_ufunc(spec.ufuncs[option][0], (x,), params, out)
-    return _elementwise(spec.kernels[option][0], x, out, *args)
-
-
-def _backward(spec, grad_output, x, values, out):
-    option, params, args = spec.check(values)
-    if _foreign(grad_output, x):
-        return _through_ufunc(spec.ufuncs[option][1], (grad_output, x), params, out)
-    return _elementwise(spec.kernels[option][1], x, out, *args, grad_output=grad_output)
 
 
 def _signature(a):
@@ -243,19 +183,58 @@ def _docstring(a, backward):
     return "\n".join(f"    {line}" if line and i else line for i, line in enumerate(lines)) + "\n"
 
 
+def _checks(a):
+    """Python source of the table's checks of row `a`'s parameters, one
+    statement a line (the messages name the parameter and the value)."""
+    lines = []
+    for p in a.params:
+        if p.options is not None:
+            lines.append(f"choice({p.name!r}, {p.name}, {p.options!r})")
+        else:
+            lines.append(f"{p.name} = real({p.name!r}, {p.name}, finite={p.finite}, "
+                         f"allow_nan={p.nan})")
+            if p.domain:
+                lines.append(f"if not ({p.domain}): raise ValueError("
+                             f"f'{p.name} {p.error} for {a.name}, got {{{p.name}!r}}')")
+    for condition, message in a.constraints:
+        got = ", ".join(f"{p.name}={{{p.name}!r}}" for p in a.params)
+        lines.append(f"if not ({condition}): raise ValueError(f'{message}, got {got}')")
+    return lines
+
+
 def _define(a):
-    """The forward and backward functions of table row `a`, with the table's
+    """The forward and backward functions of table row `a`: Python source
+    made from the table (the checks written out, then the kernel call), so
+    that a call costs no more than a hand-written function; with the table's
     signature and docstring."""
-    spec = _Spec(a)
-    names = ", ".join(p.name for p in a.params)
-    values = f"({names},)" if a.params else "()"
+    choice_param = next((p for p in a.params if p.options is not None), None)
+    kernels = a.kernel if isinstance(a.kernel, dict) else {None: a.kernel}
+    namespace = {"np": np, "real": real, "choice": choice, "_foreign": _foreign,
+                 "_through_ufunc": _through_ufunc, "_elementwise": _elementwise}
+    for option, name in zip(kernels, _ufunc_names(a, kernels)):
+        namespace[f"K_{option}"] = getattr(_k, kernels[option])
+        namespace[f"KB_{option}"] = getattr(_k, kernels[option] + "_backward")
+        namespace[f"U_{option}"] = _k.ufuncs[name]
+        namespace[f"UB_{option}"] = _k.ufuncs[name + "_backward"]
+    pick = (f"[{choice_param.name}]" if choice_param else "[None]")
+    for key in ("K", "KB", "U", "UB"):  # the kernel (ufunc) of each option
+        namespace[key] = {option: namespace[f"{key}_{option}"] for option in kernels}
+    numeric = [p.name for p in a.params if p.options is None]
+    params = "".join(f"{n}, " for n in numeric)
+    args = "".join(f"{e}, " for e in (a.kernel_args or numeric))
+    checks = "".join(f"    {line}\n" for line in _checks(a))
     sig = _signature(a)
-    source = (f"def {a.name}(x{sig}, out=None):\n"
-              f"    return _forward(spec, x, {values}, out)\n"
-              f"def {a.name}_backward(grad_output, x{sig}, out=None):\n"
-              f"    return _backward(spec, grad_output, x, {values}, out)\n")
-    namespace = {"spec": spec, "_forward": _forward, "_backward": _backward}
-    exec(source, namespace)  # as dataclasses and namedtuple make their methods
+    source = (
+        f"def {a.name}(x{sig}, out=None):\n{checks}"
+        f"    if type(x) is not np.ndarray and _foreign(x):\n"
+        f"        return _through_ufunc(U{pick}, (x,), ({params}), out)\n"
+        f"    return _elementwise(K{pick}, x, out, {args})\n"
+        f"def {a.name}_backward(grad_output, x{sig}, out=None):\n{checks}"
+        f"    if (type(x) is not np.ndarray and _foreign(x)) or (\n"
+        f"            type(grad_output) is not np.ndarray and _foreign(grad_output)):\n"
+        f"        return _through_ufunc(UB{pick}, (grad_output, x), ({params}), out)\n"
+        f"    return _elementwise(KB{pick}, x, out, {args}grad_output=grad_output)\n")
+    exec(compile(source, f"<fastnl.{a.name}, from the table>", "exec"), namespace)
     forward, backward = namespace[a.name], namespace[f"{a.name}_backward"]
     for f, is_backward in ((forward, False), (backward, True)):
         f.__module__ = __name__
