@@ -27,6 +27,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax from _static, not a CDN: formulas render offline. The package
+    # (its import name has dashes) copies MathJax 3 into _static/mathjax.
+    "sphinx-mathjax-offline",
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
     "fastnl_docs",
@@ -71,3 +74,5 @@ html_theme_options = {
     "sidebar_width": "230px",
 }
 html_static_path = []
+# Where sphinx-mathjax-offline puts MathJax (the extension sets it too).
+mathjax_path = "mathjax/tex-chtml.js"

@@ -1,6 +1,6 @@
 """Array coercion and argument checks shared by every public function.
 
-The dtype policy (SPEC.md, "Arrays in, arrays out"): float32 and float64 are
+The dtype policy (docs: API conventions, "Arrays and dtypes"): float32 and float64 are
 computed natively; float16 is computed in float32 and returned as float16;
 bool and integers are computed and returned in float64; anything else is a
 TypeError naming the dtype.

@@ -1,4 +1,4 @@
-"""The softmax family along an axis (SPEC.md, "Along an axis"), with the names
+"""The softmax family along an axis (docs: API conventions, "axis and dim"), with the names
 and semantics of torch.nn.functional.
 
 Each function normalises along one axis of an array of any shape and layout.

@@ -120,7 +120,7 @@ def test_matches_torch_autograd(name, params, dtype, torch, rng):
 def test_prelu_backward_matches_torch(shape, torch, rng):
     x = rng.standard_normal(shape)
     weights = [np.array([0.3])]
-    if len(shape) >= 2:  # torch 2.13 has no channels for 1-d input; SPEC.md uses axis 0
+    if len(shape) >= 2:  # torch 2.13 has no channels for 1-d input; fastnl.prelu uses axis 0
         weights.append(rng.uniform(0, 0.5, shape[1]))
     for weight in weights:
         g = rng.standard_normal(shape)

@@ -1,6 +1,6 @@
 """Values of every elementwise activation: against the float64 reference, at
 special values and cut-offs (expected values from the mathematics, written
-out here), against torch, and the parameter errors of SPEC.md.
+out here), against torch, and the parameter errors (docs: API conventions, "Errors").
 
 Tolerance: ``fastnl._reference.MAX_ERROR`` (8) units of eps x max(|f(x)|, |x f'(x)|),
 for float32 and float64 alike; ``_reference.py`` says why.

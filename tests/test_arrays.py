@@ -1,4 +1,4 @@
-"""The "Arrays in, arrays out" contract of SPEC.md, on every activation:
+"""The arrays contract (docs: API conventions), on every activation:
 dtype policy, shapes, layouts, byte order, read-only inputs, out= and in place,
 and that the input is never modified."""
 

@@ -375,7 +375,7 @@ def test_rrelu_training(rng):
 
 
 def test_activation_dtypes(rng):
-    """SPEC's dtype rules on Dask arrays: float16 computed in float32 and
+    """The dtype policy (docs: API conventions) on Dask arrays: float16 computed in float32 and
     returned as float16, integers and bool in float64."""
     for x in (rng.standard_normal(20).astype(np.float16), np.arange(-10, 10),
               np.arange(20) % 3 == 0):

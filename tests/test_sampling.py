@@ -1,4 +1,4 @@
-"""BalancedBatchSampler: the invariants of the scheme in SPEC.md."""
+"""BalancedBatchSampler: the invariants of its scheme (its docstring, docs: guides/losses)."""
 
 import math
 

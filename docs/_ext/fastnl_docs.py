@@ -22,6 +22,7 @@ import contextlib
 import importlib
 import io
 import os
+import re
 
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives
@@ -65,11 +66,12 @@ def _module_of(obj):
 
 def public_api():
     """{section: [(qualified name, object)]} of every documented public name:
-    ``fastnl.__all__`` (without ``__version__``), ``fastnl.nn.__all__`` and
-    ``fastnl.sampling.__all__``."""
+    ``fastnl.__all__`` (without ``__version__``), ``fastnl.nn.__all__``,
+    ``fastnl.sampling.__all__`` and ``fastnl.ufunc.__all__``."""
     import fastnl
     import fastnl.nn
     import fastnl.sampling
+    import fastnl.ufunc
 
     sections = {}
     for name in fastnl.__all__:
@@ -83,6 +85,8 @@ def public_api():
     sections["nn"] = [(f"fastnl.nn.{n}", getattr(fastnl.nn, n)) for n in fastnl.nn.__all__]
     sections["sampling"] = [(f"fastnl.sampling.{n}", getattr(fastnl.sampling, n))
                             for n in fastnl.sampling.__all__]
+    sections["ufunc"] = [(f"fastnl.ufunc.{n}", getattr(fastnl.ufunc, n))
+                         for n in fastnl.ufunc.__all__]
     return sections
 
 
@@ -94,6 +98,14 @@ def _titles():
                     "last input and accumulates parameter gradients (``PReLU.weight_grad``).")
     titles["sampling"] = ("fastnl.sampling",
                           "Batch sampling for imbalanced classes; see :doc:`/guides/losses`.")
+    titles["ufunc"] = ("fastnl.ufunc: NumPy ufuncs",
+                       "Every elementwise activation and its gradient as a ``numpy.ufunc``, "
+                       "running the same kernels as the functions of ``fastnl``: the parameters "
+                       "are positional inputs that broadcast (``leaky_relu(x, negative_slope)``), "
+                       "a parameter outside its domain gives NaN instead of an error, NumPy's "
+                       "``out``, ``where``, ``dtype`` and ``casting`` work, and arrays of other "
+                       "libraries (xarray, Dask) keep their type. ``gelu_tanh`` is gelu's tanh "
+                       "form. See :doc:`/conventions`.")
     return titles
 
 
@@ -107,25 +119,52 @@ def _write_if_changed(path, text):
         f.write(text)
 
 
+_UFUNC_KEYWORDS = "out=None, *, where=True, casting='same_kind', order='K', dtype=None"
+
+
+def _ufunc_entry(name, ufunc):
+    """A ``py:function`` entry for one ufunc of fastnl.ufunc: its inputs named
+    as its docstring names them (the ufunc's own signature says x1, x2, ...),
+    then NumPy's keywords, and the docstring with links to the functions."""
+    doc = (ufunc.__doc__ or "").split("\n\n", 1)[-1].strip()
+    inputs = None
+    for pattern in (r"of \(([\w, ]+)\)\.?$", r"^fastnl\.\w+\(([\w, ]+)\)"):
+        match = re.search(pattern, doc)
+        if match and len(match.group(1).split(",")) == ufunc.nin:
+            inputs = match.group(1)
+            break
+    if inputs is None:
+        inputs = ", ".join(f"x{i + 1}" for i in range(ufunc.nin)) if ufunc.nin > 1 else "x"
+    doc = re.sub(r"\b(fastnl\.(?:ufunc\.)?\w+)(\([\w, ]*\))?",
+                 lambda m: f":py:obj:`{m[0]} <{m[1]}>`", doc)
+    return [f".. py:function:: {name}({inputs}, /, {_UFUNC_KEYWORDS})", "", f"   {doc}", ""]
+
+
 def write_api_pages(srcdir):
     """Write generated/api/<section>.rst and generated/api/index.rst."""
     outdir = os.path.join(srcdir, "generated", "api")
     os.makedirs(outdir, exist_ok=True)
     sections, titles = public_api(), _titles()
-    order = [page for page, *_ in _TOP_GROUPS] + ["nn", "sampling"]
+    order = [page for page, *_ in _TOP_GROUPS] + ["nn", "sampling", "ufunc"]
     written = []
     for page in order:
         entries = sections.get(page)
         if not entries:
             continue
         title, intro = titles[page]
-        lines = [title, "=" * len(title), "", intro, "",
-                 ".. autosummary::", "   :toctree: ../stubs", "   :nosignatures:", ""]
-        lines += [f"   {qualified}" for qualified, _ in entries]
+        lines = [title, "=" * len(title), "", intro, ""]
+        if page == "ufunc":  # autodoc does not document ufunc objects: write them out
+            lines += [".. py:module:: fastnl.ufunc", ""]
+            for qualified, obj in entries:
+                lines += _ufunc_entry(qualified.rpartition(".")[2], obj)
+        else:
+            lines += [".. autosummary::", "   :toctree: ../stubs", "   :nosignatures:", ""]
+            lines += [f"   {qualified}" for qualified, _ in entries]
         _write_if_changed(os.path.join(outdir, f"{page}.rst"), "\n".join(lines) + "\n")
         written.append(page)
     index = ["API reference", "=============", "",
-             "Every public name of ``fastnl``, ``fastnl.nn`` and ``fastnl.sampling``, "
+             "Every public name of ``fastnl``, ``fastnl.nn``, ``fastnl.sampling`` and "
+             "``fastnl.ufunc``, "
              "listed from their ``__all__`` when these pages were built. "
              "``fastnl.__version__`` holds the version string.", "",
              ".. toctree::", "   :maxdepth: 1", ""]
