@@ -305,6 +305,7 @@ class Ufunc(NamedTuple):
     params: tuple       # parameter names, the ufunc's inputs after x
     kernel_args: tuple  # C expressions of the kernel's p0, p1, ... over the params
     conditions: tuple   # C conditions on the params; the result is NaN where one fails
+    call: str           # the fastnl function call it computes, for its docstring
 
 
 def ufunc_table():
@@ -326,10 +327,12 @@ def ufunc_table():
                 conditions.append(p.domain)
         conditions += [c for c, _ in a.constraints]
         choices = a.kernel.items() if isinstance(a.kernel, dict) else [(None, a.kernel)]
+        chooser = next((p.name for p in a.params if p.options is not None), None)
         for i, (option, kernel) in enumerate(choices):
             name = a.name if i == 0 else f"{a.name}_{option}"
+            arguments = ", ".join(("x",) + names + ((f"{chooser}={option!r}",) if i else ()))
             table.append(Ufunc(name, a.name, kernel, names, a.kernel_args or names,
-                               tuple(conditions)))
+                               tuple(conditions), f"fastnl.{a.name}({arguments})"))
     return table
 
 
