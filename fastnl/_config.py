@@ -42,6 +42,13 @@ def _kernel_threads():
     return _build.kernel_threads(get_num_threads())
 
 
+def _usable_cpus():
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _runtime_name():
     """The OpenMP runtime by name, for messages."""
     return {"libgomp": "GNU libgomp", "libomp": "LLVM libomp"}.get(
@@ -66,6 +73,10 @@ def _checked(n, stacklevel):
     if n > 1 and _build.fork_serial():
         warnings.warn(f"fastnl stays on 1 thread, not {n}: {_fork_reason()}", RuntimeWarning,
                       stacklevel=stacklevel + 1)
+    elif _build.openmp_version() and n > _usable_cpus():
+        warnings.warn(f"{n} threads on {_usable_cpus()} usable CPUs: oversubscription (the "
+                      f"threads take turns on the CPUs, usually slower than one per CPU)",
+                      RuntimeWarning, stacklevel=stacklevel + 1)
     return n
 
 
@@ -79,8 +90,9 @@ def set_num_threads(n):
     Warns
     -----
     RuntimeWarning
-        If `n` > 1 in a forked child that must keep to one thread (see
-        :func:`get_num_threads`; it stays at 1 there).
+        If `n` is more than the usable CPUs (oversubscription; `n` is set all
+        the same), or if `n` > 1 in a forked child that must keep to one
+        thread (see :func:`get_num_threads`; it stays at 1 there).
 
     Raises
     ------
@@ -150,8 +162,7 @@ def build_info():
         "threads set by set_num_threads": _n_threads,
         "fork": _fork_state(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-        "usable cpus": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                        else os.cpu_count()),
+        "usable cpus": _usable_cpus(),
         "parallel grain (elements)": (f"{_elementwise.GRAIN_SIZE} at least; per elementwise "
                                       f"op: {_elementwise.GRAINS}"),
         "output cache (FASTNL_OUTPUT_CACHE_MB)": (f"{_pool.limit() >> 20} MiB, "
