@@ -38,7 +38,7 @@ import dask.array as da
 import numpy as np
 
 from fastnl import activations, along_axis as _axis, losses
-from fastnl._config import get_num_threads
+from fastnl._config import _kernel_threads
 from fastnl._kernels import _rowwise as _kr
 from fastnl._validate import as_float_array, normalize_axis, resolve_dtype, rng_from
 
@@ -215,7 +215,7 @@ def _lane_stats(x, axis, keepdims=True, *, t):
     m = np.full(shape, -np.inf if t > 0 else np.inf, x.dtype)
     s = np.zeros(shape)
     _kr.lane_stats(x.reshape(-1), outer, n, inner, t, m.reshape(-1), s.reshape(-1),
-                   get_num_threads())
+                   _kernel_threads())
     infinite = np.isinf(m)
     if infinite.any():  # the limit of the sum, NaN if the lane has a NaN
         with np.errstate(invalid="ignore"):
@@ -262,7 +262,7 @@ def _apply_lanes(x, lanes, axis, t, log_out):
     y = np.empty_like(x)
     _kr.lane_apply(x.reshape(-1), y.reshape(-1), outer, n, inner, t, log_out,
                    np.ascontiguousarray(m, x.dtype).reshape(-1),
-                   np.ascontiguousarray(s).reshape(-1), get_num_threads())
+                   np.ascontiguousarray(s).reshape(-1), _kernel_threads())
     top = m == (np.inf if t > 0 else -np.inf)
     if top.any():  # the largest logit is infinite: its entries share the mass
         with np.errstate(divide="ignore"):

@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from fastnl import _ops
-from fastnl._config import get_num_threads
+from fastnl._config import _kernel_threads
 from fastnl._kernels import _elementwise as _k
 from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, check_out, choice, deliver, lazy, real,
@@ -76,7 +76,7 @@ def _elementwise(kernel, x, out, *args, grad_output=None, c_order=False):
               and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
               and all(a is out or not np.may_share_memory(out, a) for a in arrays))
     target = out if direct else empty(shape, compute, order=order)
-    kernel(*[a.ravel(order) for a in arrays], target.ravel(order), *args, get_num_threads())
+    kernel(*[a.ravel(order) for a in arrays], target.ravel(order), *args, _kernel_threads())
     return out if direct else deliver(target, out, result)
 
 

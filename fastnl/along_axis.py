@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from fastnl._config import get_num_threads
+from fastnl._config import _kernel_threads
 from fastnl._kernels import _rowwise as _k
 from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, axis_from, check_out, deliver, lazy, normalize_axis,
@@ -77,7 +77,7 @@ def _run(kernel, sources, arrays, order, out, shape, result, args):
                       for src, a in zip(sources, arrays)))
     target = out if direct else empty(arrays[0].shape, compute, order=order)
     flat = [(a if order == "C" else a.T).reshape(-1) for a in (*arrays, target)]
-    kernel(*flat, *args, get_num_threads())
+    kernel(*flat, *args, _kernel_threads())
     return out if direct else deliver(target.reshape(shape), out, result)
 
 

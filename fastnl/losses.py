@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from fastnl._config import get_num_threads
+from fastnl._config import _kernel_threads
 from fastnl._kernels import _losses as _kl
 from fastnl._kernels import _rowwise as _kr
 from fastnl._kernels._pool import empty
@@ -136,7 +136,7 @@ def _denominator(reduction, shape):
 
 def _pointwise_sum(kernel, x, shape, xf, tf, buffers, params):
     """The loss summed over every element, in float64."""
-    return kernel(xf, tf, *buffers, *params, np.empty(0, x.dtype), True, get_num_threads())
+    return kernel(xf, tf, *buffers, *params, np.empty(0, x.dtype), True, _kernel_threads())
 
 
 def _pointwise(kernel, input, target, reduction, params=(), arrays=(), *,
@@ -150,7 +150,7 @@ def _pointwise(kernel, input, target, reduction, params=(), arrays=(), *,
     x, result, shape, xf, tf, buffers = _prepare(input, target, arrays, sizes, unit_interval)
     if reduction == "none":
         out = empty(shape, x.dtype)
-        kernel(xf, tf, *buffers, *params, out.reshape(-1), False, get_num_threads())
+        kernel(xf, tf, *buffers, *params, out.reshape(-1), False, _kernel_threads())
         if out.dtype != result:
             out = out.astype(result)
         return out if out.ndim else out[()]
@@ -236,7 +236,7 @@ def _pointwise_backward(kernel, input, target, reduction, grad_output, out, para
         denominator = _denominator(reduction, shape)
     g, scale = _upstream(grad_output, reduction, shape, x.dtype, denominator)
     grad = _gradient_buffer(out, shape, x.dtype, [xf, tf, g, *buffers])
-    kernel(xf, tf, *buffers, *params, g, scale, grad.reshape(-1), get_num_threads())
+    kernel(xf, tf, *buffers, *params, g, scale, grad.reshape(-1), _kernel_threads())
     return _finish(grad, x.shape, result, out)
 
 
@@ -622,7 +622,7 @@ def _class_rows(p):
     loss = np.empty(rows)
     row_weight = None if p.probabilities else np.empty(rows)
     flat, (sN, sC, sK) = _flat_strided(p.view)
-    n_threads = get_num_threads()
+    n_threads = _kernel_threads()
     if p.name == "nll_loss":
         _kr.nll(flat, sN, sC, sK, p.view.shape[0], p.view.shape[2], p.t, p.w, p.ignore_index,
                 loss, row_weight, n_threads)
@@ -922,7 +922,7 @@ def _class_gradient(p, grad_output, out, denominator=None):
     g = g.astype(np.float64)
     _check_loss_out(out, p.x, p.result)
     N, C, inner = p.view.shape
-    n_threads = get_num_threads()
+    n_threads = _kernel_threads()
     flat, (sN, sC, sK) = _flat_strided(p.view)
     reads = [flat]
     if p.probabilities:

@@ -3,11 +3,13 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 
 import fastnl
+from fastnl._config import _usable_cpus
 from fastnl._kernels import _build
 
 
@@ -39,6 +41,26 @@ def test_invalid_thread_counts(bad, error):
     with pytest.raises(error):
         with fastnl.num_threads(bad):
             pass
+
+
+@pytest.mark.skipif(not _build.openmp_version(), reason="serial build: no threads to oversubscribe")
+def test_more_threads_than_cpus_warns_but_sets():
+    cpus = _usable_cpus()
+    try:
+        with pytest.warns(RuntimeWarning, match="oversubscription") as caught:
+            fastnl.set_num_threads(cpus + 1)
+        assert caught[0].filename == __file__  # points at the caller
+        assert fastnl.get_num_threads() == cpus + 1
+        with pytest.warns(RuntimeWarning, match="oversubscription") as caught:
+            with fastnl.num_threads(cpus + 2):
+                assert fastnl.get_num_threads() == cpus + 2
+        assert len(caught) == 1 and caught[0].filename == __file__  # none on restoring
+        assert fastnl.get_num_threads() == cpus + 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fastnl.set_num_threads(cpus)  # one per CPU: fine
+    finally:
+        fastnl.set_num_threads(None)
 
 
 def _in_subprocess(code, **env):
