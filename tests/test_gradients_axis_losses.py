@@ -9,6 +9,7 @@ import pytest
 
 import fastnl
 from fastnl import _reference as ref
+from fastnl._kernels import _losses, _rowwise
 from _class_problems import CLASS_SHAPES, class_problem
 
 DTYPES = [np.float32, np.float64]
@@ -126,6 +127,7 @@ def test_axis_formulas_and_softmin_sign(name, rng):
 def test_axis_threads_give_same_bits(name, shape, axis, rng):
     # > 32768 elements: threads start; every row is one thread's, in a fixed order.
     g = rng.standard_normal(shape).astype(np.float32)
+    assert g.size > _rowwise.GRAIN_SIZE
     y = getattr(fastnl, name)(rng.standard_normal(shape).astype(np.float32), axis=axis)
     f = getattr(fastnl, f"{name}_backward")
     with fastnl.num_threads(1):
@@ -459,15 +461,18 @@ def test_pointwise_errors():
 
 
 @pytest.mark.parametrize("name, args", [
-    ("mse_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+    ("mse_loss", {}), ("l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+    ("huber_loss", {"delta": 0.5}), ("kl_div", {}), ("kl_div", {"log_target": True}),
+    ("binary_cross_entropy", {"weight": np.linspace(0.5, 2, 7)}),
     ("binary_cross_entropy_with_logits", {"pos_weight": np.linspace(0.5, 2, 7)}),
 ])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_pointwise_threads_same_bits(name, args, reduction, rng):
-    # 70000 elements, above the 32768 threading grain: elementwise, so 1 and
-    # 2 threads must give the same bits.
-    x = rng.standard_normal((10000, 7)).astype(np.float32)
+    # 70000 elements, above the threading grain of the loss kernels:
+    # elementwise, so 1 and 2 threads must give the same bits.
+    x = rng.uniform(0, 1, (10000, 7)).astype(np.float32)  # probabilities, for BCE
     y = rng.uniform(0, 1, (10000, 7)).astype(np.float32)
+    assert x.size > _losses.GRAIN_SIZE
     g = rng.standard_normal((10000, 7)).astype(np.float32) if reduction == "none" else 1.0
     f = getattr(fastnl, f"{name}_backward")
     with fastnl.num_threads(1):
@@ -669,10 +674,14 @@ def test_class_errors():
 @pytest.mark.parametrize("kind", ["index", "smoothed", "prob", "nll"])
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_class_threads_same_bits(kind, reduction, rng):
-    # 4000 x 10 x 3 > 32768: threads start; each row is one thread's.
-    x = rng.standard_normal((4000, 10, 3)).astype(np.float32)
-    t = rng.integers(0, 10, (4000, 3))
-    g = rng.standard_normal((4000, 3)) if reduction == "none" else 1.0
+    # 11000 x 3 = 33000 rows of 4 classes: above the grain of every class
+    # kernel (nll_loss's threads start above GRAIN_SIZE rows, cross_entropy's
+    # above GRAIN_SIZE elements), so the parallel branches run; each row is
+    # one thread's.
+    x = rng.standard_normal((11000, 4, 3)).astype(np.float32)
+    t = rng.integers(0, 4, (11000, 3))
+    assert t.size > _rowwise.GRAIN_SIZE
+    g = rng.standard_normal((11000, 3)) if reduction == "none" else 1.0
     if kind == "prob":
         t = _probabilities(rng, x.shape, np.float32)
     f = fastnl.nll_loss_backward if kind == "nll" else fastnl.cross_entropy_backward

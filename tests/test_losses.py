@@ -7,6 +7,7 @@ import pytest
 
 import fastnl
 from fastnl import _reference as ref
+from fastnl._kernels import _losses, _rowwise
 from _class_problems import CLASS_SHAPES, class_problem
 
 REDUCTIONS = ["mean", "sum", "none"]
@@ -247,20 +248,25 @@ def test_pointwise_empty():
 
 
 @pytest.mark.parametrize("name, args", [
-    ("mse_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+    ("mse_loss", {}), ("l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+    ("huber_loss", {"delta": 0.5}), ("kl_div", {"reduction": "sum"}),
+    ("kl_div", {"reduction": "sum", "log_target": True}),
+    ("binary_cross_entropy", {"weight": np.linspace(0.5, 2, 7)}),
     ("binary_cross_entropy_with_logits", {"pos_weight": np.linspace(0.5, 2, 7)}),
 ])
 def test_pointwise_threads_same_bits(name, args, rng):
-    # 70000 elements: above the 32768 threading grain; block sums in a fixed
-    # order must give the same bits on 1 and 2 threads and call to call.
-    x = rng.standard_normal((10000, 7)).astype(np.float32)
+    # 70000 elements: above the loss kernels' threading grain; block sums in
+    # a fixed order must give the same bits on 1 and 2 threads and call to call.
+    x = rng.uniform(0, 1, (10000, 7)).astype(np.float32)  # probabilities, for BCE
     y = rng.uniform(0, 1, (10000, 7)).astype(np.float32)
+    assert x.size > _losses.GRAIN_SIZE
     f = getattr(fastnl, name)
     with fastnl.num_threads(1):
         one = f(x, y, **args)
     with fastnl.num_threads(2):
         two, again = f(x, y, **args), f(x, y, **args)
     assert one.tobytes() == two.tobytes() == again.tobytes()
+    # float32 per element, float64 sums of 70000 terms: 1e-5 relative
     np.testing.assert_allclose(one, getattr(ref, name)(x, y, **args), rtol=1e-5)
 
 
@@ -395,20 +401,31 @@ def test_cross_entropy_layouts(rng):
                                   fastnl.cross_entropy(x2, [1] * 7))
 
 
-@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
-def test_cross_entropy_threads_same_bits(label_smoothing, rng):
-    # 600 x 100 = 60000 elements: parallel over rows; the per-row losses are
-    # summed in row order, so the bits are the same on 1 and 2 threads.
-    x = (rng.standard_normal((600, 100)) * 4).astype(np.float32)
-    t = rng.integers(0, 100, 600)
-    w = rng.uniform(0.5, 2, 100).astype(np.float32)
+@pytest.mark.parametrize("kind", ["index", "smoothed", "prob", "nll"])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_class_threads_same_bits(kind, reduction, rng):
+    # 33000 rows of 4 classes: above the grain of every class kernel
+    # (nll_loss's threads start above GRAIN_SIZE rows, cross_entropy's above
+    # GRAIN_SIZE elements). Each row is one thread's and the per-row losses
+    # are summed in row order, so the bits are the same on 1 and 2 threads.
+    x = (rng.standard_normal((33000, 4)) * 4).astype(np.float32)
+    t = rng.integers(0, 4, 33000)
+    assert t.size > _rowwise.GRAIN_SIZE
+    w = rng.uniform(0.5, 2, 4).astype(np.float32)
+    kw = {"weight": w, "reduction": reduction}
+    if kind == "prob":
+        t = rng.dirichlet(np.ones(4), 33000).astype(np.float32)
+    if kind == "smoothed":
+        kw["label_smoothing"] = 0.1
+    f = fastnl.nll_loss if kind == "nll" else fastnl.cross_entropy
     results = []
     for n in (1, 2, 2):
         with fastnl.num_threads(n):
-            results.append(fastnl.cross_entropy(x, t, w, label_smoothing=label_smoothing))
+            results.append(f(x, t, **kw))
     assert results[0].tobytes() == results[1].tobytes() == results[2].tobytes()
-    np.testing.assert_allclose(results[0], ref.cross_entropy(x, t, w, label_smoothing=label_smoothing),
-                               rtol=1e-5)
+    expected = getattr(ref, f.__name__)(x, t, **kw)
+    # float32 per row, float64 sums: 1e-5 relative
+    np.testing.assert_allclose(results[0], expected, rtol=1e-5)
 
 
 _EXTREME = np.array([[1e4, -1e4], [-1e4, 1e4], [3e38, -3e38]], dtype=np.float32)

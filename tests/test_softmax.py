@@ -5,6 +5,7 @@ import pytest
 
 import fastnl
 from fastnl import _reference as ref
+from fastnl._kernels import _rowwise
 
 FUNCS = ["softmax", "log_softmax", "softmin"]
 DTYPES = [np.float32, np.float64]
@@ -66,6 +67,7 @@ def test_threads_give_same_bits(name, shape, axis, rng):
     # Large enough to start threads (> 32768 elements); rows are independent,
     # so 1 and 2 threads must agree bit for bit, and so must two calls.
     x = rng.standard_normal(shape).astype(np.float32) * 10
+    assert x.size > _rowwise.GRAIN_SIZE
     f = getattr(fastnl, name)
     with fastnl.num_threads(1):
         one = f(x, axis=axis)
@@ -219,7 +221,6 @@ def test_fast_exp():
     """The float32 exp used for exp(x - max) <= 1 (_fastexp.pxd): within 1 ulp
     of the exact value on a dense sweep of [-110, 0], the subnormal range
     included (where an ulp is the smallest subnormal), and exact special cases."""
-    from fastnl._kernels import _rowwise
     d = np.concatenate([-np.linspace(0, 110, 2_000_003, dtype=np.float32),
                         -np.geomspace(1e-30, 1, 100_001).astype(np.float32)])
     got = np.empty_like(d)
