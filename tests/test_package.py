@@ -2,6 +2,7 @@
 importing it must not change."""
 
 import doctest
+import os
 import subprocess
 import sys
 
@@ -44,6 +45,16 @@ def test_import_keeps_subnormals():
     assert out.stdout.split() == ["True", "True", "True"]
 
 
+def test_built_with_openmp():
+    """A serial build passes every "same bits on 1 and 2 threads" test
+    trivially (it runs one thread either way), so CI (CI=true) must be
+    testing an OpenMP build; elsewhere a serial build skips this test."""
+    from fastnl._kernels import _build
+    if _build.openmp_version() == 0 and os.environ.get("CI", "").lower() != "true":
+        pytest.skip("serial build (no OpenMP): the thread tests compare one thread with itself")
+    assert _build.openmp_version() > 0, "CI must test a build with OpenMP"
+
+
 def test_public_names():
     for name in fastnl.__all__:
         assert hasattr(fastnl, name)
@@ -52,7 +63,6 @@ def test_public_names():
 def test_imported_from_the_installed_package():
     """Under FASTNL_TEST_INSTALLED=1 (.ci/run's wheel step) the suite must be
     testing the installed wheel, not a checkout."""
-    import os
     if os.environ.get("FASTNL_TEST_INSTALLED") != "1":
         pytest.skip("only meaningful when testing an installed wheel")
     assert "site-packages" in fastnl.__file__, fastnl.__file__
