@@ -991,6 +991,11 @@ def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduct
     for the row's maximum and sum of exponentials, then one that writes the
     row's gradient; nothing but the gradient is allocated.
 
+    NaN in a counted row's logits makes that row's gradient NaN, as in
+    torch. Beyond torch: a row whose target is `ignore_index` gets a zero
+    gradient even when its logits hold NaN (the loss does not read that
+    row; torch multiplies the row's NaN softmax by the row's zero weight).
+
     {parameters}
     Examples
     --------
