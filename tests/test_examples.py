@@ -16,12 +16,17 @@ def load_example(name):
     return module
 
 
-def test_train_digits_reaches_95_percent():
+def test_train_digits_reaches_97_percent():
+    """The README's claim, with the example's defaults (split seed 0, model
+    seed 0, 30 epochs): 438 of the 450 test digits (97.3%) here; model seeds
+    1-5 give 97.1-97.6%. The seeds fix every random draw, and GELU and
+    cross-entropy give the same bits on any thread count, so only BLAS's
+    float32 matrix products could move a prediction."""
     pytest.importorskip("sklearn")
     example = load_example("train_digits")
     X_train, X_test, y_train, y_test = example.load()
-    model = example.train(X_train, y_train, epochs=30)
-    assert np.mean(model.predict(X_test) == y_test) >= 0.95
+    model = example.train(X_train, y_train)
+    assert np.mean(model.predict(X_test) == y_test) >= 0.97
 
 
 def test_balanced_batches_lift_the_rare_classes():
