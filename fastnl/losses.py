@@ -667,6 +667,12 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         ``'mean'`` divides by the summed weights of the counted targets (NaN
         when there are none).
 
+    Notes
+    -----
+    A zero class weight at an infinite log-probability contributes 0 (torch:
+    ``-0 * -inf``, NaN), as :func:`cross_entropy` treats a zero coefficient:
+    ``nll_loss(log_softmax(x), t)`` is ``cross_entropy(x, t)`` for every ``x``.
+
     Raises
     ------
     TypeError
@@ -721,6 +727,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     per row (in parallel over rows) computes the row's log-sum-exp
     :math:`m + \log \sum_c e^{x_c - m}`, the target's term and the smoothing
     term. Extra memory is O(N).
+
+    Beyond torch: infinite logits take softmax's limit (with k logits at
+    +inf, :math:`p` is 1/k on them and 0 elsewhere), and a term whose
+    coefficient :math:`w_c q_c` is 0 contributes 0 even where :math:`p_c = 0`;
+    so ``cross_entropy(x, t)`` is ``nll_loss(log_softmax(x), t)`` for every
+    ``x``, and ``cross_entropy([[inf, 0, 0]], [0])`` is 0 where torch gives
+    NaN. A row holding a NaN, or only -inf logits, gives NaN.
 
     Raises
     ------
@@ -991,8 +1004,9 @@ def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduct
     for the row's maximum and sum of exponentials, then one that writes the
     row's gradient; nothing but the gradient is allocated.
 
-    NaN in a counted row's logits makes that row's gradient NaN, as in
-    torch. Beyond torch: a row whose target is `ignore_index` gets a zero
+    Infinite logits take softmax's limit, as in :func:`cross_entropy`: the
+    gradient of ``[[inf, 0, 0]]`` with target 1 is ``[[1, -1, 0]]``. NaN in
+    a counted row's logits makes that row's gradient NaN, as in torch. Beyond torch: a row whose target is `ignore_index` gets a zero
     gradient even when its logits hold NaN (the loss does not read that
     row; torch multiplies the row's NaN softmax by the row's zero weight).
 
