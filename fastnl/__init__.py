@@ -2,6 +2,9 @@
 
 from fastnl._version import __version__
 from fastnl._config import get_num_threads, set_num_threads, num_threads, show_config
+from fastnl._output_cache import (
+    set_output_cache_limit, get_output_cache_limit, release_output_cache,
+)
 from fastnl.activations import *  # noqa: F403  (the activations and their _backward)
 from fastnl import activations as _activations
 from fastnl import nn, sampling  # noqa: F401  (subpackages: fastnl.nn.ReLU, ...)
@@ -18,6 +21,7 @@ from fastnl.losses import (
 
 __all__ = [
     "__version__", "get_num_threads", "set_num_threads", "num_threads", "show_config",
+    "set_output_cache_limit", "get_output_cache_limit", "release_output_cache",
     *_activations.__all__,
     "softmax", "log_softmax", "softmin",
     "softmax_backward", "log_softmax_backward", "softmin_backward",
