@@ -561,8 +561,10 @@ def _class_checks(name, x, t, weight, ignore_index, reduction, label_smoothing):
     p.probabilities = name == "cross_entropy" and t.dtype.kind == "f"
     if p.probabilities:
         if t.shape != x.shape:
-            raise ValueError(f"target of class probabilities must have the input's shape: "
-                             f"target shape {t.shape}, input shape {x.shape}")
+            hint = " (cast with target.astype(int))" if t.shape == p.expected else ""
+            raise ValueError(f"a float target is read as class probabilities of the "
+                             f"input's shape: target shape {t.shape}, input shape {x.shape}; "
+                             f"class indices must be an integer array{hint}")
         if p.ignore_index >= 0:
             raise ValueError("ignore_index is not supported for class-probability targets")
     elif t.dtype.kind not in "iu":

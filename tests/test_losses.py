@@ -526,8 +526,13 @@ def test_class_loss_errors():
         fastnl.cross_entropy(x, np.array([True, False, True]))
     with pytest.raises(ValueError, match=r"\(2,\).*\(3, 4\)"):
         fastnl.cross_entropy(x, [0, 1])
-    with pytest.raises(ValueError, match=r"\(3, 2\).*\(3, 4\)"):
+    with pytest.raises(ValueError, match=r"\(3, 2\).*\(3, 4\).*integer array$"):
         fastnl.cross_entropy(x, np.zeros((3, 2)))  # probabilities of the wrong shape
+    # float class labels: said to be read as probabilities, and that indices are integers
+    with pytest.raises(ValueError, match=r"probabilities.*\(3,\).*\(3, 4\).*class indices "
+                                         r"must be an integer array \(cast with "
+                                         r"target.astype\(int\)\)"):
+        fastnl.cross_entropy(x, np.array([0.0, 1.0, 2.0]))
     with pytest.raises(ValueError, match=r"\(3, 1\).*\(3, 4, 2\)"):
         fastnl.nll_loss(np.zeros((3, 4, 2)), np.zeros((3, 1), int))
     with pytest.raises(ValueError, match="0-d"):

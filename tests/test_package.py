@@ -55,6 +55,22 @@ def test_built_with_openmp():
     assert _build.openmp_version() > 0, "CI must test a build with OpenMP"
 
 
+def test_unbuilt_checkout_says_how_to_build(tmp_path):
+    """Importing the package without its compiled kernels (a checkout never
+    built) names the command that builds them, not just a missing _build."""
+    import shutil
+    from pathlib import Path
+    package = Path(fastnl.__file__).parent
+    shutil.copytree(package, tmp_path / "fastnl",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    result = subprocess.run([sys.executable, "-c", "import fastnl"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode != 0
+    assert "python setup.py build_ext --inplace" in result.stderr, result.stderr
+    assert "pip install ." in result.stderr
+
+
 def test_public_names():
     for name in fastnl.__all__:
         assert hasattr(fastnl, name)
