@@ -40,6 +40,30 @@ def test_balanced_batches_lift_the_rare_classes():
     assert balanced[5:].mean() > plain[5:].mean()
 
 
+@pytest.mark.parametrize("batch_size, expected", [(20, 20), (32, 30), (55, 50), (4, 10)])
+@pytest.mark.parametrize("balanced", [False, True])
+def test_train_digits_uses_the_batch_size(batch_size, expected, balanced):
+    """Balanced batches follow batch_size too (they were always 30), rounded
+    down to a multiple of the 10 classes, at least one of each."""
+    pytest.importorskip("sklearn")
+    example = load_example("train_digits")
+    X_train, _, y_train, _ = example.load()
+    sizes = []
+
+    class Recording(example.MLP):
+        def forward(self, X):
+            sizes.append(len(X))
+            return super().forward(X)
+
+    model = Recording(X_train.shape[1], 8, 10, np.random.default_rng(0))
+    example.train(X_train, y_train, epochs=1, batch_size=batch_size, balanced=balanced,
+                  model=model)
+    if balanced:
+        assert set(sizes) == {expected}
+    else:  # shuffled batches: batch_size each, the last one what is left
+        assert set(sizes[:-1]) == {batch_size} and 0 < sizes[-1] <= batch_size
+
+
 def test_out_of_core_matches_memory():
     # The lazily made logits, chunk by chunk, give the in-memory numbers: the
     # loss to float64 summation order (the chunks' sums are added as a tree),

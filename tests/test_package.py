@@ -22,6 +22,19 @@ def test_self_check_passes():
     assert "OK:" in result.stdout
 
 
+def test_self_check_command_line():
+    """--help prints the usage without running the check; an unknown option
+    is an error (status 2), not a run of the check."""
+    result = subprocess.run([sys.executable, "-m", "fastnl", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("usage: python -m fastnl")
+    assert "self-check against" not in result.stdout  # the check's first line
+    result = subprocess.run([sys.executable, "-m", "fastnl", "--bogus"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize("module", [fastnl.activations, fastnl._config, fastnl.sampling,
                                     fastnl.nn.activation, fastnl.nn.adaptive])
 def test_docstring_examples(module):
