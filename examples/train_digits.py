@@ -73,10 +73,14 @@ def train(X, y, epochs=30, batch_size=32, lr=0.2, balanced=False, seed=0, model=
     """Plain SGD on the mean cross-entropy, the step decaying linearly to 0 over
     the epochs (so the last updates do not throw the model off); batches
     shuffled at the true class frequencies, or balanced (the same count of
-    every class in each batch)."""
+    every class in each batch: `batch_size` rounded down to a multiple of the
+    number of classes, at least one sample of each)."""
     rng = np.random.default_rng(seed)
     model = model or MLP(X.shape[1], 128, 10, rng)
-    sampler = BalancedBatchSampler(y, batch_size=30, rng=rng) if balanced else None
+    if balanced:
+        n_classes = len(np.unique(y))
+        per_class = max(batch_size // n_classes, 1)
+        sampler = BalancedBatchSampler(y, batch_size=per_class * n_classes, rng=rng)
     for epoch in range(epochs):
         step = lr * (1 - epoch / epochs)
         batches = sampler if balanced else shuffled_batches(len(y), batch_size, rng)

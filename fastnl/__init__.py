@@ -1,7 +1,19 @@
 """fastnl: PyTorch's activations and losses on NumPy arrays, in compiled kernels."""
 
 from fastnl._version import __version__
+
+try:
+    from fastnl._kernels import _build  # noqa: F401  (the compiled kernels)
+except ImportError as error:  # a source checkout that was never built, or another Python's build
+    raise ImportError(
+        "fastnl's compiled kernels (fastnl/_kernels/*.so) are missing or were built for "
+        "another Python. From a source checkout, build them in place with "
+        "`python setup.py build_ext --inplace` (needs Cython, NumPy and a C compiler), "
+        f"or install with `pip install .`. ({error})") from error
 from fastnl._config import get_num_threads, set_num_threads, num_threads, show_config
+from fastnl._output_cache import (
+    set_output_cache_limit, get_output_cache_limit, release_output_cache,
+)
 from fastnl.activations import *  # noqa: F403  (the activations and their _backward)
 from fastnl import activations as _activations
 from fastnl import nn, sampling  # noqa: F401  (subpackages: fastnl.nn.ReLU, ...)
@@ -18,6 +30,7 @@ from fastnl.losses import (
 
 __all__ = [
     "__version__", "get_num_threads", "set_num_threads", "num_threads", "show_config",
+    "set_output_cache_limit", "get_output_cache_limit", "release_output_cache",
     *_activations.__all__,
     "softmax", "log_softmax", "softmin",
     "softmax_backward", "log_softmax_backward", "softmin_backward",

@@ -172,8 +172,8 @@ def build_info():
         "usable cpus": _usable_cpus(),
         "parallel grain (elements)": (f"{_elementwise.GRAIN_SIZE} at least; per elementwise "
                                       f"op: {_elementwise.GRAINS}"),
-        "output cache (FASTNL_OUTPUT_CACHE_MB)": (f"{_pool.limit() >> 20} MiB, "
-                                                  f"{_pool.kept() >> 20} MiB kept now"),
+        "output cache (set_output_cache_limit, release_output_cache)": (
+            f"limit {_pool.limit() / 2**20:g} MiB, {_pool.kept() / 2**20:g} MiB kept now"),
     }
     return info
 

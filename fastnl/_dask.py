@@ -504,14 +504,25 @@ def _class_stats_block(x, t, classes, w, *, probabilities, eps, n_classes, compu
         return stats
     if a is None:
         a = np.ones(classes.shape)
-    x = x.astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        spread = (np.broadcast_to(a, x.shape) * (stats["m"] - x)).sum(axis=1, keepdims=True)
-    # an infinite m: the limit of sum a (m - x) over entries equal to m, 0
-    # (the merge adds mass * (m_row - m), which is what the row has)
-    stats["spread"] = np.where(np.isinf(stats["m"]), 0.0, spread)
-    stats["mass"] = np.broadcast_to(a, x.shape).sum(axis=1, keepdims=True)
+    a = np.broadcast_to(a, x.shape)
+    stats["spread"] = _weighted_gaps(a, stats["m"], x.astype(np.float64)).sum(axis=1,
+                                                                            keepdims=True)
+    stats["mass"] = a.sum(axis=1, keepdims=True)
     return stats
+
+
+def _gap(m, x):
+    """m - x, 0 where x == m (a +inf logit at a +inf max included): the
+    in-memory kernels' _gap."""
+    with np.errstate(invalid="ignore"):
+        return np.where(x == m, 0.0, m - x)
+
+
+def _weighted_gaps(a, m, x):
+    """a (m - x) with a term of coefficient 0 contributing 0, even against an
+    infinite gap (the in-memory kernels' limit of a loss term)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(a == 0, 0.0, a * _gap(m, x))
 
 
 def _in_block(t, classes):
@@ -528,9 +539,10 @@ def _merge_rows(stats, axis, keepdims=True):
     merged = np.empty(lanes.shape, _ROW)
     merged["m"], merged["s"] = lanes["m"], lanes["s"]
     merged["xt"] = stats["xt"].sum(axis=axis, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        merged["spread"] = (stats["spread"] + stats["mass"] * (lanes["m"] - stats["m"])).sum(
-            axis=axis, keepdims=True)
+    # each block's spread moved from its max to the row's
+    merged["spread"] = (stats["spread"] + _weighted_gaps(stats["mass"], lanes["m"],
+                                                         stats["m"])).sum(axis=axis,
+                                                                          keepdims=True)
     merged["mass"] = stats["mass"].sum(axis=axis, keepdims=True)
     return merged
 
@@ -553,10 +565,11 @@ def _row_stats(p, x, t, w, compute, nll=False):
 
 
 def _lse(stats):
-    """log sum exp of each row; NaN where its max is +inf (exp(inf - inf) in
-    the in-memory kernels)."""
+    """log sum exp of each row as the in-memory kernels take it: with k logits
+    at +inf, s is k and this log k (softmax's limit); NaN for a row of -inf
+    logits only (no limit) and, through s, for a row holding a NaN."""
     with np.errstate(divide="ignore"):
-        return np.where(stats["m"] == np.inf, np.nan, np.log(stats["s"]))
+        return np.where(stats["m"] == -np.inf, np.nan, np.log(stats["s"]))
 
 
 def _split_rows_block(stats, t, w, *, loss, probabilities, ignore_index, eps, n_classes,
@@ -569,13 +582,18 @@ def _split_rows_block(stats, t, w, *, loss, probabilities, ignore_index, eps, n_
     w = losses._class_weight(w, compute)
     w_t = losses._row_weights(t, w, ignore_index)
     if loss == "nll_loss":
-        return np.where(t != ignore_index, -w_t * stats["xt"], 0.0)
+        with np.errstate(invalid="ignore"):
+            row = -w_t * stats["xt"]
+        # a zero weight at an infinite x contributes 0 (0 * inf), as in memory
+        row = np.where(np.isnan(row) & ~np.isnan(stats["xt"]), 0.0, row)
+        return np.where(t != ignore_index, row, 0.0)
     lse = _lse(stats)
     with np.errstate(invalid="ignore"):
-        row = w_t * ((stats["m"] - stats["xt"]) + lse)
+        row = np.where(w_t == 0, 0.0 * lse, w_t * (_gap(stats["m"], stats["xt"]) + lse))
         if eps > 0:
             weight_sum = float(w.sum()) if w.size else float(n_classes)
-            row = (1 - eps) * row + eps / n_classes * (stats["spread"] + weight_sum * lse)
+            row = ((1 - eps) * row if eps != 1 else 0.0) + eps / n_classes * (
+                stats["spread"] + weight_sum * lse)
     return np.where(t != ignore_index, row, 0.0)
 
 
@@ -645,7 +663,7 @@ def _split_grad_block(x, stats, t, classes, w, g, denominator, *, loss, probabil
         return grad.astype(result)
     lanes = np.empty(rows(stats).shape, _LANE)  # the softmax of the rows: p
     lanes["m"] = rows(stats["m"])
-    lanes["s"] = rows(np.where(stats["m"] == np.inf, np.nan, stats["s"]))  # NaN, as in memory
+    lanes["s"] = rows(stats["s"])  # k for k logits at +inf: softmax's limit, as in memory
     grad = _apply_lanes(x, lanes, 1, 1.0, False).astype(np.float64)  # p, then in place
     if probabilities:
         q = (1 - eps) * t.astype(compute).astype(np.float64) + eps / n_classes

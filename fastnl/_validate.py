@@ -29,6 +29,10 @@ def resolve_dtype(dtype):
                         "(extended precision); cast to float64 first")
     if kind in "biu":
         return _F64, _F64
+    if kind == "O":  # what numpy.asarray makes of None, a dict, a list holding None...
+        raise TypeError("fastnl does not support dtype object: expected an array of real "
+                        "numbers (floating, integer or bool) or a nested list of numbers; "
+                        "None, dicts and lists holding other objects become dtype object")
     raise TypeError(f"fastnl does not support dtype {dtype}: "
                     "expected a real floating, integer or bool array")
 
@@ -132,10 +136,12 @@ def axis_from(axis, dim, default=-1):
 
 def normalize_axis(axis, ndim):
     """`axis` in [0, ndim), counting from the end when negative; a 0-d array has
-    one admissible axis, 0 or -1 (as torch's dim for a 0-d tensor)."""
+    one admissible axis, 0 or -1 (as torch's dim for a 0-d tensor). Out of
+    bounds: numpy.exceptions.AxisError (a ValueError and an IndexError), as
+    NumPy raises."""
     n = max(ndim, 1)
     if not -n <= axis < n:
-        raise ValueError(f"axis {axis} is out of bounds for an array of dimension {ndim}")
+        raise np.exceptions.AxisError(axis, ndim)
     return axis % n
 
 

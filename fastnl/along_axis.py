@@ -163,8 +163,10 @@ def softmax(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=None):
 
     Raises
     ------
+    numpy.exceptions.AxisError
+        If `axis` is out of bounds (a ValueError, as NumPy raises).
     ValueError
-        If ``temperature <= 0`` or `axis` is out of bounds.
+        If ``temperature <= 0``.
     TypeError
         If both `axis` and `dim` are given, or `dtype` is not a floating dtype.
 

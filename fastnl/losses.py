@@ -561,8 +561,10 @@ def _class_checks(name, x, t, weight, ignore_index, reduction, label_smoothing):
     p.probabilities = name == "cross_entropy" and t.dtype.kind == "f"
     if p.probabilities:
         if t.shape != x.shape:
-            raise ValueError(f"target of class probabilities must have the input's shape: "
-                             f"target shape {t.shape}, input shape {x.shape}")
+            hint = " (cast with target.astype(int))" if t.shape == p.expected else ""
+            raise ValueError(f"a float target is read as class probabilities of the "
+                             f"input's shape: target shape {t.shape}, input shape {x.shape}; "
+                             f"class indices must be an integer array{hint}")
         if p.ignore_index >= 0:
             raise ValueError("ignore_index is not supported for class-probability targets")
     elif t.dtype.kind not in "iu":
@@ -667,6 +669,12 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         ``'mean'`` divides by the summed weights of the counted targets (NaN
         when there are none).
 
+    Notes
+    -----
+    A zero class weight at an infinite log-probability contributes 0 (torch:
+    ``-0 * -inf``, NaN), as :func:`cross_entropy` treats a zero coefficient:
+    ``nll_loss(log_softmax(x), t)`` is ``cross_entropy(x, t)`` for every ``x``.
+
     Raises
     ------
     TypeError
@@ -721,6 +729,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     per row (in parallel over rows) computes the row's log-sum-exp
     :math:`m + \log \sum_c e^{x_c - m}`, the target's term and the smoothing
     term. Extra memory is O(N).
+
+    Beyond torch: infinite logits take softmax's limit (with k logits at
+    +inf, :math:`p` is 1/k on them and 0 elsewhere), and a term whose
+    coefficient :math:`w_c q_c` is 0 contributes 0 even where :math:`p_c = 0`;
+    so ``cross_entropy(x, t)`` is ``nll_loss(log_softmax(x), t)`` for every
+    ``x``, and ``cross_entropy([[inf, 0, 0]], [0])`` is 0 where torch gives
+    NaN. A row holding a NaN, or only -inf logits, gives NaN.
 
     Raises
     ------
@@ -990,6 +1005,12 @@ def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduct
     With class indices: one compiled pass per row (in parallel over rows)
     for the row's maximum and sum of exponentials, then one that writes the
     row's gradient; nothing but the gradient is allocated.
+
+    Infinite logits take softmax's limit, as in :func:`cross_entropy`: the
+    gradient of ``[[inf, 0, 0]]`` with target 1 is ``[[1, -1, 0]]``. NaN in
+    a counted row's logits makes that row's gradient NaN, as in torch. Beyond torch: a row whose target is `ignore_index` gets a zero
+    gradient even when its logits hold NaN (the loss does not read that
+    row; torch multiplies the row's NaN softmax by the row's zero weight).
 
     {parameters}
     Examples

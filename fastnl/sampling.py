@@ -1,10 +1,15 @@
 """Batch sampling for imbalanced classes."""
 
+import warnings
+
 import numpy as np
 
 from fastnl._validate import rng_from
 
 __all__ = ["BalancedBatchSampler"]
+
+# How many times per epoch a sample may be repeated before the sampler warns.
+REPEATS_WARNING = 100
 
 
 class BalancedBatchSampler:
@@ -30,8 +35,15 @@ class BalancedBatchSampler:
     Raises
     ------
     ValueError
-        If `labels` is empty or not 1-d, or `batch_size` is not a positive
-        multiple of the number of classes.
+        If `labels` is empty, not 1-d or holds NaN, or `batch_size` is not an
+        int that is a positive multiple of the number of classes.
+
+    Warns
+    -----
+    UserWarning
+        If the samples of some class are each repeated 100 times or more per
+        epoch (a class of one sample beside a class of 1000): the model may
+        memorise them.
 
     Notes
     -----
@@ -63,10 +75,17 @@ class BalancedBatchSampler:
         labels = np.asarray(labels)
         if labels.ndim != 1 or labels.size == 0:
             raise ValueError(f"labels must be a non-empty 1-d array, got shape {labels.shape}")
+        if labels.dtype.kind in "fc" and np.isnan(labels).any():
+            # np.unique would make every NaN one class of its own
+            raise ValueError(f"labels must not contain NaN (found "
+                             f"{np.count_nonzero(np.isnan(labels))})")
         self.classes, codes = np.unique(labels, return_inverse=True)
         n_classes = len(self.classes)
-        if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                or batch_size <= 0 or batch_size % n_classes):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+            raise ValueError(f"batch_size must be an int (a positive multiple of the number "
+                             f"of classes, {n_classes}), got {batch_size!r} of type "
+                             f"{type(batch_size).__name__}")
+        if batch_size <= 0 or batch_size % n_classes:
             raise ValueError(f"batch_size must be a positive multiple of the number of "
                              f"classes ({n_classes}), got {batch_size!r}")
         self.batch_size = int(batch_size)
@@ -75,6 +94,25 @@ class BalancedBatchSampler:
         order = np.argsort(codes, kind="stable")
         self._members = np.split(order, np.cumsum(np.bincount(codes))[:-1])
         self._rng = rng_from(rng)
+        self._warn_if_repeated()
+
+    def _warn_if_repeated(self):
+        """A class this much smaller than the largest has each of its samples
+        in REPEATS_WARNING batches or more per epoch: the model may learn
+        those few samples by heart. Warn, naming the classes."""
+        taken = len(self) * self.per_class  # what each class gives per epoch
+        sizes = np.array([len(m) for m in self._members])
+        repeated = np.flatnonzero(taken / sizes >= REPEATS_WARNING)
+        if repeated.size:
+            classes = self.classes.tolist()
+            shown = ", ".join(f"{classes[i]!r} ({sizes[i]} sample"
+                              f"{'s' if sizes[i] > 1 else ''}, each ~{taken // sizes[i]} times)"
+                              for i in repeated[:5])
+            more = f" and {repeated.size - 5} more" if repeated.size > 5 else ""
+            warnings.warn(f"BalancedBatchSampler: every epoch repeats the samples of class "
+                          f"{shown}{more}; consider more data for them, class weights in "
+                          "the loss instead, or leaving such classes out", UserWarning,
+                          stacklevel=3)
 
     def __len__(self):
         largest = max(len(m) for m in self._members)

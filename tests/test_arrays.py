@@ -57,6 +57,18 @@ def test_unsupported_dtypes_raise_type_error(name, params, value, dtype_name):
         call(name, params, value)
 
 
+@pytest.mark.parametrize("value", [None, {"a": 1}, [1.0, None]], ids=["None", "dict", "list"])
+def test_objects_say_what_is_expected(value):
+    # not only "dtype object": what fastnl takes, and what made the object array
+    expected = (r"dtype object: expected an array of real numbers \(floating, integer or "
+                r"bool\) or a nested list of numbers; None, dicts")
+    calls = [fastnl.gelu, fastnl.softmax, lambda v: fastnl.mse_loss(v, np.zeros(2)),
+             lambda v: fastnl.cross_entropy(v, [0]), lambda v: fastnl.gelu_backward(v, v)]
+    for call in calls:
+        with pytest.raises(TypeError, match=expected):
+            call(value)
+
+
 @pytest.mark.parametrize("name, params", CASES, ids=CASE_IDS)
 def test_non_native_byte_order(name, params):
     x = data()

@@ -189,9 +189,11 @@ def _table():
 def test_every_public_function_and_class_is_in_the_torch_table():
     docs = _table()
     listed = {ours for _, ours, _ in docs.TORCH_FUNCTIONS + docs.TORCH_CLASSES}
-    # Threads are in the table's last part; Module and the sampler have no torch twin.
+    # Threads are in the table's last part; Module, the sampler and the
+    # output cache have no torch twin.
     expected = {name for name, obj in _public()
-                if not name.endswith("_backward") and obj.__module__ != "fastnl._config"
+                if not name.endswith("_backward")
+                and obj.__module__ not in ("fastnl._config", "fastnl._output_cache")
                 and name not in ("fastnl.nn.Module", "fastnl.sampling.BalancedBatchSampler")}
     assert expected <= listed, sorted(expected - listed)
 
@@ -204,6 +206,42 @@ def test_torch_names_of_the_table_exist(torch):
             for part in dotted.split(".")[1:]:
                 obj = getattr(obj, part, None)
             assert obj is not None, dotted
+
+
+def _absent_section():
+    text = (DOCS / "guides" / "pytorch.rst").read_text(encoding="utf-8")
+    section = re.search(r"^Not in fastnl\n-+\n(.*?)\n\S[^\n]*\n-+\n", text,
+                        re.MULTILINE | re.DOTALL)
+    assert section, "the migration guide has no 'Not in fastnl' section"
+    return section.group(1)
+
+
+@pytest.mark.skipif(not DOCS.is_dir(), reason="docs/ is not beside tests/ (installed run)")
+def test_migration_guide_lists_what_is_absent(torch):
+    """Every name the guide lists as absent is in torch 2.13 and not in
+    fastnl, and every torch loss, loss or activation class, and in-place
+    activation that fastnl lacks is listed."""
+    import torch.nn.modules.activation as activation_classes
+    import torch.nn.modules.loss as loss_classes
+    F = torch.nn.functional
+    bullets = _absent_section().split("\n- ")[1:3]  # losses, activations (the rest is prose)
+    listed = set(re.findall(r"``([A-Za-z0-9_.]+)``", " ".join(bullets)))
+    listed -= {"torch.nn.functional", "torch.nn", "nll_loss", "softmax", "out"}
+    for name in listed:
+        if name == "torch.logsumexp":
+            assert hasattr(torch, "logsumexp") and not hasattr(fastnl, "logsumexp")
+        elif name[0].isupper():
+            assert hasattr(torch.nn, name) and not hasattr(fastnl.nn, name), name
+        else:
+            assert hasattr(F, name) and not hasattr(fastnl, name), name
+    missing_losses = {n for n in dir(F) if n.endswith(("_loss", "cross_entropy"))
+                      and not hasattr(fastnl, n)}
+    missing_classes = {n for n in loss_classes.__all__ + activation_classes.__all__
+                       if not hasattr(fastnl.nn, n)} - {"MultiheadAttention"}  # attention
+    missing_in_place = {n for n in dir(F) if n.endswith("_") and not n.startswith("_")
+                        and hasattr(fastnl, n[:-1]) and not hasattr(fastnl, n)}
+    assert missing_losses | missing_classes | missing_in_place <= listed, \
+        sorted((missing_losses | missing_classes | missing_in_place) - listed)
 
 
 def test_numpy_print_options_are_the_defaults():

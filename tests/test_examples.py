@@ -16,12 +16,17 @@ def load_example(name):
     return module
 
 
-def test_train_digits_reaches_95_percent():
+def test_train_digits_reaches_97_percent():
+    """The README's claim, with the example's defaults (split seed 0, model
+    seed 0, 30 epochs): 438 of the 450 test digits (97.3%) here; model seeds
+    1-5 give 97.1-97.6%. The seeds fix every random draw, and GELU and
+    cross-entropy give the same bits on any thread count, so only BLAS's
+    float32 matrix products could move a prediction."""
     pytest.importorskip("sklearn")
     example = load_example("train_digits")
     X_train, X_test, y_train, y_test = example.load()
-    model = example.train(X_train, y_train, epochs=30)
-    assert np.mean(model.predict(X_test) == y_test) >= 0.95
+    model = example.train(X_train, y_train)
+    assert np.mean(model.predict(X_test) == y_test) >= 0.97
 
 
 def test_balanced_batches_lift_the_rare_classes():
@@ -33,6 +38,30 @@ def test_balanced_batches_lift_the_rare_classes():
     balanced = example.recall_per_class(
         example.train(X_small, y_small, epochs=30, balanced=True), X_test, y_test)
     assert balanced[5:].mean() > plain[5:].mean()
+
+
+@pytest.mark.parametrize("batch_size, expected", [(20, 20), (32, 30), (55, 50), (4, 10)])
+@pytest.mark.parametrize("balanced", [False, True])
+def test_train_digits_uses_the_batch_size(batch_size, expected, balanced):
+    """Balanced batches follow batch_size too (they were always 30), rounded
+    down to a multiple of the 10 classes, at least one of each."""
+    pytest.importorskip("sklearn")
+    example = load_example("train_digits")
+    X_train, _, y_train, _ = example.load()
+    sizes = []
+
+    class Recording(example.MLP):
+        def forward(self, X):
+            sizes.append(len(X))
+            return super().forward(X)
+
+    model = Recording(X_train.shape[1], 8, 10, np.random.default_rng(0))
+    example.train(X_train, y_train, epochs=1, batch_size=batch_size, balanced=balanced,
+                  model=model)
+    if balanced:
+        assert set(sizes) == {expected}
+    else:  # shuffled batches: batch_size each, the last one what is left
+        assert set(sizes[:-1]) == {batch_size} and 0 < sizes[-1] <= batch_size
 
 
 def test_out_of_core_matches_memory():

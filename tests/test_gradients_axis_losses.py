@@ -9,6 +9,7 @@ import pytest
 
 import fastnl
 from fastnl import _reference as ref
+from fastnl._kernels import _losses, _rowwise
 from _class_problems import CLASS_SHAPES, class_problem
 
 DTYPES = [np.float32, np.float64]
@@ -126,6 +127,7 @@ def test_axis_formulas_and_softmin_sign(name, rng):
 def test_axis_threads_give_same_bits(name, shape, axis, rng):
     # > 32768 elements: threads start; every row is one thread's, in a fixed order.
     g = rng.standard_normal(shape).astype(np.float32)
+    assert g.size > _rowwise.GRAIN_SIZE
     y = getattr(fastnl, name)(rng.standard_normal(shape).astype(np.float32), axis=axis)
     f = getattr(fastnl, f"{name}_backward")
     with fastnl.num_threads(1):
@@ -459,15 +461,18 @@ def test_pointwise_errors():
 
 
 @pytest.mark.parametrize("name, args", [
-    ("mse_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+    ("mse_loss", {}), ("l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+    ("huber_loss", {"delta": 0.5}), ("kl_div", {}), ("kl_div", {"log_target": True}),
+    ("binary_cross_entropy", {"weight": np.linspace(0.5, 2, 7)}),
     ("binary_cross_entropy_with_logits", {"pos_weight": np.linspace(0.5, 2, 7)}),
 ])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_pointwise_threads_same_bits(name, args, reduction, rng):
-    # 70000 elements, above the 32768 threading grain: elementwise, so 1 and
-    # 2 threads must give the same bits.
-    x = rng.standard_normal((10000, 7)).astype(np.float32)
+    # 70000 elements, above the threading grain of the loss kernels:
+    # elementwise, so 1 and 2 threads must give the same bits.
+    x = rng.uniform(0, 1, (10000, 7)).astype(np.float32)  # probabilities, for BCE
     y = rng.uniform(0, 1, (10000, 7)).astype(np.float32)
+    assert x.size > _losses.GRAIN_SIZE
     g = rng.standard_normal((10000, 7)).astype(np.float32) if reduction == "none" else 1.0
     f = getattr(fastnl, f"{name}_backward")
     with fastnl.num_threads(1):
@@ -669,10 +674,14 @@ def test_class_errors():
 @pytest.mark.parametrize("kind", ["index", "smoothed", "prob", "nll"])
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_class_threads_same_bits(kind, reduction, rng):
-    # 4000 x 10 x 3 > 32768: threads start; each row is one thread's.
-    x = rng.standard_normal((4000, 10, 3)).astype(np.float32)
-    t = rng.integers(0, 10, (4000, 3))
-    g = rng.standard_normal((4000, 3)) if reduction == "none" else 1.0
+    # 11000 x 3 = 33000 rows of 4 classes: above the grain of every class
+    # kernel (nll_loss's threads start above GRAIN_SIZE rows, cross_entropy's
+    # above GRAIN_SIZE elements), so the parallel branches run; each row is
+    # one thread's.
+    x = rng.standard_normal((11000, 4, 3)).astype(np.float32)
+    t = rng.integers(0, 4, (11000, 3))
+    assert t.size > _rowwise.GRAIN_SIZE
+    g = rng.standard_normal((11000, 3)) if reduction == "none" else 1.0
     if kind == "prob":
         t = _probabilities(rng, x.shape, np.float32)
     f = fastnl.nll_loss_backward if kind == "nll" else fastnl.cross_entropy_backward
@@ -728,3 +737,169 @@ def test_loss_gradient_written_into_out(name, rng):
     x_copy = x.copy()
     assert backward(x_copy, t, out=x_copy) is x_copy
     np.testing.assert_array_equal(x_copy, expected)
+
+
+# ---------------------------------------------------------------- NaN in a backward's input
+#
+# Each backward is given NaN in one element of its input (and, for the
+# pointwise losses, of the target) and the NaN positions of the gradient are
+# checked: against the rule written out here (no torch needed), and the rule
+# against torch autograd. Where fastnl differs on purpose, the test says so.
+
+NAN_POINTWISE = [("mse_loss", {}), ("l1_loss", {}), ("smooth_l1_loss", {"beta": 1.0}),
+                 ("smooth_l1_loss", {"beta": 0.0}), ("huber_loss", {"delta": 1.0}),
+                 ("kl_div", {}), ("kl_div", {"log_target": True}),
+                 ("binary_cross_entropy_with_logits", {}),
+                 ("binary_cross_entropy_with_logits", {"pos_weight": np.full(4, 2.0)})]
+NAN_POINTWISE_IDS = [f"{n}-{i}" for i, (n, _) in enumerate(NAN_POINTWISE)]
+
+
+def _nan_pointwise_problem(rng, reduction):
+    x = rng.uniform(0.1, 0.9, (3, 4))
+    y = rng.uniform(0.1, 0.9, (3, 4))
+    x[1, 2] = np.nan
+    y[2, 0] = np.nan
+    g = rng.standard_normal((3, 4)) if reduction == "none" else 1.0
+    return x, y, g
+
+
+def _nan_pointwise_rule(name, x, y):
+    """Where the gradient is NaN: where the input or the target is (kl_div's
+    gradient, -q or -exp(log q), reads only the target)."""
+    return np.isnan(y) if name == "kl_div" else np.isnan(x) | np.isnan(y)
+
+
+@pytest.mark.parametrize("name, params", NAN_POINTWISE, ids=NAN_POINTWISE_IDS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_pointwise_backward_nan_positions(name, params, reduction, rng):
+    x, y, g = _nan_pointwise_problem(rng, reduction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # kl_div's 'mean' warning
+        got = getattr(fastnl, f"{name}_backward")(x, y, reduction=reduction, grad_output=g,
+                                                  **params)
+    np.testing.assert_array_equal(np.isnan(got), _nan_pointwise_rule(name, x, y))
+
+
+@pytest.mark.parametrize("name, params", NAN_POINTWISE, ids=NAN_POINTWISE_IDS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_pointwise_backward_nan_as_torch(name, params, reduction, rng, torch):
+    x, y, g = _nan_pointwise_problem(rng, reduction)
+    xt = torch.tensor(x, requires_grad=True)
+    kw = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in params.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loss = getattr(torch.nn.functional, name)(xt, torch.from_numpy(y), reduction=reduction,
+                                                  **kw)
+        got = getattr(fastnl, f"{name}_backward")(x, y, reduction=reduction, grad_output=g,
+                                                  **params)
+    loss.backward(torch.from_numpy(g) if reduction == "none" else None)
+    theirs = xt.grad.numpy()
+    rule = _nan_pointwise_rule(name, x, y)
+    if name == "l1_loss" or (name == "smooth_l1_loss" and params["beta"] == 0):
+        # on purpose (l1_loss_backward's docstring): sign(NaN) is NaN here,
+        # torch's sign() makes it 0
+        np.testing.assert_array_equal(theirs[rule], 0)
+    else:
+        np.testing.assert_array_equal(np.isnan(theirs), rule)
+    np.testing.assert_allclose(got[~rule], theirs[~rule], rtol=1e-12, atol=1e-15)
+
+
+def test_binary_cross_entropy_backward_refuses_nan():
+    # torch's forward refuses a NaN probability, so autograd never gets there
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        fastnl.binary_cross_entropy_backward([0.5, np.nan], [1.0, 0.0])
+
+
+NAN_CLASS = [("cross_entropy", "index", {}), ("cross_entropy", "index", {"label_smoothing": 0.1}),
+             ("cross_entropy", "index", {"weight": np.linspace(0.5, 2, 4)}),
+             ("cross_entropy", "prob", {}), ("nll_loss", "index", {})]
+NAN_CLASS_IDS = [f"{n}-{k}-{i}" for i, (n, k, _) in enumerate(NAN_CLASS)]
+
+
+def _nan_class_problem(rng, kind, reduction):
+    """Logits (4, 4) with NaN in row 1 (counted) and row 3 (ignored with
+    class indices); the rule: cross_entropy's gradient is NaN over every
+    counted row holding a NaN (the row's softmax), nll_loss's nowhere (its
+    gradient does not read the input), an ignored row's gradient is 0."""
+    x = rng.standard_normal((4, 4))
+    x[1, 2] = x[3, 0] = np.nan
+    t = (np.array([0, 1, 3, -100]) if kind == "index" else rng.dirichlet(np.ones(4), 4))
+    g = rng.standard_normal(4) if reduction == "none" else 1.0
+    return x, t, g
+
+
+def _nan_class_rule(name, x):
+    rule = np.zeros(x.shape, bool)
+    if name == "cross_entropy":
+        rule[1] = True
+    return rule
+
+
+@pytest.mark.parametrize("name, kind, params", NAN_CLASS, ids=NAN_CLASS_IDS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_class_backward_nan_positions(name, kind, params, reduction, rng):
+    x, t, g = _nan_class_problem(rng, kind, reduction)
+    got = getattr(fastnl, f"{name}_backward")(x, t, reduction=reduction, grad_output=g, **params)
+    rule = _nan_class_rule(name, x)
+    if kind == "prob":  # no ignored rows: row 3 is counted too
+        rule[3] = True
+    np.testing.assert_array_equal(np.isnan(got), rule)
+    if kind == "index":
+        np.testing.assert_array_equal(got[3], 0)  # the ignored row
+
+
+@pytest.mark.parametrize("name, kind, params", NAN_CLASS, ids=NAN_CLASS_IDS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_class_backward_nan_as_torch(name, kind, params, reduction, rng, torch):
+    x, t, g = _nan_class_problem(rng, kind, reduction)
+    got = getattr(fastnl, f"{name}_backward")(x, t, reduction=reduction, grad_output=g, **params)
+    xt = torch.tensor(x, requires_grad=True)
+    kw = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in params.items()}
+    loss = getattr(torch.nn.functional, name)(xt, torch.from_numpy(t), reduction=reduction, **kw)
+    loss.backward(torch.from_numpy(g) if reduction == "none" else None)
+    theirs = xt.grad.numpy()
+    if name == "cross_entropy" and kind == "index":
+        # on purpose (cross_entropy_backward's docstring): torch multiplies the
+        # ignored row's NaN softmax by its zero weight; the loss does not read
+        # that row, so its gradient here is 0
+        assert np.isnan(theirs[3]).all()
+        theirs = theirs.copy()
+        theirs[3] = 0
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(theirs))
+    finite = ~np.isnan(theirs)
+    np.testing.assert_allclose(got[finite], theirs[finite], rtol=1e-12, atol=1e-15)
+
+
+def _nan_axis_problem(rng, name, where):
+    """grad_output and the forward's output with NaN in row 1 of one of
+    them; the rule: that row's gradient is NaN (each of its elements reads
+    the row's sum), nothing else."""
+    x = rng.standard_normal((3, 4))
+    g = rng.standard_normal((3, 4))
+    if where == "output":
+        x[1, 2] = np.nan
+    else:
+        g[1, 2] = np.nan
+    rule = np.zeros((3, 4), bool)
+    rule[1] = True
+    return x, g, getattr(fastnl, name)(x, axis=1), rule
+
+
+@pytest.mark.parametrize("name", AXIS_FUNCS)
+@pytest.mark.parametrize("where", ["grad_output", "output"])
+def test_axis_backward_nan_positions(name, where, rng):
+    x, g, y, rule = _nan_axis_problem(rng, name, where)
+    got = getattr(fastnl, f"{name}_backward")(g, y, axis=1)
+    np.testing.assert_array_equal(np.isnan(got), rule)
+
+
+@pytest.mark.parametrize("name", AXIS_FUNCS)
+@pytest.mark.parametrize("where", ["grad_output", "output"])
+def test_axis_backward_nan_as_torch(name, where, rng, torch):
+    x, g, y, rule = _nan_axis_problem(rng, name, where)
+    got = getattr(fastnl, f"{name}_backward")(g, y, axis=1)
+    xt = torch.tensor(x, requires_grad=True)
+    getattr(torch.nn.functional, name)(xt, dim=1).backward(torch.from_numpy(g))
+    theirs = xt.grad.numpy()
+    np.testing.assert_array_equal(np.isnan(theirs), rule)
+    np.testing.assert_allclose(got[~rule], theirs[~rule], rtol=1e-12, atol=1e-15)

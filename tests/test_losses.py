@@ -7,6 +7,7 @@ import pytest
 
 import fastnl
 from fastnl import _reference as ref
+from fastnl._kernels import _losses, _rowwise
 from _class_problems import CLASS_SHAPES, class_problem
 
 REDUCTIONS = ["mean", "sum", "none"]
@@ -83,21 +84,36 @@ def test_regression_broadcast_warns_as_torch(name, rng, torch):
         getattr(fastnl, name)(x, np.zeros(5))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("reduction", REDUCTIONS + ["batchmean"])
-@pytest.mark.parametrize("log_target", [False, True])
-def test_kl_div(dtype, reduction, log_target, rng, torch):
+def _kl_inputs(rng, dtype, log_target):
+    """Log-probabilities and a target (probabilities with one exact 0, or log-probabilities)."""
     logp = np.log(rng.dirichlet(np.ones(5), size=4)).astype(dtype)
     q = rng.dirichlet(np.ones(5), size=4)
     if not log_target:
         q[0, 1] = 0.0  # 0 log 0 = 0
-    q = (np.log(q) if log_target else q).astype(dtype)
+    return logp, (np.log(q) if log_target else q).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS + ["batchmean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_against_reference(dtype, reduction, log_target, rng):
+    logp, q = _kl_inputs(rng, dtype, log_target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 'mean' warns, as torch
+        got = fastnl.kl_div(logp, q, reduction=reduction, log_target=log_target)
+    _check(got, ref.kl_div(logp, q, reduction, log_target), dtype, reduction)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS + ["batchmean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_against_torch(dtype, reduction, log_target, rng, torch):
+    logp, q = _kl_inputs(rng, dtype, log_target)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 'mean' warns, as torch
         got = fastnl.kl_div(logp, q, reduction=reduction, log_target=log_target)
         expected = torch.nn.functional.kl_div(torch.from_numpy(logp), torch.from_numpy(q),
                                               reduction=reduction, log_target=log_target)
-    _check(got, ref.kl_div(logp, q, reduction, log_target), dtype, reduction)
     _check(got, expected.numpy(), dtype, reduction)
 
 
@@ -117,41 +133,71 @@ def test_kl_div_mean_warns_and_edges():
     np.testing.assert_array_equal(ref.kl_div([-inf, 0.0], [0.0, 0.0], "none"), [0.0, 0.0])
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("with_weight", [False, True])
-def test_binary_cross_entropy(dtype, reduction, with_weight, rng, torch):
+def _bce_inputs(rng, dtype, with_weight):
+    """Probabilities (with 0, 1 and a tiny one, where the log is clamped at -100),
+    targets (with exact 1 and 0), and optional per-column weights."""
     x = rng.uniform(0, 1, (4, 5)).astype(dtype)
     x[0, :3] = [0.0, 1.0, 1e-30 if dtype == np.float64 else 1e-20]  # clamp of the log at -100
     y = rng.uniform(0, 1, (4, 5)).astype(dtype)
     y[0, :2] = [1.0, 0.0]
     w = rng.uniform(0, 2, 5).astype(dtype) if with_weight else None
-    got = fastnl.binary_cross_entropy(x, y, w, reduction)
-    expected = torch.nn.functional.binary_cross_entropy(
-        torch.from_numpy(x), torch.from_numpy(y), None if w is None else torch.from_numpy(w),
-        reduction=reduction)
-    _check(got, ref.binary_cross_entropy(x, y, w, reduction), dtype, reduction)
-    _check(got, expected.numpy(), dtype, reduction)
+    return x, y, w
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("weights", ["none", "weight", "pos_weight", "both"])
-def test_binary_cross_entropy_with_logits(dtype, reduction, weights, rng, torch):
+@pytest.mark.parametrize("with_weight", [False, True])
+def test_binary_cross_entropy_against_reference(dtype, reduction, with_weight, rng):
+    x, y, w = _bce_inputs(rng, dtype, with_weight)
+    got = fastnl.binary_cross_entropy(x, y, w, reduction)
+    _check(got, ref.binary_cross_entropy(x, y, w, reduction), dtype, reduction)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("with_weight", [False, True])
+def test_binary_cross_entropy_against_torch(dtype, reduction, with_weight, rng, torch):
+    x, y, w = _bce_inputs(rng, dtype, with_weight)
+    got = fastnl.binary_cross_entropy(x, y, w, reduction)
+    expected = torch.nn.functional.binary_cross_entropy(
+        torch.from_numpy(x), torch.from_numpy(y), None if w is None else torch.from_numpy(w),
+        reduction=reduction)
+    _check(got, expected.numpy(), dtype, reduction)
+
+
+def _bce_logits_inputs(rng, dtype, weights):
+    """Logits (with +-1e4, where a naive formula overflows), targets, and the
+    weights named by `weights`: 'none', 'weight', 'pos_weight' or 'both'."""
     x = (rng.standard_normal((4, 5)) * 5).astype(dtype)
     x[0, :4] = [1e4, -1e4, 1e4, -1e4]  # stable: exact answers 0, 1e4, 1e4 (w/o pos_weight), 0
     y = rng.uniform(0, 1, (4, 5)).astype(dtype)
     y[0, :4] = [1.0, 1.0, 0.0, 0.0]
     w = rng.uniform(0, 2, (4, 1)).astype(dtype) if weights in ("weight", "both") else None
     pw = rng.uniform(0.5, 3, 5).astype(dtype) if weights in ("pos_weight", "both") else None
+    return x, y, w, pw
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weights", ["none", "weight", "pos_weight", "both"])
+def test_binary_cross_entropy_with_logits_against_reference(dtype, reduction, weights, rng):
+    x, y, w, pw = _bce_logits_inputs(rng, dtype, weights)
+    got = fastnl.binary_cross_entropy_with_logits(x, y, w, reduction, pw)
+    _check(got, ref.binary_cross_entropy_with_logits(x, y, w, reduction, pw), dtype, reduction)
+    if reduction == "none":
+        assert np.all(np.isfinite(got))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weights", ["none", "weight", "pos_weight", "both"])
+def test_binary_cross_entropy_with_logits_against_torch(dtype, reduction, weights, rng, torch):
+    x, y, w, pw = _bce_logits_inputs(rng, dtype, weights)
     got = fastnl.binary_cross_entropy_with_logits(x, y, w, reduction, pw)
     tt = lambda a: None if a is None else torch.from_numpy(a)  # noqa: E731
     expected = torch.nn.functional.binary_cross_entropy_with_logits(
         tt(x), tt(y), tt(w), reduction=reduction, pos_weight=tt(pw))
-    _check(got, ref.binary_cross_entropy_with_logits(x, y, w, reduction, pw), dtype, reduction)
     _check(got, expected.numpy(), dtype, reduction)
-    if reduction == "none":
-        assert np.all(np.isfinite(got))
 
 
 def test_binary_cross_entropy_errors():
@@ -202,24 +248,33 @@ def test_pointwise_empty():
 
 
 @pytest.mark.parametrize("name, args", [
-    ("mse_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+    ("mse_loss", {}), ("l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+    ("huber_loss", {"delta": 0.5}), ("kl_div", {"reduction": "sum"}),
+    ("kl_div", {"reduction": "sum", "log_target": True}),
+    ("binary_cross_entropy", {"weight": np.linspace(0.5, 2, 7)}),
     ("binary_cross_entropy_with_logits", {"pos_weight": np.linspace(0.5, 2, 7)}),
 ])
 def test_pointwise_threads_same_bits(name, args, rng):
-    # 70000 elements: above the 32768 threading grain; block sums in a fixed
-    # order must give the same bits on 1 and 2 threads and call to call.
-    x = rng.standard_normal((10000, 7)).astype(np.float32)
+    # 70000 elements: above the loss kernels' threading grain; block sums in
+    # a fixed order must give the same bits on 1 and 2 threads and call to call.
+    x = rng.uniform(0, 1, (10000, 7)).astype(np.float32)  # probabilities, for BCE
     y = rng.uniform(0, 1, (10000, 7)).astype(np.float32)
+    assert x.size > _losses.GRAIN_SIZE
     f = getattr(fastnl, name)
     with fastnl.num_threads(1):
         one = f(x, y, **args)
     with fastnl.num_threads(2):
         two, again = f(x, y, **args), f(x, y, **args)
     assert one.tobytes() == two.tobytes() == again.tobytes()
+    # float32 per element, float64 sums of 70000 terms: 1e-5 relative
     np.testing.assert_allclose(one, getattr(ref, name)(x, y, **args), rtol=1e-5)
 
 
 # ---------------------------------------------------------------- class losses
+
+def _tensor(torch, a):
+    return None if a is None else torch.from_numpy(np.asarray(a))
+
 
 @pytest.mark.parametrize("shape", CLASS_SHAPES)
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -227,37 +282,34 @@ def test_pointwise_threads_same_bits(name, args, rng):
 @pytest.mark.parametrize("with_weight", [False, True])
 @pytest.mark.parametrize("ignore_index", [-100, 1])
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
-def test_cross_entropy_indices(shape, dtype, reduction, with_weight, ignore_index,
-                               label_smoothing, rng, torch):
+def test_cross_entropy_indices_against_reference(shape, dtype, reduction, with_weight,
+                                                 ignore_index, label_smoothing, rng):
     x, t, w = class_problem(rng, shape, dtype, ignore_index)
     w = w if with_weight else None
     got = fastnl.cross_entropy(x, t, w, ignore_index, reduction, label_smoothing)
-    expected_ref = ref.cross_entropy(x, t, w, ignore_index, reduction, label_smoothing)
-    expected_torch = torch.nn.functional.cross_entropy(
-        torch.from_numpy(x), torch.from_numpy(t), None if w is None else torch.from_numpy(w),
-        ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
-    _check(got, expected_ref, dtype, reduction)
-    _check(got, expected_torch.numpy(), dtype, reduction)
+    expected = ref.cross_entropy(x, t, w, ignore_index, reduction, label_smoothing)
+    _check(got, expected, dtype, reduction)
     if label_smoothing == 0:
         # nll_loss of log_softmax is cross_entropy, on the same inputs
         nll = fastnl.nll_loss(fastnl.log_softmax(x, axis=0 if x.ndim == 1 else 1), t, w,
                               ignore_index, reduction)
-        _check(nll, expected_ref, dtype, reduction)
+        _check(nll, expected, dtype, reduction)
 
 
 @pytest.mark.parametrize("shape", CLASS_SHAPES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("with_weight", [False, True])
-@pytest.mark.parametrize("ignore_index", [-100, 2])
-def test_nll_loss(shape, dtype, reduction, with_weight, ignore_index, rng, torch):
+@pytest.mark.parametrize("ignore_index", [-100, 1])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+def test_cross_entropy_indices_against_torch(shape, dtype, reduction, with_weight, ignore_index,
+                                             label_smoothing, rng, torch):
     x, t, w = class_problem(rng, shape, dtype, ignore_index)
     w = w if with_weight else None
-    got = fastnl.nll_loss(x, t, w, ignore_index, reduction)
-    expected = torch.nn.functional.nll_loss(
-        torch.from_numpy(x), torch.from_numpy(t), None if w is None else torch.from_numpy(w),
-        ignore_index=ignore_index, reduction=reduction)
-    _check(got, ref.nll_loss(x, t, w, ignore_index, reduction), dtype, reduction)
+    got = fastnl.cross_entropy(x, t, w, ignore_index, reduction, label_smoothing)
+    expected = torch.nn.functional.cross_entropy(
+        _tensor(torch, x), _tensor(torch, t), _tensor(torch, w),
+        ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
     _check(got, expected.numpy(), dtype, reduction)
 
 
@@ -265,19 +317,64 @@ def test_nll_loss(shape, dtype, reduction, with_weight, ignore_index, rng, torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("with_weight", [False, True])
-@pytest.mark.parametrize("label_smoothing", [0.0, 0.25])
-def test_cross_entropy_probabilities(shape, dtype, reduction, with_weight, label_smoothing,
-                                     rng, torch):
-    x, _, w = class_problem(rng, shape, dtype, -100)
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+def test_nll_loss_against_reference(shape, dtype, reduction, with_weight, ignore_index, rng):
+    x, t, w = class_problem(rng, shape, dtype, ignore_index)
     w = w if with_weight else None
+    got = fastnl.nll_loss(x, t, w, ignore_index, reduction)
+    _check(got, ref.nll_loss(x, t, w, ignore_index, reduction), dtype, reduction)
+
+
+@pytest.mark.parametrize("shape", CLASS_SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("with_weight", [False, True])
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+def test_nll_loss_against_torch(shape, dtype, reduction, with_weight, ignore_index, rng, torch):
+    x, t, w = class_problem(rng, shape, dtype, ignore_index)
+    w = w if with_weight else None
+    got = fastnl.nll_loss(x, t, w, ignore_index, reduction)
+    expected = torch.nn.functional.nll_loss(
+        _tensor(torch, x), _tensor(torch, t), _tensor(torch, w),
+        ignore_index=ignore_index, reduction=reduction)
+    _check(got, expected.numpy(), dtype, reduction)
+
+
+def _probability_problem(rng, shape, dtype):
+    """Logits, probability targets of the same shape (classes on axis 1, axis 0
+    for 1-d) and class weights."""
+    x, _, w = class_problem(rng, shape, dtype, -100)
     class_axis = 0 if len(shape) == 1 else 1
     p = rng.dirichlet(np.ones(shape[class_axis]), size=shape[:class_axis] + shape[class_axis + 1:])
-    p = np.moveaxis(p, -1, class_axis).astype(dtype)
+    return x, np.moveaxis(p, -1, class_axis).astype(dtype), w
+
+
+@pytest.mark.parametrize("shape", CLASS_SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("with_weight", [False, True])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.25])
+def test_cross_entropy_probabilities_against_reference(shape, dtype, reduction, with_weight,
+                                                       label_smoothing, rng):
+    x, p, w = _probability_problem(rng, shape, dtype)
+    w = w if with_weight else None
+    got = fastnl.cross_entropy(x, p, w, reduction=reduction, label_smoothing=label_smoothing)
+    _check(got, ref.cross_entropy(x, p, w, -100, reduction, label_smoothing), dtype, reduction)
+
+
+@pytest.mark.parametrize("shape", CLASS_SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("with_weight", [False, True])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.25])
+def test_cross_entropy_probabilities_against_torch(shape, dtype, reduction, with_weight,
+                                                   label_smoothing, rng, torch):
+    x, p, w = _probability_problem(rng, shape, dtype)
+    w = w if with_weight else None
     got = fastnl.cross_entropy(x, p, w, reduction=reduction, label_smoothing=label_smoothing)
     expected = torch.nn.functional.cross_entropy(
-        torch.from_numpy(x), torch.from_numpy(p), None if w is None else torch.from_numpy(w),
+        _tensor(torch, x), _tensor(torch, p), _tensor(torch, w),
         reduction=reduction, label_smoothing=label_smoothing)
-    _check(got, ref.cross_entropy(x, p, w, -100, reduction, label_smoothing), dtype, reduction)
     _check(got, expected.numpy(), dtype, reduction)
 
 
@@ -304,34 +401,86 @@ def test_cross_entropy_layouts(rng):
                                   fastnl.cross_entropy(x2, [1] * 7))
 
 
-@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
-def test_cross_entropy_threads_same_bits(label_smoothing, rng):
-    # 600 x 100 = 60000 elements: parallel over rows; the per-row losses are
-    # summed in row order, so the bits are the same on 1 and 2 threads.
-    x = (rng.standard_normal((600, 100)) * 4).astype(np.float32)
-    t = rng.integers(0, 100, 600)
-    w = rng.uniform(0.5, 2, 100).astype(np.float32)
+@pytest.mark.parametrize("kind", ["index", "smoothed", "prob", "nll"])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_class_threads_same_bits(kind, reduction, rng):
+    # 33000 rows of 4 classes: above the grain of every class kernel
+    # (nll_loss's threads start above GRAIN_SIZE rows, cross_entropy's above
+    # GRAIN_SIZE elements). Each row is one thread's and the per-row losses
+    # are summed in row order, so the bits are the same on 1 and 2 threads.
+    x = (rng.standard_normal((33000, 4)) * 4).astype(np.float32)
+    t = rng.integers(0, 4, 33000)
+    assert t.size > _rowwise.GRAIN_SIZE
+    w = rng.uniform(0.5, 2, 4).astype(np.float32)
+    kw = {"weight": w, "reduction": reduction}
+    if kind == "prob":
+        t = rng.dirichlet(np.ones(4), 33000).astype(np.float32)
+    if kind == "smoothed":
+        kw["label_smoothing"] = 0.1
+    f = fastnl.nll_loss if kind == "nll" else fastnl.cross_entropy
     results = []
     for n in (1, 2, 2):
         with fastnl.num_threads(n):
-            results.append(fastnl.cross_entropy(x, t, w, label_smoothing=label_smoothing))
+            results.append(f(x, t, **kw))
     assert results[0].tobytes() == results[1].tobytes() == results[2].tobytes()
-    np.testing.assert_allclose(results[0], ref.cross_entropy(x, t, w, label_smoothing=label_smoothing),
-                               rtol=1e-5)
+    expected = getattr(ref, f.__name__)(x, t, **kw)
+    # float32 per row, float64 sums: 1e-5 relative
+    np.testing.assert_allclose(results[0], expected, rtol=1e-5)
 
 
-def test_cross_entropy_extreme_logits(torch):
-    x = np.array([[1e4, -1e4], [-1e4, 1e4], [3e38, -3e38]], dtype=np.float32)
-    t = np.array([0, 0, 0])
-    got = fastnl.cross_entropy(x, t, reduction="none")
+_EXTREME = np.array([[1e4, -1e4], [-1e4, 1e4], [3e38, -3e38]], dtype=np.float32)
+
+
+def test_cross_entropy_extreme_logits():
+    got = fastnl.cross_entropy(_EXTREME, [0, 0, 0], reduction="none")
     # exact: log(1 + exp(-2e4)) rounds to 0, and 2e4; no overflow anywhere
     np.testing.assert_array_equal(got, [0.0, 2e4, 0.0])
-    expected = torch.nn.functional.cross_entropy(torch.from_numpy(x[:2]), torch.from_numpy(t[:2]),
-                                                 reduction="none")
-    np.testing.assert_array_equal(got[:2], expected.numpy())
-    smoothed = fastnl.cross_entropy(x[:2], t[:2], label_smoothing=0.5, reduction="none")
+    smoothed = fastnl.cross_entropy(_EXTREME[:2], [0, 0], label_smoothing=0.5, reduction="none")
     # 0.5 * nll + 0.25 * (nll_0 + nll_1): row 0 = 0.25 * 2e4, row 1 = 0.5 * 2e4 + 0.25 * 2e4
     np.testing.assert_allclose(smoothed, [5e3, 1.5e4], rtol=1e-6)
+
+
+def test_cross_entropy_extreme_logits_as_torch(torch):
+    t = np.array([0, 0])
+    got = fastnl.cross_entropy(_EXTREME[:2], t, reduction="none")
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(_EXTREME[:2]),
+                                                 torch.from_numpy(t), reduction="none")
+    np.testing.assert_array_equal(got, expected.numpy())
+
+
+@pytest.mark.parametrize("name, kind, kw", [
+    ("cross_entropy", "index", {}),
+    ("cross_entropy", "index", {"label_smoothing": 0.1, "weighted": True, "reduction": "none"}),
+    ("cross_entropy", "prob", {"weighted": True}),
+    ("nll_loss", "index", {"weighted": True}),
+])
+@pytest.mark.parametrize("backward", [False, True], ids=["forward", "backward"])
+def test_class_losses_extra_memory_is_linear_in_rows(name, kind, kw, backward, rng):
+    """The documented O(N) extra memory: forward and backward on (N, C)
+    logits never allocate anything of size N x C but the gradient itself.
+    NumPy reports its buffers to tracemalloc; the bound allows 8 float64
+    arrays of N (per-row losses, weights, int64 targets), 2 of C (the class
+    weights in float64) and 16 KiB of Python objects: 144 KB here, against
+    16 MB for a single N x C float32 temporary."""
+    import tracemalloc
+    N, C = 1000, 4000
+    x = rng.standard_normal((N, C)).astype(np.float32)
+    t = (rng.integers(0, C, N) if kind == "index"
+         else rng.dirichlet(np.ones(C), N).astype(np.float32))
+    kw = dict(kw)
+    w = rng.uniform(0.5, 2, C).astype(np.float32) if kw.pop("weighted", False) else None
+    f = getattr(fastnl, f"{name}_backward" if backward else name)
+    if backward and kw.get("reduction") == "none":
+        kw["grad_output"] = rng.standard_normal(N)
+    f(x, t, weight=w, **kw)  # first-call imports and caches are not the call's memory
+    tracemalloc.start()
+    try:
+        result = f(x, t, weight=w, **kw)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    own = result.nbytes if backward else 0  # the gradient is the result, N x C
+    assert peak - own <= 8 * 8 * N + 2 * 8 * C + 16384
 
 
 def test_class_losses_empty_and_all_ignored():
@@ -377,8 +526,13 @@ def test_class_loss_errors():
         fastnl.cross_entropy(x, np.array([True, False, True]))
     with pytest.raises(ValueError, match=r"\(2,\).*\(3, 4\)"):
         fastnl.cross_entropy(x, [0, 1])
-    with pytest.raises(ValueError, match=r"\(3, 2\).*\(3, 4\)"):
+    with pytest.raises(ValueError, match=r"\(3, 2\).*\(3, 4\).*integer array$"):
         fastnl.cross_entropy(x, np.zeros((3, 2)))  # probabilities of the wrong shape
+    # float class labels: said to be read as probabilities, and that indices are integers
+    with pytest.raises(ValueError, match=r"probabilities.*\(3,\).*\(3, 4\).*class indices "
+                                         r"must be an integer array \(cast with "
+                                         r"target.astype\(int\)\)"):
+        fastnl.cross_entropy(x, np.array([0.0, 1.0, 2.0]))
     with pytest.raises(ValueError, match=r"\(3, 1\).*\(3, 4, 2\)"):
         fastnl.nll_loss(np.zeros((3, 4, 2)), np.zeros((3, 1), int))
     with pytest.raises(ValueError, match="0-d"):

@@ -44,6 +44,9 @@ def test_freed_output_memory_is_reused(cache, call):
     first = call(x)
     assert get_handler_name(owner(first)) == "fastnl_output_cache"
     address, expected = first.ctypes.data, first.copy()
+    # NaN in the freed block: the values checked below must be written again,
+    # not left over from the first call
+    owner(first)[...] = np.nan
     del first
     assert _pool.kept() >= BIG * 8
     second = call(x)
@@ -107,3 +110,88 @@ def test_environment_sets_the_limit():
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          text=True, check=True).stdout.split()
     assert out == ["0", "default_allocator"]
+
+
+# ---------------------------------------------------------------- the public calls
+
+def test_set_and_get_the_limit(cache):
+    previous = fastnl.get_output_cache_limit()
+    assert previous == _pool.limit() / 2**20
+    assert fastnl.set_output_cache_limit(3) == previous
+    assert fastnl.get_output_cache_limit() == 3.0 and _pool.limit() == 3 << 20
+    assert fastnl.set_output_cache_limit(0.5) == 3.0  # fractions of a MiB too
+    assert _pool.limit() == 1 << 19
+    results = [fastnl.relu(np.ones(BIG)) for _ in range(2)]
+    del results
+    assert _pool.kept() == 0  # 2 MiB blocks do not fit a 0.5 MiB limit
+    for bad, error in [(-1, ValueError), (np.nan, ValueError), (np.inf, ValueError),
+                       ("64", TypeError), (None, TypeError)]:
+        with pytest.raises(error, match="output cache limit"):
+            fastnl.set_output_cache_limit(bad)
+    assert fastnl.get_output_cache_limit() == 0.5  # unchanged by the refused calls
+
+
+def test_release_empties_the_cache_and_keeps_the_limit(cache):
+    x = np.ones(BIG)
+    results = [fastnl.relu(x) for _ in range(3)]
+    del results
+    assert _pool.kept() == 3 * BIG * 8
+    limit = fastnl.get_output_cache_limit()
+    assert fastnl.release_output_cache() == 3 * BIG * 8
+    assert _pool.kept() == 0 and fastnl.release_output_cache() == 0
+    assert fastnl.get_output_cache_limit() == limit
+    y = fastnl.relu(x)
+    address = y.ctypes.data
+    del y
+    assert fastnl.relu(x).ctypes.data == address  # still caching
+
+
+def test_show_config_reports_the_cache(cache, capsys):
+    fastnl.set_output_cache_limit(8)
+    y = fastnl.relu(np.ones(BIG))
+    del y
+    fastnl.show_config()
+    line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("output cache")]
+    assert line == ["output cache (set_output_cache_limit, release_output_cache): "
+                    "limit 8 MiB, 2 MiB kept now"]
+
+
+_RSS = """
+import os, sys
+import numpy as np
+import fastnl
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+def rss_mib():  # resident pages, the second field of /proc/self/statm
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE / 2**20
+
+mib, count, how = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+x = np.ones((mib << 20) // 8)
+results = [fastnl.gelu(x) for _ in range(count)]
+del results
+kept = rss_mib()
+if how == "release":
+    fastnl.release_output_cache()
+else:
+    fastnl.set_output_cache_limit(0)
+print(kept - rss_mib(), fastnl.get_output_cache_limit())
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc/self/statm")
+@pytest.mark.parametrize("mib, count", [(64, 1), (4, 4)], ids=["one-large", "four-medium"])
+@pytest.mark.parametrize("how", ["release", "limit"])
+def test_resident_memory_drops(mib, count, how):
+    """In a fresh process: the kept results stay resident until they are
+    released (or the limit drops to 0), then the resident set shrinks by
+    about their size (90% of it: a page or two of the process may move
+    meanwhile), for one large block and for the cache's four blocks."""
+    env = {k: v for k, v in os.environ.items() if k != "FASTNL_OUTPUT_CACHE_MB"}
+    out = subprocess.run([sys.executable, "-c", _RSS, str(mib), str(count), how],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    dropped, limit = map(float, out.stdout.split())
+    assert dropped >= 0.9 * mib * count
+    assert limit == (256.0 if how == "release" else 0.0)

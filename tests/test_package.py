@@ -2,6 +2,7 @@
 importing it must not change."""
 
 import doctest
+import os
 import subprocess
 import sys
 
@@ -19,6 +20,19 @@ def test_self_check_passes():
     result = subprocess.run([sys.executable, "-m", "fastnl"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK:" in result.stdout
+
+
+def test_self_check_command_line():
+    """--help prints the usage without running the check; an unknown option
+    is an error (status 2), not a run of the check."""
+    result = subprocess.run([sys.executable, "-m", "fastnl", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("usage: python -m fastnl")
+    assert "self-check against" not in result.stdout  # the check's first line
+    result = subprocess.run([sys.executable, "-m", "fastnl", "--bogus"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr
+    assert result.stdout == ""
 
 
 @pytest.mark.parametrize("module", [fastnl.activations, fastnl._config, fastnl.sampling,
@@ -44,6 +58,32 @@ def test_import_keeps_subnormals():
     assert out.stdout.split() == ["True", "True", "True"]
 
 
+def test_built_with_openmp():
+    """A serial build passes every "same bits on 1 and 2 threads" test
+    trivially (it runs one thread either way), so CI (CI=true) must be
+    testing an OpenMP build; elsewhere a serial build skips this test."""
+    from fastnl._kernels import _build
+    if _build.openmp_version() == 0 and os.environ.get("CI", "").lower() != "true":
+        pytest.skip("serial build (no OpenMP): the thread tests compare one thread with itself")
+    assert _build.openmp_version() > 0, "CI must test a build with OpenMP"
+
+
+def test_unbuilt_checkout_says_how_to_build(tmp_path):
+    """Importing the package without its compiled kernels (a checkout never
+    built) names the command that builds them, not just a missing _build."""
+    import shutil
+    from pathlib import Path
+    package = Path(fastnl.__file__).parent
+    shutil.copytree(package, tmp_path / "fastnl",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    result = subprocess.run([sys.executable, "-c", "import fastnl"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode != 0
+    assert "python setup.py build_ext --inplace" in result.stderr, result.stderr
+    assert "pip install ." in result.stderr
+
+
 def test_public_names():
     for name in fastnl.__all__:
         assert hasattr(fastnl, name)
@@ -52,7 +92,6 @@ def test_public_names():
 def test_imported_from_the_installed_package():
     """Under FASTNL_TEST_INSTALLED=1 (.ci/run's wheel step) the suite must be
     testing the installed wheel, not a checkout."""
-    import os
     if os.environ.get("FASTNL_TEST_INSTALLED") != "1":
         pytest.skip("only meaningful when testing an installed wheel")
     assert "site-packages" in fastnl.__file__, fastnl.__file__

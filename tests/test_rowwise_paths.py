@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import fastnl
+from fastnl._kernels import _rowwise
 
 FUNCS = ["softmax", "log_softmax", "softmin"]
 # around the kernels' blocks: 16 (partial sums), 64 (max lanes), and longer rows
@@ -101,6 +102,7 @@ def test_backward_row_and_tile_agree_bitwise(log, dtype, rng):
 def test_threads_same_bits_last_axis_and_axis0(name, rng):
     f = getattr(fastnl, name)
     x = (rng.standard_normal((300, 333)) * 4).astype(np.float32)
+    assert x.size > _rowwise.GRAIN_SIZE
     for axis in (-1, 0):
         with fastnl.num_threads(1):
             one = f(x, axis=axis)
@@ -130,6 +132,7 @@ def test_cross_entropy_strided_rows_match_contiguous(dtype, rng):
 
 def test_cross_entropy_backward_threads_same_bits(rng):
     x = (rng.standard_normal((64, 3000)) * 3).astype(np.float32)
+    assert x.size > _rowwise.GRAIN_SIZE
     t = rng.integers(0, 3000, 64)
     with fastnl.num_threads(1):
         one = fastnl.cross_entropy_backward(x, t, label_smoothing=0.1)
@@ -145,7 +148,6 @@ def test_cross_entropy_backward_threads_same_bits(rng):
 def test_fast_exp_vector_loop_dense_sample(rng):
     # the vector loop the kernels run (FMA where the CPU has it), on a random
     # sample of [-110, 0] weighted towards the subnormal results
-    from fastnl._kernels import _rowwise
     d = np.concatenate([rng.uniform(-110, 0, 1_000_000), rng.uniform(-104, -87, 500_000)])
     d = d.astype(np.float32)
     got = np.empty_like(d)

@@ -5,6 +5,7 @@ import pytest
 
 import fastnl
 from fastnl import _reference as ref
+from fastnl._kernels import _rowwise
 
 FUNCS = ["softmax", "log_softmax", "softmin"]
 DTYPES = [np.float32, np.float64]
@@ -66,6 +67,7 @@ def test_threads_give_same_bits(name, shape, axis, rng):
     # Large enough to start threads (> 32768 elements); rows are independent,
     # so 1 and 2 threads must agree bit for bit, and so must two calls.
     x = rng.standard_normal(shape).astype(np.float32) * 10
+    assert x.size > _rowwise.GRAIN_SIZE
     f = getattr(fastnl, name)
     with fastnl.num_threads(1):
         one = f(x, axis=axis)
@@ -215,11 +217,36 @@ def test_errors():
         fastnl.softmax(np.zeros(3, complex))
 
 
+@pytest.mark.parametrize("name", FUNCS)
+def test_bad_axis_is_numpy_axis_error(name):
+    """Out of bounds, forward, backward, dim= and the nn classes raise NumPy's
+    AxisError (a ValueError and an IndexError), as NumPy's own functions."""
+    from fastnl import nn
+    x = np.zeros((2, 3))
+    calls = [lambda: getattr(fastnl, name)(x, axis=2), lambda: getattr(fastnl, name)(x, dim=-3),
+             lambda: getattr(fastnl, f"{name}_backward")(x, x, axis=2),
+             lambda: getattr(nn, {"softmax": "Softmax", "log_softmax": "LogSoftmax",
+                                  "softmin": "Softmin"}[name])(dim=5)(x)]
+    for call in calls:
+        with pytest.raises(np.exceptions.AxisError, match="out of bounds for array of dimension 2"):
+            call()
+    with pytest.raises(np.exceptions.AxisError):  # NumPy's own, for comparison
+        np.sum(x, axis=2)
+
+
+def test_bad_axis_on_dask_is_numpy_axis_error():
+    da = pytest.importorskip("dask.array")
+    x = da.zeros((2, 3), chunks=1)
+    with pytest.raises(np.exceptions.AxisError):
+        fastnl.softmax(x, axis=2)
+    with pytest.raises(np.exceptions.AxisError):
+        fastnl.log_softmax_backward(x, x, axis=-3)
+
+
 def test_fast_exp():
     """The float32 exp used for exp(x - max) <= 1 (_fastexp.pxd): within 1 ulp
     of the exact value on a dense sweep of [-110, 0], the subnormal range
     included (where an ulp is the smallest subnormal), and exact special cases."""
-    from fastnl._kernels import _rowwise
     d = np.concatenate([-np.linspace(0, 110, 2_000_003, dtype=np.float32),
                         -np.geomspace(1e-30, 1, 100_001).astype(np.float32)])
     got = np.empty_like(d)

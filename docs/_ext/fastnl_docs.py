@@ -48,9 +48,9 @@ _TOP_GROUPS = [
     ("losses", "Losses",
      "Losses with torch's reductions; see :doc:`/guides/losses`.",
      lambda n, o: _module_of(o) == "fastnl.losses" or n.removesuffix("_backward") in _LOSSES),
-    ("threads", "Threads and configuration",
+    ("threads", "Threads, memory and configuration",
      "See :doc:`/guides/threads`.",
-     lambda n, o: _module_of(o) == "fastnl._config"),
+     lambda n, o: _module_of(o) in ("fastnl._config", "fastnl._output_cache")),
     ("other", "Other functions", "", lambda n, o: True),
 ]
 

@@ -14,6 +14,8 @@
 #
 # NumPy allocates and frees array memory holding the GIL, which serialises
 # the handler's calls; a build of Python without the GIL gets no cache.
+# The public calls are fastnl.set_output_cache_limit and
+# fastnl.release_output_cache (fastnl/_output_cache.py).
 
 import math
 import os
@@ -168,6 +170,14 @@ def set_limit(Py_ssize_t nbytes):
     fpl_limit = <size_t>nbytes
     if fpl_kept_bytes > fpl_limit:
         fpl_release()
+
+
+def release():
+    """Give every kept block back to the system (the limit stays); returns
+    the bytes released."""
+    cdef size_t released = fpl_kept_bytes
+    fpl_release()
+    return released
 
 
 def limit():

@@ -1,4 +1,4 @@
-"""torch.nn-style classes of every activation, the softmax family, every loss
+"""torch.nn-style classes of fastnl's activations, softmax family and losses,
 and AdaptiveLogSoftmaxWithLoss, with forward and backward."""
 
 from fastnl.nn._module import Module
