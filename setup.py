@@ -134,7 +134,11 @@ class Sdist(sdist):
 
 def extensions():
     expand_templates()
-    exts = [Extension(f"fastnl._kernels.{name}", [str(KERNELS / f"{name}.pyx")])
+    # The scalar math is in C headers beside the kernels (fnl_*.h): found by
+    # include_dirs, and listed as depends so that editing one rebuilds.
+    headers = sorted(str(h) for h in KERNELS.glob("*.h"))
+    exts = [Extension(f"fastnl._kernels.{name}", [str(KERNELS / f"{name}.pyx")],
+                      include_dirs=[str(KERNELS)], depends=headers)
             for name in MODULES]
     return cythonize(
         exts,

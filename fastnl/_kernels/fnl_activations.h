@@ -1,0 +1,426 @@
+/* fastnl: the scalar math of every elementwise activation, each forward
+   next to its derivative, for float32 (suffix _f) and float64 (_d):
+     fnl_<name>_<s>(x, p0, p1, ...)             the activation
+     fnl_<name>_backward_<s>(g, x, p0, ...)     g * its derivative at x
+     fnl_<name>_rare_<s>(x)                     scalar libm fix-up (below)
+   The loops of _elementwise.pyx.tp call them by these names, with the
+   op's parameters (its OPS table) as p0, p1, ...; PReLU and the losses call
+   some of them through _scalar.pxd.
+
+   Conventions: branch-free (compares become vector selects), NaN fails
+   every compare and falls through to an expression of x (NaN in, NaN out);
+   where torch's formula gives NaN at an infinity (inf/inf, -inf * 0) we
+   return the mathematical limit. Decimal constants are of the data's type,
+   so float32 data stays in float32 arithmetic, as in torch.
+
+   Derivatives: torch's sub-gradients at the kinks (relu'(0) = 0, hardtanh'
+   = 0 at its bounds, ...). Where torch returns 0 outright rather than g * 0
+   we do too, so an inf or NaN in g does not leak through a zero derivative;
+   derivatives that tend to 0 use forms that do not cancel (s(x) s(-x) for
+   s (1 - s), 4e / (1 + e)^2 for 1 - tanh^2).
+
+   Rare fix-ups: inputs where the vector formula loses accuracy (silu and
+   mish below exp's normal range, float64 gelu below -8) are sent by the
+   loops, a block at a time, through fnl_<name>_rare_<s>: scalar libm, not
+   forced inline (they run for rare blocks only). The cut each loop tests is
+   the `rare` condition of the template's OPS table. */
+#ifndef FNL_ACTIVATIONS_H
+#define FNL_ACTIVATIONS_H
+
+#include "fnl_math.h"
+
+/* ---------------------------------------------------------------- identity */
+FNL_INLINE float fnl_identity_f(float x) { return x; }
+FNL_INLINE float fnl_identity_backward_f(float g, float x) { (void)x; return g; }
+FNL_INLINE double fnl_identity_d(double x) { return x; }
+FNL_INLINE double fnl_identity_backward_d(double g, double x) { (void)x; return g; }
+
+/* ---------------------------------------------------------------- relu */
+/* `x < 0` rather than max(x, 0): NaN and -0.0 pass through, as in torch */
+FNL_INLINE float fnl_relu_f(float x) { return x < 0 ? 0.0f : x; }
+FNL_INLINE float fnl_relu_backward_f(float g, float x) { return x <= 0 ? 0.0f : g; }
+FNL_INLINE double fnl_relu_d(double x) { return x < 0 ? 0.0 : x; }
+FNL_INLINE double fnl_relu_backward_d(double g, double x) { return x <= 0 ? 0.0 : g; }
+
+/* ---------------------------------------------------------------- hardtanh (also relu6) */
+FNL_INLINE float fnl_hardtanh_f(float x, float lo, float hi) {
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
+}
+FNL_INLINE float fnl_hardtanh_backward_f(float g, float x, float lo, float hi) {
+    return x <= lo ? 0.0f : (x >= hi ? 0.0f : g);
+}
+FNL_INLINE double fnl_hardtanh_d(double x, double lo, double hi) {
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
+}
+FNL_INLINE double fnl_hardtanh_backward_d(double g, double x, double lo, double hi) {
+    return x <= lo ? 0.0 : (x >= hi ? 0.0 : g);
+}
+
+/* ---------------------------------------------------------------- leaky_relu */
+/* also rrelu in eval mode, and prelu (through _scalar.pxd) */
+FNL_INLINE float fnl_leaky_relu_f(float x, float ns) { return x > 0 ? x : x * ns; }
+FNL_INLINE float fnl_leaky_relu_backward_f(float g, float x, float ns) {
+    return x > 0 ? g : g * ns;
+}
+FNL_INLINE double fnl_leaky_relu_d(double x, double ns) { return x > 0 ? x : x * ns; }
+FNL_INLINE double fnl_leaky_relu_backward_d(double g, double x, double ns) {
+    return x > 0 ? g : g * ns;
+}
+
+/* ---------------------------------------------------------------- elu (also celu, selu) */
+/* torch's one ELU form (negcoef, poscoef, input_scale): elu = (alpha, 1, 1),
+   celu = (alpha, 1, 1/alpha), selu = (alpha scale, scale, 1); expm1 keeps
+   relative accuracy near 0-. For input_scale > 0 only (x * is <= 0 where
+   used); the loop sends other scales to libm's expm1. */
+FNL_INLINE float fnl_elu_f(float x, float nc, float pc, float is) {
+    float m = fnl_expm1n_f(x * is) * nc;
+    return x <= 0 ? m : x * pc;
+}
+FNL_INLINE float fnl_elu_backward_f(float g, float x, float nc, float pc, float is) {
+    float m = g * is * nc * fnl_exp_f(x * is);
+    return x <= 0 ? m : g * pc;
+}
+FNL_INLINE double fnl_elu_d(double x, double nc, double pc, double is) {
+    double m = fnl_expm1n_d(x * is) * nc;
+    return x <= 0 ? m : x * pc;
+}
+FNL_INLINE double fnl_elu_backward_d(double g, double x, double nc, double pc, double is) {
+    double m = g * is * nc * fnl_exp_d(x * is);
+    return x <= 0 ? m : g * pc;
+}
+/* input_scale <= 0 (celu with alpha < 0): x * input_scale > 0, where the
+   vector expm1n (nonpositive arguments only) does not reach: libm's expm1 */
+static inline float fnl_elu_rare_f(float x, float nc, float pc, float is) {
+    return x <= 0 ? expm1f(x * is) * nc : x * pc;
+}
+static inline double fnl_elu_rare_d(double x, double nc, double pc, double is) {
+    return x <= 0 ? expm1(x * is) * nc : x * pc;
+}
+
+/* ---------------------------------------------------------------- gelu */
+/* x Phi(x) = 0.5 x erfc(-x/sqrt2): erfc keeps relative accuracy for x << 0,
+   where 1 + erf(x/sqrt2) cancels to 0; limit -0.0 at -inf. The derivative
+   is Phi(x) + x phi(x). */
+FNL_INLINE float fnl_gelu_f(float x) {
+    float r = 0.5f * x * fnl_erfc_f(x * -0.70710678118654752440f, 0);
+    return x == -INFINITY ? -0.0f : r;
+}
+FNL_INLINE float fnl_gelu_backward_f(float g, float x) {
+    float cdf = 0.5f * fnl_erfc_f(x * -0.70710678118654752440f, 1);
+    float x_pdf = x * 0.39894228040143267794f * fnl_exp_f(-0.5f * x * x);
+    float r = g * (cdf + x_pdf);
+    return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
+}
+FNL_INLINE double fnl_gelu_d(double x) {
+    double r = 0.5 * x * fnl_erfc_d(x * -0.70710678118654752440, 0);
+    return x == -INFINITY ? -0.0 : r;
+}
+FNL_INLINE double fnl_gelu_backward_d(double g, double x) {
+    double cdf = 0.5 * fnl_erfc_d(x * -0.70710678118654752440, 1);
+    double x_pdf = x * 0.39894228040143267794 * fnl_exp_d(-0.5 * x * x);
+    double r = g * (cdf + x_pdf);
+    return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
+}
+/* float64 gelu below -8 (results below 1e-14): libm's erfc, which is within
+   an ulp or two of ours there; the tail's values then stay those of the
+   scalar formula (docs print them). */
+static inline double fnl_gelu_rare_d(double x) {
+    return x == -INFINITY ? -0.0 : 0.5 * x * erfc(x * -0.70710678118654752440);
+}
+
+/* ---------------------------------------------------------------- gelu_tanh */
+/* 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3):
+   no 1 + tanh cancellation for x << 0; an x^3 overflowing to +-inf gives
+   sigmoid exactly 1 or 0. The derivative: sigmoid(2u) + 2 x u' s(2u) s(-2u). */
+FNL_INLINE float fnl_gelu_tanh_f(float x) {
+    float u = 0.79788456080286535588f * (x + 0.044715f * x * x * x);
+    float r = x * fnl_sigmoid_f(2 * u);
+    return x == -INFINITY ? -0.0f : r;
+}
+FNL_INLINE float fnl_gelu_tanh_backward_f(float g, float x) {
+    float u = 0.79788456080286535588f * (x + 0.044715f * x * x * x);
+    float du = 0.79788456080286535588f * (1 + 0.134145f * x * x);
+    float y = 2 * u;
+    float e = fnl_exp_f(-FNL_FABSF(y));
+    float s = (y >= 0 ? 1.0f : e) / (1 + e);
+    float sm = (y <= 0 ? 1.0f : e) / (1 + e);
+    float s1s = s * sm;
+    float r = s1s == 0 ? g * s : g * (s + 2 * x * du * s1s);
+    return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
+}
+FNL_INLINE double fnl_gelu_tanh_d(double x) {
+    double u = 0.79788456080286535588 * (x + 0.044715 * x * x * x);
+    double r = x * fnl_sigmoid_d(2 * u);
+    return x == -INFINITY ? -0.0 : r;
+}
+FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
+    double u = 0.79788456080286535588 * (x + 0.044715 * x * x * x);
+    double du = 0.79788456080286535588 * (1 + 0.134145 * x * x);
+    double y = 2 * u;
+    double e = fnl_exp_d(-FNL_FABS(y));
+    double s = (y >= 0 ? 1.0 : e) / (1 + e);
+    double sm = (y <= 0 ? 1.0 : e) / (1 + e);
+    double s1s = s * sm;
+    double r = s1s == 0 ? g * s : g * (s + 2 * x * du * s1s);
+    return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
+}
+
+/* ---------------------------------------------------------------- softplus */
+/* torch: x where beta x > threshold; else log(1 + exp(z)) / beta, z = beta x,
+   here as max(z, 0) + log1p(exp(-|z|)), which cannot overflow whatever the
+   threshold (torch's log1p(exp(z)) is inf beyond z ~ 88 / 709). Also the
+   losses' -log sigmoid(x) = softplus(-x) (beta 1, no threshold). */
+FNL_INLINE float fnl_softplus_f(float x, float beta, float thr) {
+    float z = x * beta;
+    float r = ((z > 0 ? z : 0) + fnl_log1p_f(fnl_exp_f(-FNL_FABSF(z)))) / beta;
+    return z > thr ? x : r;
+}
+FNL_INLINE float fnl_softplus_backward_f(float g, float x, float beta, float thr) {
+    float z = x * beta;
+    float r = g * fnl_sigmoid_f(z);
+    return z > thr ? g : r;
+}
+FNL_INLINE double fnl_softplus_d(double x, double beta, double thr) {
+    double z = x * beta;
+    double r = ((z > 0 ? z : 0) + fnl_log1p_d(fnl_exp_d(-FNL_FABS(z)))) / beta;
+    return z > thr ? x : r;
+}
+FNL_INLINE double fnl_softplus_backward_d(double g, double x, double beta, double thr) {
+    double z = x * beta;
+    double r = g * fnl_sigmoid_d(z);
+    return z > thr ? g : r;
+}
+
+/* ---------------------------------------------------------------- sigmoid */
+/* forward: fnl_sigmoid_<s> in fnl_math.h (a building block too); the
+   derivative s(x) s(-x), which does not cancel as s (1 - s) does */
+FNL_INLINE float fnl_sigmoid_backward_f(float g, float x) {
+    float e = fnl_exp_f(-FNL_FABSF(x));
+    float s = (x >= 0 ? 1.0f : e) / (1 + e);
+    float sm = (x <= 0 ? 1.0f : e) / (1 + e);
+    return g * s * sm;
+}
+FNL_INLINE double fnl_sigmoid_backward_d(double g, double x) {
+    double e = fnl_exp_d(-FNL_FABS(x));
+    double s = (x >= 0 ? 1.0 : e) / (1 + e);
+    double sm = (x <= 0 ? 1.0 : e) / (1 + e);
+    return g * s * sm;
+}
+
+/* ---------------------------------------------------------------- tanh */
+/* forward: fnl_tanh_<s> in fnl_math.h; the derivative sech^2 =
+   4e / (1 + e)^2, e = exp(-2|x|), which does not cancel as 1 - tanh^2 does */
+FNL_INLINE float fnl_tanh_backward_f(float g, float x) {
+    float e = fnl_exp_f(-2 * FNL_FABSF(x));
+    return g * (4 * e / ((1 + e) * (1 + e)));
+}
+FNL_INLINE double fnl_tanh_backward_d(double g, double x) {
+    double e = fnl_exp_d(-2 * FNL_FABS(x));
+    return g * (4 * e / ((1 + e) * (1 + e)));
+}
+
+/* ---------------------------------------------------------------- softsign */
+/* limit +-1 at +-inf, where x / (1 + |x|) is inf/inf */
+FNL_INLINE float fnl_softsign_f(float x) {
+    float a = FNL_FABSF(x);
+    return a == INFINITY ? FNL_COPYSIGNF(1.0f, x) : x / (1 + a);
+}
+FNL_INLINE float fnl_softsign_backward_f(float g, float x) {
+    float d = 1 + FNL_FABSF(x);
+    return g / (d * d);
+}
+FNL_INLINE double fnl_softsign_d(double x) {
+    double a = FNL_FABS(x);
+    return a == INFINITY ? FNL_COPYSIGN(1.0, x) : x / (1 + a);
+}
+FNL_INLINE double fnl_softsign_backward_d(double g, double x) {
+    double d = 1 + FNL_FABS(x);
+    return g / (d * d);
+}
+
+/* ---------------------------------------------------------------- threshold */
+FNL_INLINE float fnl_threshold_f(float x, float th, float v) { return x <= th ? v : x; }
+FNL_INLINE float fnl_threshold_backward_f(float g, float x, float th, float v) {
+    (void)v;
+    return x <= th ? 0.0f : g;
+}
+FNL_INLINE double fnl_threshold_d(double x, double th, double v) { return x <= th ? v : x; }
+FNL_INLINE double fnl_threshold_backward_d(double g, double x, double th, double v) {
+    (void)v;
+    return x <= th ? 0.0 : g;
+}
+
+/* ---------------------------------------------------------------- tanhshrink */
+/* x - tanh(x); the derivative tanh(x)^2 */
+FNL_INLINE float fnl_tanhshrink_f(float x) { return x - fnl_tanh_f(x); }
+FNL_INLINE float fnl_tanhshrink_backward_f(float g, float x) {
+    float t = fnl_tanh_f(x);
+    return g * t * t;
+}
+FNL_INLINE double fnl_tanhshrink_d(double x) { return x - fnl_tanh_d(x); }
+FNL_INLINE double fnl_tanhshrink_backward_d(double g, double x) {
+    double t = fnl_tanh_d(x);
+    return g * t * t;
+}
+
+/* ---------------------------------------------------------------- softshrink */
+FNL_INLINE float fnl_softshrink_f(float x, float l) {
+    float mid = x != x ? x : 0.0f;
+    return x > l ? x - l : (x < -l ? x + l : mid);
+}
+FNL_INLINE float fnl_softshrink_backward_f(float g, float x, float l) {
+    return x >= -l ? (x <= l ? 0.0f : g) : g;
+}
+FNL_INLINE double fnl_softshrink_d(double x, double l) {
+    double mid = x != x ? x : 0.0;
+    return x > l ? x - l : (x < -l ? x + l : mid);
+}
+FNL_INLINE double fnl_softshrink_backward_d(double g, double x, double l) {
+    return x >= -l ? (x <= l ? 0.0 : g) : g;
+}
+
+/* ---------------------------------------------------------------- hardshrink */
+FNL_INLINE float fnl_hardshrink_f(float x, float l) {
+    return x >= -l ? (x <= l ? 0.0f : x) : x;
+}
+FNL_INLINE float fnl_hardshrink_backward_f(float g, float x, float l) {
+    return x >= -l ? (x <= l ? 0.0f : g) : g;
+}
+FNL_INLINE double fnl_hardshrink_d(double x, double l) {
+    return x >= -l ? (x <= l ? 0.0 : x) : x;
+}
+FNL_INLINE double fnl_hardshrink_backward_d(double g, double x, double l) {
+    return x >= -l ? (x <= l ? 0.0 : g) : g;
+}
+
+/* ---------------------------------------------------------------- logsigmoid */
+/* min(x, 0) - log1p(exp(-|x|)): no log(0) where sigmoid underflows; the
+   derivative sigmoid(-x) */
+FNL_INLINE float fnl_logsigmoid_f(float x) {
+    return (x < 0 ? x : 0.0f) - fnl_log1p_f(fnl_exp_f(-FNL_FABSF(x)));
+}
+FNL_INLINE float fnl_logsigmoid_backward_f(float g, float x) {
+    return g * fnl_sigmoid_f(-x);
+}
+FNL_INLINE double fnl_logsigmoid_d(double x) {
+    return (x < 0 ? x : 0.0) - fnl_log1p_d(fnl_exp_d(-FNL_FABS(x)));
+}
+FNL_INLINE double fnl_logsigmoid_backward_d(double g, double x) {
+    return g * fnl_sigmoid_d(-x);
+}
+
+/* ---------------------------------------------------------------- silu, mish: rare */
+/* x exp(x) for x below the cut (-87 float32, -708 float64), where exp(x)
+   alone would be subnormal, and x * exp(x) still has its precision: scalar
+   libm, as -exp(x + log(-x)). silu and mish are both x exp(x) there. */
+static inline float fnl_x_exp_x_rare_f(float x) {
+    return x == -INFINITY ? -0.0f : -expf(x + logf(-x));
+}
+static inline double fnl_x_exp_x_rare_d(double x) {
+    return x == -INFINITY ? -0.0 : -exp(x + log(-x));
+}
+
+/* ---------------------------------------------------------------- silu */
+/* x sigmoid(x); the derivative s + x s(x) s(-x). x below the cut (and -inf)
+   go to fnl_silu_rare. */
+FNL_INLINE float fnl_silu_f(float x) { return x * fnl_sigmoid_f(x); }
+FNL_INLINE float fnl_silu_backward_f(float g, float x) {
+    float e = fnl_exp_f(-FNL_FABSF(x));
+    float s = (x >= 0 ? 1.0f : e) / (1 + e);
+    float sm = (x <= 0 ? 1.0f : e) / (1 + e);
+    float r = g * (s + x * s * sm);
+    return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
+}
+static inline float fnl_silu_rare_f(float x) { return fnl_x_exp_x_rare_f(x); }
+FNL_INLINE double fnl_silu_d(double x) { return x * fnl_sigmoid_d(x); }
+FNL_INLINE double fnl_silu_backward_d(double g, double x) {
+    double e = fnl_exp_d(-FNL_FABS(x));
+    double s = (x >= 0 ? 1.0 : e) / (1 + e);
+    double sm = (x <= 0 ? 1.0 : e) / (1 + e);
+    double r = g * (s + x * s * sm);
+    return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
+}
+static inline double fnl_silu_rare_d(double x) { return fnl_x_exp_x_rare_d(x); }
+
+/* ---------------------------------------------------------------- mish */
+/* x tanh(softplus(x)), tanh(log1p(e)) = t / (t + 2), t = e (e + 2),
+   e = exp(x): exact form, no cancellation; 1 to the type's precision beyond
+   20 (float32) or 100 (float64). x below the cut (and -inf) go to
+   fnl_mish_rare.
+   Derivative: tanh(sp) + x sigmoid(x) sech^2(sp), sp = log1p(e):
+   tanh(sp) = t / q, sech^2(sp) = 4 w^2 / q^2, w = 1 + e, q = t + 2; 1
+   beyond the same bound. */
+FNL_INLINE float fnl_mish_f(float x) {
+    float e = fnl_exp_f(x);
+    float t = e * (e + 2);
+    float r = x * (t / (t + 2));
+    return x > 20.0f ? x : r;
+}
+FNL_INLINE float fnl_mish_backward_f(float g, float x) {
+    float e = fnl_exp_f(x);
+    float w = 1 + e;
+    float t = e * (e + 2);
+    float q = t + 2;
+    float r = g * (t / q + x * (e / w) * (4 * w * w / (q * q)));
+    r = x == -INFINITY ? 0.0f : r;
+    return x > 20.0f ? g : r;
+}
+static inline float fnl_mish_rare_f(float x) { return fnl_x_exp_x_rare_f(x); }
+FNL_INLINE double fnl_mish_d(double x) {
+    double e = fnl_exp_d(x);
+    double t = e * (e + 2);
+    double r = x * (t / (t + 2));
+    return x > 100.0 ? x : r;
+}
+FNL_INLINE double fnl_mish_backward_d(double g, double x) {
+    double e = fnl_exp_d(x);
+    double w = 1 + e;
+    double t = e * (e + 2);
+    double q = t + 2;
+    double r = g * (t / q + x * (e / w) * (4 * w * w / (q * q)));
+    r = x == -INFINITY ? 0.0 : r;
+    return x > 100.0 ? g : r;
+}
+static inline double fnl_mish_rare_d(double x) { return fnl_x_exp_x_rare_d(x); }
+
+/* ---------------------------------------------------------------- hardsigmoid */
+FNL_INLINE float fnl_hardsigmoid_f(float x) {
+    float v = x + 3;
+    v = v < 0 ? 0.0f : v;
+    v = v > 6 ? 6.0f : v;
+    return v / 6;
+}
+FNL_INLINE float fnl_hardsigmoid_backward_f(float g, float x) {
+    return x > -3 ? (x < 3 ? g / 6 : 0.0f) : 0.0f;
+}
+FNL_INLINE double fnl_hardsigmoid_d(double x) {
+    double v = x + 3;
+    v = v < 0 ? 0.0 : v;
+    v = v > 6 ? 6.0 : v;
+    return v / 6;
+}
+FNL_INLINE double fnl_hardsigmoid_backward_d(double g, double x) {
+    return x > -3 ? (x < 3 ? g / 6 : 0.0) : 0.0;
+}
+
+/* ---------------------------------------------------------------- hardswish */
+/* x (c / 6), c = clamp(x + 3, 0, 6), not torch's (x c) / 6, which overflows
+   for x > max / 6 */
+FNL_INLINE float fnl_hardswish_f(float x) {
+    float r = x * fnl_hardsigmoid_f(x);
+    return x == -INFINITY ? -0.0f : r;
+}
+FNL_INLINE float fnl_hardswish_backward_f(float g, float x) {
+    return x <= -3 ? 0.0f : (x < 3 ? g * (x / 3 + 0.5f) : g);
+}
+FNL_INLINE double fnl_hardswish_d(double x) {
+    double r = x * fnl_hardsigmoid_d(x);
+    return x == -INFINITY ? -0.0 : r;
+}
+FNL_INLINE double fnl_hardswish_backward_d(double g, double x) {
+    return x <= -3 ? 0.0 : (x < 3 ? g * (x / 3 + 0.5) : g);
+}
+
+#endif /* FNL_ACTIVATIONS_H */
