@@ -20,6 +20,26 @@ written in the common subset of Python and C (names of parameters, numbers,
 ``+ - * /``, comparisons, ``isfinite(...)``, ``and``/``or`` are not allowed:
 write one constraint per condition), so that the Python checks and the ufunc
 loops evaluate the same text.
+
+The baselines of the benchmarks (``numpy``, ``torch_backward``,
+``torch_saved``) are plain Python expressions (not C), evaluated by
+``fastnl.bench``, the asv benchmarks and ``tests/test_ops_expressions.py``
+with the parameters bound to their values (the function's defaults updated by
+a ``cases`` setting; a tuple as an array of x's dtype):
+
+- ``numpy``: the plain NumPy formula of the forward over ``np``, ``x``, the
+  parameters and ``erf``, ``expit`` (SciPy's when installed), the result in
+  x's dtype (Python numbers only: a NumPy float64 scalar would promote float32);
+- ``torch_backward``: what torch runs for the gradient, over ``torch``,
+  ``aten`` (``torch.ops.aten``), ``g`` (grad_output), ``x``, ``y`` (the
+  forward's output), ``saved`` and the parameters: its own backward kernel
+  (``aten.gelu_backward(g, x, approximate=approximate)``), or for the
+  functions that torch composes of several ops (softsign, tanhshrink) the
+  ops its autograd evaluates;
+- ``torch_saved``: a tensor that torch's autograd keeps from the forward for
+  the backward besides x and y (logsigmoid's CPU buffer ``exp(-|x|)``, from
+  ``aten.log_sigmoid_forward``), computed once outside the timing, as
+  autograd computes it during the forward.
 """
 
 from typing import NamedTuple
@@ -110,6 +130,10 @@ class Activation(NamedTuple):
     cases: tuple = ({},)         # parameter settings the tests and self-check run
     custom: bool = False         # written out in activations.py (weights, rng)
     ufunc: bool = True           # has fastnl.ufunc twins
+    # the benchmark's and tests' baselines, Python expressions (see the module docstring)
+    numpy: str = None            # the plain NumPy formula of the forward
+    torch_backward: str = None   # torch's backward kernel (or autograd's composite)
+    torch_saved: str = None      # what autograd keeps from the forward for it, as `saved`
 
 
 NONZERO = "must be non-zero"
@@ -119,12 +143,16 @@ ACTIVATIONS = [
         "relu", "Rectified linear unit, ``max(0, x)``.", "relu", torch="relu", module="ReLU",
         inplace=True, details="``-0.0`` and NaN pass through unchanged, as in torch.",
         derivative="(x > 0)",
+        numpy="np.maximum(x, 0)",
+        torch_backward="aten.threshold_backward(g, y, 0)",
         example=("[-2.0, 0.0, 3.0]", "array([0., 0., 3.])"),
         backward_example=("[-1.0, 0.0, 2.0]", "array([0., 0., 1.])")),
     Activation(
         "relu6", "ReLU capped at 6, ``min(max(0, x), 6)``.", "hardtanh",
         kernel_args=("0.0", "6.0"), torch="relu6", module="ReLU6", inplace=True,
         derivative="(0 < x < 6)",
+        numpy="np.clip(x, 0, 6)",
+        torch_backward="aten.hardtanh_backward(g, x, 0.0, 6.0)",
         example=("[-1.0, 3.0, 9.0]", "array([0., 3., 6.])"),
         backward_example=("[-1.0, 3.0, 6.0]", "array([0., 1., 0.])")),
     Activation(
@@ -134,18 +162,28 @@ ACTIVATIONS = [
         details="A small slope keeps a gradient for negative inputs, so units cannot "
                 "\"die\" as plain ReLU units can.",
         derivative="(1 if x > 0 else negative_slope)",
+        numpy="np.where(x > 0, x, negative_slope * x)",
+        torch_backward="aten.leaky_relu_backward(g, x, negative_slope, False)",
         example=("[-2.0, 3.0], negative_slope=0.5", "array([-1.,  3.])"),
         backward_example=("[-1.0, 0.0, 2.0]", "array([0.01, 0.01, 1.  ])"),
         cases=({}, {"negative_slope": 0.2})),
     Activation("prelu", "Parametric ReLU.", torch="prelu", module="PReLU", custom=True,
-               ufunc=False, cases=({"weight": (0.25,)},)),
+               ufunc=False, cases=({"weight": (0.25,)},),
+               numpy="np.where(x > 0, x, weight * x)",  # weight of one element, or x of (C,)
+               torch_backward="aten._prelu_kernel_backward(g, x, weight)[0]"),  # grad_x
+    # the expressions of rrelu are those of evaluation (training=False): a fixed slope
     Activation("rrelu", "Randomized leaky ReLU.", torch="rrelu", module="RReLU", custom=True,
-               ufunc=False, inplace=True, cases=({}, {"lower": 0.1, "upper": 0.3})),
+               ufunc=False, inplace=True, cases=({}, {"lower": 0.1, "upper": 0.3}),
+               numpy="np.where(x > 0, x, (lower + upper) / 2 * x)",
+               torch_backward="aten.rrelu_with_noise_backward(g, x, torch.empty_like(x), lower, "
+                              "upper, False, False)"),
     Activation(
         "elu", "Exponential linear unit, ``x if x > 0 else alpha * (exp(x) - 1)``.", "elu",
         params=(Param("alpha", 1.0, doc="The limit of -f(x) at -inf."),), kernel_args=("alpha", "1.0", "1.0"), torch="elu",
         module="ELU", inplace=True, details="Computed with ``expm1``, accurate for small negative x.",
         derivative="(1 if x > 0 else alpha * exp(x))",
+        numpy="np.where(x > 0, x, alpha * np.expm1(x))",
+        torch_backward="aten.elu_backward(g, alpha, 1.0, 1.0, False, x)",
         example=("[-1000.0, 0.0, 2.0]", "array([-1.,  0.,  2.])"),
         backward_example=("[-1000.0, 0.0, 2.0]", "array([0., 1., 1.])"),
         cases=({}, {"alpha": 0.5})),
@@ -156,6 +194,8 @@ ACTIVATIONS = [
                       doc="The limit of -f(x) at -inf; non-zero."),),
         kernel_args=("alpha", "1.0", "1.0 / alpha"), torch="celu", module="CELU", inplace=True,
         derivative="(1 if x > 0 else exp(x / alpha))",
+        numpy="np.where(x > 0, x, alpha * np.expm1(x / alpha))",
+        torch_backward="aten.elu_backward(g, alpha, 1.0, 1.0 / alpha, False, x)",
         example=("[-1000.0, 2.0], alpha=2.0", "array([-2.,  2.])"),
         backward_example=("[-1000.0, 0.0, 2.0]", "array([0., 1., 1.])"),
         cases=({}, {"alpha": 2.0})),
@@ -168,6 +208,9 @@ ACTIVATIONS = [
         details="``alpha = 1.6732632423543772`` and ``scale = 1.0507009873554805`` "
                 "(Klambauer et al., 2017, self-normalizing networks).",
         derivative="scale * (1 if x > 0 else alpha * exp(x))",
+        numpy="1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x))",
+        torch_backward="aten.elu_backward(g, 1.6732632423543772, 1.0507009873554805, 1.0, "
+                       "False, x)",
         example=("1.0", "np.float64(1.0507009873554805)"),
         backward_example=("[-1000.0, 1.0, 2.0]", "array([0.        , 1.05070099, 1.05070099])")),
     Activation(
@@ -183,6 +226,9 @@ ACTIVATIONS = [
         beyond_torch="``gelu(inf) = inf`` and ``gelu(-inf) = -0.0`` in both forms "
                      "(torch 2.13 returns NaN at -inf).",
         derivative="(Phi(x) + x * phi(x))",
+        numpy="0.5 * x * (1 + (erf(x * 0.7071067811865476) if approximate == 'none' else "
+              "np.tanh(0.7978845608028654 * (x + 0.044715 * x**3))))",
+        torch_backward="aten.gelu_backward(g, x, approximate=approximate)",
         example=("[-np.inf, 0.0, np.inf]", "array([-0.,  0., inf])"),
         backward_example=("[-np.inf, 0.0, np.inf]", "array([0. , 0.5, 1. ])"),
         cases=({}, {"approximate": "tanh"})),
@@ -198,6 +244,8 @@ ACTIVATIONS = [
                      "returns inf where ``beta * x`` lies between that and the threshold; "
                      "fastnl returns the finite value.",
         derivative="(1 if beta * x > threshold else sigmoid(beta * x))",
+        numpy="np.where(beta * x > threshold, x, np.logaddexp(0, beta * x) / beta)",
+        torch_backward="aten.softplus_backward(g, x, beta, threshold)",
         example=("[-30.0, 0.0, 30.0]", "array([9.35762297e-14, 6.93147181e-01, 3.00000000e+01])"),
         backward_example=("[-1000.0, 0.0, 1000.0]", "array([0. , 0.5, 1. ])"),
         cases=({}, {"beta": 2.0, "threshold": 10.0}, {"beta": 0.5, "threshold": 1000.0})),
@@ -205,17 +253,24 @@ ACTIVATIONS = [
         "sigmoid", "Logistic sigmoid, ``1 / (1 + exp(-x))``.", "sigmoid", torch="sigmoid",
         module="Sigmoid", details="Evaluated through ``exp(-|x|)`` only, so it never overflows.",
         derivative="sigmoid(x) * sigmoid(-x)",
+        numpy="expit(x)",
+        torch_backward="aten.sigmoid_backward(g, y)",
         example=("[-1000.0, 0.0, 1000.0]", "array([0. , 0.5, 1. ])"),
         backward_example=("[-1000.0, 0.0, 1000.0]", "array([0.  , 0.25, 0.  ])")),
     Activation(
         "tanh", "Hyperbolic tangent.", "tanh", torch="tanh", module="Tanh",
         derivative="(1 - tanh(x)**2)",
+        numpy="np.tanh(x)",
+        torch_backward="aten.tanh_backward(g, y)",
         example=("[0.0, 1000.0]", "array([0., 1.])"),
         backward_example=("[-1000.0, 0.0, 1000.0]", "array([0., 1., 0.])")),
     Activation(
         "softsign", "Softsign, ``x / (1 + |x|)``.", "softsign", torch="softsign",
         module="Softsign", beyond_torch="``softsign(+-inf) = +-1`` (torch 2.13 returns NaN).",
         derivative="1 / (1 + |x|)**2",
+        numpy="x / (1 + np.abs(x))",
+        torch_saved="x.abs() + 1",
+        torch_backward="g / saved - g * (x / saved / saved) * x.sgn()",
         example=("[-np.inf, 1.0, np.inf]", "array([-1. ,  0.5,  1. ])"),
         backward_example=("[-1.0, 0.0, 1.0]", "array([0.25, 1.  , 0.25])")),
     Activation(
@@ -224,6 +279,8 @@ ACTIVATIONS = [
                 Param("max_val", 1.0, finite=False, doc="Upper bound, ``>= min_val``.")),
         constraints=(("min_val <= max_val", "min_val must be <= max_val"),),
         torch="hardtanh", module="Hardtanh", inplace=True, derivative="(min_val < x < max_val)",
+        numpy="np.clip(x, min_val, max_val)",
+        torch_backward="aten.hardtanh_backward(g, x, min_val, max_val)",
         example=("[-3.0, 0.5, 3.0]", "array([-1. ,  0.5,  1. ])"),
         backward_example=("[-1.0, 0.0, 1.0]", "array([0., 1., 0.])"),
         cases=({}, {"min_val": -2.0, "max_val": 0.5})),
@@ -234,6 +291,8 @@ ACTIVATIONS = [
         torch="threshold", module="Threshold", inplace=True,
         details="NaN inputs stay NaN (they are not \"at or below\" the threshold).",
         derivative="(x > threshold)",
+        numpy="np.where(x > threshold, x, value)",
+        torch_backward="aten.threshold_backward(g, x, threshold)",
         example=("[0.5, 1.0, 2.0], threshold=1.0, value=-5.0", "array([-5., -5.,  2.])"),
         backward_example=("[0.0, 1.0, 2.0], threshold=1.0, value=0.0", "array([0., 0., 1.])"),
         cases=({"threshold": 0.5, "value": -3.0},)),
@@ -241,6 +300,9 @@ ACTIVATIONS = [
         "tanhshrink", "``x - tanh(x)``.", "tanhshrink", torch="tanhshrink", module="Tanhshrink",
         details="Near 0 the difference cancels: the absolute error is a few ulp of ``|x|``.",
         derivative="tanh(x)**2",
+        numpy="x - np.tanh(x)",
+        torch_saved="torch.tanh(x)",
+        torch_backward="g + aten.tanh_backward(-g, saved)",
         example=("[0.0, 100.0]", "array([ 0., 99.])"),
         backward_example=("[-1000.0, 0.0, 1000.0]", "array([1., 0., 1.])")),
     Activation(
@@ -249,6 +311,8 @@ ACTIVATIONS = [
         params=(Param("lambd", 0.5, domain="lambd >= 0", error="must be >= 0",
                       doc="Half-width of the zeroed band, ``>= 0``."),),
         torch="softshrink", module="Softshrink", derivative="(|x| > lambd)",
+        numpy="np.where(x > lambd, x - lambd, np.where(x < -lambd, x + lambd, 0))",
+        torch_backward="aten.softshrink_backward(g, x, lambd)",
         example=("[-2.0, 0.25, 2.0]", "array([-1.5,  0. ,  1.5])"),
         backward_example=("[-1.0, 0.5, 2.0]", "array([1., 0., 1.])"),
         cases=({}, {"lambd": 1.5})),
@@ -257,6 +321,8 @@ ACTIVATIONS = [
         params=(Param("lambd", 0.5, domain="lambd >= 0", error="must be >= 0",
                       doc="Half-width of the zeroed band, ``>= 0``."),),
         torch="hardshrink", module="Hardshrink", derivative="(|x| > lambd)",
+        numpy="np.where(np.abs(x) > lambd, x, 0)",
+        torch_backward="aten.hardshrink_backward(g, x, lambd)",
         example=("[-2.0, 0.25, 2.0]", "array([-2.,  0.,  2.])"),
         backward_example=("[-1.0, 0.5, 2.0]", "array([1., 0., 1.])"),
         cases=({}, {"lambd": 0.0})),
@@ -266,6 +332,9 @@ ACTIVATIONS = [
         details="Evaluated as ``min(x, 0) - log1p(exp(-|x|))``: finite for every finite x, "
                 "where the naive ``log(1 / (1 + exp(-x)))`` gives ``-inf`` below about -745.",
         derivative="sigmoid(-x)",
+        numpy="-np.logaddexp(0, -x)",
+        torch_saved="aten.log_sigmoid_forward(x)[1]",
+        torch_backward="aten.log_sigmoid_backward(g, x, saved)",
         example=("[-800.0, 0.0]", "array([-8.00000000e+02, -6.93147181e-01])"),
         backward_example=("[-1000.0, 0.0, 1000.0]", "array([1. , 0.5, 0. ])")),
     Activation(
@@ -273,18 +342,24 @@ ACTIVATIONS = [
         module="SiLU", inplace=True,
         beyond_torch="``silu(-inf) = -0.0`` (torch 2.13 returns NaN).",
         derivative="(sigmoid(x) + x * sigmoid(x) * sigmoid(-x))",
+        numpy="x * expit(x)",
+        torch_backward="aten.silu_backward(g, x)",
         example=("[-np.inf, 0.0, np.inf]", "array([-0.,  0., inf])"),
         backward_example=("[-np.inf, 0.0, np.inf]", "array([0. , 0.5, 1. ])")),
     Activation(
         "mish", "Mish, ``x * tanh(softplus(x))``.", "mish", torch="mish", module="Mish",
         inplace=True, beyond_torch="``mish(-inf) = -0.0`` (torch 2.13 returns NaN).",
         derivative="(tanh(sp) + x * sigmoid(x) / cosh(sp)**2)`` with ``sp = softplus(x)",
+        numpy="x * np.tanh(np.logaddexp(0, x))",
+        torch_backward="aten.mish_backward(g, x)",
         example=("[-np.inf, 0.0, np.inf]", "array([-0.,  0., inf])"),
         backward_example=("[-np.inf, 0.0, np.inf]", "array([0. , 0.6, 1. ])")),
     Activation(
         "hardsigmoid", "Piecewise-linear sigmoid, ``min(max(x + 3, 0), 6) / 6``.", "hardsigmoid",
         torch="hardsigmoid", module="Hardsigmoid", inplace=True,
         derivative="(1/6 if -3 < x < 3 else 0)",
+        numpy="np.clip(x / 6 + 0.5, 0, 1)",
+        torch_backward="aten.hardsigmoid_backward(g, x)",
         example=("[-4.0, 0.0, 4.0]", "array([0. , 0.5, 1. ])"),
         backward_example=("[-3.0, 0.0, 3.0]", "array([0.        , 0.16666667, 0.        ])")),
     Activation(
@@ -292,6 +367,8 @@ ACTIVATIONS = [
         module="Hardswish", inplace=True,
         beyond_torch="``hardswish(-inf) = -0.0`` (torch 2.13 returns NaN).",
         derivative="(0 if x <= -3 else x / 3 + 1/2 if x < 3 else 1)",
+        numpy="x * np.clip(x / 6 + 0.5, 0, 1)",
+        torch_backward="aten.hardswish_backward(g, x)",
         example=("[-np.inf, 0.0, 4.0]", "array([-0.,  0.,  4.])"),
         backward_example=("[-4.0, 0.0, 4.0]", "array([0. , 0.5, 1. ])")),
 ]

@@ -1,35 +1,46 @@
-"""``python -m fastnl.bench``: fastnl's speed side by side with NumPy/SciPy,
-PyTorch (when installed) and a plain copy of the same array, in one process.
+"""``python -m fastnl.bench``: is fastnl ever slower than torch? Every
+elementwise activation of ``fastnl._ops``, forward and backward, side by side
+with PyTorch (when installed), the plain NumPy (or SciPy) formula and a plain
+copy of the same array, in one process.
 
-For every operation, dtype and size it prints fastnl's median time and the
-ratios ``other / fastnl`` (above 1: fastnl is faster) for the plain NumPy (or
-SciPy) formula and for torch, and ``fastnl / copy``: the time against a
-parallel copy of the same array on the same threads, the memory-bandwidth
-floor an elementwise operation cannot beat (1.0 is the limit).
+For every activation (one case per ufunc: ``gelu`` and ``gelu_tanh``), pass,
+dtype, size and thread count it prints fastnl's median time and the ratios
+``fastnl / other``, in that one direction everywhere (below 1: fastnl is
+faster): ``fastnl/torch``; ``fastnl/numpy`` (forward only); ``fastnl/copy``,
+against a parallel copy of the same array on the same threads, the
+memory-bandwidth floor an elementwise operation cannot beat (about 1 at best).
+Each table ends with its worst ``fastnl/torch`` ratio and its case.
 
-    python -m fastnl.bench                      # all ops, float32 and float64
-    python -m fastnl.bench --ops relu gelu --dtypes float32 --sizes 1000 10000000
-    python -m fastnl.bench --threads 1 --alloc  # allocating calls (no out=)
-    python -m fastnl.bench --threads 1 2        # one table per thread count
-    python -m fastnl.bench --backward           # <op>_backward(g, x, out=) against the copy
-    python -m fastnl.bench --rowwise --threads 1 2  # only the row-wise table, per thread count
+    python -m fastnl.bench                      # the whole matrix, allocating calls
+    python -m fastnl.bench --out                # fastnl writes into out= (torch allocates)
+    python -m fastnl.bench --ops relu gelu_tanh --dtypes float32 --sizes 1000 100000
+    python -m fastnl.bench --threads 1 --passes backward --no-torch
+    python -m fastnl.bench --rowwise            # only the row-wise table, per thread count
 
-After the elementwise table (or alone, with ``--rowwise``) comes the
+The torch side is what torch runs: ``torch.nn.functional.<name>`` forward,
+and for the backward its own kernel (``aten.gelu_backward``, ...) or, for
+the functions torch composes of several ops, the ops its autograd evaluates
+(the ``torch_backward`` expressions of ``fastnl._ops``).
+
+After the elementwise tables (or alone, with ``--rowwise``) comes the
 row-wise table: softmax and log_softmax of 4096 x 1000 float32 along the
 last axis and axis 0, their backward on 1000 x 1000, and cross_entropy with
 class indices on 512 x 32000 (a language model's vocabulary), forward and
 forward + backward (``cross_entropy`` + ``cross_entropy_backward`` against
-torch autograd's forward + ``loss.backward()``); its ratio column is
-``fastnl / torch`` (below 1: fastnl faster).
+torch autograd's forward + ``loss.backward()``); its ratio is also
+``fastnl / torch``.
 """
 
 import argparse
+import inspect
 import sys
 import time
+from typing import NamedTuple
 
 import numpy as np
 
 import fastnl
+from fastnl import _ops
 from fastnl._config import _kernel_threads
 from fastnl._kernels import _elementwise as _k
 
@@ -37,6 +48,14 @@ try:  # SciPy's erf and expit make the fairest plain baselines; optional
     from scipy import special as _special
 except ImportError:  # pragma: no cover
     _special = None
+
+DTYPES = ("float32", "float64")
+SIZES = (1_000, 100_000, 1_000_000, 10_000_000)
+THREADS = (1, 2)
+PASSES = ("forward", "backward")
+RATIOS = ("fastnl / other, below 1 fastnl is faster; copy: a parallel copy of x on the same "
+          "threads, the bandwidth floor (fastnl/copy is about 1 at best, a backward reads "
+          "two arrays)")
 
 
 def _erf(x):
@@ -46,54 +65,83 @@ def _erf(x):
     return 1 - _erfc_f64(x).astype(x.dtype)
 
 
-def _sigmoid(x):
+def _expit(x):
     return _special.expit(x) if _special is not None else 1 / (1 + np.exp(-x))
 
 
-# op -> (fastnl call, plain NumPy/SciPy formula, torch call or None); each
-# takes (x, out) where out may be None (allocate).
-def _ops():
-    t = lambda name, **kw: (lambda torch, x: getattr(torch.nn.functional, name)(x, **kw))  # noqa: E731
-    return {
-        "relu": (fastnl.relu, lambda x: np.maximum(x, 0), t("relu")),
-        "leaky_relu": (fastnl.leaky_relu, lambda x: np.where(x > 0, x, 0.01 * x), t("leaky_relu")),
-        "hardtanh": (fastnl.hardtanh, lambda x: np.clip(x, -1, 1), t("hardtanh")),
-        "relu6": (fastnl.relu6, lambda x: np.clip(x, 0, 6), t("relu6")),
-        "elu": (fastnl.elu, lambda x: np.where(x > 0, x, np.expm1(x)), t("elu")),
-        "selu": (fastnl.selu, lambda x: 1.0507 * np.where(x > 0, x, 1.6733 * np.expm1(x)), t("selu")),
-        "gelu": (fastnl.gelu, lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))), t("gelu")),
-        "gelu_tanh": (lambda x, out=None: fastnl.gelu(x, approximate="tanh", out=out),
-                      lambda x: 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x ** 3))),
-                      t("gelu", approximate="tanh")),
-        "softplus": (fastnl.softplus, lambda x: np.logaddexp(0, x), t("softplus")),
-        "sigmoid": (fastnl.sigmoid, _sigmoid, lambda torch, x: torch.sigmoid(x)),
-        "tanh": (fastnl.tanh, np.tanh, lambda torch, x: torch.tanh(x)),
-        "softsign": (fastnl.softsign, lambda x: x / (1 + np.abs(x)), t("softsign")),
-        "logsigmoid": (fastnl.logsigmoid, lambda x: -np.logaddexp(0, -x), t("logsigmoid")),
-        "silu": (fastnl.silu, lambda x: x * _sigmoid(x), t("silu")),
-        "mish": (fastnl.mish, lambda x: x * np.tanh(np.logaddexp(0, x)), t("mish")),
-        "hardsigmoid": (fastnl.hardsigmoid, lambda x: np.clip(x / 6 + 0.5, 0, 1), t("hardsigmoid")),
-        "hardswish": (fastnl.hardswish, lambda x: x * np.clip(x / 6 + 0.5, 0, 1), t("hardswish")),
-        "tanhshrink": (fastnl.tanhshrink, lambda x: x - np.tanh(x), t("tanhshrink")),
-        "softshrink": (fastnl.softshrink,
-                       lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0)),
-                       t("softshrink")),
-        "hardshrink": (fastnl.hardshrink, lambda x: np.where(np.abs(x) > 0.5, x, 0), t("hardshrink")),
-        "threshold": (lambda x, out=None: fastnl.threshold(x, 0.5, -1.0, out=out),
-                      lambda x: np.where(x > 0.5, x, -1.0),
-                      lambda torch, x: torch.nn.functional.threshold(x, 0.5, -1.0)),
-        "celu": (fastnl.celu, lambda x: np.where(x > 0, x, np.expm1(x)), t("celu")),
-    }
+class Case(NamedTuple):
+    name: str          # the ufunc's name: gelu, gelu_tanh, ...
+    activation: object  # its row of fastnl._ops.ACTIVATIONS
+    params: dict       # the keyword arguments of fastnl's and torch's calls
 
 
-def _backward(op):
-    """fastnl's <op>_backward as a call (g, x, out)."""
-    if op == "gelu_tanh":
-        return lambda g, x, out: fastnl.gelu_backward(g, x, approximate="tanh", out=out)
-    if op == "threshold":
-        return lambda g, x, out: fastnl.threshold_backward(g, x, 0.5, -1.0, out=out)
-    f = getattr(fastnl, f"{op}_backward")
-    return lambda g, x, out: f(g, x, out=out)
+def cases():
+    """One Case per ufunc of ``fastnl._ops.UFUNCS``: its activation with the
+    first ``cases`` setting that chooses the ufunc's kernel."""
+    rows = {a.name: a for a in _ops.ACTIVATIONS}
+    found = []
+    for u in _ops.UFUNCS:
+        a = rows[u.activation]
+        setting = a.cases[0]
+        if isinstance(a.kernel, dict):
+            option = next(p for p in a.params if p.options)
+            choice = next(o for o, kernel in a.kernel.items() if kernel == u.kernel)
+            setting = next((c for c in a.cases if c.get(option.name, option.default) == choice),
+                           {option.name: choice})
+        found.append(Case(u.name, a, setting))
+    return found
+
+
+def _values(a, params, as_array):
+    """The names of a row's expressions: fastnl's defaults updated by
+    `params`, tuples (prelu's weight) through `as_array`."""
+    signature = inspect.signature(getattr(fastnl, a.name)).parameters.values()
+    values = {p.name: p.default for p in signature if p.default is not inspect.Parameter.empty}
+    values.update(params)
+    return {k: as_array(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def _function(text, args, names):
+    # a real function, so that a timed call pays no eval()
+    return eval(f"lambda {', '.join(args)}: {text}", names)  # noqa: S307 (our own table)
+
+
+def numpy_formula(a, params, dtype):
+    """The row's ``numpy`` expression as a call f(x) for arrays of `dtype`."""
+    names = _values(a, params, lambda v: np.asarray(v, dtype))
+    return _function(a.numpy, ["x"], {"np": np, "erf": _erf, "expit": _expit, **names})
+
+
+def torch_forward(a, params, torch):
+    """torch's forward of the row as a call f(xt)."""
+    f = (getattr(torch, a.torch) if a.torch in ("sigmoid", "tanh")
+         else getattr(torch.nn.functional, a.torch))
+    if not any(isinstance(v, tuple) for v in params.values()):
+        return lambda xt: f(xt, **params)
+    return lambda xt: f(xt, **{k: torch.tensor(v, dtype=xt.dtype) if isinstance(v, tuple) else v
+                               for k, v in params.items()})
+
+
+def torch_backward(a, params, torch, xt):
+    """The row's ``torch_backward`` expression as a call f(g, x, y) for the
+    tensor `xt` (its ``torch_saved`` is computed here, once, from xt)."""
+    names = {"torch": torch, "aten": torch.ops.aten,
+             **_values(a, params, lambda v: torch.tensor(v, dtype=xt.dtype))}
+    if a.torch_saved:
+        names["saved"] = _function(a.torch_saved, ["x"], names)(xt)
+    return _function(a.torch_backward, ["g", "x", "y"], names)
+
+
+def _fastnl_call(case, direction, x, g, out):
+    """fastnl's forward or backward of `case` as a call without arguments."""
+    kwargs = {k: np.asarray(v) if isinstance(v, tuple) else v for k, v in case.params.items()}
+    if out is not None:
+        kwargs["out"] = out
+    if direction == "forward":
+        f = getattr(fastnl, case.activation.name)
+        return lambda: f(x, **kwargs)
+    f = getattr(fastnl, f"{case.activation.name}_backward")
+    return lambda: f(g, x, **kwargs)
 
 
 def median_time(f, min_time=0.2, max_repeat=50):
@@ -116,32 +164,23 @@ def median_time(f, min_time=0.2, max_repeat=50):
 def parallel_copy(x, out, n_threads):
     """A copy through fastnl's own loop machinery (the same C path as every
     activation, so small sizes pay the same call overhead): the bandwidth floor."""
-    with fastnl.num_threads(n_threads):
-        if _k.fast1(_k.OP_IDS["identity"], x, out, ()) is None:
-            _k.identity(x.reshape(-1), out.reshape(-1), _kernel_threads())
+    if fastnl.get_num_threads() != n_threads:  # entering num_threads costs more than
+        with fastnl.num_threads(n_threads):    # a small copy: only when needed
+            return parallel_copy(x, out, n_threads)
+    if _k.fast1(_k.OP_IDS["identity"], x, out, ()) is None:
+        _k.identity(x.reshape(-1), out.reshape(-1), _kernel_threads())
 
 
-def run(ops=None, dtypes=("float32", "float64"), sizes=(1_000, 100_000, 10_000_000),
-        threads=None, allocate=False, use_torch=True, print_=print, backward=False):
-    """Measure and print the table; returns its rows as dicts.
-
-    With `backward`, times ``<op>_backward(g, x, out=)`` (no NumPy or torch
-    baseline: their columns are empty) against the same copy.
-    """
-    table = _ops()
-    ops = ops or list(table)
+def run(ops=None, dtypes=DTYPES, sizes=SIZES, threads=None, out=False, use_torch=True,
+        print_=print, passes=PASSES):
+    """Measure and print one table per pass (forward, backward) on `threads`
+    threads; returns the rows as dicts of times in seconds (None: not
+    measured). With `out`, fastnl writes into out= (torch, which has no out=
+    in these functions, still allocates; NumPy always allocates)."""
+    chosen = [c for c in cases() if not ops or c.name in ops]
     threads = threads or fastnl.get_num_threads()
     if "torch" in sys.modules:  # a previous run's torch threads may still spin
         time.sleep(1.5)
-    if backward:
-        use_torch = False
-    mode = ("backward, out= given" if backward
-            else "allocating (no out=)" if allocate else "out= given")
-    print_(f"fastnl {fastnl.__version__}, {threads} thread(s), {mode}")
-    print_("ratios: numpy/fastnl and torch/fastnl (> 1: fastnl faster), fastnl/copy (1.0 = bandwidth)")
-    header = f"{'op':<12}{'dtype':<9}{'size':>10}{'fastnl':>12}{'numpy':>9}{'torch':>9}{'copy':>8}"
-    print_(header)
-    print_("-" * len(header))
     inputs = [(dtype, size, (np.random.default_rng(0).standard_normal(size) * 3).astype(dtype))
               for dtype in dtypes for size in sizes]
     rows = []
@@ -150,48 +189,83 @@ def run(ops=None, dtypes=("float32", "float64"), sizes=(1_000, 100_000, 10_000_0
     # the cores from fastnl's, so the two libraries are never timed together.
     with fastnl.num_threads(threads):
         for dtype, size, x in inputs:
-            out = np.empty_like(x)
-            t_copy = median_time(lambda: parallel_copy(x, out, threads))
+            buffer = np.empty_like(x)
             g = np.random.default_rng(1).standard_normal(size).astype(dtype)
-            for op in ops:
-                if size >= 1_000_000:  # re-measure the floor next to each op: shared
-                    t_copy = median_time(lambda: parallel_copy(x, out, threads))  # machines drift
-                ours, numpy_formula, _ = table[op]
-                if backward:
-                    grad = _backward(op)
-                    t_ours = median_time(lambda: grad(g, x, out))
-                    rows.append(dict(op=op, dtype=dtype, size=size, fastnl=t_ours,
-                                     numpy=None, torch=None, copy=t_ours / t_copy))
-                    continue
-                call = (lambda: ours(x)) if allocate else (lambda: ours(x, out=out))
-                t_ours = median_time(call)
-                rows.append(dict(op=op, dtype=dtype, size=size, fastnl=t_ours,
-                                 numpy=median_time(lambda: numpy_formula(x), max_repeat=7) / t_ours,
-                                 torch=None, copy=t_ours / t_copy))
+            t_copy = median_time(lambda: parallel_copy(x, buffer, threads))
+            for direction in passes:
+                for case in chosen:
+                    if size >= 1_000_000:  # re-measure the floor next to each op: shared
+                        t_copy = median_time(lambda: parallel_copy(x, buffer, threads))  # machines drift
+                    t_numpy = None
+                    if direction == "forward":
+                        formula = numpy_formula(case.activation, case.params, x.dtype)
+                        with np.errstate(all="ignore"):
+                            t_numpy = median_time(lambda: formula(x), max_repeat=7)
+                    call = _fastnl_call(case, direction, x, g, buffer if out else None)
+                    rows.append(dict(op=case.name, direction=direction, dtype=dtype, size=size,
+                                     threads=threads, fastnl=median_time(call), numpy=t_numpy,
+                                     torch=None, copy=t_copy))
     torch = None
     if use_torch:
         try:
             import torch
             torch.set_num_threads(threads)
-            print_(f"torch {torch.__version__}, {threads} thread(s)")
         except ImportError:
-            print_("torch not installed")
+            pass
     if torch is not None:
         row = iter(rows)
         for dtype, size, x in inputs:
-            xt, outt = torch.from_numpy(x), torch.from_numpy(np.empty_like(x))
-            for op in ops:
-                torch_call = table[op][2]
-                call = ((lambda: torch_call(torch, xt)) if allocate
-                        else (lambda: outt.copy_(torch_call(torch, xt))))
-                r = next(row)
-                r["torch"] = median_time(call) / r["fastnl"]
-    for r in rows:
-        torch_text = f"{r['torch']:>8.2f}x" if r["torch"] else f"{'-':>9}"
-        numpy_text = f"{r['numpy']:>8.2f}x" if r["numpy"] else f"{'-':>9}"
-        print_(f"{r['op']:<12}{r['dtype']:<9}{r['size']:>10}{_fmt(r['fastnl']):>12}"
-               f"{numpy_text}{torch_text}{r['copy']:>7.2f}x")
+            xt = torch.from_numpy(x)
+            gt = torch.from_numpy(np.random.default_rng(1).standard_normal(size).astype(dtype))
+            for direction in passes:
+                for case in chosen:
+                    forward = torch_forward(case.activation, case.params, torch)
+                    if direction == "forward":
+                        call = lambda: forward(xt)  # noqa: E731
+                    else:
+                        backward = torch_backward(case.activation, case.params, torch, xt)
+                        yt = forward(xt)
+                        call = lambda: backward(gt, xt, yt)  # noqa: E731
+                    next(row)["torch"] = median_time(call)
+    fastnl_mode = "writing into out=" if out else "allocating"
+    torch_text = (f"torch {torch.__version__} allocating (no out= in torch.nn.functional)"
+                  if torch is not None else "no torch" if use_torch else "torch skipped")
+    order = {c.name: i for i, c in enumerate(chosen)}  # printed op by op, timed size by size
+    for direction in passes:
+        print_(f"fastnl {fastnl.__version__}, {direction}, {fastnl_mode}; {torch_text}; "
+               f"NumPy {np.__version__}; {threads} thread(s)")
+        _print_table(sorted((r for r in rows if r["direction"] == direction),
+                            key=lambda r: order[r["op"]]), print_)
     return rows
+
+
+def _ratio(a, b):
+    return f"{a / b:.2f}" if a and b else "-"
+
+
+def _print_table(rows, print_):
+    print_(f"ratios: {RATIOS}")
+    header = (f"{'op':<12}{'dtype':<9}{'size':>10}{'fastnl':>11}{'fastnl/torch':>14}"
+              f"{'fastnl/numpy':>14}{'fastnl/copy':>13}")
+    print_(header)
+    print_("-" * len(header))
+    for r in rows:
+        print_(f"{r['op']:<12}{r['dtype']:<9}{r['size']:>10}{_fmt(r['fastnl']):>11}"
+               f"{_ratio(r['fastnl'], r['torch']):>14}{_ratio(r['fastnl'], r['numpy']):>14}"
+               f"{_ratio(r['fastnl'], r['copy']):>13}")
+    _print_worst(rows, lambda r: f"{r['op']} {r['dtype']} {r['size']}", print_)
+
+
+def _print_worst(rows, label, print_):
+    """The table's last line: its largest fastnl/torch ratio and where."""
+    compared = [r for r in rows if r["torch"]]
+    if not compared:
+        print_("worst fastnl/torch: - (torch not timed)\n")
+        return
+    worst = max(compared, key=lambda r: r["fastnl"] / r["torch"])
+    slower = sum(r["fastnl"] > r["torch"] for r in compared)
+    print_(f"worst fastnl/torch: {worst['fastnl'] / worst['torch']:.2f} ({label(worst)}); "
+           f"fastnl slower in {slower} of {len(compared)}\n")
 
 
 def _rowwise_cases():
@@ -263,14 +337,14 @@ def _rowwise_cases():
 
 def run_rowwise(threads=None, use_torch=True, print_=print):
     """Measure and print the row-wise table (fastnl first, torch after, as in
-    `run`); returns its rows as dicts with both times and the ratio."""
+    `run`); returns its rows as dicts with both times."""
     threads = threads or fastnl.get_num_threads()
     if "torch" in sys.modules:  # a previous run's torch threads may still spin
         time.sleep(1.5)
-    cases = _rowwise_cases()
+    rowwise = _rowwise_cases()
     rows = []
     with fastnl.num_threads(threads):
-        for name, dtype, shape, axis, call, _ in cases:
+        for name, dtype, shape, axis, call, _ in rowwise:
             rows.append(dict(op=name, dtype=dtype, shape=shape, axis=axis,
                              fastnl=median_time(call), torch=None))
     if use_torch:
@@ -280,22 +354,23 @@ def run_rowwise(threads=None, use_torch=True, print_=print):
         except ImportError:
             torch = None
         if torch is not None:
-            for r, (*_, make) in zip(rows, cases):
+            for r, (*_, make) in zip(rows, rowwise):
                 try:
                     r["torch"] = median_time(make(torch))
                 except (AttributeError, RuntimeError, TypeError):  # an op this torch lacks
                     r["torch"] = None
     print_(f"fastnl {fastnl.__version__}, row-wise ops, {threads} thread(s)"
            + (f", torch {sys.modules['torch'].__version__}" if "torch" in sys.modules else ""))
+    print_("ratio: fastnl / torch, below 1 fastnl is faster")
     header = (f"{'op':<22}{'dtype':<9}{'shape':>11}{'axis':>6}{'fastnl':>11}{'torch':>11}"
               f"{'fastnl/torch':>14}")
     print_(header)
     print_("-" * len(header))
     for r in rows:
         t = r["torch"]
-        ratio = f"{r['fastnl'] / t:.2f}x" if t else "-"
         print_(f"{r['op']:<22}{r['dtype']:<9}{r['shape']:>11}{r['axis']:>6}{_fmt(r['fastnl']):>11}"
-               f"{_fmt(t) if t else '-':>11}{ratio:>14}")
+               f"{_fmt(t) if t else '-':>11}{_ratio(r['fastnl'], t):>14}")
+    _print_worst(rows, lambda r: f"{r['op']} {r['shape']} axis {r['axis']}", print_)
     return rows
 
 
@@ -309,25 +384,25 @@ def _fmt(seconds):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastnl.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ops", nargs="+", choices=list(_ops()), help="operations (default: all)")
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"],
-                        choices=["float32", "float64"])
-    parser.add_argument("--sizes", nargs="+", type=int, default=[1_000, 100_000, 10_000_000])
-    parser.add_argument("--threads", type=int, nargs="+", default=[None],
-                        help="threads for fastnl and torch, one table per value "
-                             "(default: fastnl.get_num_threads())")
-    parser.add_argument("--alloc", action="store_true", help="time allocating calls (no out=)")
-    parser.add_argument("--backward", action="store_true",
-                        help="time <op>_backward(g, x, out=) instead (no baselines)")
+    parser.add_argument("--ops", nargs="+", choices=[c.name for c in cases()],
+                        help="activations (default: all)")
+    parser.add_argument("--passes", nargs="+", default=list(PASSES), choices=PASSES)
+    parser.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
+    parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
+    parser.add_argument("--threads", type=int, nargs="+", default=list(THREADS),
+                        help="threads for fastnl and torch, one table per value")
+    parser.add_argument("--out", action="store_true",
+                        help="fastnl writes into out= (default: allocating calls)")
     parser.add_argument("--no-torch", action="store_true", help="skip torch even if installed")
     parser.add_argument("--rowwise", action="store_true",
                         help="only the row-wise table (softmax family, cross_entropy)")
     args = parser.parse_args(argv)
-    for threads in args.threads:
-        if not args.rowwise:
-            run(args.ops, args.dtypes, args.sizes, threads, args.alloc, not args.no_torch,
-                backward=args.backward)
-    if args.rowwise or not (args.ops or args.backward or args.alloc):
+    if not args.rowwise:
+        for threads in args.threads:
+            run(args.ops, args.dtypes, args.sizes, threads, args.out, not args.no_torch,
+                passes=args.passes)
+    # the row-wise table has no op list nor out= mode: it comes with the full matrix
+    if args.rowwise or not (args.ops or args.out or args.passes != list(PASSES)):
         for threads in args.threads:
             run_rowwise(threads, not args.no_torch)
 

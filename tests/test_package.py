@@ -133,6 +133,13 @@ def test_alongside_torch_two_openmp_runtimes(torch):
 def test_bench_runs(capsys):
     """Smoke test of python -m fastnl.bench (no timing is asserted)."""
     from fastnl import bench
-    rows = bench.run(ops=["relu", "gelu"], dtypes=["float32"], sizes=[100], use_torch=False)
-    assert [r["op"] for r in rows] == ["relu", "gelu"] and all(r["fastnl"] > 0 for r in rows)
-    assert "relu" in capsys.readouterr().out
+    rows = bench.run(ops=["relu", "gelu_tanh"], dtypes=["float32"], sizes=[100], threads=1,
+                     use_torch=False)
+    assert [(r["op"], r["direction"]) for r in rows] == [
+        ("relu", "forward"), ("gelu_tanh", "forward"), ("relu", "backward"), ("gelu_tanh", "backward")]
+    assert all(r["fastnl"] > 0 and r["copy"] > 0 for r in rows)
+    assert [r["numpy"] is None for r in rows] == [False, False, True, True]
+    out = capsys.readouterr().out
+    # the meaning of the ratios comes before each table, its worst case after it
+    assert out.count("ratios: fastnl / other") == 2 and out.count("worst fastnl/torch") == 2
+    assert out.index("ratios:") < out.index("gelu_tanh")

@@ -10,10 +10,12 @@ import numpy as np
 
 import fastnl
 from fastnl._kernels import _elementwise as _k
+from fastnl.bench import cases
 
-OPS = ["relu", "relu6", "leaky_relu", "hardtanh", "elu", "selu", "celu", "gelu", "gelu_tanh",
-       "softplus", "sigmoid", "tanh", "softsign", "threshold", "tanhshrink", "softshrink",
-       "hardshrink", "logsigmoid", "silu", "mish", "hardsigmoid", "hardswish"]
+# one case per ufunc of fastnl/_ops.py (gelu, gelu_tanh, ...) with its parameters,
+# as python -m fastnl.bench times them
+CASES = {case.name: case for case in cases()}
+OPS = list(CASES)
 DTYPES = ["float32", "float64"]
 SIZES = [10**3, 10**5, 10**7]
 THREADS = [1, 2]
@@ -21,12 +23,11 @@ if os.environ.get("FASTNL_ASV_SMOKE"):  # CI: a small grid that still runs every
     OPS = ["relu", "hardtanh", "sigmoid", "gelu", "silu"]
     SIZES = [10**3, 10**5]
 
-_PARAMS = {"threshold": {"threshold": 0.5, "value": -1.0}, "gelu_tanh": {"approximate": "tanh"}}
-
 
 def _functions(op):
-    name = "gelu" if op == "gelu_tanh" else op
-    params = _PARAMS.get(op, {})
+    case = CASES[op]
+    params = {k: np.asarray(v) if isinstance(v, tuple) else v for k, v in case.params.items()}
+    name = case.activation.name
     fwd, bwd = getattr(fastnl, name), getattr(fastnl, f"{name}_backward")
     return (functools.partial(fwd, **params), functools.partial(bwd, **params))
 

@@ -1,0 +1,69 @@
+"""The baselines of the benchmarks, declared in fastnl/_ops.py, compute what
+they claim: each row's ``numpy`` formula gives fastnl's forward in x's dtype,
+and its ``torch_backward`` expression gives fastnl's ``<name>_backward`` and
+what torch's autograd computes. (fastnl.bench times these expressions: a wrong
+one would make its ratios compare fastnl with something else.)"""
+
+import numpy as np
+import pytest
+
+import fastnl
+from fastnl import _ops, bench
+
+ROWS = [pytest.param(a, params, id=f"{a.name}-{i}")
+        for a in _ops.ACTIVATIONS for i, params in enumerate(a.cases)]
+# both sides of 0, the kinks of every case (0.5, 1, 1.5, 3, 6, ...) and the tails
+X = np.concatenate([np.linspace(-12, 12, 97), [-0.0, 1e-3, -1e-3]])
+
+
+def _fastnl_kwargs(params):
+    return {k: np.asarray(v) if isinstance(v, tuple) else v for k, v in params.items()}
+
+
+def test_every_row_has_its_baselines():
+    missing = [a.name for a in _ops.ACTIVATIONS if not (a.numpy and a.torch_backward)]
+    assert not missing
+
+
+def test_bench_cases_are_the_ufuncs():
+    """One benchmark case per ufunc, with a setting that picks its kernel."""
+    found = {c.name: c.params for c in bench.cases()}
+    assert list(found) == [u.name for u in _ops.UFUNCS]
+    assert found["gelu"] == {} and found["gelu_tanh"] == {"approximate": "tanh"}
+    assert found["threshold"] == {"threshold": 0.5, "value": -3.0}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("a, params", ROWS)
+def test_numpy_formula(a, params, dtype):
+    x = X.astype(dtype)
+    with np.errstate(all="ignore"):
+        got = bench.numpy_formula(a, params, x.dtype)(x)
+    assert got.dtype == x.dtype
+    expected = getattr(fastnl, a.name)(x, **_fastnl_kwargs(params))
+    rtol, atol = (1e-5, 1e-6) if dtype == np.float32 else (1e-10, 1e-12)
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("a, params", ROWS)
+def test_torch_backward(torch, a, params, dtype):
+    x = X.astype(dtype)
+    g = np.random.default_rng(0).uniform(0.5, 2.0, x.size).astype(dtype)
+    xt, gt = torch.from_numpy(x), torch.from_numpy(g)
+    forward = bench.torch_forward(a, params, torch)
+    got = bench.torch_backward(a, params, torch, xt)(gt, xt, forward(xt))
+    assert got.dtype == xt.dtype
+    # fastnl's gradient...
+    expected = getattr(fastnl, f"{a.name}_backward")(g, x, **_fastnl_kwargs(params))
+    if isinstance(expected, tuple):  # prelu: (grad_x, grad_weight)
+        expected = expected[0]
+    # the same function, not the same accuracy: torch's float64 hardsigmoid_backward
+    # uses the float32 constant 1.0f / 6.0f, its float32 tanh_backward computes
+    # 1 - y**2 where y rounds to 1 (g is about 1: atol is a few ulp of it)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=8 * np.finfo(dtype).eps)
+    # ...and torch's own: the expression is what autograd runs
+    leaf = xt.clone().requires_grad_(True)
+    (autograd,) = torch.autograd.grad(forward(leaf), leaf, gt)
+    np.testing.assert_allclose(got.numpy(), autograd.numpy(), rtol=4 * np.finfo(dtype).eps,
+                               atol=0)
