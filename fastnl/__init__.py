@@ -16,7 +16,7 @@ from fastnl._output_cache import (
 )
 from fastnl.activations import *  # noqa: F403  (the activations and their _backward)
 from fastnl import activations as _activations
-from fastnl import nn, sampling  # noqa: F401  (subpackages: fastnl.nn.ReLU, ...)
+from fastnl import nn, sampling, ufunc  # noqa: F401  (fastnl.nn.ReLU, fastnl.ufunc.gelu, ...)
 from fastnl.along_axis import (
     softmax, log_softmax, softmin, softmax_backward, log_softmax_backward, softmin_backward,
 )
