@@ -512,6 +512,9 @@ TOLERANCE = {
 # separately, as its result depends on the slopes drawn.
 CASES = [(a.name, {k: np.asarray(v) if isinstance(v, tuple) else v for k, v in params.items()})
          for a in _ops.ACTIVATIONS for params in a.cases]
+# those with a torch twin, for the parity tests
+TORCH_CASES = [(name, params) for name, params in CASES
+               if next(a for a in _ops.ACTIVATIONS if a.name == name).torch]
 
 
 def tolerance(dtype, name, params=None, derivative=False):

@@ -156,13 +156,14 @@ def _raises_doc(a):
 
 
 def _docstring(a, backward):
-    torch = f"torch.{a.torch}" if a.torch in ("sigmoid", "tanh") else \
-        f"torch.nn.functional.{a.torch}"
+    torch = (None if a.torch is None else f"torch.{a.torch}" if a.torch in ("sigmoid", "tanh")
+             else f"torch.nn.functional.{a.torch}")
     if backward:
-        lines = [f"Gradient of :func:`{a.name}`: ``grad_output * {a.derivative}``.", "",
-                 f"Mirrors what torch's autograd returns for ``{torch}``."]
+        lines = [f"Gradient of :func:`{a.name}`: ``grad_output * {a.derivative}``."]
+        if torch:
+            lines += ["", f"Mirrors what torch's autograd returns for ``{torch}``."]
     else:
-        lines = [f"{a.summary[:-1]}; mirrors ``{torch}``."]
+        lines = [f"{a.summary[:-1]}; mirrors ``{torch}``." if torch else a.summary]
         if a.details:
             lines += ["", a.details]
         if a.beyond_torch:

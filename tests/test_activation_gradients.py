@@ -123,7 +123,8 @@ def torch_backward(torch, name, params, g, x):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name, params", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("name, params", reference.TORCH_CASES,
+                         ids=[f"{n}-{i}" for i, (n, _) in enumerate(reference.TORCH_CASES)])
 def test_matches_torch_autograd(name, params, dtype, torch, rng):
     """On [-10, 10] plus every kink point exactly (where the sub-gradient is a
     convention and must be torch's). torch evaluates several derivatives with

@@ -59,7 +59,8 @@ def _define(a):
     cls = type(a.module, (_Activation,), {
         "__init__": namespace["__init__"], "__module__": __name__,
         "_function": a.name, "_args": tuple(p.name for p in a.params),
-        "__doc__": f"``torch.nn.{a.module}``: :func:`fastnl.{a.name}` as a module." + _example(a),
+        "__doc__": (f"``torch.nn.{a.module}``: " if a.torch else "Not in torch: ")
+        + f":func:`fastnl.{a.name}` as a module." + _example(a),
     })
     cls.__init__.__qualname__ = f"{a.module}.__init__"
     return cls
