@@ -93,6 +93,7 @@ KERNELS = [
     Kernel("mish", rare={"f": "x < -87.0f", "d": "x < -708.0"}),
     Kernel("hardsigmoid", grain=CHEAP),
     Kernel("hardswish", grain=CHEAP),
+    Kernel("squareplus", ("b",)),
 ]
 
 
@@ -371,6 +372,19 @@ ACTIVATIONS = [
         torch_backward="aten.hardswish_backward(g, x)",
         example=("[-np.inf, 0.0, 4.0]", "array([-0.,  0.,  4.])"),
         backward_example=("[-4.0, 0.0, 4.0]", "array([0. , 0.5, 1. ])")),
+    Activation(
+        "squareplus", "Squareplus, ``(x + sqrt(x**2 + b)) / 2``: a smooth ReLU of algebraic "
+        "operations only (jax.nn.squareplus).", "squareplus",
+        params=(Param("b", 4.0, domain="b >= 0", error="must be >= 0",
+                      doc="Smoothness: the curvature near 0; ``b = 0`` is relu."),),
+        module="Squareplus", numpy="(x + np.sqrt(x * x + b)) / 2",
+        details="Not in torch: fastnl's own, with the name and default of "
+                "``jax.nn.squareplus``. Evaluated without cancellation for x << 0 (as "
+                "``b / (2 (s - x))``, ``s = sqrt(x**2 + b)``) and without overflow of ``x**2``.",
+        derivative="(1 + x / sqrt(x**2 + b)) / 2",
+        example=("[-3.0, 0.0, 3.0]", "array([0.30277564, 1.        , 3.30277564])"),
+        backward_example=("[-3.0, 0.0, 3.0]", "array([0.08397485, 0.5       , 0.91602515])"),
+        cases=({}, {"b": 0.5})),
 ]
 
 

@@ -243,6 +243,13 @@ def hardswish(x):
     return _limit_at_minus_inf(x, x * hardsigmoid(x))
 
 
+@_quiet
+def squareplus(x, b=4.0):
+    x, b = _ld(x), L(b)
+    s = np.sqrt(x * x + b)  # x^2 has room in longdouble's range
+    return np.where(x >= 0, (x + s) / 2, b / (2 * (s - x)))
+
+
 def prelu(x, weight):
     x, weight = _f64(x), _f64(weight).reshape(-1)
     if weight.size > 1 and x.ndim >= 2:
@@ -378,6 +385,14 @@ def hardswish_derivative(x):
     return np.where(x <= -3, L(0), np.where(x < 3, (2 * x + 3) / 6, L(1)))
 
 
+@_quiet
+def squareplus_derivative(x, b=4.0):
+    x, b = _ld(x), L(b)
+    s = np.sqrt(x * x + b)
+    d = np.where(x >= 0, (1 + np.where(s > 0, x / s, 0)) / 2, b / (2 * s * (s - x)))
+    return np.where(x == np.inf, L(1), np.where(x == -np.inf, L(0), d))
+
+
 def prelu_derivative(x, weight):
     x, weight = _f64(x), _f64(weight).reshape(-1)
     if weight.size > 1 and x.ndim >= 2:
@@ -502,6 +517,10 @@ TOLERANCE = {
         "hardswish_derivative": (4.4e4, _DERIVATIVE_ZERO + ", at x = -1.5"),
         "softsign_derivative": (1.1e15, "(1 + |x|)^2 overflows beyond 1.3e154: 0 where the "
                                         "true value is a tiny normal number"),
+        "squareplus": (3.0, "five rounded operations: the hypot-style scaling, a square "
+                            "root, a division"),
+        "squareplus_derivative": (6.0, "six rounded operations: the hypot-style scaling, a "
+                                       "square root, two divisions"),
     },
 }
 

@@ -56,6 +56,8 @@ MP = {
     "gelu_tanh": (lambda x: x * _sig(2 * _u(x)),
                   lambda x: _sig(2 * _u(x)) + 2 * x * mpmath.sqrt(2 / mpmath.pi)
                   * (1 + 3 * mpmath.mpf(A) * x * x) * _sig(2 * _u(x)) * _sig(-2 * _u(x))),
+    "squareplus": (lambda x: (x + mpmath.sqrt(x * x + 4)) / 2,
+                   lambda x: (1 + x / mpmath.sqrt(x * x + 4)) / 2),
     "hardswish": (lambda x: 0 if x <= -3 else (x if x >= 3 else x * (x + 3) / 6),
                   lambda x: 0 if x <= -3 else (1 if x >= 3 else x / 3 + mpmath.mpf(1) / 2)),
 }

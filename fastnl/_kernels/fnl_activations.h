@@ -423,4 +423,35 @@ FNL_INLINE double fnl_hardswish_backward_d(double g, double x) {
     return x <= -3 ? 0.0 : (x < 3 ? g * (x / 3 + 0.5) : g);
 }
 
+/* ---------------------------------------------------------------- squareplus */
+/* (x + s) / 2, s = sqrt(x^2 + b) (jax.nn.squareplus), b >= 0; derivative
+   (1 + x/s) / 2. s = m w with m = max(|x|, sqrt(b)), w = sqrt(1 + (n/m)^2),
+   n the smaller (as hypot does): x^2 never overflows or underflows. Below 0,
+   where x + s cancels, the equal b / (2 (s - x)) = (b/2/m) / (w + |x|/m),
+   and the derivative b / (2 s (s - x)) likewise, with b/m/m <= 1. +-inf give
+   the limits (inf and 0; derivative 1 and 0); b = 0 is relu, with the
+   derivative 1/2 at 0. float32 is computed in float64 and rounded once. */
+FNL_INLINE double fnl_squareplus_d(double x, double b) {
+    double a = FNL_FABS(x), c = sqrt(b);  /* sqrt(b): the same for every x */
+    double m = a > c ? a : c, n = a > c ? c : a;
+    double q = m > 0 ? n / m : 0.0;
+    double w = sqrt(1 + q * q), am = m > 0 ? a / m : 0.0;
+    double r = x >= 0 ? 0.5 * x + 0.5 * (m * w) : (0.5 * b / m) / (w + am);
+    return a == INFINITY ? (x > 0 ? x : 0.0) : r;
+}
+FNL_INLINE double fnl_squareplus_backward_d(double g, double x, double b) {
+    double a = FNL_FABS(x), c = sqrt(b);
+    double m = a > c ? a : c, n = a > c ? c : a;
+    double q = m > 0 ? n / m : 0.0;
+    double w = sqrt(1 + q * q), am = m > 0 ? a / m : 0.0;
+    double d = x >= 0 ? (1 + am / w) / 2 : (b / m / m) / (2 * w * (w + am));
+    return g * (a == INFINITY ? (x > 0 ? 1.0 : 0.0) : d);
+}
+FNL_INLINE float fnl_squareplus_f(float x, float b) {
+    return (float)fnl_squareplus_d(x, b);
+}
+FNL_INLINE float fnl_squareplus_backward_f(float g, float x, float b) {
+    return (float)fnl_squareplus_backward_d(g, x, b);
+}
+
 #endif /* FNL_ACTIVATIONS_H */
