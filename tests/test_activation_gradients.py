@@ -81,7 +81,7 @@ DERIVATIVE_AT_INF = {  # (f'(-inf), f'(inf)), from the definitions
     "gelu": (0, 1), "softplus": (0, 1), "sigmoid": (0, 0), "tanh": (0, 0),
     "softsign": (0, 0), "hardtanh": (0, 0), "threshold": (0, 1), "tanhshrink": (1, 1),
     "softshrink": (1, 1), "hardshrink": (1, 1), "logsigmoid": (1, 0), "silu": (0, 1),
-    "mish": (0, 1), "hardsigmoid": (0, 0), "hardswish": (0, 1),
+    "mish": (0, 1), "hardsigmoid": (0, 0), "hardswish": (0, 1), "squareplus": (0, 1),
 }
 
 

@@ -123,11 +123,22 @@ FNL_INLINE double fnl_gelu_backward_d(double g, double x) {
     double r = g * (cdf + x_pdf);
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
 }
-/* float64 gelu below -8 (results below 1e-14): libm's erfc, which is within
-   an ulp or two of ours there; the tail's values then stay those of the
-   scalar formula (docs print them). */
+/* gelu's tail, through libm's double erfc: below -4 in float32, where the
+   float32 erfc's exp(-a^2 + ...) costs a^2 ulp (a = -x/sqrt2 and a^2 rounded
+   in float32), computed in double and rounded once; below -8 in float64,
+   where rounding z = -x/sqrt2 itself moves erfc(z) by 2 z^2 ulp: the first-order
+   correction erfc(z + zl) = erfc(z) - zl 2/sqrt(pi) exp(-z^2) takes zl, the
+   rounding error of z (an fma) plus 1/sqrt2's own beyond double. */
+static inline float fnl_gelu_rare_f(float x) {
+    double xd = x;
+    return x == -INFINITY ? -0.0f : (float)(0.5 * xd * erfc(xd * -0.70710678118654752440));
+}
 static inline double fnl_gelu_rare_d(double x) {
-    return x == -INFINITY ? -0.0 : 0.5 * x * erfc(x * -0.70710678118654752440);
+    const double c_hi = 0.7071067811865476, c_lo = -4.833646656726457e-17;
+    double z = x * -c_hi;
+    double zl = fma(x, -c_hi, -z) + x * -c_lo;
+    double r = erfc(z) - zl * 1.1283791670955125739 * exp(-z * z);
+    return x == -INFINITY ? -0.0 : 0.5 * x * r;
 }
 
 /* ---------------------------------------------------------------- gelu_tanh */
@@ -254,12 +265,48 @@ FNL_INLINE double fnl_threshold_backward_d(double g, double x, double th, double
 
 /* ---------------------------------------------------------------- tanhshrink */
 /* x - tanh(x); the derivative tanh(x)^2 */
-FNL_INLINE float fnl_tanhshrink_f(float x) { return x - fnl_tanh_f(x); }
+FNL_INLINE float fnl_tanhshrink_f(float x) {
+    /* below |x| = 1/2, where x - tanh(x) cancels: x^3 times the series of
+       (x - tanh x) / x^3 in z = x^2, Taylor's (from the Bernoulli numbers:
+       tanh x = sum 2^2k (2^2k - 1) B_2k x^(2k-1) / (2k)!); its terms fall by
+       10 there, 8 reach float32's precision */
+    float z = x * x;
+    float p = -0.000590027440945586f;
+    p = p * z + 0.0014558343870513183f;
+    p = p * z - 0.003592128036572481f;
+    p = p * z + 0.008863235529902197f;
+    p = p * z - 0.021869488536155203f;
+    p = p * z + 0.05396825396825397f;
+    p = p * z - 0.13333333333333333f;
+    p = p * z + 0.3333333333333333f;
+    return FNL_FABSF(x) < 0.5f ? x * z * p : x - fnl_tanh_f(x);
+}
 FNL_INLINE float fnl_tanhshrink_backward_f(float g, float x) {
     float t = fnl_tanh_f(x);
     return g * t * t;
 }
-FNL_INLINE double fnl_tanhshrink_d(double x) { return x - fnl_tanh_d(x); }
+FNL_INLINE double fnl_tanhshrink_d(double x) {
+    /* as in float32; 17 terms reach float64's precision */
+    double z = x * x;
+    double p = 1.7406618963571648e-07;
+    p = p * z - 4.294911078273806e-07;
+    p = p * z + 1.0597268320104654e-06;
+    p = p * z - 2.6147711512907546e-06;
+    p = p * z + 6.451689215655431e-06;
+    p = p * z - 1.5918905069328964e-05;
+    p = p * z + 3.927832388331683e-05;
+    p = p * z - 9.691537956929451e-05;
+    p = p * z + 0.00023912911424355248;
+    p = p * z - 0.000590027440945586;
+    p = p * z + 0.0014558343870513183;
+    p = p * z - 0.003592128036572481;
+    p = p * z + 0.008863235529902197;
+    p = p * z - 0.021869488536155203;
+    p = p * z + 0.05396825396825397;
+    p = p * z - 0.13333333333333333;
+    p = p * z + 0.3333333333333333;
+    return FNL_FABS(x) < 0.5 ? x * z * p : x - fnl_tanh_d(x);
+}
 FNL_INLINE double fnl_tanhshrink_backward_d(double g, double x) {
     double t = fnl_tanh_d(x);
     return g * t * t;
