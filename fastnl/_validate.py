@@ -8,7 +8,6 @@ TypeError naming the dtype.
 
 import math
 import operator
-import sys
 
 import numpy as np
 
@@ -35,14 +34,6 @@ def resolve_dtype(dtype):
                         "None, dicts and lists holding other objects become dtype object")
     raise TypeError(f"fastnl does not support dtype {dtype}: "
                     "expected a real floating, integer or bool array")
-
-
-def lazy(*arrays):
-    """Whether any of `arrays` is a Dask array, without importing Dask: it
-    cannot be one unless dask.array has been imported. The caller then hands
-    the work to fastnl._dask."""
-    da = sys.modules.get("dask.array")
-    return da is not None and any(isinstance(a, da.Array) for a in arrays)
 
 
 def as_float_array(x, name="input"):

@@ -12,15 +12,9 @@ forward's output (as torch does) with the same walk: one float64 sum per row
 or lane, then one write pass.
 """
 
-import math
-
-import numpy as np
-
-from fastnl._config import _kernel_threads
-from fastnl._kernels import _rowwise as _k
-from fastnl._kernels._pool import empty
-from fastnl._validate import (as_float_array, axis_from, check_out, deliver, lazy, normalize_axis,
-                              real)
+from fastnl._dispatch import foreign, lazy
+from fastnl._drivers import along_axis as _driver
+from fastnl._validate import axis_from, real
 
 __all__ = ["softmax", "log_softmax", "softmin",
            "softmax_backward", "log_softmax_backward", "softmin_backward"]
@@ -44,94 +38,22 @@ def _check_temperature(temperature):
     return temperature
 
 
-def _lanes(arrays, axis):
-    """Arrays of one shape as flat buffers of C-ordered (outer, n, inner) views.
-
-    Returns (arrays, order, outer, n, inner): all C-contiguous arrays are read
-    as they are; all Fortran-contiguous ones as their C-ordered transposes
-    (order 'F', the axis counted from the other end); anything else is copied
-    once into C order.
-    """
-    arrays = [a.reshape(1) if a.ndim == 0 else a for a in arrays]
-    if all(a.flags.c_contiguous for a in arrays):
-        order = "C"
-    elif all(a.flags.f_contiguous for a in arrays):
-        order = "F"  # its transpose is C-ordered: reverse the axes
-    else:
-        arrays, order = [np.ascontiguousarray(a) for a in arrays], "C"
-    ndim = arrays[0].ndim
-    ax = axis if order == "C" else ndim - 1 - axis
-    shape = arrays[0].shape if order == "C" else arrays[0].shape[::-1]
-    outer, n, inner = math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:])
-    return arrays, order, outer, n, inner
-
-
-def _run(kernel, sources, arrays, order, out, shape, result, args):
-    """`kernel(*flat arrays, flat target, *args, n_threads)` into `out` when its
-    dtype and layout allow (it may be one of the `sources`, for in place),
-    else into a new array; then the result dtype and a scalar for 0-d."""
-    compute = arrays[0].dtype
-    direct = (out is not None and out.ndim > 0 and out.dtype == compute
-              and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
-              and all(out is src or not np.may_share_memory(out, a)
-                      for src, a in zip(sources, arrays)))
-    target = out if direct else empty(arrays[0].shape, compute, order=order)
-    flat = [(a if order == "C" else a.T).reshape(-1) for a in (*arrays, target)]
-    kernel(*flat, *args, _kernel_threads())
-    return out if direct else deliver(target.reshape(shape), out, result)
-
-
-def _cast(x, dtype):
-    """`x` (a NumPy or Dask array) cast to the floating `dtype` first, as
-    torch's dtype= does; unchanged for None."""
-    if dtype is None:
-        return x
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
-    return x.astype(dtype, copy=False)
-
-
 def _along_axis(x, axis, dim, temperature, dtype, out, softmin, log_out):
     axis = axis_from(None if axis is _LAST else axis, dim)
     temperature = _check_temperature(temperature)
     if lazy(x):
-        from fastnl import _dask
-        return _dask.along_axis(x, axis, temperature, dtype, out, softmin, log_out)
-    source = x
-    x, result = as_float_array(_cast(np.asarray(x), dtype))
-    axis = normalize_axis(axis, x.ndim)
-    if out is not None:
-        check_out(out, x.shape, result)
-    arrays, order, outer, n, inner = _lanes([x], axis)
-    return _run(_k.softmax, [source], arrays, order, out, x.shape, result,
-                (outer, n, inner, -temperature if softmin else temperature, log_out))
+        return foreign("along_axis")(x, axis, temperature, dtype, out, softmin, log_out)
+    return _driver.softmax(x, axis, temperature, dtype, out, softmin, log_out)
 
 
 def _along_axis_backward(grad_output, output, axis, dim, temperature, out, softmin, log_out):
-    """The backward passes, from the forward's output: the inputs are promoted
-    to one compute dtype (as the activations' backward passes do)."""
     axis = axis_from(None if axis is _LAST else axis, dim)
     temperature = _check_temperature(temperature)
     if lazy(grad_output, output):
-        from fastnl import _dask
-        return _dask.along_axis_backward(grad_output, output, axis, temperature, out, softmin,
-                                         log_out)
-    sources = [grad_output, output]
-    (g, g_result), (y, y_result) = as_float_array(grad_output, "grad_output"), \
-        as_float_array(output, "output")
-    if g.shape != y.shape:
-        raise ValueError(f"grad_output has shape {g.shape} but output has shape {y.shape}; "
-                         "they must be the same")
-    compute = np.promote_types(g.dtype, y.dtype)
-    g, y = g.astype(compute, copy=False), y.astype(compute, copy=False)
-    result = np.result_type(g_result, y_result)
-    axis = normalize_axis(axis, y.ndim)
-    if out is not None:
-        check_out(out, y.shape, result)
-    arrays, order, outer, n, inner = _lanes([g, y], axis)
-    return _run(_k.softmax_backward, sources, arrays, order, out, y.shape, result,
-                (outer, n, inner, -temperature if softmin else temperature, log_out))
+        return foreign("along_axis_backward")(grad_output, output, axis, temperature, out,
+                                              softmin, log_out)
+    return _driver.softmax_backward(grad_output, output, axis, temperature, out, softmin,
+                                    log_out)
 
 
 def softmax(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=None):
