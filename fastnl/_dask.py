@@ -408,7 +408,9 @@ def pointwise_backward(kernel, input, target, reduction, grad_output, out, param
     compute, result = resolve_dtype(x.dtype)
     g = _dask(grad_output)
     losses.check_upstream(g, reduction, shape)
-    operands = _aligned(operands + [g], shape) if reduction == "none" else operands + [g]
+    # per element for reduction='none' with an array; else one 0-d scale per block
+    operands = _aligned(operands + [g], shape) if reduction == "none" and g.ndim \
+        else operands + [g]
     broadcast = shape != x.shape
     if broadcast:  # blocks in the compute dtype, summed back in float64 below
         operands[0] = operands[0].astype(compute)
@@ -652,7 +654,7 @@ def _split_grad_block(x, stats, t, classes, w, g, denominator, *, loss, probabil
 
     # as the in-memory upstream: rounded to the input's dtype, then per row
     gs = np.asarray(g).astype(compute).astype(np.float64)
-    if reduction != "none":
+    if gs.ndim == 0:  # a reduced loss, or a scalar for every row of reduction='none'
         gs = np.full(x.shape[:1] + x.shape[2:], losses.ratio(gs, float(denominator)))
     w = losses.class_weight(w, compute)  # all classes; this block's are w[classes]
     w_c = w[classes].reshape((1, -1) + (1,) * (x.ndim - 2)) if w.size else 1.0
@@ -706,7 +708,7 @@ def class_loss_backward(name, input, target, weight, ignore_index, reduction, gr
     rows_ind = (0,) + x_ind[2:]
     g = _dask(grad_output)
     losses.check_upstream(g, p.reduction, p.expected)
-    if p.reduction == "none":
+    if p.reduction == "none" and g.ndim:
         g, g_ind = (g[None] if one_row else g).rechunk(_row_chunks(x)), rows_ind
     else:
         g_ind = ()

@@ -409,7 +409,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 # <loss>_backward(input, target, <the forward's parameters>, grad_output=1.0,
 # out=None): the gradient of the loss with respect to `input`, of the input's
 # shape and result dtype. grad_output is a scalar for a reduced loss and an
-# array of the loss's shape for reduction='none'; 'mean' divides it by the
+# array of the loss's shape (or a scalar, broadcast to it) for
+# reduction='none'; 'mean' divides it by the
 # forward's denominator. Computed in compiled kernels in the input's compute
 # dtype, as torch's backward kernels do.
 
@@ -420,7 +421,8 @@ _GRAD_DOC = """
         As given to :func:`{name}`.
     grad_output : float or array_like, default 1.0
         The gradient of the objective with respect to the loss: a scalar for
-        a reduced loss, an array of the loss's shape for ``reduction='none'``.
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
     out : ndarray, optional
         Where to write the gradient: the input's shape and result dtype.
 

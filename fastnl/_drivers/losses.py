@@ -151,23 +151,28 @@ def pointwise(kernel, input, target, reduction, params=(), arrays=(), sizes="war
 
 
 def check_upstream(g, reduction, loss_shape):
-    """A reduced loss takes a scalar grad_output, reduction='none' an array of
-    the loss's shape (shapes only: the Dask path checks its arrays too)."""
+    """A reduced loss takes a scalar grad_output; reduction='none' an array of
+    the loss's shape, or a scalar that stands for every element (shapes only:
+    the Dask path checks its arrays too)."""
     resolve_dtype(g.dtype)  # rejects non-real dtypes, naming them
-    if reduction == "none" and g.shape != loss_shape:
+    if reduction == "none" and g.ndim and g.shape != loss_shape:
         raise ValueError(f"grad_output has shape {g.shape}, but the loss (reduction='none') "
-                         f"has shape {loss_shape}; they must be the same")
+                         f"has shape {loss_shape}; they must be the same (or grad_output a "
+                         "scalar)")
     if reduction != "none" and g.ndim != 0:
         raise ValueError(f"grad_output of a reduced loss must be a scalar, got shape {g.shape}")
 
 
 def upstream(grad_output, reduction, loss_shape, dtype, denominator):
     """The upstream gradient: (per-element array of the compute dtype, flat, or
-    empty; scalar scale): grad_output per element for reduction='none', else
-    one scale, grad_output over the mean's `denominator`."""
+    empty; scalar scale): grad_output per element for reduction='none' with
+    an array, else one scale, grad_output over the mean's `denominator` (1
+    unless 'mean'). The kernels use the scale wherever the array is empty,
+    so a scalar grad_output of reduction='none' broadcasts to every element
+    at no cost, with the bits of an array full of it."""
     g = np.asarray(grad_output)
     check_upstream(g, reduction, loss_shape)
-    if reduction == "none":
+    if reduction == "none" and g.ndim:
         return np.ascontiguousarray(g, dtype=dtype).reshape(-1), 1.0
     # rounded to the data's dtype first, as torch holds it
     value = float(g.astype(dtype))
