@@ -61,6 +61,21 @@ def check_out(out, shape, dtype):
         raise ValueError("out is read-only")
 
 
+def writes_into(out, shape, dtype, order, reads):
+    """Whether a kernel may write its result straight into `out` (else the
+    caller gives it a new array and `deliver` copies): `out` of the kernel's
+    `shape` and compute `dtype`, contiguous in the kernel's `order` ('C' or
+    'F'), and sharing no memory with the arrays the kernel `reads` (as the
+    kernel gets them), except by being one of them: that is in place, which
+    the kernels allow (an element is read before it is written), where a
+    partial overlap would read what was already written. The one rule for
+    every driver, so that out= behaves alike everywhere (the activations'
+    small-call path in C, _elementwise._fast, applies it to plain arrays)."""
+    return (out is not None and out.shape == shape and out.dtype == dtype
+            and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
+            and all(a is out or not np.may_share_memory(out, a) for a in reads))
+
+
 def deliver(result_array, out, result):
     """Hand a kernel's result back to the caller: copied into `out` when given
     (its dtype, e.g. float16, takes the rounding), else cast to the `result`

@@ -13,7 +13,7 @@ import numpy as np
 from fastnl._config import _kernel_threads
 from fastnl._kernels import _rowwise as _k
 from fastnl._kernels._pool import empty
-from fastnl._validate import as_float_array, check_out, deliver, normalize_axis
+from fastnl._validate import as_float_array, check_out, deliver, normalize_axis, writes_into
 
 
 def lanes(arrays, axis):
@@ -38,15 +38,13 @@ def lanes(arrays, axis):
     return arrays, order, outer, n, inner
 
 
-def _run(kernel, sources, arrays, order, out, shape, result, args):
+def _run(kernel, arrays, order, out, shape, result, args):
     """`kernel(*flat arrays, flat target, *args, n_threads)` into `out` when its
-    dtype and layout allow (it may be one of the `sources`, for in place),
-    else into a new array; then the result dtype and a scalar for 0-d."""
+    dtype and layout allow (it may be one of the `arrays`, for in place),
+    else into a new array; then the result dtype and a scalar for 0-d (whose
+    arrays `lanes` made 1-d, so a 0-d `out` is written through a copy)."""
     compute = arrays[0].dtype
-    direct = (out is not None and out.ndim > 0 and out.dtype == compute
-              and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
-              and all(out is src or not np.may_share_memory(out, a)
-                      for src, a in zip(sources, arrays)))
+    direct = writes_into(out, arrays[0].shape, compute, order, arrays)
     target = out if direct else empty(arrays[0].shape, compute, order=order)
     flat = [(a if order == "C" else a.T).reshape(-1) for a in (*arrays, target)]
     kernel(*flat, *args, _kernel_threads())
@@ -67,20 +65,18 @@ def cast(x, dtype):
 def softmax(x, axis, temperature, dtype, out, softmin, log_out):
     """softmax, log_softmax (log_out) or softmin along the integer `axis`,
     with a checked `temperature`."""
-    source = x
     x, result = as_float_array(cast(np.asarray(x), dtype))
     axis = normalize_axis(axis, x.ndim)
     if out is not None:
         check_out(out, x.shape, result)
     arrays, order, outer, n, inner = lanes([x], axis)
-    return _run(_k.softmax, [source], arrays, order, out, x.shape, result,
+    return _run(_k.softmax, arrays, order, out, x.shape, result,
                 (outer, n, inner, -temperature if softmin else temperature, log_out))
 
 
 def softmax_backward(grad_output, output, axis, temperature, out, softmin, log_out):
     """The backward passes, from the forward's output: the inputs are promoted
     to one compute dtype (as the activations' backward passes do)."""
-    sources = [grad_output, output]
     (g, g_result), (y, y_result) = as_float_array(grad_output, "grad_output"), \
         as_float_array(output, "output")
     if g.shape != y.shape:
@@ -93,5 +89,5 @@ def softmax_backward(grad_output, output, axis, temperature, out, softmin, log_o
     if out is not None:
         check_out(out, y.shape, result)
     arrays, order, outer, n, inner = lanes([g, y], axis)
-    return _run(_k.softmax_backward, sources, arrays, order, out, y.shape, result,
+    return _run(_k.softmax_backward, arrays, order, out, y.shape, result,
                 (outer, n, inner, -temperature if softmin else temperature, log_out))

@@ -6,7 +6,8 @@ import numpy as np
 from fastnl._config import _kernel_threads
 from fastnl._kernels import _elementwise as _k
 from fastnl._kernels._pool import empty
-from fastnl._validate import as_float_array, check_out, deliver, resolve_dtype, rng_from
+from fastnl._validate import (as_float_array, check_out, deliver, resolve_dtype, rng_from,
+                              writes_into)
 
 # Kernel -> its id for the C-API fast path (_k.fast1 / _k.fast2).
 _OP_IDS = {getattr(_k, name): op for name, op in _k.OP_IDS.items()}
@@ -52,9 +53,7 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
         order = "F"
     else:
         arrays, order = [np.ascontiguousarray(a) for a in arrays], "C"
-    direct = (out is not None and out.dtype == compute
-              and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
-              and all(a is out or not np.may_share_memory(out, a) for a in arrays))
+    direct = writes_into(out, shape, compute, order, arrays)
     target = out if direct else empty(shape, compute, order=order)
     kernel(*[a.ravel(order) for a in arrays], target.ravel(order), *args, _kernel_threads())
     return out if direct else deliver(target, out, result)

@@ -17,7 +17,7 @@ from fastnl._config import _kernel_threads
 from fastnl._kernels import _rowwise as _kr
 from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, check_out, check_reduction, deliver, real,
-                              resolve_dtype)
+                              resolve_dtype, writes_into)
 
 
 # ---------------------------------------------------------------- pointwise losses
@@ -180,12 +180,11 @@ def upstream(grad_output, reduction, loss_shape, dtype, denominator):
 
 
 def _gradient_buffer(out, shape, dtype, reads, zero=False):
-    """Where a gradient kernel writes: `out` itself when it is C-contiguous,
-    of the gradient's shape and compute dtype, and overlaps none of the
-    arrays the kernel `reads`; else a new array. zero: zero-filled (for
-    kernels that write only some elements)."""
-    if (out is not None and out.shape == shape and out.dtype == dtype
-            and out.flags.c_contiguous and not any(np.may_share_memory(out, a) for a in reads)):
+    """Where a gradient kernel writes: `out` itself when writes_into allows
+    (the flat buffers in `reads` are never `out` itself, so never in place),
+    else a new array. zero: zero-filled (for kernels that write only some
+    elements)."""
+    if writes_into(out, shape, dtype, "C", reads):
         if zero:
             out.fill(0)
         return out
