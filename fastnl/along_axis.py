@@ -112,8 +112,36 @@ def log_softmax(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=Non
     .. math:: \mathrm{log\_softmax}(x)_i = \frac{x_i - m}{T} - \log \sum_j \exp\frac{x_j - m}{T},
               \quad m = \max_j x_j
 
-    Same parameters as :func:`softmax`. The result is finite wherever the
-    true value is: ``log(softmax(x))`` underflows to ``-inf`` long before.
+    The result is finite wherever the true value is: ``log(softmax(x))``
+    underflows to ``-inf`` long before.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits, any shape.
+    axis : int, default -1
+        The axis to normalise along. ``dim=`` is accepted as an alias (not both).
+    temperature : float, default 1.0
+        ``T > 0``, divides the logits.
+    dtype : dtype, optional
+        Cast the input to this floating dtype first, as torch's ``dtype=``.
+    out : ndarray, optional
+        Where to write the result: the input's shape and result dtype; may be `x`.
+
+    Returns
+    -------
+    ndarray
+        The log-probabilities along `axis`: ``log_softmax(x) <= 0``, with
+        the limits of :func:`softmax` for infinite logits.
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        If `axis` is out of bounds (a ValueError, as NumPy raises).
+    ValueError
+        If ``temperature <= 0``.
+    TypeError
+        If both `axis` and `dim` are given, or `dtype` is not a floating dtype.
 
     Examples
     --------
@@ -130,7 +158,35 @@ def log_softmax(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=Non
 def softmin(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=None):
     r"""Softmin along an axis, ``softmax(-x / T)``; mirrors ``torch.nn.functional.softmin``.
 
-    Same parameters as :func:`softmax`; the smallest entries get the largest weights.
+    The smallest entries get the largest weights.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits, any shape.
+    axis : int, default -1
+        The axis to normalise along. ``dim=`` is accepted as an alias (not both).
+    temperature : float, default 1.0
+        ``T > 0``, divides the logits before the sign is flipped.
+    dtype : dtype, optional
+        Cast the input to this floating dtype first, as torch's ``dtype=``.
+    out : ndarray, optional
+        Where to write the result: the input's shape and result dtype; may be `x`.
+
+    Returns
+    -------
+    ndarray
+        Non-negative values summing to 1 along `axis`, computed as
+        :func:`softmax` of ``-x / T``.
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        If `axis` is out of bounds (a ValueError, as NumPy raises).
+    ValueError
+        If ``temperature <= 0``.
+    TypeError
+        If both `axis` and `dim` are given, or `dtype` is not a floating dtype.
 
     Examples
     --------
@@ -153,7 +209,9 @@ def softmax_backward(grad_output, output, axis=_LAST, temperature=1.0, out=None,
         :math:`g = \partial L / \partial y`, of the output's shape.
     output : array_like
         :math:`y`, what :func:`softmax` returned for the same `axis` and `temperature`.
-    axis, temperature, dim :
+    axis : int, default -1
+        As given to :func:`softmax`; ``dim=`` is accepted as an alias (not both).
+    temperature : float, default 1.0
         As given to :func:`softmax`.
     out : ndarray, optional
         Where to write the result (may be `grad_output` or `output`).
@@ -163,6 +221,15 @@ def softmax_backward(grad_output, output, axis=_LAST, temperature=1.0, out=None,
     ndarray
         Of the output's shape, in the promoted dtype of `grad_output` and
         `output`. The sum is accumulated in float64, one row at a time.
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        If `axis` is out of bounds (a ValueError, as NumPy raises).
+    ValueError
+        If `grad_output` and `output` differ in shape, or ``temperature <= 0``.
+    TypeError
+        If both `axis` and `dim` are given.
 
     Examples
     --------
@@ -180,7 +247,34 @@ def log_softmax_backward(grad_output, output, axis=_LAST, temperature=1.0, out=N
 
     .. math:: \frac{\partial L}{\partial x_i} = \frac{g_i - e^{y_i} \sum_j g_j}{T}
 
-    Same parameters as :func:`softmax_backward`, with `output` the log-probabilities.
+    Parameters
+    ----------
+    grad_output : array_like
+        :math:`g = \partial L / \partial y`, of the output's shape.
+    output : array_like
+        :math:`y`, the log-probabilities :func:`log_softmax` returned for the same
+        `axis` and `temperature`.
+    axis : int, default -1
+        As given to :func:`log_softmax`; ``dim=`` is accepted as an alias (not both).
+    temperature : float, default 1.0
+        As given to :func:`log_softmax`.
+    out : ndarray, optional
+        Where to write the result (may be `grad_output` or `output`).
+
+    Returns
+    -------
+    ndarray
+        Of the output's shape, in the promoted dtype of `grad_output` and
+        `output`. The sum is accumulated in float64, one row at a time.
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        If `axis` is out of bounds (a ValueError, as NumPy raises).
+    ValueError
+        If `grad_output` and `output` differ in shape, or ``temperature <= 0``.
+    TypeError
+        If both `axis` and `dim` are given.
 
     Examples
     --------
@@ -197,6 +291,34 @@ def softmin_backward(grad_output, output, axis=_LAST, temperature=1.0, out=None,
 
     softmin is the softmax of :math:`-x / T`, so the sign is the opposite of
     :func:`softmax_backward`'s: :math:`-y_i (g_i - \sum_j g_j y_j) / T`.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        :math:`g = \partial L / \partial y`, of the output's shape.
+    output : array_like
+        :math:`y`, what :func:`softmin` returned for the same `axis` and `temperature`.
+    axis : int, default -1
+        As given to :func:`softmin`; ``dim=`` is accepted as an alias (not both).
+    temperature : float, default 1.0
+        As given to :func:`softmin`.
+    out : ndarray, optional
+        Where to write the result (may be `grad_output` or `output`).
+
+    Returns
+    -------
+    ndarray
+        Of the output's shape, in the promoted dtype of `grad_output` and
+        `output`. The sum is accumulated in float64, one row at a time.
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        If `axis` is out of bounds (a ValueError, as NumPy raises).
+    ValueError
+        If `grad_output` and `output` differ in shape, or ``temperature <= 0``.
+    TypeError
+        If both `axis` and `dim` are given.
 
     Examples
     --------

@@ -103,9 +103,16 @@ def mse_loss(input, target, reduction="mean"):
     input, target : array_like
         Predictions and targets. A target of another shape is broadcast
         against the input, with a ``UserWarning``, as torch does.
-    reduction : {'mean', 'sum', 'none'}
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
         Mean or sum of the elementwise losses (a scalar of the input's float
         dtype), or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's and
+        target's broadcast shape.
 
     Raises
     ------
@@ -126,7 +133,26 @@ def mse_loss(input, target, reduction="mean"):
 def l1_loss(input, target, reduction="mean"):
     r"""Mean absolute error, :math:`|x - y|`; mirrors ``torch.nn.functional.l1_loss``.
 
-    Same arguments as :func:`mse_loss`.
+    Parameters
+    ----------
+    input, target : array_like
+        Predictions and targets. A target of another shape is broadcast
+        against the input, with a ``UserWarning``, as torch does.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses (a scalar of the input's float
+        dtype), or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's and
+        target's broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        If the shapes cannot be broadcast together, or `reduction` is unknown.
 
     Examples
     --------
@@ -143,12 +169,31 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     .. math:: \ell = 0.5 d^2 / \beta \text{ if } d < \beta \text{ else } d - 0.5 \beta,
               \quad d = |x - y|
 
-    ``beta = 0`` is the L1 loss. Other arguments as :func:`mse_loss`.
+    ``beta = 0`` is the L1 loss.
+
+    Parameters
+    ----------
+    input, target : array_like
+        Predictions and targets. A target of another shape is broadcast
+        against the input, with a ``UserWarning``, as torch does.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses (a scalar of the input's float
+        dtype), or the elementwise losses.
+    beta : float, default 1.0
+        Where the loss turns from quadratic to linear, ``>= 0``.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's and
+        target's broadcast shape.
 
     Raises
     ------
     ValueError
-        If ``beta < 0``.
+        If ``beta < 0``, the shapes cannot be broadcast together, or
+        `reduction` is unknown.
 
     Examples
     --------
@@ -165,13 +210,31 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     .. math:: \ell = 0.5 d^2 \text{ if } d < \delta \text{ else } \delta (d - 0.5 \delta),
               \quad d = |x - y|
 
-    Equal to ``delta * smooth_l1_loss(..., beta=delta)``. Other arguments as
-    :func:`mse_loss`.
+    Equal to ``delta * smooth_l1_loss(..., beta=delta)``.
+
+    Parameters
+    ----------
+    input, target : array_like
+        Predictions and targets. A target of another shape is broadcast
+        against the input, with a ``UserWarning``, as torch does.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses (a scalar of the input's float
+        dtype), or the elementwise losses.
+    delta : float, default 1.0
+        Where the loss turns from quadratic to linear, ``> 0``.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's and
+        target's broadcast shape.
 
     Raises
     ------
     ValueError
-        If ``delta <= 0``.
+        If ``delta <= 0``, the shapes cannot be broadcast together, or
+        `reduction` is unknown.
 
     Examples
     --------
@@ -195,13 +258,32 @@ def kl_div(input, target, reduction="mean", log_target=False):
 
     Parameters
     ----------
-    reduction : {'mean', 'sum', 'none', 'batchmean'}
+    input : array_like
+        Log-probabilities :math:`\log p`.
+    target : array_like
+        Probabilities :math:`q`, or :math:`\log q` with `log_target`;
+        broadcast against the input.
+    reduction : {'mean', 'sum', 'none', 'batchmean'}, default 'mean'
         ``'batchmean'`` divides the sum by the batch size ``input.shape[0]``
         and is the mathematical KL divergence per sample; ``'mean'`` divides
         by the number of elements (torch warns about it, and so does fastnl).
-    log_target : bool
+    log_target : bool, default False
         Whether `target` holds log-probabilities.
 
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's and
+        target's broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        If the shapes cannot be broadcast together, or `reduction` is unknown.
+
+    Notes
+    -----
     Target and input are broadcast together (silently, as torch does). A zero
     target (``-inf`` with `log_target`) contributes exactly 0, the limit of
     :math:`q \log(q / p)`, even where ``input`` is ``-inf``; torch gives NaN
@@ -240,6 +322,14 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     weight : array_like, optional
         Per-element rescaling, broadcast to the input's shape. ``'mean'`` is
         the plain mean of the weighted losses (not divided by the weights).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses, or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's shape.
 
     Raises
     ------
@@ -275,9 +365,23 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         Targets, of the input's shape.
     weight : array_like, optional
         Per-element rescaling, broadcast to the input's shape.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses, or the elementwise losses.
     pos_weight : array_like, optional
         Weight of the positive term, broadcast to the input's shape (usually
         one per class, along the last axis).
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's shape.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, `weight` or `pos_weight` cannot be broadcast to
+        the input's shape, or `reduction` is unknown.
 
     Examples
     --------
@@ -308,9 +412,16 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     ignore_index : int
         Targets equal to it contribute neither to the loss nor to the mean's
         denominator.
-    reduction : {'mean', 'sum', 'none'}
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
         ``'mean'`` divides by the summed weights of the counted targets (NaN
         when there are none).
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` one loss per row, of the target's shape
+        (the input's without the class axis).
 
     Notes
     -----
@@ -363,8 +474,17 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     ignore_index : int
         With class indices: targets equal to it are not counted. Must be
         negative (e.g. the default) with probabilities, as in torch.
-    reduction : {'mean', 'sum', 'none'}
-    label_smoothing : float in [0, 1]
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        ``'mean'`` divides as described above.
+    label_smoothing : float in [0, 1], default 0.0
+        :math:`\varepsilon`, the mass moved from the target to all classes.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` one loss per row, of the input's shape
+        without the class axis.
 
     Notes
     -----
@@ -410,15 +530,20 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 # out=None): the gradient of the loss with respect to `input`, of the input's
 # shape and result dtype. grad_output is a scalar for a reduced loss and an
 # array of the loss's shape (or a scalar, broadcast to it) for
-# reduction='none'; 'mean' divides it by the
-# forward's denominator. Computed in compiled kernels in the input's compute
-# dtype, as torch's backward kernels do.
+# reduction='none'; 'mean' divides it by the forward's denominator. Computed
+# in compiled kernels in the input's compute dtype, as torch's backward
+# kernels do.
 
-_GRAD_DOC = """
+def mse_loss_backward(input, target, reduction="mean", grad_output=1.0, out=None):
+    r"""Gradient of :func:`mse_loss` with respect to the input, :math:`2 (x - y)` per element.
+
     Parameters
     ----------
-    input, target, {params} :
-        As given to :func:`{name}`.
+    input, target : array_like
+        As given to :func:`mse_loss`.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As given to :func:`mse_loss`: ``'mean'`` divides the gradient by the
+        number of elements.
     grad_output : float or array_like, default 1.0
         The gradient of the objective with respect to the loss: a scalar for
         a reduced loss; for ``reduction='none'`` an array of the loss's shape,
@@ -436,39 +561,51 @@ _GRAD_DOC = """
     Raises
     ------
     ValueError
-        As :func:`{name}`, and if `grad_output` has the wrong shape.
+        If the shapes cannot be broadcast together, `reduction` is unknown,
+        or `grad_output` has the wrong shape.
 
-"""
-
-
-def _grad_doc(name, params):
-    def decorate(f):
-        f.__doc__ = f.__doc__.replace("    {parameters}\n",
-                                      _GRAD_DOC.format(name=name, params=params))
-        return f
-    return decorate
-
-
-@_grad_doc("mse_loss", "reduction")
-def mse_loss_backward(input, target, reduction="mean", grad_output=1.0, out=None):
-    r"""Gradient of :func:`mse_loss` with respect to the input, :math:`2 (x - y)` per element.
-
-    {parameters}
     Examples
     --------
     >>> import fastnl
     >>> fastnl.mse_loss_backward([1.0, 2.0, 4.0], [1.0, 1.0, 1.0])    # 2 (x - y) / 3
     array([0.        , 0.66666667, 2.        ])
+    >>> fastnl.mse_loss_backward([1.0, 2.0, 4.0], [1.0, 1.0, 1.0], reduction="none")
+    array([0., 2., 6.])
     """
     return _pointwise_backward(_kl.mse_backward, input, target, reduction, grad_output, out)
 
 
-@_grad_doc("l1_loss", "reduction")
 def l1_loss_backward(input, target, reduction="mean", grad_output=1.0, out=None):
     r"""Gradient of :func:`l1_loss` with respect to the input: :math:`\mathrm{sign}(x - y)`,
     0 where ``x == y`` (torch's sub-gradient). A NaN input gives NaN (torch: 0).
 
-    {parameters}
+    Parameters
+    ----------
+    input, target : array_like
+        As given to :func:`l1_loss`.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As given to :func:`l1_loss`: ``'mean'`` divides the gradient by the
+        number of elements.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype
+        (a target that broadcast the input to a larger shape has the
+        gradient summed back over the broadcast axes).
+
+    Raises
+    ------
+    ValueError
+        If the shapes cannot be broadcast together, `reduction` is unknown,
+        or `grad_output` has the wrong shape.
+
     Examples
     --------
     >>> import fastnl
@@ -478,14 +615,41 @@ def l1_loss_backward(input, target, reduction="mean", grad_output=1.0, out=None)
     return _pointwise_backward(_kl.l1_backward, input, target, reduction, grad_output, out)
 
 
-@_grad_doc("smooth_l1_loss", "reduction, beta")
 def smooth_l1_loss_backward(input, target, reduction="mean", beta=1.0, grad_output=1.0,
                             out=None):
     r"""Gradient of :func:`smooth_l1_loss` with respect to the input:
     :math:`(x - y) / \beta` where :math:`|x - y| < \beta`, else :math:`\mathrm{sign}(x - y)`;
     ``beta = 0`` is :func:`l1_loss_backward`.
 
-    {parameters}
+    Parameters
+    ----------
+    input, target : array_like
+        As given to :func:`smooth_l1_loss`.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As given to :func:`smooth_l1_loss`: ``'mean'`` divides the gradient
+        by the number of elements.
+    beta : float, default 1.0
+        As given to :func:`smooth_l1_loss`, ``>= 0``.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype
+        (a target that broadcast the input to a larger shape has the
+        gradient summed back over the broadcast axes).
+
+    Raises
+    ------
+    ValueError
+        If ``beta < 0``, the shapes cannot be broadcast together, `reduction`
+        is unknown, or `grad_output` has the wrong shape.
+
     Examples
     --------
     >>> import fastnl
@@ -497,12 +661,39 @@ def smooth_l1_loss_backward(input, target, reduction="mean", beta=1.0, grad_outp
                                out, _smooth_l1_args(beta))
 
 
-@_grad_doc("huber_loss", "reduction, delta")
 def huber_loss_backward(input, target, reduction="mean", delta=1.0, grad_output=1.0, out=None):
     r"""Gradient of :func:`huber_loss` with respect to the input: :math:`x - y`
     clipped to :math:`[-\delta, \delta]`.
 
-    {parameters}
+    Parameters
+    ----------
+    input, target : array_like
+        As given to :func:`huber_loss`.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As given to :func:`huber_loss`: ``'mean'`` divides the gradient by the
+        number of elements.
+    delta : float, default 1.0
+        As given to :func:`huber_loss`, ``> 0``.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype
+        (a target that broadcast the input to a larger shape has the
+        gradient summed back over the broadcast axes).
+
+    Raises
+    ------
+    ValueError
+        If ``delta <= 0``, the shapes cannot be broadcast together,
+        `reduction` is unknown, or `grad_output` has the wrong shape.
+
     Examples
     --------
     >>> import fastnl
@@ -513,14 +704,42 @@ def huber_loss_backward(input, target, reduction="mean", delta=1.0, grad_output=
                                out, _huber_args(delta))
 
 
-@_grad_doc("kl_div", "reduction, log_target")
 def kl_div_backward(input, target, reduction="mean", log_target=False, grad_output=1.0,
                     out=None):
     r"""Gradient of :func:`kl_div` with respect to the input (the log-probabilities):
     :math:`-q` per element (:math:`-e^{t}` with `log_target`). ``'batchmean'``
     divides by ``input.shape[0]``; no warning for ``'mean'`` (the forward gives it).
 
-    {parameters}
+    Parameters
+    ----------
+    input, target : array_like
+        As given to :func:`kl_div`: log-probabilities, and probabilities (or
+        log-probabilities with `log_target`), broadcast together.
+    reduction : {'mean', 'sum', 'none', 'batchmean'}, default 'mean'
+        As given to :func:`kl_div`: ``'batchmean'`` divides the gradient by
+        ``input.shape[0]``, ``'mean'`` by the number of elements.
+    log_target : bool, default False
+        Whether `target` holds log-probabilities.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype
+        (a target that broadcast the input to a larger shape has the
+        gradient summed back over the broadcast axes).
+
+    Raises
+    ------
+    ValueError
+        If the shapes cannot be broadcast together, `reduction` is unknown,
+        or `grad_output` has the wrong shape.
+
     Examples
     --------
     >>> import numpy as np, fastnl
@@ -532,14 +751,41 @@ def kl_div_backward(input, target, reduction="mean", log_target=False, grad_outp
                                sizes="silent", allowed=_KL_REDUCTIONS)
 
 
-@_grad_doc("binary_cross_entropy", "weight, reduction")
 def binary_cross_entropy_backward(input, target, weight=None, reduction="mean",
                                   grad_output=1.0, out=None):
     r"""Gradient of :func:`binary_cross_entropy` with respect to the input:
     :math:`w (x - y) / \max((1 - x) x, 10^{-12})`, torch's formula (finite at
     ``x = 0`` and ``1``, where the clamped forward is flat).
 
-    {parameters}
+    Parameters
+    ----------
+    input, target : array_like
+        As given to :func:`binary_cross_entropy`: probabilities in [0, 1], of
+        one shape.
+    weight : array_like, optional
+        Per-element rescaling, broadcast to the input's shape.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As given to :func:`binary_cross_entropy`: ``'mean'`` divides the
+        gradient by the number of elements.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError
+        If input or target has an element outside [0, 1] (or NaN), the
+        shapes differ, `weight` cannot be broadcast to the input's shape, or
+        `grad_output` has the wrong shape.
+
     Examples
     --------
     >>> import fastnl
@@ -550,14 +796,42 @@ def binary_cross_entropy_backward(input, target, weight=None, reduction="mean",
                                arrays=[("weight", weight)], sizes="strict", unit_interval=True)
 
 
-@_grad_doc("binary_cross_entropy_with_logits", "weight, reduction, pos_weight")
 def binary_cross_entropy_with_logits_backward(input, target, weight=None, reduction="mean",
                                               pos_weight=None, grad_output=1.0, out=None):
     r"""Gradient of :func:`binary_cross_entropy_with_logits` with respect to the logits:
     :math:`w [(1 + (p_w - 1) y) \sigma(x) - p_w y]`, i.e. :math:`w (\sigma(x) - y)`
     without `pos_weight`.
 
-    {parameters}
+    Parameters
+    ----------
+    input, target : array_like
+        As given to :func:`binary_cross_entropy_with_logits`: logits and
+        targets, of one shape.
+    weight : array_like, optional
+        Per-element rescaling, broadcast to the input's shape.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As given to :func:`binary_cross_entropy_with_logits`: ``'mean'``
+        divides the gradient by the number of elements.
+    pos_weight : array_like, optional
+        Weight of the positive term, broadcast to the input's shape.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, `weight` or `pos_weight` cannot be broadcast to
+        the input's shape, or `grad_output` has the wrong shape.
+
     Examples
     --------
     >>> import fastnl
@@ -570,13 +844,47 @@ def binary_cross_entropy_with_logits_backward(input, target, weight=None, reduct
                                sizes="strict")
 
 
-@_grad_doc("nll_loss", "weight, ignore_index, reduction")
 def nll_loss_backward(input, target, weight=None, ignore_index=-100, reduction="mean",
                       grad_output=1.0, out=None):
     r"""Gradient of :func:`nll_loss` with respect to the input:
     :math:`-w_{y_n} g_n` at each counted row's target class, 0 elsewhere.
 
-    {parameters}
+    Parameters
+    ----------
+    input : array_like
+        Log-probabilities of shape (C,), (N, C) or (N, C, d1, ..., dk).
+    target : array_like of int
+        Class indices of shape (), (N,) or (N, d1, ..., dk).
+    weight : array_like, optional
+        One weight per class.
+    ignore_index : int, default -100
+        Targets equal to it get a zero gradient and leave the mean's
+        denominator.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As given to :func:`nll_loss`: ``'mean'`` divides the gradient by the
+        summed weights of the counted targets.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    TypeError
+        If `target` is not an integer array.
+    IndexError
+        If a target is outside [0, C) and not `ignore_index`.
+    ValueError
+        If the shapes do not match, `weight` has the wrong length, or
+        `grad_output` has the wrong shape.
+
     Examples
     --------
     >>> import numpy as np, fastnl
@@ -588,7 +896,6 @@ def nll_loss_backward(input, target, weight=None, ignore_index=-100, reduction="
                                 grad_output, out)
 
 
-@_grad_doc("cross_entropy", "weight, ignore_index, reduction, label_smoothing")
 def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduction="mean",
                            label_smoothing=0.0, grad_output=1.0, out=None):
     r"""Gradient of :func:`cross_entropy` with respect to the logits.
@@ -610,11 +917,51 @@ def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduct
 
     Infinite logits take softmax's limit, as in :func:`cross_entropy`: the
     gradient of ``[[inf, 0, 0]]`` with target 1 is ``[[1, -1, 0]]``. NaN in
-    a counted row's logits makes that row's gradient NaN, as in torch. Beyond torch: a row whose target is `ignore_index` gets a zero
-    gradient even when its logits hold NaN (the loss does not read that
-    row; torch multiplies the row's NaN softmax by the row's zero weight).
+    a counted row's logits makes that row's gradient NaN, as in torch.
+    Beyond torch: a row whose target is `ignore_index` gets a zero gradient
+    even when its logits hold NaN (the loss does not read that row; torch
+    multiplies the row's NaN softmax by the row's zero weight).
 
-    {parameters}
+    Parameters
+    ----------
+    input : array_like
+        Logits of shape (C,), (N, C) or (N, C, d1, ..., dk).
+    target : array_like
+        Class indices (integers) or class probabilities (floats, the input's
+        shape), as given to :func:`cross_entropy`.
+    weight : array_like, optional
+        One weight per class.
+    ignore_index : int, default -100
+        With class indices: rows whose target equals it get a zero gradient
+        and leave the mean's denominator.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As given to :func:`cross_entropy`: ``'mean'`` divides the gradient by
+        the forward's denominator.
+    label_smoothing : float in [0, 1], default 0.0
+        As given to :func:`cross_entropy`.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    TypeError
+        If the target is neither integer indices nor floating probabilities.
+    IndexError
+        If a class index is outside [0, C) and not `ignore_index`.
+    ValueError
+        If the shapes do not match, `weight` has the wrong length,
+        `label_smoothing` is outside [0, 1], ``ignore_index >= 0`` is given
+        with probabilities, or `grad_output` has the wrong shape.
+
     Examples
     --------
     >>> import numpy as np, fastnl
