@@ -1,8 +1,12 @@
 """fastnl's functions on Dask arrays: the same calls, lazy, chunk by chunk.
 
-Imported only when a caller passes a ``dask.array.Array`` (the shared drivers
-of activations, along_axis and losses test for one with ``_validate.lazy``),
-so Dask stays an optional dependency. Every function here checks shapes,
+Imported only when a caller passes a ``dask.array.Array``: the public
+functions test for one with ``fastnl._dispatch.lazy`` and ask
+``fastnl._dispatch.foreign`` for the implementation, which imports this
+module on first use and takes its ``IMPLEMENTATIONS``; so Dask stays an
+optional dependency. The blocks run the in-memory drivers of
+``fastnl._drivers``, never the public functions, so that the layers point
+one way. Every function here checks shapes,
 dtypes and parameters at once, with the in-memory messages, and returns a
 Dask array (0-d for a reduced loss); nothing is read before ``.compute()``.
 Checks that need the data (a class index out of range, a probability outside
@@ -37,8 +41,8 @@ import math
 import dask.array as da
 import numpy as np
 
-from fastnl import activations, along_axis as _axis, losses
 from fastnl._config import _kernel_threads
+from fastnl._drivers import along_axis as axis_driver, elementwise, losses
 from fastnl._kernels import _rowwise as _kr
 from fastnl._validate import as_float_array, normalize_axis, resolve_dtype, rng_from
 
@@ -110,7 +114,7 @@ def _prelu_operands(x, weight):
 
 
 def _prelu_block(x, w):
-    return np.asarray(activations.prelu(x, w.reshape(-1)))
+    return np.asarray(elementwise.prelu(x, w.reshape(-1), None))
 
 
 def prelu(x, weight, out):
@@ -120,7 +124,7 @@ def prelu(x, weight, out):
 
 
 def _prelu_grad_x_block(g, x, w):
-    return np.asarray(activations.prelu_backward(g, x, w.reshape(-1))[0])
+    return np.asarray(elementwise.prelu_backward(g, x, w.reshape(-1), None)[0])
 
 
 def _prelu_grad_w_block(g, x, w, *, per_channel, axis):
@@ -153,7 +157,7 @@ def _rrelu_block(x, *, lower, upper, training, seed, noise, block_id=None):
     # training: the block's own generator, from the call's seed and the
     # block's position, so that the forward result and its noise agree
     rng = np.random.default_rng([seed, *block_id]) if training else None
-    y = activations.rrelu(x, lower, upper, training, rng, return_noise=noise)
+    y = elementwise.rrelu(x, lower, upper, training, rng, None, noise)
     return np.asarray(y[1] if noise else y)
 
 
@@ -171,7 +175,7 @@ def rrelu(x, lower, upper, training, rng, out, return_noise):
 
 
 def _rrelu_backward_block(g, x, noise, *, lower, upper):
-    return np.asarray(activations.rrelu_backward(g, x, lower, upper, True, noise))
+    return np.asarray(elementwise.rrelu_backward(g, x, noise, None))
 
 
 def rrelu_backward(grad_output, x, lower, upper, noise, out):
@@ -277,15 +281,14 @@ def _normalise_block(x, lanes, *, axis, t, log_out, result):
 
 
 def _softmax_block(x, *, axis, temperature, softmin, log_out):
-    return np.asarray(_axis._along_axis(x, axis, None, temperature, None, None, softmin,
-                                       log_out))
+    return np.asarray(axis_driver.softmax(x, axis, temperature, None, None, softmin, log_out))
 
 
 def along_axis(x, axis, temperature, dtype, out, softmin, log_out):
     """The softmax family: each block alone when `axis` is in one chunk (the
     in-memory result, bitwise), else the two passes above."""
     _no_out(out)
-    x = _axis._cast(x, dtype)
+    x = axis_driver.cast(x, dtype)
     _, result = resolve_dtype(x.dtype)
     axis = normalize_axis(axis, x.ndim)
     if x.ndim == 0 or x.numblocks[axis] == 1:
@@ -297,8 +300,8 @@ def along_axis(x, axis, temperature, dtype, out, softmin, log_out):
 
 
 def _softmax_backward_block(g, y, *, axis, temperature, softmin, log_out):
-    return np.asarray(_axis._along_axis_backward(g, y, axis, None, temperature, None, softmin,
-                                                log_out))
+    return np.asarray(axis_driver.softmax_backward(g, y, axis, temperature, None, softmin,
+                                                   log_out))
 
 
 def along_axis_backward(grad_output, output, axis, temperature, out, softmin, log_out):
@@ -332,7 +335,7 @@ def _aligned(arrays, shape):
 
 
 def _ratio_block(total, denominator, *, result):
-    return np.asarray(losses._ratio(total, denominator)).astype(result)
+    return np.asarray(losses.ratio(total, denominator)).astype(result)
 
 
 def _reduced(total, denominator, dtype):
@@ -347,7 +350,7 @@ def _pointwise_operands(input, target, arrays, sizes):
     with common chunks; the shape checks are the in-memory ones."""
     x, t = _dask(input), _dask(target)
     named = [(name, None if a is None else _dask(a)) for name, a in arrays]
-    shape = losses._loss_shape(x.shape, t.shape,
+    shape = losses.loss_shape(x.shape, t.shape,
                                [(name, None if a is None else a.shape) for name, a in named],
                                sizes)
     operands = _aligned([x, t] + [a for _, a in named if a is not None], shape)
@@ -364,10 +367,10 @@ def _named(layout, weights):
 def _pointwise_block(x, t, *weights, kernel, params, layout, unit_interval, total):
     arrays = _named(layout, weights)
     if not total:
-        return np.asarray(losses._pointwise(kernel, x, t, "none", params, arrays,
-                                           sizes="silent", unit_interval=unit_interval))
-    prepared = losses._prepare(x, t, arrays, "silent", unit_interval)
-    value = losses._pointwise_sum(kernel, prepared[0], prepared[2], *prepared[3:], params)
+        return np.asarray(losses.pointwise(kernel, x, t, "none", params, arrays, "silent",
+                                           unit_interval))
+    prepared = losses.prepare(x, t, arrays, "silent", unit_interval)
+    value = losses.pointwise_sum(kernel, prepared[0], prepared[2], *prepared[3:], params)
     return np.full((1,) * x.ndim, value)
 
 
@@ -382,16 +385,17 @@ def pointwise(kernel, input, target, reduction, params, arrays, sizes, unit_inte
                        total=False, **kw)
     sums = _blocks(_pointwise_block, *operands, dtype=_F64, ndim=len(shape), total=True,
                    chunks=tuple((1,) * len(c) for c in operands[0].chunks), **kw)
-    return _reduced(sums.sum(), losses._denominator(reduction, shape), result)
+    return _reduced(sums.sum(), losses.mean_denominator(reduction, shape), result)
 
 
 def _pointwise_grad_block(x, t, *rest, kernel, params, layout, unit_interval, reduction,
                           denominator):
     # rest: the weights present, then grad_output (a block, or a 0-d scalar)
     *weights, g = rest
-    return np.asarray(losses._pointwise_backward(
-        kernel, x, t, reduction, g, None, params, _named(layout, weights), sizes="silent",
-        allowed=(reduction,), unit_interval=unit_interval, denominator=denominator))
+    prepared = losses.prepare(x, t, _named(layout, weights), "silent", unit_interval)
+    # the mean's denominator is the whole loss's, not the block's
+    g, scale = losses.upstream(g, reduction, prepared[2], prepared[0].dtype, denominator)
+    return np.asarray(losses.pointwise_gradient(kernel, prepared, params, g, scale, None))
 
 
 def pointwise_backward(kernel, input, target, reduction, grad_output, out, params, arrays,
@@ -403,18 +407,20 @@ def pointwise_backward(kernel, input, target, reduction, grad_output, out, param
     x, shape, operands, layout = _pointwise_operands(input, target, arrays, sizes)
     compute, result = resolve_dtype(x.dtype)
     g = _dask(grad_output)
-    losses._check_upstream(g, reduction, shape)
-    operands = _aligned(operands + [g], shape) if reduction == "none" else operands + [g]
+    losses.check_upstream(g, reduction, shape)
+    # per element for reduction='none' with an array; else one 0-d scale per block
+    operands = _aligned(operands + [g], shape) if reduction == "none" and g.ndim \
+        else operands + [g]
     broadcast = shape != x.shape
     if broadcast:  # blocks in the compute dtype, summed back in float64 below
         operands[0] = operands[0].astype(compute)
     grad = _blocks(_pointwise_grad_block, *operands, dtype=compute if broadcast else result,
                    ndim=len(shape), kernel=kernel, params=params, layout=layout,
                    unit_interval=unit_interval, reduction=reduction,
-                   denominator=losses._denominator(reduction, shape))
+                   denominator=losses.mean_denominator(reduction, shape))
     if not broadcast:
         return grad
-    return grad.sum(axis=losses._broadcast_axes(shape, x.shape), dtype=np.float64) \
+    return grad.sum(axis=losses.broadcast_axes(shape, x.shape), dtype=np.float64) \
         .reshape(x.shape).astype(compute).astype(result)
 
 
@@ -438,7 +444,7 @@ def _class_operands(name, input, target, weight, ignore_index, reduction, label_
     to blockwise, a common refinement could split a class axis held whole)."""
     x, t = _dask(input), _dask(target)
     w = None if weight is None else _dask(weight)
-    p = losses._class_checks(name, x, t, w, ignore_index, reduction, label_smoothing)
+    p = losses.class_checks(name, x, t, w, ignore_index, reduction, label_smoothing)
     if x.ndim == 1:
         x, t = x[None], t[None]
     t = t.rechunk(x.chunks if p.probabilities else _row_chunks(x))
@@ -467,13 +473,13 @@ def _weight_arg(w, index=1):
 
 
 def _rows_block(x, t, w, *, loss, ignore_index, eps):
-    p = losses._class_problem(loss, x, t, w, ignore_index, "none", eps)
-    return np.expand_dims(losses._class_rows(p)[0].reshape(p.expected), 1)
+    p = losses.class_problem(loss, x, t, w, ignore_index, "none", eps)
+    return np.expand_dims(losses.class_rows(p)[0].reshape(p.expected), 1)
 
 
 def _row_weight_block(t, w, *, ignore_index, compute):
-    w = losses._class_weight(w, compute)
-    return losses._row_weights(t, w, ignore_index)
+    w = losses.class_weight(w, compute)
+    return losses.row_weights(t, w, ignore_index)
 
 
 def _counted_weight(p, t, w, compute):
@@ -496,7 +502,7 @@ def _class_stats_block(x, t, classes, w, *, probabilities, eps, n_classes, compu
     lanes = _lane_stats(x, (1,), t=1.0)  # the in-memory kernel's passes
     stats["m"], stats["s"] = lanes["m"], lanes["s"]
     classes = classes.reshape((1, -1) + (1,) * (x.ndim - 2))
-    a = None if w is None else losses._class_weight(w, compute).reshape(classes.shape)
+    a = None if w is None else losses.class_weight(w, compute).reshape(classes.shape)
     if probabilities:
         q = (1 - eps) * t.astype(compute).astype(np.float64) + eps / n_classes
         a = q if a is None else q * a
@@ -578,9 +584,9 @@ def _split_rows_block(stats, t, w, *, loss, probabilities, ignore_index, eps, n_
     stats = stats[:, 0]
     if probabilities:
         return stats["spread"] + stats["mass"] * _lse(stats)
-    t = losses._class_indices(t, n_classes, ignore_index).reshape(t.shape)
-    w = losses._class_weight(w, compute)
-    w_t = losses._row_weights(t, w, ignore_index)
+    t = losses.class_indices(t, n_classes, ignore_index).reshape(t.shape)
+    w = losses.class_weight(w, compute)
+    w_t = losses.row_weights(t, w, ignore_index)
     if loss == "nll_loss":
         with np.errstate(invalid="ignore"):
             row = -w_t * stats["xt"]
@@ -626,15 +632,17 @@ def class_loss(name, input, target, weight, ignore_index, reduction, label_smoot
     if p.reduction == "sum":
         denominator = 1
     elif p.probabilities:
-        denominator = losses._prob_rows(p)
+        denominator = losses.prob_rows(p)
     else:
         denominator = _counted_weight(p, t, w, compute)
     return _reduced(rows.sum(), denominator, p.result)
 
 
 def _grad_block(x, t, w, g, denominator, *, loss, ignore_index, reduction, eps):
-    p = losses._class_problem(loss, x, t, w, ignore_index, reduction, eps)
-    return np.asarray(losses._class_gradient(p, g, None, denominator=float(denominator)))
+    p = losses.class_problem(loss, x, t, w, ignore_index, reduction, eps)
+    # the mean's denominator is the whole loss's, not the block's
+    g, scale = losses.upstream(g, p.reduction, p.expected, p.x.dtype, float(denominator))
+    return np.asarray(losses.class_gradient(p, g, scale, None))
 
 
 def _split_grad_block(x, stats, t, classes, w, g, denominator, *, loss, probabilities,
@@ -646,15 +654,15 @@ def _split_grad_block(x, stats, t, classes, w, g, denominator, *, loss, probabil
 
     # as the in-memory upstream: rounded to the input's dtype, then per row
     gs = np.asarray(g).astype(compute).astype(np.float64)
-    if reduction != "none":
-        gs = np.full(x.shape[:1] + x.shape[2:], losses._ratio(gs, float(denominator)))
-    w = losses._class_weight(w, compute)  # all classes; this block's are w[classes]
+    if gs.ndim == 0:  # a reduced loss, or a scalar for every row of reduction='none'
+        gs = np.full(x.shape[:1] + x.shape[2:], losses.ratio(gs, float(denominator)))
+    w = losses.class_weight(w, compute)  # all classes; this block's are w[classes]
     w_c = w[classes].reshape((1, -1) + (1,) * (x.ndim - 2)) if w.size else 1.0
     if not probabilities:
-        t = losses._class_indices(t, n_classes, ignore_index).reshape(t.shape)
+        t = losses.class_indices(t, n_classes, ignore_index).reshape(t.shape)
         counted = t != ignore_index
         gs = np.where(counted, gs, 0.0)  # ignored rows: a gradient of 0
-        w_t = losses._row_weights(t, w, ignore_index)
+        w_t = losses.row_weights(t, w, ignore_index)
         local, inside = _in_block(t, classes)
         inside &= rows(counted)
     if loss == "nll_loss":
@@ -699,15 +707,15 @@ def class_loss_backward(name, input, target, weight, ignore_index, reduction, gr
     x_ind, t_ind = _indices(x, t, p.probabilities)
     rows_ind = (0,) + x_ind[2:]
     g = _dask(grad_output)
-    losses._check_upstream(g, p.reduction, p.expected)
-    if p.reduction == "none":
+    losses.check_upstream(g, p.reduction, p.expected)
+    if p.reduction == "none" and g.ndim:
         g, g_ind = (g[None] if one_row else g).rechunk(_row_chunks(x)), rows_ind
     else:
         g_ind = ()
     if p.reduction != "mean":
         denominator = da.asarray(1.0)
     elif p.probabilities:
-        denominator = da.asarray(float(losses._prob_rows(p)))
+        denominator = da.asarray(float(losses.prob_rows(p)))
     else:
         denominator = _counted_weight(p, t, w, compute)
     kw = dict(dtype=p.result, meta=_meta(x.ndim, p.result), concatenate=True, loss=p.name,
@@ -725,3 +733,13 @@ def class_loss_backward(name, input, target, weight, ignore_index, reduction, gr
                             probabilities=p.probabilities, n_classes=p.n_classes,
                             compute=compute, result=p.result, **kw)
     return grad[0] if one_row else grad
+
+
+# what fastnl._dispatch.foreign hands out, by the name the public modules ask for
+IMPLEMENTATIONS = {
+    "prelu": prelu, "prelu_backward": prelu_backward,
+    "rrelu": rrelu, "rrelu_backward": rrelu_backward,
+    "along_axis": along_axis, "along_axis_backward": along_axis_backward,
+    "pointwise_loss": pointwise, "pointwise_loss_backward": pointwise_backward,
+    "class_loss": class_loss, "class_loss_backward": class_loss_backward,
+}

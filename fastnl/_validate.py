@@ -8,7 +8,6 @@ TypeError naming the dtype.
 
 import math
 import operator
-import sys
 
 import numpy as np
 
@@ -37,14 +36,6 @@ def resolve_dtype(dtype):
                     "expected a real floating, integer or bool array")
 
 
-def lazy(*arrays):
-    """Whether any of `arrays` is a Dask array, without importing Dask: it
-    cannot be one unless dask.array has been imported. The caller then hands
-    the work to fastnl._dask."""
-    da = sys.modules.get("dask.array")
-    return da is not None and any(isinstance(a, da.Array) for a in arrays)
-
-
 def as_float_array(x, name="input"):
     """`x` as an ndarray of its compute dtype, and the result dtype.
 
@@ -68,6 +59,21 @@ def check_out(out, shape, dtype):
         raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
     if not out.flags.writeable:
         raise ValueError("out is read-only")
+
+
+def writes_into(out, shape, dtype, order, reads):
+    """Whether a kernel may write its result straight into `out` (else the
+    caller gives it a new array and `deliver` copies): `out` of the kernel's
+    `shape` and compute `dtype`, contiguous in the kernel's `order` ('C' or
+    'F'), and sharing no memory with the arrays the kernel `reads` (as the
+    kernel gets them), except by being one of them: that is in place, which
+    the kernels allow (an element is read before it is written), where a
+    partial overlap would read what was already written. The one rule for
+    every driver, so that out= behaves alike everywhere (the activations'
+    small-call path in C, _elementwise._fast, applies it to plain arrays)."""
+    return (out is not None and out.shape == shape and out.dtype == dtype
+            and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
+            and all(a is out or not np.may_share_memory(out, a) for a in reads))
 
 
 def deliver(result_array, out, result):

@@ -14,72 +14,16 @@ written out here. An array of another library that implements NumPy's
 :mod:`fastnl.ufunc` after the same checks, so it keeps its own type.
 """
 
-import math
-
 import numpy as np
 
 from fastnl import _ops
-from fastnl._config import _kernel_threads
+from fastnl._dispatch import foreign, lazy
+from fastnl._drivers import elementwise as _driver
 from fastnl._kernels import _elementwise as _k
-from fastnl._kernels._pool import empty
-from fastnl._validate import (as_float_array, check_out, choice, deliver, lazy, real,
-                              resolve_dtype, rng_from)
+from fastnl._validate import choice, real, resolve_dtype
 
 _NAMES = [a.name for a in _ops.ACTIVATIONS]
 __all__ = _NAMES + [f"{name}_backward" for name in _NAMES]
-
-# Kernel -> its id for the C-API fast path (_k.fast1 / _k.fast2).
-_OP_IDS = {getattr(_k, name): op for name, op in _k.OP_IDS.items()}
-_OP_IDS.update({getattr(_k, f"{name}_backward"): op for name, op in _k.OP_IDS.items()})
-_fast1, _fast2 = _k.fast1, _k.fast2
-
-
-def _elementwise(kernel, x, out, *args, grad_output=None, c_order=False):
-    """Run `kernel(x_flat, out_flat, *args, n_threads)` over `x` of any layout,
-    or `kernel(grad_flat, x_flat, out_flat, *args, n_threads)` when
-    `grad_output` (of x's shape) is given, for a backward pass.
-
-    C- or Fortran-contiguous inputs are read in place, other layouts through
-    one contiguous copy (`c_order` forces C order, for kernels that need the
-    logical element order). Inputs of different dtypes are computed in their
-    promoted dtype. `out` is written directly when its layout and dtype match,
-    and through a temporary otherwise (including when it overlaps an input
-    without being that input itself). Arrays of other libraries never get
-    here: the callers hand them to a ufunc (or to fastnl._dask).
-    """
-    op = _OP_IDS.get(kernel)
-    if op is not None:  # the small-call path: plain float arrays, no copies
-        y = (_fast1(op, x, out, args) if grad_output is None
-             else _fast2(op, grad_output, x, out, args))
-        if y is not None:
-            return y
-    sources = (x,) if grad_output is None else (grad_output, x)
-    converted = [as_float_array(a) for a in sources]
-    arrays = [a for a, _ in converted]
-    if len(arrays) == 2:
-        if arrays[0].shape != arrays[1].shape:
-            raise ValueError(f"grad_output has shape {arrays[0].shape} but input has shape "
-                             f"{arrays[1].shape}; they must be the same")
-        compute = np.promote_types(arrays[0].dtype, arrays[1].dtype)
-        arrays = [a.astype(compute, copy=False) for a in arrays]
-    result = np.result_type(*[r for _, r in converted])
-    compute, shape = arrays[0].dtype, arrays[0].shape
-    if out is not None:
-        check_out(out, shape, result)
-    if all(a.flags.c_contiguous for a in arrays):
-        order = "C"
-    elif not c_order and all(a.flags.f_contiguous for a in arrays):
-        order = "F"
-    else:
-        arrays, order = [np.ascontiguousarray(a) for a in arrays], "C"
-    direct = (out is not None and out.dtype == compute
-              and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
-              and all(a is out or not np.may_share_memory(out, a) for a in arrays))
-    target = out if direct else empty(shape, compute, order=order)
-    kernel(*[a.ravel(order) for a in arrays], target.ravel(order), *args, _kernel_threads())
-    return out if direct else deliver(target, out, result)
-
-
 
 # ---------------------------------------------------------------------------
 # The functions of the table. Backward passes: <name>_backward(grad_output, x,
@@ -211,7 +155,7 @@ def _define(a):
     choice_param = next((p for p in a.params if p.options is not None), None)
     kernels = a.kernel if isinstance(a.kernel, dict) else {None: a.kernel}
     namespace = {"np": np, "real": real, "choice": choice, "_foreign": _foreign,
-                 "_through_ufunc": _through_ufunc, "_elementwise": _elementwise}
+                 "_through_ufunc": _through_ufunc, "_elementwise": _driver.run}
     for option, name in zip(kernels, _ufunc_names(a, kernels)):
         namespace[f"K_{option}"] = getattr(_k, kernels[option])
         namespace[f"KB_{option}"] = getattr(_k, kernels[option] + "_backward")
@@ -276,13 +220,8 @@ def prelu(x, weight, out=None):
            [ 2. , -1. ]])
     """
     if lazy(x, weight):
-        from fastnl import _dask
-        return _dask.prelu(x, weight, out)
-    x = np.asarray(x)
-    weight, inner = _prelu_weight(x, weight)
-    if weight.size == 1:
-        return _elementwise(_k.leaky_relu, x, out, float(weight[0]))
-    return _elementwise(_k.prelu, x, out, weight, inner, c_order=True)
+        return foreign("prelu")(x, weight, out)
+    return _driver.prelu(x, weight, out)
 
 
 def _rrelu_bounds(lower, upper):
@@ -290,23 +229,6 @@ def _rrelu_bounds(lower, upper):
     if lower > upper:
         raise ValueError(f"lower must be <= upper, got lower={lower}, upper={upper}")
     return lower, upper
-
-
-def _prelu_weight(x, weight):
-    """`weight` checked against `x` and converted to x's compute dtype, 1-d and
-    contiguous; and the number of elements per channel block in C order."""
-    shape = x.shape
-    compute, _ = resolve_dtype(x.dtype)
-    weight, _ = as_float_array(weight, "weight")
-    if weight.ndim > 1:
-        raise ValueError(f"weight must be 1-d, got shape {weight.shape}")
-    weight = np.ascontiguousarray(weight.reshape(-1), dtype=compute)
-    channels = shape[1] if len(shape) >= 2 else (shape[0] if len(shape) == 1 else 1)
-    if weight.size not in (1, channels):
-        raise ValueError(f"weight has {weight.size} elements; expected 1 or the number of "
-                         f"channels, {channels}, of input of shape {shape}")
-    inner = int(np.prod(shape[2:], dtype=np.int64)) if weight.size > 1 else x.size
-    return weight, inner
 
 
 def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, rng=None, out=None,
@@ -342,23 +264,8 @@ def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, rng=None, out=None,
     """
     lower, upper = _rrelu_bounds(lower, upper)
     if lazy(x):
-        from fastnl import _dask
-        return _dask.rrelu(x, lower, upper, training, rng, out, return_noise)
-    x = np.asarray(x)
-    compute, result = resolve_dtype(x.dtype)
-    if training:
-        slopes = rng_from(rng).uniform(lower, upper, size=x.size).astype(compute)
-    else:
-        slopes = np.asarray((lower + upper) / 2, dtype=compute)
-    # As torch: the slope where x <= 0, 1 elsewhere (NaN included). Taken before
-    # the kernel runs, since `out` may be `x`.
-    noise = np.where(x <= 0, slopes.reshape(x.shape) if training else slopes, 1).astype(result) \
-        if return_noise else None
-    if training:
-        y = _elementwise(_k.prelu, x, out, slopes, 1, c_order=True)
-    else:
-        y = _elementwise(_k.leaky_relu, x, out, float(slopes))
-    return (y, noise) if return_noise else y
+        return foreign("rrelu")(x, lower, upper, training, rng, out, return_noise)
+    return _driver.rrelu(x, lower, upper, training, rng, out, return_noise)
 
 
 def prelu_backward(grad_output, x, weight, out=None):
@@ -389,23 +296,8 @@ def prelu_backward(grad_output, x, weight, out=None):
     array([-4., -4.])
     """
     if lazy(grad_output, x, weight):
-        from fastnl import _dask
-        return _dask.prelu_backward(grad_output, x, weight, out)
-    x = np.asarray(x)
-    weight_shape = np.shape(weight)
-    weight, inner = _prelu_weight(x, weight)
-    if weight.size == 1:
-        inner = 8192  # blocks of one weight, summed in a fixed order
-    n_blocks = -(-x.size // inner) if inner else 0
-    blocks = np.zeros(n_blocks, np.float64)
-    grad_x = _elementwise(_k.prelu_backward, x, out, weight, blocks, inner,
-                          grad_output=grad_output, c_order=True)
-    if weight.size == 1:
-        grad_weight = blocks.sum(keepdims=True)
-    else:
-        grad_weight = blocks.reshape(-1, weight.size).sum(axis=0)
-    result = np.asarray(grad_x).dtype
-    return grad_x, grad_weight.astype(result).reshape(weight_shape)
+        return foreign("prelu_backward")(grad_output, x, weight, out)
+    return _driver.prelu_backward(grad_output, x, weight, out)
 
 
 def rrelu_backward(grad_output, x, lower=1.0 / 8, upper=1.0 / 3, training=False, noise=None,
@@ -438,16 +330,5 @@ def rrelu_backward(grad_output, x, lower=1.0 / 8, upper=1.0 / 3, training=False,
         raise ValueError("rrelu_backward in training needs the noise of the forward call "
                          "(rrelu(..., training=True, return_noise=True))")
     if lazy(grad_output, x, noise):
-        from fastnl import _dask
-        return _dask.rrelu_backward(grad_output, x, lower, upper, noise, out)
-    x = np.asarray(x)
-    noise, _ = as_float_array(noise, "noise")
-    if noise.shape != x.shape:
-        raise ValueError(f"noise has shape {noise.shape} but input has shape {x.shape}")
-    # The slopes drawn are per element: PReLU's kernel with one weight per
-    # element, in the dtype the kernel computes grad_output and x in.
-    compute = np.promote_types(resolve_dtype(np.asarray(grad_output).dtype)[0],
-                               resolve_dtype(x.dtype)[0])
-    slopes = np.ascontiguousarray(noise, dtype=compute).reshape(-1)
-    return _elementwise(_k.prelu_backward, x, out, slopes, np.zeros(slopes.size), 1,
-                        grad_output=grad_output, c_order=True)
+        return foreign("rrelu_backward")(grad_output, x, lower, upper, noise, out)
+    return _driver.rrelu_backward(grad_output, x, noise, out)

@@ -12,15 +12,9 @@ forward's output (as torch does) with the same walk: one float64 sum per row
 or lane, then one write pass.
 """
 
-import math
-
-import numpy as np
-
-from fastnl._config import _kernel_threads
-from fastnl._kernels import _rowwise as _k
-from fastnl._kernels._pool import empty
-from fastnl._validate import (as_float_array, axis_from, check_out, deliver, lazy, normalize_axis,
-                              real)
+from fastnl._dispatch import foreign, lazy
+from fastnl._drivers import along_axis as _driver
+from fastnl._validate import axis_from, real
 
 __all__ = ["softmax", "log_softmax", "softmin",
            "softmax_backward", "log_softmax_backward", "softmin_backward"]
@@ -44,94 +38,22 @@ def _check_temperature(temperature):
     return temperature
 
 
-def _lanes(arrays, axis):
-    """Arrays of one shape as flat buffers of C-ordered (outer, n, inner) views.
-
-    Returns (arrays, order, outer, n, inner): all C-contiguous arrays are read
-    as they are; all Fortran-contiguous ones as their C-ordered transposes
-    (order 'F', the axis counted from the other end); anything else is copied
-    once into C order.
-    """
-    arrays = [a.reshape(1) if a.ndim == 0 else a for a in arrays]
-    if all(a.flags.c_contiguous for a in arrays):
-        order = "C"
-    elif all(a.flags.f_contiguous for a in arrays):
-        order = "F"  # its transpose is C-ordered: reverse the axes
-    else:
-        arrays, order = [np.ascontiguousarray(a) for a in arrays], "C"
-    ndim = arrays[0].ndim
-    ax = axis if order == "C" else ndim - 1 - axis
-    shape = arrays[0].shape if order == "C" else arrays[0].shape[::-1]
-    outer, n, inner = math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:])
-    return arrays, order, outer, n, inner
-
-
-def _run(kernel, sources, arrays, order, out, shape, result, args):
-    """`kernel(*flat arrays, flat target, *args, n_threads)` into `out` when its
-    dtype and layout allow (it may be one of the `sources`, for in place),
-    else into a new array; then the result dtype and a scalar for 0-d."""
-    compute = arrays[0].dtype
-    direct = (out is not None and out.ndim > 0 and out.dtype == compute
-              and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
-              and all(out is src or not np.may_share_memory(out, a)
-                      for src, a in zip(sources, arrays)))
-    target = out if direct else empty(arrays[0].shape, compute, order=order)
-    flat = [(a if order == "C" else a.T).reshape(-1) for a in (*arrays, target)]
-    kernel(*flat, *args, _kernel_threads())
-    return out if direct else deliver(target.reshape(shape), out, result)
-
-
-def _cast(x, dtype):
-    """`x` (a NumPy or Dask array) cast to the floating `dtype` first, as
-    torch's dtype= does; unchanged for None."""
-    if dtype is None:
-        return x
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
-    return x.astype(dtype, copy=False)
-
-
 def _along_axis(x, axis, dim, temperature, dtype, out, softmin, log_out):
     axis = axis_from(None if axis is _LAST else axis, dim)
     temperature = _check_temperature(temperature)
     if lazy(x):
-        from fastnl import _dask
-        return _dask.along_axis(x, axis, temperature, dtype, out, softmin, log_out)
-    source = x
-    x, result = as_float_array(_cast(np.asarray(x), dtype))
-    axis = normalize_axis(axis, x.ndim)
-    if out is not None:
-        check_out(out, x.shape, result)
-    arrays, order, outer, n, inner = _lanes([x], axis)
-    return _run(_k.softmax, [source], arrays, order, out, x.shape, result,
-                (outer, n, inner, -temperature if softmin else temperature, log_out))
+        return foreign("along_axis")(x, axis, temperature, dtype, out, softmin, log_out)
+    return _driver.softmax(x, axis, temperature, dtype, out, softmin, log_out)
 
 
 def _along_axis_backward(grad_output, output, axis, dim, temperature, out, softmin, log_out):
-    """The backward passes, from the forward's output: the inputs are promoted
-    to one compute dtype (as the activations' backward passes do)."""
     axis = axis_from(None if axis is _LAST else axis, dim)
     temperature = _check_temperature(temperature)
     if lazy(grad_output, output):
-        from fastnl import _dask
-        return _dask.along_axis_backward(grad_output, output, axis, temperature, out, softmin,
-                                         log_out)
-    sources = [grad_output, output]
-    (g, g_result), (y, y_result) = as_float_array(grad_output, "grad_output"), \
-        as_float_array(output, "output")
-    if g.shape != y.shape:
-        raise ValueError(f"grad_output has shape {g.shape} but output has shape {y.shape}; "
-                         "they must be the same")
-    compute = np.promote_types(g.dtype, y.dtype)
-    g, y = g.astype(compute, copy=False), y.astype(compute, copy=False)
-    result = np.result_type(g_result, y_result)
-    axis = normalize_axis(axis, y.ndim)
-    if out is not None:
-        check_out(out, y.shape, result)
-    arrays, order, outer, n, inner = _lanes([g, y], axis)
-    return _run(_k.softmax_backward, sources, arrays, order, out, y.shape, result,
-                (outer, n, inner, -temperature if softmin else temperature, log_out))
+        return foreign("along_axis_backward")(grad_output, output, axis, temperature, out,
+                                              softmin, log_out)
+    return _driver.softmax_backward(grad_output, output, axis, temperature, out, softmin,
+                                    log_out)
 
 
 def softmax(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=None):
@@ -190,8 +112,36 @@ def log_softmax(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=Non
     .. math:: \mathrm{log\_softmax}(x)_i = \frac{x_i - m}{T} - \log \sum_j \exp\frac{x_j - m}{T},
               \quad m = \max_j x_j
 
-    Same parameters as :func:`softmax`. The result is finite wherever the
-    true value is: ``log(softmax(x))`` underflows to ``-inf`` long before.
+    The result is finite wherever the true value is: ``log(softmax(x))``
+    underflows to ``-inf`` long before.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits, any shape.
+    axis : int, default -1
+        The axis to normalise along. ``dim=`` is accepted as an alias (not both).
+    temperature : float, default 1.0
+        ``T > 0``, divides the logits.
+    dtype : dtype, optional
+        Cast the input to this floating dtype first, as torch's ``dtype=``.
+    out : ndarray, optional
+        Where to write the result: the input's shape and result dtype; may be `x`.
+
+    Returns
+    -------
+    ndarray
+        The log-probabilities along `axis`: ``log_softmax(x) <= 0``, with
+        the limits of :func:`softmax` for infinite logits.
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        If `axis` is out of bounds (a ValueError, as NumPy raises).
+    ValueError
+        If ``temperature <= 0``.
+    TypeError
+        If both `axis` and `dim` are given, or `dtype` is not a floating dtype.
 
     Examples
     --------
@@ -208,7 +158,35 @@ def log_softmax(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=Non
 def softmin(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=None):
     r"""Softmin along an axis, ``softmax(-x / T)``; mirrors ``torch.nn.functional.softmin``.
 
-    Same parameters as :func:`softmax`; the smallest entries get the largest weights.
+    The smallest entries get the largest weights.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits, any shape.
+    axis : int, default -1
+        The axis to normalise along. ``dim=`` is accepted as an alias (not both).
+    temperature : float, default 1.0
+        ``T > 0``, divides the logits before the sign is flipped.
+    dtype : dtype, optional
+        Cast the input to this floating dtype first, as torch's ``dtype=``.
+    out : ndarray, optional
+        Where to write the result: the input's shape and result dtype; may be `x`.
+
+    Returns
+    -------
+    ndarray
+        Non-negative values summing to 1 along `axis`, computed as
+        :func:`softmax` of ``-x / T``.
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        If `axis` is out of bounds (a ValueError, as NumPy raises).
+    ValueError
+        If ``temperature <= 0``.
+    TypeError
+        If both `axis` and `dim` are given, or `dtype` is not a floating dtype.
 
     Examples
     --------
@@ -231,7 +209,9 @@ def softmax_backward(grad_output, output, axis=_LAST, temperature=1.0, out=None,
         :math:`g = \partial L / \partial y`, of the output's shape.
     output : array_like
         :math:`y`, what :func:`softmax` returned for the same `axis` and `temperature`.
-    axis, temperature, dim :
+    axis : int, default -1
+        As given to :func:`softmax`; ``dim=`` is accepted as an alias (not both).
+    temperature : float, default 1.0
         As given to :func:`softmax`.
     out : ndarray, optional
         Where to write the result (may be `grad_output` or `output`).
@@ -241,6 +221,15 @@ def softmax_backward(grad_output, output, axis=_LAST, temperature=1.0, out=None,
     ndarray
         Of the output's shape, in the promoted dtype of `grad_output` and
         `output`. The sum is accumulated in float64, one row at a time.
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        If `axis` is out of bounds (a ValueError, as NumPy raises).
+    ValueError
+        If `grad_output` and `output` differ in shape, or ``temperature <= 0``.
+    TypeError
+        If both `axis` and `dim` are given.
 
     Examples
     --------
@@ -258,7 +247,34 @@ def log_softmax_backward(grad_output, output, axis=_LAST, temperature=1.0, out=N
 
     .. math:: \frac{\partial L}{\partial x_i} = \frac{g_i - e^{y_i} \sum_j g_j}{T}
 
-    Same parameters as :func:`softmax_backward`, with `output` the log-probabilities.
+    Parameters
+    ----------
+    grad_output : array_like
+        :math:`g = \partial L / \partial y`, of the output's shape.
+    output : array_like
+        :math:`y`, the log-probabilities :func:`log_softmax` returned for the same
+        `axis` and `temperature`.
+    axis : int, default -1
+        As given to :func:`log_softmax`; ``dim=`` is accepted as an alias (not both).
+    temperature : float, default 1.0
+        As given to :func:`log_softmax`.
+    out : ndarray, optional
+        Where to write the result (may be `grad_output` or `output`).
+
+    Returns
+    -------
+    ndarray
+        Of the output's shape, in the promoted dtype of `grad_output` and
+        `output`. The sum is accumulated in float64, one row at a time.
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        If `axis` is out of bounds (a ValueError, as NumPy raises).
+    ValueError
+        If `grad_output` and `output` differ in shape, or ``temperature <= 0``.
+    TypeError
+        If both `axis` and `dim` are given.
 
     Examples
     --------
@@ -275,6 +291,34 @@ def softmin_backward(grad_output, output, axis=_LAST, temperature=1.0, out=None,
 
     softmin is the softmax of :math:`-x / T`, so the sign is the opposite of
     :func:`softmax_backward`'s: :math:`-y_i (g_i - \sum_j g_j y_j) / T`.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        :math:`g = \partial L / \partial y`, of the output's shape.
+    output : array_like
+        :math:`y`, what :func:`softmin` returned for the same `axis` and `temperature`.
+    axis : int, default -1
+        As given to :func:`softmin`; ``dim=`` is accepted as an alias (not both).
+    temperature : float, default 1.0
+        As given to :func:`softmin`.
+    out : ndarray, optional
+        Where to write the result (may be `grad_output` or `output`).
+
+    Returns
+    -------
+    ndarray
+        Of the output's shape, in the promoted dtype of `grad_output` and
+        `output`. The sum is accumulated in float64, one row at a time.
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        If `axis` is out of bounds (a ValueError, as NumPy raises).
+    ValueError
+        If `grad_output` and `output` differ in shape, or ``temperature <= 0``.
+    TypeError
+        If both `axis` and `dim` are given.
 
     Examples
     --------

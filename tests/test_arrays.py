@@ -193,3 +193,22 @@ def test_read_only_out():
 def test_float16_input_needs_float16_out():
     with pytest.raises(TypeError, match="expected float16"):
         fastnl.relu(np.ones(3, np.float16), out=np.empty(3, np.float32))
+
+
+def test_one_rule_for_writing_into_out():
+    """_validate.writes_into, the one rule every driver asks: out itself (in
+    place) or disjoint memory, the kernel's shape, dtype and order."""
+    from fastnl._validate import writes_into
+    x = np.zeros((4, 6))
+    out = np.empty((4, 6))
+    assert writes_into(out, x.shape, x.dtype, "C", [x])
+    assert writes_into(x, x.shape, x.dtype, "C", [x])  # in place
+    assert not writes_into(None, x.shape, x.dtype, "C", [x])
+    assert not writes_into(x, x.shape, x.dtype, "C", [x.reshape(-1)])  # a view of out
+    shifted = np.zeros(30)
+    assert not writes_into(shifted[:24].reshape(4, 6), x.shape, x.dtype, "C",
+                           [shifted[6:].reshape(4, 6)])  # partial overlap
+    assert not writes_into(out, x.shape, np.float32, "C", [x])
+    assert not writes_into(out, (6, 4), x.dtype, "C", [x])
+    assert not writes_into(out, x.shape, x.dtype, "F", [x])
+    assert writes_into(np.asfortranarray(out), x.shape, x.dtype, "F", [np.asfortranarray(x)])

@@ -591,6 +591,24 @@ def test_pointwise_loss_backward(name, params, chunking, dtype, rng):
                 assert_close(got, expected, rtol_of(dtype))
 
 
+@pytest.mark.parametrize("chunking", CHUNKINGS)
+@pytest.mark.parametrize("name, params", POINTWISE, ids=POINTWISE_IDS)
+def test_pointwise_loss_backward_scalar_upstream_of_none(name, params, chunking, rng):
+    """reduction='none' with a scalar grad_output (the default, a float, a 0-d
+    Dask array): every element's, the in-memory bits."""
+    x, y, kwargs = pointwise_problem(name, params, rng, np.float32)
+    axes = CHUNKINGS[chunking]
+    lazy_kwargs = {k: lazy(v, chunks=2) for k, v in kwargs.items()}
+    b = getattr(fastnl, f"{name}_backward")
+    assert_bitwise(b(lazy(x, axes), lazy(y, axes), reduction="none", **lazy_kwargs),
+                   b(x, y, reduction="none", **kwargs))
+    expected = b(x, y, reduction="none", grad_output=np.full(x.shape, 0.1), **kwargs)
+    for upstream in (0.1, da.from_array(np.float64(0.1))):
+        got = b(lazy(x, axes), lazy(y, axes), reduction="none", grad_output=upstream,
+                **lazy_kwargs)
+        assert_bitwise(got, expected)
+
+
 def test_pointwise_broadcast_target_warns_at_call(rng):
     """The target broadcast to the input, with torch's UserWarning, raised
     when the call is made (it depends on shapes only)."""
@@ -714,6 +732,30 @@ def test_class_loss_backward(name, variant, chunking, reduction, dtype, rng):
         assert_bitwise(got, expected)
     else:
         assert_close(got, expected, *class_grad_tolerance(dtype, x, expected))
+
+
+@pytest.mark.parametrize("chunking", CLASS_CHUNKINGS)
+@pytest.mark.parametrize("name, variant", CLASS_VARIANTS)
+def test_class_loss_backward_scalar_upstream_of_none(name, variant, chunking, rng):
+    """reduction='none' with a scalar grad_output: every row's, as in memory."""
+    (x, t), (dx, dt), kwargs, lazy_kwargs, axes = class_case(
+        name, CE_VARIANTS[variant], chunking, np.float64, rng)
+    b = getattr(fastnl, f"{name}_backward")
+    rows = x.shape[:1] + x.shape[2:]
+    for upstream in (1.0, 0.1, da.from_array(np.float64(0.1))):
+        expected = b(x, t, reduction="none", grad_output=np.full(rows, float(upstream)),
+                     **kwargs)
+        got = b(dx, dt, reduction="none", grad_output=upstream, **lazy_kwargs)
+        if 1 not in axes:
+            assert_bitwise(got, expected)
+        else:
+            assert_close(got, expected, *class_grad_tolerance(np.float64, x, expected))
+    # a single row (C,), its classes split: the scalar is that row's upstream
+    v, target = x[0, :, 0], (t[0, :, 0] if t.ndim == 3 else int(t[0, 0]))
+    kwargs.pop("weight", None), lazy_kwargs.pop("weight", None)
+    expected = b(v, target, reduction="none", grad_output=0.1, **kwargs)
+    got = b(lazy(v, chunks=2), target, reduction="none", grad_output=0.1, **lazy_kwargs)
+    assert_close(got, expected, *class_grad_tolerance(np.float64, v, expected))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])

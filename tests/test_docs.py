@@ -14,6 +14,7 @@ The docs build itself (``sh docs/build.sh``) needs Sphinx and is run by CI,
 not by this file.
 """
 
+import ast
 import doctest
 import importlib
 import inspect
@@ -184,6 +185,25 @@ def _table():
     finally:
         sys.path.remove(str(DOCS / "_ext"))
     return fastnl_docs
+
+
+@pytest.mark.parametrize("module", [fastnl.losses, fastnl.along_axis],
+                         ids=lambda m: m.__name__)
+def test_losses_and_softmax_family_docstrings_are_literal(module):
+    """Each function's docstring is the literal in its source (no __doc__
+    written at import), and every function has Parameters, Returns and
+    Examples sections."""
+    source = inspect.getsource(module)
+    tree = ast.parse(source)
+    literal = {node.name: ast.get_docstring(node, clean=True) for node in tree.body
+               if isinstance(node, ast.FunctionDef)}
+    assert "__doc__" not in source
+    for name in module.__all__:
+        doc = getattr(module, name).__doc__
+        assert literal.get(name) is not None, name
+        assert inspect.cleandoc(doc) == literal[name], name
+        for section in ("Parameters", "Returns", "Examples"):
+            assert f"\n    {section}\n    ---" in doc, (name, section)
 
 
 def test_every_public_function_and_class_is_in_the_torch_table():

@@ -460,6 +460,28 @@ def test_pointwise_errors():
         fastnl.mse_loss_backward(x, y, grad_output=1j)
 
 
+@pytest.mark.parametrize("name, params, sample", POINTWISE, ids=POINTWISE_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", POINTWISE_SHAPES)
+def test_pointwise_scalar_upstream_of_none_broadcasts(name, params, sample, dtype, shape, rng):
+    """reduction='none' with a scalar grad_output (the default 1.0 included)
+    is the gradient of an array full of it: the same bits, in float32 after
+    the same rounding of the scalar."""
+    x, y = (a.astype(dtype) for a in sample(rng, shape))
+    kw = _params(params, rng, shape, dtype)
+    backward = getattr(fastnl, f"{name}_backward")
+    for g in (1.0, 0.1, -3):
+        full = np.full(shape, g, np.float64)
+        expected = backward(x, y, reduction="none", grad_output=full, **kw)
+        got = backward(x, y, reduction="none", grad_output=g, **kw)
+        assert got.dtype == expected.dtype == dtype
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(backward(x, y, reduction="none", **kw),
+                                  backward(x, y, reduction="none", grad_output=1.0, **kw))
+    with pytest.raises(ValueError, match="or grad_output a scalar"):
+        backward(x, y, reduction="none", grad_output=np.ones((2,) + shape), **kw)
+
+
 @pytest.mark.parametrize("name, args", [
     ("mse_loss", {}), ("l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
     ("huber_loss", {"delta": 0.5}), ("kl_div", {}), ("kl_div", {"log_target": True}),
@@ -669,6 +691,24 @@ def test_class_errors():
         fastnl.cross_entropy_backward(x, np.full((3, 4), 0.25), ignore_index=0)
     with pytest.raises(TypeError, match="integer"):
         fastnl.nll_loss_backward(x, np.zeros(3))
+
+
+@pytest.mark.parametrize("case", CLASS_CASES, ids=CLASS_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", CLASS_SHAPES)
+def test_class_scalar_upstream_of_none_broadcasts(case, dtype, shape, rng):
+    """As for the pointwise losses: a scalar grad_output of reduction='none'
+    is one for every row (ignored rows still get 0)."""
+    x, t, kw = _class_args(case, rng, shape, dtype)
+    backward = getattr(fastnl, f"{case[0]}_backward")
+    loss_shape = np.shape(getattr(fastnl, case[0])(x, t, reduction="none", **kw))
+    for g in (1.0, 0.1):
+        expected = backward(x, t, reduction="none", grad_output=np.full(loss_shape, g), **kw)
+        got = backward(x, t, reduction="none", grad_output=g, **kw)
+        assert got.dtype == expected.dtype == dtype
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(backward(x, t, reduction="none", **kw),
+                                  backward(x, t, reduction="sum", **kw))
 
 
 @pytest.mark.parametrize("kind", ["index", "smoothed", "prob", "nll"])

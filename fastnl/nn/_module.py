@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from fastnl._validate import lazy, resolve_dtype
+from fastnl._dispatch import lazy
+from fastnl._validate import resolve_dtype
 
 __all__ = ["Module"]
 

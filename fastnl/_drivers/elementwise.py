@@ -1,0 +1,136 @@
+"""The elementwise kernels over arrays of any layout, and the in-memory prelu
+and rrelu (which need a weight array and random slopes on top of them)."""
+
+import numpy as np
+
+from fastnl._config import _kernel_threads
+from fastnl._kernels import _elementwise as _k
+from fastnl._kernels._pool import empty
+from fastnl._validate import (as_float_array, check_out, deliver, resolve_dtype, rng_from,
+                              writes_into)
+
+# Kernel -> its id for the C-API fast path (_k.fast1 / _k.fast2).
+_OP_IDS = {getattr(_k, name): op for name, op in _k.OP_IDS.items()}
+_OP_IDS.update({getattr(_k, f"{name}_backward"): op for name, op in _k.OP_IDS.items()})
+_fast1, _fast2 = _k.fast1, _k.fast2
+
+
+def run(kernel, x, out, *args, grad_output=None, c_order=False):
+    """Run `kernel(x_flat, out_flat, *args, n_threads)` over `x` of any layout,
+    or `kernel(grad_flat, x_flat, out_flat, *args, n_threads)` when
+    `grad_output` (of x's shape) is given, for a backward pass.
+
+    C- or Fortran-contiguous inputs are read in place, other layouts through
+    one contiguous copy (`c_order` forces C order, for kernels that need the
+    logical element order). Inputs of different dtypes are computed in their
+    promoted dtype. `out` is written directly when its layout and dtype match,
+    and through a temporary otherwise (including when it overlaps an input
+    without being that input itself). Arrays of other libraries never get
+    here: the public functions hand them to a ufunc (or to fastnl._dask).
+    """
+    op = _OP_IDS.get(kernel)
+    if op is not None:  # the small-call path: plain float arrays, no copies
+        y = (_fast1(op, x, out, args) if grad_output is None
+             else _fast2(op, grad_output, x, out, args))
+        if y is not None:
+            return y
+    sources = (x,) if grad_output is None else (grad_output, x)
+    converted = [as_float_array(a) for a in sources]
+    arrays = [a for a, _ in converted]
+    if len(arrays) == 2:
+        if arrays[0].shape != arrays[1].shape:
+            raise ValueError(f"grad_output has shape {arrays[0].shape} but input has shape "
+                             f"{arrays[1].shape}; they must be the same")
+        compute = np.promote_types(arrays[0].dtype, arrays[1].dtype)
+        arrays = [a.astype(compute, copy=False) for a in arrays]
+    result = np.result_type(*[r for _, r in converted])
+    compute, shape = arrays[0].dtype, arrays[0].shape
+    if out is not None:
+        check_out(out, shape, result)
+    if all(a.flags.c_contiguous for a in arrays):
+        order = "C"
+    elif not c_order and all(a.flags.f_contiguous for a in arrays):
+        order = "F"
+    else:
+        arrays, order = [np.ascontiguousarray(a) for a in arrays], "C"
+    direct = writes_into(out, shape, compute, order, arrays)
+    target = out if direct else empty(shape, compute, order=order)
+    kernel(*[a.ravel(order) for a in arrays], target.ravel(order), *args, _kernel_threads())
+    return out if direct else deliver(target, out, result)
+
+
+def prelu_weight(x, weight):
+    """`weight` checked against `x` and converted to x's compute dtype, 1-d and
+    contiguous; and the number of elements per channel block in C order."""
+    shape = x.shape
+    compute, _ = resolve_dtype(x.dtype)
+    weight, _ = as_float_array(weight, "weight")
+    if weight.ndim > 1:
+        raise ValueError(f"weight must be 1-d, got shape {weight.shape}")
+    weight = np.ascontiguousarray(weight.reshape(-1), dtype=compute)
+    channels = shape[1] if len(shape) >= 2 else (shape[0] if len(shape) == 1 else 1)
+    if weight.size not in (1, channels):
+        raise ValueError(f"weight has {weight.size} elements; expected 1 or the number of "
+                         f"channels, {channels}, of input of shape {shape}")
+    inner = int(np.prod(shape[2:], dtype=np.int64)) if weight.size > 1 else x.size
+    return weight, inner
+
+
+def prelu(x, weight, out):
+    x = np.asarray(x)
+    weight, inner = prelu_weight(x, weight)
+    if weight.size == 1:
+        return run(_k.leaky_relu, x, out, float(weight[0]))
+    return run(_k.prelu, x, out, weight, inner, c_order=True)
+
+
+def prelu_backward(grad_output, x, weight, out):
+    x = np.asarray(x)
+    weight_shape = np.shape(weight)
+    weight, inner = prelu_weight(x, weight)
+    if weight.size == 1:
+        inner = 8192  # blocks of one weight, summed in a fixed order
+    n_blocks = -(-x.size // inner) if inner else 0
+    blocks = np.zeros(n_blocks, np.float64)
+    grad_x = run(_k.prelu_backward, x, out, weight, blocks, inner, grad_output=grad_output,
+                 c_order=True)
+    if weight.size == 1:
+        grad_weight = blocks.sum(keepdims=True)
+    else:
+        grad_weight = blocks.reshape(-1, weight.size).sum(axis=0)
+    result = np.asarray(grad_x).dtype
+    return grad_x, grad_weight.astype(result).reshape(weight_shape)
+
+
+def rrelu(x, lower, upper, training, rng, out, return_noise):
+    """rrelu with checked bounds `lower <= upper`."""
+    x = np.asarray(x)
+    compute, result = resolve_dtype(x.dtype)
+    if training:
+        slopes = rng_from(rng).uniform(lower, upper, size=x.size).astype(compute)
+    else:
+        slopes = np.asarray((lower + upper) / 2, dtype=compute)
+    # As torch: the slope where x <= 0, 1 elsewhere (NaN included). Taken before
+    # the kernel runs, since `out` may be `x`.
+    noise = np.where(x <= 0, slopes.reshape(x.shape) if training else slopes, 1).astype(result) \
+        if return_noise else None
+    if training:
+        y = run(_k.prelu, x, out, slopes, 1, c_order=True)
+    else:
+        y = run(_k.leaky_relu, x, out, float(slopes))
+    return (y, noise) if return_noise else y
+
+
+def rrelu_backward(grad_output, x, noise, out):
+    """rrelu's gradient in training: grad_output times the forward's `noise`."""
+    x = np.asarray(x)
+    noise, _ = as_float_array(noise, "noise")
+    if noise.shape != x.shape:
+        raise ValueError(f"noise has shape {noise.shape} but input has shape {x.shape}")
+    # The slopes drawn are per element: PReLU's kernel with one weight per
+    # element, in the dtype the kernel computes grad_output and x in.
+    compute = np.promote_types(resolve_dtype(np.asarray(grad_output).dtype)[0],
+                               resolve_dtype(x.dtype)[0])
+    slopes = np.ascontiguousarray(noise, dtype=compute).reshape(-1)
+    return run(_k.prelu_backward, x, out, slopes, np.zeros(slopes.size), 1,
+               grad_output=grad_output, c_order=True)

@@ -1,0 +1,460 @@
+"""The losses' in-memory drivers: argument conversion and shape checks, the
+loss kernels, the reductions and the gradients.
+
+The public functions (fastnl.losses) check their scalar parameters and the
+reduction; fastnl._dask runs these same drivers on every block, so that the
+checks, messages and bits are the in-memory ones. Forward and backward share
+their operand checks (``prepare``, ``class_problem``).
+"""
+
+import math
+import operator
+import warnings
+
+import numpy as np
+
+from fastnl._config import _kernel_threads
+from fastnl._kernels import _rowwise as _kr
+from fastnl._kernels._pool import empty
+from fastnl._validate import (as_float_array, check_out, check_reduction, deliver, real,
+                              resolve_dtype, writes_into)
+
+
+# ---------------------------------------------------------------- pointwise losses
+
+def _scalar(value, dtype):
+    """A float64 value as the 0-d NumPy scalar of the result dtype."""
+    return dtype.type(value)
+
+
+def ratio(num, den):
+    """num / den in float64 with IEEE semantics: 0/0 is nan (mean over nothing)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.float64(num) / np.float64(den)
+
+
+def _as_like(value, name, dtype):
+    """`value` as an array of the compute `dtype` (TypeError for complex, str, ...)."""
+    value = np.asarray(value)
+    resolve_dtype(value.dtype)  # rejects non-real dtypes, naming them
+    if value.dtype != dtype:
+        value = value.astype(dtype)
+    return value
+
+
+def _flat(a, shape):
+    """`a` broadcast to `shape`, as a contiguous 1-d buffer (no copy when possible)."""
+    if a.shape != shape:
+        a = np.broadcast_to(a, shape)
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def _broadcast(shape_a, shape_b, what):
+    try:
+        return np.broadcast_shapes(shape_a, shape_b)
+    except ValueError:
+        raise ValueError(f"{what}: shapes {shape_a} and {shape_b} cannot be broadcast "
+                         "together") from None
+
+
+def _broadcastable(shape, target_shape):
+    try:
+        np.broadcast_shapes(shape, target_shape)
+    except ValueError:
+        return False
+    return True
+
+
+def loss_shape(x_shape, t_shape, arrays, sizes):
+    """The shape a pointwise loss is computed at, after the shape checks (shared
+    by the in-memory and the Dask paths: shapes only, no data read).
+
+    sizes: what a target shape different from the input's does: 'warn'
+    (broadcast with torch's UserWarning), 'silent' (broadcast) or 'strict'
+    (ValueError). `arrays` are (name, shape or None) of per-element weights,
+    which must broadcast to the loss's shape.
+    """
+    shape = x_shape
+    if t_shape != x_shape:
+        if sizes == "strict":
+            raise ValueError(f"target shape {t_shape} must be the same as input shape "
+                             f"{x_shape}")
+        if sizes == "warn":  # torch warns first, then fails if they do not broadcast;
+            # stacklevel: the user's call, through public function, dispatch and driver
+            warnings.warn(f"Using a target size {t_shape} that is different to the input "
+                          f"size {x_shape}. This will likely lead to incorrect results "
+                          "due to broadcasting. Please ensure they have the same size.",
+                          UserWarning, stacklevel=6)
+        shape = _broadcast(x_shape, t_shape, "input and target")
+    for name, a_shape in arrays:
+        if a_shape is not None and (not _broadcastable(a_shape, shape)
+                                    or np.broadcast_shapes(a_shape, shape) != shape):
+            raise ValueError(f"{name} of shape {a_shape} cannot be broadcast to the "
+                             f"input's shape {shape}")
+    return shape
+
+
+def prepare(input, target, arrays=(), sizes="warn", unit_interval=False):
+    """Convert and check the operands of a pointwise loss (shared by forward
+    and backward): returns (x, result dtype, shape the loss is computed at,
+    flat input, flat target, flat weight buffers).
+
+    `arrays` are (name, array or None) per-element weights, broadcast to the
+    loss's shape (an absent one is an empty buffer); sizes as in loss_shape.
+    unit_interval: input and target must lie in [0, 1] (binary_cross_entropy).
+    """
+    x, result = as_float_array(input, "input")
+    t = _as_like(target, "target", x.dtype)
+    arrays = [(name, None if a is None else _as_like(a, name, x.dtype)) for name, a in arrays]
+    shape = loss_shape(x.shape, t.shape, [(name, None if a is None else a.shape)
+                                           for name, a in arrays], sizes)
+    if unit_interval:
+        _check_unit_interval(x, "input")
+        _check_unit_interval(t, "target")
+    buffers = [np.empty(0, x.dtype) if a is None else _flat(a, shape) for _, a in arrays]
+    return x, result, shape, _flat(x, shape), _flat(t, shape), buffers
+
+
+def _check_unit_interval(a, name):
+    """ValueError unless every element of `a` is in [0, 1] (NaN is not, as in torch)."""
+    if a.size and not (a.min() >= 0 and a.max() <= 1):
+        raise ValueError(f"all elements of {name} should be between 0 and 1")
+
+
+def mean_denominator(reduction, shape):
+    """What a reduced pointwise loss divides its sum by."""
+    if reduction == "mean":
+        return math.prod(shape)
+    if reduction == "batchmean":
+        return shape[0] if len(shape) else 1
+    return 1
+
+
+def pointwise_sum(kernel, x, shape, xf, tf, buffers, params):
+    """The loss summed over every element, in float64."""
+    return kernel(xf, tf, *buffers, *params, np.empty(0, x.dtype), True, _kernel_threads())
+
+
+def pointwise(kernel, input, target, reduction, params=(), arrays=(), sizes="warn",
+              unit_interval=False):
+    """Run a pointwise loss kernel and reduce (`reduction` checked by the
+    caller; see prepare for the other arguments)."""
+    x, result, shape, xf, tf, buffers = prepare(input, target, arrays, sizes, unit_interval)
+    if reduction == "none":
+        out = empty(shape, x.dtype)
+        kernel(xf, tf, *buffers, *params, out.reshape(-1), False, _kernel_threads())
+        if out.dtype != result:
+            out = out.astype(result)
+        return out if out.ndim else out[()]
+    total = pointwise_sum(kernel, x, shape, xf, tf, buffers, params)
+    return _scalar(ratio(total, mean_denominator(reduction, shape)), result)
+
+
+def check_upstream(g, reduction, loss_shape):
+    """A reduced loss takes a scalar grad_output; reduction='none' an array of
+    the loss's shape, or a scalar that stands for every element (shapes only:
+    the Dask path checks its arrays too)."""
+    resolve_dtype(g.dtype)  # rejects non-real dtypes, naming them
+    if reduction == "none" and g.ndim and g.shape != loss_shape:
+        raise ValueError(f"grad_output has shape {g.shape}, but the loss (reduction='none') "
+                         f"has shape {loss_shape}; they must be the same (or grad_output a "
+                         "scalar)")
+    if reduction != "none" and g.ndim != 0:
+        raise ValueError(f"grad_output of a reduced loss must be a scalar, got shape {g.shape}")
+
+
+def upstream(grad_output, reduction, loss_shape, dtype, denominator):
+    """The upstream gradient: (per-element array of the compute dtype, flat, or
+    empty; scalar scale): grad_output per element for reduction='none' with
+    an array, else one scale, grad_output over the mean's `denominator` (1
+    unless 'mean'). The kernels use the scale wherever the array is empty,
+    so a scalar grad_output of reduction='none' broadcasts to every element
+    at no cost, with the bits of an array full of it."""
+    g = np.asarray(grad_output)
+    check_upstream(g, reduction, loss_shape)
+    if reduction == "none" and g.ndim:
+        return np.ascontiguousarray(g, dtype=dtype).reshape(-1), 1.0
+    # rounded to the data's dtype first, as torch holds it
+    value = float(g.astype(dtype))
+    return np.empty(0, dtype), float(ratio(value, denominator))
+
+
+def _gradient_buffer(out, shape, dtype, reads, zero=False):
+    """Where a gradient kernel writes: `out` itself when writes_into allows
+    (the flat buffers in `reads` are never `out` itself, so never in place),
+    else a new array. zero: zero-filled (for kernels that write only some
+    elements)."""
+    if writes_into(out, shape, dtype, "C", reads):
+        if zero:
+            out.fill(0)
+        return out
+    return np.zeros(shape, dtype) if zero else empty(shape, dtype)
+
+
+def _finish(grad, x_shape, result, out):
+    """Sum a gradient computed at a broadcast shape back to the input's shape
+    (in float64, in NumPy's fixed order), and deliver it in the result dtype
+    (into `out` when given, unless the kernel wrote there)."""
+    if grad is out:
+        return out
+    if grad.shape != x_shape:
+        grad = grad.sum(axis=broadcast_axes(grad.shape, x_shape), dtype=np.float64) \
+            .reshape(x_shape).astype(grad.dtype)
+    return deliver(grad, out, result)
+
+
+def broadcast_axes(shape, x_shape):
+    """The axes of `shape` along which an array of `x_shape` was broadcast to it."""
+    lead = len(shape) - len(x_shape)
+    return tuple(range(lead)) + tuple(lead + i for i, n in enumerate(x_shape)
+                                      if n == 1 and shape[lead + i] != 1)
+
+
+def _check_loss_out(out, input, result):
+    if out is not None:
+        check_out(out, np.shape(input), result)
+
+
+def pointwise_gradient(kernel, prepared, params, g, scale, out):
+    """Gradient of a pointwise loss with respect to the input, from the
+    operands `prepare` returned and the upstream (g, scale) `upstream` returned."""
+    x, result, shape, xf, tf, buffers = prepared
+    grad = _gradient_buffer(out, shape, x.dtype, [xf, tf, g, *buffers])
+    kernel(xf, tf, *buffers, *params, g, scale, grad.reshape(-1), _kernel_threads())
+    return _finish(grad, x.shape, result, out)
+
+
+def pointwise_backward(kernel, input, target, reduction, grad_output, out, params=(),
+                       arrays=(), sizes="silent", unit_interval=False):
+    """Gradient of a pointwise loss with respect to `input` (see pointwise)."""
+    prepared = prepare(input, target, arrays, sizes, unit_interval)
+    x, result, shape = prepared[:3]
+    _check_loss_out(out, x, result)
+    g, scale = upstream(grad_output, reduction, shape, x.dtype,
+                        mean_denominator(reduction, shape))
+    return pointwise_gradient(kernel, prepared, params, g, scale, out)
+
+
+# ---------------------------------------------------------------- class losses
+
+def _class_view(x):
+    """(N, C, inner) view of an input with classes on axis 1 (axis 0 when 1-d),
+    and the shape of its class-index target. Merging the trailing axes copies
+    only when their strides do not allow a view (e.g. a Fortran-ordered input
+    with two or more spatial axes)."""
+    if x.ndim == 1:
+        return x.reshape(1, x.shape[0], 1), ()
+    if x.ndim == 2:
+        return x[:, :, None], x.shape[:1]
+    return x.reshape(x.shape[0], x.shape[1], -1), x.shape[:1] + x.shape[2:]
+
+
+def _flat_strided(v):
+    """A 3-d array as (flat buffer, strides in elements) for the row kernels.
+
+    The buffer spans the array's memory from its first element, so the array
+    is read in place (any order, slices, zero strides); only negative or
+    misaligned strides cost a C-ordered copy.
+    """
+    item = v.itemsize
+    if any(s < 0 or s % item for s in v.strides):
+        v = np.ascontiguousarray(v)
+    strides = tuple(s // item for s in v.strides)
+    if v.size == 0:
+        return np.empty(0, v.dtype), strides
+    span = 1 + sum((n - 1) * s for n, s in zip(v.shape, strides))
+    flat = np.lib.stride_tricks.as_strided(v, shape=(span,), strides=(item,), writeable=False)
+    return flat, strides
+
+
+def class_weight(weight, dtype):
+    """The class weights as float64 (rounded to the input's dtype first, as
+    torch keeps them in it), or an empty array for None."""
+    if weight is None:
+        return np.empty(0, np.float64)
+    return np.ascontiguousarray(_as_like(weight, "weight", dtype), dtype=np.float64)
+
+
+def class_indices(t, n_classes, ignore_index):
+    """Class indices as flat int64, after the range check (the only check
+    that reads the target's values)."""
+    if t.dtype == np.uint64 and t.size and t.max() > np.iinfo(np.int64).max:
+        raise IndexError(f"Target {t.max()} is out of bounds: expected a class index "
+                         f"in [0, {n_classes})")
+    t = np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
+    if t.size and not (t.min() >= 0 and t.max() < n_classes):
+        bad = t[((t < 0) | (t >= n_classes)) & (t != ignore_index)]
+        if bad.size:
+            raise IndexError(f"Target {bad[0]} is out of bounds: expected a class index "
+                             f"in [0, {n_classes}) or ignore_index={ignore_index}")
+    return t
+
+
+def reduce_rows(loss, row_weight, p):
+    """A class loss from its float64 per-row losses: 'mean' divides by the
+    summed row weights (class indices) or the number of rows (probabilities)."""
+    if p.reduction == "none":
+        out = loss.reshape(p.expected).astype(p.result)
+        return out if out.ndim else out[()]
+    total = _kr.ordered_sum(loss)
+    if p.reduction == "sum":
+        return _scalar(total, p.result)
+    denominator = prob_rows(p) if p.probabilities else _kr.ordered_sum(row_weight)
+    return _scalar(ratio(total, denominator), p.result)
+
+
+class ClassProblem:
+    """The checked operands of a class loss (shared by forward and backward)."""
+    __slots__ = ("name", "x", "result", "view", "expected", "n_classes", "w", "weight_sum",
+                 "t", "t_view", "probabilities", "ignore_index", "eps", "reduction")
+
+
+def class_checks(name, x, t, weight, ignore_index, reduction, label_smoothing):
+    """The checks of a class loss that need only shapes and dtypes (so the Dask
+    path runs them too, before reading anything): a ClassProblem holding
+    the parameters, result dtype, number of classes, the per-row loss's
+    shape, and whether the target holds class probabilities."""
+    p = ClassProblem()
+    p.name = name
+    p.reduction = check_reduction(reduction)
+    p.ignore_index = operator.index(ignore_index)
+    p.eps = real("label_smoothing", label_smoothing)
+    if not 0 <= p.eps <= 1:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {p.eps}")
+    _, p.result = resolve_dtype(x.dtype)
+    if x.ndim == 0:
+        raise ValueError("input must have a class axis: got a 0-d array")
+    p.n_classes = x.shape[0] if x.ndim == 1 else x.shape[1]
+    p.expected = () if x.ndim == 1 else x.shape[:1] + x.shape[2:]
+    if weight is not None:
+        resolve_dtype(weight.dtype)  # rejects non-real dtypes, naming them
+        if weight.ndim != 1 or weight.shape[0] != p.n_classes:
+            raise ValueError(f"weight should have one element per class ({p.n_classes} "
+                             f"classes), got shape {weight.shape}")
+    p.probabilities = name == "cross_entropy" and t.dtype.kind == "f"
+    if p.probabilities:
+        if t.shape != x.shape:
+            hint = " (cast with target.astype(int))" if t.shape == p.expected else ""
+            raise ValueError(f"a float target is read as class probabilities of the "
+                             f"input's shape: target shape {t.shape}, input shape {x.shape}; "
+                             f"class indices must be an integer array{hint}")
+        if p.ignore_index >= 0:
+            raise ValueError("ignore_index is not supported for class-probability targets")
+    elif t.dtype.kind not in "iu":
+        raise TypeError(f"{name} expects integer class indices as target, got dtype {t.dtype}")
+    elif t.shape != p.expected:
+        raise ValueError(f"target shape {t.shape} does not match input shape {x.shape}: "
+                         f"expected target shape {p.expected}")
+    return p
+
+
+def class_problem(name, input, target, weight, ignore_index, reduction, label_smoothing=0.0):
+    """Validate and convert: the input's (N, C, inner) view, the class
+    weights (float64), and the target as flat int64 class indices, or
+    (cross_entropy only) as an (N, C, inner) view of class probabilities of
+    the input's dtype."""
+    x, t = np.asarray(input), np.asarray(target)
+    p = class_checks(name, x, t, None if weight is None else np.asarray(weight),
+                      ignore_index, reduction, label_smoothing)
+    p.x = x = as_float_array(x)[0]
+    p.view, _ = _class_view(x)
+    p.w = class_weight(weight, x.dtype)
+    p.weight_sum = float(p.w.sum()) if p.w.size else float(p.n_classes)
+    p.t = p.t_view = None
+    if p.probabilities:
+        t, _ = as_float_array(t, "target")
+        p.t_view, _ = _class_view(t.astype(x.dtype, copy=False))
+    else:
+        p.t = class_indices(t, p.n_classes, p.ignore_index)
+    return p
+
+
+def prob_rows(p):
+    """The denominator of 'mean' with class probabilities: torch's mean over
+    rows, NaN for an empty input (even with rows)."""
+    return math.prod(p.expected) if p.n_classes and math.prod(p.expected) else 0
+
+
+def row_weights(t, w, ignore_index):
+    """Each class-index target's weight in the mean's denominator, float64:
+    w[t] (1 without class weights), 0 where t is ignore_index."""
+    counted = t != ignore_index
+    if not w.size:
+        return counted.astype(np.float64)
+    return np.where(counted, np.take(w, np.where(counted, t, 0), mode="clip"), 0.0)
+
+
+def counted_weight(p):
+    """The denominator of 'mean' with class indices: the summed weights of the
+    counted targets, in row order (the forward's bits)."""
+    return _kr.ordered_sum(np.ascontiguousarray(row_weights(p.t, p.w, p.ignore_index)))
+
+
+def class_rows(p):
+    """The per-row losses of nll_loss or cross_entropy, float64 and flat, and
+    (class indices) each row's weight in the mean's denominator, else None."""
+    rows = math.prod(p.expected)
+    loss = np.empty(rows)
+    row_weight = None if p.probabilities else np.empty(rows)
+    flat, (sN, sC, sK) = _flat_strided(p.view)
+    n_threads = _kernel_threads()
+    if p.name == "nll_loss":
+        _kr.nll(flat, sN, sC, sK, p.view.shape[0], p.view.shape[2], p.t, p.w, p.ignore_index,
+                loss, row_weight, n_threads)
+    elif p.probabilities:
+        t_flat, (tN, tC, tK) = _flat_strided(p.t_view)
+        _kr.cross_entropy_prob(flat, t_flat, sN, sC, sK, tN, tC, tK, *p.view.shape, p.w,
+                               p.eps, loss, n_threads)
+    else:
+        _kr.cross_entropy_index(flat, sN, sC, sK, *p.view.shape, p.t, p.w, p.weight_sum,
+                                p.ignore_index, p.eps, loss, row_weight, n_threads)
+    return loss, row_weight
+
+
+def class_denominator(p):
+    """What a reduced class loss divides its per-row sum by: the summed
+    weights of the counted targets (class indices) or the number of rows
+    (probabilities) for 'mean', else 1."""
+    if p.reduction != "mean":
+        return 1
+    return prob_rows(p) if p.probabilities else counted_weight(p)
+
+
+def class_loss(name, input, target, weight, ignore_index, reduction, label_smoothing=0.0):
+    """nll_loss and cross_entropy: checks, the per-row kernel, the reduction."""
+    p = class_problem(name, input, target, weight, ignore_index, reduction, label_smoothing)
+    return reduce_rows(*class_rows(p), p)
+
+
+def class_gradient(p, g, scale, out):
+    """The gradient of nll_loss or cross_entropy for checked operands `p` and
+    the upstream (g, scale) that `upstream` returned."""
+    g = g.astype(np.float64)
+    N, C, inner = p.view.shape
+    n_threads = _kernel_threads()
+    flat, (sN, sC, sK) = _flat_strided(p.view)
+    reads = [flat]
+    if p.probabilities:
+        t_flat, (tN, tC, tK) = _flat_strided(p.t_view)
+        reads.append(t_flat)
+    # the kernel writes only the targets' elements of nll_loss's gradient
+    grad = _gradient_buffer(out, p.x.shape, p.x.dtype, reads, zero=p.name == "nll_loss")
+    if p.name == "nll_loss":
+        _kr.nll_backward(N, C, inner, p.t, p.w, p.ignore_index, g, scale, grad.reshape(-1),
+                         n_threads)
+    elif p.probabilities:
+        _kr.cross_entropy_prob_backward(flat, t_flat, sN, sC, sK, tN, tC, tK, N, C, inner,
+                                        p.w, p.eps, g, scale, grad.reshape(-1), n_threads)
+    else:
+        _kr.cross_entropy_index_backward(flat, sN, sC, sK, N, C, inner, p.t, p.w,
+                                         p.weight_sum, p.ignore_index, p.eps, g, scale,
+                                         grad.reshape(-1), n_threads)
+    return _finish(grad, p.x.shape, p.result, out)
+
+
+def class_loss_backward(name, input, target, weight, ignore_index, reduction, grad_output,
+                        out, label_smoothing=0.0):
+    p = class_problem(name, input, target, weight, ignore_index, reduction, label_smoothing)
+    g, scale = upstream(grad_output, p.reduction, p.expected, p.x.dtype, class_denominator(p))
+    _check_loss_out(out, p.x, p.result)
+    return class_gradient(p, g, scale, out)
