@@ -6,6 +6,9 @@ the docs build, so that the pages follow the package as it grows:
 - :func:`write_api_pages` (called from conf.py, before Sphinx reads the
   sources) writes one autosummary page per group of public names into
   ``generated/api/``; autosummary then writes a stub per name.
+- ``.. fastnl-gallery::`` writes the gallery's section of every activation
+  (figure, formula, parameters, torch names, text) from the rows of
+  ``fastnl._ops.ACTIVATIONS``; :func:`gallery_rst` is that reST.
 - ``.. fastnl-torch-table::`` draws the torch -> fastnl table, marking the
   names fastnl does not export yet.
 - ``.. fastnl-selfcheck::`` runs ``python -m fastnl`` in-process and shows
@@ -27,6 +30,9 @@ import re
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives
 from docutils.statemachine import StringList
+from sphinx.util.parsing import nested_parse_to_nodes
+
+from fastnl import _ops
 
 # -- API pages ----------------------------------------------------------------
 
@@ -193,6 +199,13 @@ _LOSS = ("Pass the arguments after ``target`` by keyword: torch's deprecated "
          "``size_average`` and ``reduce`` come first in its signature and are not accepted.")
 _NO_WEIGHT = _LOSS + " No ``weight`` argument (torch 2.13 has one)."
 
+
+def _torch_functions(a):
+    """torch's names of a row's function, torch.<name> first where torch has one."""
+    top = [f"torch.{a.torch}"] if a.torch in ("sigmoid", "tanh") else []
+    return top + [_F + a.torch]
+
+
 # (torch name, fastnl name, argument differences)
 TORCH_FUNCTIONS = [
     (_F + "relu", "fastnl.relu", _INPLACE),
@@ -342,6 +355,94 @@ class TorchTable(Directive):
         return row
 
 
+# -- gallery --------------------------------------------------------------------
+
+_OTHER_FAMILY = "Other activations"  # the heading of rows without a family
+
+
+def _value(v):
+    """A parameter value as the gallery's text gives it: 0.1, 2, -1."""
+    return f"{v:g}" if isinstance(v, float) else repr(v)
+
+
+def _listed(items):
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _gallery_plot_args(a):
+    """The figure's keyword arguments: the first case's parameters, then the row's plot."""
+    return {**(a.cases[0] if a.cases else {}), **a.plot}
+
+
+def _gallery_facts(a):
+    """What the gallery says of every row: its parameters with their defaults (and
+    the values drawn where they differ), its constraints and its torch names."""
+    drawn = _gallery_plot_args(a)
+    parts = []
+    for p in a.params:
+        notes = ["required"] if p.default is None else []
+        if p.options:
+            notes.append("or " + " or ".join(f"``{o!r}``" for o in p.options if o != p.default))
+        if p.error:
+            notes.append(p.error)
+        if p.name in drawn and drawn[p.name] != p.default:
+            notes.append(f"drawn with {_value(drawn[p.name])}")
+        text = f"``{p.name}``" if p.default is None else f"``{p.name}={p.default!r}``"
+        parts.append(text + (f" ({'; '.join(notes)})" if notes else ""))
+    sentences = []
+    if parts:
+        sentences.append(", ".join(parts) + ".")
+    elif not a.custom:  # a custom row's text gives its parameters (they are not Param rows)
+        sentences.append("No parameters.")
+    sentences += [f"Requires ``{condition}``." for condition, _ in a.constraints]
+    if a.torch:
+        names = _torch_functions(a) + ([f"torch.nn.{a.module}"] if a.module else [])
+        sentences.append("Mirrors " + _listed([f"``{n}``" for n in names]) + ".")
+    else:
+        module = f", with the module ``fastnl.nn.{a.module}``" if a.module else ""
+        sentences.append(f"Not in torch: fastnl's own{module}.")
+    return " ".join(sentences)
+
+
+def _indented(text, indent="   "):
+    return [indent + line if line else "" for line in text.splitlines()]
+
+
+def gallery_rst(activations=None):
+    """The reST of the gallery's sections: a heading per family, in the order of
+    their first row, and under it a section per row in the table's order: the
+    figure (``plot_activation``), the formula, the facts, the row's text and
+    what it does beyond torch. Runs without Sphinx."""
+    activations = _ops.ACTIVATIONS if activations is None else activations
+    families = {}
+    for a in activations:
+        families.setdefault(a.family or _OTHER_FAMILY, []).append(a)
+    lines = []
+    for family, rows in families.items():
+        lines += [family, "-" * len(family), ""]
+        for a in rows:
+            args = "".join(f", {k}={v!r}" for k, v in _gallery_plot_args(a).items())
+            lines += [a.name, "~" * len(a.name), "", ".. plot::", "",
+                      f"   plot_activation({a.name!r}{args})", ""]
+            if a.latex:
+                lines += [".. math::", ""] + _indented(a.latex) + [""]
+            lines += [_gallery_facts(a), ""]
+            # without a text of its own a row still says what it is
+            lines += (a.gallery or a.summary).splitlines() + [""]
+            if a.beyond_torch:
+                lines += [f"Beyond torch: {a.beyond_torch}", ""]
+    return "\n".join(lines)
+
+
+class Gallery(Directive):
+    """``.. fastnl-gallery::``: the sections of :func:`gallery_rst`."""
+
+    def run(self):
+        # the page changes with the table: rebuild it when _ops.py changes
+        self.state.document.settings.env.note_dependency(_ops.__file__)
+        return nested_parse_to_nodes(self.state, gallery_rst(), source="fastnl-gallery")
+
+
 # -- self-check output ----------------------------------------------------------
 
 class SelfCheck(Directive):
@@ -398,6 +499,7 @@ class IfImportable(Directive):
 
 
 def setup(app):
+    app.add_directive("fastnl-gallery", Gallery)
     app.add_directive("fastnl-torch-table", TorchTable)
     app.add_directive("fastnl-selfcheck", SelfCheck)
     app.add_directive("fastnl-if-importable", IfImportable)
