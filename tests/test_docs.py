@@ -9,8 +9,9 @@
   ``fastnl.sampling.__all__``) has an Examples section;
 - the gallery's sections, written from ``fastnl._ops.ACTIVATIONS`` by the
   docs' Sphinx extension, cover every row (run without Sphinx);
-- every public function and class is in the "Coming from PyTorch" table, and
-  (with torch installed) every torch name of that table exists in torch.
+- every public function and class is in the "Coming from PyTorch" table (or
+  its list of fastnl's own activations), and (with torch installed) every
+  torch name of that table exists in torch and no name of fastnl's own does.
 
 The docs build itself (``sh docs/build.sh``) needs Sphinx and is run by CI,
 not by this file.
@@ -234,6 +235,7 @@ def test_public_name_has_examples(name, obj):
 def test_every_public_function_and_class_is_in_the_torch_table():
     docs = _extension()
     listed = {ours for _, ours, _ in docs.TORCH_FUNCTIONS + docs.TORCH_CLASSES}
+    listed |= {name for function, module, _ in docs.FASTNL_OWN for name in (function, module)}
     # Threads are in the table's last part; Module, the sampler and the
     # output cache have no torch twin.
     expected = {name for name, obj in _public()
@@ -251,6 +253,10 @@ def test_torch_names_of_the_table_exist(torch):
             for part in dotted.split(".")[1:]:
                 obj = getattr(obj, part, None)
             assert obj is not None, dotted
+    # fastnl's own activations are not in torch (else the table should name torch's)
+    for function, module, _ in docs.FASTNL_OWN:
+        assert not hasattr(torch.nn.functional, function.rpartition(".")[2]), function
+        assert not hasattr(torch.nn, module.rpartition(".")[2]), module
 
 
 def _absent_section():

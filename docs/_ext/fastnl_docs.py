@@ -9,8 +9,10 @@ the docs build, so that the pages follow the package as it grows:
 - ``.. fastnl-gallery::`` writes the gallery's section of every activation
   (figure, formula, parameters, torch names, text) from the rows of
   ``fastnl._ops.ACTIVATIONS``; :func:`gallery_rst` is that reST.
-- ``.. fastnl-torch-table::`` draws the torch -> fastnl table, marking the
-  names fastnl does not export yet.
+- ``.. fastnl-torch-table:: functions|classes|other|own`` draws the torch ->
+  fastnl tables (the activations' rows from ``fastnl._ops.ACTIVATIONS``),
+  marking the names fastnl does not export yet; ``own`` lists the activations
+  torch does not have.
 - ``.. fastnl-selfcheck::`` runs ``python -m fastnl`` in-process and shows
   its output.
 - ``.. fastnl-if-importable:: NAME [NAME ...]`` parses its content only when
@@ -206,33 +208,18 @@ def _torch_functions(a):
     return top + [_F + a.torch]
 
 
-# (torch name, fastnl name, argument differences)
-TORCH_FUNCTIONS = [
-    (_F + "relu", "fastnl.relu", _INPLACE),
-    (_F + "relu6", "fastnl.relu6", _INPLACE),
-    (_F + "leaky_relu", "fastnl.leaky_relu", _INPLACE),
-    (_F + "prelu", "fastnl.prelu", "``weight`` is any array-like of 1 or C elements."),
-    (_F + "rrelu", "fastnl.rrelu",
-     _INPLACE + " Extra ``rng`` (seed or Generator) for the slopes drawn in training, "
-     "``return_noise=True`` returns them for ``rrelu_backward``."),
-    (_F + "elu", "fastnl.elu", _INPLACE),
-    (_F + "celu", "fastnl.celu", _INPLACE),
-    (_F + "selu", "fastnl.selu", _INPLACE),
-    (_F + "gelu", "fastnl.gelu", "Limits at -inf (see below)."),
-    (_F + "softplus", "fastnl.softplus", "Finite where torch overflows for a large threshold."),
-    ("torch.sigmoid, " + _F + "sigmoid", "fastnl.sigmoid", ""),
-    ("torch.tanh, " + _F + "tanh", "fastnl.tanh", ""),
-    (_F + "softsign", "fastnl.softsign", "Limits at +-inf."),
-    (_F + "hardtanh", "fastnl.hardtanh", _INPLACE),
-    (_F + "threshold", "fastnl.threshold", _INPLACE),
-    (_F + "tanhshrink", "fastnl.tanhshrink", ""),
-    (_F + "softshrink", "fastnl.softshrink", ""),
-    (_F + "hardshrink", "fastnl.hardshrink", ""),
-    (_F + "logsigmoid", "fastnl.logsigmoid", ""),
-    (_F + "silu", "fastnl.silu", _INPLACE + " Limit at -inf."),
-    (_F + "mish", "fastnl.mish", _INPLACE + " Limit at -inf."),
-    (_F + "hardsigmoid", "fastnl.hardsigmoid", _INPLACE),
-    (_F + "hardswish", "fastnl.hardswish", _INPLACE + " Limit at -inf, no overflow."),
+def _activation_note(a):
+    """The table's differences for a row: in place, its own notes, beyond torch."""
+    notes = [_INPLACE] if a.inplace else []
+    notes += [a.torch_differences] if a.torch_differences else []
+    notes += [f"Beyond torch: {a.beyond_torch}"] if a.beyond_torch else []
+    return " ".join(notes)
+
+
+# (torch name, fastnl name, argument differences); the activations from the table
+TORCH_FUNCTIONS = [(", ".join(_torch_functions(a)), f"fastnl.{a.name}", _activation_note(a))
+                   for a in _ops.ACTIVATIONS if a.torch]
+TORCH_FUNCTIONS += [
     (_F + "softmax", "fastnl.softmax", _AXIS),
     (_F + "log_softmax", "fastnl.log_softmax", _AXIS),
     (_F + "softmin", "fastnl.softmin", _AXIS),
@@ -247,12 +234,9 @@ TORCH_FUNCTIONS = [
     (_F + "binary_cross_entropy_with_logits", "fastnl.binary_cross_entropy_with_logits", _LOSS),
 ]
 
-_NN_CLASSES = [
-    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "CELU", "SELU", "GELU", "Softplus",
-    "Sigmoid", "Tanh", "Softsign", "Hardtanh", "Threshold", "Tanhshrink", "Softshrink",
-    "Hardshrink", "LogSigmoid", "SiLU", "Mish", "Hardsigmoid", "Hardswish", "Softmax",
-    "LogSoftmax", "Softmin", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss",
-    "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
+_NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
+    "Softmax", "LogSoftmax", "Softmin", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
+    "NLLLoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
     "AdaptiveLogSoftmaxWithLoss",
 ]
 _NN_NOTES = {
@@ -265,6 +249,10 @@ _NN_NOTES = {
                                   "``state_dict()`` with torch's keys, as NumPy arrays.",
 }
 TORCH_CLASSES = [(f"torch.nn.{c}", f"fastnl.nn.{c}", _NN_NOTES.get(c, "")) for c in _NN_CLASSES]
+
+# (fastnl name, fastnl.nn class, what it is): the activations torch does not have
+FASTNL_OWN = [(f"fastnl.{a.name}", f"fastnl.nn.{a.module}" if a.module else "", a.summary)
+              for a in _ops.ACTIVATIONS if not a.torch]
 
 
 def _gradient_note():
@@ -308,11 +296,14 @@ def _literal(text):
 
 
 class TorchTable(Directive):
-    """``.. fastnl-torch-table:: functions|classes|other``"""
+    """``.. fastnl-torch-table:: functions|classes|other|own``"""
 
     required_arguments = 1
 
     def run(self):
+        self.state.document.settings.env.note_dependency(_ops.__file__)
+        if self.arguments[0] == "own":
+            return self._own()
         rows = {"functions": TORCH_FUNCTIONS, "classes": TORCH_CLASSES,
                 "other": TORCH_OTHER}[self.arguments[0]]
         table = nodes.table(classes=["fastnl-torch-table"])
@@ -337,6 +328,26 @@ class TorchTable(Directive):
                 ours = nodes.paragraph("", "", _literal(fastnl_name).children[0],
                                        nodes.Text(" (planned, not exported yet)"))
             body += self._row(_literal(torch_name), ours, self._rst(note))
+        return [table]
+
+    def _own(self):
+        """fastnl's activations without a torch twin: function, class, summary."""
+        if not FASTNL_OWN:
+            return [nodes.paragraph(text="None in this version.")]
+        table = nodes.table(classes=["fastnl-torch-table"])
+        group = nodes.tgroup(cols=3)
+        table += group
+        for width in (30, 30, 40):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        group += head
+        head += self._row(*(nodes.paragraph(text=t) for t in ("fastnl", "fastnl.nn", "what it is")))
+        body = nodes.tbody()
+        group += body
+        for function, module, summary in FASTNL_OWN:
+            cells = [self._rst(f":py:obj:`{n}`") if n and _exists(n)
+                     else _literal(n) if n else nodes.paragraph() for n in (function, module)]
+            body += self._row(*cells, self._rst(summary))
         return [table]
 
     def _rst(self, text):
