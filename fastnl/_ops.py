@@ -54,7 +54,8 @@ The documentation fields are reST and LaTeX, read by ``docs/_ext/fastnl_docs.py`
 - ``gallery``: what the function is good for, after the facts the gallery
   writes itself from the row (the parameters and their defaults, the torch
   names or "not in torch", ``beyond_torch``). A ``custom`` row has no
-  ``Param`` rows, so its text starts with its parameters;
+  ``Param`` rows: the first paragraph of its text gives its parameters, and
+  the torch names follow it;
 - ``plot``: keyword arguments of ``fastnl_plots.plot_activation`` that
   override the first case's parameters (a parameter drawn with another value
   so that the curve shows it, which the gallery then mentions) or set

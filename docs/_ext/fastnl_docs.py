@@ -403,7 +403,9 @@ def _gallery_facts(a):
     sentences = []
     if parts:
         sentences.append(", ".join(parts) + ".")
-    elif not a.custom:  # a custom row's text gives its parameters (they are not Param rows)
+    elif a.custom:  # no Param rows: the first paragraph of its text gives its parameters
+        sentences.append(a.gallery.split("\n\n")[0] if a.gallery else "")
+    else:
         sentences.append("No parameters.")
     sentences += [f"Requires ``{condition}``." for condition, _ in a.constraints]
     if a.torch:
@@ -412,7 +414,7 @@ def _gallery_facts(a):
     else:
         module = f", with the module ``fastnl.nn.{a.module}``" if a.module else ""
         sentences.append(f"Not in torch: fastnl's own{module}.")
-    return " ".join(sentences)
+    return " ".join(filter(None, sentences))
 
 
 def _indented(text, indent="   "):
@@ -438,8 +440,10 @@ def gallery_rst(activations=None):
             if a.latex:
                 lines += [".. math::", ""] + _indented(a.latex) + [""]
             lines += [_gallery_facts(a), ""]
-            # without a text of its own a row still says what it is
-            lines += (a.gallery or a.summary).splitlines() + [""]
+            text = a.gallery or a.summary  # without a text of its own a row still says what it is
+            if a.custom and a.gallery:  # its first paragraph went into the facts
+                text = text.partition("\n\n")[2]
+            lines += text.splitlines() + [""]
             if a.beyond_torch:
                 lines += [f"Beyond torch: {a.beyond_torch}", ""]
     return "\n".join(lines)
