@@ -63,7 +63,7 @@ plot_pre_code = (
     "import numpy as np\n"
     "import matplotlib.pyplot as plt\n"
     "import fastnl\n"
-    "from fastnl_plots import plot_activation, plot_rrelu_band, plot_softmax_temperatures\n"
+    "from fastnl_plots import plot_activation, plot_softmax_temperatures\n"
 )
 
 html_theme = "alabaster"

@@ -8,12 +8,14 @@ can read it before the kernels exist. From it come:
   ``fnl_activations.h`` (``fnl_<kernel>_<f|d>`` and ``..._backward_...``);
 - the public functions of :mod:`fastnl.activations` (signature, argument
   checks, docstring) and their ``fastnl.ufunc`` twins;
-- the ``fastnl.nn`` classes, the test and self-check settings (``cases``), the
-  benchmark lists and the documentation tables.
+- the ``fastnl.nn`` classes, the test and self-check settings (``cases``) and
+  the benchmark lists;
+- the documentation's lists of activations (``docs/_ext/fastnl_docs.py``): the
+  gallery's sections and the migration guide's torch -> fastnl tables.
 
 Adding an activation: its C math (forward and derivative) in
 ``fnl_activations.h``, a ``Kernel`` row if it needs a new loop, and an
-``Activation`` row here.
+``Activation`` row here; the documentation follows from the row.
 
 Expressions (``kernel_args``, ``Param.domain``, ``Activation.constraints``) are
 written in the common subset of Python and C (names of parameters, numbers,
@@ -40,6 +42,27 @@ a ``cases`` setting; a tuple as an array of x's dtype):
   the backward besides x and y (logsigmoid's CPU buffer ``exp(-|x|)``, from
   ``aten.log_sigmoid_forward``), computed once outside the timing, as
   autograd computes it during the forward.
+
+The documentation fields are reST and LaTeX, read by ``docs/_ext/fastnl_docs.py``
+(``.. fastnl-gallery::``, ``.. fastnl-torch-table::``):
+
+- ``family``: the gallery's heading (the constants just before ACTIVATIONS);
+  the headings come in the order of their first row, and under each heading
+  its rows in the table's order;
+- ``latex``: the formula under the figure (a ``.. math::`` block; ``\n``
+  separates its lines);
+- ``gallery``: what the function is good for, after the facts the gallery
+  writes itself from the row (the parameters and their defaults, the torch
+  names or "not in torch", ``beyond_torch``). A ``custom`` row has no
+  ``Param`` rows: the first paragraph of its text gives its parameters, and
+  the torch names follow it;
+- ``plot``: keyword arguments of ``fastnl_plots.plot_activation`` that
+  override the first case's parameters (a parameter drawn with another value
+  so that the curve shows it, which the gallery then mentions) or set
+  ``xlim`` / ``ylim`` (default x in [-5, 5]);
+- ``torch_differences``: the migration guide's note on the arguments,
+  besides ``inplace`` (pass ``out=x``) and ``beyond_torch``, which it adds.
+  A row with ``torch=None`` is listed there as fastnl's own.
 """
 
 from typing import NamedTuple
@@ -136,9 +159,23 @@ class Activation(NamedTuple):
     numpy: str = None            # the plain NumPy formula of the forward
     torch_backward: str = None   # torch's backward kernel (or autograd's composite)
     torch_saved: str = None      # what autograd keeps from the forward for it, as `saved`
+    # the documentation (see the module docstring)
+    family: str = ""             # the gallery's heading it is listed under
+    latex: str = ""              # the gallery's formula (LaTeX; lines joined by newlines)
+    gallery: str = ""            # the gallery's text after the generated facts (reST)
+    plot: dict = {}              # the gallery figure's arguments over the first case's
+    torch_differences: str = ""  # the migration guide's notes beyond inplace and beyond_torch
 
 
 NONZERO = "must be non-zero"
+
+# The gallery's headings (Activation.family), in the order of their first row.
+RECTIFIERS = "Rectifiers: one kink at 0"
+EXPONENTIAL = "Exponential linear units: a smooth negative side"
+SMOOTH = "Smooth rectifiers: gates and soft ReLUs"
+SQUASHING = "Squashing functions: bounded and saturating"
+PIECEWISE = "Piecewise-linear approximations"
+SHRINKAGE = "Shrinkage: zeroing small values"
 
 ACTIVATIONS = [
     Activation(
@@ -148,7 +185,14 @@ ACTIVATIONS = [
         numpy="np.maximum(x, 0)",
         torch_backward="aten.threshold_backward(g, y, 0)",
         example=("[-2.0, 0.0, 3.0]", "array([0., 0., 3.])"),
-        backward_example=("[-1.0, 0.0, 2.0]", "array([0., 0., 1.])")),
+        backward_example=("[-1.0, 0.0, 2.0]", "array([0., 0., 1.])"),
+        family=RECTIFIERS,
+        latex=r"\mathrm{relu}(x) = \max(0, x)",
+        gallery="The default for hidden layers: cheap, a gradient of exactly 1 for active units, "
+                "and sparse outputs. Its weakness is the *dying ReLU*: a unit whose input is "
+                "negative for every sample gets a zero gradient and stops learning (a large "
+                "learning rate or a bad bias can push units there); the leaky variants below keep "
+                "a small gradient to avoid it."),
     Activation(
         "relu6", "ReLU capped at 6, ``min(max(0, x), 6)``.", "hardtanh",
         kernel_args=("0.0", "6.0"), torch="relu6", module="ReLU6", inplace=True,
@@ -156,7 +200,12 @@ ACTIVATIONS = [
         numpy="np.clip(x, 0, 6)",
         torch_backward="aten.hardtanh_backward(g, x, 0.0, 6.0)",
         example=("[-1.0, 3.0, 9.0]", "array([0., 3., 6.])"),
-        backward_example=("[-1.0, 3.0, 6.0]", "array([0., 1., 0.])")),
+        backward_example=("[-1.0, 3.0, 6.0]", "array([0., 1., 0.])"),
+        family=RECTIFIERS, plot={"xlim": (-3.0, 9.0)},
+        latex=r"\mathrm{relu6}(x) = \min(\max(0, x), 6)",
+        gallery="ReLU with a ceiling: the bounded range suits low-precision (fixed-point) "
+                "inference, which is why mobile networks such as MobileNetV2 use it. The cap adds "
+                "a second kink, so it is not scale invariant, and units above 6 get no gradient."),
     Activation(
         "leaky_relu", "Leaky ReLU, ``x if x > 0 else negative_slope * x``.", "leaky_relu",
         params=(Param("negative_slope", 0.01, doc="Slope for x <= 0."),), torch="leaky_relu", module="LeakyReLU",
@@ -168,17 +217,53 @@ ACTIVATIONS = [
         torch_backward="aten.leaky_relu_backward(g, x, negative_slope, False)",
         example=("[-2.0, 3.0], negative_slope=0.5", "array([-1.,  3.])"),
         backward_example=("[-1.0, 0.0, 2.0]", "array([0.01, 0.01, 1.  ])"),
-        cases=({}, {"negative_slope": 0.2})),
+        cases=({}, {"negative_slope": 0.2}),
+        family=RECTIFIERS, plot={"negative_slope": 0.1},  # 0.01 would look flat
+        latex=r"\mathrm{leaky\_relu}(x) = \begin{cases} x & x > 0 \\ "
+              r"\mathrm{negative\_slope} \cdot x & x \le 0 \end{cases}",
+        gallery="A drop-in fix for dying ReLUs: negative inputs keep a small gradient, so a unit "
+                "can recover. Still a single kink, hence scale invariant."),
     Activation("prelu", "Parametric ReLU.", torch="prelu", module="PReLU", custom=True,
                ufunc=False, cases=({"weight": (0.25,)},),
                numpy="np.where(x > 0, x, weight * x)",  # weight of one element, or x of (C,)
-               torch_backward="aten._prelu_kernel_backward(g, x, weight)[0]"),  # grad_x
+               torch_backward="aten._prelu_kernel_backward(g, x, weight)[0]",  # grad_x
+               family=RECTIFIERS,
+               latex=r"\mathrm{prelu}(x) = \begin{cases} x & x > 0 \\ w_c \, x & x \le 0 "
+                     r"\end{cases}",
+               gallery="``weight``: one slope shared by all channels or one per channel "
+                       "(channel axis 1, or 0 for 1-d input); drawn with 0.25, the initial "
+                       "slope of ``nn.PReLU``.\n\n"
+                       "Leaky ReLU whose slope is learnt: ``prelu_backward`` returns the "
+                       "gradient of the weight too, and ``fastnl.nn.PReLU`` accumulates it in "
+                       "``weight_grad``. Worth trying in convolutional networks. Weight decay "
+                       "pulls the slope towards 0, that is towards ReLU, so it is usually not "
+                       "applied to it.",
+               torch_differences="``weight`` is any array-like of 1 or C elements."),
     # the expressions of rrelu are those of evaluation (training=False): a fixed slope
     Activation("rrelu", "Randomized leaky ReLU.", torch="rrelu", module="RReLU", custom=True,
                ufunc=False, inplace=True, cases=({}, {"lower": 0.1, "upper": 0.3}),
                numpy="np.where(x > 0, x, (lower + upper) / 2 * x)",
                torch_backward="aten.rrelu_with_noise_backward(g, x, torch.empty_like(x), lower, "
-                              "upper, False, False)"),
+                              "upper, False, False)",
+               # the defaults, shown in the figure's title; fastnl_plots adds the band of
+               # slopes that training draws from
+               family=RECTIFIERS, plot={"lower": 1 / 8, "upper": 1 / 3},
+               latex=(r"\mathrm{rrelu}(x) = \begin{cases} x & x > 0 \\ a \, x & x \le 0 "
+                      r"\end{cases},"
+                      "\n"
+                      r"\qquad a \sim U(\mathrm{lower}, \mathrm{upper}) \text{ in training},"
+                      "\n"
+                      r"\quad a = \tfrac{\mathrm{lower} + \mathrm{upper}}{2} "
+                      r"\text{ in evaluation}"),
+               gallery="``lower=1/8``, ``upper=1/3``, ``training=False``, ``rng=None``. The "
+                       "curve is the evaluation form; the band shows the slopes training draws "
+                       "from.\n\n"
+                       "A leaky ReLU whose random slope acts as a regulariser during training "
+                       "(each negative element gets its own slope). Pass ``return_noise=True`` "
+                       "in training to get the slopes that ``rrelu_backward`` needs.",
+               torch_differences="Extra ``rng`` (seed or Generator) for the slopes drawn in "
+                                 "training, ``return_noise=True`` returns them for "
+                                 "``rrelu_backward``."),
     Activation(
         "elu", "Exponential linear unit, ``x if x > 0 else alpha * (exp(x) - 1)``.", "elu",
         params=(Param("alpha", 1.0, doc="The limit of -f(x) at -inf."),), kernel_args=("alpha", "1.0", "1.0"), torch="elu",
@@ -188,7 +273,13 @@ ACTIVATIONS = [
         torch_backward="aten.elu_backward(g, alpha, 1.0, 1.0, False, x)",
         example=("[-1000.0, 0.0, 2.0]", "array([-1.,  0.,  2.])"),
         backward_example=("[-1000.0, 0.0, 2.0]", "array([0., 1., 1.])"),
-        cases=({}, {"alpha": 0.5})),
+        cases=({}, {"alpha": 0.5}),
+        family=EXPONENTIAL,
+        latex=r"\mathrm{elu}(x) = \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 "
+              r"\end{cases}",
+        gallery="Negative outputs that saturate at ``-alpha`` push the mean activation towards "
+                "zero, which can speed up training, and negative units keep a gradient. With "
+                "``alpha=1`` the derivative is continuous at 0; with other values it jumps."),
     Activation(
         "celu", "Continuously differentiable ELU, "
         "``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.", "elu",
@@ -200,7 +291,13 @@ ACTIVATIONS = [
         torch_backward="aten.elu_backward(g, alpha, 1.0, 1.0 / alpha, False, x)",
         example=("[-1000.0, 2.0], alpha=2.0", "array([-2.,  2.])"),
         backward_example=("[-1000.0, 0.0, 2.0]", "array([0., 1., 1.])"),
-        cases=({}, {"alpha": 2.0})),
+        cases=({}, {"alpha": 2.0}),
+        family=EXPONENTIAL, plot={"alpha": 2.0},
+        latex=r"\mathrm{celu}(x) = \max(0, x) + \min\!\left(0, \alpha \left(e^{x/\alpha} - 1"
+              r"\right)\right)",
+        gallery="ELU rescaled so that its derivative is continuous at 0 for every ``alpha``: "
+                "choose it over ELU when you want a saturation level other than -1 and a smooth "
+                "gradient."),
     Activation(
         "selu", "Scaled ELU, ``scale * (x if x > 0 else alpha * (exp(x) - 1))``.", "elu",
         # alpha * scale, scale, 1 with the constants of Klambauer et al. (2017),
@@ -214,7 +311,16 @@ ACTIVATIONS = [
         torch_backward="aten.elu_backward(g, 1.6732632423543772, 1.0507009873554805, 1.0, "
                        "False, x)",
         example=("1.0", "np.float64(1.0507009873554805)"),
-        backward_example=("[-1000.0, 1.0, 2.0]", "array([0.        , 1.05070099, 1.05070099])")),
+        backward_example=("[-1000.0, 1.0, 2.0]", "array([0.        , 1.05070099, 1.05070099])"),
+        family=EXPONENTIAL,
+        latex=(r"\mathrm{selu}(x) = \lambda \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & "
+               r"x \le 0 \end{cases},"
+               "\n"
+               r"\quad \alpha \approx 1.6733,\ \lambda \approx 1.0507"),
+        gallery="For self-normalising fully connected networks (Klambauer et al., 2017): with "
+                "LeCun-normal weights the constants keep activations near zero mean and unit "
+                "variance layer after layer, without batch normalisation. Its derivative jumps "
+                "at 0 (from about 1.76 to 1.05)."),
     Activation(
         "gelu", "Gaussian error linear unit, ``x * Phi(x)``.",
         {"none": "gelu", "tanh": "gelu_tanh"},
@@ -233,7 +339,17 @@ ACTIVATIONS = [
         torch_backward="aten.gelu_backward(g, x, approximate=approximate)",
         example=("[-np.inf, 0.0, np.inf]", "array([-0.,  0., inf])"),
         backward_example=("[-np.inf, 0.0, np.inf]", "array([0. , 0.5, 1. ])"),
-        cases=({}, {"approximate": "tanh"})),
+        cases=({}, {"approximate": "tanh"}),
+        family=SMOOTH,
+        latex=(r"\mathrm{gelu}(x) = x \, \Phi(x), \qquad"
+               "\n"
+               r"\Phi(x) = \tfrac12 \operatorname{erfc}\!\left(-x / \sqrt{2}\right)"),
+        gallery=r"The ``'tanh'`` form replaces :math:`\Phi(x)` by :math:`\tfrac12 \left(1 + "
+                r"\tanh\left(\sqrt{2/\pi}\,(x + 0.044715 x^3)\right)\right)`."
+                "\n\n"
+                "The standard activation of transformers (BERT, GPT). Smooth and slightly "
+                "non-monotonic (a minimum of about -0.17 near ``x = -0.75``). Use the ``'tanh'`` "
+                "form only to match a model trained with it."),
     Activation(
         "softplus", "Softplus, ``log(1 + exp(beta * x)) / beta``.", "softplus",
         params=(Param("beta", 1.0, domain="beta != 0", error=NONZERO, doc="Sharpness; non-zero."),
@@ -250,7 +366,14 @@ ACTIVATIONS = [
         torch_backward="aten.softplus_backward(g, x, beta, threshold)",
         example=("[-30.0, 0.0, 30.0]", "array([9.35762297e-14, 6.93147181e-01, 3.00000000e+01])"),
         backward_example=("[-1000.0, 0.0, 1000.0]", "array([0. , 0.5, 1. ])"),
-        cases=({}, {"beta": 2.0, "threshold": 10.0}, {"beta": 0.5, "threshold": 1000.0})),
+        cases=({}, {"beta": 2.0, "threshold": 10.0}, {"beta": 0.5, "threshold": 1000.0}),
+        family=SMOOTH,
+        latex=(r"\mathrm{softplus}(x) = \frac{1}{\beta} \log\left(1 + e^{\beta x}\right),"
+               "\n"
+               r"\text{ or } x \text{ where } \beta x > \mathrm{threshold}"),
+        gallery="A smooth ReLU that is strictly positive: the usual way to produce a positive "
+                "output (a standard deviation, a rate). Larger ``beta`` brings it closer to ReLU. "
+                "Its derivative is the sigmoid of ``beta * x``."),
     Activation(
         "sigmoid", "Logistic sigmoid, ``1 / (1 + exp(-x))``.", "sigmoid", torch="sigmoid",
         module="Sigmoid", details="Evaluated through ``exp(-|x|)`` only, so it never overflows.",
@@ -258,14 +381,27 @@ ACTIVATIONS = [
         numpy="expit(x)",
         torch_backward="aten.sigmoid_backward(g, y)",
         example=("[-1000.0, 0.0, 1000.0]", "array([0. , 0.5, 1. ])"),
-        backward_example=("[-1000.0, 0.0, 1000.0]", "array([0.  , 0.25, 0.  ])")),
+        backward_example=("[-1000.0, 0.0, 1000.0]", "array([0.  , 0.25, 0.  ])"),
+        family=SQUASHING, plot={"xlim": (-8.0, 8.0)},
+        latex=r"\sigma(x) = \frac{1}{1 + e^{-x}}",
+        gallery="Maps to (0, 1): gates (LSTM, GRU) and the probability of a binary output. Its "
+                "derivative is at most 1/4 and decays like :math:`e^{-|x|}`, so stacks of sigmoid "
+                "layers train slowly (vanishing gradients); avoid it in hidden layers. For a "
+                "binary classifier, keep the logits and use "
+                "``binary_cross_entropy_with_logits`` rather than sigmoid followed by "
+                "``binary_cross_entropy``."),
     Activation(
         "tanh", "Hyperbolic tangent.", "tanh", torch="tanh", module="Tanh",
         derivative="(1 - tanh(x)**2)",
         numpy="np.tanh(x)",
         torch_backward="aten.tanh_backward(g, y)",
         example=("[0.0, 1000.0]", "array([0., 1.])"),
-        backward_example=("[-1000.0, 0.0, 1000.0]", "array([0., 1., 0.])")),
+        backward_example=("[-1000.0, 0.0, 1000.0]", "array([0., 1., 0.])"),
+        family=SQUASHING, plot={"xlim": (-5.0, 5.0)},
+        latex=r"\tanh(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}}",
+        gallery="Zero-centred sigmoid with range (-1, 1) and derivative at most 1: the state "
+                "non-linearity of recurrent networks. Saturates like the sigmoid, so the same "
+                "warning about deep stacks applies."),
     Activation(
         "softsign", "Softsign, ``x / (1 + |x|)``.", "softsign", torch="softsign",
         module="Softsign", beyond_torch="``softsign(+-inf) = +-1`` (torch 2.13 returns NaN).",
@@ -274,7 +410,11 @@ ACTIVATIONS = [
         torch_saved="x.abs() + 1",
         torch_backward="g / saved - g * (x / saved / saved) * x.sgn()",
         example=("[-np.inf, 1.0, np.inf]", "array([-1. ,  0.5,  1. ])"),
-        backward_example=("[-1.0, 0.0, 1.0]", "array([0.25, 1.  , 0.25])")),
+        backward_example=("[-1.0, 0.0, 1.0]", "array([0.25, 1.  , 0.25])"),
+        family=SQUASHING, plot={"xlim": (-10.0, 10.0)},
+        latex=r"\mathrm{softsign}(x) = \frac{x}{1 + |x|}",
+        gallery="Shaped like tanh but with polynomial tails: its derivative decays like "
+                ":math:`1/x^2` instead of exponentially, so it saturates more gently."),
     Activation(
         "hardtanh", "Clamp to ``[min_val, max_val]``.", "hardtanh",
         params=(Param("min_val", -1.0, finite=False, doc="Lower bound."),
@@ -285,7 +425,11 @@ ACTIVATIONS = [
         torch_backward="aten.hardtanh_backward(g, x, min_val, max_val)",
         example=("[-3.0, 0.5, 3.0]", "array([-1. ,  0.5,  1. ])"),
         backward_example=("[-1.0, 0.0, 1.0]", "array([0., 1., 0.])"),
-        cases=({}, {"min_val": -2.0, "max_val": 0.5})),
+        cases=({}, {"min_val": -2.0, "max_val": 0.5}),
+        family=PIECEWISE, plot={"xlim": (-3.0, 3.0)},
+        latex=r"\mathrm{hardtanh}(x) = \min(\max(x, \mathrm{min\_val}), \mathrm{max\_val})",
+        gallery="A clamp: a cheap stand-in for tanh, or a way to bound values. The gradient is 0 "
+                "outside the interval (and at its ends), so clamped units do not learn."),
     Activation(
         "threshold", "``x if x > threshold else value``.", "threshold",
         params=(Param("threshold", finite=False, doc="Inputs at or below it are replaced."),
@@ -297,7 +441,14 @@ ACTIVATIONS = [
         torch_backward="aten.threshold_backward(g, x, threshold)",
         example=("[0.5, 1.0, 2.0], threshold=1.0, value=-5.0", "array([-5., -5.,  2.])"),
         backward_example=("[0.0, 1.0, 2.0], threshold=1.0, value=0.0", "array([0., 0., 1.])"),
-        cases=({"threshold": 0.5, "value": -3.0},)),
+        cases=({"threshold": 0.5, "value": -3.0},),
+        family=RECTIFIERS, plot={"threshold": 1.0, "value": -1.0},
+        latex=r"\mathrm{threshold}(x) = \begin{cases} x & x > \mathrm{threshold} \\ "
+              r"\mathrm{value} & x \le \mathrm{threshold} \end{cases}",
+        gallery="The general form of ReLU (``threshold=0, value=0``): replace everything at or "
+                "below a cut-off by a constant. The jump at the threshold makes it a poor "
+                "hidden-layer activation unless ``value`` equals ``threshold``; it is a tool for "
+                "clipping and masking."),
     Activation(
         "tanhshrink", "``x - tanh(x)``.", "tanhshrink", torch="tanhshrink", module="Tanhshrink",
         details="Near 0 the difference cancels: the absolute error is a few ulp of ``|x|``.",
@@ -306,7 +457,12 @@ ACTIVATIONS = [
         torch_saved="torch.tanh(x)",
         torch_backward="g + aten.tanh_backward(-g, saved)",
         example=("[0.0, 100.0]", "array([ 0., 99.])"),
-        backward_example=("[-1000.0, 0.0, 1000.0]", "array([1., 0., 1.])")),
+        backward_example=("[-1000.0, 0.0, 1000.0]", "array([1., 0., 1.])"),
+        family=SHRINKAGE, plot={"xlim": (-4.0, 4.0)},
+        latex=r"\mathrm{tanhshrink}(x) = x - \tanh(x)",
+        gallery=r"A smooth shrinkage: close to :math:`x^3/3` near 0 and to :math:`x \mp 1` far "
+                "out. Rarely used as a hidden activation; it appears in some sparse-coding "
+                "models."),
     Activation(
         "softshrink", "Soft shrinkage, ``x - lambd`` above ``lambd``, ``x + lambd`` below "
         "``-lambd``, else 0.", "softshrink",
@@ -317,7 +473,13 @@ ACTIVATIONS = [
         torch_backward="aten.softshrink_backward(g, x, lambd)",
         example=("[-2.0, 0.25, 2.0]", "array([-1.5,  0. ,  1.5])"),
         backward_example=("[-1.0, 0.5, 2.0]", "array([1., 0., 1.])"),
-        cases=({}, {"lambd": 1.5})),
+        cases=({}, {"lambd": 1.5}),
+        family=SHRINKAGE, plot={"xlim": (-3.0, 3.0)},
+        latex=r"\mathrm{softshrink}(x) = \begin{cases} x - \lambda & x > \lambda \\ "
+              r"x + \lambda & x < -\lambda \\ 0 & \text{otherwise} \end{cases}",
+        gallery=r"Soft thresholding, the proximal operator of :math:`\lambda |x|`: the step of "
+                "iterative sparse-coding and lasso solvers (ISTA) and of denoisers. Continuous, "
+                "with a dead zone of width ``2 * lambd``."),
     Activation(
         "hardshrink", "Hard shrinkage, ``0 if -lambd <= x <= lambd else x``.", "hardshrink",
         params=(Param("lambd", 0.5, domain="lambd >= 0", error="must be >= 0",
@@ -327,7 +489,12 @@ ACTIVATIONS = [
         torch_backward="aten.hardshrink_backward(g, x, lambd)",
         example=("[-2.0, 0.25, 2.0]", "array([-2.,  0.,  2.])"),
         backward_example=("[-1.0, 0.5, 2.0]", "array([1., 0., 1.])"),
-        cases=({}, {"lambd": 0.0})),
+        cases=({}, {"lambd": 0.0}),
+        family=SHRINKAGE, plot={"xlim": (-3.0, 3.0)},
+        latex=r"\mathrm{hardshrink}(x) = \begin{cases} x & |x| > \lambda \\ 0 & "
+              r"\text{otherwise} \end{cases}",
+        gallery="Hard thresholding: keeps large values unchanged and zeroes small ones (no "
+                "shrinking bias, unlike softshrink), at the price of jumps at ``+-lambd``."),
     Activation(
         "logsigmoid", "``log(sigmoid(x))``.", "logsigmoid", torch="logsigmoid",
         module="LogSigmoid",
@@ -338,7 +505,13 @@ ACTIVATIONS = [
         torch_saved="aten.log_sigmoid_forward(x)[1]",
         torch_backward="aten.log_sigmoid_backward(g, x, saved)",
         example=("[-800.0, 0.0]", "array([-8.00000000e+02, -6.93147181e-01])"),
-        backward_example=("[-1000.0, 0.0, 1000.0]", "array([1. , 0.5, 0. ])")),
+        backward_example=("[-1000.0, 0.0, 1000.0]", "array([1. , 0.5, 0. ])"),
+        family=SQUASHING, plot={"xlim": (-8.0, 8.0)},
+        latex=r"\mathrm{logsigmoid}(x) = \log \sigma(x) = \min(x, 0) - \log\left(1 + "
+              r"e^{-|x|}\right)",
+        gallery="The log-probability of a binary event from its logit, for losses and "
+                "likelihoods; computed in the stable form on the right, finite for every finite "
+                "input where ``log(sigmoid(x))`` reaches ``-inf``."),
     Activation(
         "silu", "Sigmoid linear unit (swish), ``x * sigmoid(x)``.", "silu", torch="silu",
         module="SiLU", inplace=True,
@@ -347,7 +520,12 @@ ACTIVATIONS = [
         numpy="x * expit(x)",
         torch_backward="aten.silu_backward(g, x)",
         example=("[-np.inf, 0.0, np.inf]", "array([-0.,  0., inf])"),
-        backward_example=("[-np.inf, 0.0, np.inf]", "array([0. , 0.5, 1. ])")),
+        backward_example=("[-np.inf, 0.0, np.inf]", "array([0. , 0.5, 1. ])"),
+        family=SMOOTH,
+        latex=r"\mathrm{silu}(x) = x \, \sigma(x) = \frac{x}{1 + e^{-x}}",
+        gallery="Also known as swish. Smooth, non-monotonic (minimum about -0.28 near "
+                "``x = -1.28``), close to GELU in shape and results; used in EfficientNet and in "
+                "the gated feed-forward blocks of recent language models."),
     Activation(
         "mish", "Mish, ``x * tanh(softplus(x))``.", "mish", torch="mish", module="Mish",
         inplace=True, beyond_torch="``mish(-inf) = -0.0`` (torch 2.13 returns NaN).",
@@ -355,7 +533,12 @@ ACTIVATIONS = [
         numpy="x * np.tanh(np.logaddexp(0, x))",
         torch_backward="aten.mish_backward(g, x)",
         example=("[-np.inf, 0.0, np.inf]", "array([-0.,  0., inf])"),
-        backward_example=("[-np.inf, 0.0, np.inf]", "array([0. , 0.6, 1. ])")),
+        backward_example=("[-np.inf, 0.0, np.inf]", "array([0. , 0.6, 1. ])"),
+        family=SMOOTH,
+        latex=r"\mathrm{mish}(x) = x \tanh(\mathrm{softplus}(x))",
+        gallery="Another smooth, non-monotonic ReLU replacement (minimum about -0.31 near "
+                "``x = -1.19``), popularised by YOLOv4. It costs an ``exp``, a ``log1p`` and a "
+                "``tanh`` per element, more than SiLU for a similar curve."),
     Activation(
         "hardsigmoid", "Piecewise-linear sigmoid, ``min(max(x + 3, 0), 6) / 6``.", "hardsigmoid",
         torch="hardsigmoid", module="Hardsigmoid", inplace=True,
@@ -363,16 +546,26 @@ ACTIVATIONS = [
         numpy="np.clip(x / 6 + 0.5, 0, 1)",
         torch_backward="aten.hardsigmoid_backward(g, x)",
         example=("[-4.0, 0.0, 4.0]", "array([0. , 0.5, 1. ])"),
-        backward_example=("[-3.0, 0.0, 3.0]", "array([0.        , 0.16666667, 0.        ])")),
+        backward_example=("[-3.0, 0.0, 3.0]", "array([0.        , 0.16666667, 0.        ])"),
+        family=PIECEWISE, plot={"xlim": (-6.0, 6.0)},
+        latex=r"\mathrm{hardsigmoid}(x) = \frac{\min(\max(x + 3, 0), 6)}{6}",
+        gallery="A piecewise-linear sigmoid without ``exp``, used for gates on mobile hardware "
+                "(MobileNetV3's squeeze-and-excitation blocks)."),
     Activation(
         "hardswish", "``x * hardsigmoid(x)``.", "hardswish", torch="hardswish",
         module="Hardswish", inplace=True,
-        beyond_torch="``hardswish(-inf) = -0.0`` (torch 2.13 returns NaN).",
+        beyond_torch="``hardswish(-inf) = -0.0`` (torch 2.13 returns NaN), and "
+                     "``hardswish(x) = x`` above a sixth of the largest float, where torch "
+                     "2.13's ``x * 6`` overflows to inf.",
         derivative="(0 if x <= -3 else x / 3 + 1/2 if x < 3 else 1)",
         numpy="x * np.clip(x / 6 + 0.5, 0, 1)",
         torch_backward="aten.hardswish_backward(g, x)",
         example=("[-np.inf, 0.0, 4.0]", "array([-0.,  0.,  4.])"),
-        backward_example=("[-4.0, 0.0, 4.0]", "array([0. , 0.5, 1. ])")),
+        backward_example=("[-4.0, 0.0, 4.0]", "array([0. , 0.5, 1. ])"),
+        family=PIECEWISE, plot={"xlim": (-6.0, 6.0)},
+        latex=r"\mathrm{hardswish}(x) = x \cdot \mathrm{hardsigmoid}(x)",
+        gallery="SiLU's shape from linear and quadratic pieces (MobileNetV3): no ``exp``. It has "
+                "kinks at -3 and 3, where its derivative jumps."),
     Activation(
         "squareplus", "Squareplus, ``(x + sqrt(x**2 + b)) / 2``: a smooth ReLU of algebraic "
         "operations only (jax.nn.squareplus).", "squareplus",
@@ -385,7 +578,15 @@ ACTIVATIONS = [
         derivative="(1 + x / sqrt(x**2 + b)) / 2",
         example=("[-3.0, 0.0, 3.0]", "array([0.30277564, 1.        , 3.30277564])"),
         backward_example=("[-3.0, 0.0, 3.0]", "array([0.08397485, 0.5       , 0.91602515])"),
-        cases=({}, {"b": 0.5})),
+        cases=({}, {"b": 0.5}),
+        family=SMOOTH,
+        latex=r"\mathrm{squareplus}(x) = \frac{x + \sqrt{x^2 + b}}{2}",
+        gallery="A smooth ReLU made of a square root and no transcendental function (Barron, "
+                "2021), with the name and default of ``jax.nn.squareplus``: ``b`` sets how "
+                "round the corner is, ``b = 0`` gives ReLU itself. Like "
+                "softplus it is positive everywhere for ``b > 0``, but its negative side decays "
+                "like :math:`b / (4 |x|)` rather than exponentially, so negative units keep a "
+                "small gradient."),
 ]
 
 

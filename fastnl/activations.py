@@ -103,9 +103,9 @@ def _docstring(a, backward):
     torch = (None if a.torch is None else f"torch.{a.torch}" if a.torch in ("sigmoid", "tanh")
              else f"torch.nn.functional.{a.torch}")
     if backward:
-        lines = [f"Gradient of :func:`{a.name}`: ``grad_output * {a.derivative}``."]
-        if torch:
-            lines += ["", f"Mirrors what torch's autograd returns for ``{torch}``."]
+        lines = [f"Gradient of :func:`{a.name}`: ``grad_output * {a.derivative}``.", "",
+                 f"Mirrors what torch's autograd returns for ``{torch}``." if torch
+                 else "Not in torch: fastnl's own."]
     else:
         lines = [f"{a.summary[:-1]}; mirrors ``{torch}``." if torch else a.summary]
         if a.details:

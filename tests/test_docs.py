@@ -7,8 +7,11 @@
   import, exactly as the docs build leaves them out;
 - every public name (``fastnl.__all__``, ``fastnl.nn.__all__``,
   ``fastnl.sampling.__all__``) has an Examples section;
-- every public function and class is in the "Coming from PyTorch" table, and
-  (with torch installed) every torch name of that table exists in torch.
+- the gallery's sections, written from ``fastnl._ops.ACTIVATIONS`` by the
+  docs' Sphinx extension, cover every row (run without Sphinx);
+- every public function and class is in the "Coming from PyTorch" table (or
+  its list of fastnl's own activations), and (with torch installed) every
+  torch name of that table exists in torch and no name of fastnl's own does.
 
 The docs build itself (``sh docs/build.sh``) needs Sphinx and is run by CI,
 not by this file.
@@ -135,15 +138,70 @@ def test_page_examples(page):
     assert failures == 0, report
 
 
-@pytest.mark.skipif(not DOCS.is_dir(), reason="docs/ is not beside tests/ (installed run)")
+def _extension():
+    """docs/_ext/fastnl_docs.py, which writes the gallery and the torch tables."""
+    pytest.importorskip("sphinx", reason="the gallery and tables live in the docs' Sphinx "
+                                         "extension")
+    if not DOCS.is_dir():
+        pytest.skip("docs/ is not beside tests/ (installed run)")
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import fastnl_docs
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    return fastnl_docs
+
+
+def _section(name):
+    # a section titled with the name, and a figure drawn from it
+    return re.compile(rf"^{name}\n~+\n\n\.\. plot::\n\n   plot_activation\('{name}'[,)]",
+                      re.MULTILINE)
+
+
 def test_gallery_has_every_activation():
+    """Every row of the table has its section in the gallery's generated reST,
+    in the table's order under each heading, and every public activation is a
+    row (a function written out by hand would be missed otherwise)."""
     import fastnl.activations
-    text = (DOCS / "gallery.rst").read_text(encoding="utf-8")
+    from fastnl import _ops
+    text = _extension().gallery_rst()
+    starts = {}
+    for a in _ops.ACTIVATIONS:
+        match = _section(a.name).search(text)
+        assert match, a.name
+        starts[a.name] = match.start()
+        if a.latex:
+            assert a.latex.splitlines()[0] in text, a.name
+    for family in {a.family for a in _ops.ACTIVATIONS}:
+        rows = [starts[a.name] for a in _ops.ACTIVATIONS if a.family == family]
+        assert rows == sorted(rows), family
     names = [n for n in fastnl.activations.__all__ if not n.endswith("_backward")]
-    for name in names:
-        # a section titled with the name, and a figure drawn from it
-        assert re.search(rf"^{name}\n~+\n", text, re.MULTILINE), name
-        assert f'plot_activation("{name}"' in text or f"plot_{name}_" in text, name
+    assert set(names) <= set(starts), sorted(set(names) - set(starts))
+
+
+def test_gallery_writes_a_new_row_without_docs_fields():
+    """A row with only its required fields still gets a section: its summary
+    stands in for the text, and it says where torch has (not) it."""
+    from fastnl import _ops
+    bare = _ops.Activation("brand_new", "A brand new activation.", "relu",
+                           params=(_ops.Param("k", 2.0, domain="k > 0", error="must be > 0"),),
+                           cases=({"k": 3.0},))
+    text = _extension().gallery_rst([bare])
+    assert _section("brand_new").search(text)
+    assert "plot_activation('brand_new', k=3.0)" in text
+    assert "``k=2.0`` (must be > 0; drawn with 3). Not in torch: fastnl's own." in text
+    assert "A brand new activation." in text
+    assert _extension()._OTHER_FAMILY in text
+
+
+@pytest.mark.skipif(not DOCS.is_dir(), reason="docs/ is not beside tests/ (installed run)")
+def test_gallery_page_takes_its_sections_from_the_table():
+    # the page holds the directive and no section of its own for an activation
+    from fastnl import _ops
+    text = (DOCS / "gallery.rst").read_text(encoding="utf-8")
+    assert re.search(r"^\.\. fastnl-gallery::$", text, re.MULTILINE)
+    for a in _ops.ACTIVATIONS:
+        assert not re.search(rf"^{a.name}\n~+\n", text, re.MULTILINE), a.name
 
 
 def test_visible_text_hides_blocks_of_missing_names():
@@ -175,18 +233,6 @@ def test_public_name_has_examples(name, obj):
 
 # -- the migration table ------------------------------------------------------------
 
-def _table():
-    pytest.importorskip("docutils", reason="the table lives in the docs' Sphinx extension")
-    if not DOCS.is_dir():
-        pytest.skip("docs/ is not beside tests/ (installed run)")
-    sys.path.insert(0, str(DOCS / "_ext"))
-    try:
-        import fastnl_docs
-    finally:
-        sys.path.remove(str(DOCS / "_ext"))
-    return fastnl_docs
-
-
 @pytest.mark.parametrize("module", [fastnl.losses, fastnl.along_axis],
                          ids=lambda m: m.__name__)
 def test_losses_and_softmax_family_docstrings_are_literal(module):
@@ -207,8 +253,9 @@ def test_losses_and_softmax_family_docstrings_are_literal(module):
 
 
 def test_every_public_function_and_class_is_in_the_torch_table():
-    docs = _table()
+    docs = _extension()
     listed = {ours for _, ours, _ in docs.TORCH_FUNCTIONS + docs.TORCH_CLASSES}
+    listed |= {name for function, module, _ in docs.FASTNL_OWN for name in (function, module)}
     # Threads are in the table's last part; Module, the sampler and the
     # output cache have no torch twin.
     expected = {name for name, obj in _public()
@@ -219,13 +266,17 @@ def test_every_public_function_and_class_is_in_the_torch_table():
 
 
 def test_torch_names_of_the_table_exist(torch):
-    docs = _table()
+    docs = _extension()
     for torch_names, _, _ in docs.TORCH_FUNCTIONS + docs.TORCH_CLASSES:
         for dotted in torch_names.split(", "):
             obj = torch
             for part in dotted.split(".")[1:]:
                 obj = getattr(obj, part, None)
             assert obj is not None, dotted
+    # fastnl's own activations are not in torch (else the table should name torch's)
+    for function, module, _ in docs.FASTNL_OWN:
+        assert not hasattr(torch.nn.functional, function.rpartition(".")[2]), function
+        assert not hasattr(torch.nn, module.rpartition(".")[2]), module
 
 
 def _absent_section():

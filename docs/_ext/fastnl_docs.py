@@ -6,8 +6,13 @@ the docs build, so that the pages follow the package as it grows:
 - :func:`write_api_pages` (called from conf.py, before Sphinx reads the
   sources) writes one autosummary page per group of public names into
   ``generated/api/``; autosummary then writes a stub per name.
-- ``.. fastnl-torch-table::`` draws the torch -> fastnl table, marking the
-  names fastnl does not export yet.
+- ``.. fastnl-gallery::`` writes the gallery's section of every activation
+  (figure, formula, parameters, torch names, text) from the rows of
+  ``fastnl._ops.ACTIVATIONS``; :func:`gallery_rst` is that reST.
+- ``.. fastnl-torch-table:: functions|classes|other|own`` draws the torch ->
+  fastnl tables (the activations' rows from ``fastnl._ops.ACTIVATIONS``),
+  marking the names fastnl does not export yet; ``own`` lists the activations
+  torch does not have.
 - ``.. fastnl-selfcheck::`` runs ``python -m fastnl`` in-process and shows
   its output.
 - ``.. fastnl-if-importable:: NAME [NAME ...]`` parses its content only when
@@ -27,6 +32,9 @@ import re
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives
 from docutils.statemachine import StringList
+from sphinx.util.parsing import nested_parse_to_nodes
+
+from fastnl import _ops
 
 # -- API pages ----------------------------------------------------------------
 
@@ -193,33 +201,25 @@ _LOSS = ("Pass the arguments after ``target`` by keyword: torch's deprecated "
          "``size_average`` and ``reduce`` come first in its signature and are not accepted.")
 _NO_WEIGHT = _LOSS + " No ``weight`` argument (torch 2.13 has one)."
 
-# (torch name, fastnl name, argument differences)
-TORCH_FUNCTIONS = [
-    (_F + "relu", "fastnl.relu", _INPLACE),
-    (_F + "relu6", "fastnl.relu6", _INPLACE),
-    (_F + "leaky_relu", "fastnl.leaky_relu", _INPLACE),
-    (_F + "prelu", "fastnl.prelu", "``weight`` is any array-like of 1 or C elements."),
-    (_F + "rrelu", "fastnl.rrelu",
-     _INPLACE + " Extra ``rng`` (seed or Generator) for the slopes drawn in training, "
-     "``return_noise=True`` returns them for ``rrelu_backward``."),
-    (_F + "elu", "fastnl.elu", _INPLACE),
-    (_F + "celu", "fastnl.celu", _INPLACE),
-    (_F + "selu", "fastnl.selu", _INPLACE),
-    (_F + "gelu", "fastnl.gelu", "Limits at -inf (see below)."),
-    (_F + "softplus", "fastnl.softplus", "Finite where torch overflows for a large threshold."),
-    ("torch.sigmoid, " + _F + "sigmoid", "fastnl.sigmoid", ""),
-    ("torch.tanh, " + _F + "tanh", "fastnl.tanh", ""),
-    (_F + "softsign", "fastnl.softsign", "Limits at +-inf."),
-    (_F + "hardtanh", "fastnl.hardtanh", _INPLACE),
-    (_F + "threshold", "fastnl.threshold", _INPLACE),
-    (_F + "tanhshrink", "fastnl.tanhshrink", ""),
-    (_F + "softshrink", "fastnl.softshrink", ""),
-    (_F + "hardshrink", "fastnl.hardshrink", ""),
-    (_F + "logsigmoid", "fastnl.logsigmoid", ""),
-    (_F + "silu", "fastnl.silu", _INPLACE + " Limit at -inf."),
-    (_F + "mish", "fastnl.mish", _INPLACE + " Limit at -inf."),
-    (_F + "hardsigmoid", "fastnl.hardsigmoid", _INPLACE),
-    (_F + "hardswish", "fastnl.hardswish", _INPLACE + " Limit at -inf, no overflow."),
+
+def _torch_functions(a):
+    """torch's names of a row's function, torch.<name> first where torch has one."""
+    top = [f"torch.{a.torch}"] if a.torch in ("sigmoid", "tanh") else []
+    return top + [_F + a.torch]
+
+
+def _activation_note(a):
+    """The table's differences for a row: in place, its own notes, beyond torch."""
+    notes = [_INPLACE] if a.inplace else []
+    notes += [a.torch_differences] if a.torch_differences else []
+    notes += [f"Beyond torch: {a.beyond_torch}"] if a.beyond_torch else []
+    return " ".join(notes)
+
+
+# (torch name, fastnl name, argument differences); the activations from the table
+TORCH_FUNCTIONS = [(", ".join(_torch_functions(a)), f"fastnl.{a.name}", _activation_note(a))
+                   for a in _ops.ACTIVATIONS if a.torch]
+TORCH_FUNCTIONS += [
     (_F + "softmax", "fastnl.softmax", _AXIS),
     (_F + "log_softmax", "fastnl.log_softmax", _AXIS),
     (_F + "softmin", "fastnl.softmin", _AXIS),
@@ -234,12 +234,9 @@ TORCH_FUNCTIONS = [
     (_F + "binary_cross_entropy_with_logits", "fastnl.binary_cross_entropy_with_logits", _LOSS),
 ]
 
-_NN_CLASSES = [
-    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "CELU", "SELU", "GELU", "Softplus",
-    "Sigmoid", "Tanh", "Softsign", "Hardtanh", "Threshold", "Tanhshrink", "Softshrink",
-    "Hardshrink", "LogSigmoid", "SiLU", "Mish", "Hardsigmoid", "Hardswish", "Softmax",
-    "LogSoftmax", "Softmin", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss",
-    "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
+_NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
+    "Softmax", "LogSoftmax", "Softmin", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
+    "NLLLoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
     "AdaptiveLogSoftmaxWithLoss",
 ]
 _NN_NOTES = {
@@ -252,6 +249,10 @@ _NN_NOTES = {
                                   "``state_dict()`` with torch's keys, as NumPy arrays.",
 }
 TORCH_CLASSES = [(f"torch.nn.{c}", f"fastnl.nn.{c}", _NN_NOTES.get(c, "")) for c in _NN_CLASSES]
+
+# (fastnl name, fastnl.nn class, what it is): the activations torch does not have
+FASTNL_OWN = [(f"fastnl.{a.name}", f"fastnl.nn.{a.module}" if a.module else "", a.summary)
+              for a in _ops.ACTIVATIONS if not a.torch]
 
 
 def _gradient_note():
@@ -295,11 +296,14 @@ def _literal(text):
 
 
 class TorchTable(Directive):
-    """``.. fastnl-torch-table:: functions|classes|other``"""
+    """``.. fastnl-torch-table:: functions|classes|other|own``"""
 
     required_arguments = 1
 
     def run(self):
+        self.state.document.settings.env.note_dependency(_ops.__file__)
+        if self.arguments[0] == "own":
+            return self._own()
         rows = {"functions": TORCH_FUNCTIONS, "classes": TORCH_CLASSES,
                 "other": TORCH_OTHER}[self.arguments[0]]
         table = nodes.table(classes=["fastnl-torch-table"])
@@ -326,6 +330,26 @@ class TorchTable(Directive):
             body += self._row(_literal(torch_name), ours, self._rst(note))
         return [table]
 
+    def _own(self):
+        """fastnl's activations without a torch twin: function, class, summary."""
+        if not FASTNL_OWN:
+            return [nodes.paragraph(text="None in this version.")]
+        table = nodes.table(classes=["fastnl-torch-table"])
+        group = nodes.tgroup(cols=3)
+        table += group
+        for width in (30, 30, 40):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        group += head
+        head += self._row(*(nodes.paragraph(text=t) for t in ("fastnl", "fastnl.nn", "what it is")))
+        body = nodes.tbody()
+        group += body
+        for function, module, summary in FASTNL_OWN:
+            cells = [self._rst(f":py:obj:`{n}`") if n and _exists(n)
+                     else _literal(n) if n else nodes.paragraph() for n in (function, module)]
+            body += self._row(*cells, self._rst(summary))
+        return [table]
+
     def _rst(self, text):
         container = nodes.container()
         if text:
@@ -340,6 +364,98 @@ class TorchTable(Directive):
             entry += cell
             row += entry
         return row
+
+
+# -- gallery --------------------------------------------------------------------
+
+_OTHER_FAMILY = "Other activations"  # the heading of rows without a family
+
+
+def _value(v):
+    """A parameter value as the gallery's text gives it: 0.1, 2, -1."""
+    return f"{v:g}" if isinstance(v, float) else repr(v)
+
+
+def _listed(items):
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _gallery_plot_args(a):
+    """The figure's keyword arguments: the first case's parameters, then the row's plot."""
+    return {**(a.cases[0] if a.cases else {}), **a.plot}
+
+
+def _gallery_facts(a):
+    """What the gallery says of every row: its parameters with their defaults (and
+    the values drawn where they differ), its constraints and its torch names."""
+    drawn = _gallery_plot_args(a)
+    parts = []
+    for p in a.params:
+        notes = ["required"] if p.default is None else []
+        if p.options:
+            notes.append("or " + " or ".join(f"``{o!r}``" for o in p.options if o != p.default))
+        if p.error:
+            notes.append(p.error)
+        if p.name in drawn and drawn[p.name] != p.default:
+            notes.append(f"drawn with {_value(drawn[p.name])}")
+        text = f"``{p.name}``" if p.default is None else f"``{p.name}={p.default!r}``"
+        parts.append(text + (f" ({'; '.join(notes)})" if notes else ""))
+    sentences = []
+    if parts:
+        sentences.append(", ".join(parts) + ".")
+    elif a.custom:  # no Param rows: the first paragraph of its text gives its parameters
+        sentences.append(a.gallery.split("\n\n")[0] if a.gallery else "")
+    else:
+        sentences.append("No parameters.")
+    sentences += [f"Requires ``{condition}``." for condition, _ in a.constraints]
+    if a.torch:
+        names = _torch_functions(a) + ([f"torch.nn.{a.module}"] if a.module else [])
+        sentences.append("Mirrors " + _listed([f"``{n}``" for n in names]) + ".")
+    else:
+        module = f", with the module ``fastnl.nn.{a.module}``" if a.module else ""
+        sentences.append(f"Not in torch: fastnl's own{module}.")
+    return " ".join(filter(None, sentences))
+
+
+def _indented(text, indent="   "):
+    return [indent + line if line else "" for line in text.splitlines()]
+
+
+def gallery_rst(activations=None):
+    """The reST of the gallery's sections: a heading per family, in the order of
+    their first row, and under it a section per row in the table's order: the
+    figure (``plot_activation``), the formula, the facts, the row's text and
+    what it does beyond torch. Runs without Sphinx."""
+    activations = _ops.ACTIVATIONS if activations is None else activations
+    families = {}
+    for a in activations:
+        families.setdefault(a.family or _OTHER_FAMILY, []).append(a)
+    lines = []
+    for family, rows in families.items():
+        lines += [family, "-" * len(family), ""]
+        for a in rows:
+            args = "".join(f", {k}={v!r}" for k, v in _gallery_plot_args(a).items())
+            lines += [a.name, "~" * len(a.name), "", ".. plot::", "",
+                      f"   plot_activation({a.name!r}{args})", ""]
+            if a.latex:
+                lines += [".. math::", ""] + _indented(a.latex) + [""]
+            lines += [_gallery_facts(a), ""]
+            text = a.gallery or a.summary  # without a text of its own a row still says what it is
+            if a.custom and a.gallery:  # its first paragraph went into the facts
+                text = text.partition("\n\n")[2]
+            lines += text.splitlines() + [""]
+            if a.beyond_torch:
+                lines += [f"Beyond torch: {a.beyond_torch}", ""]
+    return "\n".join(lines)
+
+
+class Gallery(Directive):
+    """``.. fastnl-gallery::``: the sections of :func:`gallery_rst`."""
+
+    def run(self):
+        # the page changes with the table: rebuild it when _ops.py changes
+        self.state.document.settings.env.note_dependency(_ops.__file__)
+        return nested_parse_to_nodes(self.state, gallery_rst(), source="fastnl-gallery")
 
 
 # -- self-check output ----------------------------------------------------------
@@ -398,6 +514,7 @@ class IfImportable(Directive):
 
 
 def setup(app):
+    app.add_directive("fastnl-gallery", Gallery)
     app.add_directive("fastnl-torch-table", TorchTable)
     app.add_directive("fastnl-selfcheck", SelfCheck)
     app.add_directive("fastnl-if-importable", IfImportable)

@@ -4,6 +4,8 @@ Every curve comes from fastnl itself: the function from ``fastnl.<name>`` and
 the derivative from ``fastnl.<name>_backward`` with a gradient of ones.
 """
 
+import inspect
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -23,13 +25,14 @@ def _short(value):
     """A parameter as a figure title shows it: 0.333333 rather than 0.3333333333333333."""
     if isinstance(value, float):
         return f"{value:g}"
-    if isinstance(value, np.ndarray):
-        return "[" + ", ".join(f"{v:g}" for v in value.tolist()) + "]"
+    if isinstance(value, (np.ndarray, tuple, list)):  # prelu's weight
+        return "[" + ", ".join(f"{v:g}" for v in np.asarray(value).tolist()) + "]"
     return repr(value)
 
 
 def plot_activation(name, xlim=(-5.0, 5.0), ylim=None, n=2001, **params):
-    """Two panels: ``fastnl.<name>(x, **params)`` and its derivative."""
+    """Two panels: ``fastnl.<name>(x, **params)`` and its derivative; for rrelu
+    also the band of slopes that training draws from."""
     x = np.linspace(*xlim, n)
     y = getattr(fastnl, name)(x, **params)
     dy = getattr(fastnl, f"{name}_backward")(np.ones_like(x), x, **params)
@@ -47,22 +50,22 @@ def plot_activation(name, xlim=(-5.0, 5.0), ylim=None, n=2001, **params):
         ax.set_xlim(*xlim)
         ax.set_title(title, fontsize=10, family="monospace")
         ax.grid(True, alpha=0.3)
+    if name == "rrelu":  # the curve is the evaluation form (the mean slope)
+        defaults = inspect.signature(fastnl.rrelu).parameters
+        _rrelu_band(left, right, x, params.get("lower", defaults["lower"].default),
+                    params.get("upper", defaults["upper"].default))
     if ylim is not None:
         left.set_ylim(*ylim)
     return fig
 
 
-def plot_rrelu_band(lower=1.0 / 8, upper=1.0 / 3, xlim=(-5.0, 5.0)):
-    """rrelu in evaluation (the mean slope) with the band of slopes drawn in training."""
-    x = np.linspace(*xlim, 2001)
-    fig = plot_activation("rrelu", xlim=xlim, lower=lower, upper=upper)
-    left, right = fig.axes
+def _rrelu_band(left, right, x, lower, upper):
+    """The slopes rrelu draws from in training, around the evaluation curve."""
     neg = x[x <= 0]
     left.fill_between(neg, lower * neg, upper * neg, color=_FUNCTION_COLOR, alpha=0.2,
                       label="training: slope ~ U(lower, upper)")
     left.legend(fontsize=8, loc="upper left")
     right.fill_between(neg, lower, upper, color=_DERIVATIVE_COLOR, alpha=0.2)
-    return fig
 
 
 def plot_softmax_temperatures(logits=(2.0, 1.0, 0.5, 0.0, -1.0),
