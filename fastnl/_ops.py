@@ -153,6 +153,8 @@ class Activation(NamedTuple):
     example: tuple = None        # (arguments, output) of a forward doctest
     backward_example: tuple = None
     cases: tuple = ({},)         # parameter settings the tests and self-check run
+    kinks: tuple = ()            # where f' jumps (expressions over the params)
+    derivative_limits: tuple = None  # (f'(-inf), f'(inf)) (expressions over the params)
     custom: bool = False         # written out in activations.py (weights, rng)
     ufunc: bool = True           # has fastnl.ufunc twins
     # the benchmark's and tests' baselines, Python expressions (see the module docstring)
@@ -192,7 +194,8 @@ ACTIVATIONS = [
                 "and sparse outputs. Its weakness is the *dying ReLU*: a unit whose input is "
                 "negative for every sample gets a zero gradient and stops learning (a large "
                 "learning rate or a bad bias can push units there); the leaky variants below keep "
-                "a small gradient to avoid it."),
+                "a small gradient to avoid it.",
+        kinks=("0",), derivative_limits=("0", "1")),
     Activation(
         "relu6", "ReLU capped at 6, ``min(max(0, x), 6)``.", "hardtanh",
         kernel_args=("0.0", "6.0"), torch="relu6", module="ReLU6", inplace=True,
@@ -205,7 +208,8 @@ ACTIVATIONS = [
         latex=r"\mathrm{relu6}(x) = \min(\max(0, x), 6)",
         gallery="ReLU with a ceiling: the bounded range suits low-precision (fixed-point) "
                 "inference, which is why mobile networks such as MobileNetV2 use it. The cap adds "
-                "a second kink, so it is not scale invariant, and units above 6 get no gradient."),
+                "a second kink, so it is not scale invariant, and units above 6 get no gradient.",
+        kinks=("0", "6"), derivative_limits=("0", "0")),
     Activation(
         "leaky_relu", "Leaky ReLU, ``x if x > 0 else negative_slope * x``.", "leaky_relu",
         params=(Param("negative_slope", 0.01, doc="Slope for x <= 0."),), torch="leaky_relu", module="LeakyReLU",
@@ -222,7 +226,8 @@ ACTIVATIONS = [
         latex=r"\mathrm{leaky\_relu}(x) = \begin{cases} x & x > 0 \\ "
               r"\mathrm{negative\_slope} \cdot x & x \le 0 \end{cases}",
         gallery="A drop-in fix for dying ReLUs: negative inputs keep a small gradient, so a unit "
-                "can recover. Still a single kink, hence scale invariant."),
+                "can recover. Still a single kink, hence scale invariant.",
+        kinks=("0",), derivative_limits=("negative_slope", "1")),
     Activation("prelu", "Parametric ReLU.", torch="prelu", module="PReLU", custom=True,
                ufunc=False, cases=({"weight": (0.25,)},),
                numpy="np.where(x > 0, x, weight * x)",  # weight of one element, or x of (C,)
@@ -238,7 +243,8 @@ ACTIVATIONS = [
                        "``weight_grad``. Worth trying in convolutional networks. Weight decay "
                        "pulls the slope towards 0, that is towards ReLU, so it is usually not "
                        "applied to it.",
-               torch_differences="``weight`` is any array-like of 1 or C elements."),
+               torch_differences="``weight`` is any array-like of 1 or C elements.",
+               kinks=("0",), derivative_limits=("weight[0]", "1")),
     # the expressions of rrelu are those of evaluation (training=False): a fixed slope
     Activation("rrelu", "Randomized leaky ReLU.", torch="rrelu", module="RReLU", custom=True,
                ufunc=False, inplace=True, cases=({}, {"lower": 0.1, "upper": 0.3}),
@@ -263,7 +269,8 @@ ACTIVATIONS = [
                        "in training to get the slopes that ``rrelu_backward`` needs.",
                torch_differences="Extra ``rng`` (seed or Generator) for the slopes drawn in "
                                  "training, ``return_noise=True`` returns them for "
-                                 "``rrelu_backward``."),
+                                 "``rrelu_backward``.",
+               kinks=("0",), derivative_limits=("(lower + upper) / 2", "1")),
     Activation(
         "elu", "Exponential linear unit, ``x if x > 0 else alpha * (exp(x) - 1)``.", "elu",
         params=(Param("alpha", 1.0, doc="The limit of -f(x) at -inf."),), kernel_args=("alpha", "1.0", "1.0"), torch="elu",
@@ -279,7 +286,8 @@ ACTIVATIONS = [
               r"\end{cases}",
         gallery="Negative outputs that saturate at ``-alpha`` push the mean activation towards "
                 "zero, which can speed up training, and negative units keep a gradient. With "
-                "``alpha=1`` the derivative is continuous at 0; with other values it jumps."),
+                "``alpha=1`` the derivative is continuous at 0; with other values it jumps.",
+        kinks=("0",), derivative_limits=("0", "1")),
     Activation(
         "celu", "Continuously differentiable ELU, "
         "``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.", "elu",
@@ -297,7 +305,8 @@ ACTIVATIONS = [
               r"\right)\right)",
         gallery="ELU rescaled so that its derivative is continuous at 0 for every ``alpha``: "
                 "choose it over ELU when you want a saturation level other than -1 and a smooth "
-                "gradient."),
+                "gradient.",
+        kinks=("0",), derivative_limits=("0", "1")),
     Activation(
         "selu", "Scaled ELU, ``scale * (x if x > 0 else alpha * (exp(x) - 1))``.", "elu",
         # alpha * scale, scale, 1 with the constants of Klambauer et al. (2017),
@@ -320,7 +329,8 @@ ACTIVATIONS = [
         gallery="For self-normalising fully connected networks (Klambauer et al., 2017): with "
                 "LeCun-normal weights the constants keep activations near zero mean and unit "
                 "variance layer after layer, without batch normalisation. Its derivative jumps "
-                "at 0 (from about 1.76 to 1.05)."),
+                "at 0 (from about 1.76 to 1.05).",
+        kinks=("0",), derivative_limits=("0", "1.0507009873554805")),
     Activation(
         "gelu", "Gaussian error linear unit, ``x * Phi(x)``.",
         {"none": "gelu", "tanh": "gelu_tanh"},
@@ -349,7 +359,8 @@ ACTIVATIONS = [
                 "\n\n"
                 "The standard activation of transformers (BERT, GPT). Smooth and slightly "
                 "non-monotonic (a minimum of about -0.17 near ``x = -0.75``). Use the ``'tanh'`` "
-                "form only to match a model trained with it."),
+                "form only to match a model trained with it.",
+        kinks=(), derivative_limits=("0", "1")),
     Activation(
         "softplus", "Softplus, ``log(1 + exp(beta * x)) / beta``.", "softplus",
         params=(Param("beta", 1.0, domain="beta != 0", error=NONZERO, doc="Sharpness; non-zero."),
@@ -373,7 +384,8 @@ ACTIVATIONS = [
                r"\text{ or } x \text{ where } \beta x > \mathrm{threshold}"),
         gallery="A smooth ReLU that is strictly positive: the usual way to produce a positive "
                 "output (a standard deviation, a rate). Larger ``beta`` brings it closer to ReLU. "
-                "Its derivative is the sigmoid of ``beta * x``."),
+                "Its derivative is the sigmoid of ``beta * x``.",
+        kinks=("threshold / beta",), derivative_limits=("0", "1")),
     Activation(
         "sigmoid", "Logistic sigmoid, ``1 / (1 + exp(-x))``.", "sigmoid", torch="sigmoid",
         module="Sigmoid", details="Evaluated through ``exp(-|x|)`` only, so it never overflows.",
@@ -389,7 +401,8 @@ ACTIVATIONS = [
                 "layers train slowly (vanishing gradients); avoid it in hidden layers. For a "
                 "binary classifier, keep the logits and use "
                 "``binary_cross_entropy_with_logits`` rather than sigmoid followed by "
-                "``binary_cross_entropy``."),
+                "``binary_cross_entropy``.",
+        kinks=(), derivative_limits=("0", "0")),
     Activation(
         "tanh", "Hyperbolic tangent.", "tanh", torch="tanh", module="Tanh",
         derivative="(1 - tanh(x)**2)",
@@ -401,7 +414,8 @@ ACTIVATIONS = [
         latex=r"\tanh(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}}",
         gallery="Zero-centred sigmoid with range (-1, 1) and derivative at most 1: the state "
                 "non-linearity of recurrent networks. Saturates like the sigmoid, so the same "
-                "warning about deep stacks applies."),
+                "warning about deep stacks applies.",
+        kinks=(), derivative_limits=("0", "0")),
     Activation(
         "softsign", "Softsign, ``x / (1 + |x|)``.", "softsign", torch="softsign",
         module="Softsign", beyond_torch="``softsign(+-inf) = +-1`` (torch 2.13 returns NaN).",
@@ -414,7 +428,8 @@ ACTIVATIONS = [
         family=SQUASHING, plot={"xlim": (-10.0, 10.0)},
         latex=r"\mathrm{softsign}(x) = \frac{x}{1 + |x|}",
         gallery="Shaped like tanh but with polynomial tails: its derivative decays like "
-                ":math:`1/x^2` instead of exponentially, so it saturates more gently."),
+                ":math:`1/x^2` instead of exponentially, so it saturates more gently.",
+        kinks=("0",), derivative_limits=("0", "0")),
     Activation(
         "hardtanh", "Clamp to ``[min_val, max_val]``.", "hardtanh",
         params=(Param("min_val", -1.0, finite=False, doc="Lower bound."),
@@ -429,7 +444,8 @@ ACTIVATIONS = [
         family=PIECEWISE, plot={"xlim": (-3.0, 3.0)},
         latex=r"\mathrm{hardtanh}(x) = \min(\max(x, \mathrm{min\_val}), \mathrm{max\_val})",
         gallery="A clamp: a cheap stand-in for tanh, or a way to bound values. The gradient is 0 "
-                "outside the interval (and at its ends), so clamped units do not learn."),
+                "outside the interval (and at its ends), so clamped units do not learn.",
+        kinks=("min_val", "max_val"), derivative_limits=("0", "0")),
     Activation(
         "threshold", "``x if x > threshold else value``.", "threshold",
         params=(Param("threshold", finite=False, doc="Inputs at or below it are replaced."),
@@ -448,7 +464,8 @@ ACTIVATIONS = [
         gallery="The general form of ReLU (``threshold=0, value=0``): replace everything at or "
                 "below a cut-off by a constant. The jump at the threshold makes it a poor "
                 "hidden-layer activation unless ``value`` equals ``threshold``; it is a tool for "
-                "clipping and masking."),
+                "clipping and masking.",
+        kinks=("threshold",), derivative_limits=("0", "1")),
     Activation(
         "tanhshrink", "``x - tanh(x)``.", "tanhshrink", torch="tanhshrink", module="Tanhshrink",
         details="Near 0 the difference cancels: the absolute error is a few ulp of ``|x|``.",
@@ -462,7 +479,8 @@ ACTIVATIONS = [
         latex=r"\mathrm{tanhshrink}(x) = x - \tanh(x)",
         gallery=r"A smooth shrinkage: close to :math:`x^3/3` near 0 and to :math:`x \mp 1` far "
                 "out. Rarely used as a hidden activation; it appears in some sparse-coding "
-                "models."),
+                "models.",
+        kinks=(), derivative_limits=("1", "1")),
     Activation(
         "softshrink", "Soft shrinkage, ``x - lambd`` above ``lambd``, ``x + lambd`` below "
         "``-lambd``, else 0.", "softshrink",
@@ -479,7 +497,8 @@ ACTIVATIONS = [
               r"x + \lambda & x < -\lambda \\ 0 & \text{otherwise} \end{cases}",
         gallery=r"Soft thresholding, the proximal operator of :math:`\lambda |x|`: the step of "
                 "iterative sparse-coding and lasso solvers (ISTA) and of denoisers. Continuous, "
-                "with a dead zone of width ``2 * lambd``."),
+                "with a dead zone of width ``2 * lambd``.",
+        kinks=("-lambd", "lambd"), derivative_limits=("1", "1")),
     Activation(
         "hardshrink", "Hard shrinkage, ``0 if -lambd <= x <= lambd else x``.", "hardshrink",
         params=(Param("lambd", 0.5, domain="lambd >= 0", error="must be >= 0",
@@ -494,7 +513,8 @@ ACTIVATIONS = [
         latex=r"\mathrm{hardshrink}(x) = \begin{cases} x & |x| > \lambda \\ 0 & "
               r"\text{otherwise} \end{cases}",
         gallery="Hard thresholding: keeps large values unchanged and zeroes small ones (no "
-                "shrinking bias, unlike softshrink), at the price of jumps at ``+-lambd``."),
+                "shrinking bias, unlike softshrink), at the price of jumps at ``+-lambd``.",
+        kinks=("-lambd", "lambd"), derivative_limits=("1", "1")),
     Activation(
         "logsigmoid", "``log(sigmoid(x))``.", "logsigmoid", torch="logsigmoid",
         module="LogSigmoid",
@@ -511,7 +531,8 @@ ACTIVATIONS = [
               r"e^{-|x|}\right)",
         gallery="The log-probability of a binary event from its logit, for losses and "
                 "likelihoods; computed in the stable form on the right, finite for every finite "
-                "input where ``log(sigmoid(x))`` reaches ``-inf``."),
+                "input where ``log(sigmoid(x))`` reaches ``-inf``.",
+        kinks=(), derivative_limits=("1", "0")),
     Activation(
         "silu", "Sigmoid linear unit (swish), ``x * sigmoid(x)``.", "silu", torch="silu",
         module="SiLU", inplace=True,
@@ -525,7 +546,8 @@ ACTIVATIONS = [
         latex=r"\mathrm{silu}(x) = x \, \sigma(x) = \frac{x}{1 + e^{-x}}",
         gallery="Also known as swish. Smooth, non-monotonic (minimum about -0.28 near "
                 "``x = -1.28``), close to GELU in shape and results; used in EfficientNet and in "
-                "the gated feed-forward blocks of recent language models."),
+                "the gated feed-forward blocks of recent language models.",
+        kinks=(), derivative_limits=("0", "1")),
     Activation(
         "mish", "Mish, ``x * tanh(softplus(x))``.", "mish", torch="mish", module="Mish",
         inplace=True, beyond_torch="``mish(-inf) = -0.0`` (torch 2.13 returns NaN).",
@@ -538,7 +560,8 @@ ACTIVATIONS = [
         latex=r"\mathrm{mish}(x) = x \tanh(\mathrm{softplus}(x))",
         gallery="Another smooth, non-monotonic ReLU replacement (minimum about -0.31 near "
                 "``x = -1.19``), popularised by YOLOv4. It costs an ``exp``, a ``log1p`` and a "
-                "``tanh`` per element, more than SiLU for a similar curve."),
+                "``tanh`` per element, more than SiLU for a similar curve.",
+        kinks=(), derivative_limits=("0", "1")),
     Activation(
         "hardsigmoid", "Piecewise-linear sigmoid, ``min(max(x + 3, 0), 6) / 6``.", "hardsigmoid",
         torch="hardsigmoid", module="Hardsigmoid", inplace=True,
@@ -550,7 +573,8 @@ ACTIVATIONS = [
         family=PIECEWISE, plot={"xlim": (-6.0, 6.0)},
         latex=r"\mathrm{hardsigmoid}(x) = \frac{\min(\max(x + 3, 0), 6)}{6}",
         gallery="A piecewise-linear sigmoid without ``exp``, used for gates on mobile hardware "
-                "(MobileNetV3's squeeze-and-excitation blocks)."),
+                "(MobileNetV3's squeeze-and-excitation blocks).",
+        kinks=("-3", "3"), derivative_limits=("0", "0")),
     Activation(
         "hardswish", "``x * hardsigmoid(x)``.", "hardswish", torch="hardswish",
         module="Hardswish", inplace=True,
@@ -565,7 +589,8 @@ ACTIVATIONS = [
         family=PIECEWISE, plot={"xlim": (-6.0, 6.0)},
         latex=r"\mathrm{hardswish}(x) = x \cdot \mathrm{hardsigmoid}(x)",
         gallery="SiLU's shape from linear and quadratic pieces (MobileNetV3): no ``exp``. It has "
-                "kinks at -3 and 3, where its derivative jumps."),
+                "kinks at -3 and 3, where its derivative jumps.",
+        kinks=("-3", "3"), derivative_limits=("0", "1")),
     Activation(
         "squareplus", "Squareplus, ``(x + sqrt(x**2 + b)) / 2``: a smooth ReLU of algebraic "
         "operations only (jax.nn.squareplus).", "squareplus",
@@ -586,7 +611,8 @@ ACTIVATIONS = [
                 "round the corner is, ``b = 0`` gives ReLU itself. Like "
                 "softplus it is positive everywhere for ``b > 0``, but its negative side decays "
                 "like :math:`b / (4 |x|)` rather than exponentially, so negative units keep a "
-                "small gradient."),
+                "small gradient.",
+        kinks=(), derivative_limits=("0", "1")),
 ]
 
 

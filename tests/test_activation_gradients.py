@@ -4,13 +4,14 @@ against central finite differences of the reference, against torch autograd
 (kinks included), at infinities, and the array contract (dtypes, layouts,
 out=, threads)."""
 
+import inspect
 import math
 
 import numpy as np
 import pytest
 
 import fastnl
-from fastnl import _reference as reference
+from fastnl import _ops, _reference as reference
 
 CASES = reference.CASES
 CASE_IDS = [f"{name}-{i}" for i, (name, _) in enumerate(CASES)]
@@ -23,19 +24,23 @@ def backward(name, params, g, x, **kwargs):
     return getattr(fastnl, f"{name}_backward")(g, x, **params, **kwargs)
 
 
+ROWS = {a.name: a for a in _ops.ACTIVATIONS}
+
+
+def table_values(name, params, expressions):
+    """The table's expressions (kinks, limits) of a setting, evaluated with
+    the function's defaults and the setting's parameters."""
+    names = {k: p.default for k, p in inspect.signature(getattr(fastnl, name)).parameters.items()
+             if p.default is not inspect.Parameter.empty}
+    names.update({k: np.asarray(v) for k, v in params.items()})
+    return [float(eval(e, {"__builtins__": {}}, names)) for e in expressions]
+
+
 def kinks(name, params):
-    """Points where the function is not differentiable (or its derivative jumps)."""
-    lambd = params.get("lambd", 0.5)
-    return {
-        "relu": [0.0], "relu6": [0.0, 6.0], "leaky_relu": [0.0], "prelu": [0.0],
-        "rrelu": [0.0], "elu": [0.0], "celu": [0.0], "selu": [0.0],
-        "hardtanh": [params.get("min_val", -1.0), params.get("max_val", 1.0)],
-        "threshold": [params.get("threshold", 0.0)],
-        "softshrink": [-lambd, lambd], "hardshrink": [-lambd, lambd],
-        "hardsigmoid": [-3.0, 3.0], "hardswish": [-3.0, 3.0],
-        "softplus": [params.get("threshold", 20.0) / params.get("beta", 1.0)],
-        "softsign": [0.0],  # f'' jumps there: the difference quotient is off by h
-    }.get(name, [])
+    """Points where the function is not differentiable (or its derivative
+    jumps): the table's. softsign's f'' jumps at 0, so its difference
+    quotient is off by h there."""
+    return table_values(name, params, ROWS[name].kinks)
 
 
 @pytest.mark.parametrize("name, params", CASES, ids=CASE_IDS)
@@ -75,25 +80,12 @@ def test_matches_reference_derivative(name, params, dtype, n_threads):
         f"exact {float(exact[worst])!r} (allowed {allowed:g}: {why})")
 
 
-DERIVATIVE_AT_INF = {  # (f'(-inf), f'(inf)), from the definitions
-    "relu": (0, 1), "relu6": (0, 0), "leaky_relu": (0.01, 1), "prelu": (0.25, 1),
-    "rrelu": (None, 1), "elu": (0, 1), "celu": (0, 1), "selu": (0, 1.0507009873554805),
-    "gelu": (0, 1), "softplus": (0, 1), "sigmoid": (0, 0), "tanh": (0, 0),
-    "softsign": (0, 0), "hardtanh": (0, 0), "threshold": (0, 1), "tanhshrink": (1, 1),
-    "softshrink": (1, 1), "hardshrink": (1, 1), "logsigmoid": (1, 0), "silu": (0, 1),
-    "mish": (0, 1), "hardsigmoid": (0, 0), "hardswish": (0, 1), "squareplus": (0, 1),
-}
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name, params", CASES, ids=CASE_IDS)
 def test_limits_at_infinity_and_nan(name, params, dtype):
+    """f'(-inf) and f'(inf) as the table gives them (from the definitions)."""
     got = backward(name, params, np.ones(3, dtype), np.array([-INF, INF, 0.0], dtype))
-    low, high = DERIVATIVE_AT_INF[name]
-    if name == "leaky_relu":
-        low = params.get("negative_slope", 0.01)
-    if name == "rrelu":
-        low = (params.get("lower", 1 / 8) + params.get("upper", 1 / 3)) / 2
+    low, high = table_values(name, params, ROWS[name].derivative_limits)
     assert got[0] == np.asarray(low, dtype) and got[1] == np.asarray(high, dtype)
     # A NaN gradient flows through every non-zero derivative.
     assert np.isnan(backward(name, params, np.array([np.nan], dtype), np.array([1e-3], dtype))[0]) \
