@@ -1,16 +1,12 @@
-# One name per libm function for both float widths: inside a function over the
-# fused type `floating`, the `if floating is float` test is resolved at compile
-# time, so float32 data calls the float32 routine (expf, ...) with no branch.
+# libm's log, log1p and fabs under one name for both float widths: inside a
+# function over the fused type `floating`, the `if floating is float` test is
+# resolved at compile time, so float32 data calls the float32 routine (logf,
+# ...) with no branch. fastnl's own functions (exp, sigmoid, ...; fnl_math.h)
+# are in _scalar.pxd; these are the ones it has no version of its own for
+# (its log1p covers [0, 1] only).
 
-from libc.math cimport exp, expf, log, logf, log1p, log1pf, fabs, fabsf
+from libc.math cimport log, logf, log1p, log1pf, fabs, fabsf
 from cython cimport floating
-
-
-cdef inline floating exp_(floating x) noexcept nogil:
-    if floating is float:
-        return expf(x)
-    else:
-        return exp(x)
 
 
 cdef inline floating log_(floating x) noexcept nogil:

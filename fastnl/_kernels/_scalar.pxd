@@ -1,28 +1,59 @@
-# Scalar math for the Cython loops that are not the vectorised C kernels of
-# _elementwise.pyx.tp (whose C functions are the scalar layer of every
-# elementwise activation): PReLU's per-channel blocks and the losses.
-#
-# Over the fused type `floating`, with decimal constants cast to it so float32
-# data stays in float32 arithmetic, as in torch. Comparisons are written so
-# that NaN fails them and falls through to an expression of x.
+# The scalar math of fnl_math.h and fnl_activations.h for the Cython loops
+# that are not the vectorised C kernels of _elementwise.pyx.tp: PReLU's
+# per-channel blocks and the losses. The math is written once, in those C
+# headers, and shared with the elementwise kernels; here each function only
+# gets one name for both float widths: inside a function over the fused type
+# `floating`, `if floating is float` is resolved at compile time, so float32
+# data calls the float32 version with no branch.
 
 from cython cimport floating
-from fastnl._kernels._math cimport exp_
+
+cdef extern from "fnl_math.h" nogil:
+    float fnl_exp_f(float x) noexcept
+    double fnl_exp_d(double x) noexcept
+    float fnl_sigmoid_f(float x) noexcept
+    double fnl_sigmoid_d(double x) noexcept
+
+cdef extern from "fnl_activations.h" nogil:
+    float fnl_softplus_f(float x, float beta, float threshold) noexcept
+    double fnl_softplus_d(double x, double beta, double threshold) noexcept
+    float fnl_leaky_relu_f(float x, float negative_slope) noexcept
+    double fnl_leaky_relu_d(double x, double negative_slope) noexcept
+    float fnl_leaky_relu_backward_f(float g, float x, float negative_slope) noexcept
+    double fnl_leaky_relu_backward_d(double g, double x, double negative_slope) noexcept
+
+
+cdef inline floating exp_(floating x) noexcept nogil:
+    if floating is float:
+        return fnl_exp_f(x)
+    else:
+        return fnl_exp_d(x)
+
+
+cdef inline floating sigmoid(floating x) noexcept nogil:
+    if floating is float:
+        return fnl_sigmoid_f(x)
+    else:
+        return fnl_sigmoid_d(x)
+
+
+cdef inline floating softplus(floating x, floating beta, floating threshold) noexcept nogil:
+    if floating is float:
+        return fnl_softplus_f(x, beta, threshold)
+    else:
+        return fnl_softplus_d(x, beta, threshold)
 
 
 cdef inline floating leaky_relu(floating x, floating negative_slope) noexcept nogil:
-    return x if x > 0 else x * negative_slope
+    if floating is float:
+        return fnl_leaky_relu_f(x, negative_slope)
+    else:
+        return fnl_leaky_relu_d(x, negative_slope)
 
 
 cdef inline floating leaky_relu_backward(floating g, floating x,
                                          floating negative_slope) noexcept nogil:
-    return g if x > 0 else g * negative_slope
-
-
-cdef inline floating sigmoid(floating x) noexcept nogil:
-    # Only exp(-|x|) is ever computed, so it cannot overflow.
-    cdef floating e
-    if x >= 0:
-        return 1 / (1 + exp_(-x))
-    e = exp_(x)
-    return e / (1 + e)
+    if floating is float:
+        return fnl_leaky_relu_backward_f(g, x, negative_slope)
+    else:
+        return fnl_leaky_relu_backward_d(g, x, negative_slope)

@@ -58,7 +58,10 @@ FNL_INLINE float fnl_exp_f(float x) {
     ki = (int32_t)(kb.u - FNL_MAGICBITS_F);
     r = x - k * FNL_LN2HI_F;
     r = r - k * FNL_LN2LO_F;
-    /* exp(r) = 1 + r + r^2 P(r): Cephes expf.c (S. L. Moshier), < 1 ulp */
+    /* exp(r) = 1 + r + r^2 P(r): Cephes expf.c (S. L. Moshier). Measured on
+       every float32 in [-104, 88.7] against libm's double exp: at most 0.99
+       ulp built for x86-64, 1.02 for x86-64-v3 (FMA); 0.75 subnormal ulp
+       below the normal range */
     p = (((((1.9875691500e-4f * r
              + 1.3981999507e-3f) * r
              + 8.3334519073e-3f) * r
