@@ -239,8 +239,10 @@ FNL_INLINE float fnl_softsign_f(float x) {
     return a == INFINITY ? FNL_COPYSIGNF(1.0f, x) : x / (1 + a);
 }
 FNL_INLINE float fnl_softsign_backward_f(float g, float x) {
-    float d = 1 + FNL_FABSF(x);
-    return g / (d * d);
+    /* in double: 1 + |x| is exact there and (1 + |x|)^2 cannot overflow (it
+       did beyond 1.8e19 in float32, giving 0 for a normal result) */
+    double d = 1 + (double)FNL_FABSF(x);
+    return (float)((double)g / (d * d));
 }
 FNL_INLINE double fnl_softsign_d(double x) {
     double a = FNL_FABS(x);
@@ -248,7 +250,7 @@ FNL_INLINE double fnl_softsign_d(double x) {
 }
 FNL_INLINE double fnl_softsign_backward_d(double g, double x) {
     double d = 1 + FNL_FABS(x);
-    return g / (d * d);
+    return g / d / d;  /* not g / (d * d), which overflows beyond 1.3e154 */
 }
 
 /* ---------------------------------------------------------------- threshold */
@@ -460,14 +462,16 @@ FNL_INLINE float fnl_hardswish_f(float x) {
     return x == -INFINITY ? -0.0f : r;
 }
 FNL_INLINE float fnl_hardswish_backward_f(float g, float x) {
-    return x <= -3 ? 0.0f : (x < 3 ? g * (x / 3 + 0.5f) : g);
+    /* (2x + 3) / 6, not x / 3 + 1/2: 2x + 3 is exact near the zero at -1.5
+       (Sterbenz), where x / 3 + 1/2 cancels its rounding into 10^4 ulp */
+    return x <= -3 ? 0.0f : (x < 3 ? g * ((2 * x + 3) / 6) : g);
 }
 FNL_INLINE double fnl_hardswish_d(double x) {
     double r = x * fnl_hardsigmoid_d(x);
     return x == -INFINITY ? -0.0 : r;
 }
 FNL_INLINE double fnl_hardswish_backward_d(double g, double x) {
-    return x <= -3 ? 0.0 : (x < 3 ? g * (x / 3 + 0.5) : g);
+    return x <= -3 ? 0.0 : (x < 3 ? g * ((2 * x + 3) / 6) : g);
 }
 
 /* ---------------------------------------------------------------- squareplus */
