@@ -83,12 +83,16 @@ class Kernel(NamedTuple):
     special: (C condition on p0..., argument list) -- when the condition holds
         the loop calls the function with these arguments instead (a constant
         the compiler can fold, e.g. no division by beta = 1).
+    from_output: the derivative also from the forward's output y,
+        ``fnl_<name>_from_output_<s>(g, y)``: torch's autograd form, cheaper
+        than recomputing f from x (it needs no exp).
     """
     name: str
     params: tuple = ()
     grain: int = MID
     rare: dict = {}
     special: tuple = None
+    from_output: bool = False  # a third loop: the derivative from the forward's output
 
 
 KERNELS = [
@@ -104,8 +108,9 @@ KERNELS = [
     Kernel("gelu", grain=HEAVY, rare={"f": "x < -4.0f", "d": "x < -8.0"}),
     Kernel("gelu_tanh"),
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1")),
-    Kernel("sigmoid"),
-    Kernel("tanh"),
+    # <name>_backward(grad_output, output=y), as torch's autograd computes it
+    Kernel("sigmoid", from_output=True),
+    Kernel("tanh", from_output=True),
     Kernel("softsign", grain=CHEAP),
     Kernel("threshold", ("threshold", "value"), CHEAP),
     Kernel("tanhshrink"),

@@ -23,6 +23,7 @@ from fastnl._kernels import _elementwise as _k
 from fastnl._validate import choice, real, resolve_dtype
 
 _NAMES = [a.name for a in _ops.ACTIVATIONS]
+_KERNELS = {k.name: k for k in _ops.KERNELS}
 __all__ = _NAMES + [f"{name}_backward" for name in _NAMES]
 
 # ---------------------------------------------------------------------------
@@ -69,12 +70,22 @@ def _signature(a):
                    for p in a.params)
 
 
+def _from_output(a):
+    """The kernel of the derivative from the forward's output, if row `a` has one."""
+    k = _KERNELS.get(a.kernel) if isinstance(a.kernel, str) else None
+    return getattr(_k, f"{a.kernel}_from_output") if k is not None and k.from_output else None
+
+
 def _parameters_doc(a, backward):
     lines = ["Parameters", "----------"]
     if backward:
         lines += ["grad_output : array_like",
                   "    Gradient with respect to the output, of the input's shape."]
-        lines += ["x : array_like", "    The input of the forward call."]
+        if _from_output(a):
+            lines += ["x : array_like, optional",
+                      "    The input of the forward call; or give `output`, not both."]
+        else:
+            lines += ["x : array_like", "    The input of the forward call."]
     else:
         lines += ["x : array_like", "    Input."]
     for p in a.params:
@@ -84,6 +95,14 @@ def _parameters_doc(a, backward):
     lines += ["out : ndarray, optional",
               "    Where to write the result: the input's shape and result dtype; may be "
               + ("`grad_output` or `x`." if backward else "`x`.")]
+    if backward and _from_output(a):
+        lines += ["output : ndarray, optional",
+                  "    Keyword only: the forward's result, from which the derivative is taken "
+                  "as torch's",
+                  f"    autograd does (``{a.name}_backward`` in aten): no exp to recompute, but "
+                  "where",
+                  "    the output rounds to its limit the derivative is lost with it. NumPy "
+                  "arrays only."]
     return lines
 
 
@@ -169,12 +188,26 @@ def _define(a):
     args = "".join(f"{e}, " for e in (a.kernel_args or numeric))
     checks = "".join(f"    {line}\n" for line in _checks(a))
     sig = _signature(a)
+    namespace["KO"] = _from_output(a)
+    # with a derivative from the output: x optional, output= keyword only
+    x_arg, output_arg, output_branch = "x", "", ""
+    if namespace["KO"] is not None:
+        x_arg, output_arg = "x=None", ", *, output=None"
+        output_branch = (
+            f"    if (x is None) == (output is None):\n"
+            f"        raise TypeError('{a.name}_backward takes exactly one of x and output=')\n"
+            f"    if output is not None:\n"
+            f"        if type(output) is not np.ndarray or type(grad_output) not in (\n"
+            f"                np.ndarray, float, int):\n"
+            f"            output, grad_output = np.asarray(output), np.asarray(grad_output)\n"
+            f"        return _elementwise(KO, output, out, grad_output=grad_output)\n")
     source = (
         f"def {a.name}(x{sig}, out=None):\n{checks}"
         f"    if type(x) is not np.ndarray and _foreign(x):\n"
         f"        return _through_ufunc(U{pick}, (x,), ({params}), out)\n"
         f"    return _elementwise(K{pick}, x, out, {args})\n"
-        f"def {a.name}_backward(grad_output, x{sig}, out=None):\n{checks}"
+        f"def {a.name}_backward(grad_output, {x_arg}{sig}, out=None{output_arg}):\n{checks}"
+        f"{output_branch}"
         f"    if (type(x) is not np.ndarray and _foreign(x)) or (\n"
         f"            type(grad_output) is not np.ndarray and _foreign(grad_output)):\n"
         f"        return _through_ufunc(UB{pick}, (grad_output, x), ({params}), out)\n"

@@ -141,6 +141,9 @@ def _fastnl_call(case, direction, x, g, out):
         f = getattr(fastnl, case.activation.name)
         return lambda: f(x, **kwargs)
     f = getattr(fastnl, f"{case.activation.name}_backward")
+    if "output" in inspect.signature(f).parameters:  # sigmoid, tanh: from the output, as
+        y = getattr(fastnl, case.activation.name)(x, **kwargs)  # torch's autograd does
+        return lambda: f(g, out=kwargs.get("out"), output=y)
     return lambda: f(g, x, **kwargs)
 
 

@@ -228,3 +228,56 @@ def test_shape_mismatch_names_both_shapes():
 def test_backward_errors(call, error):
     with pytest.raises(error):
         call()
+
+
+# ---------------------------------------------------------------- from the output
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_backward_from_the_output(name, dtype, n_threads, rng):
+    """<name>_backward(g, output=y): the derivative from the forward's
+    result, torch's autograd form: as close to the one from x as y's own
+    rounding allows (1 - |y| cancels as |y| nears 1, so the bound grows like
+    |y| / (1 - |y|) eps, plus 8 eps for the few roundings of either form),
+    the same bits for every layout, and NaN where y is NaN."""
+    x = (rng.standard_normal(70_001) * 2).astype(dtype)
+    g = rng.standard_normal(x.size).astype(dtype)
+    y = getattr(fastnl, name)(x)
+    backward = getattr(fastnl, f"{name}_backward")
+    got = backward(g, output=y)
+    assert got.dtype == dtype and got.shape == x.shape
+    eps = float(np.finfo(dtype).eps)
+    a = np.abs(y.astype(np.float64))
+    want = backward(g, x).astype(np.float64)
+    with np.errstate(divide="ignore"):  # y rounded to +-1: nothing left to compare
+        bound = (8 + 2 * a / (1 - a)) * eps * np.abs(want) + 8 * float(np.finfo(dtype).tiny)
+    assert np.all(np.abs(got - want) <= bound)
+    strided = backward(g[::2], output=y[::2])
+    assert strided.tobytes() == np.ascontiguousarray(got[::2]).tobytes()
+    out = np.full_like(x, np.nan)
+    assert backward(g, out=out, output=y) is out and out.tobytes() == got.tobytes()
+    assert np.isnan(backward(np.ones(1, dtype), output=np.array([np.nan], dtype))[0])
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_backward_from_the_output_matches_torch_bitwise(name, torch, rng):
+    """The same operations in the same order as torch's aten kernel."""
+    for dtype in (np.float32, np.float64):
+        x = (rng.standard_normal(5000) * 3).astype(dtype)
+        g = rng.standard_normal(x.size).astype(dtype)
+        y = getattr(fastnl, name)(x)
+        ours = getattr(fastnl, f"{name}_backward")(g, output=y)
+        theirs = getattr(torch.ops.aten, f"{name}_backward")(torch.from_numpy(g),
+                                                             torch.from_numpy(y)).numpy()
+        assert ours.tobytes() == theirs.tobytes()
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_backward_takes_exactly_one_of_x_and_output(name):
+    backward = getattr(fastnl, f"{name}_backward")
+    with pytest.raises(TypeError, match="exactly one of x and output"):
+        backward(np.ones(2), np.ones(2), output=np.ones(2))
+    with pytest.raises(TypeError, match="exactly one of x and output"):
+        backward(np.ones(2))
+    with pytest.raises(ValueError, match="shape"):
+        backward(np.ones(2), output=np.ones(3))

@@ -9,10 +9,7 @@ from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, check_out, deliver, resolve_dtype, rng_from,
                               writes_into)
 
-# Kernel -> its id for the C-API fast path (_k.fast1 / _k.fast2).
-_OP_IDS = {getattr(_k, name): op for name, op in _k.OP_IDS.items()}
-_OP_IDS.update({getattr(_k, f"{name}_backward"): op for name, op in _k.OP_IDS.items()})
-_fast1, _fast2 = _k.fast1, _k.fast2
+_Kernel, _fast = _k.Kernel, _k.fast
 
 
 def run(kernel, x, out, *args, grad_output=None, c_order=False):
@@ -28,10 +25,8 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
     without being that input itself). Arrays of other libraries never get
     here: the public functions hand them to a ufunc (or to fastnl._dask).
     """
-    op = _OP_IDS.get(kernel)
-    if op is not None:  # the small-call path: plain float arrays, no copies
-        y = (_fast1(op, x, out, args) if grad_output is None
-             else _fast2(op, grad_output, x, out, args))
+    if type(kernel) is _Kernel:  # the small-call path: plain float arrays, no copies
+        y = _fast(kernel, grad_output, x, out, args)
         if y is not None:
             return y
     sources = (x,) if grad_output is None else (grad_output, x)

@@ -505,4 +505,14 @@ FNL_INLINE float fnl_squareplus_backward_f(float g, float x, float b) {
     return (float)fnl_squareplus_backward_d(g, x, b);
 }
 
+/* ---------------------------------------------------------------- from the output */
+/* The derivatives of sigmoid and tanh from their output y, as torch's
+   autograd evaluates them (sigmoid_backward: g (1 - y) y; tanh_backward:
+   g (1 - y^2)), in the same order of operations: cheaper than from x (no
+   exp), and as accurate as y allows (1 - y cancels where y rounds to 1). */
+FNL_INLINE float fnl_sigmoid_from_output_f(float g, float y) { return g * (1 - y) * y; }
+FNL_INLINE double fnl_sigmoid_from_output_d(double g, double y) { return g * (1 - y) * y; }
+FNL_INLINE float fnl_tanh_from_output_f(float g, float y) { return g * (1 - y * y); }
+FNL_INLINE double fnl_tanh_from_output_d(double g, double y) { return g * (1 - y * y); }
+
 #endif /* FNL_ACTIVATIONS_H */
