@@ -197,9 +197,9 @@ def _define(a):
             f"    if (x is None) == (output is None):\n"
             f"        raise TypeError('{a.name}_backward takes exactly one of x and output=')\n"
             f"    if output is not None:\n"
-            f"        if type(output) is not np.ndarray or type(grad_output) not in (\n"
-            f"                np.ndarray, float, int):\n"
-            f"            output, grad_output = np.asarray(output), np.asarray(grad_output)\n"
+            f"        if _foreign(output) or _foreign(grad_output):\n"
+            f"            raise TypeError('{a.name}_backward: output= takes NumPy arrays; for '\n"
+            f"                            'xarray or Dask arrays pass x')\n"
             f"        return _elementwise(KO, output, out, grad_output=grad_output)\n")
     source = (
         f"def {a.name}(x{sig}, out=None):\n{checks}"

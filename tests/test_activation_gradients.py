@@ -281,3 +281,6 @@ def test_backward_takes_exactly_one_of_x_and_output(name):
         backward(np.ones(2))
     with pytest.raises(ValueError, match="shape"):
         backward(np.ones(2), output=np.ones(3))
+    xr = pytest.importorskip("xarray")  # arrays of other libraries: x only (not computed)
+    with pytest.raises(TypeError, match="pass x"):
+        backward(np.ones(2), output=xr.DataArray(np.ones(2)))
