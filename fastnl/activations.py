@@ -41,8 +41,7 @@ def _ufunc_names(a, kernels):
 
 def _foreign(a):
     """Whether `a` is another library's array that speaks NumPy's ufunc
-    protocol (xarray, Dask, ...): it then goes through the ufunc. (The
-    functions ask only for operands that are not ndarrays.)"""
+    protocol (xarray, Dask, ...): it then goes through the ufunc."""
     return getattr(type(a), "__array_ufunc__", None) not in (None, np.ndarray.__array_ufunc__)
 
 
@@ -220,11 +219,9 @@ def _define(a):
     return forward, backward
 
 
-_SPECS = {}
 for _a in _ops.ACTIVATIONS:
     if not _a.custom:
         globals()[_a.name], globals()[f"{_a.name}_backward"] = _define(_a)
-        _SPECS[_a.name] = _a
 del _a
 
 
