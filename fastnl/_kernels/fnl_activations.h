@@ -146,9 +146,23 @@ static inline double fnl_gelu_rare_d(double x) {
    no 1 + tanh cancellation for x << 0; an x^3 overflowing to +-inf gives
    sigmoid exactly 1 or 0. The derivative: sigmoid(2u) + 2 x u' s(2u) s(-2u). */
 FNL_INLINE float fnl_gelu_tanh_f(float x) {
-    float u = 0.79788456080286535588f * (x + 0.044715f * x * x * x);
-    float r = x * fnl_sigmoid_f(2 * u);
+    /* 2u in double, then split into a float head h and tail t: the tail
+       turns exp(-|2u|) into exp(-|h|) (1 -+ t). Rounding 2u to float32
+       directly costs |2u| ulp through the exp (165 at x = -9.9), and so does
+       0.044715 rounded to float32. */
+    double xd = x;
+    double u2 = 1.5957691216057307118 * (xd + 0.044715 * xd * xd * xd);
+    float h = (float)u2;
+    float t = FNL_FABSF(h) < INFINITY ? (float)(u2 - (double)h) : 0.0f;
+    float e = fnl_exp_f(-FNL_FABSF(h)) * (1 - (h >= 0 ? t : -t));
+    float r = x * ((h >= 0 ? 1.0f : e) / (1 + e));
     return x == -INFINITY ? -0.0f : r;
+}
+/* below -9 the result is below float32's normal range and so is exp(-|2u|):
+   in double, with libm's exp, rounded once */
+static inline float fnl_gelu_tanh_rare_f(float x) {
+    double xd = x, u2 = 1.5957691216057307118 * (xd + 0.044715 * xd * xd * xd);
+    return x == -INFINITY ? -0.0f : (float)(xd / (1 + exp(-u2)));
 }
 FNL_INLINE float fnl_gelu_tanh_backward_f(float g, float x) {
     float u = 0.79788456080286535588f * (x + 0.044715f * x * x * x);
