@@ -154,12 +154,12 @@ def main(argv=()):
           f"(largest / allowed)")
     print(f"threads: {fastnl.get_num_threads()} "
           f"(OpenMP {'build ' + str(_build.openmp_version()) if _build.openmp_version() else 'off'})\n")
-    header = f"{'function':<36}{'f32':>17}{'f64':>17}{'f32 deriv':>17}{'f64 deriv':>17}"
+    header = f"{'function':<46}{'f32':>17}{'f64':>17}{'f32 deriv':>17}{'f64 deriv':>17}"
     print(header)
     print("-" * len(header))
 
     def print_row(name, cells, ok):
-        print(f"{name:<36}" + "".join(f"{c:>17}" for c in cells) + ("" if ok else "  FAIL"))
+        print(f"{name:<46}" + "".join(f"{c:>17}" for c in cells) + ("" if ok else "  FAIL"))
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
