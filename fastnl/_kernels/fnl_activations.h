@@ -113,13 +113,39 @@ FNL_INLINE float fnl_gelu_backward_f(float g, float x) {
     float r = g * (cdf + x_pdf);
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
+/* y = -x/sqrt2 rounded, and yl, what the rounding lost: the product's own
+   error (Dekker's two-product: x and the constant split into 26-bit halves,
+   no FMA needed) plus x times the constant's error beyond double. Without
+   it erfc(y) is off by 2 y^2 ulp (80 at x = -7.9). */
+FNL_INLINE double fnl_gelu_arg_d(double x, double *yl) {
+    const double c = -0.7071067811865476, ch = -0.7071067690849304, cl = -1.2101617152815436e-08;
+    const double c_tail = 4.833646656726457e-17;   /* -1/sqrt2 - c */
+    union fnl_bits_d xb;
+    double y = x * c, xh, xl, e;
+    xb.f = x;
+    xb.u &= ~(uint64_t)0x7FFFFFF;
+    xh = xb.f;
+    xl = x - xh;
+    e = ((xh * ch - y) + xh * cl + xl * ch) + xl * cl;
+    *yl = FNL_FABS(x) < 1e300 ? e + x * c_tail : 0.0;   /* inf, NaN: no correction */
+    return y;
+}
 FNL_INLINE double fnl_gelu_d(double x) {
-    double r = 0.5 * x * fnl_erfc_d(x * -0.70710678118654752440, 0);
+    double yl, y = fnl_gelu_arg_d(x, &yl);
+    double r = 0.5 * x * fnl_erfc_d(y, yl, 0);
     return x == -INFINITY ? -0.0 : r;
 }
 FNL_INLINE double fnl_gelu_backward_d(double g, double x) {
-    double cdf = 0.5 * fnl_erfc_d(x * -0.70710678118654752440, 1);
-    double x_pdf = x * 0.39894228040143267794 * fnl_exp_d(-0.5 * x * x);
+    double yl, y = fnl_gelu_arg_d(x, &yl);
+    double cdf = 0.5 * fnl_erfc_d(y, yl, 1);
+    /* exp(-x^2/2) = exp(-h^2/2) exp(-d/2), h = x to 26 bits (h^2 exact),
+       d = (x - h)(x + h) < 2^-25 x^2: rounding x^2 would cost x^2/2 ulp */
+    union fnl_bits_d hb;
+    hb.f = x;
+    hb.u &= ~(uint64_t)0x7FFFFFF;
+    double h = hb.f, d = FNL_FABS(x) < 40 ? (x - h) * (x + h) : 0.0;  /* beyond: exp is 0 */
+    double ex = fnl_exp_d(-0.5 * (h * h)) * (1 - 0.5 * d * (1 - 0.25 * d * (1 - d * (1.0 / 6))));
+    double x_pdf = x * 0.39894228040143267794 * ex;
     double r = g * (cdf + x_pdf);
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
 }

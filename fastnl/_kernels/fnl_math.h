@@ -306,7 +306,7 @@ FNL_INLINE float fnl_erfc_f(float y, int full) {
     return y < 0 ? 2 - r : r;
 }
 
-FNL_INLINE double fnl_erfc_d(double y, int full) {
+FNL_INLINE double fnl_erfc_d(double y, double yl, int full) {
     /* float64: Cephes ndtr.c (S. L. Moshier): erfc = 1 - a T(a^2) / U(a^2)
        below 1, exp(-a^2) P(a) / Q(a) below 8, exp(-a^2) R(a) / S(a) beyond
        (U, Q and S have a leading 1) */
@@ -373,7 +373,9 @@ FNL_INLINE double fnl_erfc_d(double y, int full) {
         q = (small ? ns : nm) / (small ? ds : dm);
     }
     r = small ? 1 - q : q;
-    return y < 0 ? 2 - r : r;
+    /* yl, the part of the argument beyond y (what rounding it lost), to first
+       order: erfc(y + yl) = erfc(y) - yl 2/sqrt(pi) exp(-y^2) */
+    return (y < 0 ? 2 - r : r) - yl * 1.1283791670955125739 * ez;
 }
 
 /* ---------------------------------------------------------------- sigmoid */
