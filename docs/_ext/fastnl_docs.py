@@ -65,7 +65,8 @@ _TOP_GROUPS = [
 
 _SOFTMAX_FAMILY = {"softmax", "log_softmax", "softmin"}
 _LOSSES = {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
-           "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits"}
+           "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+           "linear_cross_entropy"}
 
 
 def _module_of(obj):
@@ -232,6 +233,9 @@ TORCH_FUNCTIONS += [
     (_F + "kl_div", "fastnl.kl_div", _LOSS),
     (_F + "binary_cross_entropy", "fastnl.binary_cross_entropy", _LOSS),
     (_F + "binary_cross_entropy_with_logits", "fastnl.binary_cross_entropy_with_logits", _LOSS),
+    (_F + "linear_cross_entropy", "fastnl.linear_cross_entropy",
+     "``ignore_index`` defaults to -100 (``None`` is accepted, as torch's default); extra "
+     "``chunk_size`` (classes per block) instead of ``options``; class indices only for now."),
 ]
 
 _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
