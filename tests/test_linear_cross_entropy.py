@@ -1,0 +1,204 @@
+"""linear_cross_entropy and its backward: the numbers of cross_entropy on the
+explicit logits (and of torch), for every option and block size, the errors,
+and the memory that the class blocks save."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import fastnl
+
+N, D, C = 29, 12, 41
+TOL = {np.float32: 2e-5, np.float64: 1e-12}
+
+
+def problem(dtype, seed=0, n=N, bias=True):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, D)).astype(dtype)
+    W = rng.standard_normal((C, D)).astype(dtype)
+    b = rng.standard_normal(C).astype(dtype) if bias else None
+    t = rng.integers(0, C, n)
+    t[::5] = -100 if n > 5 else t[::5]  # some ignored rows
+    w = rng.random(C).astype(dtype)
+    return x, W, b, t, w
+
+
+def logits(x, W, b):
+    z = x @ W.T
+    return z if b is None else z + b
+
+
+OPTIONS = [dict(), dict(weight=True), dict(label_smoothing=0.2),
+           dict(weight=True, label_smoothing=0.7), dict(ignore_index=3),
+           dict(label_smoothing=1.0)]
+
+
+def keywords(option, w, reduction):
+    kw = dict(option, reduction=reduction)
+    if kw.pop("weight", False):
+        kw["weight"] = w
+    return kw
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("option", OPTIONS)
+@pytest.mark.parametrize("chunk_size", [None, 1, 7, C, 64])  # 7 does not divide C
+def test_equals_cross_entropy_on_the_logits(dtype, reduction, option, chunk_size):
+    x, W, b, t, w = problem(dtype)
+    if "ignore_index" in option:
+        t[t == -100] = 3  # the rows to ignore now carry that index
+    kw = keywords(option, w, reduction)
+    got = fastnl.linear_cross_entropy(x, W, t, linear_bias=b, chunk_size=chunk_size, **kw)
+    z = logits(x, W, b)
+    want = fastnl.cross_entropy(z, t, **kw)
+    assert np.asarray(got).dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
+
+    g = np.linspace(-1, 2, N).astype(dtype) if reduction == "none" else 1.7
+    gx, gW, gb = fastnl.linear_cross_entropy_backward(
+        x, W, t, linear_bias=b, chunk_size=chunk_size, grad_output=g, **kw)
+    gz = fastnl.cross_entropy_backward(z, t, grad_output=g, **kw).astype(np.float64)
+    tol = 10 * TOL[dtype]
+    for got, want in ((gx, gz @ W), (gW, gz.T @ x), (gb, gz.sum(axis=0))):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_without_bias_and_one_dimensional_input(dtype):
+    x, W, _, t, w = problem(dtype, bias=False)
+    got = fastnl.linear_cross_entropy(x, W, t, chunk_size=5, reduction="none")
+    np.testing.assert_allclose(got, fastnl.cross_entropy(x @ W.T, t, reduction="none"),
+                               rtol=TOL[dtype])
+    gx, gW, gb = fastnl.linear_cross_entropy_backward(x, W, t, chunk_size=5)
+    assert gb is None
+    # a 1-d input is one sample with a scalar target
+    loss = fastnl.linear_cross_entropy(x[2], W, t[2], weight=w, label_smoothing=0.1,
+                                       chunk_size=6)
+    assert np.ndim(loss) == 0
+    np.testing.assert_allclose(loss, fastnl.cross_entropy(W @ x[2], t[2], weight=w,
+                                                          label_smoothing=0.1),
+                               rtol=TOL[dtype])
+    gx, gW, _ = fastnl.linear_cross_entropy_backward(x[2], W, t[2], chunk_size=6)
+    gz = fastnl.cross_entropy_backward(W @ x[2], t[2])
+    assert gx.shape == (D,) and gW.shape == (C, D)
+    np.testing.assert_allclose(gx, gz @ W, rtol=10 * TOL[dtype], atol=10 * TOL[dtype])
+    np.testing.assert_allclose(gW, np.outer(gz, x[2]), rtol=10 * TOL[dtype],
+                               atol=10 * TOL[dtype])
+
+
+def test_float16_computes_in_float32_and_returns_float16():
+    x, W, b, t, _ = problem(np.float16)
+    loss = fastnl.linear_cross_entropy(x, W, t, linear_bias=b)
+    assert loss.dtype == np.float16
+    want = fastnl.cross_entropy(logits(*(a.astype(np.float32) for a in (x, W, b))), t)
+    np.testing.assert_allclose(float(loss), float(want), rtol=1e-3)
+    assert all(g.dtype == np.float16 for g in
+               fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b))
+
+
+def test_out_and_torch_default_ignore_index():
+    x, W, b, t, _ = problem(np.float64)
+    t[t < 0] = 0
+    out = np.empty(N)
+    res = fastnl.linear_cross_entropy(x, W, t, linear_bias=b, reduction="none", out=out)
+    assert res is out
+    np.testing.assert_allclose(out, fastnl.cross_entropy(logits(x, W, b), t,
+                                                         reduction="none"), rtol=1e-12)
+    assert fastnl.linear_cross_entropy(x, W, t, ignore_index=None) == \
+        fastnl.linear_cross_entropy(x, W, t)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, None])
+def test_non_finite_logits_follow_cross_entropy(chunk_size):
+    x, W, b, t, w = problem(np.float64, n=6)
+    t[:] = [2, 1, 0, 4, 2, 5]
+    b[2] = np.inf        # every row: a +inf logit at class 2
+    x[3, 0] = np.nan     # row 3: NaN logits
+    z = logits(x, W, b)
+    for kw in (dict(), dict(label_smoothing=0.3, weight=w)):
+        got = fastnl.linear_cross_entropy(x, W, t, linear_bias=b, reduction="none",
+                                          chunk_size=chunk_size, **kw)
+        want = fastnl.cross_entropy(z, t, reduction="none", **kw)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        gx, gW, gb = fastnl.linear_cross_entropy_backward(
+            x, W, t, linear_bias=b, reduction="none", chunk_size=chunk_size, **kw)
+        gz = fastnl.cross_entropy_backward(z, t, reduction="none", **kw)
+        np.testing.assert_allclose(gb, gz.sum(axis=0), rtol=1e-12)
+
+
+def test_against_torch(torch):
+    F = torch.nn.functional
+    for dtype in (np.float32, np.float64):
+        x, W, b, t, w = problem(dtype, seed=3)
+        for kw in (dict(), dict(weight=w, label_smoothing=0.1, reduction="sum"),
+                   dict(reduction="none", ignore_index=-100)):
+            tkw = {k: torch.tensor(v) if k == "weight" else v for k, v in kw.items()}
+            xt, Wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
+            want = F.linear_cross_entropy(xt, Wt, torch.tensor(t), linear_bias=bt,
+                                          ignore_index=-100, **{k: v for k, v in tkw.items()
+                                                                if k != "ignore_index"})
+            got = fastnl.linear_cross_entropy(x, W, t, linear_bias=b, chunk_size=16, **kw)
+            tol = 10 * TOL[dtype]
+            np.testing.assert_allclose(got, want.detach().numpy(), rtol=tol, atol=tol)
+            g = np.linspace(0.5, 1.5, N).astype(dtype) if want.ndim else np.asarray(1.0, dtype)
+            want.backward(torch.tensor(g))
+            grads = fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b, chunk_size=16,
+                                                         grad_output=g, **kw)
+            for got, ref in zip(grads, (xt.grad, Wt.grad, bt.grad)):
+                np.testing.assert_allclose(got, ref.numpy(), rtol=tol, atol=tol)
+
+
+def test_errors_name_the_shapes():
+    x, W, b, t, w = problem(np.float64)
+    with pytest.raises(ValueError, match=r"\(41, 5\).*|in_features=12"):
+        fastnl.linear_cross_entropy(x, W[:, :5], t)
+    with pytest.raises(ValueError, match=r"\(40,\)"):
+        fastnl.linear_cross_entropy(x, W, t, linear_bias=b[:-1])
+    with pytest.raises(ValueError, match=r"target shape \(28,\).*\(29, 12\)"):
+        fastnl.linear_cross_entropy(x, W, t[:-1])
+    with pytest.raises(ValueError, match="weight"):
+        fastnl.linear_cross_entropy(x, W, t, weight=w[:3])
+    with pytest.raises(ValueError, match="input must be"):
+        fastnl.linear_cross_entropy(x[None], W, t)
+    bad = t.copy()
+    bad[4] = C
+    with pytest.raises(IndexError, match=f"Target {C} is out of bounds"):
+        fastnl.linear_cross_entropy(x, W, bad)
+    with pytest.raises(IndexError, match=f"Target {C}"):
+        fastnl.linear_cross_entropy_backward(x, W, bad)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        fastnl.linear_cross_entropy(x, W, t, label_smoothing=1.5)
+    with pytest.raises(ValueError, match="reduction"):
+        fastnl.linear_cross_entropy(x, W, t, reduction="max")
+    with pytest.raises(ValueError, match="chunk_size"):
+        fastnl.linear_cross_entropy(x, W, t, chunk_size=0)
+    with pytest.raises(ValueError, match="grad_output"):
+        fastnl.linear_cross_entropy_backward(x, W, t, grad_output=np.ones(3))
+    # as cross_entropy: a float target of the rows' shape is not read as indices
+    with pytest.raises(ValueError, match="integer array"):
+        fastnl.linear_cross_entropy(x, W, t.astype(np.float64))
+
+
+def test_extra_memory_is_far_below_the_logits():
+    n, d, c = 256, 32, 8192
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, d), dtype=np.float32)
+    W = rng.standard_normal((c, d), dtype=np.float32)
+    t = rng.integers(0, c, n)
+    logits_bytes = n * c * 4
+    for call in (lambda: fastnl.linear_cross_entropy(x, W, t, chunk_size=256,
+                                                     label_smoothing=0.1),
+                 lambda: fastnl.linear_cross_entropy_backward(x, W, t, chunk_size=256)):
+        call()  # warm up (imports, caches)
+        tracemalloc.start()
+        try:
+            call()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        # the backward returns grad_weight (c x d); beyond it, blocks of n x 256
+        assert peak - c * d * 4 < logits_bytes / 4, (peak, logits_bytes)
