@@ -202,3 +202,74 @@ def test_extra_memory_is_far_below_the_logits():
             tracemalloc.stop()
         # the backward returns grad_weight (c x d); beyond it, blocks of n x 256
         assert peak - c * d * 4 < logits_bytes / 4, (peak, logits_bytes)
+
+
+# ---------------------------------------------------------------- nn.LinearCrossEntropy
+
+def test_module_initialises_as_torch_linear():
+    lce = fastnl.nn.LinearCrossEntropy(64, 300, rng=0)
+    bound = 1 / np.sqrt(64)
+    assert lce.weight.shape == (300, 64) and lce.bias.shape == (300,)
+    assert lce.weight.dtype == lce.bias.dtype == np.float32
+    for p in (lce.weight, lce.bias):
+        assert np.all(np.abs(p) <= bound)
+        assert np.abs(p).max() > 0.9 * bound  # uniform over the whole interval
+    assert abs(lce.weight.std() - bound / np.sqrt(3)) < 0.01 * bound
+    same = fastnl.nn.LinearCrossEntropy(64, 300, rng=0)
+    np.testing.assert_array_equal(same.weight, lce.weight)
+    no_bias = fastnl.nn.LinearCrossEntropy(64, 300, bias=False, rng=0)
+    assert no_bias.bias is None and list(no_bias.state_dict()) == ["weight"]
+
+
+def test_module_state_dict_round_trip_with_torch_linear(torch):
+    linear = torch.nn.Linear(12, C)
+    lce = fastnl.nn.LinearCrossEntropy(12, C, rng=1)
+    lce.load_state_dict({k: v.detach().numpy() for k, v in linear.state_dict().items()})
+    state = lce.state_dict()
+    assert sorted(state) == sorted(linear.state_dict()) == ["bias", "weight"]
+    back = torch.nn.Linear(12, C)
+    back.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    for k, v in back.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), linear.state_dict()[k].numpy())
+    state["weight"][:] = 0  # state_dict() hands out copies
+    assert lce.weight.any()
+    with pytest.raises(KeyError):
+        fastnl.nn.LinearCrossEntropy(12, C, bias=False).load_state_dict(state)
+
+
+def test_module_forward_backward_against_torch(torch):
+    x, _, _, t, w = problem(np.float32, seed=5)
+    linear = torch.nn.Linear(D, C)
+    lce = fastnl.nn.LinearCrossEntropy(D, C, weight=w, label_smoothing=0.1, reduction="sum")
+    lce.load_state_dict({k: v.detach().numpy() for k, v in linear.state_dict().items()})
+    xt = torch.tensor(x, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(linear(xt), torch.tensor(t), weight=torch.tensor(w),
+                                            label_smoothing=0.1, reduction="sum")
+    ref.backward()
+    loss = lce(x, t)
+    assert loss.dtype == np.float32
+    np.testing.assert_allclose(loss, ref.item(), rtol=1e-5)
+    grad_x = lce.backward()
+    np.testing.assert_allclose(grad_x, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(lce.weight_grad, linear.weight.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(lce.bias_grad, linear.bias.grad.numpy(), rtol=1e-4, atol=1e-5)
+    # a second backward adds, as torch's .grad does; zero_grad forgets
+    lce.backward(np.float32(2.0))
+    np.testing.assert_allclose(lce.bias_grad, 3 * linear.bias.grad.numpy(), rtol=1e-4,
+                               atol=1e-5)
+    lce.zero_grad()
+    assert lce.weight_grad is None and lce.bias_grad is None
+
+
+def test_module_reduction_none_and_backward_before_forward():
+    lce = fastnl.nn.LinearCrossEntropy(D, C, reduction="none", rng=2)
+    with pytest.raises(RuntimeError, match="before forward"):
+        lce.backward()
+    x, _, _, t, _ = problem(np.float32, seed=6)
+    loss = lce(x, t)
+    assert loss.shape == (N,)
+    gx = lce.backward()
+    want = fastnl.linear_cross_entropy_backward(x, lce.weight, t, linear_bias=lce.bias,
+                                                reduction="none", grad_output=np.ones(N))
+    np.testing.assert_array_equal(gx, want[0])
+    assert "in_features=12, num_classes=41, bias=True" in repr(lce)

@@ -253,6 +253,12 @@ _NN_NOTES = {
                                   "``state_dict()`` with torch's keys, as NumPy arrays.",
 }
 TORCH_CLASSES = [(f"torch.nn.{c}", f"fastnl.nn.{c}", _NN_NOTES.get(c, "")) for c in _NN_CLASSES]
+TORCH_CLASSES += [
+    ("torch.nn.LinearCrossEntropyLoss", "fastnl.nn.LinearCrossEntropy",
+     "Another name and layout: holds ``weight`` and ``bias`` itself with torch.nn.Linear's "
+     "keys (torch's class holds ``linear.weight``), ``bias=True`` by default as in "
+     "torch.nn.Linear, extra ``rng``; no ``out_features`` or ``options``."),
+]
 
 # (fastnl name, fastnl.nn class, what it is): the activations torch does not have
 FASTNL_OWN = [(f"fastnl.{a.name}", f"fastnl.nn.{a.module}" if a.module else "", a.summary)
