@@ -265,7 +265,8 @@ def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, wei
                 if grad_bad is not None:
                     z[bad] = grad_bad[:, c0:c1]
                 grad_x += z @ q.W[c0:c1]
-                np.matmul(z.T, q.x2, out=grad_W[c0:c1])
+                # (matmul's out= takes a slow non-BLAS loop here: assign instead)
+                grad_W[c0:c1] = z.T @ q.x2
                 if grad_b is not None:
                     grad_b[c0:c1] = z.sum(axis=0, dtype=np.float64)
     grad_x = grad_x.reshape(-1) if q.squeeze else grad_x
