@@ -995,7 +995,8 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     walked in blocks of `chunk_size`, each block's logits made by one BLAS
     matmul, and each row keeps an online maximum and sum of exponentials in
     float64, picking up its target's logit (and, with label smoothing, the
-    weighted sum of its logits) on the way. Extra memory is
+    weighted sum of its logits; with probabilities, the target-weighted
+    sum) on the way. Extra memory is
     O(N x chunk_size + chunk_size x in_features).
 
     Parameters
@@ -1004,9 +1005,9 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
         Features, (N, in_features) or (in_features,).
     linear_weight : array_like
         (C, in_features), as ``torch.nn.Linear`` stores its weight.
-    target : array_like of int
-        Class indices, (N,) or () for a 1-d input. (Class probabilities are
-        not supported yet: NotImplementedError.)
+    target : array_like
+        Class indices (integers), (N,) or () for a 1-d input; or class
+        probabilities (floats) of the logits' shape, (N, C) or (C,).
     linear_bias : array_like, optional
         (C,), the linear layer's bias.
     weight : array_like, optional
@@ -1038,8 +1039,6 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
         names the shapes), or as :func:`cross_entropy` for the parameters.
     IndexError
         If a class index is outside [0, C) and not `ignore_index`.
-    NotImplementedError
-        For a floating (class-probability) target.
 
     Notes
     -----
@@ -1098,7 +1097,7 @@ def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=N
 
     Raises
     ------
-    ValueError, IndexError, NotImplementedError
+    ValueError, IndexError
         As :func:`linear_cross_entropy`; ValueError also for a `grad_output`
         of the wrong shape.
 

@@ -204,6 +204,70 @@ def test_extra_memory_is_far_below_the_logits():
         assert peak - c * d * 4 < logits_bytes / 4, (peak, logits_bytes)
 
 
+
+def probabilities(dtype, n=N, seed=7):
+    q = np.random.default_rng(seed).random((n, C)).astype(dtype)
+    return q / q.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("option", [o for o in OPTIONS if "ignore_index" not in o])
+@pytest.mark.parametrize("chunk_size", [None, 1, 7, 64])
+def test_probability_targets_equal_cross_entropy(dtype, reduction, option, chunk_size):
+    x, W, b, _, w = problem(dtype)
+    target = probabilities(dtype)
+    kw = keywords(option, w, reduction)
+    z = logits(x, W, b)
+    got = fastnl.linear_cross_entropy(x, W, target, linear_bias=b, chunk_size=chunk_size,
+                                      **kw)
+    np.testing.assert_allclose(got, fastnl.cross_entropy(z, target, **kw),
+                               rtol=TOL[dtype], atol=TOL[dtype])
+    g = np.linspace(-1, 2, N).astype(dtype) if reduction == "none" else 0.6
+    grads = fastnl.linear_cross_entropy_backward(x, W, target, linear_bias=b,
+                                                 chunk_size=chunk_size, grad_output=g, **kw)
+    gz = fastnl.cross_entropy_backward(z, target, grad_output=g, **kw).astype(np.float64)
+    tol = 10 * TOL[dtype]
+    for got, want in zip(grads, (gz @ W, gz.T @ x, gz.sum(axis=0))):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_probability_targets_one_dimensional_non_finite_and_errors():
+    x, W, b, _, _ = problem(np.float64, n=4)
+    target = probabilities(np.float64, n=4)
+    np.testing.assert_allclose(fastnl.linear_cross_entropy(x[1], W, target[1], chunk_size=5),
+                               fastnl.cross_entropy(W @ x[1], target[1]), rtol=1e-12)
+    b[7] = np.inf
+    z = logits(x, W, b)
+    np.testing.assert_allclose(
+        fastnl.linear_cross_entropy(x, W, target, linear_bias=b, reduction="none",
+                                    chunk_size=6),
+        fastnl.cross_entropy(z, target, reduction="none"), rtol=1e-12)
+    np.testing.assert_allclose(
+        fastnl.linear_cross_entropy_backward(x, W, target, linear_bias=b, chunk_size=6)[2],
+        fastnl.cross_entropy_backward(z, target).sum(axis=0), rtol=1e-12)
+    with pytest.raises(ValueError, match="ignore_index"):
+        fastnl.linear_cross_entropy(x, W, target, ignore_index=0)
+    with pytest.raises(ValueError, match=r"target shape \(4, 40\)"):
+        fastnl.linear_cross_entropy(x, W, target[:, 1:])
+
+
+def test_probability_targets_against_torch(torch):
+    x, W, b, _, w = problem(np.float32, seed=8)
+    target = probabilities(np.float32)
+    xt, Wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
+    want = torch.nn.functional.linear_cross_entropy(
+        xt, Wt, torch.tensor(target), linear_bias=bt, weight=torch.tensor(w),
+        label_smoothing=0.2)
+    want.backward()
+    got = fastnl.linear_cross_entropy(x, W, target, linear_bias=b, weight=w,
+                                      label_smoothing=0.2, chunk_size=10)
+    np.testing.assert_allclose(got, want.item(), rtol=1e-5)
+    grads = fastnl.linear_cross_entropy_backward(x, W, target, linear_bias=b, weight=w,
+                                                 label_smoothing=0.2, chunk_size=10)
+    for got, ref in zip(grads, (xt.grad, Wt.grad, bt.grad)):
+        np.testing.assert_allclose(got, ref.numpy(), rtol=1e-4, atol=1e-6)
+
 # ---------------------------------------------------------------- nn.LinearCrossEntropy
 
 def test_module_initialises_as_torch_linear():

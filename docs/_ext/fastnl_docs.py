@@ -235,7 +235,7 @@ TORCH_FUNCTIONS += [
     (_F + "binary_cross_entropy_with_logits", "fastnl.binary_cross_entropy_with_logits", _LOSS),
     (_F + "linear_cross_entropy", "fastnl.linear_cross_entropy",
      "``ignore_index`` defaults to -100 (``None`` is accepted, as torch's default); extra "
-     "``chunk_size`` (classes per block) instead of ``options``; class indices only for now."),
+     "``chunk_size`` (classes per block) instead of ``options``."),
 ]
 
 _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [

@@ -68,7 +68,7 @@ class LinearProblem:
     """The checked operands: a ClassProblem `p` (its `expected`, `result`,
     `w`, `weight_sum`, `t`, ...) and the 2-d input, weight and bias of the
     compute dtype."""
-    __slots__ = ("p", "x2", "W", "b", "n_classes", "block", "dtype", "squeeze")
+    __slots__ = ("p", "x2", "W", "b", "n_classes", "block", "dtype", "squeeze", "tp")
 
 
 def linear_problem(input, linear_weight, target, linear_bias, weight, ignore_index,
@@ -102,10 +102,6 @@ def linear_problem(input, linear_weight, target, linear_bias, weight, ignore_ind
     p = _losses.class_checks("cross_entropy", stand_in, t,
                              None if weight is None else np.asarray(weight),
                              ignore_index, reduction, label_smoothing)
-    if p.probabilities:
-        raise NotImplementedError(
-            "linear_cross_entropy takes class indices (an integer target) only for now; "
-            "for class probabilities compute the logits and call fastnl.cross_entropy")
     q = LinearProblem()
     q.p, q.dtype, q.n_classes = p, np.dtype(compute), C
     q.squeeze = x.ndim == 1
@@ -114,7 +110,11 @@ def linear_problem(input, linear_weight, target, linear_bias, weight, ignore_ind
     q.b = None if b is None else np.ascontiguousarray(b, dtype=compute)
     p.w = _losses.class_weight(weight, compute)
     p.weight_sum = float(p.w.sum()) if p.w.size else float(C)
-    p.t = _losses.class_indices(t, C, p.ignore_index)
+    p.t = q.tp = None
+    if p.probabilities:  # (N, C) class probabilities of the compute dtype, as cross_entropy
+        q.tp = np.ascontiguousarray(t.reshape(1, -1) if q.squeeze else t, dtype=compute)
+    else:
+        p.t = _losses.class_indices(t, C, p.ignore_index)
     q.block = block_size(chunk_size, q.x2.shape[0], C)
     return q
 
@@ -201,6 +201,8 @@ def linear_cross_entropy(input, linear_weight, target, linear_bias, weight, igno
         check_out(out, p.expected if p.reduction == "none" else (), p.result)
     if q.n_classes == 0:
         loss, row_weight = np.full(q.x2.shape[0], np.nan), np.zeros(q.x2.shape[0])
+    elif p.probabilities:
+        loss, row_weight = _prob_row_losses(q)[0], None
     else:
         loss, row_weight = _row_losses(q)[:2]
     value = _losses.reduce_rows(loss, row_weight, p)
@@ -224,53 +226,136 @@ def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, wei
     denominator = _losses.class_denominator(p)
     g, scale = _losses.upstream(grad_output, p.reduction, p.expected, q.dtype, denominator)
     gs = g.astype(np.float64) if g.size else np.full(N, scale)
-    counted = p.t != p.ignore_index
-    gs = np.where(counted, gs, 0.0)  # ignored rows: zero gradient, even with NaN logits
     grad_x = np.zeros((N, D))
     grad_W = np.empty((C, D), q.dtype)
     grad_b = None if q.b is None else np.empty(C, q.dtype)
     if C:
-        _, _, lse, bad = _row_losses(q)
-        eps, w, t = p.eps, p.w, p.t
-        w_t = np.where(counted, np.take(w, np.where(counted, t, 0)) if w.size else 1.0, 0.0)
-        # d loss / d z_c = gs (p_c a - (1 - eps) w_t [c == t] - eps / C w_c)
-        a = gs * ((1 - eps) * w_t + eps / C * p.weight_sum)
-        hit = gs * (1 - eps) * w_t
-        rows = np.arange(N)
-        lse_c = lse.astype(q.dtype)[:, None]
-        a_c = a.astype(q.dtype)[:, None]
-        grad_bad = None
-        if bad.size:  # softmax's limit for infinite logits: cross_entropy's kernel
-            z = _full_rows(q, bad)
-            grad_bad = np.empty_like(z)
-            bad_g = np.ascontiguousarray(gs[bad])
-            _kr.cross_entropy_index_backward(z.reshape(-1), C, 1, 1, bad.size, C, 1,
-                                             np.ascontiguousarray(t[bad]), w, p.weight_sum,
-                                             p.ignore_index, eps, bad_g, 1.0,
-                                             grad_bad.reshape(-1), _kernel_threads())
-        with np.errstate(invalid="ignore", over="ignore"):
-            for c0 in range(0, C, q.block):
-                c1 = min(c0 + q.block, C)
-                z = _logits(q, c0, c1)
-                # p_c = exp(z_c - lse); G is built in place over the logits
-                np.subtract(z, lse_c, out=z)
-                np.exp(z, out=z)
-                z *= a_c
-                if eps > 0:
-                    smooth = gs[:, None] * (eps / C) * (w[c0:c1] if w.size else 1.0)
-                    z -= smooth.astype(q.dtype)
-                inside = counted & (t >= c0) & (t < c1)
-                z[rows[inside], t[inside] - c0] -= hit[inside].astype(q.dtype)
-                z[~counted] = 0
-                if grad_bad is not None:
-                    z[bad] = grad_bad[:, c0:c1]
-                grad_x += z @ q.W[c0:c1]
-                # (matmul's out= takes a slow non-BLAS loop here: assign instead)
-                grad_W[c0:c1] = z.T @ q.x2
-                if grad_b is not None:
-                    grad_b[c0:c1] = z.sum(axis=0, dtype=np.float64)
+        make = _prob_block_grads if p.probabilities else _index_block_grads
+        for c0, c1, G in make(q, gs):
+            grad_x += G @ q.W[c0:c1]
+            # (matmul's out= takes a slow non-BLAS loop here: assign instead)
+            grad_W[c0:c1] = G.T @ q.x2
+            if grad_b is not None:
+                grad_b[c0:c1] = G.sum(axis=0, dtype=np.float64)
     grad_x = grad_x.reshape(-1) if q.squeeze else grad_x
     grad_x = deliver(grad_x.astype(q.dtype), None, p.result)
     grad_W = deliver(grad_W, None, p.result)
     grad_b = None if grad_b is None else deliver(grad_b, None, p.result)
     return grad_x, grad_W, grad_b
+
+
+def _index_block_grads(q, gs):
+    """Yield (c0, c1, G) for the class blocks, with class-index targets: G =
+    d loss / d z on those classes, built in place over the block's logits."""
+    p = q.p
+    N, C = q.x2.shape[0], q.n_classes
+    counted = p.t != p.ignore_index
+    gs = np.where(counted, gs, 0.0)  # ignored rows: zero gradient, even with NaN logits
+    _, _, lse, bad = _row_losses(q)
+    eps, w, t = p.eps, p.w, p.t
+    w_t = np.where(counted, np.take(w, np.where(counted, t, 0)) if w.size else 1.0, 0.0)
+    # d loss / d z_c = gs (p_c a - (1 - eps) w_t [c == t] - eps / C w_c)
+    a = gs * ((1 - eps) * w_t + eps / C * p.weight_sum)
+    hit = gs * (1 - eps) * w_t
+    rows = np.arange(N)
+    lse_c = lse.astype(q.dtype)[:, None]
+    a_c = a.astype(q.dtype)[:, None]
+    grad_bad = None
+    if bad.size:  # softmax's limit for infinite logits: cross_entropy's kernel
+        z = _full_rows(q, bad)
+        grad_bad = np.empty_like(z)
+        _kr.cross_entropy_index_backward(z.reshape(-1), C, 1, 1, bad.size, C, 1,
+                                         np.ascontiguousarray(t[bad]), w, p.weight_sum,
+                                         p.ignore_index, eps, np.ascontiguousarray(gs[bad]),
+                                         1.0, grad_bad.reshape(-1), _kernel_threads())
+    with np.errstate(invalid="ignore", over="ignore"):
+        for c0 in range(0, C, q.block):
+            c1 = min(c0 + q.block, C)
+            z = _logits(q, c0, c1)
+            # p_c = exp(z_c - lse); G is built in place over the logits
+            np.subtract(z, lse_c, out=z)
+            np.exp(z, out=z)
+            z *= a_c
+            if eps > 0:
+                smooth = gs[:, None] * (eps / C) * (w[c0:c1] if w.size else 1.0)
+                z -= smooth.astype(q.dtype)
+            inside = counted & (t >= c0) & (t < c1)
+            z[rows[inside], t[inside] - c0] -= hit[inside].astype(q.dtype)
+            z[~counted] = 0
+            if grad_bad is not None:
+                z[bad] = grad_bad[:, c0:c1]
+            yield c0, c1, z
+
+
+def _prob_block_grads(q, gs):
+    """As _index_block_grads with class probabilities: G = gs (p_c mass - a_c),
+    a_c = w_c q_c, q = (1 - eps) target + eps / C, mass = sum_c a_c."""
+    p = q.p
+    C = q.n_classes
+    _, lse, mass, bad = _prob_row_losses(q)
+    lse_c = lse.astype(q.dtype)[:, None]
+    scale_c = (gs * mass).astype(q.dtype)[:, None]
+    grad_bad = None
+    if bad.size:  # softmax's limit for infinite logits: cross_entropy's kernel
+        z = _full_rows(q, bad)
+        grad_bad = np.empty_like(z)
+        tb = np.ascontiguousarray(q.tp[bad])
+        _kr.cross_entropy_prob_backward(z.reshape(-1), tb.reshape(-1), C, 1, 1, C, 1, 1,
+                                        bad.size, C, 1, p.w, p.eps,
+                                        np.ascontiguousarray(gs[bad]), 1.0,
+                                        grad_bad.reshape(-1), _kernel_threads())
+    with np.errstate(invalid="ignore", over="ignore"):
+        for c0 in range(0, C, q.block):
+            c1 = min(c0 + q.block, C)
+            z = _logits(q, c0, c1)
+            np.subtract(z, lse_c, out=z)
+            np.exp(z, out=z)
+            z *= scale_c
+            z -= (gs[:, None] * _smoothed(q, c0, c1)).astype(q.dtype)
+            if grad_bad is not None:
+                z[bad] = grad_bad[:, c0:c1]
+            yield c0, c1, z
+
+
+def _smoothed(q, c0, c1):
+    """a_c = w_c ((1 - eps) target_c + eps / C) on classes [c0, c1), float64."""
+    p = q.p
+    a = (1 - p.eps) * q.tp[:, c0:c1].astype(np.float64) + p.eps / q.n_classes
+    return a * p.w[c0:c1] if p.w.size else a
+
+
+def _prob_row_losses(q):
+    """Per-row losses with class probabilities, float64: sum_c a_c (lse - z_c)
+    = sum_c a_c (m - z_c) + mass log(s), no cancellation (every term >= 0 for
+    weights >= 0), and the row's lse and mass; rows whose result is NaN (an
+    infinite or NaN logit) recomputed by cross_entropy's kernel."""
+    p = q.p
+    N, C = q.x2.shape[0], q.n_classes
+    m = np.full(N, -np.inf)
+    s = np.zeros(N)
+    spread = np.zeros(N)  # sum_c a_c (m - z_c) over the classes seen, m the running max
+    mass = np.zeros(N)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        for c0 in range(0, C, q.block):
+            c1 = min(c0 + q.block, C)
+            z = _logits(q, c0, c1)
+            m_new = np.maximum(m, z.max(axis=1))
+            s *= np.exp(m - m_new)
+            s += np.exp(z - m_new[:, None].astype(z.dtype)).sum(axis=1, dtype=np.float64)
+            # move what was summed to the new max (nothing yet on the first block)
+            spread += np.where(mass != 0, mass * (m_new - m), 0.0)
+            m = m_new
+            a = _smoothed(q, c0, c1)
+            spread += (a * (m[:, None] - z)).sum(axis=1)
+            mass += a.sum(axis=1)
+        lse = m + np.log(s)
+        loss = spread + mass * np.log(s)
+    bad = np.flatnonzero(np.isnan(loss))
+    if bad.size:
+        z = _full_rows(q, bad)
+        tb = np.ascontiguousarray(q.tp[bad])
+        fixed = np.empty(bad.size)
+        _kr.cross_entropy_prob(z.reshape(-1), tb.reshape(-1), C, 1, 1, C, 1, 1, bad.size, C,
+                               1, p.w, p.eps, fixed, _kernel_threads())
+        loss[bad] = fixed
+    return loss, lse, mass, bad
