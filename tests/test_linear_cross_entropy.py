@@ -337,3 +337,22 @@ def test_module_reduction_none_and_backward_before_forward():
                                                 reduction="none", grad_output=np.ones(N))
     np.testing.assert_array_equal(gx, want[0])
     assert "in_features=12, num_classes=41, bias=True" in repr(lce)
+
+
+@pytest.mark.parametrize("target_kind", ["indices", "probabilities"])
+def test_module_reuses_the_forward_statistics_with_the_functional_bits(target_kind):
+    # the module hands the forward's log-sum-exp to the backward: same bits as
+    # the functional form, which computes it again
+    lce = fastnl.nn.LinearCrossEntropy(D, C, label_smoothing=0.3, ignore_index=None, rng=4)
+    x, _, _, t, _ = problem(np.float32, seed=9)
+    t[t < 0] = 1
+    target = t if target_kind == "indices" else probabilities(np.float32)
+    lce.bias[5] = np.inf  # a non-finite logit in every row: the rare path too
+    loss = lce(x, target)
+    kw = dict(linear_bias=lce.bias, label_smoothing=0.3)
+    np.testing.assert_array_equal(loss, fastnl.linear_cross_entropy(x, lce.weight, target, **kw))
+    gx = lce.backward()
+    want = fastnl.linear_cross_entropy_backward(x, lce.weight, target, **kw)
+    np.testing.assert_array_equal(gx, want[0])
+    np.testing.assert_array_equal(lce.weight_grad, want[1])
+    np.testing.assert_array_equal(lce.bias_grad, want[2])

@@ -193,32 +193,37 @@ def _row_losses(q):
 
 
 def linear_cross_entropy(input, linear_weight, target, linear_bias, weight, ignore_index,
-                         reduction, label_smoothing, chunk_size, out):
+                         reduction, label_smoothing, chunk_size, out, keep_stats=False):
+    """The loss; keep_stats: (loss, row statistics), which the backward can
+    take instead of walking the classes once more for them."""
     q = linear_problem(input, linear_weight, target, linear_bias, weight, ignore_index,
                        reduction, label_smoothing, chunk_size)
     p = q.p
     if out is not None:
         check_out(out, p.expected if p.reduction == "none" else (), p.result)
+    stats = None
     if q.n_classes == 0:
         loss, row_weight = np.full(q.x2.shape[0], np.nan), np.zeros(q.x2.shape[0])
     elif p.probabilities:
-        loss, row_weight = _prob_row_losses(q)[0], None
+        loss, *stats = _prob_row_losses(q)
+        row_weight = None
     else:
-        loss, row_weight = _row_losses(q)[:2]
+        loss, row_weight, *stats = _row_losses(q)
     value = _losses.reduce_rows(loss, row_weight, p)
-    if out is None:
-        return value
-    out[...] = value
-    return out
+    if out is not None:
+        out[...] = value
+        value = out
+    return (value, stats) if keep_stats else value
 
 
 def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, weight,
                                   ignore_index, reduction, label_smoothing, chunk_size,
-                                  grad_output):
+                                  grad_output, stats=None):
     """(grad_input, grad_weight, grad_bias or None): per block, the logits
     again, G = d loss / d logits from the forward's row statistics, then
     grad_input += G W_block, grad_weight[block] = G^T x, grad_bias[block] =
-    column sums of G."""
+    column sums of G. `stats`: the row statistics a forward with keep_stats
+    returned for these same operands (else they are computed again)."""
     q = linear_problem(input, linear_weight, target, linear_bias, weight, ignore_index,
                        reduction, label_smoothing, chunk_size)
     p = q.p
@@ -231,7 +236,7 @@ def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, wei
     grad_b = None if q.b is None else np.empty(C, q.dtype)
     if C:
         make = _prob_block_grads if p.probabilities else _index_block_grads
-        for c0, c1, G in make(q, gs):
+        for c0, c1, G in make(q, gs, stats):
             grad_x += G @ q.W[c0:c1]
             # (matmul's out= takes a slow non-BLAS loop here: assign instead)
             grad_W[c0:c1] = G.T @ q.x2
@@ -244,14 +249,14 @@ def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, wei
     return grad_x, grad_W, grad_b
 
 
-def _index_block_grads(q, gs):
+def _index_block_grads(q, gs, stats):
     """Yield (c0, c1, G) for the class blocks, with class-index targets: G =
     d loss / d z on those classes, built in place over the block's logits."""
     p = q.p
     N, C = q.x2.shape[0], q.n_classes
     counted = p.t != p.ignore_index
     gs = np.where(counted, gs, 0.0)  # ignored rows: zero gradient, even with NaN logits
-    _, _, lse, bad = _row_losses(q)
+    lse, bad = stats or _row_losses(q)[2:]
     eps, w, t = p.eps, p.w, p.t
     w_t = np.where(counted, np.take(w, np.where(counted, t, 0)) if w.size else 1.0, 0.0)
     # d loss / d z_c = gs (p_c a - (1 - eps) w_t [c == t] - eps / C w_c)
@@ -287,12 +292,12 @@ def _index_block_grads(q, gs):
             yield c0, c1, z
 
 
-def _prob_block_grads(q, gs):
+def _prob_block_grads(q, gs, stats):
     """As _index_block_grads with class probabilities: G = gs (p_c mass - a_c),
     a_c = w_c q_c, q = (1 - eps) target + eps / C, mass = sum_c a_c."""
     p = q.p
     C = q.n_classes
-    _, lse, mass, bad = _prob_row_losses(q)
+    lse, mass, bad = stats or _prob_row_losses(q)[1:]
     lse_c = lse.astype(q.dtype)[:, None]
     scale_c = (gs * mass).astype(q.dtype)[:, None]
     grad_bad = None

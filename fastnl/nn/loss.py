@@ -14,6 +14,7 @@ argument of most losses is the legacy ``size_average``, so a positional
 import numpy as np
 
 from fastnl import losses as F
+from fastnl._drivers import linear_losses as _linear
 from fastnl._validate import rng_from
 from fastnl.nn._module import Module, ones, operand
 
@@ -288,15 +289,23 @@ class LinearCrossEntropy(Module):
         self.label_smoothing = label_smoothing
         self.weight_grad = self.bias_grad = None
 
-    def _kwargs(self):
-        return dict(super()._kwargs(), linear_bias=self.bias, weight=self.class_weight)
+    def _arguments(self, bias):
+        # the driver's positional arguments after the target (what fastnl.linear_cross_entropy
+        # passes it), ignore_index=None meaning -100 as there
+        ignore_index = -100 if self.ignore_index is None else self.ignore_index
+        return (bias, self.class_weight, ignore_index, self.reduction, self.label_smoothing,
+                None)
 
     def forward(self, input, target):
         input, target = np.asarray(input), np.asarray(target)
-        loss = F.linear_cross_entropy(input, self.weight, target, **self._kwargs())
+        # straight to the driver, keeping each row's log-sum-exp: the backward
+        # then skips one of its two walks over the classes (a matmul of N x C)
+        loss, stats = _linear.linear_cross_entropy(input, self.weight, target,
+                                                   *self._arguments(self.bias), None,
+                                                   keep_stats=True)
         # the parameters as they were: backward differentiates this forward
         self._save(input=input, target=target, weight=self.weight, bias=self.bias,
-                   loss_shape=np.shape(loss))
+                   stats=stats, loss_shape=np.shape(loss))
         return loss
 
     def backward(self, grad_output=None):
@@ -306,10 +315,9 @@ class LinearCrossEntropy(Module):
         saved = self._saved_tensors()
         if grad_output is None:
             grad_output = ones(saved["loss_shape"], saved["input"])
-        kwargs = dict(self._kwargs(), linear_bias=saved["bias"])
-        grad_input, grad_weight, grad_bias = F.linear_cross_entropy_backward(
-            saved["input"], saved["weight"], saved["target"], **kwargs,
-            grad_output=grad_output)
+        grad_input, grad_weight, grad_bias = _linear.linear_cross_entropy_backward(
+            saved["input"], saved["weight"], saved["target"], *self._arguments(saved["bias"]),
+            grad_output, stats=saved["stats"])
         self._accumulate("weight", grad_weight)
         if grad_bias is not None:
             self._accumulate("bias", grad_bias)
