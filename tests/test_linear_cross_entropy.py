@@ -356,3 +356,16 @@ def test_module_reuses_the_forward_statistics_with_the_functional_bits(target_ki
     np.testing.assert_array_equal(gx, want[0])
     np.testing.assert_array_equal(lce.weight_grad, want[1])
     np.testing.assert_array_equal(lce.bias_grad, want[2])
+
+
+def test_empty_batch_and_no_classes_as_cross_entropy():
+    x, W = np.zeros((0, 4)), np.ones((5, 4))
+    t = np.zeros(0, int)
+    assert np.isnan(fastnl.linear_cross_entropy(x, W, t))
+    assert [g.shape for g in fastnl.linear_cross_entropy_backward(x, W, t)[:2]] == [(0, 4), (5, 4)]
+    x, W = np.ones((2, 4)), np.ones((0, 4))
+    for target in (np.ones((2, 0)), np.full(2, -100)):
+        for reduction in ("none", "sum", "mean"):
+            np.testing.assert_array_equal(
+                fastnl.linear_cross_entropy(x, W, target, reduction=reduction),
+                fastnl.cross_entropy(np.ones((2, 0)), target, reduction=reduction))

@@ -203,7 +203,9 @@ def linear_cross_entropy(input, linear_weight, target, linear_bias, weight, igno
         check_out(out, p.expected if p.reduction == "none" else (), p.result)
     stats = None
     if q.n_classes == 0:
-        loss, row_weight = np.full(q.x2.shape[0], np.nan), np.zeros(q.x2.shape[0])
+        # no classes: every row ignored (indices) or summing over nothing, as cross_entropy
+        loss = np.zeros(q.x2.shape[0])
+        row_weight = None if p.probabilities else np.zeros(q.x2.shape[0])
     elif p.probabilities:
         loss, *stats = _prob_row_losses(q)
         row_weight = None
