@@ -25,7 +25,8 @@ from fastnl.losses import (
     binary_cross_entropy, binary_cross_entropy_with_logits,
     mse_loss_backward, l1_loss_backward, smooth_l1_loss_backward, huber_loss_backward,
     nll_loss_backward, cross_entropy_backward, kl_div_backward, binary_cross_entropy_backward,
-    binary_cross_entropy_with_logits_backward,
+    binary_cross_entropy_with_logits_backward, linear_cross_entropy,
+    linear_cross_entropy_backward,
 )
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "mse_loss_backward", "l1_loss_backward", "smooth_l1_loss_backward", "huber_loss_backward",
     "nll_loss_backward", "cross_entropy_backward", "kl_div_backward",
     "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
+    "linear_cross_entropy", "linear_cross_entropy_backward",
 ]

@@ -20,6 +20,7 @@ the drivers of :mod:`fastnl._drivers.losses`, which forward and backward share.
 import warnings
 
 from fastnl._dispatch import foreign, lazy
+from fastnl._drivers import linear_losses as _linear
 from fastnl._drivers import losses as _driver
 from fastnl._kernels import _losses as _kl
 from fastnl._validate import check_reduction, real
@@ -30,6 +31,7 @@ __all__ = [
     "mse_loss_backward", "l1_loss_backward", "smooth_l1_loss_backward", "huber_loss_backward",
     "nll_loss_backward", "cross_entropy_backward", "kl_div_backward",
     "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
+    "linear_cross_entropy", "linear_cross_entropy_backward",
 ]
 
 
@@ -972,3 +974,146 @@ def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduct
     """
     return _class_loss_backward("cross_entropy", input, target, weight, ignore_index, reduction,
                                 grad_output, out, label_smoothing)
+
+
+# ---------------------------------------------------------------- fused linear cross-entropy
+
+def _linear_args(ignore_index):
+    # torch's linear_cross_entropy defaults ignore_index to None: no index ignored,
+    # which -100 (never a class) also means
+    return -100 if ignore_index is None else ignore_index
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
+                         reduction="mean", ignore_index=-100, label_smoothing=0.0,
+                         chunk_size=None, out=None):
+    r"""Cross-entropy of a linear layer's logits, without holding the logits;
+    mirrors ``torch.nn.functional.linear_cross_entropy``.
+
+    The same numbers as ``cross_entropy(input @ linear_weight.T + linear_bias,
+    target, ...)``, but the (N, C) logits are never held: the classes are
+    walked in blocks of `chunk_size`, each block's logits made by one BLAS
+    matmul, and each row keeps an online maximum and sum of exponentials in
+    float64, picking up its target's logit (and, with label smoothing, the
+    weighted sum of its logits; with probabilities, the target-weighted
+    sum) on the way. Extra memory is
+    O(N x chunk_size + chunk_size x in_features).
+
+    Parameters
+    ----------
+    input : array_like
+        Features, (N, in_features) or (in_features,).
+    linear_weight : array_like
+        (C, in_features), as ``torch.nn.Linear`` stores its weight.
+    target : array_like
+        Class indices (integers), (N,) or () for a 1-d input; or class
+        probabilities (floats) of the logits' shape, (N, C) or (C,).
+    linear_bias : array_like, optional
+        (C,), the linear layer's bias.
+    weight : array_like, optional
+        One weight per class, as in :func:`cross_entropy`.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As in :func:`cross_entropy`: ``'mean'`` divides by the summed weights
+        of the counted targets.
+    ignore_index : int, default -100
+        Rows whose target equals it get loss 0 and leave the mean's
+        denominator. ``None`` (torch's default here) ignores nothing.
+    label_smoothing : float in [0, 1], default 0.0
+        As in :func:`cross_entropy`.
+    chunk_size : int, optional
+        Classes per block; by default one whose (N x block) float64 work
+        fits the L2 cache, at least 128.
+    out : ndarray, optional
+        Where to write the loss: shape (N,) (``'none'``) or () and the result
+        dtype.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The loss, in the inputs' float dtype (float16 computes in float32).
+
+    Raises
+    ------
+    ValueError
+        If in_features, C or the target's length do not match (the message
+        names the shapes), or as :func:`cross_entropy` for the parameters.
+    IndexError
+        If a class index is outside [0, C) and not `ignore_index`.
+
+    Notes
+    -----
+    Non-finite logits follow :func:`cross_entropy`'s rules: a row whose
+    fast result is NaN (an infinite or NaN logit) is recomputed by
+    cross_entropy's kernel on that row's full logits.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> x = np.array([[1.0, 0.0], [0.0, 2.0]])
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> fastnl.linear_cross_entropy(x, W, [0, 2], reduction="none")
+    array([0.8619948 , 0.75862368])
+    >>> bool(np.isclose(fastnl.linear_cross_entropy(x, W, [0, 2], chunk_size=2),
+    ...                 fastnl.cross_entropy(x @ W.T, [0, 2])))
+    True
+    """
+    if lazy(input, linear_weight, target, linear_bias, weight):
+        raise NotImplementedError("linear_cross_entropy does not take Dask arrays yet")
+    return _linear.linear_cross_entropy(input, linear_weight, target, linear_bias, weight,
+                                        _linear_args(ignore_index), reduction,
+                                        label_smoothing, chunk_size, out)
+
+
+def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=None,
+                                  weight=None, reduction="mean", ignore_index=-100,
+                                  label_smoothing=0.0, chunk_size=None, grad_output=1.0):
+    r"""Gradients of :func:`linear_cross_entropy` with respect to the input,
+    the linear weight and the linear bias.
+
+    With :math:`G = \partial \ell / \partial z` the gradient with respect to
+    the logits (:func:`cross_entropy_backward`'s), these are
+    :math:`G W`, :math:`G^T x` and the column sums of :math:`G`. A first
+    pass over the class blocks finds each row's log-sum-exp; a second
+    recomputes each block's logits, turns them into that block of
+    :math:`G` in place and multiplies it out (BLAS), so the (N, C) logits
+    are never held.
+
+    Parameters
+    ----------
+    input, linear_weight, target : array_like
+        As given to :func:`linear_cross_entropy`.
+    linear_bias, weight, reduction, ignore_index, label_smoothing, chunk_size
+        As given to :func:`linear_cross_entropy`.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(grad_input, grad_weight, grad_bias)`` of the shapes of input,
+        linear_weight and linear_bias; ``grad_bias`` is None without a bias.
+
+    Raises
+    ------
+    ValueError, IndexError
+        As :func:`linear_cross_entropy`; ValueError also for a `grad_output`
+        of the wrong shape.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> x = np.array([[0.0, 0.0]])
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> gx, gW, gb = fastnl.linear_cross_entropy_backward(x, W, [0], linear_bias=np.zeros(2))
+    >>> gb                       # softmax - onehot of equal logits
+    array([-0.5,  0.5])
+    >>> gx
+    array([[-0.5,  0.5]])
+    """
+    if lazy(input, linear_weight, target, linear_bias, weight, grad_output):
+        raise NotImplementedError("linear_cross_entropy_backward does not take Dask arrays yet")
+    return _linear.linear_cross_entropy_backward(input, linear_weight, target, linear_bias,
+                                                 weight, _linear_args(ignore_index), reduction,
+                                                 label_smoothing, chunk_size, grad_output)

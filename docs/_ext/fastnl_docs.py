@@ -65,7 +65,8 @@ _TOP_GROUPS = [
 
 _SOFTMAX_FAMILY = {"softmax", "log_softmax", "softmin"}
 _LOSSES = {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
-           "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits"}
+           "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+           "linear_cross_entropy"}
 
 
 def _module_of(obj):
@@ -232,6 +233,9 @@ TORCH_FUNCTIONS += [
     (_F + "kl_div", "fastnl.kl_div", _LOSS),
     (_F + "binary_cross_entropy", "fastnl.binary_cross_entropy", _LOSS),
     (_F + "binary_cross_entropy_with_logits", "fastnl.binary_cross_entropy_with_logits", _LOSS),
+    (_F + "linear_cross_entropy", "fastnl.linear_cross_entropy",
+     "``ignore_index`` defaults to -100 (``None`` is accepted, as torch's default); extra "
+     "``chunk_size`` (classes per block) instead of ``options``."),
 ]
 
 _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
@@ -249,6 +253,12 @@ _NN_NOTES = {
                                   "``state_dict()`` with torch's keys, as NumPy arrays.",
 }
 TORCH_CLASSES = [(f"torch.nn.{c}", f"fastnl.nn.{c}", _NN_NOTES.get(c, "")) for c in _NN_CLASSES]
+TORCH_CLASSES += [
+    ("torch.nn.LinearCrossEntropyLoss", "fastnl.nn.LinearCrossEntropy",
+     "Another name and layout: holds ``weight`` and ``bias`` itself with torch.nn.Linear's "
+     "keys (torch's class holds ``linear.weight``), ``bias=True`` by default as in "
+     "torch.nn.Linear, extra ``rng``; no ``out_features`` or ``options``."),
+]
 
 # (fastnl name, fastnl.nn class, what it is): the activations torch does not have
 FASTNL_OWN = [(f"fastnl.{a.name}", f"fastnl.nn.{a.module}" if a.module else "", a.summary)

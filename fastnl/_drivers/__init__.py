@@ -8,5 +8,6 @@ imports neither, and knows nothing of Dask.
 
 - :mod:`fastnl._drivers.elementwise`: the activations' kernels, prelu and rrelu;
 - :mod:`fastnl._drivers.along_axis`: the softmax family;
-- :mod:`fastnl._drivers.losses`: the pointwise and the class losses and their gradients.
+- :mod:`fastnl._drivers.losses`: the pointwise and the class losses and their gradients;
+- :mod:`fastnl._drivers.linear_losses`: the fused linear cross-entropy, over class blocks.
 """

@@ -14,11 +14,13 @@ argument of most losses is the legacy ``size_average``, so a positional
 import numpy as np
 
 from fastnl import losses as F
+from fastnl._drivers import linear_losses as _linear
+from fastnl._validate import rng_from
 from fastnl.nn._module import Module, ones, operand
 
 __all__ = [
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss",
-    "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
+    "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "LinearCrossEntropy",
 ]
 
 
@@ -227,3 +229,100 @@ class BCEWithLogitsLoss(_Loss):
         self.weight = None if weight is None else np.asarray(weight)
         self.pos_weight = None if pos_weight is None else np.asarray(pos_weight)
         self.reduction = reduction
+
+
+class LinearCrossEntropy(Module):
+    """A linear layer and cross-entropy in one: :func:`fastnl.linear_cross_entropy`
+    as a module, holding the layer's ``weight`` (num_classes, in_features)
+    and ``bias`` (num_classes,).
+
+    The parameters are float32, laid out and initialised as
+    ``torch.nn.Linear(in_features, num_classes, bias)`` does:
+    U(-1/sqrt(in_features), 1/sqrt(in_features)) for both; ``state_dict()``
+    has torch.nn.Linear's keys (``weight``, ``bias``). :meth:`backward`
+    returns the gradient of the input and adds those of the parameters into
+    ``weight_grad`` and ``bias_grad``, as torch accumulates ``.grad``.
+
+    Parameters
+    ----------
+    in_features, num_classes : int
+        The linear layer's sizes.
+    bias : bool, default True
+        Whether the layer has a bias.
+    weight, ignore_index, reduction, label_smoothing
+        As given to :func:`fastnl.linear_cross_entropy` (``weight`` is the
+        class weights, not the layer's).
+    rng : None, int or numpy.random.Generator
+        For the initial parameters.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> lce = fastnl.nn.LinearCrossEntropy(4, 10, rng=0)
+    >>> x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    >>> loss = lce(x, np.array([1, 5, 9]))
+    >>> loss.dtype, lce.backward().shape, lce.weight_grad.shape, lce.bias_grad.shape
+    (dtype('float32'), (3, 4), (10, 4), (10,))
+    >>> sorted(lce.state_dict())
+    ['bias', 'weight']
+    """
+    _args = ("ignore_index", "reduction", "label_smoothing")
+
+    def __init__(self, in_features, num_classes, bias=True, weight=None, ignore_index=-100,
+                 reduction="mean", label_smoothing=0.0, rng=None):
+        super().__init__()
+        self.in_features, self.num_classes = int(in_features), int(num_classes)
+        if self.in_features < 0 or self.num_classes < 0:
+            raise ValueError(f"in_features and num_classes must be >= 0, got "
+                             f"{in_features} and {num_classes}")
+        rng = rng_from(rng)
+        # torch.nn.Linear's reset_parameters: kaiming_uniform(a=sqrt(5)) for the
+        # weight and the same bound for the bias, 1 / sqrt(fan_in)
+        bound = 1 / np.sqrt(self.in_features) if self.in_features > 0 else 0.0
+        self.weight = rng.uniform(-bound, bound, (self.num_classes, self.in_features)) \
+            .astype(np.float32)
+        self.bias = rng.uniform(-bound, bound, self.num_classes).astype(np.float32) \
+            if bias else None
+        self._parameters = ("weight", "bias") if bias else ("weight",)
+        self.class_weight = None if weight is None else np.asarray(weight)
+        self.ignore_index, self.reduction = ignore_index, reduction
+        self.label_smoothing = label_smoothing
+        self.weight_grad = self.bias_grad = None
+
+    def _arguments(self, bias):
+        # the driver's positional arguments after the target (what fastnl.linear_cross_entropy
+        # passes it), ignore_index=None meaning -100 as there
+        ignore_index = -100 if self.ignore_index is None else self.ignore_index
+        return (bias, self.class_weight, ignore_index, self.reduction, self.label_smoothing,
+                None)
+
+    def forward(self, input, target):
+        input, target = np.asarray(input), np.asarray(target)
+        # straight to the driver, keeping each row's log-sum-exp: the backward
+        # then skips one of its two walks over the classes (a matmul of N x C)
+        loss, stats = _linear.linear_cross_entropy(input, self.weight, target,
+                                                   *self._arguments(self.bias), None,
+                                                   keep_stats=True)
+        # the parameters as they were: backward differentiates this forward
+        self._save(input=input, target=target, weight=self.weight, bias=self.bias,
+                   stats=stats, loss_shape=np.shape(loss))
+        return loss
+
+    def backward(self, grad_output=None):
+        """Gradient with respect to the last input; ``grad_output`` defaults to
+        1 (ones of the loss's shape for ``reduction='none'``). Adds the
+        parameters' gradients into ``weight_grad`` and ``bias_grad``."""
+        saved = self._saved_tensors()
+        if grad_output is None:
+            grad_output = ones(saved["loss_shape"], saved["input"])
+        grad_input, grad_weight, grad_bias = _linear.linear_cross_entropy_backward(
+            saved["input"], saved["weight"], saved["target"], *self._arguments(saved["bias"]),
+            grad_output, stats=saved["stats"])
+        self._accumulate("weight", grad_weight)
+        if grad_bias is not None:
+            self._accumulate("bias", grad_bias)
+        return grad_input
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, num_classes={self.num_classes}, "
+                f"bias={self.bias is not None}")
