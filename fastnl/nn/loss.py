@@ -14,6 +14,7 @@ argument of most losses is the legacy ``size_average``, so a positional
 import numpy as np
 
 from fastnl import losses as F
+from fastnl._dispatch import lazy
 from fastnl._drivers import linear_losses as _linear
 from fastnl._validate import rng_from
 from fastnl.nn._module import Module, ones, operand
@@ -297,6 +298,8 @@ class LinearCrossEntropy(Module):
                 None)
 
     def forward(self, input, target):
+        if lazy(input, target):  # as the function: not computed behind the caller's back
+            raise NotImplementedError("LinearCrossEntropy does not take Dask arrays yet")
         input, target = np.asarray(input), np.asarray(target)
         # straight to the driver, keeping each row's log-sum-exp: the backward
         # then skips one of its two walks over the classes (a matmul of N x C)
