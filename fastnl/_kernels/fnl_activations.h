@@ -399,7 +399,22 @@ FNL_INLINE float fnl_silu_backward_f(float g, float x) {
     float e = fnl_exp_f(-FNL_FABSF(x));
     float s = (x >= 0 ? 1.0f : e) / (1 + e);
     float sm = (x <= 0 ? 1.0f : e) / (1 + e);
-    float r = g * (s + x * s * sm);
+    /* Near the zero x0 = -1.2784645428 of silu', where s and x s(x) s(-x)
+       cancel, in the window [-2, -0.75]: as gelu's, silu' = (x - X0) K(u) - C,
+       u = x + 1.375, K of degree 7 (tools/fit_derivative_zeros.py silu -2
+       -0.75 7). */
+    float th = x + 1.2784645557403564f, u = x + 1.375f;
+    float k = ((((((0.0001880792697193101f
+        * u + 0.0006496565765701234f)
+        * u - 0.00029305476346053183f)
+        * u - 0.006558379624038935f)
+        * u - 0.012673929333686829f)
+        * u + 0.022913556545972824f)
+        * u + 0.1426028311252594f)
+        * u + 0.20384392142295837f;
+    float near = th * k - 2.8270397134377845e-09f;
+    float d = (x >= -2.0f && x <= -0.75f) ? near : s + x * s * sm;
+    float r = g * d;
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
 static inline float fnl_silu_rare_f(float x) { return fnl_x_exp_x_rare_f(x); }
