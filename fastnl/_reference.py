@@ -494,11 +494,14 @@ TOLERANCE = {
                                   "-0.7518, where Phi(x) and x phi(x) cancel, is a polynomial "
                                   "window in [-1.5, -0.375] (2.2 ulp)"),
         "gelu_tanh_derivative": (2.0e5, _DERIVATIVE_ZERO + ", at x = -0.7525"),
-        "silu_derivative": (50.0, "below -87 libm's exp(x + log(-x)) (as silu's own, 50 at "
-                                  "x = -102.9); s + x s(x) s(-x) costs up to 5 ulp elsewhere. "
+        "silu_derivative": (52.0, "below -87 libm's exp(x + log(-x)) (as silu's own, 51.4 at "
+                                  "x = -104.0); s + x s(x) s(-x) costs up to 5 ulp elsewhere. "
                                   "The zero at -1.2785, where its terms cancel, is a polynomial "
                                   "window in [-2, -0.75] (2 ulp)"),
-        "mish_derivative": (7.5e5, _DERIVATIVE_ZERO + ", at x = -1.1924"),
+        "mish_derivative": (52.0, "below -87 libm's exp(x + log(-x)) (as mish's own, 51.4 at "
+                                  "x = -104.0); the composed formula costs up to 9 ulp "
+                                  "elsewhere. The zero at -1.1924, where its terms cancel, is a "
+                                  "polynomial window in [-2, -0.625] (2.2 ulp)"),
     },
     "float64": {
         "default": (2.0, "the aim: within 2 ulp"),

@@ -447,7 +447,24 @@ FNL_INLINE float fnl_mish_backward_f(float g, float x) {
     float w = 1 + e;
     float t = e * (e + 2);
     float q = t + 2;
-    float r = g * (t / q + x * (e / w) * (4 * w * w / (q * q)));
+    /* Near the zero x0 = -1.1924312145 of mish', where tanh(sp) and
+       x s(x) sech^2(sp) cancel, in the window [-2, -0.625]: as gelu's,
+       mish' = (x - X0) K(u) - C, u = x + 1.3125, K of degree 8
+       (tools/fit_derivative_zeros.py mish -2 -0.625 8). */
+    float th = x + 1.1924312114715576f, u = x + 1.3125f;
+    float k = (((((((0.0002314586308784783f
+        * u + 0.0007349512306973338f)
+        * u + 0.000380086392397061f)
+        * u - 0.0038723761681467295f)
+        * u - 0.013625235296785831f)
+        * u - 0.013189009390771389f)
+        * u + 0.04790249094367027f)
+        * u + 0.19389678537845612f)
+        * u + 0.24300213158130646f;
+    float near = th * k + 8.125727868346644e-10f;
+    float d = t / q + x * (e / w) * (4 * w * w / (q * q));
+    d = (x >= -2.0f && x <= -0.625f) ? near : d;
+    float r = g * d;
     r = x == -INFINITY ? 0.0f : r;
     return x > 20.0f ? g : r;
 }
