@@ -487,10 +487,24 @@ TOLERANCE = {
         "softplus_derivative": (2.3, _COMPOSED), "logsigmoid_derivative": (2.0, _COMPOSED),
         "sigmoid_derivative": (3.8, _COMPOSED), "tanh_derivative": (3.8, _COMPOSED),
         "tanhshrink_derivative": (6.5, _COMPOSED),
-        "gelu_derivative": (3.5e5, _DERIVATIVE_ZERO + ", at x = -0.7518"),
-        "gelu_tanh_derivative": (2.0e5, _DERIVATIVE_ZERO + ", at x = -0.7525"),
-        "silu_derivative": (7.2e4, _DERIVATIVE_ZERO + ", at x = -1.2785"),
-        "mish_derivative": (7.5e5, _DERIVATIVE_ZERO + ", at x = -1.1924"),
+        "gelu_derivative": (64.0, "x phi(x) takes x^2 rounded in float32 inside its exp: the "
+                                  "tail's error grows like x^2/2 ulp (63 at x = -12.97); "
+                                  "float32's erfc costs up to 8 ulp near -0.35. The zero at "
+                                  "-0.7518, where Phi(x) and x phi(x) cancel, is a polynomial "
+                                  "window in [-1.5, -0.375] (2.2 ulp)"),
+        "gelu_tanh_derivative": (200.0, "u = c (x + 0.044715 x^3) is rounded before exp(-2u), as "
+                                        "in the forward: the tail's error grows like |u| ulp "
+                                        "(199 at x = -10.21). The zero at -0.7525, where its "
+                                        "terms cancel, is a polynomial window in [-1.5, -0.375] "
+                                        "(2 ulp)"),
+        "silu_derivative": (52.0, "below -87 exp(x) is subnormal in float32 (51.4 at "
+                                  "x = -104.0); s + x s(x) s(-x) costs up to 5 ulp elsewhere. "
+                                  "The zero at -1.2785, where its terms cancel, is a polynomial "
+                                  "window in [-2, -0.75] (2 ulp)"),
+        "mish_derivative": (52.0, "below -87 exp(x) is subnormal in float32 (51.4 at "
+                                  "x = -104.0); the composed formula costs up to 9 ulp "
+                                  "elsewhere. The zero at -1.1924, where its terms cancel, is a "
+                                  "polynomial window in [-2, -0.625] (2.2 ulp)"),
     },
     "float64": {
         "default": (2.0, "the aim: within 2 ulp"),

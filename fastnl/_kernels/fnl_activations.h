@@ -110,7 +110,27 @@ FNL_INLINE float fnl_gelu_f(float x) {
 FNL_INLINE float fnl_gelu_backward_f(float g, float x) {
     float cdf = 0.5f * fnl_erfc_f(x * -0.70710678118654752440f, 1);
     float x_pdf = x * 0.39894228040143267794f * fnl_exp_f(-0.5f * x * x);
-    float r = g * (cdf + x_pdf);
+    /* Near the zero x0 = -0.7517915247 of gelu', where Phi(x) and x phi(x)
+       cancel (10^5 ulp at x0, 10-40 within 0.2 of it), in the window
+       [-1.5, -0.375]: gelu' = (x - X0) K(u) - C, X0 the float32 nearest x0,
+       C = -gelu'(X0), u = x + 0.9375 (the window's centre), K of degree 8
+       interpolated at the window's Chebyshev nodes
+       (tools/fit_derivative_zeros.py gelu -1.5 -0.375 8). x - X0 is exact
+       near the zero (Sterbenz) and K > 0, so K's relative error is
+       gelu''s, zero included. */
+    float th = x + 0.7517915368080139f, u = x + 0.9375f;
+    float k = (((((((-0.0008526487508788705f
+        * u - 0.0009575321455486119f)
+        * u + 0.0066387103870511055f)
+        * u + 0.01302867941558361f)
+        * u - 0.030020292848348618f)
+        * u - 0.09700196981430054f)
+        * u + 0.04110715165734291f)
+        * u + 0.38373634219169617f)
+        * u + 0.3594670295715332f;
+    float near = th * k - 5.227311916655708e-09f;
+    float d = (x >= -1.5f && x <= -0.375f) ? near : cdf + x_pdf;
+    float r = g * d;
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
 /* y = -x/sqrt2 rounded, and yl, what the rounding lost: the product's own
@@ -198,7 +218,23 @@ FNL_INLINE float fnl_gelu_tanh_backward_f(float g, float x) {
     float s = (y >= 0 ? 1.0f : e) / (1 + e);
     float sm = (y <= 0 ? 1.0f : e) / (1 + e);
     float s1s = s * sm;
-    float r = s1s == 0 ? g * s : g * (s + 2 * x * du * s1s);
+    /* Near the zero x0 = -0.7524614221 of this derivative, where s and
+       2 x u' s(2u) s(-2u) cancel, in the window [-1.5, -0.375]: as gelu's,
+       (x - X0) K(v) - C, v = x + 0.9375, K of degree 8 (tools/fit_derivative_zeros.py
+       gelu_tanh -1.5 -0.375 8; 0.044715 exact, not rounded to float32). */
+    float th = x + 0.7524614334106445f, v = x + 0.9375f;
+    float k = (((((((-0.001047999132424593f
+        * v - 0.0008306244271807373f)
+        * v + 0.007379370741546154f)
+        * v + 0.012460083700716496f)
+        * v - 0.03167015314102173f)
+        * v - 0.09565854072570801f)
+        * v + 0.042910728603601456f)
+        * v + 0.3821842670440674f)
+        * v + 0.35885220766067505f;
+    float near = th * k - 4.880576831567396e-09f;
+    float d = (x >= -1.5f && x <= -0.375f) ? near : s + 2 * x * du * s1s;
+    float r = s1s == 0 ? g * s : g * d;
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
 FNL_INLINE double fnl_gelu_tanh_d(double x) {
@@ -424,7 +460,22 @@ FNL_INLINE float fnl_silu_backward_f(float g, float x) {
     float e = fnl_exp_f(-FNL_FABSF(x));
     float s = (x >= 0 ? 1.0f : e) / (1 + e);
     float sm = (x <= 0 ? 1.0f : e) / (1 + e);
-    float r = g * (s + x * s * sm);
+    /* Near the zero x0 = -1.2784645428 of silu', where s and x s(x) s(-x)
+       cancel, in the window [-2, -0.75]: as gelu's, silu' = (x - X0) K(u) - C,
+       u = x + 1.375, K of degree 7 (tools/fit_derivative_zeros.py silu -2
+       -0.75 7). */
+    float th = x + 1.2784645557403564f, u = x + 1.375f;
+    float k = ((((((0.0001880792697193101f
+        * u + 0.0006496565765701234f)
+        * u - 0.00029305476346053183f)
+        * u - 0.006558379624038935f)
+        * u - 0.012673929333686829f)
+        * u + 0.022913556545972824f)
+        * u + 0.1426028311252594f)
+        * u + 0.20384392142295837f;
+    float near = th * k - 2.8270397134377845e-09f;
+    float d = (x >= -2.0f && x <= -0.75f) ? near : s + x * s * sm;
+    float r = g * d;
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
 static inline float fnl_silu_rare_f(float x) { return fnl_x_exp_x_rare_f(x); }
@@ -457,7 +508,24 @@ FNL_INLINE float fnl_mish_backward_f(float g, float x) {
     float w = 1 + e;
     float t = e * (e + 2);
     float q = t + 2;
-    float r = g * (t / q + x * (e / w) * (4 * w * w / (q * q)));
+    /* Near the zero x0 = -1.1924312145 of mish', where tanh(sp) and
+       x s(x) sech^2(sp) cancel, in the window [-2, -0.625]: as gelu's,
+       mish' = (x - X0) K(u) - C, u = x + 1.3125, K of degree 8
+       (tools/fit_derivative_zeros.py mish -2 -0.625 8). */
+    float th = x + 1.1924312114715576f, u = x + 1.3125f;
+    float k = (((((((0.0002314586308784783f
+        * u + 0.0007349512306973338f)
+        * u + 0.000380086392397061f)
+        * u - 0.0038723761681467295f)
+        * u - 0.013625235296785831f)
+        * u - 0.013189009390771389f)
+        * u + 0.04790249094367027f)
+        * u + 0.19389678537845612f)
+        * u + 0.24300213158130646f;
+    float near = th * k + 8.125727868346644e-10f;
+    float d = t / q + x * (e / w) * (4 * w * w / (q * q));
+    d = (x >= -2.0f && x <= -0.625f) ? near : d;
+    float r = g * d;
     r = x == -INFINITY ? 0.0f : r;
     return x > 20.0f ? g : r;
 }
