@@ -119,6 +119,17 @@ def linear_problem(input, linear_weight, target, linear_bias, weight, ignore_ind
     return q
 
 
+def _merge_block(m, s, z):
+    """One class block into the rows' running max `m` and float64 sum of
+    exp(z - max) `s` (updated in place): what was summed is rescaled to the
+    new max (exp(-inf) = 0 on the first block); exp in the compute dtype.
+    Returns the new max."""
+    m_new = np.maximum(m, z.max(axis=1))
+    s *= np.exp(m - m_new)
+    s += np.exp(z - m_new[:, None].astype(z.dtype)).sum(axis=1, dtype=np.float64)
+    return m_new
+
+
 def _logits(q, c0, c1, rows=slice(None)):
     """The logits of classes [c0, c1) (of the given rows), compute dtype."""
     z = q.x2[rows] @ q.W[c0:c1].T
@@ -144,12 +155,7 @@ def row_stats(q):
         for c0 in range(0, C, q.block):
             c1 = min(c0 + q.block, C)
             z = _logits(q, c0, c1)
-            m_new = np.maximum(m, z.max(axis=1))
-            # rescale what was summed against the old maximum (exp(-inf) = 0
-            # on the first block); exp in the compute dtype, sums in float64
-            s *= np.exp(m - m_new)
-            s += np.exp(z - m_new[:, None].astype(z.dtype)).sum(axis=1, dtype=np.float64)
-            m = m_new
+            m = _merge_block(m, s, z)
             inside = counted & (t >= c0) & (t < c1)
             z_t[inside] = z[rows[inside], t[inside] - c0]
             if p.eps > 0:
@@ -346,9 +352,7 @@ def _prob_row_losses(q):
         for c0 in range(0, C, q.block):
             c1 = min(c0 + q.block, C)
             z = _logits(q, c0, c1)
-            m_new = np.maximum(m, z.max(axis=1))
-            s *= np.exp(m - m_new)
-            s += np.exp(z - m_new[:, None].astype(z.dtype)).sum(axis=1, dtype=np.float64)
+            m_new = _merge_block(m, s, z)
             # move what was summed to the new max (nothing yet on the first block)
             spread += np.where(mass != 0, mass * (m_new - m), 0.0)
             m = m_new
