@@ -67,6 +67,8 @@ def test_matches_reference_derivative(name, params, dtype, n_threads):
     tolerance (``_reference.tolerance``) of the exact derivative, in ulp of
     the exact value, on the forward's sweep (NaN inputs aside: the derivative
     there is torch's convention, tested below)."""
+    if not reference.measurable(dtype):  # not on x86-64 Linux, where CI runs
+        pytest.skip("this platform's long double is float64: float64 not measurable")
     x = reference.sweep(dtype)
     x = x[~np.isnan(x)]
     got = backward(name, params, np.ones_like(x), x)

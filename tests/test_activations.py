@@ -38,6 +38,8 @@ def assert_within_tolerance(name, params, x, got, derivative=False):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name, params", CASES, ids=CASE_IDS)
 def test_matches_reference(name, params, dtype, n_threads):
+    if not reference.measurable(dtype):  # not on x86-64 Linux, where CI runs
+        pytest.skip("this platform's long double is float64: float64 not measurable")
     x = reference.sweep(dtype)
     got = getattr(fastnl, name)(x, **params)
     assert got.dtype == dtype and got.shape == x.shape
