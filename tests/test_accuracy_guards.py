@@ -16,7 +16,7 @@ def within_tolerance(name, params, x, got, derivative=False):
 
 
 def test_the_kernels_pass():
-    for dtype in (np.float32, np.float64):
+    for dtype in filter(reference.measurable, (np.float32, np.float64)):
         x = reference.sweep(dtype)
         assert within_tolerance("gelu", {}, x, fastnl.gelu(x))
         assert within_tolerance("tanhshrink", {}, x, fastnl.tanhshrink(x))
