@@ -632,6 +632,24 @@ class Ufunc(NamedTuple):
     call: str           # the fastnl function call it computes, for its docstring
 
 
+def kernel_choices(a):
+    """[(option, kernel, name)] of row `a`: the option of its choice parameter
+    (None without one), the kernel it picks, and the name of that setting --
+    the activation's own for the first option, ``<name>_<option>`` for the
+    others (gelu_tanh): the ufunc's name and the tolerances' key."""
+    if not isinstance(a.kernel, dict):
+        return [(None, a.kernel, a.name)]
+    return [(option, kernel, a.name if i == 0 else f"{a.name}_{option}")
+            for i, (option, kernel) in enumerate(a.kernel.items())]
+
+
+def setting_name(a, params):
+    """The name of the setting `params` of row `a` (see kernel_choices)."""
+    chooser = next((p for p in a.params if p.options is not None), None)
+    option = None if chooser is None else params.get(chooser.name, chooser.default)
+    return next(name for o, _, name in kernel_choices(a) if o == option)
+
+
 def ufunc_table():
     """One Ufunc per activation and per kernel it chooses among (gelu: gelu and
     gelu_tanh), derived from ACTIVATIONS."""
@@ -650,10 +668,8 @@ def ufunc_table():
             if p.domain:
                 conditions.append(p.domain)
         conditions += [c for c, _ in a.constraints]
-        choices = a.kernel.items() if isinstance(a.kernel, dict) else [(None, a.kernel)]
         chooser = next((p.name for p in a.params if p.options is not None), None)
-        for i, (option, kernel) in enumerate(choices):
-            name = a.name if i == 0 else f"{a.name}_{option}"
+        for i, (option, kernel, name) in enumerate(kernel_choices(a)):
             arguments = ", ".join(("x",) + names + ((f"{chooser}={option!r}",) if i else ()))
             table.append(Ufunc(name, a.name, kernel, names, a.kernel_args or names,
                                tuple(conditions), f"fastnl.{a.name}({arguments})"))

@@ -437,9 +437,12 @@ def sweep(dtype):
 
 
 def setting(name, params):
-    """The name of a setting's kernel: gelu's tanh form is gelu_tanh (the
-    key of TOLERANCE; otherwise the activation's name)."""
-    return "gelu_tanh" if params.get("approximate") == "tanh" else name
+    """The name of a setting's kernel, the key of TOLERANCE (gelu's tanh
+    form is gelu_tanh): the table's, _ops.setting_name."""
+    return _ops.setting_name(_ROWS[name], params)
+
+
+_ROWS = {a.name: a for a in _ops.ACTIVATIONS}
 
 
 # ---- the plain measure

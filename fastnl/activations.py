@@ -35,10 +35,6 @@ __all__ = _NAMES + [f"{name}_backward" for name in _NAMES]
 # 0, hardtanh' = 0 at its bounds); where torch's formula gives NaN at +-inf,
 # the limit (gelu'(inf) = 1, ...).
 
-def _ufunc_names(a, kernels):
-    return [a.name if i == 0 else f"{a.name}_{option}" for i, option in enumerate(kernels)]
-
-
 def _foreign(a):
     """Whether `a` is another library's array that speaks NumPy's ufunc
     protocol (xarray, Dask, ...): it then goes through the ufunc."""
@@ -171,17 +167,14 @@ def _define(a):
     that a call costs no more than a hand-written function; with the table's
     signature and docstring."""
     choice_param = next((p for p in a.params if p.options is not None), None)
-    kernels = a.kernel if isinstance(a.kernel, dict) else {None: a.kernel}
     namespace = {"np": np, "real": real, "choice": choice, "_foreign": _foreign,
                  "_through_ufunc": _through_ufunc, "_elementwise": _driver.run}
-    for option, name in zip(kernels, _ufunc_names(a, kernels)):
-        namespace[f"K_{option}"] = getattr(_k, kernels[option])
-        namespace[f"KB_{option}"] = getattr(_k, kernels[option] + "_backward")
-        namespace[f"U_{option}"] = _k.ufuncs[name]
-        namespace[f"UB_{option}"] = _k.ufuncs[name + "_backward"]
+    choices = _ops.kernel_choices(a)  # the kernel (ufunc) of each option
+    namespace["K"] = {option: getattr(_k, kernel) for option, kernel, _ in choices}
+    namespace["KB"] = {option: getattr(_k, kernel + "_backward") for option, kernel, _ in choices}
+    namespace["U"] = {option: _k.ufuncs[name] for option, _, name in choices}
+    namespace["UB"] = {option: _k.ufuncs[name + "_backward"] for option, _, name in choices}
     pick = (f"[{choice_param.name}]" if choice_param else "[None]")
-    for key in ("K", "KB", "U", "UB"):  # the kernel (ufunc) of each option
-        namespace[key] = {option: namespace[f"{key}_{option}"] for option in kernels}
     numeric = [p.name for p in a.params if p.options is None]
     params = "".join(f"{n}, " for n in numeric)
     args = "".join(f"{e}, " for e in (a.kernel_args or numeric))

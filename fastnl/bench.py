@@ -78,17 +78,15 @@ class Case(NamedTuple):
 def cases():
     """One Case per ufunc of ``fastnl._ops.UFUNCS``: its activation with the
     first ``cases`` setting that chooses the ufunc's kernel."""
-    rows = {a.name: a for a in _ops.ACTIVATIONS}
     found = []
-    for u in _ops.UFUNCS:
-        a = rows[u.activation]
-        setting = a.cases[0]
-        if isinstance(a.kernel, dict):
-            option = next(p for p in a.params if p.options)
-            choice = next(o for o, kernel in a.kernel.items() if kernel == u.kernel)
-            setting = next((c for c in a.cases if c.get(option.name, option.default) == choice),
-                           {option.name: choice})
-        found.append(Case(u.name, a, setting))
+    for a in _ops.ACTIVATIONS:
+        if a.custom or not a.ufunc:
+            continue
+        chooser = next((p.name for p in a.params if p.options), None)
+        for option, _, name in _ops.kernel_choices(a):
+            setting = next((c for c in a.cases if _ops.setting_name(a, c) == name),
+                           {chooser: option})
+            found.append(Case(name, a, setting))
     return found
 
 
