@@ -130,6 +130,16 @@ def _merge_block(m, s, z):
     return m_new
 
 
+def _scaled_softmax(q, c0, c1, lse_c, scale_c):
+    """scale_c exp(z_c - lse) over class block [c0, c1), written over the
+    block's logits (one buffer of N x block)."""
+    z = _logits(q, c0, c1)
+    np.subtract(z, lse_c, out=z)
+    np.exp(z, out=z)
+    z *= scale_c
+    return z
+
+
 def _logits(q, c0, c1, rows=slice(None)):
     """The logits of classes [c0, c1) (of the given rows), compute dtype."""
     z = q.x2[rows] @ q.W[c0:c1].T
@@ -284,11 +294,7 @@ def _index_block_grads(q, gs, stats):
     with np.errstate(invalid="ignore", over="ignore"):
         for c0 in range(0, C, q.block):
             c1 = min(c0 + q.block, C)
-            z = _logits(q, c0, c1)
-            # p_c = exp(z_c - lse); G is built in place over the logits
-            np.subtract(z, lse_c, out=z)
-            np.exp(z, out=z)
-            z *= a_c
+            z = _scaled_softmax(q, c0, c1, lse_c, a_c)  # G is built in place over it
             if eps > 0:
                 smooth = gs[:, None] * (eps / C) * (w[c0:c1] if w.size else 1.0)
                 z -= smooth.astype(q.dtype)
@@ -320,10 +326,7 @@ def _prob_block_grads(q, gs, stats):
     with np.errstate(invalid="ignore", over="ignore"):
         for c0 in range(0, C, q.block):
             c1 = min(c0 + q.block, C)
-            z = _logits(q, c0, c1)
-            np.subtract(z, lse_c, out=z)
-            np.exp(z, out=z)
-            z *= scale_c
+            z = _scaled_softmax(q, c0, c1, lse_c, scale_c)
             z -= (gs[:, None] * _smoothed(q, c0, c1)).astype(q.dtype)
             if grad_bad is not None:
                 z[bad] = grad_bad[:, c0:c1]
