@@ -104,8 +104,8 @@ KERNELS = [
     # scale); a scale <= 0 (celu with alpha < 0) needs libm's full expm1
     Kernel("elu", ("negcoef", "poscoef", "input_scale"), MID,
            rare={"f": "!(p2 > 0)", "d": "!(p2 > 0)"}),
-    # the tails through libm's double erfc (fnl_activations.h says why)
-    Kernel("gelu", grain=HEAVY, rare={"f": "x < -4.0f", "d": "x < -8.0"}),
+    # float64's tail through libm's double erfc (fnl_activations.h says why)
+    Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}),
     Kernel("gelu_tanh", rare={"f": "x < -9.0f"}),
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1")),
     # <name>_backward(grad_output, output=y), as torch's autograd computes it

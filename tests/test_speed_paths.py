@@ -101,11 +101,11 @@ def test_fast_path_equals_general_path(dtype):
 
 def test_fast_path_declines_and_general_path_raises():
     x = np.ones(10, np.float32)
-    assert _k.fast1(_k.OP_IDS["relu"], x, np.empty(10, np.float64), ()) is None
-    assert _k.fast1(_k.OP_IDS["relu"], x, np.empty(11, np.float32), ()) is None
-    assert _k.fast1(_k.OP_IDS["relu"], x.reshape(2, 5), np.empty(10, np.float32), ()) is None
-    assert _k.fast1(_k.OP_IDS["relu"], x[::2], None, ()) is None
-    assert _k.fast1(_k.OP_IDS["relu"], np.float32(1.0), None, ()) is None
+    assert _k.fast(_k.relu, None, x, np.empty(10, np.float64)) is None
+    assert _k.fast(_k.relu, None, x, np.empty(11, np.float32)) is None
+    assert _k.fast(_k.relu, None, x.reshape(2, 5), np.empty(10, np.float32)) is None
+    assert _k.fast(_k.relu, None, x[::2], None) is None
+    assert _k.fast(_k.relu, None, np.float32(1.0), None) is None
     with pytest.raises(TypeError):
         fastnl.relu(x, out=np.empty(10, np.float64))
     with pytest.raises(ValueError):

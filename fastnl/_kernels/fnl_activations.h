@@ -104,11 +104,11 @@ static inline double fnl_elu_rare_d(double x, double nc, double pc, double is) {
    where 1 + erf(x/sqrt2) cancels to 0; limit -0.0 at -inf. The derivative
    is Phi(x) + x phi(x). */
 FNL_INLINE float fnl_gelu_f(float x) {
-    float r = 0.5f * x * fnl_erfc_f(x * -0.70710678118654752440f, 0);
+    float r = 0.5f * x * fnl_erfc_f((double)x * -0.70710678118654752440, 0);
     return x == -INFINITY ? -0.0f : r;
 }
 FNL_INLINE float fnl_gelu_backward_f(float g, float x) {
-    float cdf = 0.5f * fnl_erfc_f(x * -0.70710678118654752440f, 1);
+    float cdf = 0.5f * fnl_erfc_f((double)x * -0.70710678118654752440, 1);
     float x_pdf = x * 0.39894228040143267794f * fnl_exp_f(-0.5f * x * x);
     /* Near the zero x0 = -0.7517915247 of gelu', where Phi(x) and x phi(x)
        cancel (10^5 ulp at x0, 10-40 within 0.2 of it), in the window
@@ -169,16 +169,10 @@ FNL_INLINE double fnl_gelu_backward_d(double g, double x) {
     double r = g * (cdf + x_pdf);
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
 }
-/* gelu's tail, through libm's double erfc: below -4 in float32, where the
-   float32 erfc's exp(-a^2 + ...) costs a^2 ulp (a = -x/sqrt2 and a^2 rounded
-   in float32), computed in double and rounded once; below -8 in float64,
-   where rounding z = -x/sqrt2 itself moves erfc(z) by 2 z^2 ulp: the first-order
-   correction erfc(z + zl) = erfc(z) - zl 2/sqrt(pi) exp(-z^2) takes zl, the
-   rounding error of z (an fma) plus 1/sqrt2's own beyond double. */
-static inline float fnl_gelu_rare_f(float x) {
-    double xd = x;
-    return x == -INFINITY ? -0.0f : (float)(0.5 * xd * erfc(xd * -0.70710678118654752440));
-}
+/* float64 gelu's tail below -8, through libm's double erfc: rounding
+   z = -x/sqrt2 itself moves erfc(z) by 2 z^2 ulp; the first-order correction
+   erfc(z + zl) = erfc(z) - zl 2/sqrt(pi) exp(-z^2) takes zl, the rounding
+   error of z (an fma) plus 1/sqrt2's own beyond double. */
 static inline double fnl_gelu_rare_d(double x) {
     const double c_hi = 0.7071067811865476, c_lo = -4.833646656726457e-17;
     double z = x * -c_hi;
