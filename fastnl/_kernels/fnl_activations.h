@@ -104,32 +104,46 @@ static inline double fnl_elu_rare_d(double x, double nc, double pc, double is) {
    where 1 + erf(x/sqrt2) cancels to 0; limit -0.0 at -inf. The derivative
    is Phi(x) + x phi(x). */
 FNL_INLINE float fnl_gelu_f(float x) {
-    float r = 0.5f * x * fnl_erfc_f((double)x * -0.70710678118654752440, 0);
-    return x == -INFINITY ? -0.0f : r;
+    /* x < 0: 0.5 x erfc(z/sqrt2); x >= 0: x minus that (z = |x|). z is
+       clamped to 15, where the tail is below the subnormals, so that an
+       infinite x gives x, or -0.0 at -inf (the limit); NaN passes the clamp */
+    float z = FNL_FABSF(x), s, q, c, tail;
+    z = z > 15.0f ? 15.0f : z;
+    q = fnl_exp_halfsq_f(z, &s);
+    c = 0.5f * FNL_COPYSIGNF(z, x) * fnl_erfcx_sqrt2_f(z);
+    tail = ((c + c * q) * s) * FNL_TWO_M64_F;
+    return x < 0 ? tail : x - tail;
 }
 FNL_INLINE float fnl_gelu_backward_f(float g, float x) {
-    float cdf = 0.5f * fnl_erfc_f((double)x * -0.70710678118654752440, 1);
-    float x_pdf = x * 0.39894228040143267794f * fnl_exp_f(-0.5f * x * x);
+    /* Phi(x) + x phi(x) with one exp(-x^2/2) = E for both terms:
+       x < 0: E (G/2 + x/sqrt(2 pi)); x >= 0: 1 + E (x/sqrt(2 pi) - G/2) */
+    float z = FNL_FABSF(x), s, q, m, e;
+    z = z > 15.0f ? 15.0f : z;
+    q = fnl_exp_halfsq_f(z, &s);
+    m = FNL_COPYSIGNF(z, x) * 0.39894228040143267794f
+        + (x < 0 ? 0.5f : -0.5f) * fnl_erfcx_sqrt2_f(z);
+    e = ((m + m * q) * s) * FNL_TWO_M64_F;
     /* Near the zero x0 = -0.7517915247 of gelu', where Phi(x) and x phi(x)
        cancel (10^5 ulp at x0, 10-40 within 0.2 of it), in the window
-       [-1.5, -0.375]: gelu' = (x - X0) K(u) - C, X0 the float32 nearest x0,
-       C = -gelu'(X0), u = x + 0.9375 (the window's centre), K of degree 8
+       [-1.5, -0.25]: gelu' = (x - X0) K(u) - C, X0 the float32 nearest x0,
+       C = -gelu'(X0), u = x + 0.875 (the window's centre), K of degree 9
        interpolated at the window's Chebyshev nodes
-       (tools/fit_derivative_zeros.py gelu -1.5 -0.375 8). x - X0 is exact
-       near the zero (Sterbenz) and K > 0, so K's relative error is
+       (tools/fit_derivative_zeros.py gelu -1.5 -0.25 9; 1.9 ulp). x - X0 is
+       exact near the zero (Sterbenz) and K > 0, so K's relative error is
        gelu''s, zero included. */
-    float th = x + 0.7517915368080139f, u = x + 0.9375f;
-    float k = (((((((-0.0008526487508788705f
-        * u - 0.0009575321455486119f)
-        * u + 0.0066387103870511055f)
-        * u + 0.01302867941558361f)
-        * u - 0.030020292848348618f)
-        * u - 0.09700196981430054f)
-        * u + 0.04110715165734291f)
-        * u + 0.38373634219169617f)
-        * u + 0.3594670295715332f;
+    float th = x + 0.7517915368080139f, u = x + 0.875f;
+    float k = ((((((((7.410826947307214e-05f
+        * u - 0.0008033179328776896f)
+        * u - 0.0014235563576221466f)
+        * u + 0.006100020371377468f)
+        * u + 0.015434904024004936f)
+        * u - 0.025564471259713173f)
+        * u - 0.10396667569875717f)
+        * u + 0.022248748689889908f)
+        * u + 0.38770970702171326f)
+        * u + 0.3835870027542114f;
     float near = th * k - 5.227311916655708e-09f;
-    float d = (x >= -1.5f && x <= -0.375f) ? near : cdf + x_pdf;
+    float d = (x >= -1.5f && x <= -0.25f) ? near : (x < 0 ? e : 1 + e);
     float r = g * d;
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
@@ -194,7 +208,7 @@ FNL_INLINE float fnl_gelu_tanh_f(float x) {
     double u2 = 1.5957691216057307118 * (xd + 0.044715 * xd * xd * xd);
     float h = (float)u2;
     float t = FNL_FABSF(h) < INFINITY ? (float)(u2 - (double)h) : 0.0f;
-    float e = fnl_exp_f(-FNL_FABSF(h)) * (1 - (h >= 0 ? t : -t));
+    float e = fnl_exp_nonpos_f(-FNL_FABSF(h)) * (1 - (h >= 0 ? t : -t));
     float r = x * ((h >= 0 ? 1.0f : e) / (1 + e));
     return x == -INFINITY ? -0.0f : r;
 }
@@ -208,7 +222,7 @@ FNL_INLINE float fnl_gelu_tanh_backward_f(float g, float x) {
     float u = 0.79788456080286535588f * (x + 0.044715f * x * x * x);
     float du = 0.79788456080286535588f * (1 + 0.134145f * x * x);
     float y = 2 * u;
-    float e = fnl_exp_f(-FNL_FABSF(y));
+    float e = fnl_exp_nonpos_f(-FNL_FABSF(y));
     float s = (y >= 0 ? 1.0f : e) / (1 + e);
     float sm = (y <= 0 ? 1.0f : e) / (1 + e);
     float s1s = s * sm;
@@ -255,7 +269,7 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
    losses' -log sigmoid(x) = softplus(-x) (beta 1, no threshold). */
 FNL_INLINE float fnl_softplus_f(float x, float beta, float thr) {
     float z = x * beta;
-    float r = ((z > 0 ? z : 0) + fnl_log1p_f(fnl_exp_f(-FNL_FABSF(z)))) / beta;
+    float r = ((z > 0 ? z : 0) + fnl_log1p_f(fnl_exp_nonpos_f(-FNL_FABSF(z)))) / beta;
     return z > thr ? x : r;
 }
 FNL_INLINE float fnl_softplus_backward_f(float g, float x, float beta, float thr) {
@@ -278,7 +292,7 @@ FNL_INLINE double fnl_softplus_backward_d(double g, double x, double beta, doubl
 /* forward: fnl_sigmoid_<s> in fnl_math.h (a building block too); the
    derivative s(x) s(-x), which does not cancel as s (1 - s) does */
 FNL_INLINE float fnl_sigmoid_backward_f(float g, float x) {
-    float e = fnl_exp_f(-FNL_FABSF(x));
+    float e = fnl_exp_nonpos_f(-FNL_FABSF(x));
     float s = (x >= 0 ? 1.0f : e) / (1 + e);
     float sm = (x <= 0 ? 1.0f : e) / (1 + e);
     return g * s * sm;
@@ -294,7 +308,7 @@ FNL_INLINE double fnl_sigmoid_backward_d(double g, double x) {
 /* forward: fnl_tanh_<s> in fnl_math.h; the derivative sech^2 =
    4e / (1 + e)^2, e = exp(-2|x|), which does not cancel as 1 - tanh^2 does */
 FNL_INLINE float fnl_tanh_backward_f(float g, float x) {
-    float e = fnl_exp_f(-2 * FNL_FABSF(x));
+    float e = fnl_exp_nonpos_f(-2 * FNL_FABSF(x));
     return g * (4 * e / ((1 + e) * (1 + e)));
 }
 FNL_INLINE double fnl_tanh_backward_d(double g, double x) {
@@ -418,7 +432,7 @@ FNL_INLINE double fnl_hardshrink_backward_d(double g, double x, double l) {
 /* min(x, 0) - log1p(exp(-|x|)): no log(0) where sigmoid underflows; the
    derivative sigmoid(-x) */
 FNL_INLINE float fnl_logsigmoid_f(float x) {
-    return (x < 0 ? x : 0.0f) - fnl_log1p_f(fnl_exp_f(-FNL_FABSF(x)));
+    return (x < 0 ? x : 0.0f) - fnl_log1p_f(fnl_exp_nonpos_f(-FNL_FABSF(x)));
 }
 FNL_INLINE float fnl_logsigmoid_backward_f(float g, float x) {
     return g * fnl_sigmoid_f(-x);
@@ -451,7 +465,7 @@ static inline double fnl_x_exp_x_rare_d(double x) {
    go to fnl_silu_rare. */
 FNL_INLINE float fnl_silu_f(float x) { return x * fnl_sigmoid_f(x); }
 FNL_INLINE float fnl_silu_backward_f(float g, float x) {
-    float e = fnl_exp_f(-FNL_FABSF(x));
+    float e = fnl_exp_nonpos_f(-FNL_FABSF(x));
     float s = (x >= 0 ? 1.0f : e) / (1 + e);
     float sm = (x <= 0 ? 1.0f : e) / (1 + e);
     /* Near the zero x0 = -1.2784645428 of silu', where s and x s(x) s(-x)
