@@ -14,7 +14,7 @@ share of results correctly rounded (error <= 1/2 ulp) and the share beyond
 
 The extended (long double) reference costs tens of minutes per function over
 all 2^32 float32 patterns. ``--fast-reference`` measures float32 against
-fastnl's own float64 kernels instead, about a minute per function: their
+fastnl's own float64 kernels instead, 2-3 minutes per function: their
 error, at most ``TOLERANCE['float64']`` ulp of float64 (checked against
 mpmath on every binade by the tests), is below 1/1000 of a float32 ulp. It is
 checked on the way too: every 61st input of each chunk against the extended
