@@ -75,19 +75,15 @@ FNL_INLINE float fnl_exp_f(float x) {
     return p * s1.f * s2.f;
 }
 
-FNL_INLINE double fnl_exp_d(double x) {
-    union fnl_bits_d kb, s1, s2;
+/* exp(r), |r| <= ln2/2, float64, for x = k ln2 + r (k's bits in *kb, as
+   above): 1 + r (1 + r p), p = sum r^(j-2) / j! for j = 2..13: the Taylor
+   series, whose first term left out, (ln2/2)^14 / 14!, is 4e-18 */
+FNL_INLINE double fnl_exp_reduced_d(double x, union fnl_bits_d *kb) {
     double k, r, p;
-    int64_t ki, k1;
-    x = x < -746.0 ? -746.0 : x;
-    x = x > 710.0 ? 710.0 : x;
-    kb.f = x * FNL_LOG2E_D + FNL_MAGIC_D;
-    k = kb.f - FNL_MAGIC_D;
-    ki = (int64_t)(kb.u - FNL_MAGICBITS_D);
+    kb->f = x * FNL_LOG2E_D + FNL_MAGIC_D;
+    k = kb->f - FNL_MAGIC_D;
     r = x - k * FNL_LN2HI_D;
     r = r - k * FNL_LN2LO_D;
-    /* exp(r) = 1 + r (1 + r p), p = sum r^(j-2) / j! for j = 2..13: the
-       Taylor series, whose first term left out, (ln2/2)^14 / 14!, is 4e-18 */
     p = (((((((((((1.6059043836821613e-10 * r     /* 1/13! */
                    + 2.08767569878681e-09) * r     /* 1/12! */
                    + 2.505210838544172e-08) * r    /* 1/11! */
@@ -100,7 +96,17 @@ FNL_INLINE double fnl_exp_d(double x) {
                    + 0.041666666666666664) * r     /* 1/4! */
                    + 0.16666666666666666) * r      /* 1/3! */
                    + 0.5);                         /* 1/2! */
-    p = 1.0 + r * (1.0 + r * p);
+    return 1.0 + r * (1.0 + r * p);
+}
+
+FNL_INLINE double fnl_exp_d(double x) {
+    union fnl_bits_d kb, s1, s2;
+    double p;
+    int64_t ki, k1;
+    x = x < -746.0 ? -746.0 : x;
+    x = x > 710.0 ? 710.0 : x;
+    p = fnl_exp_reduced_d(x, &kb);
+    ki = (int64_t)(kb.u - FNL_MAGICBITS_D);
     k1 = ki >> 1;
     s1.u = (uint64_t)(k1 + 1023) << 52;
     s2.u = (uint64_t)(ki - k1 + 1023) << 52;
@@ -161,25 +167,9 @@ FNL_INLINE float fnl_exp_nonpos_f(float d) {
    ns per element (AVX-512). */
 FNL_INLINE double fnl_exp_nonpos_d(double d) {
     union fnl_bits_d kb, sb;
-    double k, r, p;
+    double p;
     d = d < -746.0 ? -746.0 : d;
-    kb.f = d * FNL_LOG2E_D + FNL_MAGIC_D;
-    k = kb.f - FNL_MAGIC_D;
-    r = d - k * FNL_LN2HI_D;
-    r = r - k * FNL_LN2LO_D;
-    p = (((((((((((1.6059043836821613e-10 * r     /* 1/13! */
-                   + 2.08767569878681e-09) * r     /* 1/12! */
-                   + 2.505210838544172e-08) * r    /* 1/11! */
-                   + 2.755731922398589e-07) * r    /* 1/10! */
-                   + 2.7557319223985893e-06) * r   /* 1/9! */
-                   + 2.48015873015873e-05) * r     /* 1/8! */
-                   + 0.0001984126984126984) * r    /* 1/7! */
-                   + 0.001388888888888889) * r     /* 1/6! */
-                   + 0.008333333333333333) * r     /* 1/5! */
-                   + 0.041666666666666664) * r     /* 1/4! */
-                   + 0.16666666666666666) * r      /* 1/3! */
-                   + 0.5);                         /* 1/2! */
-    p = 1.0 + r * (1.0 + r * p);
+    p = fnl_exp_reduced_d(d, &kb);
     /* k in [-1077, 0]: 2^(k+64) is normal */
     sb.i = (int64_t)((uint64_t)(kb.i - (int64_t)FNL_MAGICBITS_D + 64 + 1023) << 52);
     return (p * sb.f) * 5.42101086242752217004e-20;  /* 2^-64 */
