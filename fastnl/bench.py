@@ -16,6 +16,8 @@ Each table ends with its worst ``fastnl/torch`` ratio and its case.
     python -m fastnl.bench --ops relu gelu_tanh --dtypes float32 --sizes 1000 100000
     python -m fastnl.bench --threads 1 --passes backward --no-torch
     python -m fastnl.bench --rowwise            # only the row-wise table, per thread count
+    python -m fastnl.bench --rowwise --dtypes float64 --threads 1 --shapes 64x1000
+    python -m fastnl.bench --ops softmax cross_entropy+backward --shapes 512x32000
 
 The torch side is what torch runs: ``torch.nn.functional.<name>`` forward,
 and for the backward its own kernel (``aten.gelu_backward``, ...) or, for
@@ -23,12 +25,21 @@ the functions torch composes of several ops, the ops its autograd evaluates
 (the ``torch_backward`` expressions of ``fastnl._ops``).
 
 After the elementwise tables (or alone, with ``--rowwise``) comes the
-row-wise table: softmax and log_softmax of 4096 x 1000 float32 along the
-last axis and axis 0, their backward on 1000 x 1000, and cross_entropy with
-class indices on 512 x 32000 (a language model's vocabulary), forward and
-forward + backward (``cross_entropy`` + ``cross_entropy_backward`` against
-torch autograd's forward + ``loss.backward()``); its ratio is also
-``fastnl / torch``.
+row-wise table, one per thread count: softmax, log_softmax and softmin along
+the last axis and axis 0 and their backward (``softmax_backward``, ... against
+torch's ``_softmax_backward_data`` / ``_log_softmax_backward_data``, softmin's
+followed by the negation, as autograd runs them), cross_entropy with class
+indices, nll_loss (of log-probabilities), and cross_entropy forward + backward
+(``cross_entropy`` + ``cross_entropy_backward`` against torch autograd's
+forward + ``loss.backward()``); on 64 x 1000, 4096 x 1000 and 512 x 32000 (a
+language model's vocabulary), float32 and float64. Its ratios are the same
+``fastnl / other``: ``fastnl/numpy`` against the plain NumPy formula (forward
+only), ``fastnl/copy`` against a parallel copy of the logits. ``--ops`` takes
+the names of both tables (a table none of whose ops is named is skipped),
+``--passes backward`` keeps the backward rows and cross_entropy+backward;
+``--sizes`` alone selects only the elementwise tables, ``--shapes`` (rows x
+classes) alone only the row-wise one; ``--dtypes``, ``--threads``, ``--out``
+and ``--no-torch`` apply to both.
 """
 
 import argparse
