@@ -39,11 +39,15 @@ the names of both tables (a table none of whose ops is named is skipped),
 ``--passes backward`` keeps the backward rows and cross_entropy+backward;
 ``--sizes`` alone selects only the elementwise tables, ``--shapes`` (rows x
 classes) alone only the row-wise one; ``--dtypes``, ``--threads``, ``--out``
-and ``--no-torch`` apply to both.
+and ``--no-torch`` apply to both. Before its worst case, the row-wise table
+prints the 1-minute load average at its start and end: other processes on
+the cores make every ratio meaningless (a 2-thread OpenMP loop waits for a
+thread the system has descheduled).
 """
 
 import argparse
 import inspect
+import os
 import sys
 import time
 from typing import NamedTuple
@@ -456,6 +460,7 @@ def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTY
     into out= where it has one (the losses' scalar forwards have none)."""
     chosen = _rowwise_selected(ops, passes)
     threads = threads or fastnl.get_num_threads()
+    load = [_load()]
     if "torch" in sys.modules:  # a previous run's torch threads may still spin
         time.sleep(1.5)
     grid = [(dtype, shape) for dtype in dtypes for shape in shapes]
@@ -466,7 +471,8 @@ def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTY
             buffer = np.empty_like(inp.x)
             big = inp.x.size >= 1_000_000  # fewer repeats; the floor re-measured by each op
             repeat = 11 if big else 50
-            t_copy = median_time(lambda: parallel_copy(inp.x, buffer, threads))
+            if not big:
+                t_copy = median_time(lambda: parallel_copy(inp.x, buffer, threads))
             for case in chosen:
                 if big:
                     t_copy = median_time(lambda: parallel_copy(inp.x, buffer, threads),
@@ -510,9 +516,19 @@ def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTY
         print_(f"{r['op']:<24}{r['dtype']:<9}{r['shape']:>11}{r['axis']:>6}"
                f"{_fmt(r['fastnl']):>11}{_ratio(r['fastnl'], r['torch']):>14}"
                f"{_ratio(r['fastnl'], r['numpy']):>14}{_ratio(r['fastnl'], r['copy']):>13}")
+    load.append(_load())
+    if None not in load:  # other processes on the cores make the ratios meaningless
+        print_(f"load average (1 min) at start, end: {load[0]:.2f}, {load[1]:.2f}")
     _print_worst(rows, lambda r: f"{r['op']} {r['dtype']} {r['shape']} axis {r['axis']}",
                  print_)
     return rows
+
+
+def _load():
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows
+        return None
 
 
 def _fmt(seconds):
