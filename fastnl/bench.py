@@ -337,10 +337,10 @@ def _along_axis(name, axis):
         return lambda: f(xt, axis)
 
     def numpy_call(inp):
-        x, sign = inp.x, -1 if name == "softmin" else 1
+        x = inp.x
 
         def call():
-            z = sign * x
+            z = -x if name == "softmin" else x
             z = z - z.max(axis, keepdims=True)
             if name == "log_softmax":
                 return z - np.log(np.exp(z).sum(axis, keepdims=True))
