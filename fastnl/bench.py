@@ -16,6 +16,8 @@ Each table ends with its worst ``fastnl/torch`` ratio and its case.
     python -m fastnl.bench --ops relu gelu_tanh --dtypes float32 --sizes 1000 100000
     python -m fastnl.bench --threads 1 --passes backward --no-torch
     python -m fastnl.bench --rowwise            # only the row-wise table, per thread count
+    python -m fastnl.bench --rowwise --dtypes float64 --threads 1 --shapes 64x1000
+    python -m fastnl.bench --ops softmax cross_entropy+backward --shapes 512x32000
 
 The torch side is what torch runs: ``torch.nn.functional.<name>`` forward,
 and for the backward its own kernel (``aten.gelu_backward``, ...) or, for
@@ -23,16 +25,29 @@ the functions torch composes of several ops, the ops its autograd evaluates
 (the ``torch_backward`` expressions of ``fastnl._ops``).
 
 After the elementwise tables (or alone, with ``--rowwise``) comes the
-row-wise table: softmax and log_softmax of 4096 x 1000 float32 along the
-last axis and axis 0, their backward on 1000 x 1000, and cross_entropy with
-class indices on 512 x 32000 (a language model's vocabulary), forward and
-forward + backward (``cross_entropy`` + ``cross_entropy_backward`` against
-torch autograd's forward + ``loss.backward()``); its ratio is also
-``fastnl / torch``.
+row-wise table, one per thread count: softmax, log_softmax and softmin along
+the last axis and axis 0 and their backward (``softmax_backward``, ... against
+torch's ``_softmax_backward_data`` / ``_log_softmax_backward_data``, softmin's
+followed by the negation, as autograd runs them), cross_entropy with class
+indices, nll_loss (of log-probabilities), and cross_entropy forward + backward
+(``cross_entropy`` + ``cross_entropy_backward`` against torch autograd's
+forward + ``loss.backward()``); on 64 x 1000, 4096 x 1000 and 512 x 32000 (a
+language model's vocabulary), float32 and float64. Its ratios are the same
+``fastnl / other``: ``fastnl/numpy`` against the plain NumPy formula (forward
+only), ``fastnl/copy`` against a parallel copy of the logits. ``--ops`` takes
+the names of both tables (a table none of whose ops is named is skipped),
+``--passes backward`` keeps the backward rows and cross_entropy+backward;
+``--sizes`` alone selects only the elementwise tables, ``--shapes`` (rows x
+classes) alone only the row-wise one; ``--dtypes``, ``--threads``, ``--out``
+and ``--no-torch`` apply to both. Before its worst case, the row-wise table
+prints the 1-minute load average at its start and end: other processes on
+the cores make every ratio meaningless (a 2-thread OpenMP loop waits for a
+thread the system has descheduled).
 """
 
 import argparse
 import inspect
+import os
 import sys
 import time
 from typing import NamedTuple
@@ -272,110 +287,248 @@ def _print_worst(rows, label, print_):
            f"fastnl slower in {slower} of {len(compared)}\n")
 
 
-def _rowwise_cases():
-    """(name, dtype, shape text, axis text, fastnl call, torch call maker) for
-    the row-wise table; the torch maker takes the torch module and returns a
-    call, or None (an op torch lacks)."""
-    rng = np.random.default_rng(0)
-    x = (rng.standard_normal((4096, 1000)) * 3).astype(np.float32)
-    out = np.empty_like(x)
-    g = rng.standard_normal((1000, 1000)).astype(np.float32)
-    y_log = fastnl.log_softmax(rng.standard_normal((1000, 1000)).astype(np.float32))
-    y = np.exp(y_log)
-    gout = np.empty_like(g)
-    logits = (rng.standard_normal((512, 32000)) * 3).astype(np.float32)
-    target = rng.integers(0, 32000, 512)
+ROWWISE_SHAPES = ("64x1000", "4096x1000", "512x32000")
+SOFTMAX_FAMILY = ("softmax", "log_softmax", "softmin")
+ROWWISE_RATIOS = ("fastnl / other, below 1 fastnl is faster; numpy: the plain NumPy formula "
+                  "(forward only); copy: a parallel copy of the logits on the same threads, the "
+                  "bandwidth floor")
 
-    def along(name, axis):
-        f = getattr(fastnl, name)
 
-        def make(torch):
-            xt = torch.from_numpy(x)
-            tf = getattr(torch, name)
-            return lambda: tf(xt, axis)
-        return f"{name}", "float32", "4096x1000", str(axis), (lambda: f(x, axis=axis)), make
+class RowwiseCase(NamedTuple):
+    name: str       # softmax, softmax_backward, ..., cross_entropy, nll_loss, cross_entropy+backward
+    direction: str  # forward, backward or forward+backward
+    axis: int       # the softmax axis; the classes' (-1) for the losses
+    fastnl: object  # fastnl(inputs, out) -> a call without arguments
+    torch: object   # torch(torch, inputs) -> a call without arguments
+    numpy: object = None  # numpy(inputs) -> a call without arguments (forward only)
 
-    def backward(name, yv):
-        f = getattr(fastnl, f"{name}_backward")
 
-        def make(torch):
-            aten = torch.ops.aten
-            op = aten._log_softmax_backward_data if name == "log_softmax" else aten._softmax_backward_data
-            gt, yt = torch.from_numpy(g), torch.from_numpy(yv)
-            return lambda: op(gt, yt, 1, torch.float32)
-        return f"{name}_backward", "float32", "1000x1000", "-1", (lambda: f(g, yv, out=gout)), make
+class RowwiseInputs:
+    """The arrays of one dtype and shape ("rows x classes"): the logits x,
+    a grad_output g, class indices, and (on first use) each forward's
+    output, the backward's input. Seeded: the torch phase remakes them."""
 
-    def softmax_out(torch):
-        xt, ot = torch.from_numpy(x), torch.from_numpy(np.empty_like(x))
-        return lambda: torch.softmax(xt, -1, out=ot)
+    def __init__(self, dtype, shape):
+        rows, classes = shape = _shape(shape)
+        self.x = (np.random.default_rng(0).standard_normal(shape) * 3).astype(dtype)
+        self.g = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+        self.target = np.random.default_rng(2).integers(0, classes, rows)
+        self._outputs = {}
 
-    def ce_forward(torch):
-        xt, tt = torch.from_numpy(logits), torch.from_numpy(target)
-        return lambda: torch.nn.functional.cross_entropy(xt, tt)
+    def output(self, name, axis):
+        if (name, axis) not in self._outputs:
+            self._outputs[name, axis] = getattr(fastnl, name)(self.x, axis=axis)
+        return self._outputs[name, axis]
 
-    def ce_both(torch):
-        leaf = torch.from_numpy(logits.copy()).requires_grad_(True)
-        tt = torch.from_numpy(target)
+
+def _shape(text):
+    return tuple(int(n) for n in text.split("x"))
+
+
+def _along_axis(name, axis):
+    def fastnl_call(inp, out):
+        f, x = getattr(fastnl, name), inp.x
+        return lambda: f(x, axis=axis, out=out)
+
+    def torch_call(torch, inp):
+        # softmin is softmax(-x) in torch: a negation and a softmax
+        f = torch.nn.functional.softmin if name == "softmin" else getattr(torch, name)
+        xt = torch.from_numpy(inp.x)
+        return lambda: f(xt, axis)
+
+    def numpy_call(inp):
+        x = inp.x
 
         def call():
-            loss = torch.nn.functional.cross_entropy(leaf, tt)
-            loss.backward()
-            leaf.grad = None
+            z = -x if name == "softmin" else x
+            z = z - z.max(axis, keepdims=True)
+            if name == "log_softmax":
+                return z - np.log(np.exp(z).sum(axis, keepdims=True))
+            e = np.exp(z)
+            return e / e.sum(axis, keepdims=True)
+        return call
+    return RowwiseCase(name, "forward", axis, fastnl_call, torch_call, numpy_call)
+
+
+def _along_axis_backward(name, axis):
+    def fastnl_call(inp, out):
+        f, g, y = getattr(fastnl, f"{name}_backward"), inp.g, inp.output(name, axis)
+        return lambda: f(g, y, axis=axis, out=out)
+
+    def torch_call(torch, inp):
+        # torch's own backward kernels, as its autograd runs them (softmin:
+        # softmax's, then the negation's)
+        aten = torch.ops.aten
+        gt, yt = torch.from_numpy(inp.g), torch.from_numpy(inp.output(name, axis))
+        if name == "log_softmax":
+            return lambda: aten._log_softmax_backward_data(gt, yt, axis, gt.dtype)
+        if name == "softmin":
+            return lambda: torch.neg(aten._softmax_backward_data(gt, yt, axis, gt.dtype))
+        return lambda: aten._softmax_backward_data(gt, yt, axis, gt.dtype)
+    return RowwiseCase(f"{name}_backward", "backward", axis, fastnl_call, torch_call)
+
+
+def _rows(x):
+    return np.arange(x.shape[0])
+
+
+def _cross_entropy():
+    def fastnl_call(inp, out):
+        x, t = inp.x, inp.target
+        return lambda: fastnl.cross_entropy(x, t)
+
+    def torch_call(torch, inp):
+        xt, tt = torch.from_numpy(inp.x), torch.from_numpy(inp.target)
+        return lambda: torch.nn.functional.cross_entropy(xt, tt)
+
+    def numpy_call(inp):
+        x, t, rows = inp.x, inp.target, _rows(inp.x)
+
+        def call():
+            z = x - x.max(1, keepdims=True)
+            return np.mean(np.log(np.exp(z).sum(1)) - z[rows, t])
+        return call
+    return RowwiseCase("cross_entropy", "forward", -1, fastnl_call, torch_call, numpy_call)
+
+
+def _nll_loss():
+    def fastnl_call(inp, out):
+        logp, t = inp.output("log_softmax", -1), inp.target
+        return lambda: fastnl.nll_loss(logp, t)
+
+    def torch_call(torch, inp):
+        logp, tt = torch.from_numpy(inp.output("log_softmax", -1)), torch.from_numpy(inp.target)
+        return lambda: torch.nn.functional.nll_loss(logp, tt)
+
+    def numpy_call(inp):
+        logp, t, rows = inp.output("log_softmax", -1), inp.target, _rows(inp.x)
+        return lambda: -np.mean(logp[rows, t])
+    return RowwiseCase("nll_loss", "forward", -1, fastnl_call, torch_call, numpy_call)
+
+
+def _cross_entropy_both():
+    """A training step's loss: cross_entropy + cross_entropy_backward against
+    torch autograd's forward + loss.backward(); both calls return the gradient."""
+    def fastnl_call(inp, out):
+        x, t = inp.x, inp.target
+
+        def call():
+            fastnl.cross_entropy(x, t)
+            return fastnl.cross_entropy_backward(x, t, out=out)
         return call
 
-    def fastnl_both():
-        fastnl.cross_entropy(logits, target)
-        return fastnl.cross_entropy_backward(logits, target)
+    def torch_call(torch, inp):
+        leaf = torch.from_numpy(inp.x.copy()).requires_grad_(True)
+        tt = torch.from_numpy(inp.target)
 
-    return [
-        along("softmax", -1), along("softmax", 0),
-        along("log_softmax", -1), along("log_softmax", 0),
-        ("softmax (out=)", "float32", "4096x1000", "-1", lambda: fastnl.softmax(x, out=out),
-         softmax_out),
-        backward("softmax", y), backward("log_softmax", y_log),
-        ("cross_entropy", "float32", "512x32000", "-1",
-         lambda: fastnl.cross_entropy(logits, target), ce_forward),
-        ("cross_entropy f+b", "float32", "512x32000", "-1", fastnl_both, ce_both),
-    ]
+        def call():
+            leaf.grad = None
+            torch.nn.functional.cross_entropy(leaf, tt).backward()
+            return leaf.grad
+        return call
+    return RowwiseCase("cross_entropy+backward", "forward+backward", -1, fastnl_call, torch_call)
 
 
-def run_rowwise(threads=None, use_torch=True, print_=print):
-    """Measure and print the row-wise table (fastnl first, torch after, as in
-    `run`); returns its rows as dicts with both times."""
+def rowwise_cases():
+    """The row-wise table's cases, in its order: softmax, log_softmax and
+    softmin along the last axis and axis 0, their backward, cross_entropy
+    with class indices, nll_loss, and cross_entropy forward + backward."""
+    return ([_along_axis(n, axis) for n in SOFTMAX_FAMILY for axis in (-1, 0)]
+            + [_along_axis_backward(n, axis) for n in SOFTMAX_FAMILY for axis in (-1, 0)]
+            + [_cross_entropy(), _nll_loss(), _cross_entropy_both()])
+
+
+def _rowwise_selected(ops, passes):
+    # --passes backward keeps the backward rows and the forward + backward one
+    return [c for c in rowwise_cases() if (not ops or c.name in ops)
+            and any(p in c.direction.split("+") for p in passes)]
+
+
+def _header(table, out, torch, use_torch, threads):
+    fastnl_mode = "writing into out=" if out else "allocating"
+    torch_text = (f"torch {torch.__version__} allocating (no out= in torch.nn.functional)"
+                  if torch is not None else "no torch" if use_torch else "torch skipped")
+    return (f"fastnl {fastnl.__version__}, {table}, {fastnl_mode}; {torch_text}; "
+            f"NumPy {np.__version__}; {threads} thread(s)")
+
+
+def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYPES,
+                shapes=ROWWISE_SHAPES, passes=PASSES, out=False):
+    """Measure and print the row-wise table on `threads` threads (fastnl,
+    NumPy and the copy first, torch after, as in `run`); returns its rows as
+    dicts of times in seconds (None: not measured). With `out`, fastnl writes
+    into out= where it has one (the losses' scalar forwards have none)."""
+    chosen = _rowwise_selected(ops, passes)
     threads = threads or fastnl.get_num_threads()
+    load = [_load()]
     if "torch" in sys.modules:  # a previous run's torch threads may still spin
         time.sleep(1.5)
-    rowwise = _rowwise_cases()
+    grid = [(dtype, shape) for dtype in dtypes for shape in shapes]
     rows = []
     with fastnl.num_threads(threads):
-        for name, dtype, shape, axis, call, _ in rowwise:
-            rows.append(dict(op=name, dtype=dtype, shape=shape, axis=axis,
-                             fastnl=median_time(call), torch=None))
+        for dtype, shape in grid:
+            inp = RowwiseInputs(dtype, shape)
+            buffer = np.empty_like(inp.x)
+            big = inp.x.size >= 1_000_000  # fewer repeats; the floor re-measured by each op
+            repeat = 11 if big else 50
+            if not big:
+                t_copy = median_time(lambda: parallel_copy(inp.x, buffer, threads))
+            for case in chosen:
+                if big:
+                    t_copy = median_time(lambda: parallel_copy(inp.x, buffer, threads),
+                                         max_repeat=repeat)
+                t_numpy = None
+                if case.numpy is not None:
+                    with np.errstate(all="ignore"):
+                        t_numpy = median_time(case.numpy(inp), max_repeat=7)
+                call = case.fastnl(inp, buffer if out else None)
+                rows.append(dict(op=case.name, direction=case.direction, dtype=dtype,
+                                 shape=shape, axis=case.axis, threads=threads,
+                                 fastnl=median_time(call, max_repeat=repeat), numpy=t_numpy,
+                                 torch=None, copy=t_copy))
+            del inp, buffer
+    torch = None
     if use_torch:
         try:
             import torch
             torch.set_num_threads(threads)
         except ImportError:
-            torch = None
-        if torch is not None:
-            for r, (*_, make) in zip(rows, rowwise):
-                try:
-                    r["torch"] = median_time(make(torch))
-                except (AttributeError, RuntimeError, TypeError):  # an op this torch lacks
-                    r["torch"] = None
-    print_(f"fastnl {fastnl.__version__}, row-wise ops, {threads} thread(s)"
-           + (f", torch {sys.modules['torch'].__version__}" if "torch" in sys.modules else ""))
-    print_("ratio: fastnl / torch, below 1 fastnl is faster")
-    header = (f"{'op':<22}{'dtype':<9}{'shape':>11}{'axis':>6}{'fastnl':>11}{'torch':>11}"
-              f"{'fastnl/torch':>14}")
+            pass
+    if torch is not None:
+        row = iter(rows)
+        for dtype, shape in grid:
+            inp = RowwiseInputs(dtype, shape)
+            repeat = 11 if inp.x.size >= 1_000_000 else 50
+            with fastnl.num_threads(1):  # the backward's inputs: no fastnl threads left spinning
+                calls = [case.torch(torch, inp) for case in chosen]
+            for call in calls:
+                next(row)["torch"] = median_time(call, max_repeat=repeat)
+            del inp, calls
+    print_(_header("row-wise", out, torch, use_torch, threads))
+    order = {(c.name, c.axis): i for i, c in enumerate(chosen)}  # printed op by op
+    rows_sorted = sorted(rows, key=lambda r: order[r["op"], r["axis"]])
+    print_(f"ratios: {ROWWISE_RATIOS}")
+    header = (f"{'op':<24}{'dtype':<9}{'shape':>11}{'axis':>6}{'fastnl':>11}"
+              f"{'fastnl/torch':>14}{'fastnl/numpy':>14}{'fastnl/copy':>13}")
     print_(header)
     print_("-" * len(header))
-    for r in rows:
-        t = r["torch"]
-        print_(f"{r['op']:<22}{r['dtype']:<9}{r['shape']:>11}{r['axis']:>6}{_fmt(r['fastnl']):>11}"
-               f"{_fmt(t) if t else '-':>11}{_ratio(r['fastnl'], t):>14}")
-    _print_worst(rows, lambda r: f"{r['op']} {r['shape']} axis {r['axis']}", print_)
+    for r in rows_sorted:
+        print_(f"{r['op']:<24}{r['dtype']:<9}{r['shape']:>11}{r['axis']:>6}"
+               f"{_fmt(r['fastnl']):>11}{_ratio(r['fastnl'], r['torch']):>14}"
+               f"{_ratio(r['fastnl'], r['numpy']):>14}{_ratio(r['fastnl'], r['copy']):>13}")
+    load.append(_load())
+    if None not in load:  # other processes on the cores make the ratios meaningless
+        print_(f"load average (1 min) at start, end: {load[0]:.2f}, {load[1]:.2f}")
+    _print_worst(rows, lambda r: f"{r['op']} {r['dtype']} {r['shape']} axis {r['axis']}",
+                 print_)
     return rows
+
+
+def _load():
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows
+        return None
 
 
 def _fmt(seconds):
@@ -385,30 +538,52 @@ def _fmt(seconds):
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def _shape_arg(text):
+    try:
+        rows, classes = _shape(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not rows x classes, e.g. 64x1000") from None
+    return f"{rows}x{classes}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastnl.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ops", nargs="+", choices=[c.name for c in cases()],
-                        help="activations (default: all)")
-    parser.add_argument("--passes", nargs="+", default=list(PASSES), choices=PASSES)
+    elementwise = [c.name for c in cases()]
+    rowwise = list(dict.fromkeys(c.name for c in rowwise_cases()))
+    parser.add_argument("--ops", nargs="+", choices=elementwise + rowwise, metavar="OP",
+                        help="activations and row-wise ops (default: all); a table none of "
+                             "whose ops is named is skipped. Choices: "
+                             + ", ".join(elementwise + rowwise))
+    parser.add_argument("--passes", nargs="+", default=list(PASSES), choices=PASSES,
+                        help="backward includes cross_entropy+backward")
     parser.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
-    parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
+    parser.add_argument("--sizes", nargs="+", type=int,
+                        help=f"elementwise sizes (default: {' '.join(map(str, SIZES))}); "
+                             "without --shapes, only the elementwise tables")
+    parser.add_argument("--shapes", nargs="+", type=_shape_arg,
+                        help=f"row-wise shapes, rows x classes (default: "
+                             f"{' '.join(ROWWISE_SHAPES)}); without --sizes, only the "
+                             "row-wise table")
     parser.add_argument("--threads", type=int, nargs="+", default=list(THREADS),
                         help="threads for fastnl and torch, one table per value")
     parser.add_argument("--out", action="store_true",
                         help="fastnl writes into out= (default: allocating calls)")
     parser.add_argument("--no-torch", action="store_true", help="skip torch even if installed")
     parser.add_argument("--rowwise", action="store_true",
-                        help="only the row-wise table (softmax family, cross_entropy)")
+                        help="only the row-wise table (softmax family, cross_entropy, nll_loss)")
     args = parser.parse_args(argv)
-    if not args.rowwise:
+    ops = args.ops or []
+    elementwise_ops = [o for o in ops if o in elementwise]
+    rowwise_ops = [o for o in ops if o in rowwise]
+    if not (args.rowwise or (args.shapes and not args.sizes)) and (elementwise_ops or not ops):
         for threads in args.threads:
-            run(args.ops, args.dtypes, args.sizes, threads, args.out, not args.no_torch,
-                passes=args.passes)
-    # the row-wise table has no op list nor out= mode: it comes with the full matrix
-    if args.rowwise or not (args.ops or args.out or args.passes != list(PASSES)):
+            run(elementwise_ops, args.dtypes, args.sizes or SIZES, threads, args.out,
+                not args.no_torch, passes=args.passes)
+    if not (args.sizes and not args.shapes) and (rowwise_ops or not ops):
         for threads in args.threads:
-            run_rowwise(threads, not args.no_torch)
+            run_rowwise(threads, not args.no_torch, ops=rowwise_ops, dtypes=args.dtypes,
+                        shapes=args.shapes or ROWWISE_SHAPES, passes=args.passes, out=args.out)
 
 
 if __name__ == "__main__":

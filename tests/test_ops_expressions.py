@@ -70,3 +70,63 @@ def test_torch_backward(torch, a, params, dtype):
     (autograd,) = torch.autograd.grad(forward(leaf), leaf, gt)
     np.testing.assert_allclose(got.numpy(), autograd.numpy(), rtol=4 * np.finfo(dtype).eps,
                                atol=0)
+
+
+# the row-wise table's cases (fastnl.bench.rowwise_cases): on a small shape,
+# fastnl's call, the NumPy formula and torch's call compute the same thing
+ROWWISE = [pytest.param(c, id=f"{c.name}-axis{c.axis}") for c in bench.rowwise_cases()]
+ROWWISE_NUMPY = [p for p in ROWWISE if p.values[0].numpy is not None]  # forward only
+
+
+def test_rowwise_cases_are_the_matrix():
+    """softmax, log_softmax, softmin along both axes, forward and backward,
+    cross_entropy, nll_loss, cross_entropy forward + backward; names not
+    shared with the elementwise cases (--ops takes both)."""
+    found = [(c.name, c.axis) for c in bench.rowwise_cases()]
+    family = [(f"{n}{s}", axis) for s in ("", "_backward") for n in bench.SOFTMAX_FAMILY
+              for axis in (-1, 0)]
+    assert found == family + [("cross_entropy", -1), ("nll_loss", -1),
+                              ("cross_entropy+backward", -1)]
+    assert not {c.name for c in bench.rowwise_cases()} & {c.name for c in bench.cases()}
+
+
+def _result(value):
+    return np.asarray(value.detach().numpy() if hasattr(value, "detach") else value)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ROWWISE_NUMPY)
+def test_rowwise_numpy_formula(case, dtype):
+    inp = bench.RowwiseInputs(dtype, "6x40")
+    got, expected = case.numpy(inp)(), case.fastnl(inp, None)()
+    assert np.asarray(got).dtype == dtype
+    np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ROWWISE)
+def test_rowwise_torch_call(torch, case, dtype):
+    inp = bench.RowwiseInputs(dtype, "6x40")
+    expected = case.fastnl(inp, None)()
+    got = _result(case.torch(torch, inp)())
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=8 * np.finfo(dtype).eps)
+    # with out=, fastnl's call writes into it (and returns it)
+    out = np.empty_like(inp.x)
+    written = case.fastnl(inp, out)()
+    if np.ndim(written):
+        assert written is out
+    if not case.name.endswith("backward"):
+        return
+    # torch's side is what its autograd runs for that backward
+    name = case.name.removesuffix("_backward").removesuffix("+backward")
+    leaf = torch.from_numpy(inp.x.copy()).requires_grad_(True)
+    if name == "cross_entropy":
+        torch.nn.functional.cross_entropy(leaf, torch.from_numpy(inp.target)).backward()
+        autograd = leaf.grad
+    else:
+        f = torch.nn.functional.softmin if name == "softmin" else getattr(torch, name)
+        (autograd,) = torch.autograd.grad(f(leaf, case.axis), leaf, torch.from_numpy(inp.g))
+    np.testing.assert_allclose(got, autograd.numpy(), rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=8 * np.finfo(dtype).eps)

@@ -143,3 +143,144 @@ def test_bench_runs(capsys):
     # the meaning of the ratios comes before each table, its worst case after it
     assert out.count("ratios: fastnl / other") == 2 and out.count("worst fastnl/torch") == 2
     assert out.index("ratios:") < out.index("gelu_tanh")
+
+
+def test_bench_rowwise_runs(capsys):
+    """The row-wise table on a tiny grid (no timing is asserted): every case
+    once per dtype and shape, printed op by op, its worst case last."""
+    from fastnl import bench
+    rows = bench.run_rowwise(threads=1, use_torch=False, dtypes=["float32", "float64"],
+                             shapes=["4x30", "3x7"])
+    cases = bench.rowwise_cases()
+    assert len(rows) == len(cases) * 2 * 2
+    assert {(r["op"], r["axis"], r["dtype"], r["shape"]) for r in rows} == {
+        (c.name, c.axis, d, s) for c in cases for d in ("float32", "float64") for s in ("4x30", "3x7")}
+    assert all(r["fastnl"] > 0 and r["copy"] > 0 and r["torch"] is None for r in rows)
+    assert all((r["numpy"] is None) == (r["direction"] != "forward") for r in rows)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("fastnl ") and "row-wise, allocating; torch skipped" in out[0]
+    assert out[1].startswith("ratios: fastnl / other")
+    table = [line.split()[0] for line in out[4:4 + len(rows)]]
+    assert table == [c.name for c in cases for _ in range(4)]
+    assert out[-2] == "worst fastnl/torch: - (torch not timed)"
+
+
+def test_bench_rowwise_with_torch(torch, capsys):
+    from fastnl import bench
+    rows = bench.run_rowwise(threads=2, dtypes=["float64"], shapes=["5x20"],
+                             ops=["softmin_backward", "nll_loss", "cross_entropy+backward"],
+                             out=True)
+    assert [(r["op"], r["axis"]) for r in rows] == [
+        ("softmin_backward", -1), ("softmin_backward", 0), ("nll_loss", -1),
+        ("cross_entropy+backward", -1)]
+    assert all(r["torch"] > 0 for r in rows)
+    out = capsys.readouterr().out
+    assert "writing into out=; torch " in out and "worst fastnl/torch: " in out
+
+
+def _bench_main(argv, monkeypatch):
+    """The tables python -m fastnl.bench `argv` prints, as (kind, threads)."""
+    from fastnl import bench
+    calls = []
+    monkeypatch.setattr(bench, "run", lambda ops, dtypes, sizes, threads, out, use_torch, passes:
+                        calls.append(("elementwise", threads, ops, dtypes, sizes, passes, out)))
+    monkeypatch.setattr(bench, "run_rowwise", lambda threads, use_torch, **kw:
+                        calls.append(("rowwise", threads, kw["ops"], kw["dtypes"], kw["shapes"],
+                                      kw["passes"], kw["out"])))
+    bench.main(argv)
+    return calls
+
+
+def test_bench_command_line(monkeypatch):
+    """Which tables the options select: the whole matrix by default, then
+    the filters (--ops takes both kinds of names, --sizes names the
+    elementwise tables, --shapes and --rowwise the row-wise one)."""
+    from fastnl.bench import DTYPES, PASSES, ROWWISE_SHAPES, SIZES
+    calls = _bench_main([], monkeypatch)
+    assert calls == [("elementwise", 1, [], list(DTYPES), SIZES, list(PASSES), False),
+                     ("elementwise", 2, [], list(DTYPES), SIZES, list(PASSES), False),
+                     ("rowwise", 1, [], list(DTYPES), ROWWISE_SHAPES, list(PASSES), False),
+                     ("rowwise", 2, [], list(DTYPES), ROWWISE_SHAPES, list(PASSES), False)]
+    assert _bench_main("--rowwise --dtypes float64 --threads 1 --shapes 64x1000".split(),
+                       monkeypatch) == [("rowwise", 1, [], ["float64"], ["64x1000"],
+                                         list(PASSES), False)]
+    assert [c[:3] for c in _bench_main("--ops relu softmax --threads 2 --out".split(),
+                                       monkeypatch)] == [("elementwise", 2, ["relu"]),
+                                                         ("rowwise", 2, ["softmax"])]
+    assert [c[0] for c in _bench_main("--ops nll_loss".split(), monkeypatch)] == ["rowwise"] * 2
+    assert [c[0] for c in _bench_main("--ops gelu".split(), monkeypatch)] == ["elementwise"] * 2
+    assert [c[0] for c in _bench_main("--sizes 1000 --threads 1".split(),
+                                      monkeypatch)] == ["elementwise"]
+    assert [c[0] for c in _bench_main("--shapes 8x10 --threads 1".split(),
+                                      monkeypatch)] == ["rowwise"]
+    assert [c[0] for c in _bench_main("--sizes 10 --shapes 8x10 --threads 1".split(),
+                                      monkeypatch)] == ["elementwise", "rowwise"]
+    with pytest.raises(SystemExit):
+        _bench_main(["--shapes", "64by1000"], monkeypatch)
+
+
+def test_bench_command_line_runs():
+    """The row-wise table from the command line, on a tiny grid."""
+    result = subprocess.run(
+        [sys.executable, "-m", "fastnl.bench", "--rowwise", "--dtypes", "float64", "--threads",
+         "1", "--shapes", "4x9", "--no-torch", "--passes", "backward"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    ops = [line.split()[0] for line in result.stdout.splitlines()[4:11]]
+    assert ops == ["softmax_backward", "softmax_backward", "log_softmax_backward",
+                   "log_softmax_backward", "softmin_backward", "softmin_backward",
+                   "cross_entropy+backward"]
+
+
+def _asv_module(name, monkeypatch, smoke):
+    import importlib.util
+    if smoke:
+        monkeypatch.setenv("FASTNL_ASV_SMOKE", "1")
+    else:
+        monkeypatch.delenv("FASTNL_ASV_SMOKE", raising=False)
+    path = os.path.join(os.path.dirname(__file__), "..", "asv_bench", "benchmarks", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_asv_{name}_{smoke}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_asv_rowwise_covers_the_bench(monkeypatch):
+    """asv's Rowwise grid is the bench's row-wise matrix (all cases, shapes
+    and dtypes); the smoke grid a small part of it with every kind of case."""
+    from fastnl import bench
+    full = _asv_module("bench_rowwise", monkeypatch, smoke=False)
+    ops, shapes, dtypes, threads = full.Rowwise.params
+    assert [(full.CASES[op].name, full.CASES[op].axis) for op in ops] == [
+        (c.name, c.axis) for c in bench.rowwise_cases()]
+    assert shapes == list(bench.ROWWISE_SHAPES) and dtypes == list(bench.DTYPES)
+    assert threads == list(bench.THREADS)
+    smoke = _asv_module("bench_rowwise", monkeypatch, smoke=True)
+    ops = smoke.Rowwise.params[0]
+    assert set(ops) < set(full.CASES)
+    assert {smoke.CASES[op].direction for op in ops} == {"forward", "backward", "forward+backward"}
+    assert {smoke.CASES[op].axis for op in ops} == {-1, 0}
+
+
+def _run_asv_grid(cls):
+    """Every benchmark of `cls` over its grid, once, as asv --quick does."""
+    import itertools
+    methods = [m for m in dir(cls) if m.startswith("time_")]
+    assert methods
+    for params in itertools.product(*cls.params):
+        bench = cls()
+        bench.setup(*params)
+        try:
+            for m in methods:
+                getattr(bench, m)(*params)
+        finally:
+            bench.teardown(*params)
+
+
+def test_asv_rowwise_smoke_grid_runs(monkeypatch):
+    """The CI smoke grid of bench_rowwise.py, each benchmark once (no timing)."""
+    threads = fastnl.get_num_threads()
+    smoke = _asv_module("bench_rowwise", monkeypatch, smoke=True)
+    for cls in (smoke.Rowwise, smoke.AlongAxis, smoke.CrossEntropy):
+        _run_asv_grid(cls)
+    assert fastnl.get_num_threads() == threads  # teardown restored the default
