@@ -29,6 +29,9 @@ def _scalar(value, dtype):
 
 def ratio(num, den):
     """num / den in float64 with IEEE semantics: 0/0 is nan (mean over nothing)."""
+    num, den = float(num), float(den)
+    if den != 0:
+        return num / den  # C's division: no errstate needed (1.7 us a call)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.float64(num) / np.float64(den)
 
@@ -257,6 +260,9 @@ def _flat_strided(v):
     misaligned strides cost a C-ordered copy.
     """
     item = v.itemsize
+    if v.flags.c_contiguous:  # the common case, without as_strided's cost (5 us)
+        n, c, k = v.shape
+        return v.reshape(-1), (c * k, k, 1)
     if any(s < 0 or s % item for s in v.strides):
         v = np.ascontiguousarray(v)
     strides = tuple(s // item for s in v.strides)
@@ -420,8 +426,33 @@ def class_denominator(p):
     return prob_rows(p) if p.probabilities else counted_weight(p)
 
 
+_SMALL_CALL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _nll_small_call(input, target, weight, ignore_index, reduction):
+    """nll_loss reduced over an (N, C) C-contiguous float32/float64 array with
+    int64 class indices and no class weights, in one kernel call (the bits of
+    the general path), or None for any other call or a bad target (the
+    general path then runs, with its checks and errors)."""
+    if not (weight is None and (reduction == "mean" or reduction == "sum")
+            and type(input) is np.ndarray and type(target) is np.ndarray
+            and input.ndim == 2 and target.ndim == 1 and target.shape[0] == input.shape[0]
+            and input.dtype in _SMALL_CALL_FLOATS and target.dtype == np.int64
+            and input.flags.c_contiguous and target.flags.c_contiguous):
+        return None
+    sums = _kr.nll_reduced(input, target, operator.index(ignore_index))
+    if sums is None:
+        return None
+    total, counted = sums
+    return input.dtype.type(total if reduction == "sum" else ratio(total, counted))
+
+
 def class_loss(name, input, target, weight, ignore_index, reduction, label_smoothing=0.0):
     """nll_loss and cross_entropy: checks, the per-row kernel, the reduction."""
+    if name == "nll_loss":
+        result = _nll_small_call(input, target, weight, ignore_index, reduction)
+        if result is not None:
+            return result
     p = class_problem(name, input, target, weight, ignore_index, reduction, label_smoothing)
     return reduce_rows(*class_rows(p), p)
 
