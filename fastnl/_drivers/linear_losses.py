@@ -14,8 +14,9 @@ infinite or NaN logit) is recomputed by cross_entropy's own row kernels on
 that row's full logits, so non-finite logits follow cross_entropy's rules.
 """
 
-import math
-import os
+import concurrent.futures
+import contextlib
+import threading
 
 import numpy as np
 
@@ -24,44 +25,142 @@ from fastnl._drivers import losses as _losses
 from fastnl._kernels import _rowwise as _kr
 from fastnl._validate import check_out, deliver, resolve_dtype
 
-# bytes of float64 work per block row kept near this (about an L2 cache, where
-# one can be read) so that a block's logits and exponentials stay in cache
-_DEFAULT_CACHE = 2 * 1024 * 1024
-
-
-def _cache_bytes():
-    """The largest per-core (L2) cache reported by Linux, else 2 MiB."""
-    best = 0
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    try:
-        for entry in os.listdir(base):
-            try:
-                with open(f"{base}/{entry}/level") as f:
-                    if f.read().strip() != "2":
-                        continue
-                with open(f"{base}/{entry}/size") as f:
-                    size = f.read().strip()
-            except OSError:
-                continue
-            scale = {"K": 1024, "M": 1024 ** 2}.get(size[-1:], 1)
-            best = max(best, int(size.rstrip("KM")) * scale)
-    except (OSError, ValueError):
-        pass
-    return best or _DEFAULT_CACHE
+# A class block's share of the (N, C) logits: each of fastnl's threads holds
+# one (N x block) buffer of the compute dtype, so the extra memory is about
+# this fraction of the logits per thread (plus a few small per-row arrays).
+_BLOCK_FRACTION = 1 / 80
+# ... but at least this many classes: narrower blocks make BLAS slower and
+# grad_input's accumulation (N x in_features per block) more frequent
+_MIN_BLOCK = 512
+# the rows of grad_input added per step (one block's product of that many
+# rows at a time, so no (N, in_features) temporary)
+_ROW_TILE = 256
+# fewer elements of logits than this: one thread
+_GRAIN = 1 << 17
 
 
 def block_size(chunk_size, n_rows, n_classes):
-    """The number of classes per block: `chunk_size`, or one whose (rows x
-    block) float64 work fits the L2 cache, at least 128 classes (BLAS needs
-    some width to run fast) and a multiple of 64."""
+    """The number of classes per block: `chunk_size`, or C / 80 (about 1.25%
+    of the logits' bytes), at least 512 classes, a multiple of 64. It never
+    depends on the thread count: the blocks fix the order of every sum."""
     if chunk_size is not None:
         chunk_size = int(chunk_size)
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
         return chunk_size
-    block = _cache_bytes() // (8 * max(n_rows, 1))
-    block = max(128, block - block % 64)
+    block = int(n_classes * _BLOCK_FRACTION)
+    block = max(_MIN_BLOCK, block - block % 64)
     return max(1, min(block, n_classes))
+
+
+_BLAS = []  # [threadpoolctl controller of NumPy's BLAS] once looked up, [None] without
+
+
+def _numpy_blas():
+    """A threadpoolctl controller of the BLAS NumPy calls (None without
+    threadpoolctl, or if it finds none), made once."""
+    if not _BLAS:
+        try:
+            import threadpoolctl
+        except ImportError:
+            _BLAS.append(None)
+        else:
+            blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
+            # NumPy's own (in numpy.libs for a wheel), not another library's
+            # (torch's, say) that the process also loaded
+            own = [lib.filepath for lib in blas.lib_controllers if "numpy" in lib.filepath]
+            if own:
+                blas = blas.select(filepath=own)
+            _BLAS.append(blas if blas.lib_controllers else None)
+    return _BLAS[0]
+
+
+@contextlib.contextmanager
+def _threads(n_elements):
+    """How many of fastnl's threads walk the class blocks (yielded), with
+    NumPy's BLAS on one thread inside the block, restored after.
+
+    Each thread multiplies whole blocks by single-threaded BLAS calls: a
+    multithreaded BLAS may split a product's sums between its threads, which
+    changes the bits with the thread count (OpenBLAS 0.3.31 does for a
+    (512 x 1000) @ (1000 x 128) product), while a fixed partition into blocks
+    gives the same bits on any number of threads. Without threadpoolctl, BLAS
+    is left as it is and the blocks run on one thread (BLAS's own threads,
+    if it has any, do the parallel work)."""
+    blas = _numpy_blas()
+    n = _kernel_threads() if n_elements >= _GRAIN else 1
+    if blas is None:
+        yield 1
+    elif all(lib.num_threads == 1 for lib in blas.lib_controllers):
+        yield n
+    else:
+        with blas.limit(limits=1):
+            yield n
+
+
+class _Turns:
+    """Blocks taking turns in their order: wait(k) returns once blocks 0..k-1
+    called done(); so a sum over blocks is added in block order (the same
+    bits for any thread count). fail() wakes every waiter with an error."""
+
+    def __init__(self):
+        self._next, self._failed = 0, False
+        self._cond = threading.Condition()
+
+    def wait(self, k):
+        with self._cond:
+            self._cond.wait_for(lambda: self._next == k or self._failed)
+            if self._failed:
+                raise RuntimeError("another block failed")
+
+    def done(self):
+        with self._cond:
+            self._next += 1
+            self._cond.notify_all()
+
+    def fail(self):
+        with self._cond:
+            self._failed = True
+            self._cond.notify_all()
+
+
+def _each_block(q, n_threads, work, turns=None):
+    """work(k, c0, c1, z) for every class block k = [c0, c1), z its logits in
+    a buffer of the calling thread (valid during the call), on n_threads
+    threads (this one and n_threads - 1 more) taking blocks in order."""
+    N, C = q.x2.shape[0], q.n_classes
+    starts = iter(enumerate(range(0, C, q.block)))
+    lock = threading.Lock()
+
+    def loop():
+        buf = np.empty(N * min(q.block, C), q.dtype)
+        while True:
+            with lock:
+                k, c0 = next(starts, (None, None))
+            if k is None:
+                return
+            c1 = min(c0 + q.block, C)
+            try:
+                with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                    work(k, c0, c1, _logits(q, c0, c1,
+                                            out=buf[:N * (c1 - c0)].reshape(N, c1 - c0)))
+            except BaseException:
+                if turns is not None:
+                    turns.fail()
+                raise
+
+    if n_threads <= 1:
+        loop()
+        return
+    with concurrent.futures.ThreadPoolExecutor(n_threads - 1) as pool:
+        others = [pool.submit(loop) for _ in range(n_threads - 1)]
+        try:
+            loop()
+        finally:
+            errors = [f.exception() for f in others]
+    for e in errors:
+        if e is not None:
+            raise e
 
 
 class LinearProblem:
@@ -123,16 +222,33 @@ def _merge_block(m, s, z):
     """One class block into the rows' running max `m` and float64 sum of
     exp(z - max) `s` (updated in place): what was summed is rescaled to the
     new max (exp(-inf) = 0 on the first block); exp in the compute dtype.
-    Returns the new max."""
+    Returns the new max. (The probability targets' path.)"""
     m_new = np.maximum(m, z.max(axis=1))
     s *= np.exp(m - m_new)
     s += np.exp(z - m_new[:, None].astype(z.dtype)).sum(axis=1, dtype=np.float64)
     return m_new
 
 
+def _merge_stats(m, s, mb, sb):
+    """A block's per-row max `mb` and float64 sum `sb` of exp(z - mb) (the
+    row kernel's, lane_stats) into the running `m` and `s`, in float64 (s in
+    place); returns the new max. A block of -inf logits adds 0; an infinite
+    or NaN max leaves m or s non-finite, which marks the row for the exact
+    path."""
+    mb = mb.astype(np.float64)
+    sb[mb == -np.inf] = 0.0
+    m_new = np.maximum(m, mb)
+    old, new = m - m_new, mb - m_new
+    old[m == m_new] = 0.0  # equal maxima, infinite ones included: factor 1
+    new[mb == m_new] = 0.0
+    s *= np.exp(old)
+    s += sb * np.exp(new)
+    return m_new
+
+
 def _scaled_softmax(q, c0, c1, lse_c, scale_c):
     """scale_c exp(z_c - lse) over class block [c0, c1), written over the
-    block's logits (one buffer of N x block)."""
+    block's logits (one buffer of N x block). (The probability targets' path.)"""
     z = _logits(q, c0, c1)
     np.subtract(z, lse_c, out=z)
     np.exp(z, out=z)
@@ -140,40 +256,79 @@ def _scaled_softmax(q, c0, c1, lse_c, scale_c):
     return z
 
 
-def _logits(q, c0, c1, rows=slice(None)):
-    """The logits of classes [c0, c1) (of the given rows), compute dtype."""
-    z = q.x2[rows] @ q.W[c0:c1].T
+def _logits(q, c0, c1, rows=slice(None), out=None):
+    """The logits of classes [c0, c1) (of the given rows), compute dtype;
+    into `out` (N x (c1 - c0), C-contiguous) if given."""
+    if out is None:
+        z = q.x2[rows] @ q.W[c0:c1].T
+    else:
+        z = np.matmul(q.x2, q.W[c0:c1].T, out=out)
     if q.b is not None:
         z += q.b[c0:c1]
     return z
 
 
-def row_stats(q):
-    """Per row, in float64: the maximum logit m, s = sum_c exp(z_c - m), the
-    target's logit and sum_c w_c z_c (the smoothing term), one pass over the
-    class blocks."""
-    p = q.p
-    N, C = q.x2.shape[0], q.n_classes
-    m = np.full(N, -np.inf)
-    s = np.zeros(N)
+def _targets_by_block(q):
+    """The counted rows sorted by target, and the bounds of each class
+    block's share of them: block k's rows are rows[bounds[k]:bounds[k + 1]]
+    with targets cols[...] (so each block finds its targets by slicing)."""
+    t = q.p.t
+    rows = np.flatnonzero(t != q.p.ignore_index)
+    rows = rows[np.argsort(t[rows], kind="stable")]
+    cols = t[rows]
+    starts = np.arange(0, q.n_classes, q.block)
+    return rows, cols, np.searchsorted(cols, np.append(starts, q.n_classes))
+
+
+def row_stats(q, n_threads):
+    """Per row, in float64: the maximum logit m, s = sum_c exp(z_c - m) and
+    the target's logit, one pass over the class blocks: each block's max
+    and sum by the row kernel lane_stats, then merged in block order."""
+    N = q.x2.shape[0]
+    n_blocks = -(-q.n_classes // q.block)
+    mb, sb = np.empty((n_blocks, N), q.dtype), np.empty((n_blocks, N))
     z_t = np.zeros(N)
-    spread = np.zeros(N)
-    t = p.t
-    counted = t != p.ignore_index
-    rows = np.arange(N)
+    rows, cols, bounds = _targets_by_block(q)
+
+    def work(k, c0, c1, z):
+        _kr.lane_stats(z.reshape(-1), N, c1 - c0, 1, 1.0, mb[k], sb[k], 1)
+        r = rows[bounds[k]:bounds[k + 1]]  # each row's target is in one block
+        z_t[r] = z[r, cols[bounds[k]:bounds[k + 1]] - c0]
+
+    _each_block(q, n_threads, work)
+    # merged in float64: a block of -inf logits adds 0; an infinite or NaN
+    # max leaves m or s non-finite, which sends the row to the exact path
     with np.errstate(invalid="ignore", over="ignore"):
-        for c0 in range(0, C, q.block):
-            c1 = min(c0 + q.block, C)
-            z = _logits(q, c0, c1)
-            m = _merge_block(m, s, z)
-            inside = counted & (t >= c0) & (t < c1)
-            z_t[inside] = z[rows[inside], t[inside] - c0]
-            if p.eps > 0:
-                if p.w.size:
-                    spread += z.astype(np.float64) @ p.w[c0:c1]
-                else:
-                    spread += z.sum(axis=1, dtype=np.float64)
-    return m, s, z_t, spread
+        mb = mb.astype(np.float64)
+        m = mb.max(axis=0) if n_blocks else np.full(N, -np.inf)
+        gap = mb - m
+        gap[mb == m] = 0.0  # equal maxima, infinite ones included: factor 1
+        sb[mb == -np.inf] = 0.0
+        s = (sb * np.exp(gap)).sum(axis=0)  # in block order
+    return m, s, z_t
+
+
+def _weighted_classes(q):
+    """v = sum_c w_c W_c (w all ones without class weights), float64 (in_features,),
+    and sum_c w_c b_c: with them sum_c w_c z_c = x . v + b . w, the
+    smoothing term of every row without a pass over the logits."""
+    p = q.p
+    v = np.zeros(q.x2.shape[1])
+    for c0 in range(0, q.n_classes, q.block):
+        c1 = min(c0 + q.block, q.n_classes)
+        Wb = q.W[c0:c1].astype(np.float64)
+        v += p.w[c0:c1] @ Wb if p.w.size else Wb.sum(axis=0)
+    bw = 0.0
+    if q.b is not None:
+        b = q.b.astype(np.float64)
+        bw = float(p.w @ b if p.w.size else b.sum())
+    return v, bw
+
+
+def _rows_dot(x, v, rows=256):
+    """x @ v in float64 for a float32 x, a few rows at a time (no float64 copy of x)."""
+    return np.concatenate([x[r:r + rows].astype(np.float64) @ v
+                           for r in range(0, x.shape[0], rows)] or [np.zeros(0)])
 
 
 def _full_rows(q, rows):
@@ -181,22 +336,26 @@ def _full_rows(q, rows):
     return np.ascontiguousarray(_logits(q, 0, q.n_classes, rows))
 
 
-def _row_losses(q):
+def _row_losses(q, n_threads=1):
     """Per-row losses (float64) and each row's weight in the mean's denominator,
-    plus the row statistics the backward reuses."""
+    plus the row statistics the backward reuses: (m, s) and the rows
+    computed by cross_entropy's kernel on their full logits."""
     p = q.p
     C = q.n_classes
-    m, s, z_t, spread = row_stats(q)
+    m, s, z_t = row_stats(q, n_threads)
+    counted = p.t != p.ignore_index
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         lse = m + np.log(s)
         row_weight = _losses.row_weights(p.t, p.w, p.ignore_index)
         nll = row_weight * (lse - z_t)
         loss = nll
         if p.eps > 0:
+            v, bw = _weighted_classes(q)
+            spread = _rows_dot(q.x2, v) + bw
             loss = (1 - p.eps) * nll + p.eps / C * (p.weight_sum * lse - spread)
-    loss = np.where(p.t == p.ignore_index, 0.0, loss)
+    loss = np.where(counted, loss, 0.0)
     # an infinite or NaN logit: cross_entropy's kernel on the row's full logits
-    bad = np.flatnonzero(np.isnan(loss))
+    bad = np.flatnonzero(counted & (np.isnan(loss) | ~np.isfinite(m) | ~np.isfinite(s)))
     if bad.size:
         z = _full_rows(q, bad)
         fixed = np.empty(bad.size)
@@ -205,7 +364,7 @@ def _row_losses(q):
                                 p.ignore_index, p.eps, fixed, np.empty(bad.size),
                                 _kernel_threads())
         loss[bad] = fixed
-    return loss, row_weight, lse, bad
+    return loss, row_weight, (m, s), bad
 
 
 def linear_cross_entropy(input, linear_weight, target, linear_bias, weight, ignore_index,
@@ -218,15 +377,16 @@ def linear_cross_entropy(input, linear_weight, target, linear_bias, weight, igno
     if out is not None:
         check_out(out, p.expected if p.reduction == "none" else (), p.result)
     stats = None
-    if q.n_classes == 0:
-        # no classes: every row ignored (indices) or summing over nothing, as cross_entropy
-        loss = np.zeros(q.x2.shape[0])
-        row_weight = None if p.probabilities else np.zeros(q.x2.shape[0])
-    elif p.probabilities:
-        loss, *stats = _prob_row_losses(q)
-        row_weight = None
-    else:
-        loss, row_weight, *stats = _row_losses(q)
+    with _threads(q.x2.shape[0] * q.n_classes) as n_threads:
+        if q.n_classes == 0:
+            # no classes: every row ignored (indices) or summing over nothing, as cross_entropy
+            loss = np.zeros(q.x2.shape[0])
+            row_weight = None if p.probabilities else np.zeros(q.x2.shape[0])
+        elif p.probabilities:
+            loss, *stats = _prob_row_losses(q)
+            row_weight = None
+        else:
+            loss, row_weight, *stats = _row_losses(q, n_threads)
     value = _losses.reduce_rows(loss, row_weight, p)
     if out is not None:
         out[...] = value
@@ -249,40 +409,59 @@ def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, wei
     denominator = _losses.class_denominator(p)
     g, scale = _losses.upstream(grad_output, p.reduction, p.expected, q.dtype, denominator)
     gs = g.astype(np.float64) if g.size else np.full(N, scale)
-    grad_x = np.zeros((N, D))
+    # grad_input is summed over the class blocks in its own dtype, as BLAS sums
+    # each block's product (float64 would add an (N, in_features) float64 array
+    # to the extra memory); grad_bias's column sums are float64
+    grad_x = np.zeros((N, D), q.dtype)
     grad_W = np.empty((C, D), q.dtype)
-    grad_b = None if q.b is None else np.empty(C, q.dtype)
+    grad_b = None if q.b is None else np.empty(C)
     if C:
-        make = _prob_block_grads if p.probabilities else _index_block_grads
-        for c0, c1, G in make(q, gs, stats):
-            grad_x += G @ q.W[c0:c1]
-            # (matmul's out= takes a slow non-BLAS loop here: assign instead)
-            grad_W[c0:c1] = G.T @ q.x2
-            if grad_b is not None:
-                grad_b[c0:c1] = G.sum(axis=0, dtype=np.float64)
+        with _threads(N * C) as n_threads:
+            if p.probabilities:
+                for c0, c1, G in _prob_block_grads(q, gs, stats):
+                    grad_x += G @ q.W[c0:c1]
+                    # (matmul's out= takes a slow non-BLAS loop here: assign instead)
+                    grad_W[c0:c1] = G.T @ q.x2
+                    if grad_b is not None:
+                        grad_b[c0:c1] = G.sum(axis=0, dtype=np.float64)
+            else:
+                _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads)
     grad_x = grad_x.reshape(-1) if q.squeeze else grad_x
-    grad_x = deliver(grad_x.astype(q.dtype), None, p.result)
+    grad_x = deliver(grad_x, None, p.result)
     grad_W = deliver(grad_W, None, p.result)
-    grad_b = None if grad_b is None else deliver(grad_b, None, p.result)
+    grad_b = None if grad_b is None else deliver(grad_b.astype(q.dtype), None, p.result)
     return grad_x, grad_W, grad_b
 
 
-def _index_block_grads(q, gs, stats):
-    """Yield (c0, c1, G) for the class blocks, with class-index targets: G =
-    d loss / d z on those classes, built in place over the block's logits."""
+def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
+    """The three gradients with class-index targets, into grad_x (zeros),
+    grad_W and grad_b (float64): per class block, G = d loss / d z built in
+    place over the block's logits, then multiplied out.
+
+    d loss / d z_c = gs (p_c a - (1 - eps) w_t [c == t] - eps / C w_c): the
+    softmax times a is the row kernel's lane_apply with the row's sum divided
+    by a; the target's term is one element per row; the smoothing term, a
+    rank-one matrix (gs eps / C) w^T, is multiplied out once, not added to
+    every block."""
     p = q.p
     N, C = q.x2.shape[0], q.n_classes
     counted = p.t != p.ignore_index
     gs = np.where(counted, gs, 0.0)  # ignored rows: zero gradient, even with NaN logits
-    lse, bad = stats or _row_losses(q)[2:]
+    (m, s), bad = stats or _row_losses(q, n_threads)[2:]
     eps, w, t = p.eps, p.w, p.t
-    w_t = np.where(counted, np.take(w, np.where(counted, t, 0)) if w.size else 1.0, 0.0)
-    # d loss / d z_c = gs (p_c a - (1 - eps) w_t [c == t] - eps / C w_c)
+    w_t = _losses.row_weights(t, w, p.ignore_index)
     a = gs * ((1 - eps) * w_t + eps / C * p.weight_sum)
-    hit = gs * (1 - eps) * w_t
-    rows = np.arange(N)
-    lse_c = lse.astype(q.dtype)[:, None]
-    a_c = a.astype(q.dtype)[:, None]
+    hit = (gs * (1 - eps) * w_t).astype(q.dtype)
+    smooth = gs * (eps / C)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = s / a  # lane_apply writes exp(z - m) / total = a p
+    finite = np.isfinite(m) & np.isfinite(s)
+    # rows of non-finite logits: ignored ones get 0, counted ones (bad)
+    # cross_entropy's kernel on their full logits (the smoothing included)
+    zero = np.flatnonzero(~finite & ~counted)
+    smooth[bad] = 0.0
+    m_c = np.where(finite, m, 0.0).astype(q.dtype)
+    rows, cols, bounds = _targets_by_block(q)
     grad_bad = None
     if bad.size:  # softmax's limit for infinite logits: cross_entropy's kernel
         z = _full_rows(q, bad)
@@ -291,23 +470,47 @@ def _index_block_grads(q, gs, stats):
                                          np.ascontiguousarray(t[bad]), w, p.weight_sum,
                                          p.ignore_index, eps, np.ascontiguousarray(gs[bad]),
                                          1.0, grad_bad.reshape(-1), _kernel_threads())
-    with np.errstate(invalid="ignore", over="ignore"):
-        for c0 in range(0, C, q.block):
-            c1 = min(c0 + q.block, C)
-            z = _scaled_softmax(q, c0, c1, lse_c, a_c)  # G is built in place over it
-            if eps > 0:
-                smooth = gs[:, None] * (eps / C) * (w[c0:c1] if w.size else 1.0)
-                z -= smooth.astype(q.dtype)
-            inside = counted & (t >= c0) & (t < c1)
-            z[rows[inside], t[inside] - c0] -= hit[inside].astype(q.dtype)
-            z[~counted] = 0
-            if grad_bad is not None:
-                z[bad] = grad_bad[:, c0:c1]
-            yield c0, c1, z
+    smoothing = eps > 0 and smooth.any()
+    if smoothing:
+        v, _ = _weighted_classes(q)
+        sx = sum(smooth[r:r + 256] @ q.x2[r:r + 256].astype(np.float64)
+                 for r in range(0, N, 256))  # smooth @ x, float64, no float64 copy of x
+    turns = _Turns()
+    products = threading.local()
+
+    def work(k, c0, c1, z):
+        _kr.lane_apply(z.reshape(-1), z.reshape(-1), N, c1 - c0, 1, 1.0, False, m_c, total, 1)
+        lo, hi = bounds[k], bounds[k + 1]
+        z[rows[lo:hi], cols[lo:hi] - c0] -= hit[rows[lo:hi]]
+        if zero.size:
+            z[zero] = 0
+        if grad_bad is not None:
+            z[bad] = grad_bad[:, c0:c1]
+        np.matmul(z.T, q.x2, out=grad_W[c0:c1])  # BLAS, as fast as without out=
+        if smoothing:
+            w_b = w[c0:c1] if w.size else np.ones(c1 - c0)
+            grad_W[c0:c1] -= np.multiply.outer(w_b, sx).astype(q.dtype)
+        if grad_b is not None:
+            grad_b[c0:c1] = z.sum(axis=0, dtype=np.float64)
+        # grad_input += z W_block: added in block order, a few rows at a time
+        if not hasattr(products, "tile"):
+            products.tile = np.empty((min(_ROW_TILE, N), grad_x.shape[1]), q.dtype)
+        turns.wait(k)
+        for r in range(0, N, _ROW_TILE):
+            tile = products.tile[:min(_ROW_TILE, N - r)]
+            grad_x[r:r + _ROW_TILE] += np.matmul(z[r:r + _ROW_TILE], q.W[c0:c1], out=tile)
+        turns.done()
+
+    _each_block(q, n_threads, work, turns)
+    if smoothing:
+        for r in range(0, N, 256):
+            grad_x[r:r + 256] -= np.multiply.outer(smooth[r:r + 256], v).astype(q.dtype)
+        if grad_b is not None:
+            grad_b -= (w if w.size else 1.0) * smooth.sum()
 
 
 def _prob_block_grads(q, gs, stats):
-    """As _index_block_grads with class probabilities: G = gs (p_c mass - a_c),
+    """As _index_grads with class probabilities: G = gs (p_c mass - a_c),
     a_c = w_c q_c, q = (1 - eps) target + eps / C, mass = sum_c a_c."""
     p = q.p
     C = q.n_classes
