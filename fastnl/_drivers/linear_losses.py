@@ -170,15 +170,14 @@ class LinearProblem:
     __slots__ = ("p", "x2", "W", "b", "n_classes", "block", "dtype", "squeeze", "tp")
 
 
-def linear_problem(input, linear_weight, target, linear_bias, weight, ignore_index,
-                   reduction, label_smoothing, chunk_size):
-    x, W = np.asarray(input), np.asarray(linear_weight)
-    b = None if linear_bias is None else np.asarray(linear_bias)
-    t = np.asarray(target)
+def check_linear(x, W, b, t, weight, ignore_index, reduction, label_smoothing):
+    """The checks that need only shapes and dtypes (any array type: the Dask
+    path runs them before building its graph): cross_entropy's ClassProblem
+    `p` (its `expected`, `result`, `probabilities`, ...) and the compute dtype."""
     arrays = [x, W] + ([] if b is None else [b])
     for a in arrays:
         resolve_dtype(a.dtype)  # rejects non-real dtypes, naming them
-    compute, result = resolve_dtype(np.result_type(*arrays))
+    compute, result = resolve_dtype(np.result_type(*[a.dtype for a in arrays]))
     if x.ndim not in (1, 2):
         raise ValueError(f"input must be (N, in_features) or (in_features,), got shape "
                          f"{x.shape}")
@@ -198,11 +197,21 @@ def linear_problem(input, linear_weight, target, linear_bias, weight, ignore_ind
     # the result dtype, so that float16 gives float16 as cross_entropy does)
     logits_shape = (C,) if x.ndim == 1 else (x.shape[0], C)
     stand_in = np.broadcast_to(np.zeros((), result), logits_shape)
-    p = _losses.class_checks("cross_entropy", stand_in, t,
-                             None if weight is None else np.asarray(weight),
-                             ignore_index, reduction, label_smoothing)
+    p = _losses.class_checks("cross_entropy", stand_in, t, weight, ignore_index, reduction,
+                             label_smoothing)
+    return p, np.dtype(compute)
+
+
+def linear_problem(input, linear_weight, target, linear_bias, weight, ignore_index,
+                   reduction, label_smoothing, chunk_size):
+    x, W = np.asarray(input), np.asarray(linear_weight)
+    b = None if linear_bias is None else np.asarray(linear_bias)
+    t = np.asarray(target)
+    weight = None if weight is None else np.asarray(weight)
+    p, compute = check_linear(x, W, b, t, weight, ignore_index, reduction, label_smoothing)
+    C = W.shape[0]
     q = LinearProblem()
-    q.p, q.dtype, q.n_classes = p, np.dtype(compute), C
+    q.p, q.dtype, q.n_classes = p, compute, C
     q.squeeze = x.ndim == 1
     q.x2 = np.ascontiguousarray(x.reshape(1, -1) if q.squeeze else x, dtype=compute)
     q.W = np.ascontiguousarray(W, dtype=compute)
@@ -367,15 +376,11 @@ def _row_losses(q, n_threads=1):
     return loss, row_weight, (m, s), bad
 
 
-def linear_cross_entropy(input, linear_weight, target, linear_bias, weight, ignore_index,
-                         reduction, label_smoothing, chunk_size, out, keep_stats=False):
-    """The loss; keep_stats: (loss, row statistics), which the backward can
-    take instead of walking the classes once more for them."""
-    q = linear_problem(input, linear_weight, target, linear_bias, weight, ignore_index,
-                       reduction, label_smoothing, chunk_size)
+def row_losses(q):
+    """Every row's loss (float64), each row's weight in the mean's
+    denominator (None with probabilities) and the row statistics the
+    backward can reuse."""
     p = q.p
-    if out is not None:
-        check_out(out, p.expected if p.reduction == "none" else (), p.result)
     stats = None
     with _threads(q.x2.shape[0] * q.n_classes) as n_threads:
         if q.n_classes == 0:
@@ -387,11 +392,57 @@ def linear_cross_entropy(input, linear_weight, target, linear_bias, weight, igno
             row_weight = None
         else:
             loss, row_weight, *stats = _row_losses(q, n_threads)
+    return loss, row_weight, stats
+
+
+def linear_cross_entropy(input, linear_weight, target, linear_bias, weight, ignore_index,
+                         reduction, label_smoothing, chunk_size, out, keep_stats=False):
+    """The loss; keep_stats: (loss, row statistics), which the backward can
+    take instead of walking the classes once more for them."""
+    q = linear_problem(input, linear_weight, target, linear_bias, weight, ignore_index,
+                       reduction, label_smoothing, chunk_size)
+    p = q.p
+    if out is not None:
+        check_out(out, p.expected if p.reduction == "none" else (), p.result)
+    loss, row_weight, stats = row_losses(q)
     value = _losses.reduce_rows(loss, row_weight, p)
     if out is not None:
         out[...] = value
         value = out
     return (value, stats) if keep_stats else value
+
+
+def row_scales(q, grad_output, denominator):
+    """The upstream gradient of every row, float64: grad_output per row
+    (reduction='none' with an array) or one scale, grad_output over the
+    mean's `denominator` (the whole loss's, which a block of rows is given)."""
+    p = q.p
+    g, scale = _losses.upstream(grad_output, p.reduction, p.expected, q.dtype, denominator)
+    return g.astype(np.float64) if g.size else np.full(q.x2.shape[0], scale)
+
+
+def gradients(q, gs, stats=None):
+    """(grad_input (N, D), grad_weight, grad_bias (float64) or None) of the
+    compute dtype from the rows' upstream gradients `gs`."""
+    p = q.p
+    N, C, D = q.x2.shape[0], q.n_classes, q.x2.shape[1]
+    # grad_input is summed over the class blocks in its own dtype, as BLAS sums
+    # each block's product (float64 would add an (N, in_features) float64 array
+    # to the extra memory); grad_bias's column sums are float64
+    grad_x = np.zeros((N, D), q.dtype)
+    grad_W = np.zeros((C, D), q.dtype) if N == 0 else np.empty((C, D), q.dtype)
+    grad_b = None if q.b is None else np.zeros(C)
+    if C and N:
+        with _threads(N * C) as n_threads:
+            if p.probabilities:
+                for c0, c1, G in _prob_block_grads(q, gs, stats):
+                    grad_x += G @ q.W[c0:c1]
+                    np.matmul(G.T, q.x2, out=grad_W[c0:c1])
+                    if grad_b is not None:
+                        grad_b[c0:c1] = G.sum(axis=0, dtype=np.float64)
+            else:
+                _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads)
+    return grad_x, grad_W, grad_b
 
 
 def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, weight,
@@ -405,27 +456,8 @@ def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, wei
     q = linear_problem(input, linear_weight, target, linear_bias, weight, ignore_index,
                        reduction, label_smoothing, chunk_size)
     p = q.p
-    N, C, D = q.x2.shape[0], q.n_classes, q.x2.shape[1]
-    denominator = _losses.class_denominator(p)
-    g, scale = _losses.upstream(grad_output, p.reduction, p.expected, q.dtype, denominator)
-    gs = g.astype(np.float64) if g.size else np.full(N, scale)
-    # grad_input is summed over the class blocks in its own dtype, as BLAS sums
-    # each block's product (float64 would add an (N, in_features) float64 array
-    # to the extra memory); grad_bias's column sums are float64
-    grad_x = np.zeros((N, D), q.dtype)
-    grad_W = np.empty((C, D), q.dtype)
-    grad_b = None if q.b is None else np.empty(C)
-    if C:
-        with _threads(N * C) as n_threads:
-            if p.probabilities:
-                for c0, c1, G in _prob_block_grads(q, gs, stats):
-                    grad_x += G @ q.W[c0:c1]
-                    # (matmul's out= takes a slow non-BLAS loop here: assign instead)
-                    grad_W[c0:c1] = G.T @ q.x2
-                    if grad_b is not None:
-                        grad_b[c0:c1] = G.sum(axis=0, dtype=np.float64)
-            else:
-                _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads)
+    gs = row_scales(q, grad_output, _losses.class_denominator(p))
+    grad_x, grad_W, grad_b = gradients(q, gs, stats)
     grad_x = grad_x.reshape(-1) if q.squeeze else grad_x
     grad_x = deliver(grad_x, None, p.result)
     grad_W = deliver(grad_W, None, p.result)
