@@ -1058,7 +1058,9 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     True
     """
     if lazy(input, linear_weight, target, linear_bias, weight):
-        raise NotImplementedError("linear_cross_entropy does not take Dask arrays yet")
+        return foreign("linear_class_loss")(input, linear_weight, target, linear_bias, weight,
+                                            _linear_args(ignore_index), reduction,
+                                            label_smoothing, chunk_size, out)
     return _linear.linear_cross_entropy(input, linear_weight, target, linear_bias, weight,
                                         _linear_args(ignore_index), reduction,
                                         label_smoothing, chunk_size, out)
@@ -1113,7 +1115,9 @@ def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=N
     array([[-0.5,  0.5]])
     """
     if lazy(input, linear_weight, target, linear_bias, weight, grad_output):
-        raise NotImplementedError("linear_cross_entropy_backward does not take Dask arrays yet")
+        return foreign("linear_class_loss_backward")(
+            input, linear_weight, target, linear_bias, weight, _linear_args(ignore_index),
+            reduction, label_smoothing, chunk_size, grad_output)
     return _linear.linear_cross_entropy_backward(input, linear_weight, target, linear_bias,
                                                  weight, _linear_args(ignore_index), reduction,
                                                  label_smoothing, chunk_size, grad_output)

@@ -298,8 +298,12 @@ class LinearCrossEntropy(Module):
                 None)
 
     def forward(self, input, target):
-        if lazy(input, target):  # as the function: not computed behind the caller's back
-            raise NotImplementedError("LinearCrossEntropy does not take Dask arrays yet")
+        if lazy(input, target):  # not computed behind the caller's back
+            raise NotImplementedError(
+                "LinearCrossEntropy does not take Dask arrays: its backward adds into the "
+                "NumPy arrays weight_grad and bias_grad. fastnl.linear_cross_entropy and "
+                "fastnl.linear_cross_entropy_backward take them, lazily (with "
+                "self.weight, self.bias as linear_weight, linear_bias)")
         input, target = np.asarray(input), np.asarray(target)
         # straight to the driver, keeping each row's log-sum-exp: the backward
         # then skips one of its two walks over the classes (a matmul of N x C)
