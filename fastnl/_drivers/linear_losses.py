@@ -27,14 +27,13 @@ from fastnl._validate import check_out, deliver, resolve_dtype
 
 # A class block's share of the (N, C) logits: each of fastnl's threads holds
 # one (N x block) buffer of the compute dtype, so the extra memory is about
-# this fraction of the logits per thread (plus a few small per-row arrays).
+# this fraction of the logits per thread (plus, in the backward, one
+# (N, in_features) product that the threads use in turn, and small per-row
+# arrays).
 _BLOCK_FRACTION = 1 / 80
 # ... but at least this many classes: narrower blocks make BLAS slower and
 # grad_input's accumulation (N x in_features per block) more frequent
 _MIN_BLOCK = 512
-# the rows of grad_input added per step (one block's product of that many
-# rows at a time, so no (N, in_features) temporary)
-_ROW_TILE = 256
 # fewer elements of logits than this: one thread
 _GRAIN = 1 << 17
 
@@ -98,6 +97,10 @@ def _threads(n_elements):
             yield n
 
 
+class _OtherBlockFailed(Exception):
+    """Raised in a thread waiting for its turn when another block failed."""
+
+
 class _Turns:
     """Blocks taking turns in their order: wait(k) returns once blocks 0..k-1
     called done(); so a sum over blocks is added in block order (the same
@@ -111,7 +114,7 @@ class _Turns:
         with self._cond:
             self._cond.wait_for(lambda: self._next == k or self._failed)
             if self._failed:
-                raise RuntimeError("another block failed")
+                raise _OtherBlockFailed
 
     def done(self):
         with self._cond:
@@ -156,11 +159,15 @@ def _each_block(q, n_threads, work, turns=None):
         others = [pool.submit(loop) for _ in range(n_threads - 1)]
         try:
             loop()
-        finally:
-            errors = [f.exception() for f in others]
-    for e in errors:
-        if e is not None:
-            raise e
+            mine = None
+        except BaseException as e:
+            mine = e
+        errors = [mine] + [f.exception() for f in others]
+    # the error of the block that failed, not a waiter's _OtherBlockFailed
+    errors = [e for e in errors if e is not None]
+    errors.sort(key=lambda e: isinstance(e, _OtherBlockFailed))
+    if errors:
+        raise errors[0]
 
 
 class LinearProblem:
@@ -235,23 +242,6 @@ def _merge_block(m, s, z):
     m_new = np.maximum(m, z.max(axis=1))
     s *= np.exp(m - m_new)
     s += np.exp(z - m_new[:, None].astype(z.dtype)).sum(axis=1, dtype=np.float64)
-    return m_new
-
-
-def _merge_stats(m, s, mb, sb):
-    """A block's per-row max `mb` and float64 sum `sb` of exp(z - mb) (the
-    row kernel's, lane_stats) into the running `m` and `s`, in float64 (s in
-    place); returns the new max. A block of -inf logits adds 0; an infinite
-    or NaN max leaves m or s non-finite, which marks the row for the exact
-    path."""
-    mb = mb.astype(np.float64)
-    sb[mb == -np.inf] = 0.0
-    m_new = np.maximum(m, mb)
-    old, new = m - m_new, mb - m_new
-    old[m == m_new] = 0.0  # equal maxima, infinite ones included: factor 1
-    new[mb == m_new] = 0.0
-    s *= np.exp(old)
-    s += sb * np.exp(new)
     return m_new
 
 
@@ -508,7 +498,7 @@ def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
         sx = sum(smooth[r:r + 256] @ q.x2[r:r + 256].astype(np.float64)
                  for r in range(0, N, 256))  # smooth @ x, float64, no float64 copy of x
     turns = _Turns()
-    products = threading.local()
+    product = np.empty_like(grad_x)
 
     def work(k, c0, c1, z):
         _kr.lane_apply(z.reshape(-1), z.reshape(-1), N, c1 - c0, 1, 1.0, False, m_c, total, 1)
@@ -524,13 +514,9 @@ def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
             grad_W[c0:c1] -= np.multiply.outer(w_b, sx).astype(q.dtype)
         if grad_b is not None:
             grad_b[c0:c1] = z.sum(axis=0, dtype=np.float64)
-        # grad_input += z W_block: added in block order, a few rows at a time
-        if not hasattr(products, "tile"):
-            products.tile = np.empty((min(_ROW_TILE, N), grad_x.shape[1]), q.dtype)
+        # grad_input += z W_block, in block order: one product buffer, used in turn
         turns.wait(k)
-        for r in range(0, N, _ROW_TILE):
-            tile = products.tile[:min(_ROW_TILE, N - r)]
-            grad_x[r:r + _ROW_TILE] += np.matmul(z[r:r + _ROW_TILE], q.W[c0:c1], out=tile)
+        np.add(grad_x, np.matmul(z, q.W[c0:c1], out=product), out=grad_x)
         turns.done()
 
     _each_block(q, n_threads, work, turns)
