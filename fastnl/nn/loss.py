@@ -242,7 +242,11 @@ class LinearCrossEntropy(Module):
     U(-1/sqrt(in_features), 1/sqrt(in_features)) for both; ``state_dict()``
     has torch.nn.Linear's keys (``weight``, ``bias``). :meth:`backward`
     returns the gradient of the input and adds those of the parameters into
-    ``weight_grad`` and ``bias_grad``, as torch accumulates ``.grad``.
+    ``weight_grad`` and ``bias_grad``, as torch accumulates ``.grad``. The
+    forward keeps each row's maximum and sum of exponentials for the
+    backward, which then makes the logits once more, not twice: a step is
+    four (N x C x in_features) products against five for the two
+    functions. Dask arrays are refused (use the functions).
 
     Parameters
     ----------
