@@ -412,16 +412,18 @@ def row_scales(q, grad_output, denominator):
 
 
 def gradients(q, gs, stats=None):
-    """(grad_input (N, D), grad_weight, grad_bias (float64) or None) of the
-    compute dtype from the rows' upstream gradients `gs`."""
+    """(grad_input (N, D), grad_weight, grad_bias or None) from the rows'
+    upstream gradients `gs`, in the compute dtype (grad_bias float64 with
+    probability targets)."""
     p = q.p
     N, C, D = q.x2.shape[0], q.n_classes, q.x2.shape[1]
     # grad_input is summed over the class blocks in its own dtype, as BLAS sums
     # each block's product (float64 would add an (N, in_features) float64 array
-    # to the extra memory); grad_bias's column sums are float64
+    # to the extra memory)
     grad_x = np.zeros((N, D), q.dtype)
     grad_W = np.zeros((C, D), q.dtype) if N == 0 else np.empty((C, D), q.dtype)
-    grad_b = None if q.b is None else np.zeros(C)
+    # grad_bias: float64 column sums with probabilities, BLAS's (as grad_weight's) with indices
+    grad_b = None if q.b is None else np.zeros(C, np.float64 if p.probabilities else q.dtype)
     if C and N:
         with _threads(N * C) as n_threads:
             if p.probabilities:
@@ -457,7 +459,7 @@ def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, wei
 
 def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
     """The three gradients with class-index targets, into grad_x (zeros),
-    grad_W and grad_b (float64): per class block, G = d loss / d z built in
+    grad_W and grad_b: per class block, G = d loss / d z built in
     place over the block's logits, then multiplied out.
 
     d loss / d z_c = gs (p_c a - (1 - eps) w_t [c == t] - eps / C w_c): the
@@ -499,6 +501,7 @@ def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
                  for r in range(0, N, 256))  # smooth @ x, float64, no float64 copy of x
     turns = _Turns()
     product = np.empty_like(grad_x)
+    ones = np.ones(N, q.dtype)
 
     def work(k, c0, c1, z):
         _kr.lane_apply(z.reshape(-1), z.reshape(-1), N, c1 - c0, 1, 1.0, False, m_c, total, 1)
@@ -512,8 +515,8 @@ def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
         if smoothing:
             w_b = w[c0:c1] if w.size else np.ones(c1 - c0)
             grad_W[c0:c1] -= np.multiply.outer(w_b, sx).astype(q.dtype)
-        if grad_b is not None:
-            grad_b[c0:c1] = z.sum(axis=0, dtype=np.float64)
+        if grad_b is not None:  # a BLAS sum over the rows, as grad_weight's
+            np.matmul(ones, z, out=grad_b[c0:c1])
         # grad_input += z W_block, in block order: one product buffer, used in turn
         turns.wait(k)
         np.add(grad_x, np.matmul(z, q.W[c0:c1], out=product), out=grad_x)
@@ -524,7 +527,7 @@ def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
         for r in range(0, N, 256):
             grad_x[r:r + 256] -= np.multiply.outer(smooth[r:r + 256], v).astype(q.dtype)
         if grad_b is not None:
-            grad_b -= (w if w.size else 1.0) * smooth.sum()
+            grad_b -= ((w if w.size else 1.0) * smooth.sum()).astype(q.dtype)
 
 
 def _prob_block_grads(q, gs, stats):
