@@ -28,8 +28,8 @@ from fastnl._validate import check_out, deliver, resolve_dtype
 # A class block's share of the (N, C) logits: each of fastnl's threads holds
 # one (N x block) buffer of the compute dtype, so the extra memory is about
 # this fraction of the logits per thread (plus, in the backward, one
-# (N, in_features) product that the threads use in turn, and small per-row
-# arrays).
+# (N / 2, in_features) product that the threads use in turn, and small
+# per-row arrays).
 _BLOCK_FRACTION = 1 / 80
 # ... but at least this many classes: narrower blocks make BLAS slower and
 # grad_input's accumulation (N x in_features per block) more frequent
@@ -500,7 +500,8 @@ def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
         sx = sum(smooth[r:r + 256] @ q.x2[r:r + 256].astype(np.float64)
                  for r in range(0, N, 256))  # smooth @ x, float64, no float64 copy of x
     turns = _Turns()
-    product = np.empty_like(grad_x)
+    half = max(1, -(-N // 2))
+    product = np.empty((half, grad_x.shape[1]), q.dtype)
     ones = np.ones(N, q.dtype)
 
     def work(k, c0, c1, z):
@@ -517,9 +518,13 @@ def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
             grad_W[c0:c1] -= np.multiply.outer(w_b, sx).astype(q.dtype)
         if grad_b is not None:  # a BLAS sum over the rows, as grad_weight's
             np.matmul(ones, z, out=grad_b[c0:c1])
-        # grad_input += z W_block, in block order: one product buffer, used in turn
+        # grad_input += z W_block, in block order: one product buffer of half
+        # the rows, used in turn (half: a margin under the memory target)
         turns.wait(k)
-        np.add(grad_x, np.matmul(z, q.W[c0:c1], out=product), out=grad_x)
+        for r in range(0, N, half):
+            part = product[:min(half, N - r)]
+            np.add(grad_x[r:r + half], np.matmul(z[r:r + half], q.W[c0:c1], out=part),
+                   out=grad_x[r:r + half])
         turns.done()
 
     _each_block(q, n_threads, work, turns)
