@@ -1,19 +1,29 @@
 """The in-memory driver of the fused linear cross-entropy.
 
 The logits ``input @ linear_weight.T + linear_bias`` are made one block of
-classes at a time (a BLAS matmul through NumPy) and never held whole: the
-forward keeps, per row, an online maximum and sum of exponentials in float64
-and picks up the target's logit and the smoothing sum on the way; the
-backward recomputes each block's logits from those row statistics, turns
-them into the block of ``d loss / d logits`` and multiplies it out into the
-three gradients. Extra memory is O(N x block + block x in_features).
+classes at a time (a BLAS matmul through NumPy) and never held whole.
+
+With class indices (the common case) the row kernels of cross_entropy do
+the per-element work: the forward takes each block's per-row maximum and
+float64 sum of exponentials from ``lane_stats``, merges the blocks' in block
+order and picks up each target's logit from the block that holds it (the
+label-smoothing sum sum_c w_c z_c is x . (sum_c w_c W_c) + b . w, no pass
+over the logits); the backward makes each block's logits again, turns them
+into the block of ``d loss / d logits`` in place (``lane_apply`` for the
+scaled softmax, one element per row for the target) and multiplies it out
+into the three gradients. Probability targets take a NumPy path of their own.
+
+The blocks are fixed by C (never by the thread count) and walked by fastnl's
+threads, each multiplying whole blocks with single-threaded BLAS calls, so
+the bits do not depend on the thread count (see `_threads`). Extra memory is
+one (N x block) buffer per thread and an (N / 2, in_features) product.
 
 The checks are cross_entropy's (``class_checks``, ``class_indices``,
-``class_weight``, ``upstream``), and a row whose fast result is NaN (an
-infinite or NaN logit) is recomputed by cross_entropy's own row kernels on
+``class_weight``, ``upstream``), and a row whose fast result is not finite
+(an infinite or NaN logit; a block of -inf logits, a masked part of the
+vocabulary, is not one) is recomputed by cross_entropy's own row kernels on
 that row's full logits, so non-finite logits follow cross_entropy's rules.
 """
-
 import concurrent.futures
 import contextlib
 import threading
