@@ -24,6 +24,7 @@ The checks are cross_entropy's (``class_checks``, ``class_indices``,
 vocabulary, is not one) is recomputed by cross_entropy's own row kernels on
 that row's full logits, so non-finite logits follow cross_entropy's rules.
 """
+
 import concurrent.futures
 import contextlib
 import threading
