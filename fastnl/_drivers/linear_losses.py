@@ -245,27 +245,6 @@ def linear_problem(input, linear_weight, target, linear_bias, weight, ignore_ind
     return q
 
 
-def _merge_block(m, s, z):
-    """One class block into the rows' running max `m` and float64 sum of
-    exp(z - max) `s` (updated in place): what was summed is rescaled to the
-    new max (exp(-inf) = 0 on the first block); exp in the compute dtype.
-    Returns the new max. (The probability targets' path.)"""
-    m_new = np.maximum(m, z.max(axis=1))
-    s *= np.exp(m - m_new)
-    s += np.exp(z - m_new[:, None].astype(z.dtype)).sum(axis=1, dtype=np.float64)
-    return m_new
-
-
-def _scaled_softmax(q, c0, c1, lse_c, scale_c):
-    """scale_c exp(z_c - lse) over class block [c0, c1), written over the
-    block's logits (one buffer of N x block). (The probability targets' path.)"""
-    z = _logits(q, c0, c1)
-    np.subtract(z, lse_c, out=z)
-    np.exp(z, out=z)
-    z *= scale_c
-    return z
-
-
 def _logits(q, c0, c1, rows=slice(None), out=None):
     """The logits of classes [c0, c1) (of the given rows), compute dtype;
     into `out` (N x (c1 - c0), C-contiguous) if given."""
@@ -389,7 +368,7 @@ def row_losses(q):
             loss = np.zeros(q.x2.shape[0])
             row_weight = None if p.probabilities else np.zeros(q.x2.shape[0])
         elif p.probabilities:
-            loss, *stats = _prob_row_losses(q)
+            loss, *stats = _prob_row_losses(q, n_threads)
             row_weight = None
         else:
             loss, row_weight, *stats = _row_losses(q, n_threads)
@@ -424,8 +403,7 @@ def row_scales(q, grad_output, denominator):
 
 def gradients(q, gs, stats=None):
     """(grad_input (N, D), grad_weight, grad_bias or None) from the rows'
-    upstream gradients `gs`, in the compute dtype (grad_bias float64 with
-    probability targets)."""
+    upstream gradients `gs`, in the compute dtype."""
     p = q.p
     N, C, D = q.x2.shape[0], q.n_classes, q.x2.shape[1]
     # grad_input is summed over the class blocks in its own dtype, as BLAS sums
@@ -433,16 +411,12 @@ def gradients(q, gs, stats=None):
     # to the extra memory)
     grad_x = np.zeros((N, D), q.dtype)
     grad_W = np.zeros((C, D), q.dtype) if N == 0 else np.empty((C, D), q.dtype)
-    # grad_bias: float64 column sums with probabilities, BLAS's (as grad_weight's) with indices
-    grad_b = None if q.b is None else np.zeros(C, np.float64 if p.probabilities else q.dtype)
+    # grad_bias: BLAS's sums over the rows, as grad_weight's
+    grad_b = None if q.b is None else np.zeros(C, q.dtype)
     if C and N:
         with _threads(N * C) as n_threads:
             if p.probabilities:
-                for c0, c1, G in _prob_block_grads(q, gs, stats):
-                    grad_x += G @ q.W[c0:c1]
-                    np.matmul(G.T, q.x2, out=grad_W[c0:c1])
-                    if grad_b is not None:
-                        grad_b[c0:c1] = G.sum(axis=0, dtype=np.float64)
+                _prob_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads)
             else:
                 _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads)
     return grad_x, grad_W, grad_b
@@ -466,6 +440,36 @@ def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, wei
     grad_W = deliver(grad_W, None, p.result)
     grad_b = None if grad_b is None else deliver(grad_b.astype(q.dtype), None, p.result)
     return grad_x, grad_W, grad_b
+
+
+class _Products:
+    """Multiplies a block of G = d loss / d z out into the gradients:
+    grad_W[block] = G^T x and grad_b[block] = 1^T G (BLAS sums over the
+    rows), and grad_x += G W_block in block order (blocks take turns), by
+    half the rows at a time into one product buffer (a margin under the
+    memory target)."""
+
+    def __init__(self, q, grad_x, grad_W, grad_b):
+        N = q.x2.shape[0]
+        self.q, self.grad_x, self.grad_W, self.grad_b = q, grad_x, grad_W, grad_b
+        self.turns = _Turns()
+        self.half = max(1, -(-N // 2))
+        self.product = np.empty((self.half, grad_x.shape[1]), q.dtype)
+        self.ones = np.ones(N, q.dtype)
+
+    def weight(self, k, c0, c1, z):
+        np.matmul(z.T, self.q.x2, out=self.grad_W[c0:c1])  # BLAS, as fast as without out=
+
+    def bias_and_input(self, k, c0, c1, z):
+        if self.grad_b is not None:
+            np.matmul(self.ones, z, out=self.grad_b[c0:c1])
+        N, half, grad_x = z.shape[0], self.half, self.grad_x
+        self.turns.wait(k)
+        for r in range(0, N, half):
+            part = self.product[:min(half, N - r)]
+            np.add(grad_x[r:r + half], np.matmul(z[r:r + half], self.q.W[c0:c1], out=part),
+                   out=grad_x[r:r + half])
+        self.turns.done()
 
 
 def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
@@ -510,10 +514,7 @@ def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
         v, _ = _weighted_classes(q)
         sx = sum(smooth[r:r + 256] @ q.x2[r:r + 256].astype(np.float64)
                  for r in range(0, N, 256))  # smooth @ x, float64, no float64 copy of x
-    turns = _Turns()
-    half = max(1, -(-N // 2))
-    product = np.empty((half, grad_x.shape[1]), q.dtype)
-    ones = np.ones(N, q.dtype)
+    out = _Products(q, grad_x, grad_W, grad_b)
 
     def work(k, c0, c1, z):
         _kr.lane_apply(z.reshape(-1), z.reshape(-1), N, c1 - c0, 1, 1.0, False, m_c, total, 1)
@@ -523,22 +524,13 @@ def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
             z[zero] = 0
         if grad_bad is not None:
             z[bad] = grad_bad[:, c0:c1]
-        np.matmul(z.T, q.x2, out=grad_W[c0:c1])  # BLAS, as fast as without out=
+        out.weight(k, c0, c1, z)
         if smoothing:
             w_b = w[c0:c1] if w.size else np.ones(c1 - c0)
             grad_W[c0:c1] -= np.multiply.outer(w_b, sx).astype(q.dtype)
-        if grad_b is not None:  # a BLAS sum over the rows, as grad_weight's
-            np.matmul(ones, z, out=grad_b[c0:c1])
-        # grad_input += z W_block, in block order: one product buffer of half
-        # the rows, used in turn (half: a margin under the memory target)
-        turns.wait(k)
-        for r in range(0, N, half):
-            part = product[:min(half, N - r)]
-            np.add(grad_x[r:r + half], np.matmul(z[r:r + half], q.W[c0:c1], out=part),
-                   out=grad_x[r:r + half])
-        turns.done()
+        out.bias_and_input(k, c0, c1, z)
 
-    _each_block(q, n_threads, work, turns)
+    _each_block(q, n_threads, work, out.turns)
     if smoothing:
         for r in range(0, N, 256):
             grad_x[r:r + 256] -= np.multiply.outer(smooth[r:r + 256], v).astype(q.dtype)
@@ -546,12 +538,12 @@ def _index_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
             grad_b -= ((w if w.size else 1.0) * smooth.sum()).astype(q.dtype)
 
 
-def _prob_block_grads(q, gs, stats):
+def _prob_grads(q, gs, stats, grad_x, grad_W, grad_b, n_threads):
     """As _index_grads with class probabilities: G = gs (p_c mass - a_c),
     a_c = w_c q_c, q = (1 - eps) target + eps / C, mass = sum_c a_c."""
     p = q.p
     C = q.n_classes
-    lse, mass, bad = stats or _prob_row_losses(q)[1:]
+    lse, mass, bad = stats or _prob_row_losses(q, n_threads)[1:]
     lse_c = lse.astype(q.dtype)[:, None]
     scale_c = (gs * mass).astype(q.dtype)[:, None]
     grad_bad = None
@@ -563,14 +555,19 @@ def _prob_block_grads(q, gs, stats):
                                         bad.size, C, 1, p.w, p.eps,
                                         np.ascontiguousarray(gs[bad]), 1.0,
                                         grad_bad.reshape(-1), _kernel_threads())
-    with np.errstate(invalid="ignore", over="ignore"):
-        for c0 in range(0, C, q.block):
-            c1 = min(c0 + q.block, C)
-            z = _scaled_softmax(q, c0, c1, lse_c, scale_c)
-            z -= (gs[:, None] * _smoothed(q, c0, c1)).astype(q.dtype)
-            if grad_bad is not None:
-                z[bad] = grad_bad[:, c0:c1]
-            yield c0, c1, z
+    out = _Products(q, grad_x, grad_W, grad_b)
+
+    def work(k, c0, c1, z):
+        np.subtract(z, lse_c, out=z)
+        np.exp(z, out=z)
+        z *= scale_c
+        z -= (gs[:, None] * _smoothed(q, c0, c1)).astype(q.dtype)
+        if grad_bad is not None:
+            z[bad] = grad_bad[:, c0:c1]
+        out.weight(k, c0, c1, z)
+        out.bias_and_input(k, c0, c1, z)
+
+    _each_block(q, n_threads, work, out.turns)
 
 
 def _smoothed(q, c0, c1):
@@ -580,28 +577,36 @@ def _smoothed(q, c0, c1):
     return a * p.w[c0:c1] if p.w.size else a
 
 
-def _prob_row_losses(q):
+def _prob_row_losses(q, n_threads=1):
     """Per-row losses with class probabilities, float64: sum_c a_c (lse - z_c)
     = sum_c a_c (m - z_c) + mass log(s), no cancellation (every term >= 0 for
     weights >= 0), and the row's lse and mass; rows whose result is NaN (an
-    infinite or NaN logit) recomputed by cross_entropy's kernel."""
+    infinite or NaN logit) recomputed by cross_entropy's kernel. Each block
+    gives its rows' max mb, sum of exp(z - mb), sum_c a_c (mb - z_c) and
+    sum_c a_c; they are merged in block order."""
     p = q.p
     N, C = q.x2.shape[0], q.n_classes
-    m = np.full(N, -np.inf)
-    s = np.zeros(N)
-    spread = np.zeros(N)  # sum_c a_c (m - z_c) over the classes seen, m the running max
-    mass = np.zeros(N)
+    n_blocks = -(-C // q.block)
+    mb, sb = np.empty((n_blocks, N), q.dtype), np.empty((n_blocks, N))
+    spread_b, mass_b = np.empty((n_blocks, N)), np.empty((n_blocks, N))
+
+    def work(k, c0, c1, z):
+        _kr.lane_stats(z.reshape(-1), N, c1 - c0, 1, 1.0, mb[k], sb[k], 1)
+        a = _smoothed(q, c0, c1)
+        mass_b[k] = a.sum(axis=1)
+        spread_b[k] = (a * (mb[k].astype(np.float64)[:, None] - z)).sum(axis=1)
+
+    _each_block(q, n_threads, work)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        for c0 in range(0, C, q.block):
-            c1 = min(c0 + q.block, C)
-            z = _logits(q, c0, c1)
-            m_new = _merge_block(m, s, z)
-            # move what was summed to the new max (nothing yet on the first block)
-            spread += np.where(mass != 0, mass * (m_new - m), 0.0)
-            m = m_new
-            a = _smoothed(q, c0, c1)
-            spread += (a * (m[:, None] - z)).sum(axis=1)
-            mass += a.sum(axis=1)
+        mb = mb.astype(np.float64)
+        m = mb.max(axis=0)
+        gap = mb - m
+        gap[mb == m] = 0.0  # equal maxima, infinite ones included: factor 1
+        sb[mb == -np.inf] = 0.0
+        s = (sb * np.exp(gap)).sum(axis=0)  # in block order
+        # each block's spread moved to the row's max (nothing where the mass is 0)
+        spread = (spread_b + np.where(mass_b != 0, mass_b * -gap, 0.0)).sum(axis=0)
+        mass = mass_b.sum(axis=0)
         lse = m + np.log(s)
         loss = spread + mass * np.log(s)
     bad = np.flatnonzero(np.isnan(loss))
