@@ -476,6 +476,26 @@ def test_blas_threads_are_restored():
     assert before == after
 
 
+def test_concurrent_calls_share_the_blas_limit():
+    # calls running at once (as Dask's threads run blocks) share the one
+    # process-wide BLAS limit: the last to leave restores it, and every call
+    # gets the bits of a call alone
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import concurrent.futures
+    x, W, b, t, _ = _big_problem()
+    alone = fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b)
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+              if i["user_api"] == "blas"]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(
+            lambda _: fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b), range(8)))
+    for grads in results:
+        for got, want in zip(grads, alone):
+            np.testing.assert_array_equal(got, want)
+    assert [i["num_threads"] for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas"] == before
+
+
 def test_default_blocks_hold_a_few_percent_of_the_logits():
     # the memory target: beyond the results, < 5% of the (N, C) float32 logits
     # with the default blocks (C / 80 classes per block and thread)

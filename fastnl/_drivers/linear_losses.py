@@ -64,6 +64,8 @@ def block_size(chunk_size, n_rows, n_classes):
 
 
 _BLAS = []  # [threadpoolctl controller of NumPy's BLAS] once looked up, [None] without
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = [0, None]  # calls inside _threads, and the limit they share
 
 
 def _numpy_blas():
@@ -101,11 +103,22 @@ def _threads(n_elements):
     n = _kernel_threads() if n_elements >= _GRAIN else 1
     if blas is None:
         yield 1
-    elif all(lib.num_threads == 1 for lib in blas.lib_controllers):
+        return
+    # BLAS's thread count is one setting for the whole process: calls running
+    # at once (Dask's threads, say) share one limit, set by the first to
+    # enter and restored by the last to leave
+    with _BLAS_LOCK:
+        if _BLAS_USERS[0] == 0:
+            _BLAS_USERS[1] = blas.limit(limits=1)
+        _BLAS_USERS[0] += 1
+    try:
         yield n
-    else:
-        with blas.limit(limits=1):
-            yield n
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS[0] -= 1
+            if _BLAS_USERS[0] == 0:
+                _BLAS_USERS[1].restore_original_limits()
+                _BLAS_USERS[1] = None
 
 
 class _OtherBlockFailed(Exception):
