@@ -1000,8 +1000,10 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
 
     The blocks run on fastnl's threads (:func:`fastnl.set_num_threads`),
     each BLAS call on one thread (set through threadpoolctl and restored
-    after; without threadpoolctl BLAS is left alone and the blocks run on
-    one thread), so the result has the same bits on any number of threads.
+    after), so the result has the same bits on any number of threads.
+    Without threadpoolctl, or from a thread that threadpoolctl does not let
+    set OpenBLAS's threads, BLAS is left as it is and the blocks run on one
+    thread (see the guide on large vocabularies).
     Dask arrays of rows (input, target) give a lazy result: each chunk of
     rows through the same blocks, a reduced loss summed by a tree.
 

@@ -96,23 +96,27 @@ def _threads(n_elements):
     multithreaded BLAS may split a product's sums between its threads, which
     changes the bits with the thread count (OpenBLAS 0.3.31 does for a
     (512 x 1000) @ (1000 x 128) product), while a fixed partition into blocks
-    gives the same bits on any number of threads. Without threadpoolctl, BLAS
-    is left as it is and the blocks run on one thread (BLAS's own threads,
-    if it has any, do the parallel work)."""
+    gives the same bits on any number of threads.
+
+    BLAS's thread count is one setting for the whole process: calls running
+    at once (Dask's threads, say) share one limit, set by the first to enter
+    and restored by the last to leave. threadpoolctl (3.8) lets only one
+    thread, the first to set an OpenBLAS limit, change it; called from
+    another thread while BLAS is not on one thread already, and without
+    threadpoolctl, BLAS is left as it is and the blocks run on one thread
+    (BLAS's own threads, if it has any, do the parallel work)."""
     blas = _numpy_blas()
     n = _kernel_threads() if n_elements >= _GRAIN else 1
     if blas is None:
         yield 1
         return
-    # BLAS's thread count is one setting for the whole process: calls running
-    # at once (Dask's threads, say) share one limit, set by the first to
-    # enter and restored by the last to leave
     with _BLAS_LOCK:
         if _BLAS_USERS[0] == 0:
             _BLAS_USERS[1] = blas.limit(limits=1)
         _BLAS_USERS[0] += 1
+        single = all(lib.num_threads == 1 for lib in blas.lib_controllers)
     try:
-        yield n
+        yield n if single else 1
     finally:
         with _BLAS_LOCK:
             _BLAS_USERS[0] -= 1
