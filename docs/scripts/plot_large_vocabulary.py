@@ -8,8 +8,9 @@ the number of classes C, three ways:
 - ``nn.AdaptiveLogSoftmaxWithLoss`` (a different, factorised model: the
   head of frequent classes plus two narrower tail clusters).
 
-Run it by hand (it takes about a minute, fastnl only, no torch) and commit
-the PNG; the documentation build only shows it, so it needs no timing::
+Run it by hand (it takes about a minute; fastnl, matplotlib and
+threadpoolctl, no torch) and commit the PNG; the documentation build only
+shows it, so it needs no timing::
 
     PYTHONPATH=. python docs/scripts/plot_large_vocabulary.py [--threads 1]
 """
@@ -117,7 +118,11 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     n, d = 1024, 256
-    with fastnl.num_threads(args.threads):
+    # the same threads for all three: fastnl's, and NumPy's BLAS (the
+    # materialised logits' products would otherwise run on all cores)
+    import threadpoolctl
+    with fastnl.num_threads(args.threads), \
+            threadpoolctl.threadpool_limits(args.threads, user_api="blas"):
         classes, rows = run(n, d)
     draw(classes, rows, n, d, args.threads)
 
