@@ -28,7 +28,10 @@ How each family is split:
 - nll_loss / cross_entropy with the class axis in one chunk: the in-memory
   row kernels per block of rows; with the class axis split, per-block lane
   statistics (max, sum of exp, the target's logit, smoothing terms) combined
-  across class chunks by a tree reduction, the two-pass log-sum-exp.
+  across class chunks by a tree reduction, the two-pass log-sum-exp;
+- linear_cross_entropy: the input and target by blocks of rows, each through
+  the in-memory driver with the linear layer whole; the reduced loss and
+  the parameters' gradients summed over the blocks by a tree reduction.
 
 Inside a block the kernels use fastnl's thread setting, as any call does;
 with Dask's own threads on every core, ``fastnl.set_num_threads(1)`` avoids
@@ -43,6 +46,7 @@ import numpy as np
 
 from fastnl._config import _kernel_threads
 from fastnl._drivers import along_axis as axis_driver, elementwise, losses
+from fastnl._drivers import linear_losses as linear
 from fastnl._kernels import _rowwise as _kr
 from fastnl._validate import as_float_array, normalize_axis, resolve_dtype, rng_from
 
@@ -735,6 +739,145 @@ def class_loss_backward(name, input, target, weight, ignore_index, reduction, gr
     return grad[0] if one_row else grad
 
 
+# ---------------------------------------------------------------- fused linear cross-entropy
+#
+# The input (N, in_features) and the target by blocks of rows (a split
+# in_features axis, or class axis of probability targets, is joined first:
+# a row needs all of it); the linear layer's weight and bias and the class
+# weights go whole (one chunk) to every block. Each block runs the in-memory
+# driver on its rows, so the (N, C) logits are never held, not even per
+# block: 'none' gives the rows' losses as they are; 'mean' and 'sum' add the
+# blocks' float64 row losses by a tree reduction and divide once, 'mean'
+# with class indices by the tree sum of the counted targets' weights. The
+# backward gives grad_input block by block (each block with the whole loss's
+# denominator) and sums the blocks' grad_weight and grad_bias by a tree.
+
+def _linear_operands(input, linear_weight, target, linear_bias, weight, ignore_index,
+                     reduction, label_smoothing):
+    """The in-memory checks on the shapes, then (p, compute, x, t, W, b, w):
+    x 2-d and chunked along rows only, the target chunked as its rows, the
+    parameters as one chunk each (None stays None)."""
+    x, t = _dask(input), _dask(target)
+    W, b, w = (None if a is None else _dask(a).rechunk(-1)
+               for a in (linear_weight, linear_bias, weight))
+    p, compute = linear.check_linear(x, W, b, t, w, ignore_index, reduction, label_smoothing)
+    if x.ndim == 1:
+        x, t = x[None], t[None]
+    x = x.rechunk({1: -1})
+    t = t.rechunk(x.chunks[:1] + ((t.shape[1],) if p.probabilities else ()))
+    return p, compute, x, t, W, b, w
+
+
+def _optional(a, index):
+    return (a, index) if a is not None else (None, None)
+
+
+def _linear_rows_block(x, t, W, b, w, *, ignore_index, eps, chunk_size):
+    q = linear.linear_problem(x, W, t, b, w, ignore_index, "none", eps, chunk_size)
+    return linear.row_losses(q)[0]
+
+
+def linear_class_loss(input, linear_weight, target, linear_bias, weight, ignore_index,
+                      reduction, label_smoothing, chunk_size, out):
+    """linear_cross_entropy by blocks of rows: 'none' lazily per block, else
+    a tree sum of the rows' float64 losses over the mean's denominator."""
+    _no_out(out)
+    p, compute, x, t, W, b, w = _linear_operands(input, linear_weight, target, linear_bias,
+                                                 weight, ignore_index, reduction,
+                                                 label_smoothing)
+    rows = da.blockwise(_linear_rows_block, "n", x, "nd", t, "nc" if p.probabilities else "n",
+                        W, "cd", *_optional(b, "c"), *_optional(w, "c"), dtype=_F64,
+                        meta=_meta(1, _F64), concatenate=True, ignore_index=p.ignore_index,
+                        eps=p.eps, chunk_size=chunk_size)
+    if p.reduction == "none":
+        return rows.reshape(p.expected).astype(p.result)
+    if p.reduction == "sum":
+        denominator = 1
+    elif p.probabilities:
+        denominator = losses.prob_rows(p)
+    else:
+        denominator = _counted_weight(p, t, w, compute)
+    return _reduced(rows.sum(), denominator, p.result)
+
+
+def _linear_grads_block(x, t, W, b, w, g, denominator, *, ignore_index, reduction, eps,
+                        chunk_size, result):
+    """A block's (grad_input rows, its share of grad_weight, of grad_bias
+    (float64) or None)."""
+    q = linear.linear_problem(x, W, t, b, w, ignore_index, reduction, eps, chunk_size)
+    # the mean's denominator is the whole loss's, not the block's
+    gs = linear.row_scales(q, g, float(denominator))
+    gx, gW, gb = linear.gradients(q, gs)
+    return gx.astype(result, copy=False), gW, gb
+
+
+def _add(a, b):
+    return None if a is None else a + b
+
+
+def _tree_sum(parts):
+    """The sum of delayed values, added pairwise (a fixed tree: the same
+    order on every run)."""
+    import dask
+    add = dask.delayed(_add, pure=True)
+    while len(parts) > 1:
+        parts = [add(*parts[i:i + 2]) if i + 1 < len(parts) else parts[i]
+                 for i in range(0, len(parts), 2)]
+    return parts[0]
+
+
+def _astype(a, dtype):
+    return a.astype(dtype)
+
+
+def linear_class_loss_backward(input, linear_weight, target, linear_bias, weight,
+                               ignore_index, reduction, label_smoothing, chunk_size,
+                               grad_output):
+    """The gradients of linear_cross_entropy by blocks of rows: grad_input
+    as a Dask array of the input's row chunks, grad_weight and grad_bias as
+    one-chunk Dask arrays, the blocks' shares summed by a tree (grad_weight
+    in the compute dtype, as BLAS sums each block's rows; grad_bias in
+    float64)."""
+    import dask
+    one_row = np.ndim(input) == 1
+    p, compute, x, t, W, b, w = _linear_operands(input, linear_weight, target, linear_bias,
+                                                 weight, ignore_index, reduction,
+                                                 label_smoothing)
+    g = _dask(grad_output)
+    losses.check_upstream(g, p.reduction, p.expected)
+    per_row = p.reduction == "none" and g.ndim
+    if per_row:
+        g = (g[None] if one_row else g).rechunk(x.chunks[:1])
+    if p.reduction != "mean":
+        denominator = da.asarray(1.0)
+    elif p.probabilities:
+        denominator = da.asarray(float(losses.prob_rows(p)))
+    else:
+        denominator = _counted_weight(p, t, w, compute)
+
+    def whole(a):  # the one block of a one-chunk Dask array, as a delayed value
+        return None if a is None else a.to_delayed().reshape(-1)[0]
+
+    block = dask.delayed(_linear_grads_block, nout=3, pure=True)
+    xs, ts = x.to_delayed().reshape(-1), t.to_delayed().reshape(-1)
+    gs = g.to_delayed().reshape(-1) if per_row else [whole(g)] * len(xs)
+    params = [whole(a) for a in (W, b, w)]
+    parts = [block(xb, tb, *params, gb, whole(denominator), ignore_index=p.ignore_index,
+                   reduction=p.reduction, eps=p.eps, chunk_size=chunk_size, result=p.result)
+             for xb, tb, gb in zip(xs, ts, gs)]
+    D, C = x.shape[1], W.shape[0]
+    grad_x = da.concatenate([da.from_delayed(part[0], (rows, D), dtype=p.result,
+                                             meta=_meta(2, p.result))
+                             for part, rows in zip(parts, x.chunks[0])], axis=0)
+    cast = dask.delayed(_astype, pure=True)
+    grad_W = da.from_delayed(cast(_tree_sum([part[1] for part in parts]), p.result), (C, D),
+                             dtype=p.result, meta=_meta(2, p.result))
+    grad_b = None if b is None else da.from_delayed(
+        cast(_tree_sum([part[2] for part in parts]), p.result), (C,), dtype=p.result,
+        meta=_meta(1, p.result))
+    return (grad_x[0] if one_row else grad_x), grad_W, grad_b
+
+
 # what fastnl._dispatch.foreign hands out, by the name the public modules ask for
 IMPLEMENTATIONS = {
     "prelu": prelu, "prelu_backward": prelu_backward,
@@ -742,4 +885,6 @@ IMPLEMENTATIONS = {
     "along_axis": along_axis, "along_axis_backward": along_axis_backward,
     "pointwise_loss": pointwise, "pointwise_loss_backward": pointwise_backward,
     "class_loss": class_loss, "class_loss_backward": class_loss_backward,
+    "linear_class_loss": linear_class_loss,
+    "linear_class_loss_backward": linear_class_loss_backward,
 }

@@ -18,6 +18,7 @@ Each table ends with its worst ``fastnl/torch`` ratio and its case.
     python -m fastnl.bench --rowwise            # only the row-wise table, per thread count
     python -m fastnl.bench --rowwise --dtypes float64 --threads 1 --shapes 64x1000
     python -m fastnl.bench --ops softmax cross_entropy+backward --shapes 512x32000
+    python -m fastnl.bench --linear             # linear_cross_entropy against torch's (minutes)
 
 The torch side is what torch runs: ``torch.nn.functional.<name>`` forward,
 and for the backward its own kernel (``aten.gelu_backward``, ...) or, for
@@ -546,6 +547,199 @@ def _shape_arg(text):
     return f"{rows}x{classes}"
 
 
+# ---------------------------------------------------------------- fused linear cross-entropy
+#
+# python -m fastnl.bench --linear: linear_cross_entropy at a language model's
+# output layer, against torch 2.13's linear_cross_entropy on both its paths.
+# Kept apart from the tables above (its own cases, timing and memory probe).
+
+LINEAR_SIZES = ((2048, 512, 32000), (4096, 1024, 50000))  # (N, in_features, C)
+
+
+def _linear_problem(n, d, c, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d), dtype=np.float32)
+    W = (rng.uniform(-1, 1, (c, d)) / np.sqrt(d)).astype(np.float32)  # as torch.nn.Linear
+    b = (rng.uniform(-1, 1, c) / np.sqrt(d)).astype(np.float32)
+    t = rng.integers(0, c, n)
+    return x, W, b, t
+
+
+def _linear_cases(x, W, b, t, torch):
+    """{name: (call, bytes of what the call leaves behind)}: the results,
+    which both libraries must produce, are not counted as extra memory."""
+    n, d = x.shape
+    grads = (x.size + W.size + b.size) * 4
+    lce = fastnl.nn.LinearCrossEntropy(d, W.shape[0])
+    lce.load_state_dict({"weight": W, "bias": b})
+
+    def module():
+        lce.zero_grad()
+        lce(x, t)
+        return lce.backward()
+
+    cases = {
+        "fastnl forward": (lambda: fastnl.linear_cross_entropy(x, W, t, linear_bias=b), 0),
+        "fastnl fwd+bwd": (lambda: (fastnl.linear_cross_entropy(x, W, t, linear_bias=b),
+                                    fastnl.linear_cross_entropy_backward(x, W, t,
+                                                                         linear_bias=b)),
+                           grads),
+        "fastnl module fwd+bwd": (module, grads),
+    }
+    if torch is None:
+        return cases
+    F = torch.nn.functional
+    xt, Wt, bt, tt = (torch.from_numpy(a) for a in (x, W, b, t))
+    paths = {"reference": None, "chunked": torch.nn.LinearCrossEntropyOptions()}
+    for name, options in paths.items():
+        def forward(options=options):
+            with torch.no_grad():
+                return F.linear_cross_entropy(xt, Wt, tt, linear_bias=bt, options=options)
+
+        def both(options=options):
+            leaves = [a.detach().requires_grad_() for a in (xt, Wt, bt)]
+            loss = F.linear_cross_entropy(leaves[0], leaves[1], tt, linear_bias=leaves[2],
+                                          options=options)
+            loss.backward()
+            return [a.grad for a in leaves]
+
+        cases[f"torch {name} forward"] = (forward, 0)
+        cases[f"torch {name} fwd+bwd"] = (both, grads)
+    return cases
+
+
+class _PeakRSS:
+    """The largest resident set size seen while inside the block, sampled
+    every millisecond from /proc/self/statm (Linux; None elsewhere)."""
+
+    def __init__(self):
+        import os
+        import threading
+        self._os, self._threading = os, threading
+        self.peak = self.start = None
+
+    def _rss(self):
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * self._os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _sample(self):
+        while not self._stop.wait(0.001):
+            rss = self._rss()
+            if rss is not None:
+                self.peak = max(self.peak, rss)
+
+    def __enter__(self):
+        self.start = self.peak = self._rss()
+        if self.start is not None:
+            self._stop = self._threading.Event()
+            self._thread = self._threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.start is not None:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, self._rss() or 0)
+
+
+def _fixed_mmap_threshold():
+    """Have glibc's malloc give blocks of 64 KiB and more their own pages,
+    returned at free (it otherwise raises that threshold as big blocks are
+    freed and reuses the heap, which hides them from the RSS): best effort."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def peak_extra_memory(call, kept=0):
+    """Bytes a call holds at its peak beyond what it leaves behind (`kept`,
+    its results): the larger of tracemalloc's peak (NumPy's allocations) and
+    the growth of the resident set size (any allocator: torch's, BLAS's)."""
+    import gc
+    import tracemalloc
+    gc.collect()
+    tracemalloc.start()
+    try:
+        with _PeakRSS() as rss:
+            result = call()
+        traced = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del result
+    grown = rss.peak - rss.start if rss.start is not None else 0
+    return max(traced, grown) - kept
+
+
+def run_linear(threads=THREADS, sizes=LINEAR_SIZES, use_torch=True, repeat=3, print_=print):
+    """Time (median of `repeat` rounds, the cases interleaved within each
+    round so that a change of load hits all of them) and measure the peak
+    extra memory of every case; print one table per size and thread count,
+    with ratios fastnl / torch's faster path. Returns the rows."""
+    torch = None
+    if use_torch:
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        if torch is not None and not hasattr(torch.nn, "LinearCrossEntropyOptions"):
+            torch = None  # a torch without linear_cross_entropy's chunked path
+    _fixed_mmap_threshold()
+    rows = []
+    for n, d, c in sizes:
+        x, W, b, t = _linear_problem(n, d, c)
+        logits = n * c * 4
+        for th in threads:
+            if torch is not None:
+                torch.set_num_threads(th)
+            with fastnl.num_threads(th):
+                cases = _linear_cases(x, W, b, t, torch)
+                for call, _ in cases.values():
+                    call()  # warm up: first calls set up caches, pools, BLAS buffers
+                memory = {name: peak_extra_memory(call, kept)
+                          for name, (call, kept) in cases.items()}
+                times = {name: [] for name in cases}
+                for _ in range(repeat):
+                    for name, (call, _) in cases.items():
+                        start = time.perf_counter()
+                        call()
+                        times[name].append(time.perf_counter() - start)
+            found = {name: float(np.median(v)) for name, v in times.items()}
+            best = {p: min((found[k] for k in found if k.startswith("torch") and
+                            k.endswith(p)), default=None) for p in ("forward", "fwd+bwd")}
+            for name in cases:
+                anchor = best["forward" if name.endswith("forward") else "fwd+bwd"]
+                rows.append(dict(case=name, n=n, d=d, c=c, threads=th, time=found[name],
+                                 ratio=found[name] / anchor if anchor and
+                                 name.startswith("fastnl") else None,
+                                 memory=memory[name], logits=logits))
+            _print_linear(rows[-len(cases):], print_)
+    return rows
+
+
+def _print_linear(rows, print_):
+    r0 = rows[0]
+    print_(f"fastnl {fastnl.__version__}, linear_cross_entropy float32 N={r0['n']} "
+           f"in_features={r0['d']} C={r0['c']}, {r0['threads']} thread(s)"
+           + (f", torch {sys.modules['torch'].__version__}" if "torch" in sys.modules else ""))
+    print_(f"ratio: fastnl / torch's faster path (reference or chunked), below 1 fastnl is "
+           f"faster; memory: peak beyond the results, vs the (N, C) float32 logits "
+           f"({r0['logits'] / 2**20:.0f} MiB)")
+    header = f"{'case':<26}{'median':>10}{'ratio':>8}{'peak extra':>13}{'/ logits':>10}"
+    print_(header)
+    print_("-" * len(header))
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] else "-"
+        print_(f"{r['case']:<26}{_fmt(r['time']):>10}{ratio:>8}"
+               f"{r['memory'] / 2**20:>9.1f} MiB{r['memory'] / r['logits']:>10.1%}")
+    print_()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastnl.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -572,7 +766,13 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="skip torch even if installed")
     parser.add_argument("--rowwise", action="store_true",
                         help="only the row-wise table (softmax family, cross_entropy, nll_loss)")
+    parser.add_argument("--linear", action="store_true",
+                        help="only linear_cross_entropy against torch's, per size and thread "
+                             "count (minutes)")
     args = parser.parse_args(argv)
+    if args.linear:
+        run_linear(args.threads, use_torch=not args.no_torch)
+        return
     ops = args.ops or []
     elementwise_ops = [o for o in ops if o in elementwise]
     rowwise_ops = [o for o in ops if o in rowwise]

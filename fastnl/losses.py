@@ -993,11 +993,19 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     The same numbers as ``cross_entropy(input @ linear_weight.T + linear_bias,
     target, ...)``, but the (N, C) logits are never held: the classes are
     walked in blocks of `chunk_size`, each block's logits made by one BLAS
-    matmul, and each row keeps an online maximum and sum of exponentials in
-    float64, picking up its target's logit (and, with label smoothing, the
-    weighted sum of its logits; with probabilities, the target-weighted
-    sum) on the way. Extra memory is
-    O(N x chunk_size + chunk_size x in_features).
+    matmul, and each row keeps its maximum and sum of exponentials in
+    float64 and picks up its target's logit on the way (with probabilities,
+    the target-weighted sum). Extra memory is one N x `chunk_size` block per
+    thread: by default about 1.25% of the logits per thread.
+
+    The blocks run on fastnl's threads (:func:`fastnl.set_num_threads`),
+    each BLAS call on one thread (set through threadpoolctl and restored
+    after), so the result has the same bits on any number of threads.
+    Without threadpoolctl, or from a thread that threadpoolctl does not let
+    set OpenBLAS's threads, BLAS is left as it is and the blocks run on one
+    thread (see the guide on large vocabularies).
+    Dask arrays of rows (input, target) give a lazy result: each chunk of
+    rows through the same blocks, a reduced loss summed by a tree.
 
     Parameters
     ----------
@@ -1021,8 +1029,9 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     label_smoothing : float in [0, 1], default 0.0
         As in :func:`cross_entropy`.
     chunk_size : int, optional
-        Classes per block; by default one whose (N x block) float64 work
-        fits the L2 cache, at least 128.
+        Classes per block; by default C / 80 (a multiple of 64), at least
+        512. It fixes the order of the sums: results do not depend on the
+        thread count, but may differ in the last bits between block sizes.
     out : ndarray, optional
         Where to write the loss: shape (N,) (``'none'``) or () and the result
         dtype.
@@ -1058,7 +1067,9 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     True
     """
     if lazy(input, linear_weight, target, linear_bias, weight):
-        raise NotImplementedError("linear_cross_entropy does not take Dask arrays yet")
+        return foreign("linear_class_loss")(input, linear_weight, target, linear_bias, weight,
+                                            _linear_args(ignore_index), reduction,
+                                            label_smoothing, chunk_size, out)
     return _linear.linear_cross_entropy(input, linear_weight, target, linear_bias, weight,
                                         _linear_args(ignore_index), reduction,
                                         label_smoothing, chunk_size, out)
@@ -1073,10 +1084,17 @@ def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=N
     With :math:`G = \partial \ell / \partial z` the gradient with respect to
     the logits (:func:`cross_entropy_backward`'s), these are
     :math:`G W`, :math:`G^T x` and the column sums of :math:`G`. A first
-    pass over the class blocks finds each row's log-sum-exp; a second
-    recomputes each block's logits, turns them into that block of
-    :math:`G` in place and multiplies it out (BLAS), so the (N, C) logits
-    are never held.
+    pass over the class blocks finds each row's maximum and sum of
+    exponentials; a second recomputes each block's logits, turns them into
+    that block of :math:`G` in place and multiplies it out (BLAS), so the
+    (N, C) logits are never held. That first pass is the forward's own: a
+    training step of the two functions makes the logits three times, against
+    twice for :class:`fastnl.nn.LinearCrossEntropy`, which keeps the row
+    statistics of its forward for its backward.
+
+    With Dask arrays of rows, ``grad_input`` comes in the input's row chunks
+    and ``grad_weight`` and ``grad_bias`` as the tree sum of the chunks'
+    (lazy, one-chunk Dask arrays).
 
     Parameters
     ----------
@@ -1113,7 +1131,9 @@ def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=N
     array([[-0.5,  0.5]])
     """
     if lazy(input, linear_weight, target, linear_bias, weight, grad_output):
-        raise NotImplementedError("linear_cross_entropy_backward does not take Dask arrays yet")
+        return foreign("linear_class_loss_backward")(
+            input, linear_weight, target, linear_bias, weight, _linear_args(ignore_index),
+            reduction, label_smoothing, chunk_size, grad_output)
     return _linear.linear_cross_entropy_backward(input, linear_weight, target, linear_bias,
                                                  weight, _linear_args(ignore_index), reduction,
                                                  label_smoothing, chunk_size, grad_output)

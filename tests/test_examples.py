@@ -80,3 +80,15 @@ def test_out_of_core_matches_memory():
                                fastnl.softmax(x, axis=1).max(axis=1).mean(dtype=np.float64),
                                rtol=1e-6)
     assert np.array_equal(logits.compute(), x)  # the same chunks whenever they are made
+
+
+def test_large_vocabulary_learns_without_the_logits():
+    # the loss falls below a uniform guess's and keeps falling; one step of
+    # LinearCrossEntropy holds a fraction of the batch's logits (one block of
+    # 512 of the 5000 classes per thread, and small per-row arrays)
+    example = load_example("large_vocabulary")
+    model, history = example.train(n_words=40_000, epochs=2, print_=lambda *a: None)
+    assert history[0] < np.log(5000) and history[1] < history[0] - 0.3
+    previous, target = example.contexts(example.make_text(1027, 5000, seed=1), 3)
+    extra, logits = example.step_memory(model, previous, target)
+    assert extra < 0.5 * logits

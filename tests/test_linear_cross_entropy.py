@@ -369,3 +369,251 @@ def test_empty_batch_and_no_classes_as_cross_entropy():
             np.testing.assert_array_equal(
                 fastnl.linear_cross_entropy(x, W, target, reduction=reduction),
                 fastnl.cross_entropy(np.ones((2, 0)), target, reduction=reduction))
+
+
+# ---------------------------------------------------------------- blocks on threads
+
+def _big_problem(dtype=np.float32, n=300, d=24, c=1500, seed=11):
+    """N x C above the size that walks the class blocks on several threads,
+    with several blocks of the default size (C / 80, at least 512)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(dtype)
+    W = (rng.standard_normal((c, d)) / np.sqrt(d)).astype(dtype)
+    b = rng.standard_normal(c).astype(dtype)
+    t = rng.integers(0, c, n)
+    t[::9] = -100
+    w = rng.random(c).astype(dtype)
+    return x, W, b, t, w
+
+
+@pytest.mark.parametrize("target_kind", ["indices", "probabilities"])
+@pytest.mark.parametrize("chunk_size", [None, 100])
+def test_bitwise_identical_on_one_and_two_threads(target_kind, chunk_size):
+    # the blocks are fixed by C (never by the thread count), every BLAS call
+    # is single-threaded, the blocks' statistics are merged and grad_input
+    # added in block order: the same bits on any number of threads
+    x, W, b, t, w = _big_problem()
+    target = t if target_kind == "indices" else \
+        np.random.default_rng(2).dirichlet(np.ones(W.shape[0]), x.shape[0]).astype(np.float32)
+    kw = dict(linear_bias=b, weight=w, label_smoothing=0.1, chunk_size=chunk_size)
+    results = []
+    for threads in (1, 2):
+        with fastnl.num_threads(threads):
+            results.append([fastnl.linear_cross_entropy(x, W, target, reduction="none", **kw),
+                            fastnl.linear_cross_entropy(x, W, target, **kw),
+                            *fastnl.linear_cross_entropy_backward(x, W, target, **kw)])
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("option", OPTIONS)
+def test_default_blocks_equal_cross_entropy_on_the_logits(threads, option):
+    # float64: the block path against cross_entropy's kernels on the whole
+    # logits, to float64 rounding (sums of 1500 terms in other orders)
+    x, W, b, t, w = _big_problem(np.float64)
+    if "ignore_index" in option:
+        t[t == -100] = 3
+    kw = keywords(option, w, "mean")
+    z = logits(x, W, b)
+    g = 1.3
+    with fastnl.num_threads(threads):
+        got = fastnl.linear_cross_entropy(x, W, t, linear_bias=b, **kw)
+        grads = fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b, grad_output=g, **kw)
+    np.testing.assert_allclose(got, fastnl.cross_entropy(z, t, **kw), rtol=1e-12)
+    gz = fastnl.cross_entropy_backward(z, t, grad_output=g, **kw)
+    for got, want in zip(grads, (gz @ W, gz.T @ x, gz.sum(axis=0))):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
+
+
+def test_default_blocks_against_torch_autograd(torch):
+    # float32 against torch's reference path (its logits materialised),
+    # loss.backward() w.r.t. input, weight and bias: both sum 300 rows or
+    # 1500 classes in float32 (BLAS) in other orders; the largest difference
+    # seen is 1.3e-6 of the gradient's largest entry, so 1e-5 of it, in
+    # absolute terms (small entries lose their relative accuracy to those sums)
+    x, W, b, t, w = _big_problem()
+    F = torch.nn.functional
+    for kw in (dict(), dict(weight=w, label_smoothing=0.2, reduction="sum")):
+        leaves = [torch.tensor(a, requires_grad=True) for a in (x, W, b)]
+        tkw = {k: torch.tensor(v) if k == "weight" else v for k, v in kw.items()}
+        want = F.linear_cross_entropy(leaves[0], leaves[1], torch.tensor(t),
+                                      linear_bias=leaves[2], ignore_index=-100, **tkw)
+        want.backward()
+        with fastnl.num_threads(2):
+            got = fastnl.linear_cross_entropy(x, W, t, linear_bias=b, **kw)
+            grads = fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b, **kw)
+        np.testing.assert_allclose(got, want.item(), rtol=1e-5)
+        for got, ref in zip(grads, leaves):
+            ref = ref.grad.numpy()
+            np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
+
+
+def test_masked_classes_stay_on_the_fast_path():
+    # a bias of -inf on padded classes (a padded vocabulary): whole blocks of
+    # -inf logits add nothing, the rows stay finite and equal cross_entropy's
+    x, W, b, t, w = _big_problem(np.float64)
+    b[1000:] = -np.inf
+    t[t >= 1000] = 7
+    z = logits(x, W, b)
+    np.testing.assert_allclose(
+        fastnl.linear_cross_entropy(x, W, t, linear_bias=b, reduction="none"),
+        fastnl.cross_entropy(z, t, reduction="none"), rtol=1e-12)
+    gx, gW, gb = fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b)
+    gz = fastnl.cross_entropy_backward(z, t)
+    np.testing.assert_allclose(gb, gz.sum(axis=0), rtol=1e-10, atol=1e-15)
+    assert not gb[1000:].any()
+
+
+def test_blas_threads_are_restored():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    x, W, b, t, _ = _big_problem()
+    before = [(i["filepath"], i["num_threads"]) for i in threadpoolctl.threadpool_info()
+              if i["user_api"] == "blas"]
+    fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b)
+    after = [(i["filepath"], i["num_threads"]) for i in threadpoolctl.threadpool_info()
+             if i["user_api"] == "blas"]
+    assert before == after
+
+
+def test_concurrent_calls_share_the_blas_limit():
+    # calls running at once (as Dask's threads run blocks) share the one
+    # process-wide BLAS limit, which the last to leave restores. threadpoolctl
+    # lets one thread (the first to set an OpenBLAS limit) change it: a call
+    # from another thread that finds BLAS on more threads leaves it so and
+    # walks its blocks on one thread; its products may then round otherwise
+    # (float32 sums of 1500 terms in another order: 1e-6 relative)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import concurrent.futures
+    x, W, b, t, _ = _big_problem()
+    alone = fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b)
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+              if i["user_api"] == "blas"]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(
+            lambda _: fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b), range(8)))
+    for grads in results:
+        for got, want in zip(grads, alone):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 * np.abs(want).max())
+    assert [i["num_threads"] for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas"] == before
+    # from the calling thread with BLAS on one thread, the bits of a call alone
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(
+                lambda _: fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b),
+                range(4)))
+    for grads in results:
+        for got, want in zip(grads, alone):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_default_blocks_hold_a_few_percent_of_the_logits():
+    # the memory target: beyond the results, < 5% of the (N, C) float32 logits
+    # with the default blocks (C / 80 classes per block and thread)
+    n, d, c = 512, 32, 40000
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, d), dtype=np.float32)
+    W = rng.standard_normal((c, d), dtype=np.float32)
+    b = rng.standard_normal(c, dtype=np.float32)
+    t = rng.integers(0, c, n)
+    logits_bytes = n * c * 4
+    results = (x.size + W.size + b.size) * 4
+    for threads in (1, 2):
+        with fastnl.num_threads(threads):
+            for call, kept in ((lambda: fastnl.linear_cross_entropy(
+                                    x, W, t, linear_bias=b, label_smoothing=0.1), 0),
+                               (lambda: fastnl.linear_cross_entropy_backward(
+                                    x, W, t, linear_bias=b, label_smoothing=0.1), results)):
+                call()
+                tracemalloc.start()
+                try:
+                    call()
+                    _, peak = tracemalloc.get_traced_memory()
+                finally:
+                    tracemalloc.stop()
+                assert peak - kept < 0.05 * logits_bytes, (threads, peak - kept, logits_bytes)
+
+
+# ---------------------------------------------------------------- Dask
+
+@pytest.fixture
+def da():
+    return pytest.importorskip("dask.array")
+
+
+# The Dask blocks run the in-memory driver on their rows: per-row results
+# (reduction='none', grad_input) are those of the same rows in memory, up to
+# BLAS's rounding on a block of rows instead of all of them (none seen here);
+# reduced losses and grad_weight / grad_bias add the blocks' sums in a tree,
+# another order: float64 rounding, 1e-12 relative.
+DASK_TOL = 1e-12
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("option", OPTIONS)
+@pytest.mark.parametrize("chunks", [(7, D), (10, 5), (N, D)])  # rows; rows and features
+def test_dask_is_lazy_and_equals_memory(da, reduction, option, chunks):
+    x, W, b, t, w = problem(np.float64)
+    if "ignore_index" in option:
+        t[t == -100] = 3
+    kw = keywords(option, w, reduction)
+    xd, td = da.from_array(x, chunks=chunks), da.from_array(t, chunks=chunks[0] + 2)
+    got = fastnl.linear_cross_entropy(xd, W, td, linear_bias=b, chunk_size=9, **kw)
+    assert isinstance(got, da.Array)
+    want = fastnl.linear_cross_entropy(x, W, t, linear_bias=b, chunk_size=9, **kw)
+    assert got.shape == np.shape(want) and got.dtype == want.dtype
+    np.testing.assert_allclose(got.compute(), want, rtol=DASK_TOL, atol=DASK_TOL)
+    if reduction == "none":
+        g = da.from_array(np.linspace(-1, 2, N), chunks=5)
+    else:
+        g = 0.8
+    grads = fastnl.linear_cross_entropy_backward(xd, W, td, linear_bias=b, chunk_size=9,
+                                                 grad_output=g, **kw)
+    assert all(isinstance(a, da.Array) for a in grads)
+    assert grads[0].chunks[0] == xd.chunks[0]
+    wants = fastnl.linear_cross_entropy_backward(
+        x, W, t, linear_bias=b, chunk_size=9, grad_output=np.asarray(g), **kw)
+    for got, want in zip(grads, wants):
+        np.testing.assert_allclose(got.compute(), want, rtol=DASK_TOL, atol=DASK_TOL)
+
+
+def test_dask_float32_probabilities_one_row_and_lazy_parameters(da):
+    x, W, b, _, w = problem(np.float32)
+    q = probabilities(np.float32)
+    xd, qd = da.from_array(x, chunks=(8, 5)), da.from_array(q, chunks=(8, 10))
+    Wd, bd = da.from_array(W, chunks=(10, 5)), da.from_array(b, chunks=10)
+    kw = dict(weight=w, label_smoothing=0.1)
+    got = fastnl.linear_cross_entropy(xd, Wd, qd, linear_bias=bd, **kw)
+    want = fastnl.linear_cross_entropy(x, W, q, linear_bias=b, **kw)
+    assert got.dtype == np.float32
+    # float32 rows added in float64 in a tree: within float32's rounding
+    np.testing.assert_allclose(got.compute(), want, rtol=1e-6)
+    for got, want in zip(fastnl.linear_cross_entropy_backward(xd, Wd, qd, linear_bias=bd, **kw),
+                         fastnl.linear_cross_entropy_backward(x, W, q, linear_bias=b, **kw)):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got.compute(), want, rtol=1e-5, atol=1e-6)
+    # a 1-d input is one row
+    one = fastnl.linear_cross_entropy(xd[4], W, 3, reduction="none")
+    np.testing.assert_allclose(one.compute(), fastnl.linear_cross_entropy(x[4], W, 3),
+                               rtol=1e-6)
+    gx, gW, gb = fastnl.linear_cross_entropy_backward(xd[4], W, 3)
+    assert gx.shape == (D,) and gb is None
+    np.testing.assert_allclose(gx.compute(), fastnl.linear_cross_entropy_backward(x[4], W, 3)[0],
+                               rtol=1e-6)
+
+
+def test_dask_errors_at_once_or_at_compute(da):
+    x, W, b, t, _ = problem(np.float64)
+    xd = da.from_array(x, chunks=7)
+    with pytest.raises(ValueError, match="in_features=12"):
+        fastnl.linear_cross_entropy(xd, W[:, :5], t)
+    with pytest.raises(ValueError, match=r"target shape \(28,\)"):
+        fastnl.linear_cross_entropy(xd, W, t[:-1])
+    with pytest.raises(TypeError, match="out="):
+        fastnl.linear_cross_entropy(xd, W, t, out=np.empty(()))
+    bad = t.copy()
+    bad[4] = C
+    lazy_loss = fastnl.linear_cross_entropy(xd, W, da.from_array(bad, chunks=7))
+    with pytest.raises(IndexError, match=f"Target {C}"):  # the values are read in the blocks
+        lazy_loss.compute()

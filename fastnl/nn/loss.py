@@ -242,7 +242,11 @@ class LinearCrossEntropy(Module):
     U(-1/sqrt(in_features), 1/sqrt(in_features)) for both; ``state_dict()``
     has torch.nn.Linear's keys (``weight``, ``bias``). :meth:`backward`
     returns the gradient of the input and adds those of the parameters into
-    ``weight_grad`` and ``bias_grad``, as torch accumulates ``.grad``.
+    ``weight_grad`` and ``bias_grad``, as torch accumulates ``.grad``. The
+    forward keeps each row's maximum and sum of exponentials for the
+    backward, which then makes the logits once more, not twice: a step is
+    four (N x C x in_features) products against five for the two
+    functions. Dask arrays are refused (use the functions).
 
     Parameters
     ----------
@@ -298,8 +302,12 @@ class LinearCrossEntropy(Module):
                 None)
 
     def forward(self, input, target):
-        if lazy(input, target):  # as the function: not computed behind the caller's back
-            raise NotImplementedError("LinearCrossEntropy does not take Dask arrays yet")
+        if lazy(input, target):  # not computed behind the caller's back
+            raise NotImplementedError(
+                "LinearCrossEntropy does not take Dask arrays: its backward adds into the "
+                "NumPy arrays weight_grad and bias_grad. fastnl.linear_cross_entropy and "
+                "fastnl.linear_cross_entropy_backward take them, lazily (with "
+                "self.weight, self.bias as linear_weight, linear_bias)")
         input, target = np.asarray(input), np.asarray(target)
         # straight to the driver, keeping each row's log-sum-exp: the backward
         # then skips one of its two walks over the classes (a matmul of N x C)
