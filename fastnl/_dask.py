@@ -624,6 +624,25 @@ def _row_losses(p, x, t, w, compute):
                         n_classes=p.n_classes, compute=compute, **kw)
 
 
+def _reduce_rows(p, rows, t, w, compute):
+    """A class loss from its lazy float64 per-row losses: 'none' reshaped, else
+    a tree sum over the mean's denominator (summed counted weights, or the
+    number of rows), as losses.reduce_rows does in memory."""
+    if p.reduction == "none":
+        return rows.reshape(p.expected).astype(p.result)
+    return _reduced(rows.sum(), _denominator(p, t, w, compute), p.result)
+
+
+def _denominator(p, t, w, compute):
+    """What a reduced class loss divides by, lazily: the summed weights of the
+    counted targets or the number of rows for 'mean' (as in memory), else 1."""
+    if p.reduction != "mean":
+        return da.asarray(1.0)
+    if p.probabilities:
+        return da.asarray(float(losses.prob_rows(p)))
+    return _counted_weight(p, t, w, compute)
+
+
 def class_loss(name, input, target, weight, ignore_index, reduction, label_smoothing):
     """nll_loss / cross_entropy: per-row losses, then 'none' or a tree sum over
     the mean's denominator (summed counted weights, or the number of rows)."""
@@ -631,15 +650,7 @@ def class_loss(name, input, target, weight, ignore_index, reduction, label_smoot
                                  label_smoothing)
     compute = resolve_dtype(x.dtype)[0]
     rows = _row_losses(p, x, t, w, compute)
-    if p.reduction == "none":
-        return rows.reshape(p.expected).astype(p.result)
-    if p.reduction == "sum":
-        denominator = 1
-    elif p.probabilities:
-        denominator = losses.prob_rows(p)
-    else:
-        denominator = _counted_weight(p, t, w, compute)
-    return _reduced(rows.sum(), denominator, p.result)
+    return _reduce_rows(p, rows, t, w, compute)
 
 
 def _grad_block(x, t, w, g, denominator, *, loss, ignore_index, reduction, eps):
@@ -716,12 +727,7 @@ def class_loss_backward(name, input, target, weight, ignore_index, reduction, gr
         g, g_ind = (g[None] if one_row else g).rechunk(_row_chunks(x)), rows_ind
     else:
         g_ind = ()
-    if p.reduction != "mean":
-        denominator = da.asarray(1.0)
-    elif p.probabilities:
-        denominator = da.asarray(float(losses.prob_rows(p)))
-    else:
-        denominator = _counted_weight(p, t, w, compute)
+    denominator = _denominator(p, t, w, compute)
     kw = dict(dtype=p.result, meta=_meta(x.ndim, p.result), concatenate=True, loss=p.name,
               ignore_index=p.ignore_index, reduction=p.reduction, eps=p.eps)
     if x.numblocks[1] == 1:
@@ -789,15 +795,7 @@ def linear_class_loss(input, linear_weight, target, linear_bias, weight, ignore_
                         W, "cd", *_optional(b, "c"), *_optional(w, "c"), dtype=_F64,
                         meta=_meta(1, _F64), concatenate=True, ignore_index=p.ignore_index,
                         eps=p.eps, chunk_size=chunk_size)
-    if p.reduction == "none":
-        return rows.reshape(p.expected).astype(p.result)
-    if p.reduction == "sum":
-        denominator = 1
-    elif p.probabilities:
-        denominator = losses.prob_rows(p)
-    else:
-        denominator = _counted_weight(p, t, w, compute)
-    return _reduced(rows.sum(), denominator, p.result)
+    return _reduce_rows(p, rows, t, w, compute)
 
 
 def _linear_grads_block(x, t, W, b, w, g, denominator, *, ignore_index, reduction, eps,
@@ -848,12 +846,7 @@ def linear_class_loss_backward(input, linear_weight, target, linear_bias, weight
     per_row = p.reduction == "none" and g.ndim
     if per_row:
         g = (g[None] if one_row else g).rechunk(x.chunks[:1])
-    if p.reduction != "mean":
-        denominator = da.asarray(1.0)
-    elif p.probabilities:
-        denominator = da.asarray(float(losses.prob_rows(p)))
-    else:
-        denominator = _counted_weight(p, t, w, compute)
+    denominator = _denominator(p, t, w, compute)
 
     def whole(a):  # the one block of a one-chunk Dask array, as a delayed value
         return None if a is None else a.to_delayed().reshape(-1)[0]

@@ -247,13 +247,9 @@ def run(ops=None, dtypes=DTYPES, sizes=SIZES, threads=None, out=False, use_torch
                         yt = forward(xt)
                         call = lambda: backward(gt, xt, yt)  # noqa: E731
                     next(row)["torch"] = median_time(call)
-    fastnl_mode = "writing into out=" if out else "allocating"
-    torch_text = (f"torch {torch.__version__} allocating (no out= in torch.nn.functional)"
-                  if torch is not None else "no torch" if use_torch else "torch skipped")
     order = {c.name: i for i, c in enumerate(chosen)}  # printed op by op, timed size by size
     for direction in passes:
-        print_(f"fastnl {fastnl.__version__}, {direction}, {fastnl_mode}; {torch_text}; "
-               f"NumPy {np.__version__}; {threads} thread(s)")
+        print_(_header(direction, out, torch, use_torch, threads))
         _print_table(sorted((r for r in rows if r["direction"] == direction),
                             key=lambda r: order[r["op"]]), print_)
     return rows

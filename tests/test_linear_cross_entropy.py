@@ -13,6 +13,17 @@ N, D, C = 29, 12, 41
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
 
 
+def _traced_peak(call):
+    """tracemalloc's peak bytes of call(), after a first call (imports, caches)."""
+    call()
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def problem(dtype, seed=0, n=N, bias=True):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, D)).astype(dtype)
@@ -193,13 +204,7 @@ def test_extra_memory_is_far_below_the_logits():
     for call in (lambda: fastnl.linear_cross_entropy(x, W, t, chunk_size=256,
                                                      label_smoothing=0.1),
                  lambda: fastnl.linear_cross_entropy_backward(x, W, t, chunk_size=256)):
-        call()  # warm up (imports, caches)
-        tracemalloc.start()
-        try:
-            call()
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        peak = _traced_peak(call)
         # the backward returns grad_weight (c x d); beyond it, blocks of n x 256
         assert peak - c * d * 4 < logits_bytes / 4, (peak, logits_bytes)
 
@@ -525,13 +530,7 @@ def test_default_blocks_hold_a_few_percent_of_the_logits():
                                     x, W, t, linear_bias=b, label_smoothing=0.1), 0),
                                (lambda: fastnl.linear_cross_entropy_backward(
                                     x, W, t, linear_bias=b, label_smoothing=0.1), results)):
-                call()
-                tracemalloc.start()
-                try:
-                    call()
-                    _, peak = tracemalloc.get_traced_memory()
-                finally:
-                    tracemalloc.stop()
+                peak = _traced_peak(call)
                 assert peak - kept < 0.05 * logits_bytes, (threads, peak - kept, logits_bytes)
 
 
