@@ -575,11 +575,17 @@ def test_class_losses_dtype_policy(rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_nll_loss_small_call_path_has_the_general_paths_bits(dtype, reduction):
-    # nll_loss of a C-contiguous (N, C) array with int64 targets and no class
-    # weights is one kernel call (_drivers.losses._nll_small_call); the
-    # general path (class_problem, class_rows, reduce_rows) is the reference
+@pytest.mark.parametrize("name, label_smoothing", [("nll_loss", 0.0), ("cross_entropy", 0.0),
+                                                   ("cross_entropy", 0.25)])
+def test_class_loss_small_call_path_has_the_general_paths_bits(dtype, reduction, name,
+                                                               label_smoothing):
+    # nll_loss and cross_entropy of a C-contiguous (N, C) array with int64
+    # targets and no class weights are one kernel call
+    # (_drivers.losses._small_call); the general path (class_problem,
+    # class_rows, reduce_rows) is the reference
     from fastnl._drivers import losses as driver
+    f = getattr(fastnl, name)
+    smoothing = {"label_smoothing": label_smoothing} if name == "cross_entropy" else {}
     rng = np.random.default_rng(7)
     x = rng.standard_normal((257, 13)).astype(dtype)
     x[3, 2], x[4, 5], x[9, 1] = np.inf, -np.inf, np.nan
@@ -587,27 +593,36 @@ def test_nll_loss_small_call_path_has_the_general_paths_bits(dtype, reduction):
         for t in (rng.integers(0, 13, 257), np.where(rng.random(257) < 0.3, ignore_index, 7),
                   np.full(257, 5), np.full(257, ignore_index), np.arange(257) % 13):
             t = t.astype(np.int64)
-            got = fastnl.nll_loss(x, t, ignore_index=ignore_index, reduction=reduction)
-            assert driver._nll_small_call(x, t, None, ignore_index, reduction) is not None
-            p = driver.class_problem("nll_loss", x, t, None, ignore_index, reduction)
+            got = f(x, t, ignore_index=ignore_index, reduction=reduction, **smoothing)
+            assert driver._small_call(name, x, t, None, ignore_index, reduction,
+                                      label_smoothing) is not None
+            p = driver.class_problem(name, x, t, None, ignore_index, reduction, label_smoothing)
             want = driver.reduce_rows(*driver.class_rows(p), p)
             assert type(got) is type(want)
             np.testing.assert_array_equal(got, want)
-    empty = fastnl.nll_loss(np.empty((0, 3), dtype), np.empty(0, np.int64), reduction=reduction)
+    empty = f(np.empty((0, 3), dtype), np.empty(0, np.int64), reduction=reduction)
     assert (np.isnan(empty) if reduction == "mean" else empty == 0) and empty.dtype == dtype
 
 
-def test_nll_loss_small_call_path_leaves_errors_and_other_calls_to_the_general_path():
+@pytest.mark.parametrize("name", ["nll_loss", "cross_entropy"])
+def test_class_loss_small_call_path_leaves_errors_and_other_calls_to_the_general_path(name):
     from fastnl._drivers import losses as driver
+    f = getattr(fastnl, name)
     x = np.zeros((4, 3))
     with pytest.raises(IndexError, match="Target 3 is out of bounds"):
-        fastnl.nll_loss(x, np.array([0, 1, 3, 2]))
+        f(x, np.array([0, 1, 3, 2]))
     with pytest.raises(IndexError, match="Target -1 is out of bounds"):
-        fastnl.nll_loss(x, np.array([0, -1, 2, 2]))
+        f(x, np.array([0, -1, 2, 2]))
     t = np.array([0, 1, 2, 2])
-    for args in ((x, t, np.ones(3), -100, "mean"), (x, t, None, -100, "none"),
-                 (x.T.copy().T, t, None, -100, "mean"), (x, t.astype(np.int32), None, -100, "sum"),
-                 (x[:, :, None], t[:, None], None, -100, "mean"), (x.tolist(), t, None, -100, "sum")):
-        assert driver._nll_small_call(*args) is None
+    for args in ((x, t, np.ones(3), -100, "mean", 0.0), (x, t, None, -100, "none", 0.0),
+                 (x.T.copy().T, t, None, -100, "mean", 0.0),
+                 (x, t.astype(np.int32), None, -100, "sum", 0.0),
+                 (x[:, :, None], t[:, None], None, -100, "mean", 0.0),
+                 (x.tolist(), t, None, -100, "sum", 0.0), (x, t, None, -100, "mean", 1.5),
+                 (x, t, None, -100, "mean", np.nan), (x, t, None, np.int64(-100), "mean", 0.0)):
+        assert driver._small_call(name, *args) is None
+    if name == "cross_entropy":
+        with pytest.raises(ValueError, match="label_smoothing"):
+            f(x, t, label_smoothing=1.5)
     with pytest.raises(ValueError, match="reduction"):
-        fastnl.nll_loss(x, t, reduction="avg")
+        f(x, t, reduction="avg")

@@ -170,3 +170,48 @@ def test_import_keeps_subnormals():
     assert tiny * np.float32(1e-3) != 0
     assert np.nextafter(np.float32(0), np.float32(1)) / np.float32(2) == 0  # rounds to even
     assert np.float64(5e-324) * 1 != 0
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_call_path_has_the_general_paths_bits(name, dtype, rng):
+    # a plain C-contiguous float array goes to the kernel in one C call
+    # (_rowwise.fast_softmax / fast_softmax_backward); any other layout, an
+    # overlapping out or a dtype cast takes the general path: same bits
+    f, backward = getattr(fastnl, name), getattr(fastnl, f"{name}_backward")
+    x = (rng.standard_normal((6, 5, 33)) * 4).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    log_out, t = name == "log_softmax", -0.7 if name == "softmin" else 0.7
+    for axis in (0, 1, 2, -1):
+        assert _rowwise.fast_softmax(x, axis, t, log_out, None) is not None
+        y = f(x, axis=axis, temperature=0.7)
+        general = f(np.asfortranarray(x), axis=axis, temperature=0.7)  # not C-contiguous
+        np.testing.assert_array_equal(y, general)
+        assert y.flags.c_contiguous and y.dtype == dtype
+        gx = backward(g, y, axis=axis, temperature=0.7)
+        np.testing.assert_array_equal(
+            gx, backward(np.asfortranarray(g), np.asfortranarray(y), axis=axis, temperature=0.7))
+        # out=: a new array, the input itself (in place), and an overlapping
+        # view (through a temporary on the general path)
+        out = np.empty_like(x)
+        assert f(x, axis=axis, temperature=0.7, out=out) is out
+        np.testing.assert_array_equal(out, y)
+        inplace = x.copy()
+        assert f(inplace, axis=axis, temperature=0.7, out=inplace) is inplace
+        np.testing.assert_array_equal(inplace, y)
+        buffer = np.concatenate([x.ravel(), x.ravel()])
+        view_in, view_out = buffer[:x.size].reshape(x.shape), buffer[1:x.size + 1].reshape(x.shape)
+        assert _rowwise.fast_softmax(view_in, axis, t, log_out, view_out) is None
+        f(view_in, axis=axis, temperature=0.7, out=view_out)
+        np.testing.assert_array_equal(view_out, y)
+        grad_in_place = g.copy()
+        assert backward(grad_in_place, y, axis=axis, temperature=0.7,
+                        out=grad_in_place) is grad_in_place
+        np.testing.assert_array_equal(grad_in_place, gx)
+    for axis in (3, -4, 1.0, True):
+        assert _rowwise.fast_softmax(x, axis, t, log_out, None) is None
+    assert _rowwise.fast_softmax(x.astype(">f8"), 0, t, log_out, None) is None
+    assert _rowwise.fast_softmax_backward(g.astype(np.float16), x, 0, t, log_out, None) is None
+    assert _rowwise.fast_softmax_backward(g[:, :, :3], x, 0, t, log_out, None) is None
+    with pytest.raises(np.exceptions.AxisError):
+        f(x, axis=3)

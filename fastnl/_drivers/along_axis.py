@@ -65,18 +65,26 @@ def cast(x, dtype):
 def softmax(x, axis, temperature, dtype, out, softmin, log_out):
     """softmax, log_softmax (log_out) or softmin along the integer `axis`,
     with a checked `temperature`."""
+    t = -temperature if softmin else temperature
+    if dtype is None:  # the small-call path: a plain float array, in one C call
+        y = _k.fast_softmax(x, axis, t, log_out, out)
+        if y is not None:
+            return y
     x, result = as_float_array(cast(np.asarray(x), dtype))
     axis = normalize_axis(axis, x.ndim)
     if out is not None:
         check_out(out, x.shape, result)
     arrays, order, outer, n, inner = lanes([x], axis)
-    return _run(_k.softmax, arrays, order, out, x.shape, result,
-                (outer, n, inner, -temperature if softmin else temperature, log_out))
+    return _run(_k.softmax, arrays, order, out, x.shape, result, (outer, n, inner, t, log_out))
 
 
 def softmax_backward(grad_output, output, axis, temperature, out, softmin, log_out):
     """The backward passes, from the forward's output: the inputs are promoted
     to one compute dtype (as the activations' backward passes do)."""
+    t = -temperature if softmin else temperature
+    gx = _k.fast_softmax_backward(grad_output, output, axis, t, log_out, out)
+    if gx is not None:  # the small-call path: plain float arrays of one dtype
+        return gx
     (g, g_result), (y, y_result) = as_float_array(grad_output, "grad_output"), \
         as_float_array(output, "output")
     if g.shape != y.shape:
@@ -90,4 +98,4 @@ def softmax_backward(grad_output, output, axis, temperature, out, softmin, log_o
         check_out(out, y.shape, result)
     arrays, order, outer, n, inner = lanes([g, y], axis)
     return _run(_k.softmax_backward, arrays, order, out, y.shape, result,
-                (outer, n, inner, -temperature if softmin else temperature, log_out))
+                (outer, n, inner, t, log_out))

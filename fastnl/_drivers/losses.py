@@ -429,18 +429,24 @@ def class_denominator(p):
 _SMALL_CALL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _nll_small_call(input, target, weight, ignore_index, reduction):
-    """nll_loss reduced over an (N, C) C-contiguous float32/float64 array with
-    int64 class indices and no class weights, in one kernel call (the bits of
-    the general path), or None for any other call or a bad target (the
-    general path then runs, with its checks and errors)."""
+def _small_call(name, input, target, weight, ignore_index, reduction, label_smoothing):
+    """nll_loss or cross_entropy reduced over an (N, C) C-contiguous
+    float32/float64 array with int64 class indices and no class weights, in
+    one kernel call (the bits of the general path), or None for any other
+    call or a bad target (the general path then runs, with its checks and
+    errors)."""
     if not (weight is None and (reduction == "mean" or reduction == "sum")
+            and type(ignore_index) is int
+            and type(label_smoothing) in (float, int) and 0 <= label_smoothing <= 1
             and type(input) is np.ndarray and type(target) is np.ndarray
             and input.ndim == 2 and target.ndim == 1 and target.shape[0] == input.shape[0]
             and input.dtype in _SMALL_CALL_FLOATS and target.dtype == np.int64
             and input.flags.c_contiguous and target.flags.c_contiguous):
         return None
-    sums = _kr.nll_reduced(input, target, operator.index(ignore_index))
+    if name == "nll_loss":
+        sums = _kr.nll_reduced(input, target, ignore_index)
+    else:
+        sums = _kr.fast_cross_entropy(input, target, ignore_index, label_smoothing)
     if sums is None:
         return None
     total, counted = sums
@@ -449,10 +455,9 @@ def _nll_small_call(input, target, weight, ignore_index, reduction):
 
 def class_loss(name, input, target, weight, ignore_index, reduction, label_smoothing=0.0):
     """nll_loss and cross_entropy: checks, the per-row kernel, the reduction."""
-    if name == "nll_loss":
-        result = _nll_small_call(input, target, weight, ignore_index, reduction)
-        if result is not None:
-            return result
+    result = _small_call(name, input, target, weight, ignore_index, reduction, label_smoothing)
+    if result is not None:
+        return result
     p = class_problem(name, input, target, weight, ignore_index, reduction, label_smoothing)
     return reduce_rows(*class_rows(p), p)
 
