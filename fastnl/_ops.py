@@ -119,7 +119,7 @@ KERNELS = [
     Kernel("logsigmoid"),
     # below exp's normal range x exp(x) goes through libm
     Kernel("silu", rare={"f": "x < -87.0f", "d": "x < -708.0"}),
-    Kernel("mish", rare={"f": "x < -87.0f", "d": "x < -708.0"}),
+    Kernel("mish", rare={"f": "x < -708.0f", "d": "x < -708.0"}),
     Kernel("hardsigmoid", grain=CHEAP),
     Kernel("hardswish", grain=CHEAP),
     Kernel("squareplus", ("b",)),

@@ -503,45 +503,11 @@ static inline double fnl_silu_rare_d(double x) { return fnl_x_exp_x_rare_d(x); }
 
 /* ---------------------------------------------------------------- mish */
 /* x tanh(softplus(x)), tanh(log1p(e)) = t / (t + 2), t = e (e + 2),
-   e = exp(x): exact form, no cancellation; 1 to the type's precision beyond
-   20 (float32) or 100 (float64). x below the cut (and -inf) go to
-   fnl_mish_rare.
+   e = exp(x): exact form, no cancellation; 1 to float64's precision beyond
+   100. x below -708 (and -inf) go to fnl_mish_rare.
    Derivative: tanh(sp) + x sigmoid(x) sech^2(sp), sp = log1p(e):
    tanh(sp) = t / q, sech^2(sp) = 4 w^2 / q^2, w = 1 + e, q = t + 2; 1
    beyond the same bound. */
-FNL_INLINE float fnl_mish_f(float x) {
-    float e = fnl_exp_f(x);
-    float t = e * (e + 2);
-    float r = x * (t / (t + 2));
-    return x > 20.0f ? x : r;
-}
-FNL_INLINE float fnl_mish_backward_f(float g, float x) {
-    float e = fnl_exp_f(x);
-    float w = 1 + e;
-    float t = e * (e + 2);
-    float q = t + 2;
-    /* Near the zero x0 = -1.1924312145 of mish', where tanh(sp) and
-       x s(x) sech^2(sp) cancel, in the window [-2, -0.625]: as gelu's,
-       mish' = (x - X0) K(u) - C, u = x + 1.3125, K of degree 8
-       (tools/fit_derivative_zeros.py mish -2 -0.625 8). */
-    float th = x + 1.1924312114715576f, u = x + 1.3125f;
-    float k = (((((((0.0002314586308784783f
-        * u + 0.0007349512306973338f)
-        * u + 0.000380086392397061f)
-        * u - 0.0038723761681467295f)
-        * u - 0.013625235296785831f)
-        * u - 0.013189009390771389f)
-        * u + 0.04790249094367027f)
-        * u + 0.19389678537845612f)
-        * u + 0.24300213158130646f;
-    float near = th * k + 8.125727868346644e-10f;
-    float d = t / q + x * (e / w) * (4 * w * w / (q * q));
-    d = (x >= -2.0f && x <= -0.625f) ? near : d;
-    float r = g * d;
-    r = x == -INFINITY ? 0.0f : r;
-    return x > 20.0f ? g : r;
-}
-static inline float fnl_mish_rare_f(float x) { return fnl_x_exp_x_rare_f(x); }
 FNL_INLINE double fnl_mish_d(double x) {
     double e = fnl_exp_d(x);
     double t = e * (e + 2);
@@ -558,6 +524,16 @@ FNL_INLINE double fnl_mish_backward_d(double g, double x) {
     return x > 100.0 ? g : r;
 }
 static inline double fnl_mish_rare_d(double x) { return fnl_x_exp_x_rare_d(x); }
+/* float32 in float64, rounded once: within 1/2 ulp but for double
+   rounding, the derivative next to its zero x0 = -1.19243 and below -87
+   included (float32's own exp, products and quotient cost 3.9 ulp, 51 below
+   -87 where exp(x) is subnormal, and a zero-window polynomial), and with
+   torch's mish several times slower, the time is there to spend. */
+FNL_INLINE float fnl_mish_f(float x) { return (float)fnl_mish_d(x); }
+FNL_INLINE float fnl_mish_backward_f(float g, float x) {
+    return (float)fnl_mish_backward_d(g, x);
+}
+static inline float fnl_mish_rare_f(float x) { return fnl_x_exp_x_rare_f(x); }
 
 /* ---------------------------------------------------------------- hardsigmoid */
 FNL_INLINE float fnl_hardsigmoid_f(float x) {
