@@ -63,6 +63,15 @@ def assert_rounded(got, want32, bf16):
     assert got.tobytes() == want.tobytes()
 
 
+def _ulps(ours, theirs):
+    """Distance in bfloat16 steps (the same NaN counts as equal)."""
+    def ordered(a):
+        i = np.asarray(a).view(np.int16).astype(np.int64)
+        return np.where(i < 0, -(i & 0x7FFF), i)  # -0.0 and 0.0 are both 0
+    nan = np.isnan(f32(ours)) & np.isnan(f32(theirs))
+    return np.where(nan, 0, np.abs(ordered(ours) - ordered(theirs)))
+
+
 # ---------------------------------------------------------------- the policy
 
 def test_not_imported_and_nothing_changes_without_it():
@@ -459,15 +468,6 @@ def test_dask(bf16):
 
 
 # ---------------------------------------------------------------- torch
-
-def _ulps(ours, theirs):
-    """Distance in bfloat16 steps (the same NaN counts as equal)."""
-    def ordered(a):
-        i = np.asarray(a).view(np.int16).astype(np.int64)
-        return np.where(i < 0, -(i & 0x7FFF), i)  # -0.0 and 0.0 are both 0
-    nan = np.isnan(f32(ours)) & np.isnan(f32(theirs))
-    return np.where(nan, 0, np.abs(ordered(ours) - ordered(theirs)))
-
 
 def _to_torch(torch, a, dtype):
     return torch.from_numpy(f32(a)).to(dtype)
