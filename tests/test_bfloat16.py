@@ -456,6 +456,8 @@ def test_dask(bf16):
     dt = da.from_array(t, chunks=3)
     _lazy_equal(fastnl.cross_entropy(dx, dt, reduction="none"),  # the class axis split
                 fastnl.cross_entropy(x, t, reduction="none"), ulps=1)
+    w = rng.uniform(0.5, 2, 6).astype(bf16)
+    _lazy_equal(fastnl.nll_loss(dx, dt, weight=w), fastnl.nll_loss(x, t, weight=w), ulps=1)
     _lazy_equal(fastnl.cross_entropy_backward(da.from_array(x, chunks=(3, 6)), dt),
                 fastnl.cross_entropy_backward(x, t))
     W = data(bf16, (6, 6), seed=2, special=False)
