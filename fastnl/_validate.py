@@ -1,22 +1,41 @@
 """Array coercion and argument checks shared by every public function.
 
 The dtype policy (docs: API conventions, "Arrays and dtypes"): float32 and float64 are
-computed natively; float16 is computed in float32 and returned as float16;
-bool and integers are computed and returned in float64; anything else is a
-TypeError naming the dtype.
+computed natively; float16, and ml_dtypes' bfloat16, are computed in float32
+and returned in their own dtype; bool and integers are computed and returned
+in float64; anything else is a TypeError naming the dtype.
 """
 
 import math
 import operator
+import sys
 
 import numpy as np
 
 _F16, _F32, _F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 
 
+def bfloat16():
+    """ml_dtypes' bfloat16 dtype, or None while ml_dtypes is not imported (no
+    bfloat16 array can exist then): fastnl never imports it itself."""
+    ml_dtypes = sys.modules.get("ml_dtypes")
+    return None if ml_dtypes is None else np.dtype(ml_dtypes.bfloat16)
+
+
+def is_float(dtype):
+    """Whether `dtype` is a floating dtype: NumPy's (kind 'f') or bfloat16,
+    which NumPy knows as a user dtype of kind 'V'."""
+    if dtype.kind == "f":
+        return True
+    bf16 = bfloat16() if dtype.kind == "V" else None
+    return bf16 is not None and dtype == bf16
+
+
 def resolve_dtype(dtype):
     """(compute dtype, result dtype) for an input dtype, both native byte order."""
     kind, size = dtype.kind, dtype.itemsize
+    if kind == "V" and is_float(dtype):  # bfloat16, computed as float16 is
+        return _F32, bfloat16()
     if kind == "f":
         if size == 4:
             return _F32, _F32

@@ -48,12 +48,19 @@ def _through_ufunc(ufunc, operands, params, out):
     if len(operands) == 2 and np.shape(operands[0]) != np.shape(operands[1]):
         raise ValueError(f"grad_output has shape {np.shape(operands[0])} but input has shape "
                          f"{np.shape(operands[1])}; they must be the same")
-    # the dtype policy: integers and bools in float64 (NumPy's casts would
-    # take bool to float16); anything else is refused as for NumPy arrays
-    operands = [a if resolve_dtype(np.dtype(a.dtype))[0].kind == "f" and a.dtype.kind == "f"
-                else a.astype(np.float64) for a in map(_with_dtype, operands)]
-    extra = {} if out is None else {"out": out}
-    return ufunc(*operands, *params, **extra)
+    # the dtype policy: NumPy's floats to their own loops; integers and bools
+    # in float64 (NumPy's casts would take bool to float16); bfloat16, which
+    # has no loop, in float32 and rounded back below; anything else is
+    # refused as for NumPy arrays
+    operands = list(map(_with_dtype, operands))
+    dtypes = [resolve_dtype(np.dtype(a.dtype)) for a in operands]
+    operands = [a if a.dtype.kind == "f" else a.astype(compute)
+                for a, (compute, _) in zip(operands, dtypes)]
+    if out is not None:
+        return ufunc(*operands, *params, out=out)
+    y = ufunc(*operands, *params)
+    result = np.result_type(*[r for _, r in dtypes])
+    return y if y.dtype == result else y.astype(result)
 
 
 def _with_dtype(a):

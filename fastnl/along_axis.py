@@ -70,7 +70,8 @@ def softmax(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=None):
     temperature : float, default 1.0
         ``T > 0``, divides the logits: large T flattens, small T sharpens.
     dtype : dtype, optional
-        Cast the input to this floating dtype first, as torch's ``dtype=``.
+        Cast the input to this floating dtype first (bfloat16 too), as torch's
+        ``dtype=``.
     out : ndarray, optional
         Where to write the result: the input's shape and result dtype; may be `x`.
 
@@ -124,7 +125,8 @@ def log_softmax(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=Non
     temperature : float, default 1.0
         ``T > 0``, divides the logits.
     dtype : dtype, optional
-        Cast the input to this floating dtype first, as torch's ``dtype=``.
+        Cast the input to this floating dtype first (bfloat16 too), as torch's
+        ``dtype=``.
     out : ndarray, optional
         Where to write the result: the input's shape and result dtype; may be `x`.
 
@@ -169,7 +171,8 @@ def softmin(x, axis=_LAST, temperature=1.0, dtype=None, out=None, *, dim=None):
     temperature : float, default 1.0
         ``T > 0``, divides the logits before the sign is flipped.
     dtype : dtype, optional
-        Cast the input to this floating dtype first, as torch's ``dtype=``.
+        Cast the input to this floating dtype first (bfloat16 too), as torch's
+        ``dtype=``.
     out : ndarray, optional
         Where to write the result: the input's shape and result dtype; may be `x`.
 

@@ -1039,7 +1039,8 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     Returns
     -------
     numpy scalar or ndarray
-        The loss, in the inputs' float dtype (float16 computes in float32).
+        The loss, in the inputs' float dtype (float16 and bfloat16 compute in
+        float32).
 
     Raises
     ------

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from fastnl._validate import rng_from
+from fastnl._validate import is_float, rng_from
 
 __all__ = ["BalancedBatchSampler"]
 
@@ -75,7 +75,7 @@ class BalancedBatchSampler:
         labels = np.asarray(labels)
         if labels.ndim != 1 or labels.size == 0:
             raise ValueError(f"labels must be a non-empty 1-d array, got shape {labels.shape}")
-        if labels.dtype.kind in "fc" and np.isnan(labels).any():
+        if (labels.dtype.kind == "c" or is_float(labels.dtype)) and np.isnan(labels).any():
             # np.unique would make every NaN one class of its own
             raise ValueError(f"labels must not contain NaN (found "
                              f"{np.count_nonzero(np.isnan(labels))})")

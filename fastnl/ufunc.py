@@ -11,7 +11,10 @@ the functions of :mod:`fastnl`, with NumPy's machinery around them:
 - NumPy's keywords ``out``, ``where``, ``dtype``, ``casting``, ``order``,
   and methods such as ``at``;
 - loops for float16, float32 and float64 (float16 computed in float32);
-  integers and bools take NumPy's usual casts (to float64; bool to float16);
+  integers and bools take NumPy's usual casts (to float64; bool to float16),
+  and so does ``ml_dtypes.bfloat16``, which has no loop: to float32, the
+  result float32 unless ``out=`` is bfloat16 (the functions of
+  :mod:`fastnl` return bfloat16, also for arrays of other libraries);
 - a parameter outside its domain gives NaN for its elements, as NumPy's own
   ufuncs do (``fastnl.celu`` raises ``ValueError`` instead);
 - any array that implements ``__array_ufunc__`` works: an

@@ -1,3 +1,4 @@
+import importlib
 import os
 
 import numpy as np
@@ -6,14 +7,24 @@ import pytest
 import fastnl
 
 
+def _test_dependency(name):
+    """The module `name`: its tests are skipped where it is not installed, but
+    in CI (CI=true, where .ci/run installs it) a missing one is an error."""
+    if os.environ.get("CI", "").lower() == "true":
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
+
+
 @pytest.fixture(scope="session")
 def torch():
-    """torch as the second oracle: skipped where it is not installed, but in CI
-    (CI=true, where .ci/run installs it) a missing torch is an error."""
-    if os.environ.get("CI", "").lower() == "true":
-        import torch
-        return torch
-    return pytest.importorskip("torch")
+    """torch as the second oracle (installed beside the test extra by .ci/run)."""
+    return _test_dependency("torch")
+
+
+@pytest.fixture(scope="session")
+def bf16():
+    """ml_dtypes' bfloat16 dtype (ml_dtypes is in the test extra)."""
+    return np.dtype(_test_dependency("ml_dtypes").bfloat16)
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])

@@ -1073,6 +1073,15 @@ def test_distributed_local_cluster(monkeypatch):
                                atol=1e-13 * np.max(np.abs(expected)))
 
 
+def test_modules_default_upstream_keeps_the_dtype(rng):
+    """The default grad_output of a module's backward on a Dask input is ones
+    of the result dtype, as in memory (float16 stays float16)."""
+    x = rng.standard_normal((6, 4)).astype(np.float16)
+    module, lazy_module = fastnl.nn.GELU(), fastnl.nn.GELU()
+    module(x), lazy_module(lazy(x))
+    assert_bitwise(lazy_module.backward(), module.backward())
+
+
 def test_modules_stay_lazy(rng):
     """fastnl.nn modules hand Dask inputs to the functions: forward and
     backward (with its default upstream gradient) stay lazy and equal the

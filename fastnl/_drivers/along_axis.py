@@ -13,7 +13,8 @@ import numpy as np
 from fastnl._config import _kernel_threads
 from fastnl._kernels import _rowwise as _k
 from fastnl._kernels._pool import empty
-from fastnl._validate import as_float_array, check_out, deliver, normalize_axis, writes_into
+from fastnl._validate import (as_float_array, check_out, deliver, is_float, normalize_axis,
+                              writes_into)
 
 
 def lanes(arrays, axis):
@@ -57,7 +58,7 @@ def cast(x, dtype):
     if dtype is None:
         return x
     dtype = np.dtype(dtype)
-    if dtype.kind != "f":
+    if not is_float(dtype):
         raise TypeError(f"dtype must be a floating dtype, got {dtype}")
     return x.astype(dtype, copy=False)
 

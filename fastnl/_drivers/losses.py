@@ -16,8 +16,8 @@ import numpy as np
 from fastnl._config import _kernel_threads
 from fastnl._kernels import _rowwise as _kr
 from fastnl._kernels._pool import empty
-from fastnl._validate import (as_float_array, check_out, check_reduction, deliver, real,
-                              resolve_dtype, writes_into)
+from fastnl._validate import (as_float_array, check_out, check_reduction, deliver, is_float,
+                              real, resolve_dtype, writes_into)
 
 
 # ---------------------------------------------------------------- pointwise losses
@@ -337,7 +337,7 @@ def class_checks(name, x, t, weight, ignore_index, reduction, label_smoothing):
         if weight.ndim != 1 or weight.shape[0] != p.n_classes:
             raise ValueError(f"weight should have one element per class ({p.n_classes} "
                              f"classes), got shape {weight.shape}")
-    p.probabilities = name == "cross_entropy" and t.dtype.kind == "f"
+    p.probabilities = name == "cross_entropy" and is_float(t.dtype)
     if p.probabilities:
         if t.shape != x.shape:
             hint = " (cast with target.astype(int))" if t.shape == p.expected else ""

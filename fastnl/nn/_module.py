@@ -21,7 +21,8 @@ def ones(shape, like):
     dtype = resolve_dtype(like.dtype)[1]
     if lazy(like):
         import dask.array as da
-        return da.ones(shape, dtype, chunks=like.chunks if like.shape == tuple(shape) else "auto")
+        chunks = like.chunks if like.shape == tuple(shape) else "auto"
+        return da.ones(shape, dtype=dtype, chunks=chunks)  # a positional dtype is ignored
     return np.ones(shape, dtype)
 
 
