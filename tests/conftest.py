@@ -1,5 +1,7 @@
 import importlib
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -32,6 +34,21 @@ def n_threads(request):
     """Run the test body with fastnl on 1 and on 2 threads."""
     with fastnl.num_threads(request.param):
         yield request.param
+
+
+@pytest.fixture(scope="session")
+def fresh_python():
+    """Run Python code in a new interpreter that imports the fastnl this
+    process imported (a checkout or an installed wheel); fails the test with
+    the interpreter's stderr unless it exits 0."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastnl.__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+    def run(code):
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+    return run
 
 
 @pytest.fixture

@@ -15,9 +15,6 @@ ml_dtypes is in the test extra: missing, these tests are skipped, but in CI
 (CI=true) that is an error (the `bf16` fixture of conftest.py).
 """
 
-import os
-import subprocess
-import sys
 import warnings
 
 import dask.array as da
@@ -74,7 +71,7 @@ def _ulps(ours, theirs):
 
 # ---------------------------------------------------------------- the policy
 
-def test_not_imported_and_nothing_changes_without_it():
+def test_not_imported_and_nothing_changes_without_it(fresh_python):
     """fastnl never imports ml_dtypes (it looks bfloat16 up in sys.modules),
     and without it a two-byte void dtype is refused as before."""
     code = (
@@ -92,11 +89,7 @@ def test_not_imported_and_nothing_changes_without_it():
         "else:\n"
         "    raise AssertionError('V2 accepted')\n"
     )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(fastnl.__file__)))
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=env, timeout=120)
-    assert result.returncode == 0, result.stderr
+    fresh_python(code)
 
 
 def test_errors_name_bfloat16(bf16):

@@ -12,8 +12,6 @@ passes a Dask array; one test runs on a two-process dask.distributed cluster.
 """
 
 import os
-import subprocess
-import sys
 import threading
 import warnings
 
@@ -261,7 +259,7 @@ def test_linear_cross_entropy_module_refuses_dask_arrays(rng):
         fastnl.nn.LinearCrossEntropy(4, 5, rng=0)(x, np.zeros(6, int))
 
 
-def test_import_fastnl_does_not_import_dask():
+def test_import_fastnl_does_not_import_dask(fresh_python):
     """dask stays an optional extra: in-memory calls never import it."""
     code = (
         "import sys, numpy as np, fastnl\n"
@@ -277,12 +275,7 @@ def test_import_fastnl_does_not_import_dask():
         "loaded = sorted(m for m in sys.modules if m == 'dask' or m.startswith('dask.'))\n"
         "assert not loaded, loaded\n"
     )
-    # the fastnl this process imported (a checkout or an installed wheel)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(fastnl.__file__)))
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=env, timeout=120)
-    assert result.returncode == 0, result.stderr
+    fresh_python(code)
 
 
 # ---------------------------------------------------------------- elementwise activations
