@@ -467,6 +467,9 @@ def ulp_error(got, exact_value):
     g = got.astype(work)
     with np.errstate(all="ignore"):
         _, e = np.frexp(y)
+        # frexp gives 0 the exponent 0, the binade of 1/2: an exact 0 is below
+        # the smallest normal number, where the spacing is the subnormal one
+        e = np.where(y == 0, info.minexp, e)
         ulp = np.ldexp(work(1), np.maximum(e - (info.nmant + 1), info.minexp - info.nmant))
         err = np.abs(g - y) / ulp
         rounded = y.astype(got.dtype).astype(work)  # inf where y is beyond the range

@@ -1,13 +1,41 @@
 """``python -m fastnl.accuracy`` (the exhaustive float32 check, run here with
 a large stride so that CI runs it on every change): every activation and its
-derivative within tolerance, and its command line."""
+derivative within tolerance, and its command line; and the measure it
+reports, ``fastnl._reference.ulp_error``, on values worked out by hand."""
 
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from fastnl import accuracy
+from fastnl._reference import ulp_error
+
+F32_MAX = float(np.finfo(np.float32).max)  # (2 - 2^-23) 2^127, its ulp 2^104
+INF, NAN = float("inf"), float("nan")
+# (float32 result, exact value, error in ulp of the exact value)
+BY_HAND = [
+    (1.0, 1.0, 0.0), (-0.0, 0.0, 0.0), (0.0, -0.0, 0.0),
+    (1 + 2.0 ** -23, 1.0, 1.0), (1.0, 1 + 2.0 ** -24, 0.5),  # the tie is half an ulp
+    (1.0, 1 - 2.0 ** -30, 2.0 ** -6),  # the exact value's binade [1/2, 1): ulp 2^-24
+    (2.0 ** -149, 0.0, 1.0),  # an exact 0 is below the smallest normal: ulp 2^-149
+    (2.0 ** -149, 3 * 2.0 ** -150, 0.5), (0.0, 2.0 ** -151, 0.25),
+    (2.0 ** -126, 2.0 ** -126 - 2.0 ** -150, 0.5),  # just below the smallest normal
+    (F32_MAX, F32_MAX + 2.0 ** 102, 0.25),  # beyond max, but it rounds to max
+    (INF, F32_MAX + 2.0 ** 103, 0.0),  # the tie rounds to inf (max's significand is odd)
+    (F32_MAX, F32_MAX + 2.0 ** 103, INF), (-INF, -1e300, 0.0), (INF, INF, 0.0),
+    (INF, 1.0, INF), (-INF, INF, INF), (1.0, INF, INF),
+    (NAN, NAN, 0.0), (NAN, 1.0, INF), (1.0, NAN, INF), (INF, NAN, INF),
+]
+
+
+@pytest.mark.parametrize("exact_dtype", [np.float64, np.longdouble])
+def test_ulp_error_by_hand(exact_dtype):
+    got, exact, want = map(np.array, zip(*BY_HAND))
+    err = ulp_error(got.astype(np.float32), exact.astype(exact_dtype))
+    assert err.dtype == np.float64
+    np.testing.assert_array_equal(err, want)
 
 
 def test_strided_run_passes(capsys):
