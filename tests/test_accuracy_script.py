@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fastnl import accuracy
+from fastnl._kernels import _ulp
 from fastnl._reference import ulp_error
 
 F32_MAX = float(np.finfo(np.float32).max)  # (2 - 2^-23) 2^127, its ulp 2^104
@@ -92,3 +93,63 @@ def test_fast_reference_refuses_a_wrong_float64_kernel(monkeypatch, capsys):
                           "--fast-reference"]) == 1
     out = capsys.readouterr().out
     assert "FAIL: the fast reference: float64 tanh is" in out
+
+
+def _hard_pairs():
+    """Every float32 result near each hard exact value (subnormal, zero of
+    either sign, ties, binade edges, overflow, inf, NaN) against it, both signs."""
+    tiny, smallest_normal = 2.0 ** -149, 2.0 ** -126
+    exact = np.array([0.0, tiny, 2.0 ** -150, 3 * 2.0 ** -150, 2.0 ** -151, 5e-324, 1e-310,
+                      smallest_normal, smallest_normal - 2.0 ** -150,
+                      np.nextafter(smallest_normal, 0), 1.0, 1 + 2.0 ** -24, 1 - 2.0 ** -25,
+                      1 - 2.0 ** -30, 2.0, np.nextafter(2.0, 0), 0.1, 1 / 3, F32_MAX,
+                      F32_MAX + 2.0 ** 102, F32_MAX + 2.0 ** 103,
+                      np.nextafter(F32_MAX + 2.0 ** 103, 0), 2.0 ** 128, 1e300, INF, NAN])
+    exact = np.concatenate([exact, -exact])
+    with np.errstate(over="ignore"):
+        got = exact.astype(np.float32)
+        got = np.concatenate([got, np.nextafter(got, np.float32(INF)),
+                              np.nextafter(got, np.float32(-INF)),
+                              np.float32([0.0, -0.0, tiny, -tiny, 1.0, INF, -INF, NAN])])
+    g, y = np.meshgrid(got, exact)
+    return g.ravel(), y.ravel()
+
+
+def test_compiled_measure_is_ulp_error_bit_for_bit():
+    rng = np.random.default_rng(0)
+    g, y = _hard_pairs()
+    # and random float32 results against exact values a few ulp away
+    bits = rng.integers(0, 2 ** 32, 100_000, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    with np.errstate(invalid="ignore"):  # the signalling NaNs among the patterns
+        near = x.astype(np.float64) * (1 + rng.uniform(-2 ** -22, 2 ** -22, x.size))
+    got, exact = np.concatenate([g, x]), np.concatenate([y, near])
+    compiled = np.empty(got.size)
+    _ulp.ulp_error_float32(got, exact, compiled)
+    with np.errstate(invalid="ignore"):
+        want = ulp_error(got, exact)
+    assert np.isinf(want).any() and (want == 0.5).any() and (want == 0).any()
+    np.testing.assert_array_equal(compiled.view(np.int64), want.view(np.int64))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_compiled_tally_is_numpys(threads):
+    # 300k elements: several blocks, and threads do start
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(300_000)
+    got = (x * (1 + rng.uniform(-2 ** -23, 2 ** -23, x.size))).astype(np.float32)
+    g, y = _hard_pairs()
+    got[:g.size], x[:y.size] = g, y  # infinite errors first, then finite ones...
+    got[150_000:150_000 + g.size], x[150_000:150_000 + y.size] = g, y  # ...met again later
+    err = ulp_error(got, x)
+    want = (err.max(), int(np.argmax(err)), int(np.count_nonzero(err <= 0.5)),
+            int(np.count_nonzero(err > 1)))
+    assert want[0] == INF and 0 < want[2] < x.size and 0 < want[3] < x.size
+    assert _ulp.tally_float32(got, x, threads) == want
+    assert _ulp.tally(err, threads) == want
+    # the largest finite error, once in the last block and twice before it
+    finite = np.minimum(err, 5.0)
+    finite[[299_999, 200_000, 70_000]] = 7.5
+    assert _ulp.tally(finite, threads)[:2] == (7.5, 70_000)
+    empty = np.empty(0)
+    assert _ulp.tally_float32(empty.astype(np.float32), empty, threads) == (0.0, -1, 0, 0)
