@@ -80,19 +80,38 @@ def test_fast_reference_agrees_with_the_extended_one(capsys):
     assert rows(extended) and rows(fast) == rows(extended)
 
 
-def test_fast_reference_refuses_a_wrong_float64_kernel(monkeypatch, capsys):
-    # a float64 "kernel" one part in 10^9 off: far beyond float64's tolerance
+def _skew_float64(monkeypatch, factor):
+    """Make the float64 "kernels" of the fast reference `factor` times off."""
     real = accuracy._call
 
     def skewed(name, params, x, derivative, buffers):
         y = real(name, params, x, derivative, buffers)
-        return y * (1 + 1e-9) if x.dtype == "float64" else y
+        return y * factor if x.dtype == "float64" else y
 
     monkeypatch.setattr(accuracy, "_call", skewed)
+
+
+def test_fast_reference_refuses_a_wrong_float64_kernel(monkeypatch, capsys):
+    # one part in 10^9 off: 4.5e6 float64 ulp, 1/120 of a float32 ulp, too
+    # coarse to measure float32 by
+    _skew_float64(monkeypatch, 1 + 1e-9)
     assert accuracy.main(["--stride", "65537", "--functions", "tanh", "--dtypes", "float32",
                           "--fast-reference"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL: the fast reference: float64 tanh is" in out
+    assert "FAIL: the fast reference: float64 tanh is" in out and "1/1000" in out
+    assert "65280" not in out  # the float32 row is not measured
+
+
+def test_fast_reference_names_a_float64_kernel_beyond_its_tolerance(monkeypatch, capsys):
+    # one part in 10^13 off: 450 float64 ulp, beyond tanh's float64 tolerance
+    # (2.7) but 1/10^5 of a float32 ulp: the float32 row is measured, the run fails
+    _skew_float64(monkeypatch, 1 + 1e-13)
+    assert accuracy.main(["--stride", "65537", "--functions", "tanh", "--dtypes", "float32",
+                          "--fast-reference"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: float64 tanh, the fast reference, is" in out and "beyond its tolerance" in out
+    row = next(line.split() for line in out.splitlines() if line.startswith("tanh "))
+    assert row[1:3] == ["float32", "65280"] and row[-1] == "FAIL"
 
 
 def _hard_pairs():
