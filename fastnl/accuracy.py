@@ -19,13 +19,18 @@ date, fastnl's version, the machine and the time taken in its header comment.
 
 The extended (long double) reference costs tens of minutes per function over
 all 2^32 float32 patterns. ``--fast-reference`` measures float32 against
-fastnl's own float64 kernels instead, about half a minute per function on two
-cores (the measure and tally compiled, fastnl._kernels._ulp): their error, at
-most ``TOLERANCE['float64']`` ulp of float64, is below 1/1000 of a float32
-ulp. It is checked on the way: one input in 251 of each chunk against the
+fastnl's own float64 kernels instead: their error, at most
+``TOLERANCE['float64']`` ulp of float64, is below 1/1000 of a float32 ulp.
+It is checked on the way: one input in 251 of each chunk against the
 extended reference. A float64 result beyond its own tolerance there fails the
 run, named, and the float32 row stands; one more than 1/1000 of a float32 ulp
 off leaves the float32 row unmeasured.
+
+With the measure and tally compiled (fastnl._kernels._ulp), an exhaustive
+--fast-reference row takes 20 to 80 seconds on two idle cores, the whole
+float32 table with derivatives about 40 minutes. Idle matters: OpenMP threads
+that share their cores with another busy process wait for each other, and a
+row takes up to three times as long.
 """
 
 import argparse
