@@ -454,6 +454,13 @@ def ulp_error(got, exact_value):
     value (the subnormal spacing below the smallest normal number). NaN must
     meet NaN; an exact value beyond the dtype's range must give the infinity
     it rounds to; any other mismatch is an infinite error.
+
+    An exact 0 takes the spacing of the binade [1/2, 1) (frexp's exponent
+    of 0), not the subnormal one: a result within about 6e-8 (float32) or
+    1.1e-16 (float64) of an exact 0 counts as within 1 ulp. The self-check's
+    log_softmax relies on it: at a row's dominant logit its float64 reference
+    rounds -4.5e-16 to 0, where the float32 kernel gives -4.4e-16 (3e29 ulp of
+    the subnormal spacing).
     """
     got = np.asarray(got)
     info = np.finfo(got.dtype)
