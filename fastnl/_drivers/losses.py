@@ -446,7 +446,7 @@ def _small_call(name, input, target, weight, ignore_index, reduction, label_smoo
     if name == "nll_loss":
         sums = _kr.nll_reduced(input, target, ignore_index)
     else:
-        sums = _kr.fast_cross_entropy(input, target, ignore_index, label_smoothing)
+        sums = _kr.cross_entropy_reduced(input, target, ignore_index, label_smoothing)
     if sums is None:
         return None
     total, counted = sums
