@@ -15,7 +15,7 @@ cdef extern from "fnl_math.h" nogil:
     double fnl_sigmoid_d(double x) noexcept
 
 cdef extern from "fnl_activations.h" nogil:
-    float fnl_softplus_f(float x, float beta, float threshold) noexcept
+    float fnl_softplus_f(float x, double beta, double threshold) noexcept
     double fnl_softplus_d(double x, double beta, double threshold) noexcept
     float fnl_leaky_relu_f(float x, float negative_slope) noexcept
     double fnl_leaky_relu_d(double x, double negative_slope) noexcept
