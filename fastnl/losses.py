@@ -1012,12 +1012,16 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     input : array_like
         Features, (N, in_features) or (in_features,).
     linear_weight : array_like
-        (C, in_features), as ``torch.nn.Linear`` stores its weight.
+        (C, in_features), as ``torch.nn.Linear`` stores its weight; or, as
+        torch's K-dimensional loss, (C, d1, ..., dK, in_features): logits
+        (N, C, d1, ..., dK), each position (d1, ..., dK) walked as a problem
+        of its own (NumPy arrays only; the input must then be (N, in_features)).
     target : array_like
-        Class indices (integers), (N,) or () for a 1-d input; or class
-        probabilities (floats) of the logits' shape, (N, C) or (C,).
+        Class indices (integers), (N,) or () for a 1-d input ((N, d1, ...,
+        dK) in the K-dimensional form); or class probabilities (floats) of
+        the logits' shape, (N, C) or (C,) ((N, C, d1, ..., dK)).
     linear_bias : array_like, optional
-        (C,), the linear layer's bias.
+        (C,), the linear layer's bias ((C, d1, ..., dK) in the K-dimensional form).
     weight : array_like, optional
         One weight per class, as in :func:`cross_entropy`.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
