@@ -249,16 +249,37 @@ FNL_INLINE float fnl_gelu_tanh_backward_f(float g, float x) {
     float r = g * ((x >= -1.5f && x <= -0.375f) ? near : far);
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
+/* 2u = C (x + A x^3), C = 2 sqrt(2/pi), A = 0.044715, and in *lo its
+   rounding error (C and A as double pairs, the products' errors by FMA, the
+   sum's by Knuth's two-sum), to first order: exp(-|2u|) multiplies 2u's
+   absolute error into its relative one, |2u| ulp (1361 at x = -20.9)
+   uncorrected. Only where exp(-|2u|) is not clamped (|2u| < 1000): beyond,
+   the correction of a huge 2u (or of an overflowed x^3) means nothing. */
+FNL_INLINE double fnl_gelu_tanh_arg_d(double x, double *lo) {
+    const double c = 1.5957691216057308, cl = -9.96930880911092e-17;
+    const double a = 0.044715, al = 2.1960211427085595e-18;
+    double x2 = x * x, x2l = fma(x, x, -x2);
+    double x3 = x2 * x, x3l = fma(x2, x, -x3) + x2l * x;
+    double t = a * x3, tl = fma(a, x3, -t) + (a * x3l + al * x3);
+    double s = x + t, sv = s - x, sl = ((x - (s - sv)) + (t - sv)) + tl;
+    double h = c * s, hl = fma(c, s, -h) + (c * sl + cl * s);
+    *lo = FNL_FABS(h) < 1000 ? hl : 0.0;
+    return h;
+}
 FNL_INLINE double fnl_gelu_tanh_d(double x) {
-    double u = 0.79788456080286535588 * (x + 0.044715 * x * x * x);
-    double r = x * fnl_sigmoid_d(2 * u);
+    /* x < 0: x e / (1 + e) with e kept as E = e 2^64, normal, and the
+       product with 2^-64 last: x times an e already rounded below the
+       normal range would multiply its rounding error by |x| */
+    double lo, u2 = fnl_gelu_tanh_arg_d(x, &lo);
+    double E = fnl_exp_nonpos_scaled_d(-FNL_FABS(u2)) * (1 - (u2 >= 0 ? lo : -lo));
+    double e = E * FNL_TWO_M64_D;
+    double r = u2 >= 0 ? x / (1 + e) : ((x * E) / (1 + e)) * FNL_TWO_M64_D;
     return x == -INFINITY ? -0.0 : r;
 }
 FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
-    double u = 0.79788456080286535588 * (x + 0.044715 * x * x * x);
+    double lo, y = fnl_gelu_tanh_arg_d(x, &lo);
     double du = 0.79788456080286535588 * (1 + 0.134145 * x * x);
-    double y = 2 * u;
-    double e = fnl_exp_nonpos_d(-FNL_FABS(y));
+    double e = fnl_exp_nonpos_d(-FNL_FABS(y)) * (1 - (y >= 0 ? lo : -lo));
     double s = (y >= 0 ? 1.0 : e) / (1 + e);
     double sm = (y <= 0 ? 1.0 : e) / (1 + e);
     double s1s = s * sm;
@@ -341,7 +362,8 @@ FNL_INLINE float fnl_softsign_f(float x) {
     float dl = (big - dh) + small;
     float q = x / dh;
     float r = __builtin_fmaf(-q, dh, x) - q * dl;
-    return a == INFINITY ? FNL_COPYSIGNF(1.0f, x) : q + r / dh;
+    /* x's sign: q + r / dh of -0.0 is +0.0 */
+    return FNL_COPYSIGNF(a == INFINITY ? 1.0f : q + r / dh, x);
 }
 FNL_INLINE float fnl_softsign_backward_f(float g, float x) {
     /* in double: 1 + |x| is exact there and (1 + |x|)^2 cannot overflow (it

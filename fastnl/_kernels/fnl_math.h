@@ -165,14 +165,20 @@ FNL_INLINE float fnl_exp_nonpos_f(float d) {
    normal power of two: exact) times 2^-64 (results below 2^-1022 round
    once, to the right subnormal): the same bits as fnl_exp_d, 0.66 -> 0.51
    ns per element (AVX-512). */
-FNL_INLINE double fnl_exp_nonpos_d(double d) {
+/* exp(d) 2^64, d <= 0: a normal number down to d = -752 (k >= -1085:
+   2^(k+64) is normal), so that a caller can multiply it by more (gelu_tanh's
+   x) before the one rounding below the normal range (fnl_exp_nonpos_d's
+   product with 2^-64); 0 below -752, where even 2^10 exp(d) rounds to 0 */
+FNL_INLINE double fnl_exp_nonpos_scaled_d(double d) {
     union fnl_bits_d kb, sb;
-    double p;
-    d = d < -746.0 ? -746.0 : d;
-    p = fnl_exp_reduced_d(d, &kb);
-    /* k in [-1077, 0]: 2^(k+64) is normal */
+    double p, c = d < -752.0 ? -752.0 : d;
+    p = fnl_exp_reduced_d(c, &kb);
     sb.i = (int64_t)((uint64_t)(kb.i - (int64_t)FNL_MAGICBITS_D + 64 + 1023) << 52);
-    return (p * sb.f) * 5.42101086242752217004e-20;  /* 2^-64 */
+    return d < -752.0 ? 0.0 : p * sb.f;
+}
+#define FNL_TWO_M64_D 5.42101086242752217004e-20  /* 2^-64 */
+FNL_INLINE double fnl_exp_nonpos_d(double d) {
+    return fnl_exp_nonpos_scaled_d(d) * FNL_TWO_M64_D;
 }
 
 /* the row-wise kernels (_rowwise.pyx.tp) call it by this name */
