@@ -104,7 +104,7 @@ def softmax_backward(grad_output, output, axis, temperature, out, softmin, log_o
 
 # ---------------------------------------------------------------- logsumexp
 
-def _merged(x, axes):
+def merged_axes(x, axes):
     """`x` with the `axes` (sorted) merged into one: (array, axis, the shape
     of the result with those axes kept at length 1). One axis is read in
     place (through `lanes`); several are moved last and copied once."""
@@ -138,7 +138,7 @@ def logsumexp(x, axes, keepdim):
     limit for infinite lanes."""
     x, result = as_float_array(x)
     axes = normalize_axes(axes, x.ndim)
-    merged, axis, kept = _merged(x, axes)
+    merged, axis, kept = merged_axes(x, axes)
     y = _lse(merged, axis).reshape(kept if x.ndim else ())
     if not keepdim:
         y = y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
@@ -162,7 +162,7 @@ def logsumexp_backward(x, axes, keepdim, grad_output):
     +inf entries)."""
     x, result = as_float_array(x)
     axes = normalize_axes(axes, x.ndim)
-    merged, axis, kept = _merged(x, axes)
+    merged, axis, kept = merged_axes(x, axes)
     reduced = kept if keepdim else tuple(n for i, n in enumerate(x.shape) if i not in axes)
     g, compute, g_result = _gradient(grad_output, reduced if x.ndim else (), x.dtype)
     p = softmax(merged.astype(compute, copy=False), axis, 1.0, None, None, False, False)
