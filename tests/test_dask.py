@@ -152,13 +152,18 @@ def problem(rng):
         "lW": rng.standard_normal((SHAPE[1], SHAPE[2])),
         "lb": rng.standard_normal(SHAPE[1]),
         "lt": t[:, 0],
+        # one_hot's indices, and logits whose largest entry beats the Gumbel noise
+        # (below about 10 in 240 draws) by 50: the hard sample is the lazy argmax's
+        "ct": (ct := rng.integers(0, SHAPE[1], (SHAPE[0], SHAPE[2]))),
+        "gl": 50.0 * fastnl.one_hot(ct, SHAPE[1]).transpose(0, 2, 1) + x,
+        "gg": rng.standard_normal((SHAPE[0], SHAPE[1] // 2, SHAPE[2])),  # glu's grad_output
     }
 
 
 # Chunks of the operands in the Dask version of `problem`: everything split,
 # the 1-d / broadcast operands with chunks of their own (not those of x).
 PROBLEM_CHUNKS = {"pweight": 4, "bw": (4, 1), "pw": 3, "w": 4, "t": (3, 2), "tg": (3, 2),
-                  "lt": 3, "lb": 4}
+                  "lt": 3, "lb": 4, "ct": (3, 2), "gg": (3, 2, 2)}
 
 
 def _first_params(name):
@@ -223,6 +228,14 @@ def public_calls():
         "linear_cross_entropy_backward": lambda a: F.linear_cross_entropy_backward(
             a["lx"], a["lW"], a["lt"], linear_bias=a["lb"], weight=a["w"],
             label_smoothing=0.1, chunk_size=4),
+        "logsumexp": lambda a: F.logsumexp(a["x"], (0, 2), keepdim=True),
+        "logsumexp_backward": lambda a: F.logsumexp_backward(a["x"], 1, grad_output=a["tg"]),
+        "glu": lambda a: F.glu(a["x"], dim=1),
+        "glu_backward": lambda a: F.glu_backward(a["x"], 1, grad_output=a["gg"]),
+        "gumbel_softmax": lambda a: F.gumbel_softmax(a["gl"], 0.5, hard=True, dim=1, rng=0),
+        "gumbel_softmax_backward": lambda a: F.gumbel_softmax_backward(
+            a["x"], 0.5, dim=1, grad_output=a["g"], sample=a["sm_out"]),
+        "one_hot": lambda a: F.one_hot(a["ct"], SHAPE[1]),
     })
     return calls
 
