@@ -1,5 +1,6 @@
 """torch.nn.Linear and torch.nn.Sequential: enough to port a torch MLP line by line."""
 
+import operator
 from collections import OrderedDict
 
 import numpy as np
@@ -23,11 +24,11 @@ def linear_parameters(in_features, out_features, bias, rng, dtype):
 
 def _features(name, value):
     try:
-        value = int(value) if float(value) == int(value) else None
-    except (TypeError, ValueError, OverflowError):
-        value = None
-    if value is None or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0")
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
     return value
 
 
