@@ -1109,3 +1109,55 @@ def test_modules_stay_lazy(rng):
         assert reads.count == before  # nothing read yet
         assert_close(got, expected, rtol_of(np.float64))
         assert_close(got_grad, expected_grad, rtol_of(np.float64))
+
+
+# ---------------------------------------------------------------- logsumexp, glu, gumbel_softmax, one_hot
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("split", list(CHUNKINGS))
+@pytest.mark.parametrize("dim", [0, 1, 2, (0, 2), (0, 1, 2)])
+def test_logsumexp_split_lanes_and_limits(dtype, split, dim, rng):
+    """The lanes' (max, sum) merged across chunks: the in-memory result to
+    summation order, the limits of lanes holding +inf, -inf only or NaN
+    (whatever chunk they fall in), and the gradient's softmax limit."""
+    x = (rng.standard_normal(SHAPE) * 3).astype(dtype)
+    x[0, 0, 0], x[1, :, 2], x[2, 4, 1], x[3, 2, :] = np.inf, -np.inf, np.nan, -np.inf
+    dx = lazy(x, CHUNKINGS[split])
+    for keepdim in (False, True):
+        assert_close(fastnl.logsumexp(dx, dim, keepdim), fastnl.logsumexp(x, dim, keepdim),
+                     rtol_of(dtype))
+    g = rng.standard_normal(np.shape(fastnl.logsumexp(x, dim))).astype(dtype)
+    assert_close(fastnl.logsumexp_backward(dx, dim, grad_output=lazy(g)),
+                 fastnl.logsumexp_backward(x, dim, grad_output=g), rtol_of(dtype))
+
+
+def test_glu_gumbel_one_hot_checks_at_call_time(rng):
+    x = lazy(rng.standard_normal((4, 5)))
+    with pytest.raises(ValueError, match="dimension 1 is size 5"):
+        fastnl.glu(x)
+    with pytest.raises(ValueError, match=r"grad_output has shape \(4, 5\)"):
+        fastnl.glu_backward(x, 0, grad_output=x)
+    with pytest.raises(ValueError, match="needs num_classes"):
+        fastnl.one_hot(lazy(np.array([1, 2])))
+    with pytest.raises(TypeError, match="integer class indices"):
+        fastnl.one_hot(x, 3)
+    with pytest.raises(ValueError, match=r"grad_output has shape \(3,\)"):
+        fastnl.logsumexp_backward(x, 1, grad_output=lazy(np.ones(3)))
+    with pytest.raises(ValueError, match="tau must be > 0"):
+        fastnl.gumbel_softmax(x, tau=0)
+
+
+def test_gumbel_softmax_blocks_draw_from_the_seed(rng):
+    """Each block's noise from the call's seed and the block's index: the
+    same seed and chunks give the same sample, another seed another; every
+    soft sample sums to 1 along the split axis and the hard one is the
+    one-hot of its argmax."""
+    x = rng.standard_normal((8, 9))
+    dx = lazy(x, (0, 1))
+    y, soft = fastnl.gumbel_softmax(dx, 0.5, True, dim=1, rng=1, return_soft=True)
+    y, soft = y.compute(), soft.compute()
+    again = fastnl.gumbel_softmax(dx, 0.5, False, dim=1, rng=1).compute()
+    assert np.array_equal(again, soft)
+    assert not np.array_equal(fastnl.gumbel_softmax(dx, 0.5, dim=1, rng=2).compute(), soft)
+    np.testing.assert_allclose(soft.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_array_equal(y, fastnl.one_hot(soft.argmax(axis=1), 9))
