@@ -37,7 +37,7 @@ class Linear(Module):
 
     ``weight`` (out_features, in_features) and ``bias`` (out_features,) are
     laid out, named and initialised as torch's (U(-k, k), k = 1/sqrt(in_features)),
-    float32 by default as torch's default dtype. The input is (*, in_features),
+    float32 by default as torch's default dtype. The input is ``(*, in_features)``,
     any leading shape; it is computed in the promoted dtype of input and
     weight, and the output has that dtype. :meth:`backward` returns the
     input's gradient and adds the parameters' into ``weight_grad`` and
