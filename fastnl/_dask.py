@@ -381,14 +381,14 @@ def _lse_grad_block(x, stats, g, *, compute, result):
     return (p.astype(compute) * g.astype(compute)).astype(result)
 
 
-def logsumexp_backward(x, axes, keepdim, grad_output):
+def logsumexp_backward(x, axes, keepdim, grad_output, out):
+    _no_out(out)
     x, g = _dask(x), _dask(grad_output)
-    x_compute, x_result = resolve_dtype(x.dtype)
-    g_compute, g_result = resolve_dtype(g.dtype)
+    compute, result = resolve_dtype(x.dtype)  # the input's dtype decides, as in memory
     axes = normalize_axes(axes, x.ndim)
     if x.ndim == 0:
-        return _blocks(_lse_grad_whole_block, x, g, dtype=np.result_type(x_result, g_result),
-                       ndim=0, axes=axes, keepdim=keepdim)
+        return _blocks(_lse_grad_whole_block, x, g, dtype=result, ndim=0, axes=axes,
+                       keepdim=keepdim)
     kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
     reduced = kept if keepdim else tuple(n for i, n in enumerate(x.shape) if i not in axes)
     if g.ndim and g.shape != reduced:
@@ -397,13 +397,12 @@ def logsumexp_backward(x, axes, keepdim, grad_output):
     if g.ndim:
         g = g.reshape(kept).rechunk(tuple(c if i not in axes else (1,)
                                           for i, c in enumerate(x.chunks)))
-    result = np.result_type(x_result, g_result)
     return _blocks(_lse_grad_block, x, _lse_stats_lazy(x, axes), g, dtype=result,
-                   ndim=x.ndim, compute=np.promote_types(x_compute, g_compute), result=result)
+                   ndim=x.ndim, compute=compute, result=result)
 
 
 def _lse_grad_whole_block(x, g, *, axes, keepdim):
-    return np.asarray(axis_driver.logsumexp_backward(x, axes, keepdim, g))
+    return np.asarray(axis_driver.logsumexp_backward(x, axes, keepdim, g, None))
 
 
 # ---------------------------------------------------------------- glu
@@ -436,11 +435,12 @@ def glu(x, axis):
 
 
 def _glu_grad_block(a, b, g, *, axis, second):
-    gx = np.asarray(axis_driver.glu_backward(np.concatenate([a, b], axis=axis), axis, g))
+    gx = np.asarray(axis_driver.glu_backward(np.concatenate([a, b], axis=axis), axis, g, None))
     return np.split(gx, 2, axis=axis)[1 if second else 0]
 
 
-def glu_backward(x, axis, grad_output):
+def glu_backward(x, axis, grad_output, out):
+    _no_out(out)
     x, a, b, axis = _glu_halves(x, axis)
     g = _dask(grad_output)
     if g.ndim and g.shape != a.shape:
@@ -448,7 +448,7 @@ def glu_backward(x, axis, grad_output):
                          f"{a.shape}; they must be the same (or grad_output a scalar)")
     if g.ndim:
         g = g.rechunk(a.chunks)
-    dtype = np.result_type(resolve_dtype(x.dtype)[1], resolve_dtype(g.dtype)[1])
+    dtype = resolve_dtype(x.dtype)[1]  # the input's dtype decides, as in memory
     halves = [_blocks(_glu_grad_block, a, b, g, dtype=dtype, ndim=x.ndim, axis=axis,
                       second=second) for second in (False, True)]
     return da.concatenate(halves, axis=axis)
@@ -469,7 +469,8 @@ def _gumbel_block(x, *, seed, block_id=None):
     return np.subtract(x, z, out=z)
 
 
-def gumbel_softmax(logits, tau, hard, axis, rng):
+def gumbel_softmax(logits, tau, hard, axis, rng, out):
+    _no_out(out)
     x = _dask(logits)
     compute, result = resolve_dtype(x.dtype)
     axis = normalize_axis(axis, x.ndim)
@@ -490,13 +491,15 @@ def gumbel_softmax(logits, tau, hard, axis, rng):
     return y, soft.astype(result)
 
 
-def gumbel_softmax_backward(sample, tau, axis, grad_output):
+def gumbel_softmax_backward(sample, tau, axis, grad_output, out):
+    _no_out(out)
     y, g = _dask(sample), _dask(grad_output)
     if g.ndim and g.shape != y.shape:
         raise ValueError(f"grad_output has shape {g.shape} but the sample has shape "
                          f"{y.shape}; they must be the same (or grad_output a scalar)")
-    g = da.broadcast_to(g, y.shape).rechunk(y.chunks)
-    return along_axis_backward(g, y, axis, tau, None, False, False)
+    compute, result = resolve_dtype(y.dtype)  # the sample's dtype decides, as in memory
+    g = da.broadcast_to(g.astype(compute), y.shape).rechunk(y.chunks)
+    return along_axis_backward(g, y, axis, tau, None, False, False).astype(result)
 
 
 # ---------------------------------------------------------------- one_hot

@@ -418,7 +418,7 @@ def logsumexp(input, dim=None, keepdim=_NO, *, axis=None, keepdims=None):
 
 
 def logsumexp_backward(input, dim=None, keepdim=_NO, grad_output=1.0, *, axis=None,
-                       keepdims=None):
+                       keepdims=None, out=None):
     r"""Gradient of :func:`logsumexp` with respect to its input.
 
     .. math:: \frac{\partial L}{\partial x_i} = g \, \mathrm{softmax}(x)_i
@@ -432,12 +432,14 @@ def logsumexp_backward(input, dim=None, keepdim=_NO, grad_output=1.0, *, axis=No
     grad_output : array_like, default 1.0
         :math:`g = \partial L / \partial\, \mathrm{logsumexp}`: a scalar, or
         an array of the result's shape.
+    out : ndarray, optional
+        Where to write the result: the input's shape and the result dtype.
 
     Returns
     -------
     ndarray
-        Of the input's shape, in the promoted float dtype of `input` and
-        `grad_output`. Beyond torch: the softmax's limit where a lane holds
+        Of the input's shape and float dtype (`grad_output` is cast to it,
+        as the losses' backward passes take theirs). Beyond torch: the softmax's limit where a lane holds
         +inf (its +inf entries share `g`), where torch gives NaN; a lane of
         -inf gives NaN, as torch.
 
@@ -459,8 +461,8 @@ def logsumexp_backward(input, dim=None, keepdim=_NO, grad_output=1.0, *, axis=No
     """
     axes, keep = _lse_axes(axis, dim, keepdim, keepdims)
     if lazy(input, grad_output):
-        return foreign("logsumexp_backward")(input, axes, keep, grad_output)
-    return _driver.logsumexp_backward(input, axes, keep, grad_output)
+        return foreign("logsumexp_backward")(input, axes, keep, grad_output, out)
+    return _driver.logsumexp_backward(input, axes, keep, grad_output, out)
 
 
 # ---------------------------------------------------------------- glu
@@ -506,7 +508,7 @@ def glu(input, dim=_LAST, *, axis=None):
     return _driver.glu(input, axis)
 
 
-def glu_backward(input, dim=_LAST, grad_output=1.0, *, axis=None):
+def glu_backward(input, dim=_LAST, grad_output=1.0, *, axis=None, out=None):
     r"""Gradient of :func:`glu` with respect to its input.
 
     .. math:: \frac{\partial L}{\partial a} = g\, \sigma(b), \qquad
@@ -520,12 +522,14 @@ def glu_backward(input, dim=_LAST, grad_output=1.0, *, axis=None):
         As given to :func:`glu` (``axis=`` too).
     grad_output : array_like, default 1.0
         :math:`g`: a scalar, or an array of the output's shape.
+    out : ndarray, optional
+        Where to write the result: the input's shape and the result dtype.
 
     Returns
     -------
     ndarray
-        Of the input's shape, in the promoted float dtype of `input` and
-        `grad_output`. :math:`\sigma(b)\sigma(-b)` rather than
+        Of the input's shape and float dtype (`grad_output` is cast to it).
+        :math:`\sigma(b)\sigma(-b)` rather than
         :math:`\sigma(b)(1 - \sigma(b))`: no cancellation for large `b`.
 
     Raises
@@ -542,8 +546,8 @@ def glu_backward(input, dim=_LAST, grad_output=1.0, *, axis=None):
     """
     axis = axis_from(axis, None if dim is _LAST else dim)
     if lazy(input, grad_output):
-        return foreign("glu_backward")(input, axis, grad_output)
-    return _driver.glu_backward(input, axis, grad_output)
+        return foreign("glu_backward")(input, axis, grad_output, out)
+    return _driver.glu_backward(input, axis, grad_output, out)
 
 
 # ---------------------------------------------------------------- gumbel_softmax
@@ -556,7 +560,7 @@ def _check_tau(tau):
 
 
 def gumbel_softmax(logits, tau=1.0, hard=False, dim=_LAST, rng=None, *, axis=None,
-                   return_soft=False):
+                   return_soft=False, out=None):
     r"""A sample of the Gumbel-softmax (concrete) distribution; mirrors
     ``torch.nn.functional.gumbel_softmax``.
 
@@ -584,6 +588,8 @@ def gumbel_softmax(logits, tau=1.0, hard=False, dim=_LAST, rng=None, *, axis=Non
         seed gives the same sample.
     return_soft : bool, default False
         Also return the soft sample, which :func:`gumbel_softmax_backward` takes.
+    out : ndarray, optional
+        Where to write the sample: the logits' shape and result dtype; may be `logits`.
 
     Returns
     -------
@@ -616,14 +622,16 @@ def gumbel_softmax(logits, tau=1.0, hard=False, dim=_LAST, rng=None, *, axis=Non
     tau, axis = _check_tau(tau), axis_from(axis, None if dim is _LAST else dim)
     hard, rng = bool(hard), rng_from(rng)
     if lazy(logits):
-        y, soft = foreign("gumbel_softmax")(logits, tau, hard, axis, rng)
+        y, soft = foreign("gumbel_softmax")(logits, tau, hard, axis, rng, out)
     else:
-        y, soft = _driver.gumbel_softmax(logits, tau, hard, axis, rng)
-    return (y, soft) if return_soft else y
+        y, soft = _driver.gumbel_softmax(logits, tau, hard, axis, rng, out)
+    if not return_soft:
+        return y
+    return y, (soft.copy() if soft is y else soft)  # two arrays, even where equal
 
 
 def gumbel_softmax_backward(logits, tau=1.0, hard=False, dim=_LAST, rng=None, grad_output=1.0,
-                            *, axis=None, sample=None):
+                            *, axis=None, sample=None, out=None):
     r"""Gradient of :func:`gumbel_softmax` with respect to the logits.
 
     The gradient of the soft sample :math:`y`, for ``hard=True`` too (the
@@ -646,12 +654,14 @@ def gumbel_softmax_backward(logits, tau=1.0, hard=False, dim=_LAST, rng=None, gr
         :math:`g = \partial L / \partial y`: a scalar, or an array of the logits' shape.
     sample : array_like, optional
         The soft sample of the forward call.
+    out : ndarray, optional
+        Where to write the result: the logits' shape and the result dtype.
 
     Returns
     -------
     ndarray
-        Of the logits' shape, in the promoted float dtype of the sample and
-        `grad_output`; computed as :func:`fastnl.softmax_backward`.
+        Of the logits' shape, in the sample's float dtype (`grad_output` is
+        cast to it); computed as :func:`fastnl.softmax_backward`.
 
     Raises
     ------
@@ -685,8 +695,8 @@ def gumbel_softmax_backward(logits, tau=1.0, hard=False, dim=_LAST, rng=None, gr
         raise ValueError(f"sample has shape {np.shape(sample)} but logits have shape "
                          f"{np.shape(logits)}; they must be the same")
     if lazy(sample, grad_output):
-        return foreign("gumbel_softmax_backward")(sample, tau, axis, grad_output)
-    return _driver.gumbel_softmax_backward(sample, tau, axis, grad_output)
+        return foreign("gumbel_softmax_backward")(sample, tau, axis, grad_output, out)
+    return _driver.gumbel_softmax_backward(sample, tau, axis, grad_output, out)
 
 
 # ---------------------------------------------------------------- one_hot

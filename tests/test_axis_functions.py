@@ -159,9 +159,14 @@ def test_logsumexp_backward_limits_and_grad_output():
         fastnl.logsumexp_backward(x, 1, grad_output=np.ones(2))
     with pytest.raises(ValueError, match=r"grad_output has shape \(3,\)"):
         fastnl.logsumexp_backward(x, 1, keepdim=True, grad_output=np.ones(3))
-    # the promoted dtype of input and grad_output
-    assert fastnl.logsumexp_backward(np.ones(3, np.float32), 0,
-                                     grad_output=np.float64(1)).dtype == np.float64
+    # the input's dtype decides (grad_output is cast to it), as in the losses
+    for g in (1.0, np.float64(2), np.ones((), np.float16)):
+        assert fastnl.logsumexp_backward(np.ones(3, np.float32), 0,
+                                         grad_output=g).dtype == np.float32
+    assert fastnl.glu_backward(np.ones(4, np.float16), grad_output=np.ones(2)).dtype == \
+        np.float16
+    assert fastnl.gumbel_softmax_backward(None, sample=np.ones(3, np.float32) / 3,
+                                          grad_output=np.ones(3)).dtype == np.float32
 
 
 # ---------------------------------------------------------------- glu
@@ -409,3 +414,36 @@ def test_one_hot_errors(torch):
         np.testing.assert_array_equal(fastnl.one_hot(np.array([2, 0], dtype)),
                                       [[0, 0, 1], [1, 0, 0]])
     assert fastnl.one_hot([1, 0], 2).tolist() == [[0, 1], [1, 0]]  # a list too
+
+
+# ---------------------------------------------------------------- out=
+
+def test_out_where_the_result_has_the_inputs_shape(rng):
+    """gumbel_softmax and the backward passes take out= (the conventions'
+    rule), in place too; logsumexp, glu and one_hot change the shape."""
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    g = rng.standard_normal((4, 3)).astype(np.float32)
+    soft = fastnl.softmax(x)
+    calls = {
+        "logsumexp_backward": lambda **k: fastnl.logsumexp_backward(x, 1, **k),
+        "glu_backward": lambda **k: fastnl.glu_backward(x, grad_output=g, **k),
+        "gumbel_softmax": lambda **k: fastnl.gumbel_softmax(x, 0.5, True, rng=1, **k),
+        "gumbel_softmax_backward": lambda **k: fastnl.gumbel_softmax_backward(
+            x, 0.5, grad_output=x, sample=soft, **k),
+    }
+    for name, call in calls.items():
+        expected = call()
+        out = np.full_like(x, np.nan)
+        assert call(out=out) is out, name
+        np.testing.assert_array_equal(out, expected)
+        with pytest.raises(TypeError, match="out has dtype float64, expected float32"):
+            call(out=np.empty(x.shape))
+        with pytest.raises(ValueError, match=r"out has shape \(4, 3\)"):
+            call(out=np.empty((4, 3), np.float32))
+    y = x.copy()
+    expected = fastnl.gumbel_softmax(x, rng=2)
+    assert fastnl.gumbel_softmax(y, rng=2, out=y) is y  # in place
+    np.testing.assert_array_equal(y, expected)
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(TypeError, match="out= is not supported with Dask"):
+        fastnl.gumbel_softmax(da.from_array(x), out=np.empty_like(x))

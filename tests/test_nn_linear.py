@@ -256,10 +256,13 @@ def test_linear_refuses_dask_arrays():
 
 
 def test_sequential_of_bfloat16_activations(bf16):
-    """bfloat16 through a chain: GLU and GELU keep it, Linear computes in float32."""
+    """bfloat16 through a chain: GLU and GELU keep it, Linear computes in
+    float32; back through the chain the gradient is float32 until glu's,
+    which has its input's dtype (as torch's gradients have)."""
     model = nn.Sequential(nn.GLU(), nn.GELU(), nn.Linear(2, 3, rng=0))
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(bf16)
     h = fastnl.gelu(fastnl.glu(x))
     assert h.dtype == bf16
     np.testing.assert_array_equal(model(x), model[2](h))
-    assert model.backward().dtype == np.float32
+    assert model.backward().dtype == bf16
+    assert model[1].backward(np.ones((5, 2), np.float32)).dtype == np.float32

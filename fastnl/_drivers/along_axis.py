@@ -145,33 +145,42 @@ def logsumexp(x, axes, keepdim):
     return deliver(y, None, result)
 
 
-def _gradient(grad_output, shape, like, name="output"):
-    """grad_output as an array of its compute dtype, checked against the
-    forward's result `shape` (a scalar broadcasts), the compute dtype shared
-    with `like` (the input's compute dtype) and the result dtype."""
-    g, g_result = as_float_array(grad_output, "grad_output")
+def _checked_out(out, shape, result):
+    """Check `out`: None, or an ndarray of `shape` and the `result` dtype
+    (which `deliver` then writes)."""
+    if out is not None:
+        check_out(out, tuple(shape), result)
+
+
+def _gradient(grad_output, shape, compute, name="output"):
+    """grad_output as an array of the input's `compute` dtype, checked against
+    the forward's result `shape` (a scalar broadcasts): the input's dtype
+    decides, as in the losses' backward passes, so the default 1.0 keeps a
+    float32 gradient float32."""
+    g = np.asarray(grad_output)
+    resolve_dtype(g.dtype)  # a TypeError naming an unsupported dtype
     if g.ndim and g.shape != tuple(shape):
         raise ValueError(f"grad_output has shape {g.shape} but the {name} has shape "
                          f"{tuple(shape)}; they must be the same (or grad_output a scalar)")
-    compute = np.promote_types(g.dtype, like)
-    return g.astype(compute, copy=False), compute, g_result
+    return g.astype(compute, copy=False)
 
 
-def logsumexp_backward(x, axes, keepdim, grad_output):
+def logsumexp_backward(x, axes, keepdim, grad_output, out):
     """d/dx = grad_output * softmax(x) over the axes (softmax's limit for
     +inf entries)."""
     x, result = as_float_array(x)
     axes = normalize_axes(axes, x.ndim)
     merged, axis, kept = merged_axes(x, axes)
     reduced = kept if keepdim else tuple(n for i, n in enumerate(x.shape) if i not in axes)
-    g, compute, g_result = _gradient(grad_output, reduced if x.ndim else (), x.dtype)
-    p = softmax(merged.astype(compute, copy=False), axis, 1.0, None, None, False, False)
+    g = _gradient(grad_output, reduced if x.ndim else (), x.dtype)
+    _checked_out(out, x.shape, result)
+    p = softmax(merged, axis, 1.0, None, None, False, False)
     if len(axes) > 1:  # back from the merged layout
         rest = [i for i in range(x.ndim) if i not in axes]
         p = np.transpose(p.reshape([x.shape[i] for i in rest + list(axes)]),
                          np.argsort(rest + list(axes)))
-    gx = np.multiply(p, g.reshape(kept) if g.ndim else g, dtype=compute)
-    return deliver(gx.reshape(x.shape), None, np.result_type(result, g_result))
+    gx = np.multiply(p, g.reshape(kept) if g.ndim else g, dtype=x.dtype)
+    return deliver(gx.reshape(x.shape), out, result)
 
 
 # ---------------------------------------------------------------- glu
@@ -199,31 +208,32 @@ def glu(x, axis):
     return deliver(y, None, result)
 
 
-def glu_backward(x, axis, grad_output):
+def glu_backward(x, axis, grad_output, out):
     """The gradient of glu with respect to its input: the halves' gradients
     side by side along `axis`."""
     x, result = as_float_array(x)
-    _, order, _, _, shape = _halves(x, axis)
-    g, compute, g_result = _gradient(grad_output, shape, x.dtype)
-    x = x.astype(compute, copy=False)
+    shape = _halves(x, axis)[-1]  # the checks, on the input as given
+    g = _gradient(grad_output, shape, x.dtype)
+    _checked_out(out, x.shape, result)
     flat, order, outer, m, shape = _halves(x, axis)
     g = np.broadcast_to(g, shape)
     g = np.ascontiguousarray(g) if order == "C" else np.asfortranarray(g)
-    gx = empty(x.shape, compute, order=order)
+    gx = empty(x.shape, x.dtype, order=order)
     _k.glu_backward((g if order == "C" else g.T).reshape(-1), flat,
                     (gx if order == "C" else gx.T).reshape(-1), outer, m, _kernel_threads())
-    return deliver(gx, None, np.result_type(result, g_result))
+    return deliver(gx, out, result)
 
 
 # ---------------------------------------------------------------- gumbel_softmax
 
-def gumbel_softmax(logits, tau, hard, axis, rng):
+def gumbel_softmax(logits, tau, hard, axis, rng, out):
     """(the sample, the soft sample): softmax((logits + g) / tau) along
     `axis`, g = -log(E) standard Gumbel noise from E ~ Exp(1) drawn by `rng`
     in the compute dtype; with `hard`, the one-hot of the soft sample's
     argmax (the first one)."""
     x, result = as_float_array(logits)
     axis = normalize_axis(axis, x.ndim)
+    _checked_out(out, x.shape, result)
     z = rng.standard_exponential(x.shape, dtype=x.dtype)
     with np.errstate(divide="ignore"):  # a draw of 0 gives +inf noise: softmax's limit
         np.log(z, out=z)
@@ -239,18 +249,18 @@ def gumbel_softmax(logits, tau, hard, axis, rng):
             np.put_along_axis(y, index, 1, axis=axis)
         elif soft.ndim == 0:
             y = np.ones_like(soft)
-    return deliver(y, None, result), deliver(soft, None, result)
+    return deliver(y, out, result), deliver(soft, None, result)
 
 
-def gumbel_softmax_backward(sample, tau, axis, grad_output):
+def gumbel_softmax_backward(sample, tau, axis, grad_output, out):
     """The gradient with respect to the logits, from the soft sample: softmax's
     backward at temperature tau (straight through the hard one-hot)."""
     y, result = as_float_array(sample, "sample")
-    g, compute, g_result = _gradient(grad_output, y.shape, y.dtype, "sample")
-    y = y.astype(compute, copy=False)
-    g = np.broadcast_to(g, y.shape)
-    return softmax_backward(np.ascontiguousarray(g), y, axis, tau, None, False, False) \
-        .astype(np.result_type(result, g_result), copy=False)
+    g = _gradient(grad_output, y.shape, y.dtype, "sample")
+    _checked_out(out, y.shape, result)
+    g = np.ascontiguousarray(np.broadcast_to(g, y.shape))
+    gx = softmax_backward(g, y, axis, tau, None, False, False)
+    return deliver(np.asarray(gx), out, result)
 
 
 # ---------------------------------------------------------------- one_hot
