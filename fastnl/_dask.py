@@ -29,6 +29,12 @@ How each family is split:
   row kernels per block of rows; with the class axis split, per-block lane
   statistics (max, sum of exp, the target's logit, smoothing terms) combined
   across class chunks by a tree reduction, the two-pass log-sum-exp;
+- logsumexp: the softmax's per-lane (max, sum of exp) over the reduced axes,
+  combined by the same tree reduction, then max + log(sum); its gradient one
+  blockwise expression from those; glu: its two halves sliced lazily and
+  chunked alike, each pair of blocks through the in-memory kernel (bitwise);
+  gumbel_softmax: block-seeded noise, then the softmax above; one_hot
+  blockwise (num_classes required: inferring it would read the data);
 - linear_cross_entropy: the input and target by blocks of rows, each through
   the in-memory driver with the linear layer whole; the reduced loss and
   the parameters' gradients summed over the blocks by a tree reduction.
@@ -390,10 +396,8 @@ def logsumexp_backward(x, axes, keepdim, grad_output, out):
         return _blocks(_lse_grad_whole_block, x, g, dtype=result, ndim=0, axes=axes,
                        keepdim=keepdim)
     kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
-    reduced = kept if keepdim else tuple(n for i, n in enumerate(x.shape) if i not in axes)
-    if g.ndim and g.shape != reduced:
-        raise ValueError(f"grad_output has shape {g.shape} but the output has shape "
-                         f"{reduced}; they must be the same (or grad_output a scalar)")
+    axis_driver.check_gradient(
+        g, kept if keepdim else tuple(n for i, n in enumerate(x.shape) if i not in axes))
     if g.ndim:
         g = g.reshape(kept).rechunk(tuple(c if i not in axes else (1,)
                                           for i, c in enumerate(x.chunks)))
@@ -413,15 +417,10 @@ def _lse_grad_whole_block(x, g, *, axes, keepdim):
 
 def _glu_halves(x, axis):
     x = _dask(x)
-    if x.ndim == 0:
-        raise ValueError("glu does not support scalars because halving size must be even")
-    axis = normalize_axis(axis, x.ndim)
-    n = x.shape[axis]
-    if n % 2:
-        raise ValueError(f"Halving dimension must be even, but dimension {axis} is size {n}")
-    half = n // 2
+    axis, shape = axis_driver.glu_halves(x.shape, axis)
+    half = shape[axis]
     a = x[(slice(None),) * axis + (slice(0, half),)]
-    b = x[(slice(None),) * axis + (slice(half, n),)]
+    b = x[(slice(None),) * axis + (slice(half, 2 * half),)]
     return x, a, b.rechunk(a.chunks), axis
 
 
@@ -443,9 +442,7 @@ def glu_backward(x, axis, grad_output, out):
     _no_out(out)
     x, a, b, axis = _glu_halves(x, axis)
     g = _dask(grad_output)
-    if g.ndim and g.shape != a.shape:
-        raise ValueError(f"grad_output has shape {g.shape} but the output has shape "
-                         f"{a.shape}; they must be the same (or grad_output a scalar)")
+    axis_driver.check_gradient(g, a.shape)
     if g.ndim:
         g = g.rechunk(a.chunks)
     dtype = resolve_dtype(x.dtype)[1]  # the input's dtype decides, as in memory
@@ -494,9 +491,7 @@ def gumbel_softmax(logits, tau, hard, axis, rng, out):
 def gumbel_softmax_backward(sample, tau, axis, grad_output, out):
     _no_out(out)
     y, g = _dask(sample), _dask(grad_output)
-    if g.ndim and g.shape != y.shape:
-        raise ValueError(f"grad_output has shape {g.shape} but the sample has shape "
-                         f"{y.shape}; they must be the same (or grad_output a scalar)")
+    axis_driver.check_gradient(g, y.shape, "sample")
     compute, result = resolve_dtype(y.dtype)  # the sample's dtype decides, as in memory
     g = da.broadcast_to(g.astype(compute), y.shape).rechunk(y.chunks)
     return along_axis_backward(g, y, axis, tau, None, False, False).astype(result)

@@ -152,16 +152,22 @@ def _checked_out(out, shape, result):
         check_out(out, tuple(shape), result)
 
 
+def check_gradient(g, shape, name="output"):
+    """A ValueError unless grad_output `g` (a NumPy or Dask array) is a scalar
+    or of the forward's result `shape`; a TypeError names an unsupported dtype."""
+    resolve_dtype(g.dtype)
+    if g.ndim and g.shape != tuple(shape):
+        raise ValueError(f"grad_output has shape {g.shape} but the {name} has shape "
+                         f"{tuple(shape)}; they must be the same (or grad_output a scalar)")
+
+
 def _gradient(grad_output, shape, compute, name="output"):
     """grad_output as an array of the input's `compute` dtype, checked against
     the forward's result `shape` (a scalar broadcasts): the input's dtype
     decides, as in the losses' backward passes, so the default 1.0 keeps a
     float32 gradient float32."""
     g = np.asarray(grad_output)
-    resolve_dtype(g.dtype)  # a TypeError naming an unsupported dtype
-    if g.ndim and g.shape != tuple(shape):
-        raise ValueError(f"grad_output has shape {g.shape} but the {name} has shape "
-                         f"{tuple(shape)}; they must be the same (or grad_output a scalar)")
+    check_gradient(g, shape, name)
     return g.astype(compute, copy=False)
 
 
@@ -185,16 +191,22 @@ def logsumexp_backward(x, axes, keepdim, grad_output, out):
 
 # ---------------------------------------------------------------- glu
 
+def glu_halves(shape, axis):
+    """glu's checks on an input of `shape` (a ValueError as torch's): the
+    axis in [0, ndim) and the output's shape."""
+    if not shape:
+        raise ValueError("glu does not support scalars because halving size must be even")
+    axis = normalize_axis(axis, len(shape))
+    n = shape[axis]
+    if n % 2:
+        raise ValueError(f"Halving dimension must be even, but dimension {axis} is size {n}")
+    return axis, shape[:axis] + (n // 2,) + shape[axis + 1:]
+
+
 def _halves(x, axis):
     """The C-ordered (outer, 2m) view of glu's input and its checks: the
     flat buffer, its order, outer, m and the output's shape."""
-    if x.ndim == 0:
-        raise ValueError("glu does not support scalars because halving size must be even")
-    axis = normalize_axis(axis, x.ndim)
-    n = x.shape[axis]
-    if n % 2:
-        raise ValueError(f"Halving dimension must be even, but dimension {axis} is size {n}")
-    shape = x.shape[:axis] + (n // 2,) + x.shape[axis + 1:]
+    axis, shape = glu_halves(x.shape, axis)
     (xa,), order, outer, n, inner = lanes([x], axis)
     return (xa if order == "C" else xa.T).reshape(-1), order, outer, n // 2 * inner, shape
 
@@ -212,10 +224,9 @@ def glu_backward(x, axis, grad_output, out):
     """The gradient of glu with respect to its input: the halves' gradients
     side by side along `axis`."""
     x, result = as_float_array(x)
-    shape = _halves(x, axis)[-1]  # the checks, on the input as given
+    flat, order, outer, m, shape = _halves(x, axis)
     g = _gradient(grad_output, shape, x.dtype)
     _checked_out(out, x.shape, result)
-    flat, order, outer, m, shape = _halves(x, axis)
     g = np.broadcast_to(g, shape)
     g = np.ascontiguousarray(g) if order == "C" else np.asfortranarray(g)
     gx = empty(x.shape, x.dtype, order=order)
