@@ -120,6 +120,11 @@ def test_repr_len_index_and_iteration(torch):
     assert repr(nn.Sequential()) == repr(torch.nn.Sequential())
     with pytest.raises(TypeError, match="not a fastnl.nn.Module"):
         nn.Sequential(lambda x: x)
+    grown = nn.Sequential(nn.Linear(2, 3, rng=0)).append(nn.ReLU()).append(nn.Linear(3, 1))
+    assert [n for n, _, _ in grown.named_parameters()] == ["0.weight", "0.bias", "2.weight",
+                                                           "2.bias"]
+    with pytest.raises(TypeError, match="not a fastnl.nn.Module"):
+        grown.append(np.ones(2))
 
 
 def test_train_and_eval_reach_every_module():

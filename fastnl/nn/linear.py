@@ -174,10 +174,11 @@ class Sequential(Module):
             named = list(modules[0].items())
         else:
             named = [(str(i), m) for i, m in enumerate(modules)]
+        self._modules = OrderedDict()
         for name, module in named:
             if not isinstance(module, Module):
                 raise TypeError(f"{type(module).__name__} is not a fastnl.nn.Module subclass")
-        self._modules = OrderedDict(named)
+            self._modules[name] = module
 
     # -- the chain ----------------------------------------------------------------
 
@@ -208,6 +209,13 @@ class Sequential(Module):
     def named_children(self):
         """(name, module) of each module, in order."""
         return iter(self._modules.items())
+
+    def append(self, module):
+        """Add `module` at the end (named by its index, as torch); returns self."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a fastnl.nn.Module subclass")
+        self._modules[str(len(self._modules))] = module
+        return self
 
     # -- modes and parameters, passed down ------------------------------------
 
