@@ -84,6 +84,11 @@ def test_logsumexp_stable_and_limits(torch):
     # the same along a non-last axis (the tile kernel)
     np.testing.assert_array_equal(fastnl.logsumexp(np.ascontiguousarray(x.T), 0), got)
     assert np.array_equal(fastnl.logsumexp(np.empty((3, 0)), 1), np.full(3, -inf))
+    for shape, dim in [((0, 5), 1), ((0, 5), 0), ((3, 0, 2), (0, 1)), ((2, 3, 0), 1)]:
+        x = np.zeros(shape, np.float32)
+        expected = torch.logsumexp(torch.from_numpy(x), dim).numpy()
+        np.testing.assert_array_equal(fastnl.logsumexp(x, dim), expected)
+        assert fastnl.logsumexp_backward(x, dim).shape == shape
     assert fastnl.logsumexp(np.array([1, 2]), 0).dtype == np.float64  # integers: float64
 
 
