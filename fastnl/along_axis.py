@@ -385,8 +385,9 @@ def logsumexp(input, dim=None, keepdim=_NO, *, axis=None, keepdims=None):
         In the input's float dtype (integers: float64). Computed by the
         softmax kernel's passes: the max, then the float64 sum of
         ``exp(x - max)``, rounded once, so any finite input is safe (1e30 or
-        -1e30 alike). A lane holding +inf gives +inf, a lane of -inf (or an
-        empty axis) -inf, a lane holding NaN NaN: the limits, as torch.
+        -1e30 alike). The limits where a lane holds infinities, as torch: a
+        lane holding +inf gives +inf, a lane of -inf (or an empty axis)
+        -inf; a lane holding NaN gives NaN.
 
     Raises
     ------
