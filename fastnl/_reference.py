@@ -696,3 +696,44 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     loss = np.where(counted, -np.sum(w * q * logp, axis=-1), 0.0)
     row_weight = np.where(counted, w[y_safe], 0.0)
     return _weighted_mean_rows(loss, row_weight, reduction)
+
+
+# --- logsumexp, glu, gumbel_softmax, one_hot (issue 15) ---
+
+def logsumexp(x, axis, keepdims=False):
+    """m + log(sum(exp(x - m))) over `axis` (an int or a tuple) in float64,
+    m the max where finite (else 0: the infinite limits), NumPy's pairwise
+    sum (logaddexp.reduce adds one term at a time: 1e-13 off over 1000)."""
+    x = _f64(x)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    axes = tuple(a % max(x.ndim, 1) for a in axes)
+    if x.ndim == 0:
+        return x.copy()
+    moved = np.moveaxis(x, axes, range(-len(axes), 0))
+    merged = moved.reshape(moved.shape[:x.ndim - len(axes)] + (-1,))
+    if merged.shape[-1] == 0:
+        y = np.full(merged.shape[:-1], -np.inf)
+    else:
+        m = np.max(merged, axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        with np.errstate(divide="ignore"):
+            y = (np.log(np.sum(np.exp(merged - m), axis=-1, keepdims=True)) + m)[..., 0]
+    return np.expand_dims(y, axes) if keepdims else y
+
+
+def glu(x, axis=-1):
+    """a * sigmoid(b), a and b the halves of x along `axis`."""
+    a, b = np.split(_f64(x), 2, axis=axis)
+    with np.errstate(over="ignore"):
+        return a / (1 + np.exp(-b))
+
+
+def gumbel_softmax(logits, exponential, tau=1.0, axis=-1):
+    """The soft sample for the Exp(1) draws `exponential`: the softmax of
+    (logits + g) / tau, g = -log(exponential) standard Gumbel noise."""
+    with np.errstate(divide="ignore"):
+        return softmax(_f64(logits) - np.log(_f64(exponential)), axis, tau)
+
+
+def one_hot(indices, num_classes):
+    return (np.asarray(indices)[..., None] == np.arange(num_classes)).astype(np.int64)

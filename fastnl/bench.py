@@ -32,7 +32,10 @@ torch's ``_softmax_backward_data`` / ``_log_softmax_backward_data``, softmin's
 followed by the negation, as autograd runs them), cross_entropy with class
 indices, nll_loss (of log-probabilities), and cross_entropy forward + backward
 (``cross_entropy`` + ``cross_entropy_backward`` against torch autograd's
-forward + ``loss.backward()``); on 64 x 1000, 4096 x 1000 and 512 x 32000 (a
+forward + ``loss.backward()``); logsumexp along both axes, glu and
+gumbel_softmax along the rows, their backward (against ``aten.glu_backward``,
+the softmax backward kernel and the expression torch's autograd evaluates for
+logsumexp) and one_hot of the class indices; on 64 x 1000, 4096 x 1000 and 512 x 32000 (a
 language model's vocabulary), float32 and float64. Its ratios are the same
 ``fastnl / other``: ``fastnl/numpy`` against the plain NumPy formula (forward
 only), ``fastnl/copy`` against a parallel copy of the logits. ``--ops`` takes
@@ -298,6 +301,7 @@ class RowwiseCase(NamedTuple):
     fastnl: object  # fastnl(inputs, out) -> a call without arguments
     torch: object   # torch(torch, inputs) -> a call without arguments
     numpy: object = None  # numpy(inputs) -> a call without arguments (forward only)
+    out: bool = True      # fastnl's call writes into out= (those without one allocate)
 
 
 class RowwiseInputs:
@@ -426,13 +430,145 @@ def _cross_entropy_both():
     return RowwiseCase("cross_entropy+backward", "forward+backward", -1, fastnl_call, torch_call)
 
 
+def _logsumexp(axis):
+    def fastnl_call(inp, out):
+        x = inp.x
+        return lambda: fastnl.logsumexp(x, axis)
+
+    def torch_call(torch, inp):
+        xt = torch.from_numpy(inp.x)
+        return lambda: torch.logsumexp(xt, axis)
+
+    def numpy_call(inp):
+        x = inp.x
+
+        def call():
+            m = x.max(axis, keepdims=True)
+            return np.log(np.exp(x - m).sum(axis)) + np.squeeze(m, axis)
+        return call
+    return RowwiseCase("logsumexp", "forward", axis, fastnl_call, torch_call, numpy_call,
+                       out=False)
+
+
+def _logsumexp_backward():
+    """g softmax(x) along the rows; torch's side is the expression its
+    autograd evaluates, grad * exp(x - result)."""
+    def fastnl_call(inp, out):
+        x, g = inp.x, np.ascontiguousarray(inp.g[:, 0])
+        return lambda: fastnl.logsumexp_backward(x, -1, grad_output=g)
+
+    def torch_call(torch, inp):
+        xt, gt = torch.from_numpy(inp.x), torch.from_numpy(np.ascontiguousarray(inp.g[:, 0]))
+        rt = torch.logsumexp(xt, -1)
+        return lambda: gt.unsqueeze(-1) * (xt - rt.unsqueeze(-1)).exp()
+    return RowwiseCase("logsumexp_backward", "backward", -1, fastnl_call, torch_call, out=False)
+
+
+def _even(inp):
+    """The logits, C-contiguous, without the last class when there is an odd
+    number (glu halves the rows)."""
+    return np.ascontiguousarray(inp.x[:, :inp.x.shape[1] // 2 * 2])
+
+
+def _glu():
+    def fastnl_call(inp, out):
+        x = _even(inp)
+        return lambda: fastnl.glu(x)
+
+    def torch_call(torch, inp):
+        xt = torch.from_numpy(_even(inp))
+        return lambda: torch.nn.functional.glu(xt)
+
+    def numpy_call(inp):
+        x = _even(inp)
+
+        def call():
+            a, b = np.split(x, 2, axis=-1)
+            return a / (1 + np.exp(-b))
+        return call
+    return RowwiseCase("glu", "forward", -1, fastnl_call, torch_call, numpy_call, out=False)
+
+
+def _half_gradient(inp):
+    """A grad_output of glu's output shape (half the rows' length), C-contiguous."""
+    return np.ascontiguousarray(inp.g[:, :inp.x.shape[1] // 2])
+
+
+def _glu_backward():
+    def fastnl_call(inp, out):
+        x, g = _even(inp), _half_gradient(inp)
+        return lambda: fastnl.glu_backward(x, grad_output=g)
+
+    def torch_call(torch, inp):
+        xt, gt = torch.from_numpy(_even(inp)), torch.from_numpy(_half_gradient(inp))
+        return lambda: torch.ops.aten.glu_backward(gt, xt, -1)
+    return RowwiseCase("glu_backward", "backward", -1, fastnl_call, torch_call, out=False)
+
+
+def _gumbel_softmax():
+    """A sample each call (the noise drawn too), tau = 1: a random result,
+    compared by its distribution, not its values."""
+    def fastnl_call(inp, out):
+        x, rng = inp.x, np.random.default_rng(3)
+        return lambda: fastnl.gumbel_softmax(x, rng=rng)
+
+    def torch_call(torch, inp):
+        xt = torch.from_numpy(inp.x)
+        return lambda: torch.nn.functional.gumbel_softmax(xt)
+
+    def numpy_call(inp):
+        x, rng = inp.x, np.random.default_rng(3)
+
+        def call():
+            z = x - np.log(rng.standard_exponential(x.shape, dtype=x.dtype))
+            e = np.exp(z - z.max(-1, keepdims=True))
+            return e / e.sum(-1, keepdims=True)
+        return call
+    return RowwiseCase("gumbel_softmax", "forward", -1, fastnl_call, torch_call, numpy_call,
+                       out=False)
+
+
+def _gumbel_softmax_backward():
+    """From the soft sample (softmax's of the logits here: the arithmetic is
+    the same), against torch's softmax backward kernel, which its autograd
+    runs for tau = 1."""
+    def fastnl_call(inp, out):
+        x, g, y = inp.x, inp.g, inp.output("softmax", -1)
+        return lambda: fastnl.gumbel_softmax_backward(x, grad_output=g, sample=y)
+
+    def torch_call(torch, inp):
+        gt, yt = torch.from_numpy(inp.g), torch.from_numpy(inp.output("softmax", -1))
+        return lambda: torch.ops.aten._softmax_backward_data(gt, yt, -1, gt.dtype)
+    return RowwiseCase("gumbel_softmax_backward", "backward", -1, fastnl_call, torch_call,
+                       out=False)
+
+
+def _one_hot():
+    def fastnl_call(inp, out):
+        t, classes = inp.target, inp.x.shape[1]
+        return lambda: fastnl.one_hot(t, classes)
+
+    def torch_call(torch, inp):
+        tt, classes = torch.from_numpy(inp.target), inp.x.shape[1]
+        return lambda: torch.nn.functional.one_hot(tt, classes)
+
+    def numpy_call(inp):
+        t, classes = inp.target, inp.x.shape[1]
+        return lambda: (t[:, None] == np.arange(classes)).astype(np.int64)
+    return RowwiseCase("one_hot", "forward", -1, fastnl_call, torch_call, numpy_call, out=False)
+
+
 def rowwise_cases():
     """The row-wise table's cases, in its order: softmax, log_softmax and
     softmin along the last axis and axis 0, their backward, cross_entropy
-    with class indices, nll_loss, and cross_entropy forward + backward."""
+    with class indices, nll_loss, cross_entropy forward + backward; then
+    logsumexp along both axes, glu, gumbel_softmax, their backward along
+    the rows, and one_hot of the class indices."""
     return ([_along_axis(n, axis) for n in SOFTMAX_FAMILY for axis in (-1, 0)]
             + [_along_axis_backward(n, axis) for n in SOFTMAX_FAMILY for axis in (-1, 0)]
-            + [_cross_entropy(), _nll_loss(), _cross_entropy_both()])
+            + [_cross_entropy(), _nll_loss(), _cross_entropy_both()]
+            + [_logsumexp(-1), _logsumexp(0), _logsumexp_backward(), _glu(), _glu_backward(),
+               _gumbel_softmax(), _gumbel_softmax_backward(), _one_hot()])
 
 
 def _rowwise_selected(ops, passes):

@@ -284,3 +284,16 @@ def test_asv_rowwise_smoke_grid_runs(monkeypatch):
     for cls in (smoke.Rowwise, smoke.AlongAxis, smoke.CrossEntropy):
         _run_asv_grid(cls)
     assert fastnl.get_num_threads() == threads  # teardown restored the default
+
+
+def test_asv_nn_smoke_grid_runs(monkeypatch):
+    """bench_nn.py's smoke grid, each benchmark once: the step lowers the loss."""
+    smoke = _asv_module("bench_nn", monkeypatch, smoke=True)
+    _run_asv_grid(smoke.MLPStep)
+    bench = smoke.MLPStep()
+    bench.setup(16, "float32", 1)
+    before = bench.loss_fn(bench.model(bench.x), bench.t)
+    for _ in range(3):
+        bench.time_step(16, "float32", 1)
+    assert bench.loss_fn(bench.model(bench.x), bench.t) < before
+    bench.teardown()

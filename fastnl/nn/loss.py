@@ -18,6 +18,7 @@ from fastnl._dispatch import lazy
 from fastnl._drivers import linear_losses as _linear
 from fastnl._validate import rng_from
 from fastnl.nn._module import Module, ones, operand
+from fastnl.nn.linear import linear_parameters
 
 __all__ = [
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss",
@@ -280,14 +281,8 @@ class LinearCrossEntropy(Module):
         if self.in_features < 0 or self.num_classes < 0:
             raise ValueError(f"in_features and num_classes must be >= 0, got "
                              f"{in_features} and {num_classes}")
-        rng = rng_from(rng)
-        # torch.nn.Linear's reset_parameters: kaiming_uniform(a=sqrt(5)) for the
-        # weight and the same bound for the bias, 1 / sqrt(fan_in)
-        bound = 1 / np.sqrt(self.in_features) if self.in_features > 0 else 0.0
-        self.weight = rng.uniform(-bound, bound, (self.num_classes, self.in_features)) \
-            .astype(np.float32)
-        self.bias = rng.uniform(-bound, bound, self.num_classes).astype(np.float32) \
-            if bias else None
+        self.weight, self.bias = linear_parameters(self.in_features, self.num_classes, bias,
+                                                   rng_from(rng), np.float32)
         self._parameters = ("weight", "bias") if bias else ("weight",)
         self.class_weight = None if weight is None else np.asarray(weight)
         self.ignore_index, self.reduction = ignore_index, reduction
