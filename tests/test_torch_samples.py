@@ -3,7 +3,8 @@
 torch's test suite describes every operator by an ``OpInfo`` whose sample
 inputs (0-d, empty, batched and K-dimensional arrays, and the combinations of
 arguments its own tests exercise) its tests run on. Every fastnl function that
-torch has an OpInfo for runs here on each float32 and float64 sample, and must
+torch has an OpInfo for runs here on each float32 and float64 sample (int64 for
+one_hot), and must
 give torch's result, shape and dtype; the elementwise activations' gradients
 are compared with torch's autograd on the same samples. The few places where
 fastnl deliberately differs are listed in `_translate`, each with its reason.
@@ -27,14 +28,18 @@ OPS = {
         "hardswish", "leaky_relu", "logsigmoid", "prelu", "rrelu", "threshold",
         "softmin", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss",
         "cross_entropy", "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-        "linear_cross_entropy"]},
+        "linear_cross_entropy", "glu", "one_hot"]},
     "nn.functional.softmin.with_dtype": "softmin",
     "nn.functional.linear_cross_entropy.chunked": "linear_cross_entropy",
     "nn.functional.linear_cross_entropy.chunked_none": "linear_cross_entropy",
-    "sigmoid": "sigmoid", "tanh": "tanh",
+    "sigmoid": "sigmoid", "tanh": "tanh", "logsumexp": "logsumexp",
     "softmax": "softmax", "softmax.with_dtype": "softmax",
     "log_softmax": "log_softmax", "log_softmax.with_dtype": "log_softmax",
 }
+# ops whose samples are integer (torch's one_hot takes int64 only)
+INTEGER_OPS = {"nn.functional.one_hot"}
+CASES = [(name, dtype) for name in sorted(OPS)
+         for dtype in (["int64"] if name in INTEGER_OPS else ["float32", "float64"])]
 # the elementwise activations: their gradients against autograd too
 ELEMENTWISE = {"relu", "relu6", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus",
                "softsign", "tanhshrink", "softshrink", "hardshrink", "hardtanh", "hardsigmoid",
@@ -95,8 +100,7 @@ def _assert_like(got, want, torch):
     torch.testing.assert_close(torch.from_numpy(got.copy()), want.detach(), equal_nan=True)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("opname", sorted(OPS))
+@pytest.mark.parametrize("opname, dtype", CASES)
 def test_forward_on_torch_samples(opname, dtype, op_db, torch):
     op, name = op_db[opname], OPS[opname]
     samples = _samples(op, dtype, torch)
