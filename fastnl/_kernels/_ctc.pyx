@@ -1,0 +1,209 @@
+# The CTC loss and its gradient: loops only (fastnl._drivers.ctc checks and
+# converts the operands first).
+#
+# One sample is one thread's, from start to end (a dynamic schedule over the
+# batch: the samples' lengths differ), and its loss and gradient are computed
+# in float64 in a fixed order, so the bits never depend on the thread count.
+# Each time step is one vectorised C loop over the sample's states
+# (fnl_ctc.h); Cython keeps the loop over time and the batch.
+#
+# log_probs arrive as a flat buffer and strides in elements (any layout is
+# read in place); the targets as one int64 buffer with each sample's start
+# (the padded and the concatenated layouts alike), already range-checked.
+
+from cython.parallel cimport parallel, prange
+from cython cimport floating
+from libc.math cimport INFINITY
+from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+
+cdef extern from *:
+    """
+    #define FNL_CTC_SIMD _Pragma("omp simd")
+    #include "fnl_ctc.h"
+    """
+    void fnl_ctc_alpha_step(const double *prev, double *cur, const double *em,
+                            const int64_t *allowed, int64_t L) noexcept nogil
+    void fnl_ctc_beta_step(const double *next, double *cur, const double *em,
+                           const int64_t *allowed, int64_t L) noexcept nogil
+    void fnl_ctc_posterior(const double *alpha, const double *beta, const double *em,
+                           double nll, double *w, int64_t L) noexcept nogil
+    double fnl_ctc_lse2(double a, double b) noexcept nogil
+    void fnl_ctc_gather_f(const float *row, const int64_t *off, double *em,
+                          int64_t L) noexcept nogil
+    void fnl_ctc_gather_d(const double *row, const int64_t *off, double *em,
+                          int64_t L) noexcept nogil
+    void fnl_ctc_start_f(const float *row, Py_ssize_t sC, int64_t C, double nll,
+                         double *acc) noexcept nogil
+    void fnl_ctc_start_d(const double *row, Py_ssize_t sC, int64_t C, double nll,
+                         double *acc) noexcept nogil
+    void fnl_ctc_grad_row_f(const float *row, Py_ssize_t sC, int64_t C, const double *acc,
+                            double gr, float *out) noexcept nogil
+    void fnl_ctc_grad_row_d(const double *row, Py_ssize_t sC, int64_t C, const double *acc,
+                            double gr, double *out) noexcept nogil
+
+# Below this many alpha cells (time steps times states, over the batch) no
+# thread is started: about the work of PyTorch's grain of elementwise ops.
+cdef enum:
+    GRAIN = 32768
+GRAIN_SIZE = GRAIN
+
+
+cdef inline void _gather(const floating *row, const int64_t *off, double *em,
+                         int64_t L) noexcept nogil:
+    if floating is float:
+        fnl_ctc_gather_f(row, off, em, L)
+    else:
+        fnl_ctc_gather_d(row, off, em, L)
+
+
+cdef inline void _states(const int64_t *targets, int64_t S, int64_t blank, Py_ssize_t sC,
+                         int64_t *lab, int64_t *off, int64_t *allowed) noexcept nogil:
+    """The extended target l' (L = 2S + 1 classes, blanks between and around
+    the labels), its classes times the class stride, and where a step over
+    s - 2 is allowed (a label that differs from the one before the blank);
+    allowed has two more entries, 0, for the beta step's s + 2."""
+    cdef int64_t s, L = 2 * S + 1
+    for s in range(L):
+        lab[s] = blank if s % 2 == 0 else targets[s // 2]
+        off[s] = lab[s] * sC
+        allowed[s] = s % 2 == 1 and s > 1 and lab[s] != lab[s - 2]
+    allowed[L] = 0
+    allowed[L + 1] = 0
+
+
+cdef double _alpha(const floating *lp, Py_ssize_t sT, int64_t il, int64_t S,
+                   const int64_t *off, const int64_t *allowed, double *rows, bint keep,
+                   double *em) noexcept nogil:
+    """The negative log-likelihood -log p(l | x) from the alpha recursion.
+    Row t of alpha (L + 2 cells, two -inf before the states) is written at
+    rows + t (L + 2) when `keep` (the gradient reads them all), else the
+    rows alternate between two. Without time steps: 0 for an empty target
+    (as torch: -0.0), inf otherwise."""
+    cdef int64_t t, s, L = 2 * S + 1, W = L + 2
+    cdef double *prev
+    cdef double *cur
+    cdef double loglik
+    if il == 0:
+        return -0.0 if S == 0 else INFINITY
+    for s in range(W):
+        rows[s] = -INFINITY
+    _gather(lp, off, em, 2 if L > 1 else 1)
+    rows[2] = em[0]
+    if L > 1:
+        rows[3] = em[1]
+    prev = rows + 2
+    for t in range(1, il):
+        cur = rows + (t * W if keep else (t % 2) * W)
+        cur[0] = -INFINITY
+        cur[1] = -INFINITY
+        cur = cur + 2
+        _gather(lp + t * sT, off, em, L)
+        fnl_ctc_alpha_step(prev, cur, em, allowed, L)
+        prev = cur
+    loglik = prev[0] if S == 0 else fnl_ctc_lse2(prev[L - 1], prev[L - 2])
+    return -loglik
+
+
+cdef void _gradient(const floating *lp, Py_ssize_t sT, Py_ssize_t sC, int64_t C,
+                    int64_t il, int64_t S, const int64_t *lab, const int64_t *off,
+                    const int64_t *allowed, const double *alpha, double nll, double gr,
+                    double *beta, double *em, double *w, double *acc, floating *grad,
+                    Py_ssize_t grad_step) noexcept nogil:
+    """Rows t < il of one sample's gradient (grad + t * grad_step), from the
+    alpha rows and the beta recursion, run from the last step back:
+    (exp(lp) - posterior of each class) * gr, torch's formula."""
+    cdef int64_t t, s, L = 2 * S + 1, W = L + 2
+    cdef double *next = beta
+    cdef double *cur = beta + W
+    cdef double *swap
+    for t in range(il - 1, -1, -1):
+        _gather(lp + t * sT, off, em, L)
+        cur[L] = -INFINITY
+        cur[L + 1] = -INFINITY
+        if t == il - 1:
+            for s in range(L):
+                cur[s] = -INFINITY
+            cur[L - 1] = em[L - 1]
+            if L > 1:
+                cur[L - 2] = em[L - 2]
+        else:
+            fnl_ctc_beta_step(next, cur, em, allowed, L)
+        fnl_ctc_posterior(alpha + t * W + 2, cur, em, nll, w, L)
+        if floating is float:
+            fnl_ctc_start_f(lp + t * sT, sC, C, nll, acc)
+        else:
+            fnl_ctc_start_d(lp + t * sT, sC, C, nll, acc)
+        for s in range(L):  # in state order: fixed bits
+            acc[lab[s]] += w[s]
+        if floating is float:
+            fnl_ctc_grad_row_f(lp + t * sT, sC, C, acc, gr, grad + t * grad_step)
+        else:
+            fnl_ctc_grad_row_d(lp + t * sT, sC, C, acc, gr, grad + t * grad_step)
+        swap = next
+        next = cur
+        cur = swap
+
+
+def ctc(const floating[::1] lp, Py_ssize_t sT, Py_ssize_t sN, Py_ssize_t sC,
+        Py_ssize_t T, Py_ssize_t N, Py_ssize_t C,
+        const int64_t[::1] targets, const int64_t[::1] start, const int64_t[::1] target_lengths,
+        const int64_t[::1] input_lengths, int64_t blank, double[::1] nll,
+        const double[::1] gr, bint zero_infinity, floating[::1] grad, int n_threads):
+    """Each sample's negative log-likelihood into `nll` (float64, N); with a
+    non-empty `grad` (T x N x C, C-contiguous) also the gradient, each sample's
+    scaled by gr[n] (zero rows past its input length, and everywhere for an
+    infinite loss with zero_infinity). Lengths and targets are checked."""
+    cdef bint backward = grad.shape[0] > 0
+    cdef int64_t S_max = 0, n, il, S, L, W, work = 0, t
+    cdef Py_ssize_t c
+    cdef double *dbuf = NULL
+    cdef int64_t *ibuf = NULL
+    cdef int failed[1]  # an element, not a variable: shared by the threads
+    cdef const floating *base
+    cdef floating *gbase
+    cdef double *alpha
+    for n in range(N):
+        S_max = max(S_max, target_lengths[n])
+        work += input_lengths[n] * (2 * target_lengths[n] + 1)
+    W = 2 * S_max + 3
+    # per thread: alpha (T rows for the gradient, else 2), beta (2 rows),
+    # emissions and posteriors (W each), the classes' sums (C); the states'
+    # classes, offsets and allowed skips (W each)
+    cdef Py_ssize_t n_alpha = (T if backward else 2) * W
+    cdef Py_ssize_t n_double = n_alpha + 2 * W + 2 * W + C
+    cdef bint threaded = work > GRAIN and N > 1
+    failed[0] = 0
+    with nogil, parallel(num_threads=n_threads, use_threads_if=threaded):
+        dbuf = <double *>malloc(n_double * sizeof(double))
+        ibuf = <int64_t *>malloc(3 * W * sizeof(int64_t))
+        if dbuf == NULL or ibuf == NULL:
+            failed[0] = 1
+        for n in prange(N, schedule="dynamic"):
+            if dbuf == NULL or ibuf == NULL:
+                continue
+            il = input_lengths[n]
+            S = target_lengths[n]
+            L = 2 * S + 1
+            _states(&targets[0] + start[n] if targets.shape[0] > 0 else NULL, S, blank, sC,
+                    ibuf, ibuf + W, ibuf + 2 * W)
+            base = &lp[0] + n * sN
+            alpha = dbuf
+            nll[n] = _alpha(base, sT, il, S, ibuf + W, ibuf + 2 * W, alpha, backward,
+                            dbuf + n_alpha + 2 * W)
+            if not backward:
+                continue
+            gbase = &grad[0] + n * C
+            if zero_infinity and nll[n] == INFINITY:
+                il = 0  # a zero gradient
+            else:
+                _gradient(base, sT, sC, C, il, S, ibuf, ibuf + W, ibuf + 2 * W, alpha, nll[n],
+                          gr[n], dbuf + n_alpha, dbuf + n_alpha + 2 * W,
+                          dbuf + n_alpha + 3 * W, dbuf + n_alpha + 4 * W, gbase, N * C)
+            for t in range(il, T):
+                memset(gbase + t * N * C, 0, C * sizeof(floating))
+        free(dbuf)
+        free(ibuf)
+    if failed[0]:
+        raise MemoryError("ctc_loss: no memory for the alpha rows")
