@@ -23,17 +23,17 @@ cdef extern from *:
     #define FNL_CTC_SIMD _Pragma("omp simd")
     #include "fnl_ctc.h"
     """
-    void fnl_ctc_alpha_step(const double *prev, double *cur, const double *em,
-                            const int64_t *allowed, int64_t L) noexcept nogil
-    void fnl_ctc_beta_step(const double *next, double *cur, const double *em,
-                           const int64_t *allowed, int64_t L) noexcept nogil
-    void fnl_ctc_posterior(const double *alpha, const double *beta, const double *em,
-                           double nll, double *w, int64_t L) noexcept nogil
+    void fnl_ctc_alpha_step(const double *prev, double *cur, double eb, const double *em,
+                            const int64_t *allowed, int64_t S) noexcept nogil
+    void fnl_ctc_beta_step(const double *next, double *cur, double eb, const double *em,
+                           const int64_t *allowed, int64_t S) noexcept nogil
+    void fnl_ctc_posterior(const double *alpha, const double *beta, double eb,
+                           const double *em, double nll, double *w, int64_t S) noexcept nogil
     double fnl_ctc_lse2(double a, double b) noexcept nogil
     void fnl_ctc_gather_f(const float *row, const int64_t *off, double *em,
-                          int64_t L) noexcept nogil
+                          int64_t S) noexcept nogil
     void fnl_ctc_gather_d(const double *row, const int64_t *off, double *em,
-                          int64_t L) noexcept nogil
+                          int64_t S) noexcept nogil
     void fnl_ctc_start_f(const float *row, Py_ssize_t sC, int64_t C, double nll,
                          double *acc) noexcept nogil
     void fnl_ctc_start_d(const double *row, Py_ssize_t sC, int64_t C, double nll,
@@ -50,93 +50,96 @@ cdef enum:
 GRAIN_SIZE = GRAIN
 
 
-cdef inline void _gather(const floating *row, const int64_t *off, double *em,
-                         int64_t L) noexcept nogil:
+cdef inline double _emissions(const floating *row, Py_ssize_t sC, int64_t blank,
+                              const int64_t *off, double *em, int64_t S) noexcept nogil:
+    """em[k] = the row's log-probability of label k; returns the blank's."""
     if floating is float:
-        fnl_ctc_gather_f(row, off, em, L)
+        fnl_ctc_gather_f(row, off, em, S)
     else:
-        fnl_ctc_gather_d(row, off, em, L)
+        fnl_ctc_gather_d(row, off, em, S)
+    return <double>row[blank * sC]
 
 
-cdef inline void _states(const int64_t *targets, int64_t S, int64_t blank, Py_ssize_t sC,
-                         int64_t *lab, int64_t *off, int64_t *allowed) noexcept nogil:
-    """The extended target l' (L = 2S + 1 classes, blanks between and around
-    the labels), its classes times the class stride, and where a step over
-    s - 2 is allowed (a label that differs from the one before the blank);
-    allowed has two more entries, 0, for the beta step's s + 2."""
-    cdef int64_t s, L = 2 * S + 1
-    for s in range(L):
-        lab[s] = blank if s % 2 == 0 else targets[s // 2]
-        off[s] = lab[s] * sC
-        allowed[s] = s % 2 == 1 and s > 1 and lab[s] != lab[s - 2]
-    allowed[L] = 0
-    allowed[L + 1] = 0
+cdef inline void _labels(const int64_t *targets, int64_t S, Py_ssize_t sC, int64_t *off,
+                         int64_t *allowed) noexcept nogil:
+    """Each label times the class stride, and where a step from the label
+    before (over the blank between) is allowed: between two different
+    labels. allowed has S + 1 entries, the last 0 (for the beta step)."""
+    cdef int64_t k
+    for k in range(S):
+        off[k] = targets[k] * sC
+        allowed[k] = k > 0 and targets[k] != targets[k - 1]
+    allowed[S] = 0
 
 
-cdef double _alpha(const floating *lp, Py_ssize_t sT, int64_t il, int64_t S,
-                   const int64_t *off, const int64_t *allowed, double *rows, bint keep,
-                   double *em) noexcept nogil:
+cdef inline void _fill(double *row, int64_t n) noexcept nogil:
+    cdef int64_t i
+    for i in range(n):
+        row[i] = -INFINITY
+
+
+cdef double _alpha(const floating *lp, Py_ssize_t sT, Py_ssize_t sC, int64_t blank,
+                   int64_t il, int64_t S, const int64_t *off, const int64_t *allowed,
+                   double *rows, bint keep, double *em) noexcept nogil:
     """The negative log-likelihood -log p(l | x) from the alpha recursion.
-    Row t of alpha (L + 2 cells, two -inf before the states) is written at
-    rows + t (L + 2) when `keep` (the gradient reads them all), else the
-    rows alternate between two. Without time steps: 0 for an empty target
-    (as torch: -0.0), inf otherwise."""
-    cdef int64_t t, s, L = 2 * S + 1, W = L + 2
-    cdef double *prev
+    Row t (2S + 4 cells, fnl_ctc.h's layout) is written at rows + t (2S + 4)
+    when `keep` (the gradient reads them all), else the rows alternate
+    between two. Without time steps: 0 for an empty target (as torch:
+    -0.0), inf otherwise."""
+    cdef int64_t t, W = 2 * S + 4
+    cdef double *prev = rows
     cdef double *cur
-    cdef double loglik
+    cdef double eb, loglik
     if il == 0:
         return -0.0 if S == 0 else INFINITY
-    for s in range(W):
-        rows[s] = -INFINITY
-    _gather(lp, off, em, 2 if L > 1 else 1)
-    rows[2] = em[0]
-    if L > 1:
-        rows[3] = em[1]
-    prev = rows + 2
+    _fill(rows, W)
+    eb = _emissions(lp, sC, blank, off, em, S)
+    rows[S + 2] = eb  # blank 0
+    if S > 0:
+        rows[1] = em[0]  # label 0
     for t in range(1, il):
         cur = rows + (t * W if keep else (t % 2) * W)
-        cur[0] = -INFINITY
-        cur[1] = -INFINITY
-        cur = cur + 2
-        _gather(lp + t * sT, off, em, L)
-        fnl_ctc_alpha_step(prev, cur, em, allowed, L)
+        cur[0] = cur[S + 1] = -INFINITY
+        eb = _emissions(lp + t * sT, sC, blank, off, em, S)
+        fnl_ctc_alpha_step(prev, cur, eb, em, allowed, S)
         prev = cur
-    loglik = prev[0] if S == 0 else fnl_ctc_lse2(prev[L - 1], prev[L - 2])
+    # the paths end in the last blank or the last label
+    loglik = prev[S + 2] if S == 0 else fnl_ctc_lse2(prev[S], prev[2 * S + 2])
     return -loglik
 
 
 cdef void _gradient(const floating *lp, Py_ssize_t sT, Py_ssize_t sC, int64_t C,
-                    int64_t il, int64_t S, const int64_t *lab, const int64_t *off,
-                    const int64_t *allowed, const double *alpha, double nll, double gr,
-                    double *beta, double *em, double *w, double *acc, floating *grad,
-                    Py_ssize_t grad_step) noexcept nogil:
+                    int64_t blank, int64_t il, int64_t S, const int64_t *targets,
+                    const int64_t *off, const int64_t *allowed, const double *alpha,
+                    double nll, double gr, double *beta, double *em, double *w, double *acc,
+                    floating *grad, Py_ssize_t grad_step) noexcept nogil:
     """Rows t < il of one sample's gradient (grad + t * grad_step), from the
     alpha rows and the beta recursion, run from the last step back:
     (exp(lp) - posterior of each class) * gr, torch's formula."""
-    cdef int64_t t, s, L = 2 * S + 1, W = L + 2
+    cdef int64_t t, k, W = 2 * S + 4
     cdef double *next = beta
     cdef double *cur = beta + W
     cdef double *swap
+    cdef double eb
     for t in range(il - 1, -1, -1):
-        _gather(lp + t * sT, off, em, L)
-        cur[L] = -INFINITY
-        cur[L + 1] = -INFINITY
-        if t == il - 1:
-            for s in range(L):
-                cur[s] = -INFINITY
-            cur[L - 1] = em[L - 1]
-            if L > 1:
-                cur[L - 2] = em[L - 2]
+        eb = _emissions(lp + t * sT, sC, blank, off, em, S)
+        if t == il - 1:  # the paths end in the last blank or the last label
+            _fill(cur, W)
+            cur[2 * S + 2] = eb
+            if S > 0:
+                cur[S] = em[S - 1]
         else:
-            fnl_ctc_beta_step(next, cur, em, allowed, L)
-        fnl_ctc_posterior(alpha + t * W + 2, cur, em, nll, w, L)
+            cur[0] = cur[S + 1] = -INFINITY
+            fnl_ctc_beta_step(next, cur, eb, em, allowed, S)
+        fnl_ctc_posterior(alpha + t * W, cur, eb, em, nll, w, S)
         if floating is float:
             fnl_ctc_start_f(lp + t * sT, sC, C, nll, acc)
         else:
             fnl_ctc_start_d(lp + t * sT, sC, C, nll, acc)
-        for s in range(L):  # in state order: fixed bits
-            acc[lab[s]] += w[s]
+        for k in range(S):  # in a fixed order: labels, then blanks
+            acc[targets[k]] += w[k]
+        for k in range(S + 1):
+            acc[blank] += w[S + k]
         if floating is float:
             fnl_ctc_grad_row_f(lp + t * sT, sC, C, acc, gr, grad + t * grad_step)
         else:
@@ -156,28 +159,27 @@ def ctc(const floating[::1] lp, Py_ssize_t sT, Py_ssize_t sN, Py_ssize_t sC,
     scaled by gr[n] (zero rows past its input length, and everywhere for an
     infinite loss with zero_infinity). Lengths and targets are checked."""
     cdef bint backward = grad.shape[0] > 0
-    cdef int64_t S_max = 0, n, il, S, L, W, work = 0, t
-    cdef Py_ssize_t c
+    cdef int64_t S_max = 0, n, il, S, W, work = 0, t
     cdef double *dbuf = NULL
     cdef int64_t *ibuf = NULL
     cdef int failed[1]  # an element, not a variable: shared by the threads
+    cdef const int64_t *labels
     cdef const floating *base
     cdef floating *gbase
-    cdef double *alpha
     for n in range(N):
         S_max = max(S_max, target_lengths[n])
         work += input_lengths[n] * (2 * target_lengths[n] + 1)
-    W = 2 * S_max + 3
+    W = 2 * S_max + 4
     # per thread: alpha (T rows for the gradient, else 2), beta (2 rows),
-    # emissions and posteriors (W each), the classes' sums (C); the states'
-    # classes, offsets and allowed skips (W each)
+    # the labels' emissions, the states' posteriors (W each), the classes'
+    # sums (C); the labels' offsets and allowed skips (W each)
     cdef Py_ssize_t n_alpha = (T if backward else 2) * W
-    cdef Py_ssize_t n_double = n_alpha + 2 * W + 2 * W + C
+    cdef Py_ssize_t n_double = n_alpha + 4 * W + C
     cdef bint threaded = work > GRAIN and N > 1
     failed[0] = 0
     with nogil, parallel(num_threads=n_threads, use_threads_if=threaded):
         dbuf = <double *>malloc(n_double * sizeof(double))
-        ibuf = <int64_t *>malloc(3 * W * sizeof(int64_t))
+        ibuf = <int64_t *>malloc(2 * W * sizeof(int64_t))
         if dbuf == NULL or ibuf == NULL:
             failed[0] = 1
         for n in prange(N, schedule="dynamic"):
@@ -185,12 +187,10 @@ def ctc(const floating[::1] lp, Py_ssize_t sT, Py_ssize_t sN, Py_ssize_t sC,
                 continue
             il = input_lengths[n]
             S = target_lengths[n]
-            L = 2 * S + 1
-            _states(&targets[0] + start[n] if targets.shape[0] > 0 else NULL, S, blank, sC,
-                    ibuf, ibuf + W, ibuf + 2 * W)
+            labels = &targets[0] + start[n] if S > 0 else NULL
+            _labels(labels, S, sC, ibuf, ibuf + W)
             base = &lp[0] + n * sN
-            alpha = dbuf
-            nll[n] = _alpha(base, sT, il, S, ibuf + W, ibuf + 2 * W, alpha, backward,
+            nll[n] = _alpha(base, sT, sC, blank, il, S, ibuf, ibuf + W, dbuf, backward,
                             dbuf + n_alpha + 2 * W)
             if not backward:
                 continue
@@ -198,7 +198,7 @@ def ctc(const floating[::1] lp, Py_ssize_t sT, Py_ssize_t sN, Py_ssize_t sC,
             if zero_infinity and nll[n] == INFINITY:
                 il = 0  # a zero gradient
             else:
-                _gradient(base, sT, sC, C, il, S, ibuf, ibuf + W, ibuf + 2 * W, alpha, nll[n],
+                _gradient(base, sT, sC, C, blank, il, S, labels, ibuf, ibuf + W, dbuf, nll[n],
                           gr[n], dbuf + n_alpha, dbuf + n_alpha + 2 * W,
                           dbuf + n_alpha + 3 * W, dbuf + n_alpha + 4 * W, gbase, N * C)
             for t in range(il, T):

@@ -10,17 +10,22 @@
      alpha_t(s) = lse(alpha_{t-1}(s), alpha_{t-1}(s-1), [alpha_{t-1}(s-2)]) + lp_t(l'_s)
      beta_t(s)  = lse(beta_{t+1}(s),  beta_{t+1}(s+1),  [beta_{t+1}(s+2)])  + lp_t(l'_s)
 
-   where the bracketed term counts only if l'_s is a label that differs
-   from l'_{s-2} (`allowed[s]`: a step over a blank to another label).
-   Each step is one loop over the states, vectorised (`FNL_CTC_SIMD`, which
-   the module defines as `#pragma omp simd`) with fnl_math.h's branch-free
-   exp and log1p: the states of one step depend only on the previous one.
-   Rows are stored with two -inf cells before (alpha) or after (beta) the L
-   states, so s-1, s-2, s+1, s+2 need no bounds test.
+   where the bracketed term counts only between two different labels (a
+   step over the blank between them).
 
-   Nothing here calls libm; NaN in gives NaN out (an exp or log1p of NaN
-   is NaN; no compare drops it for good), -inf (an impossible state) stays
-   -inf. */
+   A row (one time step) keeps its S label states and its S + 1 blank
+   states apart, each contiguous:
+
+     row[0] = -inf, row[1 + k] = label state k (s = 2k + 1), row[S + 1] = -inf,
+     row[S + 2 + k] = blank state k (s = 2k),
+
+   so that each kind is one vectorised loop (FNL_CTC_SIMD, which the module
+   defines as `#pragma omp simd`): the blanks' sums have two terms and one
+   emission, the labels' three (the third -inf where not `allowed`) and
+   their own emissions; the -inf cells stand for the states before the
+   first and after the last label. The states of one step depend only on
+   the previous step's. fnl_math.h's branch-free exp and log1p; nothing
+   calls libm; NaN in gives NaN out, -inf (an impossible state) stays -inf. */
 #ifndef FNL_CTC_H
 #define FNL_CTC_H
 
@@ -45,90 +50,115 @@
 #define FNL_CTC_FUNC static
 #endif
 
-/* log(exp(a) + exp(b) + exp(c)) for a, b, c <= 0 or -inf: m + log(sum of
-   exp(x - m)), m the largest, so the sum is in [1, 3] and its log is
-   log1p(sum - 1), sum - 1 exact (Sterbenz). fnl_log1p_d is written for
-   [0, 1]; on [1, 2] its reduced argument s = f / (2 + f) stays within
-   |s| <= 0.2 (0.172 on [0, 1]), where the first term its series leaves
-   out is 2 s^25 / 25 < 3e-19 relative: the same accuracy. All -inf: -inf
-   (torch's kernels take m = 0 there, for the same -inf). */
-FNL_INLINE double fnl_ctc_lse3(double a, double b, double c) {
-    double m = a > b ? a : b, mm, sum;
-    m = c > m ? c : m;
-    mm = m == -INFINITY ? 0.0 : m;
-    sum = fnl_exp_d(a - mm) + fnl_exp_d(b - mm) + fnl_exp_d(c - mm);
-    return m == -INFINITY ? m : mm + fnl_log1p_d(sum - 1);
+/* log(exp(m) + exp(y) + exp(z)) with m the largest: m + log1p(exp(y - m)
+   + exp(z - m)), the argument of log1p in [0, 2]. fnl_log1p_d is written
+   for [0, 1]; on [1, 2] its reduced argument s = f / (2 + f) stays within
+   |s| <= 0.2 (0.172 on [0, 1]), where the first term its series leaves out
+   is 2 s^25 / 25 < 3e-19 relative; its correction of the rounding of
+   1 + t takes 1/u as 1.5 - u/2, up to 0.33 off for u in [2, 3], on a
+   correction of at most half an ulp of u: under 0.7 ulp more. m = -inf (every term
+   -inf): -inf. NaN anywhere: NaN (a NaN m gives NaN differences). */
+FNL_INLINE double fnl_ctc_lse_sorted(double m, double y, double z) {
+    double mm = m == -INFINITY ? 0.0 : m;
+    double r = mm + fnl_log1p_d(fnl_exp_d(y - mm) + fnl_exp_d(z - mm));
+    return m == -INFINITY ? m : r;
 }
 
-/* log(exp(a) + exp(b)), the same way (a sum in [1, 2]) */
+/* log(exp(a) + exp(b)); a NaN goes to the smaller side, which propagates it */
 FNL_INLINE double fnl_ctc_lse2(double a, double b) {
-    return fnl_ctc_lse3(a, b, -INFINITY);
+    double m = a > b ? a : b, y = a > b ? b : a;
+    return fnl_ctc_lse_sorted(m, y, -INFINITY);
 }
 
-/* One step of alpha: cur[s] for s in [0, L) from prev (both with prev[-2],
-   prev[-1] = -inf), em[s] = lp_t(l'_s). */
+/* log(exp(a) + exp(b) + exp(c)), the largest found by a sorting network of
+   compare-selects (vector max and blends); a NaN ends in m, y or z */
+FNL_INLINE double fnl_ctc_lse3(double a, double b, double c) {
+    double x = a > b ? a : b, y = a > b ? b : a;
+    double m = x > c ? x : c, z = x > c ? c : x;
+    return fnl_ctc_lse_sorted(m, y, z);
+}
+
+/* One step of alpha: row `cur` from row `prev` (the layout above), eb =
+   lp_t(blank), em[k] = lp_t(l_k), allowed[k] (k < S): whether label k
+   differs from label k - 1. */
 FNL_CTC_CLONES
-FNL_CTC_FUNC void fnl_ctc_alpha_step(const double *prev, double *cur, const double *em,
-                               const int64_t *allowed, int64_t L) {
-    int64_t s;
+FNL_CTC_FUNC void fnl_ctc_alpha_step(const double *prev, double *cur, double eb,
+                                     const double *em, const int64_t *allowed, int64_t S) {
+    const double *pl = prev + 1, *pb = prev + S + 2;
+    double *cl = cur + 1, *cb = cur + S + 2;
+    int64_t k;
     FNL_CTC_SIMD
-    for (s = 0; s < L; s++) {
-        double skip = allowed[s] ? prev[s - 2] : -INFINITY;
-        cur[s] = fnl_ctc_lse3(prev[s], prev[s - 1], skip) + em[s];
+    for (k = 0; k <= S; k++)  /* blank 2k: from itself and label k - 1 */
+        cb[k] = fnl_ctc_lse2(pb[k], pl[k - 1]) + eb;
+    FNL_CTC_SIMD
+    for (k = 0; k < S; k++) {  /* label 2k + 1: itself, blank k, label k - 1 */
+        double skip = allowed[k] ? pl[k - 1] : -INFINITY;
+        cl[k] = fnl_ctc_lse3(pl[k], pb[k], skip) + em[k];
     }
 }
 
-/* One step of beta: cur[s] for s in [0, L) from next (next[L], next[L + 1]
-   = -inf; allowed has L + 2 entries, the last two 0). */
+/* One step of beta: row `cur` from row `next` (allowed has S + 1 entries,
+   allowed[S] = 0). */
 FNL_CTC_CLONES
-FNL_CTC_FUNC void fnl_ctc_beta_step(const double *next, double *cur, const double *em,
-                              const int64_t *allowed, int64_t L) {
-    int64_t s;
+FNL_CTC_FUNC void fnl_ctc_beta_step(const double *next, double *cur, double eb,
+                                    const double *em, const int64_t *allowed, int64_t S) {
+    const double *nl = next + 1, *nb = next + S + 2;
+    double *cl = cur + 1, *cb = cur + S + 2;
+    int64_t k;
     FNL_CTC_SIMD
-    for (s = 0; s < L; s++) {
-        double skip = allowed[s + 2] ? next[s + 2] : -INFINITY;
-        cur[s] = fnl_ctc_lse3(next[s], next[s + 1], skip) + em[s];
+    for (k = 0; k <= S; k++)  /* blank 2k: to itself and label k */
+        cb[k] = fnl_ctc_lse2(nb[k], nl[k]) + eb;
+    FNL_CTC_SIMD
+    for (k = 0; k < S; k++) {  /* label 2k + 1: itself, blank k + 1, label k + 1 */
+        double skip = allowed[k + 1] ? nl[k + 1] : -INFINITY;
+        cl[k] = fnl_ctc_lse3(nl[k], nb[k + 1], skip) + em[k];
     }
 }
 
-/* The gradient's posterior weights of one time step: w[s] = exp(alpha_t(s)
-   + beta_t(s) - lp_t(l'_s) + nll), the probability that a path passes
-   through state s at t (emission counted once), in [0, 1]: no overflow
-   whatever the log-probabilities. */
+/* The gradient's posterior weights of one time step: for each state,
+   exp(alpha_t + beta_t - lp_t(its class) + nll), the probability that a
+   path passes through it at t (emission counted once), in [0, 1]: no
+   overflow whatever the log-probabilities. w[k] for label k (k < S),
+   w[S + k] for blank k (k <= S). */
 FNL_CTC_CLONES
-FNL_CTC_FUNC void fnl_ctc_posterior(const double *alpha, const double *beta, const double *em,
-                              double nll, double *w, int64_t L) {
-    int64_t s;
+FNL_CTC_FUNC void fnl_ctc_posterior(const double *alpha, const double *beta, double eb,
+                                    const double *em, double nll, double *w, int64_t S) {
+    int64_t k;
     FNL_CTC_SIMD
-    for (s = 0; s < L; s++)
-        w[s] = fnl_exp_d(alpha[s] + beta[s] - em[s] + nll);
+    for (k = 0; k < S; k++)
+        w[k] = fnl_exp_d(alpha[1 + k] + beta[1 + k] - em[k] + nll);
+    FNL_CTC_SIMD
+    for (k = 0; k <= S; k++)
+        w[S + k] = fnl_exp_d(alpha[S + 2 + k] + beta[S + 2 + k] - eb + nll);
 }
 
-/* The emissions of one time step, em[s] = row[off[s]] (off: the classes of
-   l' times the class stride), and one row of the gradient:
+/* The labels' emissions of one time step, em[k] = row[off[k]] (off: the
+   labels times the class stride), and one row of the gradient:
    out[c] = (exp(lp_c) - acc[c]) * gr, acc[c] the posterior summed over the
    states of class c (0 for the others, which torch computes as
    exp(-inf + nll - lp_c): NaN where lp_c is -inf or NaN, or nll is inf;
    `start` holds that for each class). */
 #define FNL_CTC_TYPED(T, sfx)                                                             \
-    FNL_CTC_FUNC void fnl_ctc_gather_##sfx(const T *row, const int64_t *off, double *em,        \
-                                     int64_t L) {                                         \
-        int64_t s;                                                                        \
+    FNL_CTC_FUNC void fnl_ctc_gather_##sfx(const T *row, const int64_t *off, double *em,  \
+                                           int64_t S) {                                   \
+        int64_t k;                                                                        \
         FNL_CTC_SIMD                                                                      \
-        for (s = 0; s < L; s++)                                                           \
-            em[s] = (double)row[off[s]];                                                  \
+        for (k = 0; k < S; k++)                                                           \
+            em[k] = (double)row[off[k]];                                                  \
     }                                                                                     \
     FNL_CTC_CLONES                                                                        \
-    FNL_CTC_FUNC void fnl_ctc_start_##sfx(const T *row, ptrdiff_t sC, int64_t C, double nll,    \
-                                    double *acc) {                                        \
+    FNL_CTC_FUNC void fnl_ctc_start_##sfx(const T *row, ptrdiff_t sC, int64_t C,          \
+                                          double nll, double *acc) {                      \
         int64_t c;                                                                        \
         FNL_CTC_SIMD                                                                      \
-        for (c = 0; c < C; c++)                                                           \
-            acc[c] = fnl_exp_d(-INFINITY + nll - (double)row[c * sC]);                    \
+        for (c = 0; c < C; c++) { /* -inf or NaN, whose exp is 0 or NaN */                \
+            double d = -INFINITY + nll - (double)row[c * sC];                             \
+            acc[c] = d == d ? 0.0 : d;                                                    \
+        }                                                                                 \
     }                                                                                     \
     FNL_CTC_CLONES                                                                        \
-    FNL_CTC_FUNC void fnl_ctc_grad_row_##sfx(const T *row, ptrdiff_t sC, int64_t C,             \
-                                       const double *acc, double gr, T *out) {            \
+    FNL_CTC_FUNC void fnl_ctc_grad_row_##sfx(const T *row, ptrdiff_t sC, int64_t C,       \
+                                             const double *acc, double gr, T *out) {      \
         int64_t c;                                                                        \
         FNL_CTC_SIMD                                                                      \
         for (c = 0; c < C; c++)                                                           \
