@@ -1280,9 +1280,9 @@ def ctc_loss_backward(log_probs, targets, input_lengths, target_lengths, blank=0
     --------
     >>> import numpy as np, fastnl
     >>> lp = np.log(np.full((2, 1, 2), 0.5))
-    >>> fastnl.ctc_loss_backward(lp, [[1]], [2], [1], reduction="sum")[:, 0]
+    >>> fastnl.ctc_loss_backward(lp, [[1]], [2], [1], reduction="sum")[:, 0]  # 1/2 - 2/3
     array([[ 0.16666667, -0.16666667],
-           [-0.16666667,  0.16666667]])
+           [ 0.16666667, -0.16666667]])
     """
     return _ctc.ctc_loss_backward(*_materialised(log_probs, targets, input_lengths,
                                                  target_lengths),

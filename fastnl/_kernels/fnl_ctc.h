@@ -56,12 +56,14 @@
    |s| <= 0.2 (0.172 on [0, 1]), where the first term its series leaves out
    is 2 s^25 / 25 < 3e-19 relative; its correction of the rounding of
    1 + t takes 1/u as 1.5 - u/2, up to 0.33 off for u in [2, 3], on a
-   correction of at most half an ulp of u: under 0.7 ulp more. m = -inf (every term
-   -inf): -inf. NaN anywhere: NaN (a NaN m gives NaN differences). */
+   correction of at most half an ulp of u: under 0.7 ulp more. Every term
+   -inf: -inf. NaN anywhere: NaN. */
 FNL_INLINE double fnl_ctc_lse_sorted(double m, double y, double z) {
     double mm = m == -INFINITY ? 0.0 : m;
     double r = mm + fnl_log1p_d(fnl_exp_d(y - mm) + fnl_exp_d(z - mm));
-    return m == -INFINITY ? m : r;
+    /* m = -inf: r is 0, or NaN where y or z is (NaN fails every compare, so
+       the largest may be -inf beside a NaN) */
+    return m == -INFINITY && r == r ? m : r;
 }
 
 /* log(exp(a) + exp(b)); a NaN goes to the smaller side, which propagates it */
