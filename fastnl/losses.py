@@ -19,8 +19,6 @@ the drivers of :mod:`fastnl._drivers.losses`, which forward and backward share.
 
 import warnings
 
-import numpy as np
-
 from fastnl._dispatch import foreign, lazy
 from fastnl._drivers import ctc as _ctc
 from fastnl._drivers import linear_losses as _linear
@@ -1146,12 +1144,6 @@ def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=N
 
 # ---------------------------------------------------------------- connectionist temporal classification
 
-def _materialised(*arrays):
-    """Dask operands as NumPy arrays: the CTC loss is computed in memory (its
-    samples' recursions run over the whole time axis)."""
-    return [np.asarray(a) if lazy(a) else a for a in arrays]
-
-
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
              zero_infinity=False):
     r"""Connectionist temporal classification loss; mirrors ``torch.nn.functional.ctc_loss``.
@@ -1218,7 +1210,8 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     thread count. A target longer than its input allows (each label needs a
     step, and a label repeated back to back one more step between them) has
     probability 0: the loss is ``inf`` (0 with `zero_infinity`). Dask arrays
-    are computed first: the result is in memory, not lazy.
+    give a lazy result, computed by blocks of samples (the chunks of the
+    batch axis; one block with concatenated targets).
 
     Examples
     --------
@@ -1229,8 +1222,11 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     >>> fastnl.ctc_loss(lp, [[1, 1]], [2], [2], reduction="none")     # needs 3 steps
     array([inf])
     """
-    return _ctc.ctc_loss(*_materialised(log_probs, targets, input_lengths, target_lengths),
-                         blank, reduction, zero_infinity)
+    if lazy(log_probs, targets, input_lengths, target_lengths):
+        return foreign("ctc_loss")(log_probs, targets, input_lengths, target_lengths, blank,
+                                   reduction, zero_infinity)
+    return _ctc.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                         zero_infinity)
 
 
 def ctc_loss_backward(log_probs, targets, input_lengths, target_lengths, blank=0,
@@ -1284,6 +1280,8 @@ def ctc_loss_backward(log_probs, targets, input_lengths, target_lengths, blank=0
     array([[ 0.16666667, -0.16666667],
            [ 0.16666667, -0.16666667]])
     """
-    return _ctc.ctc_loss_backward(*_materialised(log_probs, targets, input_lengths,
-                                                 target_lengths),
-                                  blank, reduction, zero_infinity, grad_output, out)
+    if lazy(log_probs, targets, input_lengths, target_lengths, grad_output):
+        return foreign("ctc_loss_backward")(log_probs, targets, input_lengths, target_lengths,
+                                            blank, reduction, zero_infinity, grad_output, out)
+    return _ctc.ctc_loss_backward(log_probs, targets, input_lengths, target_lengths, blank,
+                                  reduction, zero_infinity, grad_output, out)

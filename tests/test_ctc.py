@@ -446,14 +446,48 @@ def test_module_as_torch(reduction, rng, torch):
         fastnl.nn.CTCLoss().backward()
 
 
-def test_dask_operands_are_computed(rng):
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_dask_by_blocks_of_samples(reduction, rng):
+    da = pytest.importorskip("dask.array")
+    lp, targets, il, tl = ctc_problem(rng, N=7)
+    kw = dict(reduction=reduction, zero_infinity=True)
+    g = rng.standard_normal(7) if reduction == "none" else 0.5
+    flat = _concatenated(targets, tl)
+    for t in (targets, flat):  # padded: blocks of samples; concatenated: one block
+        lazy = [da.from_array(lp, chunks=(10, 3, 4)), da.from_array(t, chunks=3),
+                da.from_array(il, chunks=2), da.from_array(tl, chunks=4)]
+        got = fastnl.ctc_loss(*lazy, **kw)
+        assert isinstance(got, da.Array)
+        # the in-memory reduction of the samples' losses: the same bits
+        np.testing.assert_array_equal(got.compute(), fastnl.ctc_loss(lp, t, il, tl, **kw))
+        grad = fastnl.ctc_loss_backward(*lazy, **kw, grad_output=g)
+        assert isinstance(grad, da.Array) and grad.dtype == lp.dtype
+        np.testing.assert_array_equal(
+            grad.compute(), fastnl.ctc_loss_backward(lp, t, il, tl, **kw, grad_output=g))
+    # unbatched
+    one = fastnl.ctc_loss(da.from_array(lp[:, 0], chunks=7), targets[0], il[0], tl[0], **kw)
+    assert one.shape == () and one.compute() == fastnl.ctc_loss(lp[:, 0], targets[0], il[0],
+                                                                tl[0], **kw)
+    grad = fastnl.ctc_loss_backward(da.from_array(lp[:, 0], chunks=7), targets[0], il[0], tl[0],
+                                    **kw)
+    np.testing.assert_array_equal(grad.compute(), fastnl.ctc_loss_backward(
+        lp[:, 0], targets[0], il[0], tl[0], **kw))
+
+
+def test_dask_checks_before_reading_and_in_the_blocks(rng):
     da = pytest.importorskip("dask.array")
     lp, targets, il, tl = ctc_problem(rng)
-    want = fastnl.ctc_loss(lp, targets, il, tl, reduction="none", zero_infinity=True)
-    got = fastnl.ctc_loss(da.from_array(lp, chunks=(10, 2, 6)), da.from_array(targets), il,
-                          da.from_array(tl), reduction="none", zero_infinity=True)
-    assert type(got) is np.ndarray
-    np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(
-        fastnl.ctc_loss_backward(da.from_array(lp, chunks=(10, 2, 6)), targets, il, tl),
-        fastnl.ctc_loss_backward(lp, targets, il, tl))
+    x = da.from_array(lp, chunks=(10, 2, 6))
+    with pytest.raises(ValueError, match="blank must be"):  # shapes: at once
+        fastnl.ctc_loss(x, targets, il, tl, blank=6)
+    with pytest.raises(TypeError, match="integer targets"):
+        fastnl.ctc_loss(x, targets.astype(float), il, tl)
+    with pytest.raises(ValueError, match=r"grad_output has shape \(4,\)"):
+        fastnl.ctc_loss_backward(x, targets, il, tl, reduction="none", grad_output=np.ones(4))
+    with pytest.raises(TypeError, match="out="):
+        fastnl.ctc_loss_backward(x, targets, il, tl, out=np.empty(lp.shape))
+    bad = targets.copy()
+    bad[1, 0] = 9
+    lazy = fastnl.ctc_loss(x, bad, il, tl)  # values: when computed
+    with pytest.raises(IndexError, match="label 9"):
+        lazy.compute()

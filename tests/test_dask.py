@@ -152,6 +152,12 @@ def problem(rng):
         "lW": rng.standard_normal((SHAPE[1], SHAPE[2])),
         "lb": rng.standard_normal(SHAPE[1]),
         "lt": t[:, 0],
+        # ctc_loss: log-probabilities (T, N, C) = (8, 6, 5), padded targets, lengths
+        "clp": fastnl.log_softmax(x, axis=2),
+        "ctg": rng.integers(1, SHAPE[2], (SHAPE[1], 3)),
+        "cil": np.array([8, 7, 8, 6, 5, 8]),
+        "ctl": np.array([3, 2, 0, 3, 1, 2]),
+        "cg": rng.standard_normal(SHAPE[1]),
     }
 
 
@@ -223,6 +229,9 @@ def public_calls():
         "linear_cross_entropy_backward": lambda a: F.linear_cross_entropy_backward(
             a["lx"], a["lW"], a["lt"], linear_bias=a["lb"], weight=a["w"],
             label_smoothing=0.1, chunk_size=4),
+        "ctc_loss": lambda a: F.ctc_loss(a["clp"], a["ctg"], a["cil"], a["ctl"]),
+        "ctc_loss_backward": lambda a: F.ctc_loss_backward(
+            a["clp"], a["ctg"], a["cil"], a["ctl"], reduction="none", grad_output=a["cg"]),
     })
     return calls
 

@@ -239,7 +239,7 @@ TORCH_FUNCTIONS += [
     (_F + "ctc_loss", "fastnl.ctc_loss",
      "Integer targets and lengths only (torch also casts float and bool targets); a label "
      "outside [0, C) within its target length is an IndexError (torch reads out of bounds). "
-     "Recursions in float64 also for float32. Dask arrays are computed first."),
+     "Recursions in float64 also for float32."),
 ]
 
 _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [

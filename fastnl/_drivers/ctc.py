@@ -9,6 +9,7 @@ length, so padding may hold anything; within it they must be class indices
 (torch does not check, and reads out of bounds).
 """
 
+import math
 import operator
 
 import numpy as np
@@ -18,27 +19,62 @@ from fastnl._drivers.losses import (_flat_strided, _gradient_buffer, _finish, _c
                                     ratio, upstream)
 from fastnl._kernels import _ctc
 from fastnl._kernels import _rowwise as _kr
-from fastnl._validate import as_float_array, check_reduction
+from fastnl._validate import as_float_array, check_reduction, resolve_dtype
 
 
 class CTCProblem:
     """The checked operands of a CTC loss."""
-    __slots__ = ("x", "result", "view", "flat", "strides", "input_lengths", "target_lengths", "targets", "start",
-                 "blank", "reduction", "zero_infinity", "loss_shape")
+    __slots__ = ("x", "result", "view", "flat", "strides", "input_lengths", "target_lengths",
+                 "targets", "start", "blank", "reduction", "zero_infinity", "loss_shape")
 
 
-def _lengths(value, name, n, batched):
-    """One length per sample as int64 (N,): integers only, as torch (a list,
-    tuple or array of any shape with N entries; an int for an unbatched input)."""
-    a = np.asarray(value)
-    if a.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be integers, got dtype {a.dtype}")
-    if a.size != n or (not batched and a.ndim > 1):
-        what = "one per sample" if batched else "one for the unbatched input"
-        raise ValueError(f"{name} must have {n} entries ({what}), got shape {a.shape}")
+def ctc_checks(x, targets, input_lengths, target_lengths, blank, reduction):
+    """The checks that need only shapes and dtypes, of arrays or Dask arrays
+    (so the Dask path runs them before reading anything): returns
+    (T, N, C), the loss's shape, the result dtype and the blank as an int."""
+    check_reduction(reduction)
+    result = resolve_dtype(x.dtype)[1]
+    if x.ndim not in (2, 3):
+        raise ValueError(f"log_probs must be (T, N, C), or (T, C) unbatched, got shape "
+                         f"{x.shape}")
+    if math.prod(x.shape) == 0:
+        raise ValueError(f"log_probs must not be empty, got shape {x.shape}")
+    batched = x.ndim == 3
+    T, N, C = x.shape if batched else (x.shape[0], 1, x.shape[1])
+    blank = operator.index(blank)
+    if not 0 <= blank < C:
+        raise ValueError(f"blank must be a class index in [0, {C}), got {blank}")
+    for name, a in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"{name} must be integers, got dtype {a.dtype}")
+        if math.prod(a.shape) != N or (not batched and a.ndim > 1):
+            what = "one per sample" if batched else "one for the unbatched input"
+            raise ValueError(f"{name} must have {N} entries ({what}), got shape {a.shape}")
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"ctc_loss expects integer targets (class indices), got dtype "
+                        f"{targets.dtype}")
+    if targets.ndim == 2 and targets.shape[0] != N:
+        raise ValueError(f"padded targets must have one row per sample ({N}), got shape "
+                         f"{targets.shape}")
+    if targets.ndim not in (1, 2):
+        raise ValueError(f"targets must be padded (N, S) or concatenated (sum of the target "
+                         f"lengths,), got shape {targets.shape}")
+    return (T, N, C), (N,) if batched else (), result, blank
+
+
+def _lengths(a, name, most):
+    """One length per sample as flat int64, each checked to be in [0, most]."""
     if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
         raise ValueError(f"{name} has value {a.max()}, too large")
-    return np.ascontiguousarray(a, dtype=np.int64).reshape(-1)
+    a = np.ascontiguousarray(a, dtype=np.int64).reshape(-1)
+    if a.size and a.min() < 0:
+        n = _first(a < 0)
+        raise ValueError(f"{name}[{n}] = {a[n]} is negative")
+    if most is not None and a.size and a.max() > most:
+        n = _first(a > most)
+        raise ValueError(f"{name}[{n}] = {a[n]} is longer than the input (T = {most} time "
+                         f"steps)")
+    return a
 
 
 def _first(mask):
@@ -49,74 +85,44 @@ def _first(mask):
 def ctc_problem(log_probs, targets, input_lengths, target_lengths, blank, reduction,
                 zero_infinity):
     """Validate and convert the operands (the errors name the offending values)."""
+    x, t = np.asarray(log_probs), np.asarray(targets)
+    il, tl = np.asarray(input_lengths), np.asarray(target_lengths)
     p = CTCProblem()
-    p.reduction = check_reduction(reduction)
-    p.zero_infinity = bool(zero_infinity)
-    x, p.result = as_float_array(log_probs, "log_probs")
-    if x.ndim not in (2, 3):
-        raise ValueError(f"log_probs must be (T, N, C), or (T, C) unbatched, got shape "
-                         f"{x.shape}")
-    if x.size == 0:
-        raise ValueError(f"log_probs must not be empty, got shape {x.shape}")
-    batched = x.ndim == 3
-    p.x = x
-    p.view = x if batched else x[:, None, :]
-    T, N, C = p.view.shape
-    p.loss_shape = (N,) if batched else ()
+    (T, N, C), p.loss_shape, p.result, p.blank = ctc_checks(x, t, il, tl, blank, reduction)
+    p.reduction, p.zero_infinity = reduction, bool(zero_infinity)
+    p.x = x = as_float_array(x, "log_probs")[0]
+    p.view = x if x.ndim == 3 else x[:, None, :]
     p.flat, p.strides = _flat_strided(p.view)  # read in place, any layout
-    p.blank = operator.index(blank)
-    if not 0 <= p.blank < C:
-        raise ValueError(f"blank must be a class index in [0, {C}), got {p.blank}")
-    il = _lengths(input_lengths, "input_lengths", N, batched)
-    tl = _lengths(target_lengths, "target_lengths", N, batched)
-    for name, lengths, most in (("input_lengths", il, T), ("target_lengths", tl, None)):
-        if lengths.size and lengths.min() < 0:
-            n = _first(lengths < 0)
-            raise ValueError(f"{name}[{n}] = {lengths[n]} is negative")
-        if most is not None and lengths.size and lengths.max() > most:
-            n = _first(lengths > most)
-            raise ValueError(f"input_lengths[{n}] = {lengths[n]} is longer than the input "
-                             f"(T = {T} time steps)")
-    p.input_lengths, p.target_lengths = il, tl
-    p.targets, p.start = _targets(targets, tl, N, C)
+    p.input_lengths = _lengths(il, "input_lengths", T)
+    p.target_lengths = _lengths(tl, "target_lengths", None)
+    p.targets, p.start = _targets(t, p.target_lengths, C)
     return p
 
 
-def _targets(targets, tl, N, C):
+def _targets(t, tl, C):
     """The targets as one flat int64 buffer and each sample's start in it,
-    after the shape and range checks."""
-    t = np.asarray(targets)
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"ctc_loss expects integer targets (class indices), got dtype "
-                        f"{t.dtype}")
-    total = int(tl.sum())
+    after the checks of their lengths and labels."""
     if t.ndim == 1:  # concatenated: every entry is a label
+        total = int(tl.sum())
         if t.shape[0] != total:
             raise ValueError(f"concatenated targets must have sum(target_lengths) = {total} "
                              f"entries, got {t.shape[0]}")
         start = np.concatenate(([0], np.cumsum(tl)[:-1])).astype(np.int64)
-        used = None
-    elif t.ndim == 2:  # padded: (N, S), row n's first tl[n] entries are labels
-        if t.shape[0] != N:
-            raise ValueError(f"padded targets must have one row per sample ({N}), got shape "
-                             f"{t.shape}")
-        if N and tl.max() > t.shape[1]:
+        labels = t
+    else:  # padded: (N, S), row n's first tl[n] entries are labels
+        if tl.size and tl.max() > t.shape[1]:
             n = _first(tl > t.shape[1])
             raise ValueError(f"target_lengths[{n}] = {tl[n]} is longer than the padded "
                              f"targets' rows ({t.shape[1]} entries)")
-        start = np.arange(N, dtype=np.int64) * t.shape[1]
-        used = np.arange(t.shape[1]) < tl[:, None]
-    else:
-        raise ValueError(f"targets must be padded (N, S) or concatenated (sum of the target "
-                         f"lengths,), got shape {t.shape}")
-    labels = t if used is None else t[used]
+        start = np.arange(tl.size, dtype=np.int64) * t.shape[1]
+        labels = t[np.arange(t.shape[1]) < tl[:, None]]
     if labels.size and not (labels.min() >= 0 and labels.max() < C):
         k = _first((labels < 0) | (labels >= C))
         n = int(np.searchsorted(np.cumsum(tl), k, side="right"))
-        j = k - (int(tl[:n].sum()))
+        j = k - int(tl[:n].sum())
         raise IndexError(f"targets: label {labels[k]} of sample {n} (position {j}) is out "
                          f"of bounds: expected a class index in [0, {C})")
-    if t.dtype == np.uint64:  # checked below 2^63 by now where read; padding may not be
+    if t.dtype == np.uint64:  # the labels are below 2^63; padding (never read) may not be
         t = np.where(t > np.iinfo(np.int64).max, 0, t)
     return np.ascontiguousarray(t, dtype=np.int64).reshape(-1), start
 
@@ -135,32 +141,56 @@ def _run(p, gr=None, grad=None):
     return nll
 
 
+def sample_losses(p):
+    """Each sample's loss, float64 (N,), an infinite one 0 with zero_infinity."""
+    nll = _run(p)
+    if p.zero_infinity:
+        nll[nll == np.inf] = 0.0
+    return nll
+
+
+def reduce_losses(nll, target_lengths, reduction, result, loss_shape):
+    """The loss from the samples' float64 losses: 'mean' divides each by its
+    target length (at least 1) and averages them, summed in sample order."""
+    if reduction == "none":
+        return nll.astype(result).reshape(loss_shape)[()]
+    if reduction == "mean":
+        nll = nll / np.maximum(target_lengths, 1)
+    total = _kr.ordered_sum(nll)
+    return result.type(total if reduction == "sum" else ratio(total, nll.shape[0]))
+
+
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
              zero_infinity=False):
     p = ctc_problem(log_probs, targets, input_lengths, target_lengths, blank, reduction,
                     zero_infinity)
-    nll = _run(p)
-    if p.zero_infinity:
-        nll[nll == np.inf] = 0.0
-    if p.reduction == "none":
-        return nll.astype(p.result).reshape(p.loss_shape)[()]
-    if p.reduction == "mean":  # each sample over its target length, then over the batch
-        nll /= np.maximum(p.target_lengths, 1)
-    total = _kr.ordered_sum(nll)
-    return p.result.type(total if p.reduction == "sum" else ratio(total, nll.shape[0]))
+    return reduce_losses(sample_losses(p), p.target_lengths, p.reduction, p.result,
+                         p.loss_shape)
+
+
+def sample_scales(p, grad_output, n_total):
+    """Each sample's factor of the gradient, float64 (N,): grad_output
+    (rounded to the data's dtype, as torch holds it), and for 'mean' over
+    `n_total` (the batch size: a Dask block's samples are part of a larger
+    batch) and the sample's target length (at least 1)."""
+    g, scale = upstream(grad_output, p.reduction, p.loss_shape, p.x.dtype,
+                        n_total if p.reduction == "mean" else 1)
+    gr = g.astype(np.float64) if g.size else np.full(p.view.shape[1], scale)
+    if p.reduction == "mean":
+        gr /= np.maximum(p.target_lengths, 1)
+    return gr
+
+
+def gradient(p, gr, out):
+    """The gradient with respect to log_probs, sample n's scaled by gr[n]."""
+    grad = _gradient_buffer(out, p.x.shape, p.x.dtype, [p.flat])
+    _run(p, gr, grad)
+    return _finish(grad, p.x.shape, p.result, out)
 
 
 def ctc_loss_backward(log_probs, targets, input_lengths, target_lengths, blank=0,
                       reduction="mean", zero_infinity=False, grad_output=1.0, out=None):
     p = ctc_problem(log_probs, targets, input_lengths, target_lengths, blank, reduction,
                     zero_infinity)
-    N = p.view.shape[1]
     _check_loss_out(out, p.x, p.result)
-    g, scale = upstream(grad_output, p.reduction, p.loss_shape, p.x.dtype,
-                        N if p.reduction == "mean" else 1)
-    gr = g.astype(np.float64) if g.size else np.full(N, scale)
-    if p.reduction == "mean":
-        gr /= np.maximum(p.target_lengths, 1)
-    grad = _gradient_buffer(out, p.x.shape, p.x.dtype, [p.flat])
-    _run(p, gr, grad)
-    return _finish(grad, p.x.shape, p.result, out)
+    return gradient(p, sample_scales(p, grad_output, p.view.shape[1]), out)
