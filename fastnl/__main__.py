@@ -131,6 +131,11 @@ def _rowwise_cases(rng):
     onehot[np.arange(257), t] = 1
     out.append(("cross_entropy_backward", fastnl.cross_entropy_backward(x, t),
                 (sm - onehot) / 257))
+    # ctc_loss: 4 samples of up to 50 steps of 20 classes, targets of up to 12 labels
+    lp = fastnl.log_softmax(x[:200, :20].reshape(50, 4, 20))
+    labels, il, tl = rng.integers(1, 20, (4, 12)), np.arange(47, 51), np.arange(9, 13)
+    out.append(("ctc_loss none", fastnl.ctc_loss(lp, labels, il, tl, reduction="none"),
+                reference.ctc_loss(lp.astype(np.float64), labels, il, tl, reduction="none")))
     return out
 
 
