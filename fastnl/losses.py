@@ -1142,7 +1142,7 @@ def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=N
                                                  label_smoothing, chunk_size, grad_output)
 
 
-# ---------------------------------------------------------------- connectionist temporal classification
+# ---------------------------------------------------------------- CTC
 
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
              zero_infinity=False):

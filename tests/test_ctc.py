@@ -350,8 +350,8 @@ def test_threads_same_bits(rng):
         assert a.tobytes() == b.tobytes()
     for a, b in zip(results[0], results[2]):
         assert a.tobytes() == b.tobytes()
-    np.testing.assert_allclose(results[0][0], ref.ctc_loss(lp, targets, il, tl,
-                                                           reduction="none"), rtol=_rtol(np.float32))
+    np.testing.assert_allclose(results[0][0], ref.ctc_loss(lp, targets, il, tl, reduction="none"),
+                               rtol=_rtol(np.float32))
 
 
 # ---------------------------------------------------------------- errors
