@@ -34,9 +34,9 @@ def ctc_problem(rng, dtype=np.float64, T=30, N=5, C=6, S=8):
     lp = _log_softmax(rng.standard_normal((T, N, C)) * 2).astype(dtype)
     targets = rng.integers(1, C, (N, S))
     targets[0, :4] = [2, 2, 2, 3]      # repeats
-    targets[3, :3] = [1, 2, 1]
-    il = np.array([T, T - 5, 10, 5, 4] + [T] * (N - 5))[:N]
-    tl = np.array([S, 5, 0, 3, 3] + [S] * (N - 5))[:N]  # sample 3: 1 b 2 b 1 in 5 steps
+    targets[3, :3] = [1, 2, 2]         # 4 steps at least, and it has 4: one path
+    il = np.array([T, T - 5, 10, 4, 4] + [T] * (N - 5))[:N]
+    tl = np.array([S, 5, 0, 3, 3] + [S] * (N - 5))[:N]
     if N > 4:
         targets[4, :3] = [4, 4, 4]  # sample 4: three repeats need 5 steps, it has 4: inf
     return lp, targets, il, tl
@@ -79,10 +79,11 @@ def test_edge_samples_against_reference(rng):
     lp, targets, il, tl = ctc_problem(rng)
     got = fastnl.ctc_loss(lp, targets, il, tl, reduction="none")
     assert np.isfinite(got[:4]).all() and got[4] == np.inf
-    # sample 3 needs all 5 steps for 1 b 2 b 1: every path is the same alignment or
-    # spends one step on a blank; a lone path is a sum of log-probabilities
     np.testing.assert_allclose(got, ref.ctc_loss(lp, targets, il, tl, reduction="none"),
                                rtol=1e-12)
+    # sample 3's one path, 1 2 blank 2: the sum of its log-probabilities
+    one_path = lp[0, 3, 1] + lp[1, 3, 2] + lp[2, 3, 0] + lp[3, 3, 2]
+    np.testing.assert_allclose(got[3], -one_path, rtol=1e-14)
     # an empty target over T steps: the blank at every step
     np.testing.assert_allclose(got[2], -lp[:10, 2, 0].sum(), rtol=1e-12)
 
