@@ -216,9 +216,10 @@ def test_special_values_as_torch(rng, torch):
     assert np.isnan(grad[3, 0, 5]) and np.isnan(grad[4, 1, 5])
     assert np.array_equal(np.isnan(grad), np.isnan(want_grad))
     np.testing.assert_allclose(grad, want_grad, rtol=1e-12, atol=1e-12)
-    # NaN at a class the target reads: NaN loss
+    # NaN at a class the target reads: NaN loss, as torch
     lp[2, 0, targets[0, 0]] = np.nan
     assert np.isnan(fastnl.ctc_loss(lp, targets, il, tl, reduction="none")[0])
+    assert np.isnan(_torch_ctc(torch, lp, targets, il, tl, reduction="none")[0][0])
 
 
 # ---------------------------------------------------------------- gradient
