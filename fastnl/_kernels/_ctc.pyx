@@ -176,9 +176,8 @@ def ctc(const floating[::1] lp, Py_ssize_t sT, Py_ssize_t sN, Py_ssize_t sC,
     # sums (C); the labels' offsets and allowed skips (W each)
     cdef Py_ssize_t n_alpha = (T if backward else 2) * W
     cdef Py_ssize_t n_double = n_alpha + 4 * W + C
-    cdef bint threaded = work > GRAIN and N > 1
     failed[0] = 0
-    with nogil, parallel(num_threads=n_threads, use_threads_if=threaded):
+    with nogil, parallel(num_threads=n_threads, use_threads_if=work > GRAIN and N > 1):
         dbuf = <double *>malloc(n_double * sizeof(double))
         ibuf = <int64_t *>malloc(2 * W * sizeof(int64_t))
         if dbuf == NULL or ibuf == NULL:
