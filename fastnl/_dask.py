@@ -892,8 +892,8 @@ def _ctc_operands(log_probs, targets, input_lengths, target_lengths, blank, redu
     rows = x.chunks[1] if t.ndim == 2 else (x.shape[1],)
     x = x.rechunk({0: -1, 1: rows, 2: -1})
     il, tl = il.reshape(-1).rechunk((rows,)), tl.reshape(-1).rechunk((rows,))
-    t = (t, "ns") if t.ndim == 2 else (t, "k")
-    t = (t[0].rechunk((rows, -1)) if t[1] == "ns" else t[0].rechunk(-1), t[1])
+    # the targets with their blockwise index: padded rows follow the samples
+    t = (t.rechunk((rows, -1)), "ns") if t.ndim == 2 else (t.rechunk(-1), "k")
     return x, t, il, tl, loss_shape, result, blank
 
 
