@@ -1158,7 +1158,8 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     .. math:: \alpha_t(s) = \log\!\sum_{k} e^{\alpha_{t-1}(s - k)} + \log p_t(l'_s),
               \qquad k \in \{0, 1\} \text{, and } 2 \text{ where } l'_s \ne b, l'_{s-2},
 
-    and the loss is :math:`-\log(e^{\alpha_{T-1}(2S)} + e^{\alpha_{T-1}(2S-1)})`.
+    and the loss is :math:`-\log(e^{\alpha_{T-1}(2S)} + e^{\alpha_{T-1}(2S-1)})`,
+    :math:`T` the sample's input length.
     The recursions run in log space and float64 in a compiled kernel (each
     time step one vectorised loop over the states), one sample per thread.
 
