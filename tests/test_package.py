@@ -302,3 +302,15 @@ def test_asv_rowwise_smoke_grid_runs(monkeypatch):
     for cls in (smoke.Rowwise, smoke.AlongAxis, smoke.CrossEntropy):
         _run_asv_grid(cls)
     assert fastnl.get_num_threads() == threads  # teardown restored the default
+
+
+def test_asv_ctc_covers_the_bench_and_its_smoke_grid_runs(monkeypatch):
+    """asv's CTC grid is the bench's CTC table (ops, sizes, dtypes, threads);
+    the smoke grid, a smaller size, runs each benchmark once."""
+    from fastnl import bench
+    full = _asv_module("bench_ctc", monkeypatch, smoke=False)
+    assert full.CTC.params == (list(bench.CTC_OPS), list(bench.CTC_SIZES), list(bench.DTYPES),
+                               list(bench.THREADS))
+    threads = fastnl.get_num_threads()
+    _run_asv_grid(_asv_module("bench_ctc", monkeypatch, smoke=True).CTC)
+    assert fastnl.get_num_threads() == threads  # teardown restored the default

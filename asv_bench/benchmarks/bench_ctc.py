@@ -6,11 +6,11 @@ import functools
 import os
 
 import fastnl
-from fastnl.bench import CTC_OPS, CTC_SIZES, DTYPES, _ctc_fastnl, _ctc_problem
+from fastnl.bench import CTC_OPS, CTC_SIZES, DTYPES, THREADS, _ctc_fastnl, _ctc_problem
 
 SIZES = list(CTC_SIZES)  # batch x time steps x classes x target length
 if os.environ.get("FASTNL_ASV_SMOKE"):  # CI: a small grid that still runs every path
-    SIZES = ["4x50x10x10"]
+    SIZES = ["8x100x10x20"]  # 8 x 100 x 41 alpha cells: above the threading grain
 
 
 @functools.lru_cache(maxsize=4)
@@ -19,7 +19,7 @@ def _problem(size, dtype):
 
 
 class CTC:
-    params = (list(CTC_OPS), SIZES, list(DTYPES), [1, 2])
+    params = (list(CTC_OPS), SIZES, list(DTYPES), list(THREADS))
     param_names = ["op", "size", "dtype", "threads"]
     timeout = 120
 
