@@ -898,7 +898,7 @@ def _ctc_operands(log_probs, targets, input_lengths, target_lengths, blank, redu
 
 
 def _ctc_losses_block(x, t, il, tl, *, blank, zero_infinity):
-    return ctc.sample_losses(ctc.ctc_problem(x, t, il, tl, blank, "none", zero_infinity))
+    return ctc.sample_losses(ctc.ctc_problem(x, t, il, tl, blank, "none", zero_infinity))[0]
 
 
 def _ctc_reduce_block(nll, tl, *, reduction, result):

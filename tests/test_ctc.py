@@ -448,6 +448,43 @@ def test_module_as_torch(reduction, rng, torch):
         fastnl.nn.CTCLoss().backward()
 
 
+@pytest.mark.parametrize("zero_infinity", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_module_reuses_its_forward_with_the_functions_bits(zero_infinity, dtype, n_threads,
+                                                           rng):
+    # the module keeps the forward's alpha rows for its backward: the same
+    # numbers as the functions, which run the recursion again; 24 samples of
+    # up to 100 steps: above the threading grain
+    lp, targets, il, tl = ctc_problem(rng, dtype, T=100, N=24, C=7, S=16)
+    il[5:] = rng.integers(70, 101, 19)
+    tl[5:] = rng.integers(5, 17, 19)
+    assert np.sum(il * (2 * tl + 1)) > _ctc.GRAIN_SIZE
+    for reduction in REDUCTIONS:
+        kw = dict(reduction=reduction, zero_infinity=zero_infinity)
+        module = fastnl.nn.CTCLoss(**kw)
+        loss = module(lp, targets, il, tl)
+        assert np.asarray(loss).tobytes() == np.asarray(
+            fastnl.ctc_loss(lp, targets, il, tl, **kw)).tobytes()
+        g = rng.standard_normal(24) if reduction == "none" else 0.25
+        for grad_output in (None, g):
+            want = fastnl.ctc_loss_backward(lp, targets, il, tl, **kw,
+                                            grad_output=1.0 if grad_output is None else g)
+            got = module.backward(grad_output)
+            assert got.dtype == dtype and got.tobytes() == want.tobytes()
+
+
+def test_module_with_dask_operands(rng):
+    da = pytest.importorskip("dask.array")
+    lp, targets, il, tl = ctc_problem(rng)
+    module = fastnl.nn.CTCLoss(reduction="sum", zero_infinity=True)
+    loss = module(da.from_array(lp, chunks=(10, 2, 6)), targets, il, tl)
+    assert isinstance(loss, da.Array)
+    assert loss.compute() == fastnl.ctc_loss(lp, targets, il, tl, reduction="sum",
+                                             zero_infinity=True)
+    np.testing.assert_array_equal(module.backward().compute(), fastnl.ctc_loss_backward(
+        lp, targets, il, tl, reduction="sum", zero_infinity=True))
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_dask_by_blocks_of_samples(reduction, rng):
     da = pytest.importorskip("dask.array")

@@ -127,26 +127,38 @@ def _targets(t, tl, C):
     return np.ascontiguousarray(t, dtype=np.int64).reshape(-1), start
 
 
-def _run(p, gr=None, grad=None):
+def _run(p, gr=None, grad=None, saved=None, nll=None):
     """The kernel: each sample's negative log-likelihood (float64), and with
-    `grad` its gradient, sample n scaled by gr[n]."""
+    `grad` its gradient, sample n scaled by gr[n]. `saved`: the alpha rows
+    (sample_losses' buffer), written by a forward, read by a backward, which
+    then takes the losses `nll` as they are."""
     T, N, C = p.view.shape
-    nll = np.empty(N)
+    nll = np.empty(N) if nll is None else nll
     if grad is None:
         gr, grad_flat = np.empty(0), np.empty(0, p.x.dtype)
     else:
         grad_flat = grad.reshape(-1)
     _ctc.ctc(p.flat, *p.strides, T, N, C, p.targets, p.start, p.target_lengths, p.input_lengths,
-             p.blank, nll, gr, p.zero_infinity, grad_flat, _kernel_threads())
+             p.blank, nll, gr, p.zero_infinity, grad_flat,
+             np.empty(0) if saved is None else saved, _kernel_threads())
     return nll
 
 
-def sample_losses(p):
-    """Each sample's loss, float64 (N,), an infinite one 0 with zero_infinity."""
-    nll = _run(p)
+def sample_losses(p, keep=False):
+    """Each sample's loss, float64 (N,), an infinite one 0 with zero_infinity;
+    and with `keep` what `gradient` can reuse (else None): every sample's
+    alpha rows, float64 (as torch keeps its log_alpha for its backward,
+    N x T x (2 max(S) + 4) values here), and the losses before zero_infinity."""
+    saved = None
+    if keep:
+        T, N, _ = p.view.shape
+        S_max = int(p.target_lengths.max()) if N else 0
+        saved = (np.empty(N * T * (2 * S_max + 4)), np.empty(N))
+    nll = _run(p, saved=None if saved is None else saved[0],
+               nll=None if saved is None else saved[1])
     if p.zero_infinity:
-        nll[nll == np.inf] = 0.0
-    return nll
+        nll = np.where(nll == np.inf, 0.0, nll)
+    return nll, saved
 
 
 def reduce_losses(nll, target_lengths, reduction, result, loss_shape):
@@ -164,7 +176,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
              zero_infinity=False):
     p = ctc_problem(log_probs, targets, input_lengths, target_lengths, blank, reduction,
                     zero_infinity)
-    return reduce_losses(sample_losses(p), p.target_lengths, p.reduction, p.result,
+    return reduce_losses(sample_losses(p)[0], p.target_lengths, p.reduction, p.result,
                          p.loss_shape)
 
 
@@ -181,10 +193,14 @@ def sample_scales(p, grad_output, n_total):
     return gr
 
 
-def gradient(p, gr, out):
-    """The gradient with respect to log_probs, sample n's scaled by gr[n]."""
+def gradient(p, gr, out, saved=None):
+    """The gradient with respect to log_probs, sample n's scaled by gr[n];
+    `saved`: what sample_losses kept, for not running alpha again."""
     grad = _gradient_buffer(out, p.x.shape, p.x.dtype, [p.flat])
-    _run(p, gr, grad)
+    if saved is None:
+        _run(p, gr, grad)
+    else:
+        _run(p, gr, grad, *saved)
     return _finish(grad, p.x.shape, p.result, out)
 
 

@@ -154,12 +154,19 @@ def ctc(const floating[::1] lp, Py_ssize_t sT, Py_ssize_t sN, Py_ssize_t sC,
         Py_ssize_t T, Py_ssize_t N, Py_ssize_t C,
         const int64_t[::1] targets, const int64_t[::1] start, const int64_t[::1] target_lengths,
         const int64_t[::1] input_lengths, int64_t blank, double[::1] nll,
-        const double[::1] gr, bint zero_infinity, floating[::1] grad, int n_threads):
+        const double[::1] gr, bint zero_infinity, floating[::1] grad, double[::1] saved,
+        int n_threads):
     """Each sample's negative log-likelihood into `nll` (float64, N); with a
     non-empty `grad` (T x N x C, C-contiguous) also the gradient, each sample's
     scaled by gr[n] (zero rows past its input length, and everywhere for an
-    infinite loss with zero_infinity). Lengths and targets are checked."""
+    infinite loss with zero_infinity). Lengths and targets are checked.
+
+    A non-empty `saved` (N x T x (2 max(S) + 4) float64) keeps the alpha rows
+    (sample n's from n T (2 max(S) + 4), each of its own 2S + 4 cells): a
+    forward call writes them there, and a backward call then reads them, and
+    the losses from `nll`, instead of running the alpha recursion again."""
     cdef bint backward = grad.shape[0] > 0
+    cdef bint has_saved = saved.shape[0] > 0
     cdef int64_t S_max = 0, n, il, S, W, work = 0, t
     cdef double *dbuf = NULL
     cdef int64_t *ibuf = NULL
@@ -167,14 +174,15 @@ def ctc(const floating[::1] lp, Py_ssize_t sT, Py_ssize_t sN, Py_ssize_t sC,
     cdef const int64_t *labels
     cdef const floating *base
     cdef floating *gbase
+    cdef double *alpha
     for n in range(N):
         S_max = max(S_max, target_lengths[n])
         work += input_lengths[n] * (2 * target_lengths[n] + 1)
     W = 2 * S_max + 4
-    # per thread: alpha (T rows for the gradient, else 2), beta (2 rows),
-    # the labels' emissions, the states' posteriors (W each), the classes'
-    # sums (C); the labels' offsets and allowed skips (W each)
-    cdef Py_ssize_t n_alpha = (T if backward else 2) * W
+    # per thread: alpha (T rows for the gradient, else 2; none when saved),
+    # beta (2 rows), the labels' emissions, the states' posteriors (W each),
+    # the classes' sums (C); the labels' offsets and allowed skips (W each)
+    cdef Py_ssize_t n_alpha = 0 if has_saved else (T if backward else 2) * W
     cdef Py_ssize_t n_double = n_alpha + 4 * W + C
     failed[0] = 0
     with nogil, parallel(num_threads=n_threads, use_threads_if=work > GRAIN and N > 1):
@@ -190,15 +198,17 @@ def ctc(const floating[::1] lp, Py_ssize_t sT, Py_ssize_t sN, Py_ssize_t sC,
             labels = &targets[0] + start[n] if S > 0 else NULL
             _labels(labels, S, sC, ibuf, ibuf + W)
             base = &lp[0] + n * sN
-            nll[n] = _alpha(base, sT, sC, blank, il, S, ibuf, ibuf + W, dbuf, backward,
-                            dbuf + n_alpha + 2 * W)
+            alpha = &saved[0] + n * T * W if has_saved else dbuf
+            if not (backward and has_saved):  # else the forward's rows and loss
+                nll[n] = _alpha(base, sT, sC, blank, il, S, ibuf, ibuf + W, alpha,
+                                backward or has_saved, dbuf + n_alpha + 2 * W)
             if not backward:
                 continue
             gbase = &grad[0] + n * C
             if zero_infinity and nll[n] == INFINITY:
                 il = 0  # a zero gradient
             else:
-                _gradient(base, sT, sC, C, blank, il, S, labels, ibuf, ibuf + W, dbuf, nll[n],
+                _gradient(base, sT, sC, C, blank, il, S, labels, ibuf, ibuf + W, alpha, nll[n],
                           gr[n], dbuf + n_alpha, dbuf + n_alpha + 2 * W,
                           dbuf + n_alpha + 3 * W, dbuf + n_alpha + 4 * W, gbase, N * C)
             for t in range(il, T):

@@ -15,6 +15,7 @@ import numpy as np
 
 from fastnl import losses as F
 from fastnl._dispatch import lazy
+from fastnl._drivers import ctc as _ctc
 from fastnl._drivers import linear_losses as _linear
 from fastnl._validate import rng_from
 from fastnl.nn._module import Module, ones, operand
@@ -344,7 +345,11 @@ class CTCLoss(Module):
 
     ``loss(log_probs, targets, input_lengths, target_lengths)`` runs the
     function; :meth:`backward` returns the gradient with respect to
-    `log_probs` (:func:`fastnl.ctc_loss_backward`).
+    `log_probs`, :func:`fastnl.ctc_loss_backward`'s (bit for bit). As torch,
+    the forward keeps its alpha recursion (N x T x (2 max(S) + 4) float64
+    values), so that the backward runs only the beta recursion: a training
+    step costs two recursions, not three as the two functions do. With Dask
+    arrays the module calls the functions, lazily.
 
     Examples
     --------
@@ -365,8 +370,14 @@ class CTCLoss(Module):
 
     def forward(self, log_probs, targets, input_lengths, target_lengths):
         operands = [operand(a) for a in (log_probs, targets, input_lengths, target_lengths)]
-        loss = F.ctc_loss(*operands, **self._kwargs())
-        self._save(operands=operands, loss_shape=np.shape(loss))
+        if lazy(*operands):
+            loss = F.ctc_loss(*operands, **self._kwargs())
+            self._save(operands=operands, loss_shape=loss.shape, problem=None)
+            return loss
+        p = _ctc.ctc_problem(*operands, **self._kwargs())
+        losses, saved = _ctc.sample_losses(p, keep=True)
+        loss = _ctc.reduce_losses(losses, p.target_lengths, p.reduction, p.result, p.loss_shape)
+        self._save(operands=operands, loss_shape=np.shape(loss), problem=p, alpha=saved)
         return loss
 
     def backward(self, grad_output=None):
@@ -375,5 +386,9 @@ class CTCLoss(Module):
         saved = self._saved_tensors()
         if grad_output is None:
             grad_output = ones(saved["loss_shape"], saved["operands"][0])
-        return F.ctc_loss_backward(*saved["operands"], **self._kwargs(),
-                                   grad_output=grad_output)
+        p = saved["problem"]
+        if p is None or lazy(grad_output):
+            return F.ctc_loss_backward(*saved["operands"], **self._kwargs(),
+                                       grad_output=grad_output)
+        gr = _ctc.sample_scales(p, grad_output, p.view.shape[1])
+        return _ctc.gradient(p, gr, None, saved["alpha"])
