@@ -28,7 +28,7 @@ from fastnl.losses import (
     mse_loss_backward, l1_loss_backward, smooth_l1_loss_backward, huber_loss_backward,
     nll_loss_backward, cross_entropy_backward, kl_div_backward, binary_cross_entropy_backward,
     binary_cross_entropy_with_logits_backward, linear_cross_entropy,
-    linear_cross_entropy_backward,
+    linear_cross_entropy_backward, ctc_loss, ctc_loss_backward,
 )
 
 __all__ = [
@@ -44,5 +44,5 @@ __all__ = [
     "mse_loss_backward", "l1_loss_backward", "smooth_l1_loss_backward", "huber_loss_backward",
     "nll_loss_backward", "cross_entropy_backward", "kl_div_backward",
     "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
-    "linear_cross_entropy", "linear_cross_entropy_backward",
+    "linear_cross_entropy", "linear_cross_entropy_backward", "ctc_loss", "ctc_loss_backward",
 ]

@@ -148,6 +148,11 @@ def _rowwise_cases(rng):
          np.concatenate([ga * reference.sigmoid(b), ga * a * reference.sigmoid(b)
                          * reference.sigmoid(-b)], axis=1).astype(np.float64)),
     ]
+    # ctc_loss: 4 samples of up to 50 steps of 20 classes, targets of up to 12 labels
+    lp = fastnl.log_softmax(x[:200, :20].reshape(50, 4, 20))
+    labels, il, tl = rng.integers(1, 20, (4, 12)), np.arange(47, 51), np.arange(9, 13)
+    out.append(("ctc_loss none", fastnl.ctc_loss(lp, labels, il, tl, reduction="none"),
+                reference.ctc_loss(lp.astype(np.float64), labels, il, tl, reduction="none")))
     return out
 
 

@@ -37,7 +37,9 @@ How each family is split:
   blockwise (num_classes required: inferring it would read the data);
 - linear_cross_entropy: the input and target by blocks of rows, each through
   the in-memory driver with the linear layer whole; the reduced loss and
-  the parameters' gradients summed over the blocks by a tree reduction.
+  the parameters' gradients summed over the blocks by a tree reduction;
+- ctc_loss: by blocks of samples (the batch axis's chunks), each through the
+  in-memory driver; a reduced loss from all samples' losses in one task.
 
 Inside a block the kernels use fastnl's thread setting, as any call does;
 with Dask's own threads on every core, ``fastnl.set_num_threads(1)`` avoids
@@ -51,7 +53,7 @@ import dask.array as da
 import numpy as np
 
 from fastnl._config import _kernel_threads
-from fastnl._drivers import along_axis as axis_driver, elementwise, losses
+from fastnl._drivers import along_axis as axis_driver, ctc, elementwise, losses
 from fastnl._drivers import linear_losses as linear
 from fastnl._kernels import _rowwise as _kr
 from fastnl._validate import (as_float_array, normalize_axis, normalize_axes,
@@ -1059,6 +1061,78 @@ def linear_class_loss_backward(input, linear_weight, target, linear_bias, weight
     return (grad_x[0] if one_row else grad_x), grad_W, grad_b
 
 
+# ---------------------------------------------------------------- CTC loss
+#
+# By blocks of samples: log_probs in its chunks along the batch axis (time
+# and classes taken whole), padded targets and the lengths chunked alike,
+# each block through the in-memory driver; a reduced loss from the samples'
+# float64 losses in one last task, the in-memory reduction (the same bits).
+# Concatenated targets make one block: where each sample's labels start
+# depends on the target lengths' values.
+
+def _ctc_operands(log_probs, targets, input_lengths, target_lengths, blank, reduction):
+    """The in-memory checks of shapes and dtypes, then the operands batched
+    ((T, N, C), lengths (N,)) and chunked by blocks of samples."""
+    x, t, il, tl = (_dask(a) for a in (log_probs, targets, input_lengths, target_lengths))
+    _, loss_shape, result, blank = ctc.ctc_checks(x, t, il, tl, blank, reduction)
+    if x.ndim == 2:
+        x = x[:, None, :]
+    rows = x.chunks[1] if t.ndim == 2 else (x.shape[1],)
+    x = x.rechunk({0: -1, 1: rows, 2: -1})
+    il, tl = il.reshape(-1).rechunk((rows,)), tl.reshape(-1).rechunk((rows,))
+    # the targets with their blockwise index: padded rows follow the samples
+    t = (t.rechunk((rows, -1)), "ns") if t.ndim == 2 else (t.rechunk(-1), "k")
+    return x, t, il, tl, loss_shape, result, blank
+
+
+def _ctc_losses_block(x, t, il, tl, *, blank, zero_infinity):
+    return ctc.sample_losses(ctc.ctc_problem(x, t, il, tl, blank, "none", zero_infinity))[0]
+
+
+def _ctc_reduce_block(nll, tl, *, reduction, result):
+    tl = np.asarray(tl).astype(np.int64)
+    return np.asarray(ctc.reduce_losses(nll, tl, reduction, result, ()))
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+             zero_infinity):
+    """ctc_loss by blocks of samples: their float64 losses, then 'none' cast
+    to the result dtype, or the in-memory reduction of all of them."""
+    x, (t, t_index), il, tl, loss_shape, result, blank = _ctc_operands(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction)
+    nll = da.blockwise(_ctc_losses_block, "n", x, "tnc", t, t_index, il, "n", tl, "n",
+                       dtype=_F64, meta=_meta(1, _F64), concatenate=True, blank=blank,
+                       zero_infinity=bool(zero_infinity))
+    if reduction == "none":
+        nll = nll.astype(result)
+        return nll if loss_shape else nll.reshape(())
+    return da.blockwise(_ctc_reduce_block, "", nll, "n", tl, "n", dtype=result,
+                        meta=_meta(0, result), concatenate=True, reduction=reduction,
+                        result=result)
+
+
+def _ctc_grad_block(x, t, il, tl, g, *, blank, reduction, zero_infinity, n_total):
+    p = ctc.ctc_problem(x, t, il, tl, blank, reduction, zero_infinity)
+    # the mean's batch size is the whole batch's, not the block's
+    return ctc.gradient(p, ctc.sample_scales(p, g, n_total), None)
+
+
+def ctc_loss_backward(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                      zero_infinity, grad_output, out):
+    """The gradient of ctc_loss by the same blocks of samples."""
+    _no_out(out)
+    x, (t, t_index), il, tl, loss_shape, result, blank = _ctc_operands(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction)
+    g = _dask(grad_output)
+    losses.check_upstream(g, reduction, loss_shape)
+    g = (g.rechunk((il.chunks[0],)), "n") if g.ndim else (g, ())
+    grad = da.blockwise(_ctc_grad_block, "tnc", x, "tnc", t, t_index, il, "n", tl, "n", *g,
+                        dtype=result, meta=_meta(3, result), concatenate=True, blank=blank,
+                        reduction=reduction, zero_infinity=bool(zero_infinity),
+                        n_total=x.shape[1])
+    return grad if loss_shape else grad[:, 0, :]
+
+
 # what fastnl._dispatch.foreign hands out, by the name the public modules ask for
 IMPLEMENTATIONS = {
     "prelu": prelu, "prelu_backward": prelu_backward,
@@ -1072,4 +1146,5 @@ IMPLEMENTATIONS = {
     "class_loss": class_loss, "class_loss_backward": class_loss_backward,
     "linear_class_loss": linear_class_loss,
     "linear_class_loss_backward": linear_class_loss_backward,
+    "ctc_loss": ctc_loss, "ctc_loss_backward": ctc_loss_backward,
 }

@@ -737,3 +737,49 @@ def gumbel_softmax(logits, exponential, tau=1.0, axis=-1):
 
 def one_hot(indices, num_classes):
     return (np.asarray(indices)[..., None] == np.arange(num_classes)).astype(np.int64)
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False):
+    """The CTC loss from the alpha recursion of Graves et al. (2006), one
+    sample and one time step at a time, with NumPy's logaddexp over the
+    allowed predecessors. Targets padded (N, S) or concatenated (1-d)."""
+    lp = _f64(log_probs)
+    batched = lp.ndim == 3
+    if not batched:
+        lp = lp[:, None, :]
+    il = np.asarray(input_lengths).reshape(-1)
+    tl = np.asarray(target_lengths).reshape(-1)
+    t = np.asarray(targets)
+    starts = np.concatenate(([0], np.cumsum(tl)[:-1]))
+    losses = np.empty(lp.shape[1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for n in range(lp.shape[1]):
+            labels = t[n, :tl[n]] if t.ndim == 2 else t[starts[n]:starts[n] + tl[n]]
+            losses[n] = _ctc_nll(lp[:il[n], n], labels, blank)
+    if zero_infinity:
+        losses[losses == np.inf] = 0.0
+    if reduction == "none":
+        return losses if batched else losses[0]
+    if reduction == "sum":
+        return np.sum(losses)
+    return np.mean(losses / np.maximum(tl, 1))
+
+
+def _ctc_nll(lp, labels, blank):
+    """-log p(labels | lp) of one sample, lp (T, C) in float64."""
+    ext = np.full(2 * len(labels) + 1, blank)
+    ext[1::2] = labels
+    L = len(ext)
+    if lp.shape[0] == 0:
+        return 0.0 if len(labels) == 0 else np.inf
+    # a step from s - 2 (over a blank) only between two different labels
+    skip = np.zeros(L, bool)
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    alpha = np.full(L, -np.inf)
+    alpha[:2] = lp[0, ext[:2]]
+    for step in lp[1:]:
+        prev1 = np.concatenate(([-np.inf], alpha[:-1]))
+        prev2 = np.where(skip, np.concatenate(([-np.inf, -np.inf], alpha[:-2])), -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, prev1), prev2) + step[ext]
+    return -np.logaddexp.reduce(alpha[-2:]) if L > 1 else -alpha[0]

@@ -19,6 +19,7 @@ Each table ends with its worst ``fastnl/torch`` ratio and its case.
     python -m fastnl.bench --rowwise --dtypes float64 --threads 1 --shapes 64x1000
     python -m fastnl.bench --ops softmax cross_entropy+backward --shapes 512x32000
     python -m fastnl.bench --linear             # linear_cross_entropy against torch's (minutes)
+    python -m fastnl.bench --ctc                # ctc_loss (and its backward) against torch's
 
 The torch side is what torch runs: ``torch.nn.functional.<name>`` forward,
 and for the backward its own kernel (``aten.gelu_backward``, ...) or, for
@@ -47,6 +48,13 @@ and ``--no-torch`` apply to both. Before its worst case, the row-wise table
 prints the 1-minute load average at its start and end: other processes on
 the cores make every ratio meaningless (a 2-thread OpenMP loop waits for a
 thread the system has descheduled).
+
+Last (or alone, with ``--ctc``; not with ``--rowwise``, ``--sizes`` or
+``--shapes``) comes the CTC table, one per thread count: ``ctc_loss``
+(reduction 'mean') and ``ctc_loss`` + ``ctc_loss_backward`` against torch
+autograd's forward + ``loss.backward()``, at batch 16, 200 time steps, 30
+classes and targets of 50, float32 and float64; ``--ops ctc_loss
+ctc_loss+backward`` selects its rows.
 """
 
 import argparse
@@ -657,6 +665,93 @@ def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTY
     return rows
 
 
+CTC_SIZES = ("16x200x30x50",)  # batch x time steps x classes x target length (issue 15)
+CTC_OPS = ("ctc_loss", "ctc_loss+backward")
+
+
+def _ctc_problem(size, dtype):
+    """log_probs (T, N, C) as a log_softmax of seeded logits, padded targets
+    (N, S) of non-blank classes, every sample of full input and target
+    length."""
+    n, t, c, s = _shape(size)
+    x = np.random.default_rng(0).standard_normal((t, n, c)) * 3
+    log_probs = (x - np.logaddexp.reduce(x, axis=2, keepdims=True)).astype(dtype)
+    targets = np.random.default_rng(1).integers(1, c, (n, s))
+    return log_probs, targets, np.full(n, t), np.full(n, s)
+
+
+def _ctc_fastnl(op, lp, targets, il, tl):
+    if op == "ctc_loss":
+        return lambda: fastnl.ctc_loss(lp, targets, il, tl)
+
+    def both():
+        fastnl.ctc_loss(lp, targets, il, tl)
+        return fastnl.ctc_loss_backward(lp, targets, il, tl)
+    return both
+
+
+def _ctc_torch(torch, op, lp, targets, il, tl):
+    F = torch.nn.functional
+    lpt, tt, ilt, tlt = (torch.from_numpy(a) for a in (lp, targets, il, tl))
+    if op == "ctc_loss":
+        return lambda: F.ctc_loss(lpt, tt, ilt, tlt)
+    leaf = lpt.clone().requires_grad_(True)
+
+    def both():  # autograd's forward + loss.backward(), as a training step runs them
+        leaf.grad = None
+        F.ctc_loss(leaf, tt, ilt, tlt).backward()
+        return leaf.grad
+    return both
+
+
+def run_ctc(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYPES,
+            sizes=CTC_SIZES):
+    """Measure and print the CTC table on `threads` threads: ctc_loss
+    ('mean') and ctc_loss + ctc_loss_backward against torch autograd's
+    forward + backward, per dtype and size ("NxTxCxS"); fastnl first, torch
+    after, as in `run`. Returns the rows as dicts of times in seconds."""
+    chosen = [op for op in CTC_OPS if not ops or op in ops]
+    threads = threads or fastnl.get_num_threads()
+    load = [_load()]
+    if "torch" in sys.modules:  # a previous run's torch threads may still spin
+        time.sleep(1.5)
+    grid = [(dtype, size) for dtype in dtypes for size in sizes]
+    rows = []
+    with fastnl.num_threads(threads):
+        for dtype, size in grid:
+            problem = _ctc_problem(size, dtype)
+            for op in chosen:
+                rows.append(dict(op=op, dtype=dtype, size=size, threads=threads, torch=None,
+                                 fastnl=median_time(_ctc_fastnl(op, *problem), max_repeat=21)))
+    torch = None
+    if use_torch:
+        try:
+            import torch
+            torch.set_num_threads(threads)
+        except ImportError:
+            pass
+    if torch is not None:
+        row = iter(rows)
+        for dtype, size in grid:
+            problem = _ctc_problem(size, dtype)
+            for op in chosen:
+                next(row)["torch"] = median_time(_ctc_torch(torch, op, *problem), max_repeat=21)
+    print_(_header("CTC loss (reduction 'mean')", False, torch, use_torch, threads))
+    print_("ratios: fastnl / torch, below 1 fastnl is faster; size: batch x time steps x "
+           "classes x target length")
+    header = f"{'op':<20}{'dtype':<9}{'size':>14}{'fastnl':>11}{'fastnl/torch':>14}"
+    print_(header)
+    print_("-" * len(header))
+    for r in rows:
+        print_(f"{r['op']:<20}{r['dtype']:<9}{r['size']:>14}{_fmt(r['fastnl']):>11}"
+               f"{_ratio(r['fastnl'], r['torch']):>14}")
+    load.append(_load())
+    if None not in load:
+        print_(f"load average (1 min) at start, end: {load[0]:.2f}, {load[1]:.2f}")
+    _print_worst(rows, lambda r: f"{r['op']} {r['dtype']} {r['size']}", print_)
+    return rows
+
+
 def _load():
     try:
         return os.getloadavg()[0]
@@ -877,10 +972,11 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     elementwise = [c.name for c in cases()]
     rowwise = list(dict.fromkeys(c.name for c in rowwise_cases()))
-    parser.add_argument("--ops", nargs="+", choices=elementwise + rowwise, metavar="OP",
-                        help="activations and row-wise ops (default: all); a table none of "
-                             "whose ops is named is skipped. Choices: "
-                             + ", ".join(elementwise + rowwise))
+    ctc = list(CTC_OPS)
+    parser.add_argument("--ops", nargs="+", choices=elementwise + rowwise + ctc, metavar="OP",
+                        help="activations, row-wise ops and CTC (default: all); a table none "
+                             "of whose ops is named is skipped. Choices: "
+                             + ", ".join(elementwise + rowwise + ctc))
     parser.add_argument("--passes", nargs="+", default=list(PASSES), choices=PASSES,
                         help="backward includes cross_entropy+backward")
     parser.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
@@ -898,6 +994,9 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="skip torch even if installed")
     parser.add_argument("--rowwise", action="store_true",
                         help="only the row-wise table (softmax family, cross_entropy, nll_loss)")
+    parser.add_argument("--ctc", action="store_true",
+                        help="only the CTC table (ctc_loss, and with its backward, at "
+                             f"{' '.join(CTC_SIZES)}, batch x time x classes x target length)")
     parser.add_argument("--linear", action="store_true",
                         help="only linear_cross_entropy against torch's, per size and thread "
                              "count (minutes)")
@@ -908,6 +1007,11 @@ def main(argv=None):
     ops = args.ops or []
     elementwise_ops = [o for o in ops if o in elementwise]
     rowwise_ops = [o for o in ops if o in rowwise]
+    ctc_ops = [o for o in ops if o in ctc]
+    if args.ctc:
+        for threads in args.threads:
+            run_ctc(threads, not args.no_torch, ops=ctc_ops, dtypes=args.dtypes)
+        return
     if not (args.rowwise or (args.shapes and not args.sizes)) and (elementwise_ops or not ops):
         for threads in args.threads:
             run(elementwise_ops, args.dtypes, args.sizes or SIZES, threads, args.out,
@@ -916,6 +1020,9 @@ def main(argv=None):
         for threads in args.threads:
             run_rowwise(threads, not args.no_torch, ops=rowwise_ops, dtypes=args.dtypes,
                         shapes=args.shapes or ROWWISE_SHAPES, passes=args.passes, out=args.out)
+    if not (args.rowwise or args.sizes or args.shapes) and (ctc_ops or not ops):
+        for threads in args.threads:
+            run_ctc(threads, not args.no_torch, ops=ctc_ops, dtypes=args.dtypes)
 
 
 if __name__ == "__main__":

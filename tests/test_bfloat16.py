@@ -370,6 +370,24 @@ def test_linear_cross_entropy_and_backward(bf16, reduction):
             assert_rounded(a, b32, bf16)
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_ctc_loss_and_backward(bf16, reduction):
+    rng = np.random.default_rng(6)
+    lp = fastnl.log_softmax(rng.standard_normal((12, 3, 5)) * 2).astype(bf16)
+    targets, il, tl = rng.integers(1, 5, (3, 4)), np.array([12, 9, 6]), np.array([4, 2, 0])
+    kw = dict(reduction=reduction, zero_infinity=True)
+    assert_rounded(fastnl.ctc_loss(lp, targets, il, tl, **kw),
+                   fastnl.ctc_loss(f32(lp), targets, il, tl, **kw), bf16)
+    g = rng.standard_normal(3).astype(bf16) if reduction == "none" else 2.0
+    assert_rounded(fastnl.ctc_loss_backward(lp, targets, il, tl, **kw, grad_output=g),
+                   fastnl.ctc_loss_backward(f32(lp), targets, il, tl, **kw, grad_output=f32(g)),
+                   bf16)
+    module = fastnl.nn.CTCLoss(reduction=reduction)
+    assert_rounded(module(lp, targets, il, tl), fastnl.ctc_loss(f32(lp), targets, il, tl,
+                                                               reduction=reduction), bf16)
+    assert module.backward().dtype == bf16
+
+
 # ---------------------------------------------------------------- nn classes
 
 @pytest.mark.parametrize("a", _ops.ACTIVATIONS, ids=lambda a: a.module)

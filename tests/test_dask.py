@@ -157,6 +157,12 @@ def problem(rng):
         "ct": (ct := rng.integers(0, SHAPE[1], (SHAPE[0], SHAPE[2]))),
         "gl": 50.0 * fastnl.one_hot(ct, SHAPE[1]).transpose(0, 2, 1) + x,
         "gg": rng.standard_normal((SHAPE[0], SHAPE[1] // 2, SHAPE[2])),  # glu's grad_output
+        # ctc_loss: log-probabilities (T, N, C) = (8, 6, 5), padded targets, lengths
+        "clp": fastnl.log_softmax(x, axis=2),
+        "ctg": rng.integers(1, SHAPE[2], (SHAPE[1], 3)),
+        "cil": np.array([8, 7, 8, 6, 5, 8]),
+        "ctl": np.array([3, 2, 0, 3, 1, 2]),
+        "cg": rng.standard_normal(SHAPE[1]),
     }
 
 
@@ -236,6 +242,9 @@ def public_calls():
         "gumbel_softmax_backward": lambda a: F.gumbel_softmax_backward(
             a["x"], 0.5, dim=1, grad_output=a["g"], sample=a["sm_out"]),
         "one_hot": lambda a: F.one_hot(a["ct"], SHAPE[1]),
+        "ctc_loss": lambda a: F.ctc_loss(a["clp"], a["ctg"], a["cil"], a["ctl"]),
+        "ctc_loss_backward": lambda a: F.ctc_loss_backward(
+            a["clp"], a["ctg"], a["cil"], a["ctl"], reduction="none", grad_output=a["cg"]),
     })
     return calls
 

@@ -71,7 +71,7 @@ _SOFTMAX_FAMILY = {"softmax", "log_softmax", "softmin"}
 _ALONG_AXIS = {"logsumexp", "glu", "gumbel_softmax", "one_hot"}
 _LOSSES = {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
            "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-           "linear_cross_entropy"}
+           "linear_cross_entropy", "ctc_loss"}
 
 
 def _module_of(obj):
@@ -252,11 +252,15 @@ TORCH_FUNCTIONS += [
     (_F + "linear_cross_entropy", "fastnl.linear_cross_entropy",
      "``ignore_index`` defaults to -100 (``None`` is accepted, as torch's default); extra "
      "``chunk_size`` (classes per block) instead of ``options``."),
+    (_F + "ctc_loss", "fastnl.ctc_loss",
+     "Integer targets and lengths only (torch also casts float and bool targets); a label "
+     "outside [0, C) within its target length is an IndexError (torch reads out of bounds). "
+     "Recursions in float64 also for float32."),
 ]
 
 _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
     "Softmax", "LogSoftmax", "Softmin", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
-    "NLLLoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
+    "NLLLoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "CTCLoss",
     "AdaptiveLogSoftmaxWithLoss", "GLU", "Linear", "Sequential",
 ]
 _NN_NOTES = {
