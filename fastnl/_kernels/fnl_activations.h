@@ -27,6 +27,8 @@
 #ifndef FNL_ACTIVATIONS_H
 #define FNL_ACTIVATIONS_H
 
+#include <float.h>
+
 #include "fnl_math.h"
 
 /* ---------------------------------------------------------------- identity */
@@ -189,16 +191,27 @@ FNL_INLINE double fnl_gelu_backward_d(double g, double x) {
     double r = g * (cdf + x_pdf);
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
 }
-/* float64 gelu's tail below -8, through libm's double erfc: rounding
-   z = -x/sqrt2 itself moves erfc(z) by 2 z^2 ulp; the first-order correction
-   erfc(z + zl) = erfc(z) - zl 2/sqrt(pi) exp(-z^2) takes zl, the rounding
-   error of z (an fma) plus 1/sqrt2's own beyond double. */
+/* float64 gelu's tail below -8. Where long double is wider than double
+   (x87's 64 bits on x86-64, binary128 on aarch64 Linux), 0.5 x erfc(-x/sqrt2)
+   in long double, rounded once: erfc is normal there where its double is
+   already subnormal (below -37.5), which multiplied by x cost 18 ulp, and
+   the argument's rounding moves erfc by 2 z^2 2^-64 (< 0.4 ulp of double).
+   Else libm's double erfc: rounding z = -x/sqrt2 itself moves erfc(z) by
+   2 z^2 ulp; the first-order correction erfc(z + zl) = erfc(z) - zl
+   2/sqrt(pi) exp(-z^2) takes zl, the rounding error of z (an fma) plus
+   1/sqrt2's own beyond double. */
 static inline double fnl_gelu_rare_d(double x) {
+#if LDBL_MANT_DIG > DBL_MANT_DIG
+    const long double c = 0.707106781186547524400844362104849039L;
+    long double r = 0.5L * x * erfcl(x * -c);
+    return x == -INFINITY ? -0.0 : (double)r;
+#else
     const double c_hi = 0.7071067811865476, c_lo = -4.833646656726457e-17;
     double z = x * -c_hi;
     double zl = fma(x, -c_hi, -z) + x * -c_lo;
     double r = erfc(z) - zl * 1.1283791670955125739 * exp(-z * z);
     return x == -INFINITY ? -0.0 : 0.5 * x * r;
+#endif
 }
 
 /* ---------------------------------------------------------------- gelu_tanh */
