@@ -28,7 +28,7 @@ OPS = {
         "hardswish", "leaky_relu", "logsigmoid", "prelu", "rrelu", "threshold",
         "softmin", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss",
         "cross_entropy", "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-        "linear_cross_entropy", "glu", "one_hot"]},
+        "linear_cross_entropy", "glu", "one_hot", "ctc_loss"]},
     "nn.functional.softmin.with_dtype": "softmin",
     "nn.functional.linear_cross_entropy.chunked": "linear_cross_entropy",
     "nn.functional.linear_cross_entropy.chunked_none": "linear_cross_entropy",
