@@ -1,7 +1,9 @@
-/* fastnl: the scalar building blocks of the activations and losses, for
-   float32 (suffix _f) and float64 (_d): exp, expm1 (x <= 0), log1p (t in
-   [0, 1]), tanh, erfc (float64), the normal tail (float32) and sigmoid,
-   plus the row-wise kernels' float32 exp of d <= 0.
+/* fastnl: the scalar building blocks of the activations and losses:
+   exp and sigmoid for float32 (suffix _f) and float64 (_d); expm1 (x <= 0),
+   log1p (t in [0, 1]) and erfc for float64; the normal tail for float32;
+   the row-wise kernels' float32 exp of d <= 0; and exp, expm1, log1p and
+   tanh in float64 to the accuracy the float32 kernels that compute in
+   float64 need (suffix _fd).
 
    Branch-free inline C that GCC and clang vectorise under `#pragma omp simd`:
    compares become selects (with -fno-trapping-math), and nothing calls libm.
@@ -159,12 +161,6 @@ FNL_INLINE float fnl_exp_nonpos_f(float d) {
     sb.i = (int32_t)((uint32_t)(kb.i - (int32_t)FNL_MAGICBITS_F + 191) << 23);
     return (q * sb.f + sb.f) * 5.42101086242752217004e-20f;
 }
-/* exp(d) for d <= 0 only, float64: every exp(-|z|) of the float64
-   activations, and the row-wise kernels' exp(x - max). fnl_exp_d's
-   reduction and polynomial, with one clamp and 2^k applied as 2^(k+64) (a
-   normal power of two: exact) times 2^-64 (results below 2^-1022 round
-   once, to the right subnormal): the same bits as fnl_exp_d, 0.66 -> 0.51
-   ns per element (AVX-512). */
 /* exp(d) 2^64, d <= 0: a normal number down to d = -752 (k >= -1085:
    2^(k+64) is normal), so that a caller can multiply it by more (gelu_tanh's
    x) before the one rounding below the normal range (fnl_exp_nonpos_d's
@@ -177,6 +173,12 @@ FNL_INLINE double fnl_exp_nonpos_scaled_d(double d) {
     return d < -752.0 ? 0.0 : p * sb.f;
 }
 #define FNL_TWO_M64_D 5.42101086242752217004e-20  /* 2^-64 */
+/* exp(d) for d <= 0 only, float64: every exp(-|z|) of the float64
+   activations, and the row-wise kernels' exp(x - max). fnl_exp_d's
+   reduction and polynomial, with one clamp and 2^k applied as 2^(k+64) (a
+   normal power of two: exact) times 2^-64 (results below 2^-1022 round
+   once, to the right subnormal): the same bits as fnl_exp_d, 0.66 -> 0.51
+   ns per element (AVX-512). */
 FNL_INLINE double fnl_exp_nonpos_d(double d) {
     return fnl_exp_nonpos_scaled_d(d) * FNL_TWO_M64_D;
 }
@@ -186,35 +188,12 @@ FNL_INLINE double fnl_exp_nonpos_d(double d) {
 
 /* ---------------------------------------------------------------- expm1 */
 
-/* expm1(x) for x <= 0 (larger x are clamped to 0): below -30 (float32) or
-   -40 (float64) the result is -1 to the type's precision. expm1(x) =
+/* expm1(x) for x <= 0 (larger x are clamped to 0), float64: below -40 the
+   result is -1 to double precision. expm1(x) =
    2^k expm1(r) + (2^k - 1), with 2^k - 1 exact; k = 0 returns
    expm1(r) = r (1 + r q(r)) itself, so -0.0 and tiny x keep full relative
    accuracy. q: the Taylor series of (expm1(r) - r) / r^2, cut where the
    first term left out is below half an ulp. */
-FNL_INLINE float fnl_expm1n_f(float x) {
-    union fnl_bits_f kb, sb;
-    float k, r, q, pm1, sc;
-    x = x < -30.0f ? -30.0f : x;
-    x = x > 0 ? 0 : x;
-    kb.f = x * FNL_LOG2E_F + FNL_MAGIC_F;
-    k = kb.f - FNL_MAGIC_F;
-    r = x - k * FNL_LN2HI_F;
-    r = r - k * FNL_LN2LO_F;
-    q = ((((((2.48015873015873e-05f * r     /* 1/8! */
-              + 0.0001984126984126984f) * r /* 1/7! */
-              + 0.001388888888888889f) * r  /* 1/6! */
-              + 0.008333333333333333f) * r  /* 1/5! */
-              + 0.041666666666666664f) * r  /* 1/4! */
-              + 0.16666666666666666f) * r   /* 1/3! */
-              + 0.5f);                      /* 1/2! */
-    pm1 = r * (1 + r * q);
-    sb.u = (kb.u - FNL_MAGICBITS_F + 127) << 23;
-    sc = sb.f;
-    pm1 = k == 0 ? pm1 : sc * pm1 + (sc - 1);
-    return x == 0 ? x : pm1;  /* keeps the sign of zero */
-}
-
 FNL_INLINE double fnl_expm1n_d(double x) {
     union fnl_bits_d kb, sb;
     double k, r, q, pm1, sc;
@@ -250,21 +229,6 @@ FNL_INLINE double fnl_expm1n_d(double x) {
 /* log1p(t) for t in [0, 1] (softplus and logsigmoid need log1p(exp(-|z|))),
    from log(1 + f) = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...),
    s = f / (2 + f): R below is that series' tail, 1/3, 1/5, ... in s^2. */
-FNL_INLINE float fnl_log1p_f(float t) {
-    /* float32: s = t / (2 + t) in [0, 1/3] directly, log1p(t) =
-       2 s (1 + R(s^2)), R to (1/9)^7 / 15 */
-    float sf = t / (2 + t);
-    float zf = sf * sf;
-    float Rf = zf * ((((((0.06666666666666667f * zf      /* 1/15 */
-                          + 0.07692307692307693f) * zf   /* 1/13 */
-                          + 0.09090909090909091f) * zf   /* 1/11 */
-                          + 0.1111111111111111f) * zf    /* 1/9 */
-                          + 0.14285714285714285f) * zf   /* 1/7 */
-                          + 0.2f) * zf                   /* 1/5 */
-                          + 0.3333333333333333f);        /* 1/3 */
-    return 2 * sf + 2 * sf * Rf;
-}
-
 FNL_INLINE double fnl_log1p_d(double t) {
     /* float64: u = 1 + t rounded, c = the rounding error over u;
        u = 2^e m with m in [sqrt(2)/2, sqrt(2)], f = m - 1 exact,
@@ -487,7 +451,7 @@ FNL_INLINE double fnl_log1p_fd(double t) {
                                     + z2 * 0.043478260869565216)));                  /* 1/23 */
     return 2 * s + 2 * s * R;
 }
-/* tanh(a), a = |x| of a float32 x, in float64: below 0.8 fnl_tanh_f's odd
+/* tanh(a), a = |x| of a float32 x, in float64: below 0.8 an odd
    polynomial x + x^3 P(x^2) (P of degree 7 with float32 coefficients, fitted
    to 1.5e-3 of a float32 ulp by tools/fit_float32_polynomials.py tanh 7),
    beyond 1 - 2e / (1 + e), e = exp(-2a) */
