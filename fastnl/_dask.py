@@ -368,22 +368,22 @@ def _named(layout, weights):
     return [(name, next(weights) if present else None) for name, present in layout]
 
 
-def _pointwise_block(x, t, *weights, kernel, params, layout, unit_interval, total):
+def _pointwise_block(x, t, *weights, kernel, params, layout, checks, total):
     arrays = _named(layout, weights)
     if not total:
         return np.asarray(losses.pointwise(kernel, x, t, "none", params, arrays, "silent",
-                                           unit_interval))
-    prepared = losses.prepare(x, t, arrays, "silent", unit_interval)
+                                           checks))
+    prepared = losses.prepare(x, t, arrays, "silent", checks)
     value = losses.pointwise_sum(kernel, prepared[0], prepared[2], *prepared[3:], params)
     return np.full((1,) * x.ndim, value)
 
 
-def pointwise(kernel, input, target, reduction, params, arrays, sizes, unit_interval):
+def pointwise(kernel, input, target, reduction, params, arrays, sizes, checks):
     """A pointwise loss: 'none' block by block, else per-block float64 sums
     added by a tree reduction and divided once."""
     x, shape, operands, layout = _pointwise_operands(input, target, arrays, sizes)
     result = resolve_dtype(x.dtype)[1]
-    kw = dict(kernel=kernel, params=params, layout=layout, unit_interval=unit_interval)
+    kw = dict(kernel=kernel, params=params, layout=layout, checks=checks)
     if reduction == "none":
         return _blocks(_pointwise_block, *operands, dtype=result, ndim=len(shape),
                        total=False, **kw)
@@ -392,18 +392,18 @@ def pointwise(kernel, input, target, reduction, params, arrays, sizes, unit_inte
     return _reduced(sums.sum(), losses.mean_denominator(reduction, shape), result)
 
 
-def _pointwise_grad_block(x, t, *rest, kernel, params, layout, unit_interval, reduction,
+def _pointwise_grad_block(x, t, *rest, kernel, params, layout, checks, reduction,
                           denominator):
     # rest: the weights present, then grad_output (a block, or a 0-d scalar)
     *weights, g = rest
-    prepared = losses.prepare(x, t, _named(layout, weights), "silent", unit_interval)
+    prepared = losses.prepare(x, t, _named(layout, weights), "silent", checks)
     # the mean's denominator is the whole loss's, not the block's
     g, scale = losses.upstream(g, reduction, prepared[2], prepared[0].dtype, denominator)
     return np.asarray(losses.pointwise_gradient(kernel, prepared, params, g, scale, None))
 
 
 def pointwise_backward(kernel, input, target, reduction, grad_output, out, params, arrays,
-                       sizes, unit_interval):
+                       sizes, checks):
     """A pointwise loss's gradient, block by block at the loss's shape (the
     mean's denominator is known from the shapes), then summed back over the
     axes a target broadcast the input along."""
@@ -420,7 +420,7 @@ def pointwise_backward(kernel, input, target, reduction, grad_output, out, param
         operands[0] = operands[0].astype(compute)
     grad = _blocks(_pointwise_grad_block, *operands, dtype=compute if broadcast else result,
                    ndim=len(shape), kernel=kernel, params=params, layout=layout,
-                   unit_interval=unit_interval, reduction=reduction,
+                   checks=checks, reduction=reduction,
                    denominator=losses.mean_denominator(reduction, shape))
     if not broadcast:
         return grad

@@ -710,3 +710,50 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     loss = np.where(counted, -np.sum(w * q * logp, axis=-1), 0.0)
     row_weight = np.where(counted, w[y_safe], 0.0)
     return _weighted_mean_rows(loss, row_weight, reduction)
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduction="mean"):
+    # the negative log of the Poisson probability of the count y at the rate
+    # lambda (e^x with log_input), without log y! unless full: then its
+    # Stirling approximation, counted where y > 1 only (torch's choice)
+    x, y = np.broadcast_arrays(_f64(input), _f64(target))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss = np.exp(x) - y * x if log_input else x - y * np.log(x + eps)
+        if full:
+            stirling = y * np.log(y) - y + 0.5 * np.log(2 * np.pi * y)
+            loss = loss + np.where(y > 1, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_var(input, var):
+    """gaussian_nll_loss's var as the loss broadcasts it: one axis short of the
+    input gains a last axis of length 1."""
+    var = _f64(var)
+    return var[..., None] if var.ndim and var.ndim == np.ndim(input) - 1 else var
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    # the negative log density of N(x, v) at y, v = max(var, eps)
+    v = np.maximum(gaussian_nll_var(input, var), eps)
+    loss = 0.5 * (np.log(v) + (_f64(input) - _f64(target)) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * np.log(2 * np.pi)
+    return _reduce(loss, reduction)
+
+
+def soft_margin_loss(input, target, reduction="mean"):
+    # log(1 + e^{-y x})
+    return _reduce(np.logaddexp(0, -_f64(target) * _f64(input)), reduction)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    return _reduce(np.maximum(0, -_f64(target) * (_f64(input1) - _f64(input2)) + margin),
+                   reduction)
+
+
+def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
+    # x for y = 1, max(0, margin - x) for y = -1, their sum for any other y
+    x, y = np.broadcast_arrays(_f64(input), _f64(target))
+    hinge = np.maximum(0, margin - x)
+    loss = np.where(y == 1, x, np.where(y == -1, hinge, x + hinge))
+    return _reduce(loss, reduction)

@@ -17,13 +17,16 @@ the "gradients" section at the end). The arrays are checked and computed by
 the drivers of :mod:`fastnl._drivers.losses`, which forward and backward share.
 """
 
+import math
 import warnings
+
+import numpy as np
 
 from fastnl._dispatch import foreign, lazy
 from fastnl._drivers import linear_losses as _linear
 from fastnl._drivers import losses as _driver
 from fastnl._kernels import _losses as _kl
-from fastnl._validate import check_reduction, real
+from fastnl._validate import check_reduction, real, resolve_dtype
 
 __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
@@ -32,6 +35,10 @@ __all__ = [
     "nll_loss_backward", "cross_entropy_backward", "kl_div_backward",
     "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
     "linear_cross_entropy", "linear_cross_entropy_backward",
+    "poisson_nll_loss", "gaussian_nll_loss", "soft_margin_loss", "margin_ranking_loss",
+    "hinge_embedding_loss",
+    "poisson_nll_loss_backward", "gaussian_nll_loss_backward", "soft_margin_loss_backward",
+    "margin_ranking_loss_backward", "hinge_embedding_loss_backward",
 ]
 
 
@@ -41,27 +48,31 @@ __all__ = [
 # operands to the in-memory driver (fastnl._drivers.losses), or to the Dask
 # implementation when one of them is a Dask array.
 
+# binary_cross_entropy's value checks (see fastnl._drivers.losses.prepare)
+_UNIT_INTERVAL = (("input", "input", "unit_interval"), ("target", "target", "unit_interval"))
+
+
 def _pointwise(kernel, input, target, reduction, params=(), arrays=(), *,
-               sizes="warn", allowed=("mean", "sum", "none"), unit_interval=False):
+               sizes="warn", allowed=("mean", "sum", "none"), checks=()):
     reduction = check_reduction(reduction, allowed)
     if lazy(input, target, *[a for _, a in arrays]):
         return foreign("pointwise_loss")(kernel, input, target, reduction, params, arrays,
-                                         sizes, unit_interval)
+                                         sizes, checks)
     return _driver.pointwise(kernel, input, target, reduction, params, arrays, sizes,
-                             unit_interval)
+                             checks)
 
 
 def _pointwise_backward(kernel, input, target, reduction, grad_output, out, params=(),
                         arrays=(), *, sizes="warn", allowed=("mean", "sum", "none"),
-                        unit_interval=False):
+                        checks=()):
     reduction = check_reduction(reduction, allowed)
     sizes = "silent" if sizes == "warn" else sizes  # the forward has warned already
     if lazy(input, target, grad_output, *[a for _, a in arrays]):
         return foreign("pointwise_loss_backward")(kernel, input, target, reduction,
                                                   grad_output, out, params, arrays, sizes,
-                                                  unit_interval)
+                                                  checks)
     return _driver.pointwise_backward(kernel, input, target, reduction, grad_output, out,
-                                      params, arrays, sizes, unit_interval)
+                                      params, arrays, sizes, checks)
 
 
 def _class_loss(name, input, target, weight, ignore_index, reduction, label_smoothing=0.0):
@@ -346,7 +357,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     array([100.        ,   0.69314718])
     """
     return _pointwise(_kl.bce, input, target, reduction, arrays=[("weight", weight)],
-                      sizes="strict", unit_interval=True)
+                      sizes="strict", checks=_UNIT_INTERVAL)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
@@ -393,6 +404,286 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     """
     return _pointwise(_kl.bce_logits, input, target, reduction,
                       arrays=[("weight", weight), ("pos_weight", pos_weight)], sizes="strict")
+
+
+# ---------------------------------------------------------------- likelihood and margin losses
+#
+# Elementwise too, through the same kernels and drivers: a third operand
+# (gaussian_nll_loss's var, margin_ranking_loss's target) is one of the
+# driver's per-element arrays.
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _poisson_args(log_input, full, eps):
+    """(kernel name, parameters) of poisson_nll_loss."""
+    full = 1.0 if full else 0.0
+    if log_input:
+        return "poisson_nll_log", (full,)
+    return "poisson_nll", (real("eps", eps), full)
+
+
+def _margin(margin, name="margin"):
+    return (real(name, margin),)
+
+
+def _gaussian_args(input, var, full, eps):
+    """The var of gaussian_nll_loss reshaped as torch does (one axis short of
+    the input gains a last axis of 1) after torch's shape check, and the
+    kernel's parameters."""
+    eps = real("eps", eps)
+    x_shape, v_shape = np.shape(input), np.shape(var)
+    if v_shape != x_shape and v_shape != ():
+        if v_shape == x_shape[:-1]:
+            var = np.reshape(var, v_shape + (1,))
+        elif not (len(v_shape) == len(x_shape)
+                  and sum(v for i, v in zip(x_shape, v_shape) if i != v) == 1):
+            raise ValueError(f"var of shape {v_shape} does not fit the input's shape "
+                             f"{x_shape}: expected that shape, the shape without its last "
+                             "axis, or one of its axes of length 1 (homoscedastic)")
+    return var, (eps, _HALF_LOG_2PI if full else 0.0)
+
+
+_VAR_NONNEGATIVE = (("var", "var", "nonnegative"),)
+
+
+def _margin_ranking_shapes(input1, input2, target):
+    shapes = np.shape(input1), np.shape(input2), np.shape(target)
+    if not len(shapes[0]) == len(shapes[1]) == len(shapes[2]):
+        raise ValueError("margin_ranking_loss: all input arrays should have the same number "
+                         f"of dimensions, got shapes input1 {shapes[0]}, input2 {shapes[1]}, "
+                         f"target {shapes[2]}")
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduction="mean"):
+    r"""Negative log-likelihood of a Poisson target; mirrors
+    ``torch.nn.functional.poisson_nll_loss``.
+
+    .. math:: \ell = e^x - y x \;\; (\text{log\_input}), \qquad
+              \ell = x - y \log(x + \varepsilon) \;\; (\text{otherwise})
+
+    With `full`, the Stirling approximation of :math:`\log y!`,
+    :math:`y \log y - y + \tfrac12 \log(2 \pi y)`, is added where
+    :math:`y > 1` (0 elsewhere), as torch does.
+
+    Parameters
+    ----------
+    input : array_like
+        The log of the rate (`log_input`) or the rate.
+    target : array_like
+        Counts, broadcast against the input (silently, as torch).
+    log_input : bool, default True
+        Whether `input` holds the log of the rate.
+    full : bool, default False
+        Whether to add the Stirling term.
+    eps : float, default 1e-8
+        Added to the rate inside the log when not `log_input`.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses, or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's and
+        target's broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        If the shapes cannot be broadcast together, or `reduction` is unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.poisson_nll_loss([0.0, 1.0], [1.0, 3.0], reduction="none")  # e^x - y x
+    array([ 1.        , -0.28171817])
+    >>> fastnl.poisson_nll_loss([1.0, 2.0], [1.0, 3.0], log_input=False, full=True,
+    ...                         reduction="none")      # Stirling's term for y = 3 only
+    array([0.99999999, 1.68463999])
+    """
+    kernel, params = _poisson_args(log_input, full, eps)
+    return _pointwise(getattr(_kl, kernel), input, target, reduction, params, sizes="silent")
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    r"""Negative log-likelihood of a Gaussian target; mirrors
+    ``torch.nn.functional.gaussian_nll_loss``.
+
+    .. math:: \ell = \tfrac12 \left(\log v + \frac{(x - y)^2}{v}\right)
+              \;[+\, \tfrac12 \log 2\pi], \qquad v = \max(\mathrm{var}, \varepsilon)
+
+    Parameters
+    ----------
+    input : array_like
+        The predicted means.
+    target : array_like
+        Samples, broadcast against the input (silently, as torch).
+    var : array_like or float
+        The predicted variances, ``>= 0``: of the input's shape, of its shape
+        without the last axis (one variance per row), or of its shape with
+        one axis of length 1 (homoscedastic along it), as torch accepts; a
+        scalar stands for every element (torch takes a Python float, but no
+        0-d tensor, there).
+    full : bool, default False
+        Whether to add the constant :math:`\tfrac12 \log 2\pi`.
+    eps : float, default 1e-6
+        The variances are clamped at it from below (the gradient with respect
+        to var is taken at the clamped value, as torch's).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses, or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the operands'
+        broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        If `var` has a negative entry (named, with its index), its shape does
+        not fit the input's, the shapes cannot be broadcast together, or
+        `reduction` is unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.gaussian_nll_loss([1.0, 2.0], [1.0, 0.0], [1.0, 2.0], reduction="none")
+    array([0.        , 1.34657359])
+    """
+    var, params = _gaussian_args(input, var, full, eps)
+    return _pointwise(_kl.gaussian_nll, input, target, reduction, params, [("var", var)],
+                      sizes="silent", checks=_VAR_NONNEGATIVE)
+
+
+def soft_margin_loss(input, target, reduction="mean"):
+    r"""Two-class logistic loss; mirrors ``torch.nn.functional.soft_margin_loss``.
+
+    .. math:: \ell = \log(1 + e^{-y x})
+
+    computed as ``softplus(-y x)``, without overflow.
+
+    Parameters
+    ----------
+    input : array_like
+        Scores.
+    target : array_like
+        Labels, usually -1 or 1 (not checked, as in torch), broadcast to the
+        input's shape.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses, or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's shape.
+
+    Raises
+    ------
+    ValueError
+        If the target cannot be broadcast to the input's shape (as torch), or
+        `reduction` is unknown.
+
+    Notes
+    -----
+    Beyond torch: torch evaluates ``log1p(exp(-y x))``, which is inf once
+    the exponential overflows (:math:`-y x > 88.7` in float32) and makes the
+    gradient NaN there; fastnl's loss is :math:`-y x` there, and the
+    gradient :math:`-y`.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.soft_margin_loss([0.0, 20.0, -200.0], [1.0, 1.0, 1.0], reduction="none")
+    array([6.93147181e-01, 2.06115362e-09, 2.00000000e+02])
+    """
+    return _pointwise(_kl.soft_margin, input, target, reduction, sizes="input")
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    r"""Ranking hinge loss; mirrors ``torch.nn.functional.margin_ranking_loss``.
+
+    .. math:: \ell = \max(0, -y (x_1 - x_2) + \text{margin})
+
+    Parameters
+    ----------
+    input1, input2 : array_like
+        The scores of the two items of each pair.
+    target : array_like
+        1 where `input1` should rank higher, -1 where `input2` should
+        (other values are used as they are, as in torch).
+    margin : float, default 0.0
+        The margin.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses, or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of input1's float dtype, or for
+        ``reduction='none'`` the elementwise losses, of the three operands'
+        broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        If the operands differ in their number of dimensions (as torch) or
+        cannot be broadcast together, or `reduction` is unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.margin_ranking_loss([1.0, 1.0], [0.0, 0.0], [1.0, -1.0], margin=0.5,
+    ...                            reduction="none")
+    array([0. , 1.5])
+    """
+    _margin_ranking_shapes(input1, input2, target)
+    return _pointwise(_kl.margin_ranking, input1, input2, reduction, _margin(margin),
+                      [("target", target)], sizes="all")
+
+
+def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
+    r"""Hinge embedding loss; mirrors ``torch.nn.functional.hinge_embedding_loss``.
+
+    .. math:: \ell = x \text{ where } y = 1, \qquad
+              \ell = \max(0, \text{margin} - x) \text{ where } y = -1
+
+    A target other than 1 and -1 takes both terms, as in torch.
+
+    Parameters
+    ----------
+    input : array_like
+        Usually distances (e.g. an L1 distance between two embeddings).
+    target : array_like
+        1 (similar) or -1 (dissimilar), broadcast against the input.
+    margin : float, default 1.0
+        The margin.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses, or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's and
+        target's broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        If the shapes cannot be broadcast together, or `reduction` is unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.hinge_embedding_loss([0.3, 0.3, 2.0], [1.0, -1.0, -1.0], reduction="none")
+    array([0.3, 0.7, 0. ])
+    """
+    return _pointwise(_kl.hinge_embedding, input, target, reduction, _margin(margin),
+                      sizes="silent")
 
 
 # ---------------------------------------------------------------- class losses
@@ -795,7 +1086,8 @@ def binary_cross_entropy_backward(input, target, weight=None, reduction="mean",
     array([-2.,  5.])
     """
     return _pointwise_backward(_kl.bce_backward, input, target, reduction, grad_output, out,
-                               arrays=[("weight", weight)], sizes="strict", unit_interval=True)
+                               arrays=[("weight", weight)], sizes="strict",
+                               checks=_UNIT_INTERVAL)
 
 
 def binary_cross_entropy_with_logits_backward(input, target, weight=None, reduction="mean",
@@ -844,6 +1136,247 @@ def binary_cross_entropy_with_logits_backward(input, target, weight=None, reduct
     return _pointwise_backward(_kl.bce_logits_backward, input, target, reduction, grad_output,
                                out, arrays=[("weight", weight), ("pos_weight", pos_weight)],
                                sizes="strict")
+
+
+def _in_compute_dtype(a, first):
+    """`a` in the dtype the loss computes in (the first operand's), for a
+    gradient computed with `a` in the first operand's place; and the result
+    dtype of the first operand, which the gradient is returned in."""
+    dtype = first.dtype if hasattr(first, "dtype") else np.asarray(first).dtype
+    compute, result = resolve_dtype(dtype)
+    if not hasattr(a, "astype"):
+        a = np.asarray(a)
+    return (a if a.dtype == compute else a.astype(compute)), result
+
+
+def _as_operand(grad, shape, result):
+    """A gradient computed at `shape` up to axes of length 1, of `shape` and
+    the `result` dtype."""
+    if np.shape(grad) != shape:
+        grad = np.reshape(grad, shape)
+    return grad if grad.dtype == result else grad.astype(result)
+
+
+def poisson_nll_loss_backward(input, target, log_input=True, full=False, eps=1e-8,
+                              reduction="mean", grad_output=1.0, out=None):
+    r"""Gradient of :func:`poisson_nll_loss` with respect to the input:
+    :math:`e^x - y` (`log_input`) or :math:`1 - y / (x + \varepsilon)`.
+
+    Parameters
+    ----------
+    input, target : array_like
+        As given to :func:`poisson_nll_loss`.
+    log_input, full, eps, reduction
+        As given to :func:`poisson_nll_loss` (the Stirling term does not
+        depend on the input); ``'mean'`` divides the gradient by the number
+        of elements.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError
+        If the shapes cannot be broadcast together, or `grad_output` has the
+        wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.poisson_nll_loss_backward([0.0, 1.0], [1.0, 3.0], reduction="sum")
+    array([ 0.        , -0.28171817])
+    """
+    kernel, params = _poisson_args(log_input, full, eps)
+    return _pointwise_backward(getattr(_kl, f"{kernel}_backward"), input, target, reduction,
+                               grad_output, out, params, sizes="silent")
+
+
+def gaussian_nll_loss_backward(input, target, var, full=False, eps=1e-6, reduction="mean",
+                               grad_output=1.0):
+    r"""Gradients of :func:`gaussian_nll_loss` with respect to the input and var.
+
+    .. math:: \frac{\partial \ell}{\partial x} = \frac{x - y}{v}, \qquad
+              \frac{\partial \ell}{\partial \mathrm{var}} =
+              \frac12 \left(\frac1v - \frac{(x - y)^2}{v^2}\right),
+              \qquad v = \max(\mathrm{var}, \varepsilon)
+
+    Both at the clamped :math:`v`, as torch's autograd gives them (it clamps
+    without recording the clamp). The gradient of a broadcast var is summed
+    over the elements that share it.
+
+    Parameters
+    ----------
+    input, target, var, full, eps, reduction
+        As given to :func:`gaussian_nll_loss`; ``'mean'`` divides the
+        gradients by the number of elements.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(grad_input, grad_var)``, of the shapes of input and var, in the
+        input's result dtype.
+
+    Raises
+    ------
+    ValueError
+        As :func:`gaussian_nll_loss`, and for a `grad_output` of the wrong
+        shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> gx, gv = fastnl.gaussian_nll_loss_backward([1.0, 2.0], [1.0, 0.0], [1.0, 2.0],
+    ...                                            reduction="sum")
+    >>> gx, gv
+    (array([0., 1.]), array([ 0.5 , -0.25]))
+    """
+    var_shape = np.shape(var)
+    var, params = _gaussian_args(input, var, full, eps)
+    grad_input = _pointwise_backward(_kl.gaussian_nll_backward, input, target, reduction,
+                                     grad_output, None, params, [("var", var)],
+                                     sizes="silent", checks=_VAR_NONNEGATIVE)
+    var, result = _in_compute_dtype(var, input)
+    grad_var = _pointwise_backward(_kl.gaussian_nll_var_backward, var, input, reduction,
+                                   grad_output, None, params, [("target", target)],
+                                   sizes="all", checks=(("input", "var", "nonnegative"),))
+    return grad_input, _as_operand(grad_var, var_shape, result)
+
+
+def soft_margin_loss_backward(input, target, reduction="mean", grad_output=1.0, out=None):
+    r"""Gradient of :func:`soft_margin_loss` with respect to the input:
+    :math:`-y\, \sigma(-y x)`.
+
+    Parameters
+    ----------
+    input, target, reduction
+        As given to :func:`soft_margin_loss`; ``'mean'`` divides the
+        gradient by the number of elements.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError
+        If the target cannot be broadcast to the input's shape, or
+        `grad_output` has the wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.soft_margin_loss_backward([0.0, -200.0], [1.0, 1.0], reduction="sum")
+    array([-0.5, -1. ])
+    """
+    return _pointwise_backward(_kl.soft_margin_backward, input, target, reduction, grad_output,
+                               out, sizes="input")
+
+
+def margin_ranking_loss_backward(input1, input2, target, margin=0.0, reduction="mean",
+                                 grad_output=1.0):
+    r"""Gradients of :func:`margin_ranking_loss` with respect to input1 and input2:
+    :math:`\mp y` where :math:`-y (x_1 - x_2) + \text{margin} \ge 0`, else 0.
+
+    At the kink (exactly 0) the sub-gradient is torch's, the one of the
+    linear side.
+
+    Parameters
+    ----------
+    input1, input2, target, margin, reduction
+        As given to :func:`margin_ranking_loss`; ``'mean'`` divides the
+        gradients by the number of elements.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(grad_input1, grad_input2)``, each of its operand's shape, summed
+        over the axes it was broadcast along, in input1's result dtype.
+
+    Raises
+    ------
+    ValueError
+        As :func:`margin_ranking_loss`, and for a `grad_output` of the wrong
+        shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.margin_ranking_loss_backward([1.0, 1.0], [0.0, 0.0], [1.0, -1.0], margin=0.5,
+    ...                                     reduction="sum")
+    (array([-0.,  1.]), array([ 0., -1.]))
+    """
+    _margin_ranking_shapes(input1, input2, target)
+    params = _margin(margin)
+    grad1 = _pointwise_backward(_kl.margin_ranking_backward, input1, input2, reduction,
+                                grad_output, None, params, [("target", target)], sizes="all")
+    input2, result = _in_compute_dtype(input2, input1)
+    grad2 = _pointwise_backward(_kl.margin_ranking_swapped_backward, input2, input1,
+                                reduction, grad_output, None, params, [("target", target)],
+                                sizes="all")
+    return grad1, _as_operand(grad2, np.shape(input2), result)
+
+
+def hinge_embedding_loss_backward(input, target, margin=1.0, reduction="mean",
+                                  grad_output=1.0, out=None):
+    r"""Gradient of :func:`hinge_embedding_loss` with respect to the input:
+    1 where :math:`y \ne -1`, plus -1 where :math:`y \ne 1` and
+    :math:`x \le \text{margin}` (torch's sub-gradient at the kink).
+
+    Parameters
+    ----------
+    input, target, margin, reduction
+        As given to :func:`hinge_embedding_loss`; ``'mean'`` divides the
+        gradient by the number of elements.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError
+        If the shapes cannot be broadcast together, or `grad_output` has the
+        wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.hinge_embedding_loss_backward([0.3, 0.3, 2.0], [1.0, -1.0, -1.0],
+    ...                                      reduction="sum")
+    array([ 1., -1.,  0.])
+    """
+    return _pointwise_backward(_kl.hinge_embedding_backward, input, target, reduction,
+                               grad_output, out, _margin(margin), sizes="silent")
 
 
 def nll_loss_backward(input, target, weight=None, ignore_index=-100, reduction="mean",

@@ -73,9 +73,11 @@ def loss_shape(x_shape, t_shape, arrays, sizes):
     by the in-memory and the Dask paths: shapes only, no data read).
 
     sizes: what a target shape different from the input's does: 'warn'
-    (broadcast with torch's UserWarning), 'silent' (broadcast) or 'strict'
-    (ValueError). `arrays` are (name, shape or None) of per-element weights,
-    which must broadcast to the loss's shape.
+    (broadcast with torch's UserWarning), 'silent' (broadcast), 'input'
+    (broadcast to the input's shape, which it may not enlarge), 'strict'
+    (ValueError), or 'all' (every operand, the arrays too, broadcast together
+    silently). `arrays` are (name, shape or None) of per-element operands,
+    which must broadcast to the loss's shape (but with 'all').
     """
     shape = x_shape
     if t_shape != x_shape:
@@ -89,6 +91,14 @@ def loss_shape(x_shape, t_shape, arrays, sizes):
                           "due to broadcasting. Please ensure they have the same size.",
                           UserWarning, stacklevel=6)
         shape = _broadcast(x_shape, t_shape, "input and target")
+        if sizes == "input" and shape != x_shape:
+            raise ValueError(f"target of shape {t_shape} cannot be broadcast to the input's "
+                             f"shape {x_shape}")
+    if sizes == "all":
+        for name, a_shape in arrays:
+            if a_shape is not None:
+                shape = _broadcast(shape, a_shape, f"the operands and {name}")
+        return shape
     for name, a_shape in arrays:
         if a_shape is not None and (not _broadcastable(a_shape, shape)
                                     or np.broadcast_shapes(a_shape, shape) != shape):
@@ -97,23 +107,25 @@ def loss_shape(x_shape, t_shape, arrays, sizes):
     return shape
 
 
-def prepare(input, target, arrays=(), sizes="warn", unit_interval=False):
+def prepare(input, target, arrays=(), sizes="warn", checks=()):
     """Convert and check the operands of a pointwise loss (shared by forward
     and backward): returns (x, result dtype, shape the loss is computed at,
     flat input, flat target, flat weight buffers).
 
-    `arrays` are (name, array or None) per-element weights, broadcast to the
+    `arrays` are (name, array or None) per-element operands, broadcast to the
     loss's shape (an absent one is an empty buffer); sizes as in loss_shape.
-    unit_interval: input and target must lie in [0, 1] (binary_cross_entropy).
+    checks: (operand, name, rule) of the checks that read values: operand
+    'input', 'target' or an array's name, shown as `name` in the message;
+    rule 'unit_interval' (in [0, 1], binary_cross_entropy) or 'nonnegative'.
     """
     x, result = as_float_array(input, "input")
     t = _as_like(target, "target", x.dtype)
     arrays = [(name, None if a is None else _as_like(a, name, x.dtype)) for name, a in arrays]
     shape = loss_shape(x.shape, t.shape, [(name, None if a is None else a.shape)
                                            for name, a in arrays], sizes)
-    if unit_interval:
-        _check_unit_interval(x, "input")
-        _check_unit_interval(t, "target")
+    operands = dict(arrays, input=x, target=t)
+    for operand, name, rule in checks:
+        _VALUE_CHECKS[rule](operands[operand], name)
     buffers = [np.empty(0, x.dtype) if a is None else _flat(a, shape) for _, a in arrays]
     return x, result, shape, _flat(x, shape), _flat(t, shape), buffers
 
@@ -122,6 +134,18 @@ def _check_unit_interval(a, name):
     """ValueError unless every element of `a` is in [0, 1] (NaN is not, as in torch)."""
     if a.size and not (a.min() >= 0 and a.max() <= 1):
         raise ValueError(f"all elements of {name} should be between 0 and 1")
+
+
+def _check_nonnegative(a, name):
+    """ValueError naming the first negative element of `a`, if any (NaN passes,
+    as in torch)."""
+    if a.size and a.min() < 0:
+        where = np.unravel_index(np.argmax(a < 0), a.shape)
+        raise ValueError(f"{name} has negative entries: {a[where]} at index "
+                         f"{tuple(map(int, where))}")
+
+
+_VALUE_CHECKS = {"unit_interval": _check_unit_interval, "nonnegative": _check_nonnegative}
 
 
 def mean_denominator(reduction, shape):
@@ -139,10 +163,10 @@ def pointwise_sum(kernel, x, shape, xf, tf, buffers, params):
 
 
 def pointwise(kernel, input, target, reduction, params=(), arrays=(), sizes="warn",
-              unit_interval=False):
+              checks=()):
     """Run a pointwise loss kernel and reduce (`reduction` checked by the
     caller; see prepare for the other arguments)."""
-    x, result, shape, xf, tf, buffers = prepare(input, target, arrays, sizes, unit_interval)
+    x, result, shape, xf, tf, buffers = prepare(input, target, arrays, sizes, checks)
     if reduction == "none":
         out = empty(shape, x.dtype)
         kernel(xf, tf, *buffers, *params, out.reshape(-1), False, _kernel_threads())
@@ -228,9 +252,9 @@ def pointwise_gradient(kernel, prepared, params, g, scale, out):
 
 
 def pointwise_backward(kernel, input, target, reduction, grad_output, out, params=(),
-                       arrays=(), sizes="silent", unit_interval=False):
+                       arrays=(), sizes="silent", checks=()):
     """Gradient of a pointwise loss with respect to `input` (see pointwise)."""
-    prepared = prepare(input, target, arrays, sizes, unit_interval)
+    prepared = prepare(input, target, arrays, sizes, checks)
     x, result, shape = prepared[:3]
     _check_loss_out(out, x, result)
     g, scale = upstream(grad_output, reduction, shape, x.dtype,

@@ -1,0 +1,488 @@
+"""poisson_nll_loss, gaussian_nll_loss, soft_margin_loss, margin_ranking_loss and
+hinge_embedding_loss, forward and backward: against the float64 reference
+(fastnl/_reference.py), its central finite differences, torch and torch's
+autograd, and the contract (errors, edges, threads, bfloat16, Dask, modules)."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+import fastnl
+from fastnl import _reference as ref
+from fastnl._kernels import _losses
+from test_gradients_axis_losses import _assert_gradient
+
+DTYPES = [np.float32, np.float64]
+REDUCTIONS = ["mean", "sum", "none"]
+SHAPES = [(), (7,), (3, 4, 5)]
+
+
+# ---------------------------------------------------------------- problems
+#
+# Each sampler gives the positional operands in float64, kept away from the
+# kinks (max(z, 0) at z = 0, var at eps) by more than the finite-difference
+# step, so that torch's and the reference's branches are the same.
+
+def _away(rng, shape, low=0.05, high=2.0):
+    """Values of magnitude in [low, high] with random signs."""
+    return rng.uniform(low, high, shape) * rng.choice([-1, 1], shape)
+
+
+def _poisson_log(rng, shape, var_kind=None):
+    return [rng.standard_normal(shape), rng.integers(0, 7, shape).astype(float)]
+
+
+def _poisson_rate(rng, shape, var_kind=None):
+    return [rng.uniform(0.5, 3, shape), rng.integers(0, 7, shape).astype(float)]
+
+
+def _var_shape(shape, var_kind):
+    if var_kind == "rows" and len(shape):
+        return shape[:-1]          # one variance per row: torch adds the last axis
+    if var_kind == "ones" and len(shape):
+        return shape[:-1] + (1,)   # homoscedastic along the last axis
+    if var_kind == "scalar":
+        return ()
+    return shape
+
+
+def _gaussian(rng, shape, var_kind="same"):
+    var = rng.uniform(0.5, 2, _var_shape(shape, var_kind))
+    return [rng.standard_normal(shape), rng.standard_normal(shape),
+            float(var) if var_kind == "scalar" else var]
+
+
+def _soft_margin(rng, shape, var_kind=None):
+    return [rng.standard_normal(shape) * 3, rng.choice([-1.0, 1.0], shape)]
+
+
+def _margin_ranking(rng, shape, var_kind=None):
+    # u = -y (x1 - x2) away from 0 and from -0.5: z = u + margin away from 0
+    # for the margins below (0 and 0.5)
+    x2 = rng.standard_normal(shape)
+    y = rng.choice([-1.0, 1.0], shape)
+    u = _away(rng, shape, 0.1)
+    u = np.where(np.abs(u + 0.5) < 0.1, u - 0.2, u)
+    return [x2 - y * u, x2, y]
+
+
+def _hinge(rng, shape, var_kind=None):
+    # margin - x away from 0 for the margins below (1.0 and 0.3)
+    x = rng.choice([1.0, 0.3], shape) + _away(rng, shape)
+    return [x, rng.choice([-1.0, 1.0], shape)]
+
+
+# (name, parameters, sampler, var kind); the differentiable operands of each
+WRT = {"poisson_nll_loss": (0,), "gaussian_nll_loss": (0, 2), "soft_margin_loss": (0,),
+       "margin_ranking_loss": (0, 1), "hinge_embedding_loss": (0,)}
+CASES = [
+    ("poisson_nll_loss", {}, _poisson_log, None),
+    ("poisson_nll_loss", {"full": True}, _poisson_log, None),
+    ("poisson_nll_loss", {"log_input": False}, _poisson_rate, None),
+    ("poisson_nll_loss", {"log_input": False, "full": True, "eps": 1e-3}, _poisson_rate, None),
+    ("gaussian_nll_loss", {}, _gaussian, "same"),
+    ("gaussian_nll_loss", {"full": True}, _gaussian, "rows"),
+    ("gaussian_nll_loss", {}, _gaussian, "ones"),
+    ("gaussian_nll_loss", {"eps": 1e-2}, _gaussian, "scalar"),
+    ("soft_margin_loss", {}, _soft_margin, None),
+    ("margin_ranking_loss", {}, _margin_ranking, None),
+    ("margin_ranking_loss", {"margin": 0.5}, _margin_ranking, None),
+    ("hinge_embedding_loss", {}, _hinge, None),
+    ("hinge_embedding_loss", {"margin": 0.3}, _hinge, None),
+]
+CASE_IDS = [f"{n}-{i}" for i, (n, *_) in enumerate(CASES)]
+
+
+def _operands(case, rng, shape, dtype=np.float64):
+    name, params, sample, var_kind = case
+    ops = sample(rng, shape, var_kind)
+    return [a if type(a) is float else np.asarray(a).astype(dtype) for a in ops]
+
+
+def _grads(result):
+    return result if isinstance(result, tuple) else (result,)
+
+
+def _rtol(dtype):
+    # as tests/test_losses.py: per-element losses in the data's precision (a
+    # few roundings, and the conditioning of x - y), sums in float64
+    return 64 * np.finfo(dtype).eps if dtype == np.float32 else 1e-12
+
+
+def _check(got, expected, dtype, reduction):
+    got = np.asarray(got)
+    assert got.dtype == dtype
+    if reduction != "none":
+        assert got.ndim == 0
+    tol = _rtol(dtype)
+    np.testing.assert_allclose(got.astype(np.float64), expected, rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------- forward
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_against_reference(case, dtype, shape, rng):
+    name, params = case[:2]
+    ops = _operands(case, rng, shape, dtype)
+    before = [np.copy(a) for a in ops]
+    for reduction in REDUCTIONS:
+        got = getattr(fastnl, name)(*ops, **params, reduction=reduction)
+        _check(got, getattr(ref, name)(*ops, **params, reduction=reduction), dtype, reduction)
+    for a, b in zip(ops, before):
+        np.testing.assert_array_equal(a, b)  # the operands are not touched
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_against_torch(case, dtype, rng, torch):
+    name, params = case[:2]
+    ops = _operands(case, rng, (4, 6), dtype)
+    tops = [a if type(a) is float else torch.from_numpy(a) for a in ops]
+    for reduction in REDUCTIONS:
+        got = getattr(fastnl, name)(*ops, **params, reduction=reduction)
+        expected = getattr(torch.nn.functional, name)(*tops, **params, reduction=reduction)
+        _check(got, expected.numpy(), dtype, reduction)
+
+
+# ---------------------------------------------------------------- backward
+
+def _upstream(rng, loss_shape, reduction):
+    if reduction == "none":
+        return rng.standard_normal(loss_shape)
+    return 1.7  # not 1, so that a dropped grad_output shows
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_backward_against_finite_differences(case, shape, rng):
+    """float64, L = sum(g * loss) of the reference, h = 1e-6, every partial
+    derivative of every differentiable operand. Away from the kinks the
+    quotient is off by eps |L| / h + h^2 |L'''| ~ 1e-9 (exp(x) < 50 and
+    1 / var < 2 here); tolerance 1e-7 absolute, far below a scale or sign
+    error."""
+    name, params = case[:2]
+    f = getattr(ref, name)
+    for reduction in REDUCTIONS:
+        ops = _operands(case, rng, shape)
+        loss_shape = np.shape(f(*ops, **params, reduction="none"))
+        g = _upstream(rng, loss_shape, reduction)
+        got = _grads(getattr(fastnl, f"{name}_backward")(*ops, **params, reduction=reduction,
+                                                         grad_output=g))
+        assert len(got) == len(WRT[name])
+        for k, grad in zip(WRT[name], got):
+            assert np.shape(grad) == np.shape(ops[k])
+
+            def objective(z, k=k):
+                args = list(ops)
+                args[k] = z
+                return np.sum(g * f(*args, **params, reduction=reduction))
+            _assert_gradient(grad, objective, np.asarray(ops[k], np.float64), rng, 1e-7)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_backward_against_torch(case, dtype, shape, rng, torch):
+    """torch's autograd evaluates the same per-element formula in the same
+    dtype, a few roundings apart (the mean's 1/n, exp(x) - y against its
+    two products): 8 eps relative to the element's size, as for the other
+    pointwise losses."""
+    name, params = case[:2]
+    for reduction in REDUCTIONS:
+        ops = _operands(case, rng, shape, dtype)
+        tops = [a if type(a) is float else torch.tensor(a, requires_grad=k in WRT[name])
+                for k, a in enumerate(ops)]
+        loss = getattr(torch.nn.functional, name)(*tops, **params, reduction=reduction)
+        g = np.asarray(_upstream(rng, tuple(loss.shape), reduction), dtype)
+        loss.backward(torch.from_numpy(g))
+        got = _grads(getattr(fastnl, f"{name}_backward")(*ops, **params, reduction=reduction,
+                                                         grad_output=g))
+        eps = np.finfo(dtype).eps
+        elements = np.size(getattr(ref, name)(*ops, **params, reduction="none"))
+        for k, grad in zip(WRT[name], got):
+            if type(ops[k]) is float:  # torch does not differentiate a float var
+                assert np.ndim(grad) == 0
+                continue
+            expected = tops[k].grad.numpy()
+            assert np.asarray(grad).dtype == dtype and np.shape(grad) == np.shape(ops[k])
+            # a broadcast var sums its elements' gradients: n roundings more
+            n = max(1, elements // max(np.size(grad), 1))
+            np.testing.assert_allclose(grad, expected, rtol=8 * n * eps, atol=8 * n * eps * np.max(
+                np.abs(expected), initial=0))
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scalar_upstream_of_none_broadcasts(case, dtype, rng):
+    """reduction='none' with a scalar grad_output (the default 1.0 too) is
+    the gradient of an array full of it: the same bits."""
+    name, params = case[:2]
+    ops = _operands(case, rng, (3, 4, 5), dtype)
+    backward = getattr(fastnl, f"{name}_backward")
+    loss_shape = np.shape(getattr(fastnl, name)(*ops, **params, reduction="none"))
+    for g in (1.0, 0.1, -3):
+        full = backward(*ops, **params, reduction="none", grad_output=np.full(loss_shape, g))
+        for a, b in zip(_grads(backward(*ops, **params, reduction="none", grad_output=g)),
+                        _grads(full)):
+            assert np.asarray(a).dtype == np.asarray(b).dtype == dtype
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(_grads(backward(*ops, **params, reduction="none")),
+                    _grads(backward(*ops, **params, reduction="none", grad_output=1.0))):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="or grad_output a scalar"):
+        backward(*ops, **params, reduction="none", grad_output=np.ones((2,) + loss_shape))
+    with pytest.raises(ValueError, match=r"scalar, got shape"):
+        backward(*ops, **params, reduction="mean", grad_output=np.ones(loss_shape))
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_threads_same_bits(case, rng):
+    """70000 elements, above the loss kernels' threading grain: the block
+    sums are added in a fixed order, so 1 and 2 threads give the same bits."""
+    name, params = case[:2]
+    ops = _operands(case, rng, (10000, 7), np.float32)
+    assert ops[0].size > _losses.GRAIN_SIZE
+    f, b = getattr(fastnl, name), getattr(fastnl, f"{name}_backward")
+    results = []
+    for n in (1, 2, 2):
+        with fastnl.num_threads(n):
+            results.append([f(*ops, **params), f(*ops, **params, reduction="sum"),
+                            *_grads(b(*ops, **params))])
+    for other in results[1:]:
+        for a, b_ in zip(results[0], other):
+            assert np.asarray(a).tobytes() == np.asarray(b_).tobytes()
+    # float32 per element, float64 sums of 70000 terms: 1e-5 relative
+    np.testing.assert_allclose(results[0][0], getattr(ref, name)(*ops, **params), rtol=1e-5)
+
+
+# ---------------------------------------------------------------- torch's edges
+
+def _torch_both(torch, name, ops, params, reduction="none"):
+    """torch's loss and the gradients of its differentiable operands (float64)."""
+    tops = [torch.tensor(np.asarray(a, np.float64), requires_grad=k in WRT[name])
+            for k, a in enumerate(ops)]
+    loss = getattr(torch.nn.functional, name)(*tops, **params, reduction=reduction)
+    loss.sum().backward()
+    return loss.detach().numpy(), [t.grad.numpy() if t.requires_grad else None for t in tops]
+
+
+def test_poisson_stirling_term_where_target_above_one(torch):
+    """full=True adds y log y - y + log(2 pi y) / 2 only where y > 1 (torch's
+    masked_fill of y <= 1): y = 0, 0.5 and 1 get none, 1 + 1e-9 gets it."""
+    x = np.array([0.3, 0.3, 0.3, 0.3, 0.3, -1.0])
+    y = np.array([0.0, 0.5, 1.0, 1.0 + 1e-9, 2.0, 40.0])
+    for log_input in (True, False):
+        got = fastnl.poisson_nll_loss(x if log_input else np.abs(x), y, log_input=log_input,
+                                      full=True, reduction="none")
+        plain = fastnl.poisson_nll_loss(x if log_input else np.abs(x), y, log_input=log_input,
+                                        reduction="none")
+        expected, _ = _torch_both(torch, "poisson_nll_loss", [x if log_input else np.abs(x), y],
+                                  {"log_input": log_input, "full": True})
+        np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-15)
+        np.testing.assert_array_equal(got[:3], plain[:3])
+        assert np.all(got[3:] != plain[3:])
+        # the gradient does not depend on full
+        np.testing.assert_array_equal(
+            fastnl.poisson_nll_loss_backward(np.abs(x), y, log_input=log_input, full=True),
+            fastnl.poisson_nll_loss_backward(np.abs(x), y, log_input=log_input))
+
+
+def test_poisson_rate_eps_and_broadcast(torch):
+    # log_input=False at x = 0: log(eps), finite; the target broadcasts silently
+    x, y = np.array([[0.0, 1.0, 2.0]]), np.array([[1.0], [3.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = fastnl.poisson_nll_loss(x, y, log_input=False, eps=1e-4, reduction="none")
+    expected, grads = _torch_both(torch, "poisson_nll_loss", [x, y],
+                                  {"log_input": False, "eps": 1e-4})
+    assert got.shape == (2, 3)
+    np.testing.assert_allclose(got, expected, rtol=1e-14)
+    # summed back over the target's axis: 1 - y / (x + eps) cancels at x = 2, so
+    # a few eps of the largest term, absolute
+    np.testing.assert_allclose(
+        fastnl.poisson_nll_loss_backward(x, y, log_input=False, eps=1e-4, reduction="none",
+                                         grad_output=np.ones((2, 3))),
+        grads[0], rtol=0, atol=1e-15 * np.max(np.abs(grads[0])))
+
+
+@pytest.mark.parametrize("x_shape, var_shape", [
+    ((3, 4), (3, 4)), ((3, 4), (3,)), ((3, 4), (3, 1)), ((3, 4), (1, 4)), ((4,), ()),
+    ((2, 3, 4), (2, 1, 4)), ((2, 3, 4), (2, 3)), ((), ()),
+])
+def test_gaussian_var_shapes_as_torch(x_shape, var_shape, rng, torch):
+    """Every var shape torch accepts, with the gradient of a broadcast var
+    summed over the elements that share it (float64: sums of a few terms)."""
+    x, y = rng.standard_normal(x_shape), rng.standard_normal(x_shape)
+    var = rng.uniform(0.5, 2, var_shape)
+    for reduction in REDUCTIONS:
+        expected, grads = _torch_both(torch, "gaussian_nll_loss", [x, y, var], {},
+                                      reduction)
+        np.testing.assert_allclose(fastnl.gaussian_nll_loss(x, y, var, reduction=reduction),
+                                   expected, rtol=1e-13)
+        gx, gv = fastnl.gaussian_nll_loss_backward(x, y, var, reduction=reduction)
+        assert np.shape(gv) == var_shape
+        np.testing.assert_allclose(gx, grads[0], rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(gv, grads[2], rtol=1e-13, atol=1e-15)
+
+
+def test_gaussian_eps_clamp_and_float_var(torch):
+    """var below eps is eps, in the loss and in both gradients, which torch
+    takes at the clamped value (its clamp is not recorded); var = 0 is
+    allowed; a float var stands for every element, as in torch."""
+    x, y = np.array([1.0, 2.0, 0.5, 1.0]), np.array([0.0, 0.0, 0.5, 3.0])
+    var = np.array([0.0, 1e-9, 1e-3, 0.5])
+    for params in ({}, {"eps": 1e-2}, {"full": True}):
+        expected, grads = _torch_both(torch, "gaussian_nll_loss", [x, y, var], params)
+        np.testing.assert_allclose(fastnl.gaussian_nll_loss(x, y, var, **params,
+                                                            reduction="none"),
+                                   expected, rtol=1e-14)
+        gx, gv = fastnl.gaussian_nll_loss_backward(x, y, var, **params, reduction="none")
+        np.testing.assert_allclose(gx, grads[0], rtol=1e-14)
+        np.testing.assert_allclose(gv, grads[2], rtol=1e-14)
+    t = torch.nn.functional.gaussian_nll_loss(torch.from_numpy(x), torch.from_numpy(y), 0.25,
+                                              reduction="sum")
+    np.testing.assert_allclose(fastnl.gaussian_nll_loss(x, y, 0.25, reduction="sum"),
+                               t.numpy(), rtol=1e-14)
+    gx, gv = fastnl.gaussian_nll_loss_backward(x, y, 0.25, reduction="sum")
+    np.testing.assert_allclose(gv, np.sum(0.5 * (1 / 0.25 - (x - y) ** 2 / 0.25 ** 2)),
+                               rtol=1e-14)
+    assert np.ndim(gv) == 0 and isinstance(gv, np.float64)
+
+
+def test_soft_margin_beyond_torch_overflow(torch):
+    """Where exp(-y x) overflows torch's loss is inf and its gradient NaN;
+    fastnl's are -y x and -y (the limits). Elsewhere the two agree."""
+    x = np.array([-200.0, 200.0, 50.0, 0.0], np.float32)
+    y = np.array([1.0, -1.0, 1.0, -1.0], np.float32)
+    got = fastnl.soft_margin_loss(x, y, reduction="none")
+    # float32: a few roundings of exp and log1p
+    np.testing.assert_allclose(got, [200.0, 200.0, np.exp(-50.0), np.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(fastnl.soft_margin_loss_backward(x, y, reduction="sum"),
+                               [-1.0, 1.0, -np.exp(-50.0), 0.5], rtol=1e-6)
+    expected = torch.nn.functional.soft_margin_loss(torch.from_numpy(x), torch.from_numpy(y),
+                                                    reduction="none").numpy()
+    assert np.isinf(expected[0])  # torch's overflow, which fastnl does not have
+    np.testing.assert_allclose(got[2:], expected[2:], rtol=1e-6)
+
+
+def test_kinks_are_torchs_subgradients(torch):
+    """At max(z, 0)'s kink z = 0 the sub-gradient is torch's (that of the
+    linear side), exactly."""
+    x1 = np.array([1.0, 0.0, 2.0, 0.5, -0.5])
+    x2 = np.array([1.0, 0.0, 0.0, 0.0, 0.0])
+    y = np.array([1.0, -1.0, 1.0, 1.0, -1.0])
+    for margin in (0.0, 0.5):
+        _, grads = _torch_both(torch, "margin_ranking_loss", [x1, x2, y], {"margin": margin})
+        got = fastnl.margin_ranking_loss_backward(x1, x2, y, margin=margin, reduction="none")
+        np.testing.assert_array_equal(got[0], grads[0])
+        np.testing.assert_array_equal(got[1], grads[1])
+    x = np.array([1.0, 0.5, 2.0, -1.0, 0.3, 0.3])
+    t = np.array([-1.0, -1.0, -1.0, 1.0, 0.0, 0.5])  # other targets take both terms
+    for margin in (1.0, 0.5, 0.3):
+        expected, grads = _torch_both(torch, "hinge_embedding_loss", [x, t], {"margin": margin})
+        np.testing.assert_array_equal(fastnl.hinge_embedding_loss(x, t, margin,
+                                                                   reduction="none"), expected)
+        np.testing.assert_array_equal(
+            fastnl.hinge_embedding_loss_backward(x, t, margin, reduction="none"), grads[0])
+
+
+def test_margin_ranking_broadcasts_every_operand(rng, torch):
+    """torch requires the same number of dimensions and then broadcasts all
+    three, the target too; each gradient is summed back to its operand."""
+    x1, x2, y = rng.standard_normal((3, 1)), rng.standard_normal((1, 4)), \
+        rng.choice([-1.0, 1.0], (3, 4))
+    for reduction in REDUCTIONS:
+        expected, grads = _torch_both(torch, "margin_ranking_loss", [x1, x2, y],
+                                      {"margin": 0.1}, reduction)
+        got = fastnl.margin_ranking_loss(x1, x2, y, 0.1, reduction)
+        np.testing.assert_allclose(got, expected, rtol=1e-14)
+        g1, g2 = fastnl.margin_ranking_loss_backward(x1, x2, y, 0.1, reduction)
+        assert g1.shape == (3, 1) and g2.shape == (1, 4)
+        np.testing.assert_allclose(g1, grads[0], rtol=1e-14)
+        np.testing.assert_allclose(g2, grads[1], rtol=1e-14)
+
+
+def test_nan_propagates():
+    """NaN in gives NaN out, in the loss and the gradient (torch's clamp
+    backward turns a NaN into 0 for the hinges; fastnl keeps it)."""
+    nan = np.nan
+    for name, ops in [("poisson_nll_loss", [[nan], [1.0]]), ("soft_margin_loss", [[nan], [1.0]]),
+                      ("hinge_embedding_loss", [[nan], [-1.0]]),
+                      ("gaussian_nll_loss", [[nan], [1.0], [1.0]]),
+                      ("margin_ranking_loss", [[nan], [1.0], [1.0]])]:
+        assert np.isnan(getattr(fastnl, name)(*ops))
+        for grad in _grads(getattr(fastnl, f"{name}_backward")(*ops)):
+            assert np.all(np.isnan(grad)), name
+
+
+# ---------------------------------------------------------------- errors and dtypes
+
+def test_errors():
+    x = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"var has negative entries: -0.5 at index \(1, 2\)"):
+        fastnl.gaussian_nll_loss(x, x, np.where(np.arange(12).reshape(3, 4) == 6, -0.5, 1.0))
+    with pytest.raises(ValueError, match=r"var has negative entries: -1.0 at index \(\)"):
+        fastnl.gaussian_nll_loss(x, x, -1.0)
+    with pytest.raises(ValueError, match="var has negative entries"):
+        fastnl.gaussian_nll_loss_backward(x, x, -np.ones(3))
+    for var_shape in [(4,), (2, 4), (1, 1), (3, 4, 1)]:
+        with pytest.raises(ValueError, match=re.escape(f"var of shape {var_shape} does not "
+                                                       "fit the input's shape (3, 4)")):
+            fastnl.gaussian_nll_loss(x, x, np.ones(var_shape))
+        with pytest.raises(ValueError, match=re.escape(f"var of shape {var_shape}")):
+            fastnl.gaussian_nll_loss_backward(x, x, np.ones(var_shape))
+    with pytest.raises(ValueError, match=r"same number of dimensions.*\(3, 4\).*\(4,\)"):
+        fastnl.margin_ranking_loss(x, np.zeros(4), x)
+    with pytest.raises(ValueError, match=r"same number of dimensions"):
+        fastnl.margin_ranking_loss_backward(x, x, np.ones(()))
+    with pytest.raises(ValueError, match=r"\(3, 4\).*\(2, 4\)"):
+        fastnl.margin_ranking_loss(x, np.zeros((2, 4)), x)
+    with pytest.raises(ValueError, match=r"target of shape \(3, 4\) cannot be broadcast to "
+                                         r"the input's shape \(4,\)"):
+        fastnl.soft_margin_loss(np.zeros(4), x)  # torch refuses to enlarge the input
+    with pytest.raises(ValueError, match=r"target of shape"):
+        fastnl.soft_margin_loss_backward(np.zeros((3, 1)), x)
+    with pytest.raises(ValueError, match=r"\(3, 4\).*\(2, 4\)"):
+        fastnl.hinge_embedding_loss(x, np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"\(3, 4\).*\(5,\)"):
+        fastnl.poisson_nll_loss(x, np.zeros(5))
+    for name, ops in [("poisson_nll_loss", (x, x)), ("gaussian_nll_loss", (x, x, x)),
+                      ("soft_margin_loss", (x, x)), ("margin_ranking_loss", (x, x, x)),
+                      ("hinge_embedding_loss", (x, x))]:
+        with pytest.raises(ValueError, match="reduction"):
+            getattr(fastnl, name)(*ops, reduction="batchmean")
+        with pytest.raises(ValueError, match="reduction"):
+            getattr(fastnl, f"{name}_backward")(*ops, reduction="avg")
+        with pytest.raises(TypeError, match="complex"):
+            getattr(fastnl, name)(x.astype(complex), *ops[1:])
+    with pytest.raises(TypeError, match="margin"):
+        fastnl.hinge_embedding_loss(x, x, margin="1")
+    with pytest.raises(ValueError, match="eps"):
+        fastnl.poisson_nll_loss(x, x, log_input=False, eps=np.nan)
+
+
+def test_dtypes_out_and_empty(rng):
+    x, y = rng.uniform(0.5, 2, (3, 4)), rng.uniform(0.5, 2, (3, 4))
+    h = fastnl.poisson_nll_loss(x.astype(np.float16), y)
+    assert h.dtype == np.float16
+    assert fastnl.hinge_embedding_loss([1, 2], [1, -1]).dtype == np.float64
+    gx, gv = fastnl.gaussian_nll_loss_backward(x.astype(np.float32), y, y)  # float64 var
+    assert gx.dtype == gv.dtype == np.float32
+    g1, g2 = fastnl.margin_ranking_loss_backward(x.astype(np.float16), y, np.ones((3, 4)))
+    assert g1.dtype == g2.dtype == np.float16
+    out = np.empty((3, 4))
+    assert fastnl.soft_margin_loss_backward(x, y, out=out) is out
+    np.testing.assert_array_equal(out, fastnl.soft_margin_loss_backward(x, y))
+    e = np.zeros((0, 3))
+    for name, ops in [("poisson_nll_loss", (e, e)), ("gaussian_nll_loss", (e, e, e)),
+                      ("soft_margin_loss", (e, e)), ("margin_ranking_loss", (e, e, e)),
+                      ("hinge_embedding_loss", (e, e))]:
+        assert np.isnan(getattr(fastnl, name)(*ops))
+        assert getattr(fastnl, name)(*ops, reduction="sum") == 0
+        assert getattr(fastnl, name)(*ops, reduction="none").shape == (0, 3)
+        for grad in _grads(getattr(fastnl, f"{name}_backward")(*ops)):
+            assert grad.shape == (0, 3)
