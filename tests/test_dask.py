@@ -152,13 +152,16 @@ def problem(rng):
         "lW": rng.standard_normal((SHAPE[1], SHAPE[2])),
         "lb": rng.standard_normal(SHAPE[1]),
         "lt": t[:, 0],
+        "var": rng.uniform(0.5, 2, SHAPE[:2]),
+        "sign": rng.choice([-1.0, 1.0], SHAPE),
+        "x2": rng.standard_normal(SHAPE[:2] + (1,)),
     }
 
 
 # Chunks of the operands in the Dask version of `problem`: everything split,
 # the 1-d / broadcast operands with chunks of their own (not those of x).
 PROBLEM_CHUNKS = {"pweight": 4, "bw": (4, 1), "pw": 3, "w": 4, "t": (3, 2), "tg": (3, 2),
-                  "lt": 3, "lb": 4}
+                  "lt": 3, "lb": 4, "var": (3, 4), "x2": (5, 2, 1)}
 
 
 def _first_params(name):
@@ -223,6 +226,24 @@ def public_calls():
         "linear_cross_entropy_backward": lambda a: F.linear_cross_entropy_backward(
             a["lx"], a["lW"], a["lt"], linear_bias=a["lb"], weight=a["w"],
             label_smoothing=0.1, chunk_size=4),
+        "poisson_nll_loss": lambda a: F.poisson_nll_loss(a["bx"], a["bt"], log_input=False,
+                                                         full=True),
+        "poisson_nll_loss_backward": lambda a: F.poisson_nll_loss_backward(
+            a["x"], a["bt"], reduction="none", grad_output=a["g"]),
+        # var one per (N, C) row: torch's homoscedastic case, a broadcast operand
+        "gaussian_nll_loss": lambda a: F.gaussian_nll_loss(a["x"], a["y"], a["var"]),
+        "gaussian_nll_loss_backward": lambda a: F.gaussian_nll_loss_backward(
+            a["x"], a["y"], a["var"], reduction="none", grad_output=a["g"]),
+        "soft_margin_loss": lambda a: F.soft_margin_loss(a["x"], a["sign"], "none"),
+        "soft_margin_loss_backward": lambda a: F.soft_margin_loss_backward(a["x"], a["sign"]),
+        # input2 broadcast along the last axis
+        "margin_ranking_loss": lambda a: F.margin_ranking_loss(a["x"], a["x2"], a["sign"], 0.5),
+        "margin_ranking_loss_backward": lambda a: F.margin_ranking_loss_backward(
+            a["x"], a["x2"], a["sign"], 0.5, "sum"),
+        "hinge_embedding_loss": lambda a: F.hinge_embedding_loss(a["x"], a["sign"],
+                                                                 reduction="sum"),
+        "hinge_embedding_loss_backward": lambda a: F.hinge_embedding_loss_backward(
+            a["x"], a["sign"], reduction="none", grad_output=a["g"]),
     })
     return calls
 
@@ -522,6 +543,8 @@ POINTWISE = [
     ("huber_loss", {"delta": 0.4}), ("kl_div", {}), ("kl_div", {"log_target": True}),
     ("binary_cross_entropy", {"weight": True}),
     ("binary_cross_entropy_with_logits", {"weight": True, "pos_weight": True}),
+    ("poisson_nll_loss", {"full": True}), ("soft_margin_loss", {}),
+    ("hinge_embedding_loss", {"margin": 0.5}),
 ]
 POINTWISE_IDS = [f"{n}-{i}" for i, (n, _) in enumerate(POINTWISE)]
 
@@ -544,6 +567,10 @@ def pointwise_problem(name, params, rng, dtype, shape=(6, 5, 4)):
         if name == "binary_cross_entropy_with_logits":
             y = rng.uniform(0, 1, shape)
             x.flat[:2] = [1e4, -1e4]
+        if name == "poisson_nll_loss":  # counts, some above 1 (Stirling's term)
+            y = rng.integers(0, 6, shape).astype(float)
+        if name in ("soft_margin_loss", "hinge_embedding_loss"):
+            y = rng.choice([-1.0, 1.0], shape)
     if params.get("weight"):
         kwargs["weight"] = rng.uniform(0.5, 2, (shape[1], 1)).astype(dtype)  # broadcast
     if params.get("pos_weight"):
