@@ -69,7 +69,7 @@ def openmp_flags(compiler):
 
 
 # modules whose hot loops are C under `#pragma omp simd` with target_clones
-VECTOR_MODULES = ("_elementwise", "_rowwise")
+VECTOR_MODULES = ("_elementwise", "_rowwise", "_losses")
 
 
 def numpy_flags():

@@ -416,11 +416,11 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def _poisson_args(log_input, full, eps):
-    """(kernel name, parameters) of poisson_nll_loss."""
-    full = 1.0 if full else 0.0
+    """(kernel name, parameters) of poisson_nll_loss: the loss's kernel is
+    <name>_full with Stirling's term (its gradient is <name>_backward's)."""
     if log_input:
-        return "poisson_nll_log", (full,)
-    return "poisson_nll", (real("eps", eps), full)
+        return "poisson_nll_log", ()
+    return "poisson_nll", (real("eps", eps),)
 
 
 def _margin(margin, name="margin"):
@@ -503,7 +503,8 @@ def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduct
     array([0.99999999, 1.68463999])
     """
     kernel, params = _poisson_args(log_input, full, eps)
-    return _pointwise(getattr(_kl, kernel), input, target, reduction, params, sizes="silent")
+    kernel = getattr(_kl, f"{kernel}_full" if full else kernel)
+    return _pointwise(kernel, input, target, reduction, params, sizes="silent")
 
 
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):

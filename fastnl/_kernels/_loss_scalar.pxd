@@ -11,7 +11,7 @@
 from libc.math cimport INFINITY, M_PI
 from cython cimport floating
 from fastnl._kernels._math cimport log_, log1p_, fabs_
-from fastnl._kernels._scalar cimport exp_, sigmoid, softplus
+from fastnl._kernels._scalar cimport exp_, exp_nonpos, log1p_unit, sigmoid
 
 
 cdef inline floating mse(floating x, floating t) noexcept nogil:
@@ -68,10 +68,11 @@ cdef inline floating bce(floating x, floating t) noexcept nogil:
 
 
 cdef inline floating softplus_neg(floating x) noexcept nogil:
-    # -log(sigmoid(x)) = log(1 + exp(-x)) = softplus(-x), which the activation
-    # computes as max(-x, 0) + log1p(exp(-|x|)): exp only ever sees -|x| <= 0,
-    # so it cannot overflow (x = -1e4 gives 1e4). beta 1, no threshold.
-    return softplus(-x, <floating>1, <floating>INFINITY)
+    # -log(sigmoid(x)) = log(1 + exp(-x)) = softplus(-x), as the activation
+    # computes it (beta 1, no threshold): max(-x, 0) + log1p(exp(-|x|)); exp
+    # only ever sees -|x| <= 0, so it cannot overflow (x = -1e4 gives 1e4).
+    cdef floating z = -x
+    return (z if z > 0 else 0) + log1p_unit(exp_nonpos(-fabs_(z)))
 
 
 cdef inline floating bce_logits(floating x, floating t, floating pos_weight) noexcept nogil:
@@ -87,17 +88,22 @@ cdef inline floating _stirling(floating t) noexcept nogil:
     return t * log_(t) - t + <floating>0.5 * log_(<floating>(2 * M_PI) * t)
 
 
-cdef inline floating poisson_nll_log(floating x, floating t, floating full) noexcept nogil:
+cdef inline floating poisson_nll_log(floating x, floating t) noexcept nogil:
     # log_input=True: x is log(rate): exp(x) - t x
-    cdef floating loss = exp_(x) - t * x
-    return loss + _stirling(t) if full != 0 else loss
+    return exp_(x) - t * x
 
 
-cdef inline floating poisson_nll(floating x, floating t, floating eps,
-                                 floating full) noexcept nogil:
+cdef inline floating poisson_nll(floating x, floating t, floating eps) noexcept nogil:
     # log_input=False: x is the rate: x - t log(x + eps)
-    cdef floating loss = x - t * log_(x + eps)
-    return loss + _stirling(t) if full != 0 else loss
+    return x - t * log_(x + eps)
+
+
+cdef inline floating poisson_nll_log_full(floating x, floating t) noexcept nogil:
+    return poisson_nll_log(x, t) + _stirling(t)
+
+
+cdef inline floating poisson_nll_full(floating x, floating t, floating eps) noexcept nogil:
+    return poisson_nll(x, t, eps) + _stirling(t)
 
 
 cdef inline floating _clamped_var(floating v, floating eps) noexcept nogil:
@@ -206,12 +212,11 @@ cdef inline floating bce_logits_grad(floating x, floating t, floating pos_weight
     return (1 + (pos_weight - 1) * t) * sigmoid(x) - pos_weight * t
 
 
-cdef inline floating poisson_nll_log_grad(floating x, floating t, floating full) noexcept nogil:
+cdef inline floating poisson_nll_log_grad(floating x, floating t) noexcept nogil:
     return exp_(x) - t
 
 
-cdef inline floating poisson_nll_grad(floating x, floating t, floating eps,
-                                      floating full) noexcept nogil:
+cdef inline floating poisson_nll_grad(floating x, floating t, floating eps) noexcept nogil:
     return 1 - t / (x + eps)
 
 

@@ -11,6 +11,10 @@ from cython cimport floating
 cdef extern from "fnl_math.h" nogil:
     float fnl_exp_f(float x) noexcept
     double fnl_exp_d(double x) noexcept
+    float fnl_exp_nonpos_f(float x) noexcept
+    double fnl_exp_nonpos_d(double x) noexcept
+    float fnl_log1p_f(float x) noexcept
+    double fnl_log1p_d(double x) noexcept
     float fnl_sigmoid_f(float x) noexcept
     double fnl_sigmoid_d(double x) noexcept
 
@@ -28,6 +32,22 @@ cdef inline floating exp_(floating x) noexcept nogil:
         return fnl_exp_f(x)
     else:
         return fnl_exp_d(x)
+
+
+cdef inline floating exp_nonpos(floating x) noexcept nogil:
+    # exp of x <= 0 (or -inf, NaN)
+    if floating is float:
+        return fnl_exp_nonpos_f(x)
+    else:
+        return fnl_exp_nonpos_d(x)
+
+
+cdef inline floating log1p_unit(floating x) noexcept nogil:
+    # log1p of x in [0, 1]
+    if floating is float:
+        return fnl_log1p_f(x)
+    else:
+        return fnl_log1p_d(x)
 
 
 cdef inline floating sigmoid(floating x) noexcept nogil:
