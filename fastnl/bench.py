@@ -642,7 +642,7 @@ def run_losses(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYP
                sizes=LOSS_SIZES, passes=PASSES):
     """Measure and print the losses table on `threads` threads (fastnl first,
     torch after, as in `run`); returns its rows as dicts of times in seconds."""
-    chosen = [c for c in loss_cases() if (not ops or c.name in ops or _loss_of(c) in ops)
+    chosen = [c for c in loss_cases() if (not ops or c.name in ops)
               and any(p in c.direction.split("+") for p in passes)]
     threads = threads or fastnl.get_num_threads()
     load = [_load()]
