@@ -32,6 +32,7 @@ from fastnl.losses import (  # the likelihood and margin losses (issue 15)
     poisson_nll_loss, gaussian_nll_loss, soft_margin_loss, margin_ranking_loss,
     hinge_embedding_loss, poisson_nll_loss_backward, gaussian_nll_loss_backward,
     soft_margin_loss_backward, margin_ranking_loss_backward, hinge_embedding_loss_backward,
+    multilabel_soft_margin_loss, multilabel_soft_margin_loss_backward,
 )
 
 __all__ = [
@@ -49,5 +50,6 @@ __all__ = [
     "poisson_nll_loss", "gaussian_nll_loss", "soft_margin_loss", "margin_ranking_loss",
     "hinge_embedding_loss", "poisson_nll_loss_backward", "gaussian_nll_loss_backward",
     "soft_margin_loss_backward", "margin_ranking_loss_backward",
-    "hinge_embedding_loss_backward",
+    "hinge_embedding_loss_backward", "multilabel_soft_margin_loss",
+    "multilabel_soft_margin_loss_backward",
 ]

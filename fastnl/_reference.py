@@ -757,3 +757,13 @@ def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
     hinge = np.maximum(0, margin - x)
     loss = np.where(y == 1, x, np.where(y == -1, hinge, x + hinge))
     return _reduce(loss, reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
+    # the mean over the classes (last axis) of -[y log s(x) + (1 - y) log s(-x)],
+    # log s(x) = -logaddexp(0, -x)
+    x, y = _f64(input), _f64(target)
+    loss = y * np.logaddexp(0, -x) + (1 - y) * np.logaddexp(0, x)
+    if weight is not None:
+        loss = loss * _f64(weight)
+    return _reduce(np.mean(loss, axis=-1), reduction)

@@ -39,6 +39,7 @@ __all__ = [
     "hinge_embedding_loss",
     "poisson_nll_loss_backward", "gaussian_nll_loss_backward", "soft_margin_loss_backward",
     "margin_ranking_loss_backward", "hinge_embedding_loss_backward",
+    "multilabel_soft_margin_loss", "multilabel_soft_margin_loss_backward",
 ]
 
 
@@ -685,6 +686,125 @@ def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
     """
     return _pointwise(_kl.hinge_embedding, input, target, reduction, _margin(margin),
                       sizes="silent")
+
+
+def _class_count(input, name):
+    """The number of classes of a row-wise loss: the length of the last axis."""
+    shape = np.shape(input)
+    if not shape:
+        raise ValueError(f"{name}: input must have a class axis (its last), got a 0-d array")
+    return shape[-1]
+
+
+def _row_sums(losses, n_classes, reduction, result):
+    """A row-wise loss from its elementwise losses (classes on the last axis,
+    in the compute dtype): each row's float64 sum over C, then the
+    reduction over the rows, in the `result` dtype."""
+    rows = losses.sum(axis=-1, dtype=np.float64) / n_classes
+    if reduction == "none":
+        return rows.astype(result) if rows.ndim else result.type(rows)
+    total = rows.sum() if reduction == "sum" else rows.mean()
+    return total.astype(result) if hasattr(total, "compute") else result.type(total)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
+    r"""Multi-label one-versus-all logistic loss; mirrors
+    ``torch.nn.functional.multilabel_soft_margin_loss``.
+
+    .. math:: \ell_n = -\frac1C \sum_c w_c \left[y_{nc} \log \sigma(x_{nc})
+              + (1 - y_{nc}) \log \sigma(-x_{nc})\right]
+
+    the mean over the classes (the last axis) of
+    :func:`binary_cross_entropy_with_logits`'s elementwise losses, computed
+    by its kernel (stable for logits of any size).
+
+    Parameters
+    ----------
+    input : array_like
+        Logits, (C,), (N, C) or (..., C): classes on the last axis.
+    target : array_like
+        Labels in {0, 1} (any value is used as it is), broadcast against
+        the input.
+    weight : array_like, optional
+        Per-class (or per-element) rescaling, broadcast to the input's shape.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the per-row losses, or the per-row losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or for
+        ``reduction='none'`` one loss per row: the shape without the last axis.
+
+    Raises
+    ------
+    ValueError
+        If the input is 0-d, the shapes cannot be broadcast together,
+        `weight` cannot be broadcast to the input's shape, or `reduction` is
+        unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.multilabel_soft_margin_loss([[0.0, 0.0], [10.0, -10.0]],
+    ...                                    [[1.0, 0.0], [1.0, 0.0]], reduction="none")
+    array([6.93147181e-01, 4.53988992e-05])
+    """
+    reduction = check_reduction(reduction)
+    n_classes = _class_count(input, "multilabel_soft_margin_loss")
+    x, result = _in_compute_dtype(input, input)
+    losses = _pointwise(_kl.bce_logits, x, target, "none",
+                        arrays=[("weight", weight), ("pos_weight", None)], sizes="silent")
+    return _row_sums(losses, n_classes, reduction, result)
+
+
+def multilabel_soft_margin_loss_backward(input, target, weight=None, reduction="mean",
+                                         grad_output=1.0, out=None):
+    r"""Gradient of :func:`multilabel_soft_margin_loss` with respect to the input:
+    :math:`w_c (\sigma(x_{nc}) - y_{nc}) / C` times the row's upstream gradient.
+
+    Parameters
+    ----------
+    input, target, weight, reduction
+        As given to :func:`multilabel_soft_margin_loss`; ``'mean'`` divides
+        the gradient by the number of rows.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape
+        (one per row), or a scalar that stands for every row.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError
+        As :func:`multilabel_soft_margin_loss`, and for a `grad_output` of
+        the wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.multilabel_soft_margin_loss_backward([[0.0, 0.0]], [[1.0, 0.0]])
+    array([[-0.25,  0.25]])
+    """
+    reduction = check_reduction(reduction)
+    shape = np.shape(input)
+    n_classes = _class_count(input, "multilabel_soft_margin_loss")
+    rows = math.prod(shape[:-1])
+    g = grad_output if hasattr(grad_output, "ndim") else np.asarray(grad_output)
+    _driver.check_upstream(g, reduction, shape[:-1])
+    if reduction == "none" and g.ndim:  # each row's upstream to its elements
+        upstream = np.broadcast_to((g.astype(np.float64) / n_classes)[..., None], shape)
+    else:  # one scalar: 'mean' over the rows, then over the classes
+        upstream = float(g) / n_classes / (rows if reduction == "mean" else 1)
+    return _pointwise_backward(_kl.bce_logits_backward, input, target, "none", upstream, out,
+                               arrays=[("weight", weight), ("pos_weight", None)],
+                               sizes="silent")
 
 
 # ---------------------------------------------------------------- class losses

@@ -244,6 +244,12 @@ def public_calls():
                                                                  reduction="sum"),
         "hinge_embedding_loss_backward": lambda a: F.hinge_embedding_loss_backward(
             a["x"], a["sign"], reduction="none", grad_output=a["g"]),
+        # classes on the last axis, split into chunks
+        "multilabel_soft_margin_loss": lambda a: F.multilabel_soft_margin_loss(
+            a["x"], a["bt"], a["pw"], "none"),
+        "multilabel_soft_margin_loss_backward":
+            lambda a: F.multilabel_soft_margin_loss_backward(a["x"], a["bt"], a["pw"], "none",
+                                                             grad_output=a["g"][..., 0]),
     })
     return calls
 

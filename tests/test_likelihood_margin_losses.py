@@ -77,9 +77,19 @@ def _hinge(rng, shape, var_kind=None):
     return [x, rng.choice([-1.0, 1.0], shape)]
 
 
-# (name, parameters, sampler, var kind); the differentiable operands of each
+def _multilabel(rng, shape, weighted=None):
+    # logits, 0/1 labels and, if weighted, one weight per class
+    ops = [rng.standard_normal(shape) * 3, (rng.random(shape) < 0.5).astype(float)]
+    return ops + [rng.uniform(0.5, 2, shape[-1:])] if weighted else ops
+
+
+# (name, parameters, sampler, the sampler's option); the differentiable
+# operands of each (the positional ones, in order)
 WRT = {"poisson_nll_loss": (0,), "gaussian_nll_loss": (0, 2), "soft_margin_loss": (0,),
-       "margin_ranking_loss": (0, 1), "hinge_embedding_loss": (0,)}
+       "margin_ranking_loss": (0, 1), "hinge_embedding_loss": (0,),
+       "multilabel_soft_margin_loss": (0,)}
+# losses over the last axis: no 0-d input
+ROWWISE = {"multilabel_soft_margin_loss"}
 CASES = [
     ("poisson_nll_loss", {}, _poisson_log, None),
     ("poisson_nll_loss", {"full": True}, _poisson_log, None),
@@ -94,8 +104,13 @@ CASES = [
     ("margin_ranking_loss", {"margin": 0.5}, _margin_ranking, None),
     ("hinge_embedding_loss", {}, _hinge, None),
     ("hinge_embedding_loss", {"margin": 0.3}, _hinge, None),
+    ("multilabel_soft_margin_loss", {}, _multilabel, False),
+    ("multilabel_soft_margin_loss", {}, _multilabel, True),
 ]
 CASE_IDS = [f"{n}-{i}" for i, (n, *_) in enumerate(CASES)]
+CASE_SHAPES = [pytest.param(case, shape, id=f"{case_id}-{shape}")
+               for case, case_id in zip(CASES, CASE_IDS) for shape in SHAPES
+               if shape or case[0] not in ROWWISE]
 
 
 def _operands(case, rng, shape, dtype=np.float64):
@@ -125,9 +140,8 @@ def _check(got, expected, dtype, reduction):
 
 # ---------------------------------------------------------------- forward
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("case, shape", CASE_SHAPES)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES)
 def test_against_reference(case, dtype, shape, rng):
     name, params = case[:2]
     ops = _operands(case, rng, shape, dtype)
@@ -159,8 +173,7 @@ def _upstream(rng, loss_shape, reduction):
     return 1.7  # not 1, so that a dropped grad_output shows
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("case, shape", CASE_SHAPES)
 def test_backward_against_finite_differences(case, shape, rng):
     """float64, L = sum(g * loss) of the reference, h = 1e-6, every partial
     derivative of every differentiable operand. Away from the kinks the
@@ -186,9 +199,8 @@ def test_backward_against_finite_differences(case, shape, rng):
             _assert_gradient(grad, objective, np.asarray(ops[k], np.float64), rng, 1e-7)
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("case, shape", CASE_SHAPES)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES)
 def test_backward_against_torch(case, dtype, shape, rng, torch):
     """torch's autograd evaluates the same per-element formula in the same
     dtype, a few roundings apart (the mean's 1/n, exp(x) - y against its
@@ -422,6 +434,29 @@ def test_nan_propagates():
             assert np.all(np.isnan(grad)), name
 
 
+def test_multilabel_soft_margin_rows_and_stability(torch):
+    """One loss per row of the last axis (a 1-d input is one row, a 0-d
+    result); logits of +-1e4 give the exact 0 and 1e4 / C, as torch."""
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 2.0]])
+    y = np.array([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    expected, grads = _torch_both(torch, "multilabel_soft_margin_loss", [x, y], {})
+    got = fastnl.multilabel_soft_margin_loss(x, y, reduction="none")
+    np.testing.assert_allclose(got, expected, rtol=1e-14)
+    np.testing.assert_allclose(got[1], (2e4 + np.logaddexp(0, 2.0)) / 3, rtol=1e-14)
+    np.testing.assert_allclose(
+        fastnl.multilabel_soft_margin_loss_backward(x, y, reduction="none"), grads[0],
+        rtol=1e-14)
+    one = fastnl.multilabel_soft_margin_loss(x[0], y[0], reduction="none")
+    assert isinstance(one, np.float64) and one == got[0]
+    with pytest.raises(ValueError, match="0-d"):
+        fastnl.multilabel_soft_margin_loss(1.0, 1.0)
+    with pytest.raises(ValueError, match=r"weight of shape \(2,\)"):
+        fastnl.multilabel_soft_margin_loss(x, y, weight=np.ones(2))
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(2,\)"):
+        fastnl.multilabel_soft_margin_loss_backward(x, y, reduction="none",
+                                                    grad_output=np.ones((2, 3)))
+
+
 # ---------------------------------------------------------------- errors and dtypes
 
 def test_errors():
@@ -497,7 +532,8 @@ MODULES = {"PoissonNLLLoss": (CASES[3], {"log_input": False, "full": True, "eps"
            "GaussianNLLLoss": (CASES[5], {"full": True}),
            "SoftMarginLoss": (CASES[8], {}),
            "MarginRankingLoss": (CASES[10], {"margin": 0.5}),
-           "HingeEmbeddingLoss": (CASES[12], {"margin": 0.3})}
+           "HingeEmbeddingLoss": (CASES[12], {"margin": 0.3}),
+           "MultiLabelSoftMarginLoss": (CASES[13], {})}
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -615,7 +651,11 @@ def test_dask_chunks(case, rng):
     f, b = getattr(fastnl, name), getattr(fastnl, f"{name}_backward")
     got = f(*lazy, **params, reduction="none")
     assert isinstance(got, da.Array)
-    assert got.compute().tobytes() == f(*ops, **params, reduction="none").tobytes()
+    if name in ROWWISE:  # rows summed over the chunks of their last axis by a tree
+        np.testing.assert_allclose(got.compute(), f(*ops, **params, reduction="none"),
+                                   rtol=1e-14)
+    else:
+        assert got.compute().tobytes() == f(*ops, **params, reduction="none").tobytes()
     for reduction in ("mean", "sum"):
         np.testing.assert_allclose(f(*lazy, **params, reduction=reduction).compute(),
                                    f(*ops, **params, reduction=reduction), rtol=1e-13)

@@ -248,13 +248,14 @@ TORCH_FUNCTIONS += [
      _LOSS + " Beyond torch: finite where ``exp(-y x)`` overflows (torch: inf, gradient NaN)."),
     (_F + "margin_ranking_loss", "fastnl.margin_ranking_loss", _MARGIN),
     (_F + "hinge_embedding_loss", "fastnl.hinge_embedding_loss", _MARGIN),
+    (_F + "multilabel_soft_margin_loss", "fastnl.multilabel_soft_margin_loss", _LOSS),
 ]
 
 _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
     "Softmax", "LogSoftmax", "Softmin", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
     "NLLLoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
     "AdaptiveLogSoftmaxWithLoss", "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss",
-    "MarginRankingLoss", "HingeEmbeddingLoss",
+    "MarginRankingLoss", "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss",
 ]
 _NN_NOTES = {
     "PReLU": "``weight`` is a NumPy array (float32 by default); its gradient accumulates "

@@ -23,7 +23,7 @@ __all__ = [
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss",
     "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "LinearCrossEntropy",
     "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MarginRankingLoss",
-    "HingeEmbeddingLoss",
+    "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss",
 ]
 
 
@@ -342,6 +342,27 @@ class HingeEmbeddingLoss(_Loss):
     def __init__(self, margin=1.0, *, reduction="mean"):
         super().__init__()
         self.margin, self.reduction = margin, reduction
+
+
+class MultiLabelSoftMarginLoss(_Loss):
+    """``torch.nn.MultiLabelSoftMarginLoss``: :func:`fastnl.multilabel_soft_margin_loss`
+    as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.MultiLabelSoftMarginLoss()
+    >>> float(loss(np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]])))    # log 2
+    0.6931471805599453
+    >>> loss.backward()
+    array([[-0.25,  0.25]])
+    """
+    _function, _args = "multilabel_soft_margin_loss", ("weight", "reduction")
+
+    def __init__(self, weight=None, *, reduction="mean"):
+        super().__init__()
+        self.weight = None if weight is None else np.asarray(weight)
+        self.reduction = reduction
 
 
 class LinearCrossEntropy(Module):
