@@ -33,6 +33,7 @@ from fastnl.losses import (  # the likelihood and margin losses (issue 15)
     hinge_embedding_loss, poisson_nll_loss_backward, gaussian_nll_loss_backward,
     soft_margin_loss_backward, margin_ranking_loss_backward, hinge_embedding_loss_backward,
     multilabel_soft_margin_loss, multilabel_soft_margin_loss_backward,
+    cosine_embedding_loss, cosine_embedding_loss_backward,
 )
 
 __all__ = [
@@ -51,5 +52,6 @@ __all__ = [
     "hinge_embedding_loss", "poisson_nll_loss_backward", "gaussian_nll_loss_backward",
     "soft_margin_loss_backward", "margin_ranking_loss_backward",
     "hinge_embedding_loss_backward", "multilabel_soft_margin_loss",
-    "multilabel_soft_margin_loss_backward",
+    "multilabel_soft_margin_loss_backward", "cosine_embedding_loss",
+    "cosine_embedding_loss_backward",
 ]

@@ -872,6 +872,68 @@ def linear_class_loss_backward(input, linear_weight, target, linear_bias, weight
 
 
 # what fastnl._dispatch.foreign hands out, by the name the public modules ask for
+# ---------------------------------------------------------------- row losses over the last axis
+#
+# cosine_embedding_loss: the operands broadcast to (N, D), the last axis in one
+# chunk, each block of rows through the in-memory driver (its float64 per-row
+# losses); reduced losses summed by a tree and divided once.
+
+def _cosine_operands(input1, input2, target):
+    """The in-memory shape checks, then input1, input2 as (N, D) with the last
+    axis whole and the target (N,) in their row chunks; and the shapes."""
+    x1, x2, t = _dask(input1), _dask(input2), _dask(target)
+    shape, rows = losses.cosine_shape(x1.shape, x2.shape, t.shape)
+    full = shape if rows else (1,) + shape
+    x1b = da.broadcast_to(x1, full).rechunk({len(full) - 1: -1})
+    x2b = da.broadcast_to(x2, full).rechunk(x1b.chunks)
+    tb = da.broadcast_to(t, full[:1]).rechunk(x1b.chunks[:1])
+    return (x1b, x2b, tb), (x1.shape, x2.shape), shape, rows
+
+
+def _cosine_rows_block(x1, x2, t, *, margin):
+    return losses.cosine_rows(losses.cosine_problem(x1, x2, t), margin)
+
+
+def cosine_embedding(input1, input2, target, margin, reduction):
+    (x1, x2, t), _, _, rows = _cosine_operands(input1, input2, target)
+    result = resolve_dtype(x1.dtype)[1]
+    loss = da.blockwise(_cosine_rows_block, "i", x1, "ij", x2, "ij", t, "i", dtype=_F64,
+                        concatenate=True, margin=margin)
+    if reduction == "none":
+        return loss.astype(result).reshape(rows)
+    return _reduced(loss.sum(), losses.mean_denominator(reduction, loss.shape), result)
+
+
+def _cosine_grad_block(x1, x2, t, g, *, margin, reduction, denominator, which):
+    p = losses.cosine_problem(x1, x2, t)
+    g, scale = losses.upstream(g, reduction, p.rows, p.x1.dtype, denominator)
+    return losses.cosine_gradients(p, margin, g, scale)[which]
+
+
+def cosine_embedding_backward(input1, input2, target, margin, reduction, grad_output):
+    """Both gradients block by block of rows at the broadcast shape, then
+    summed back over the axes each operand was broadcast along."""
+    (x1, x2, t), shapes, shape, rows = _cosine_operands(input1, input2, target)
+    compute, result = resolve_dtype(x1.dtype)
+    g = _dask(grad_output)
+    losses.check_upstream(g, reduction, rows)
+    if reduction == "none" and g.ndim:
+        g_args = (da.broadcast_to(g, x1.shape[:1]).rechunk(x1.chunks[:1]), "i")
+    else:
+        g_args = (g, ())
+    kw = dict(margin=margin, reduction=reduction,
+              denominator=losses.mean_denominator(reduction, x1.shape[:1]))
+    grads = []
+    for which, x_shape in enumerate(shapes):
+        grad = da.blockwise(_cosine_grad_block, "ij", x1, "ij", x2, "ij", t, "i", *g_args,
+                            dtype=compute, concatenate=True, which=which, **kw).reshape(shape)
+        if x_shape != shape:
+            grad = grad.sum(axis=losses.broadcast_axes(shape, x_shape), dtype=np.float64) \
+                .reshape(x_shape).astype(compute)
+        grads.append(grad.astype(result))
+    return tuple(grads)
+
+
 IMPLEMENTATIONS = {
     "prelu": prelu, "prelu_backward": prelu_backward,
     "rrelu": rrelu, "rrelu_backward": rrelu_backward,
@@ -880,4 +942,6 @@ IMPLEMENTATIONS = {
     "class_loss": class_loss, "class_loss_backward": class_loss_backward,
     "linear_class_loss": linear_class_loss,
     "linear_class_loss_backward": linear_class_loss_backward,
+    "cosine_embedding_loss": cosine_embedding,
+    "cosine_embedding_loss_backward": cosine_embedding_backward,
 }

@@ -767,3 +767,14 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
     if weight is not None:
         loss = loss * _f64(weight)
     return _reduce(np.mean(loss, axis=-1), reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    # 1 - cos for y = 1, max(0, cos - margin) for y = -1, 0 otherwise; torch
+    # adds its EPSILON, 1e-12 as a float32, to both squared norms
+    eps = float(np.float32(1e-12))
+    a, b = np.broadcast_arrays(_f64(input1), _f64(input2))
+    cos = np.sum(a * b, -1) / np.sqrt((np.sum(a * a, -1) + eps) * (np.sum(b * b, -1) + eps))
+    y = _f64(target)
+    loss = np.where(y == 1, 1 - cos, 0.0) + np.where(y == -1, np.maximum(cos - margin, 0), 0.0)
+    return _reduce(loss, reduction)

@@ -576,6 +576,13 @@ LOSSES = {
     "margin_ranking_loss": ({"margin": 0.5}, lambda rng, n: [
         rng.standard_normal(n), rng.standard_normal(n), _signs(rng, n)], (0, 1)),
     "hinge_embedding_loss": ({}, lambda rng, n: [rng.uniform(0, 2, n), _signs(rng, n)], (0,)),
+    # rows of 100 classes or features
+    "multilabel_soft_margin_loss": ({}, lambda rng, n: [
+        rng.standard_normal((n // 100, 100)) * 3,
+        (rng.random((n // 100, 100)) < 0.5).astype(float)], (0,)),
+    "cosine_embedding_loss": ({"margin": 0.2}, lambda rng, n: [
+        rng.standard_normal((n // 100, 100)), rng.standard_normal((n // 100, 100)),
+        _signs(rng, n // 100)], (0, 1)),
 }
 
 
@@ -630,7 +637,8 @@ def loss_cases():
 
 
 def loss_operands(name, dtype, n):
-    """The operands of one loss, `n` elements each, in `dtype` (seeded)."""
+    """The operands of one loss, `n` elements each (rows of 100 for the
+    row losses), in `dtype` (seeded)."""
     return [a.astype(dtype) for a in LOSSES[name][1](np.random.default_rng(0), n)]
 
 

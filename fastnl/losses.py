@@ -40,6 +40,7 @@ __all__ = [
     "poisson_nll_loss_backward", "gaussian_nll_loss_backward", "soft_margin_loss_backward",
     "margin_ranking_loss_backward", "hinge_embedding_loss_backward",
     "multilabel_soft_margin_loss", "multilabel_soft_margin_loss_backward",
+    "cosine_embedding_loss", "cosine_embedding_loss_backward",
 ]
 
 
@@ -801,10 +802,112 @@ def multilabel_soft_margin_loss_backward(input, target, weight=None, reduction="
     if reduction == "none" and g.ndim:  # each row's upstream to its elements
         upstream = np.broadcast_to((g.astype(np.float64) / n_classes)[..., None], shape)
     else:  # one scalar: 'mean' over the rows, then over the classes
-        upstream = float(g) / n_classes / (rows if reduction == "mean" else 1)
+        upstream = _driver.ratio(float(g) / n_classes, rows if reduction == "mean" else 1)
     return _pointwise_backward(_kl.bce_logits_backward, input, target, "none", upstream, out,
                                arrays=[("weight", weight), ("pos_weight", None)],
                                sizes="silent")
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    r"""Cosine embedding loss; mirrors ``torch.nn.functional.cosine_embedding_loss``.
+
+    With :math:`\cos_n = x_{1n} \cdot x_{2n} / \sqrt{(|x_{1n}|^2 + \epsilon)
+    (|x_{2n}|^2 + \epsilon)}` over the last axis, :math:`\epsilon` torch's
+    :math:`10^{-12}` as a float32 (so a zero vector's cosine is 0, not NaN):
+
+    .. math:: \ell_n = 1 - \cos_n \text{ where } y_n = 1, \qquad
+              \ell_n = \max(0, \cos_n - \text{margin}) \text{ where } y_n = -1
+
+    and 0 for any other target value, as in torch. One compiled pass per row
+    (rows in parallel), its sums in float64.
+
+    Parameters
+    ----------
+    input1, input2 : array_like
+        Embeddings, (N, D) with a target of shape (N,), or (D,) with a 0-d
+        target; broadcast against each other.
+    target : array_like
+        1 (similar) or -1 (dissimilar) per row.
+    margin : float, default 0.0
+        The margin of the dissimilar rows, usually in [-1, 1].
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the per-row losses, or the per-row losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of input1's float dtype, or for
+        ``reduction='none'`` one loss per row.
+
+    Raises
+    ------
+    ValueError
+        If the target is not 0-d or 1-d, the inputs do not have one more
+        dimension than it, the shapes cannot be broadcast together or the
+        target does not match the rows, or `reduction` is unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.cosine_embedding_loss([[1.0, 0.0], [1.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]],
+    ...                              [1.0, -1.0], reduction="none")   # 1 - 0, cos(pi / 4)
+    array([1.        , 0.70710678])
+    """
+    reduction, margin = check_reduction(reduction), real("margin", margin)
+    if lazy(input1, input2, target):
+        return foreign("cosine_embedding_loss")(input1, input2, target, margin, reduction)
+    return _driver.cosine_embedding(input1, input2, target, margin, reduction)
+
+
+def cosine_embedding_loss_backward(input1, input2, target, margin=0.0, reduction="mean",
+                                   grad_output=1.0):
+    r"""Gradients of :func:`cosine_embedding_loss` with respect to input1 and input2.
+
+    With :math:`c_n` the derivative of the row's loss with respect to its
+    cosine (-1 where :math:`y_n = 1`; 1 where :math:`y_n = -1` and
+    :math:`\cos_n \ge \text{margin}`, torch's sub-gradient at the kink; else
+    0), times the row's upstream gradient:
+
+    .. math:: \frac{\partial \ell_n}{\partial x_{1n}} = c_n \left(
+              \frac{x_{2n}}{\sqrt{m_1 m_2}} - \cos_n \frac{x_{1n}}{m_1}\right),
+              \qquad m_i = |x_{in}|^2 + \epsilon
+
+    and the same with the operands swapped.
+
+    Parameters
+    ----------
+    input1, input2, target, margin, reduction
+        As given to :func:`cosine_embedding_loss`; ``'mean'`` divides the
+        gradients by the number of rows.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape
+        (one per row), or a scalar that stands for every row.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(grad_input1, grad_input2)``, each of its operand's shape (summed
+        over the axes it was broadcast along) in input1's result dtype.
+
+    Raises
+    ------
+    ValueError
+        As :func:`cosine_embedding_loss`, and for a `grad_output` of the
+        wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.cosine_embedding_loss_backward([[3.0, 4.0]], [[4.0, 3.0]], [-1.0])
+    (array([[ 0.0448, -0.0336]]), array([[-0.0336,  0.0448]]))
+    """
+    reduction, margin = check_reduction(reduction), real("margin", margin)
+    if lazy(input1, input2, target, grad_output):
+        return foreign("cosine_embedding_loss_backward")(input1, input2, target, margin,
+                                                         reduction, grad_output)
+    return _driver.cosine_embedding_backward(input1, input2, target, margin, reduction,
+                                             grad_output)
 
 
 # ---------------------------------------------------------------- class losses

@@ -155,13 +155,16 @@ def problem(rng):
         "var": rng.uniform(0.5, 2, SHAPE[:2]),
         "sign": rng.choice([-1.0, 1.0], SHAPE),
         "x2": rng.standard_normal(SHAPE[:2] + (1,)),
+        "lx2": rng.standard_normal((1, SHAPE[2])),
+        "lsign": rng.choice([-1.0, 1.0], SHAPE[0]),
     }
 
 
 # Chunks of the operands in the Dask version of `problem`: everything split,
 # the 1-d / broadcast operands with chunks of their own (not those of x).
 PROBLEM_CHUNKS = {"pweight": 4, "bw": (4, 1), "pw": 3, "w": 4, "t": (3, 2), "tg": (3, 2),
-                  "lt": 3, "lb": 4, "var": (3, 4), "x2": (5, 2, 1)}
+                  "lt": 3, "lb": 4, "var": (3, 4), "x2": (5, 2, 1),
+                  "lx2": (1, 2), "lsign": 3}
 
 
 def _first_params(name):
@@ -250,6 +253,11 @@ def public_calls():
         "multilabel_soft_margin_loss_backward":
             lambda a: F.multilabel_soft_margin_loss_backward(a["x"], a["bt"], a["pw"], "none",
                                                              grad_output=a["g"][..., 0]),
+        # rows of (N, d), input2 one row broadcast against them
+        "cosine_embedding_loss": lambda a: F.cosine_embedding_loss(
+            a["lx"], a["lx2"], a["lsign"], 0.2, "none"),
+        "cosine_embedding_loss_backward": lambda a: F.cosine_embedding_loss_backward(
+            a["lx"], a["lx2"], a["lsign"], 0.2),
     })
     return calls
 

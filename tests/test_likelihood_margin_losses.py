@@ -83,13 +83,22 @@ def _multilabel(rng, shape, weighted=None):
     return ops + [rng.uniform(0.5, 2, shape[-1:])] if weighted else ops
 
 
+def _cosine(rng, shape, var_kind=None):
+    # (N, D) embeddings (the shape's leading axes as rows: the loss takes 1-d
+    # or 2-d inputs), +-1 targets
+    if len(shape) > 2:
+        shape = (int(np.prod(shape[:-1])), shape[-1])
+    return [rng.standard_normal(shape), rng.standard_normal(shape),
+            rng.choice([-1.0, 1.0], shape[:-1])]
+
+
 # (name, parameters, sampler, the sampler's option); the differentiable
 # operands of each (the positional ones, in order)
 WRT = {"poisson_nll_loss": (0,), "gaussian_nll_loss": (0, 2), "soft_margin_loss": (0,),
        "margin_ranking_loss": (0, 1), "hinge_embedding_loss": (0,),
-       "multilabel_soft_margin_loss": (0,)}
+       "multilabel_soft_margin_loss": (0,), "cosine_embedding_loss": (0, 1)}
 # losses over the last axis: no 0-d input
-ROWWISE = {"multilabel_soft_margin_loss"}
+ROWWISE = {"multilabel_soft_margin_loss", "cosine_embedding_loss"}
 CASES = [
     ("poisson_nll_loss", {}, _poisson_log, None),
     ("poisson_nll_loss", {"full": True}, _poisson_log, None),
@@ -106,6 +115,8 @@ CASES = [
     ("hinge_embedding_loss", {"margin": 0.3}, _hinge, None),
     ("multilabel_soft_margin_loss", {}, _multilabel, False),
     ("multilabel_soft_margin_loss", {}, _multilabel, True),
+    ("cosine_embedding_loss", {}, _cosine, None),
+    ("cosine_embedding_loss", {"margin": 0.3}, _cosine, None),
 ]
 CASE_IDS = [f"{n}-{i}" for i, (n, *_) in enumerate(CASES)]
 CASE_SHAPES = [pytest.param(case, shape, id=f"{case_id}-{shape}")
@@ -457,6 +468,35 @@ def test_multilabel_soft_margin_rows_and_stability(torch):
                                                     grad_output=np.ones((2, 3)))
 
 
+def test_cosine_embedding_edges(torch):
+    """torch's eps (1e-12 on both squared norms) makes a zero vector's cosine
+    0, not NaN; targets other than +-1 give 0; the kink cos = margin passes
+    the gradient (torch's); a 1-d pair with a 0-d target is one row."""
+    x1 = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [3.0, 4.0]])
+    x2 = np.array([[1.0, 2.0], [1.0, 1.0], [2.0, 0.0], [4.0, 3.0]])
+    y = np.array([1.0, 0.5, -1.0, -1.0])
+    for m in (0.0, 1.0, 24 / 25):  # 24 / 25: the last row's cosine, up to rounding
+        expected, grads = _torch_both(torch, "cosine_embedding_loss", [x1, x2, y],
+                                      {"margin": m})
+        np.testing.assert_allclose(fastnl.cosine_embedding_loss(x1, x2, y, m, "none"),
+                                   expected, rtol=1e-14, atol=1e-15)
+        got = fastnl.cosine_embedding_loss_backward(x1, x2, y, m, "none")
+        np.testing.assert_allclose(got[0], grads[0], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(got[1], grads[1], rtol=1e-12, atol=1e-15)
+    assert fastnl.cosine_embedding_loss(x1, x2, y, reduction="none")[1] == 0
+    one = fastnl.cosine_embedding_loss(x1[3], x2[3], 1.0, reduction="none")
+    assert np.ndim(one) == 0 and one == fastnl.cosine_embedding_loss(x1[3:], x2[3:], [1.0])
+    for bad, match in [((x1, x2, np.ones((4, 1))), r"0-d or 1-d target.*\(4, 1\)"),
+                       ((x1, x2, 1.0), r"0-d target expects 1-d inputs.*\(4, 2\)"),
+                       ((x1[0], x2[0], y), r"1-d target expects 2-d inputs.*\(2,\)"),
+                       ((x1, x2[:3], y), r"\(4, 2\).*\(3, 2\)"),
+                       ((x1, x2, y[:3]), r"target of shape \(3,\) does not match the 4 rows")]:
+        with pytest.raises(ValueError, match=match):
+            fastnl.cosine_embedding_loss(*bad)
+        with pytest.raises(ValueError, match=match):
+            fastnl.cosine_embedding_loss_backward(*bad)
+
+
 # ---------------------------------------------------------------- errors and dtypes
 
 def test_errors():
@@ -533,7 +573,8 @@ MODULES = {"PoissonNLLLoss": (CASES[3], {"log_input": False, "full": True, "eps"
            "SoftMarginLoss": (CASES[8], {}),
            "MarginRankingLoss": (CASES[10], {"margin": 0.5}),
            "HingeEmbeddingLoss": (CASES[12], {"margin": 0.3}),
-           "MultiLabelSoftMarginLoss": (CASES[13], {})}
+           "MultiLabelSoftMarginLoss": (CASES[13], {}),
+           "CosineEmbeddingLoss": (CASES[16], {"margin": 0.3})}
 
 
 @pytest.mark.parametrize("name", MODULES)

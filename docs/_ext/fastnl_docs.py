@@ -249,6 +249,7 @@ TORCH_FUNCTIONS += [
     (_F + "margin_ranking_loss", "fastnl.margin_ranking_loss", _MARGIN),
     (_F + "hinge_embedding_loss", "fastnl.hinge_embedding_loss", _MARGIN),
     (_F + "multilabel_soft_margin_loss", "fastnl.multilabel_soft_margin_loss", _LOSS),
+    (_F + "cosine_embedding_loss", "fastnl.cosine_embedding_loss", _MARGIN),
 ]
 
 _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
@@ -256,6 +257,7 @@ _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
     "NLLLoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
     "AdaptiveLogSoftmaxWithLoss", "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss",
     "MarginRankingLoss", "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss",
+    "CosineEmbeddingLoss",
 ]
 _NN_NOTES = {
     "PReLU": "``weight`` is a NumPy array (float32 by default); its gradient accumulates "
@@ -267,6 +269,8 @@ _NN_NOTES = {
                        "gradients of input and var.",
     "MarginRankingLoss": "Called as ``loss(input1, input2, target)``; ``backward()`` returns "
                          "the gradients of input1 and input2.",
+    "CosineEmbeddingLoss": "Called as ``loss(input1, input2, target)``; ``backward()`` "
+                           "returns the gradients of input1 and input2.",
     "AdaptiveLogSoftmaxWithLoss": "Extra ``rng`` (for the initial weights) and ``dtype``; "
                                   "``state_dict()`` with torch's keys, as NumPy arrays.",
 }

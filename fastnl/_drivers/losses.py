@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from fastnl._config import _kernel_threads
+from fastnl._kernels import _rowlosses as _krl
 from fastnl._kernels import _rowwise as _kr
 from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, check_out, check_reduction, deliver, is_float,
@@ -320,17 +321,26 @@ def class_indices(t, n_classes, ignore_index):
     return t
 
 
+def reduce_row_losses(loss, reduction, shape, result, denominator=None):
+    """A loss from its flat float64 per-row losses: of `shape` in the
+    `result` dtype for 'none', else their sum in row order, for 'mean'
+    divided by `denominator()` (called only then; default: the row count)."""
+    if reduction == "none":
+        out = loss.reshape(shape).astype(result)
+        return out if out.ndim else out[()]
+    total = _kr.ordered_sum(loss)
+    if reduction == "sum":
+        return _scalar(total, result)
+    return _scalar(ratio(total, loss.shape[0] if denominator is None else denominator()),
+                   result)
+
+
 def reduce_rows(loss, row_weight, p):
     """A class loss from its float64 per-row losses: 'mean' divides by the
     summed row weights (class indices) or the number of rows (probabilities)."""
-    if p.reduction == "none":
-        out = loss.reshape(p.expected).astype(p.result)
-        return out if out.ndim else out[()]
-    total = _kr.ordered_sum(loss)
-    if p.reduction == "sum":
-        return _scalar(total, p.result)
-    denominator = prob_rows(p) if p.probabilities else _kr.ordered_sum(row_weight)
-    return _scalar(ratio(total, denominator), p.result)
+    return reduce_row_losses(loss, p.reduction, p.expected, p.result,
+                             lambda: prob_rows(p) if p.probabilities
+                             else _kr.ordered_sum(row_weight))
 
 
 class ClassProblem:
@@ -518,3 +528,74 @@ def class_loss_backward(name, input, target, weight, ignore_index, reduction, gr
     g, scale = upstream(grad_output, p.reduction, p.expected, p.x.dtype, class_denominator(p))
     _check_loss_out(out, p.x, p.result)
     return class_gradient(p, g, scale, out)
+
+
+# ---------------------------------------------------------------- row losses over the last axis
+
+def cosine_shape(x1_shape, x2_shape, t_shape):
+    """cosine_embedding_loss's shape checks (torch's): (the inputs' broadcast
+    shape, the shape of the per-row losses)."""
+    if len(t_shape) > 1:
+        raise ValueError(f"cosine_embedding_loss: 0-d or 1-d target expected (multi-target "
+                         f"is not supported), got shape {t_shape}")
+    ndim = len(t_shape) + 1
+    if len(x1_shape) != ndim or len(x2_shape) != ndim:
+        raise ValueError(f"cosine_embedding_loss: a {len(t_shape)}-d target expects "
+                         f"{ndim}-d inputs, got input1 {x1_shape} and input2 {x2_shape}")
+    shape = _broadcast(x1_shape, x2_shape, "input1 and input2")
+    rows = shape[:-1]
+    if not _broadcastable(t_shape, rows) or np.broadcast_shapes(t_shape, rows) != rows:
+        raise ValueError(f"cosine_embedding_loss: target of shape {t_shape} does not match "
+                         f"the {rows[0] if rows else 1} rows of the inputs {shape}")
+    return shape, rows
+
+
+class RowProblem:
+    """The checked operands of a row loss over the last axis (forward and
+    backward): the inputs broadcast to (N, D), C-contiguous, the target (N,)."""
+    __slots__ = ("x1", "x2", "shapes", "shape", "rows", "t", "result")
+
+
+def cosine_problem(input1, input2, target):
+    x1, result = as_float_array(input1, "input1")
+    x2 = _as_like(input2, "input2", x1.dtype)
+    t = _as_like(target, "target", x1.dtype)
+    p = RowProblem()
+    p.shape, p.rows = cosine_shape(x1.shape, x2.shape, t.shape)
+    p.shapes, p.result = (x1.shape, x2.shape), result
+    flat = (-1, p.shape[-1])
+    p.x1 = np.ascontiguousarray(np.broadcast_to(x1, p.shape)).reshape(flat)
+    p.x2 = np.ascontiguousarray(np.broadcast_to(x2, p.shape)).reshape(flat)
+    p.t = np.ascontiguousarray(np.broadcast_to(t, p.rows)).reshape(-1)
+    return p
+
+
+def cosine_rows(p, margin):
+    """The float64 per-row losses of cosine_embedding_loss."""
+    loss = np.empty(p.x1.shape[0])
+    _krl.cosine_embedding(p.x1, p.x2, p.t, margin, loss, _kernel_threads())
+    return loss
+
+
+def cosine_embedding(input1, input2, target, margin, reduction):
+    p = cosine_problem(input1, input2, target)
+    return reduce_row_losses(cosine_rows(p, margin), reduction, p.rows, p.result)
+
+
+def cosine_gradients(p, margin, g, scale):
+    """The gradients of cosine_embedding_loss at the (N, D) operands of `p`,
+    in the compute dtype, for the upstream (g, scale) that `upstream` returned."""
+    gx1, gx2 = empty(p.x1.shape, p.x1.dtype), empty(p.x1.shape, p.x1.dtype)
+    _krl.cosine_embedding_backward(p.x1, p.x2, p.t, margin, g, scale, gx1, gx2,
+                                   _kernel_threads())
+    return gx1, gx2
+
+
+def cosine_embedding_backward(input1, input2, target, margin, reduction, grad_output):
+    """The gradients with respect to input1 and input2, each summed back to
+    its operand's shape."""
+    p = cosine_problem(input1, input2, target)
+    g, scale = upstream(grad_output, reduction, p.rows, p.x1.dtype,
+                        mean_denominator(reduction, (p.x1.shape[0],)))
+    return tuple(_finish(grad.reshape(p.shape), shape, p.result, None)
+                 for grad, shape in zip(cosine_gradients(p, margin, g, scale), p.shapes))

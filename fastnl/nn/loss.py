@@ -23,7 +23,7 @@ __all__ = [
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss",
     "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "LinearCrossEntropy",
     "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MarginRankingLoss",
-    "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss",
+    "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss",
 ]
 
 
@@ -363,6 +363,30 @@ class MultiLabelSoftMarginLoss(_Loss):
         super().__init__()
         self.weight = None if weight is None else np.asarray(weight)
         self.reduction = reduction
+
+
+class CosineEmbeddingLoss(_Loss):
+    """``torch.nn.CosineEmbeddingLoss``: :func:`fastnl.cosine_embedding_loss` as a
+    module, called as ``loss(input1, input2, target)``; ``backward`` returns
+    the gradients with respect to input1 and input2.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.CosineEmbeddingLoss()
+    >>> round(float(loss(np.array([[3.0, 4.0]]), np.array([[4.0, 3.0]]), np.array([1.0]))), 12)
+    0.04
+    >>> loss.backward()
+    (array([[-0.0448,  0.0336]]), array([[ 0.0336, -0.0448]]))
+    """
+    _function, _args = "cosine_embedding_loss", ("margin", "reduction")
+
+    def __init__(self, margin=0.0, *, reduction="mean"):
+        super().__init__()
+        self.margin, self.reduction = margin, reduction
+
+    def forward(self, input1, input2, target):
+        return self._forward(input1, input2, target)
 
 
 class LinearCrossEntropy(Module):
