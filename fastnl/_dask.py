@@ -906,7 +906,7 @@ def cosine_embedding(input1, input2, target, margin, reduction):
 
 def _cosine_grad_block(x1, x2, t, g, *, margin, reduction, denominator, which):
     p = losses.cosine_problem(x1, x2, t)
-    g, scale = losses.upstream(g, reduction, p.rows, p.x1.dtype, denominator)
+    g, scale = losses.upstream(g, reduction, p.rows, p.xs[0].dtype, denominator)
     return losses.cosine_gradients(p, margin, g, scale)[which]
 
 

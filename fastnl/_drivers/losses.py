@@ -552,28 +552,36 @@ def cosine_shape(x1_shape, x2_shape, t_shape):
 
 class RowProblem:
     """The checked operands of a row loss over the last axis (forward and
-    backward): the inputs broadcast to (N, D), C-contiguous, the target (N,)."""
-    __slots__ = ("x1", "x2", "shapes", "shape", "rows", "t", "result")
+    backward): the float inputs broadcast together and viewed as (N, D),
+    C-contiguous; their own shapes; the broadcast shape and the per-row
+    losses' shape; the target (N,) or None; the result dtype."""
+    __slots__ = ("xs", "shapes", "shape", "rows", "t", "result")
+
+
+def row_problem(inputs, names, shapes_check, target=None):
+    """Convert the float `inputs` (the first decides the dtype) and a float
+    target, check their shapes with shapes_check(*shapes) -> (shape, rows),
+    and broadcast them."""
+    x, result = as_float_array(inputs[0], names[0])
+    xs = [x] + [_as_like(a, name, x.dtype) for a, name in zip(inputs[1:], names[1:])]
+    t = None if target is None else _as_like(target, "target", x.dtype)
+    p = RowProblem()
+    p.shapes, p.result = tuple(a.shape for a in xs), result
+    p.shape, p.rows = shapes_check(*p.shapes, *([] if t is None else [t.shape]))
+    flat = (-1, p.shape[-1])
+    p.xs = [np.ascontiguousarray(np.broadcast_to(a, p.shape)).reshape(flat) for a in xs]
+    p.t = None if t is None else np.ascontiguousarray(np.broadcast_to(t, p.rows)).reshape(-1)
+    return p
 
 
 def cosine_problem(input1, input2, target):
-    x1, result = as_float_array(input1, "input1")
-    x2 = _as_like(input2, "input2", x1.dtype)
-    t = _as_like(target, "target", x1.dtype)
-    p = RowProblem()
-    p.shape, p.rows = cosine_shape(x1.shape, x2.shape, t.shape)
-    p.shapes, p.result = (x1.shape, x2.shape), result
-    flat = (-1, p.shape[-1])
-    p.x1 = np.ascontiguousarray(np.broadcast_to(x1, p.shape)).reshape(flat)
-    p.x2 = np.ascontiguousarray(np.broadcast_to(x2, p.shape)).reshape(flat)
-    p.t = np.ascontiguousarray(np.broadcast_to(t, p.rows)).reshape(-1)
-    return p
+    return row_problem((input1, input2), ("input1", "input2"), cosine_shape, target)
 
 
 def cosine_rows(p, margin):
     """The float64 per-row losses of cosine_embedding_loss."""
-    loss = np.empty(p.x1.shape[0])
-    _krl.cosine_embedding(p.x1, p.x2, p.t, margin, loss, _kernel_threads())
+    loss = np.empty(p.xs[0].shape[0])
+    _krl.cosine_embedding(*p.xs, p.t, margin, loss, _kernel_threads())
     return loss
 
 
@@ -585,17 +593,73 @@ def cosine_embedding(input1, input2, target, margin, reduction):
 def cosine_gradients(p, margin, g, scale):
     """The gradients of cosine_embedding_loss at the (N, D) operands of `p`,
     in the compute dtype, for the upstream (g, scale) that `upstream` returned."""
-    gx1, gx2 = empty(p.x1.shape, p.x1.dtype), empty(p.x1.shape, p.x1.dtype)
-    _krl.cosine_embedding_backward(p.x1, p.x2, p.t, margin, g, scale, gx1, gx2,
-                                   _kernel_threads())
-    return gx1, gx2
+    grads = [empty(x.shape, x.dtype) for x in p.xs]
+    _krl.cosine_embedding_backward(*p.xs, p.t, margin, g, scale, *grads, _kernel_threads())
+    return grads
 
 
 def cosine_embedding_backward(input1, input2, target, margin, reduction, grad_output):
     """The gradients with respect to input1 and input2, each summed back to
     its operand's shape."""
     p = cosine_problem(input1, input2, target)
-    g, scale = upstream(grad_output, reduction, p.rows, p.x1.dtype,
-                        mean_denominator(reduction, (p.x1.shape[0],)))
+    g, scale = row_upstream(p, grad_output, reduction)
+    return finish_rows(p, cosine_gradients(p, margin, g, scale))
+
+
+def row_upstream(p, grad_output, reduction):
+    """The upstream (g, scale) of a row loss: 'mean' divides by the rows."""
+    return upstream(grad_output, reduction, p.rows, p.xs[0].dtype,
+                    mean_denominator(reduction, p.xs[0].shape[:1]))
+
+
+def finish_rows(p, grads):
+    """Each (N, D) gradient summed back to its operand's shape, in the result dtype."""
     return tuple(_finish(grad.reshape(p.shape), shape, p.result, None)
-                 for grad, shape in zip(cosine_gradients(p, margin, g, scale), p.shapes))
+                 for grad, shape in zip(grads, p.shapes))
+
+
+def triplet_shape(a_shape, p_shape, n_shape):
+    """triplet_margin_loss's shape checks (torch's): (the broadcast shape, the
+    shape of the per-row losses)."""
+    if not len(a_shape) == len(p_shape) == len(n_shape):
+        raise ValueError("triplet_margin_loss: the anchor, positive and negative arrays are "
+                         "expected to have the same number of dimensions, got shapes anchor "
+                         f"{a_shape}, positive {p_shape} and negative {n_shape}")
+    if not a_shape:
+        raise ValueError("triplet_margin_loss: the inputs must have a feature axis (their "
+                         "last), got 0-d arrays")
+    shape = _broadcast(_broadcast(a_shape, p_shape, "anchor and positive"), n_shape,
+                       "anchor, positive and negative")
+    return shape, shape[:-1]
+
+
+def triplet_problem(anchor, positive, negative):
+    return row_problem((anchor, positive, negative), ("anchor", "positive", "negative"),
+                       triplet_shape)
+
+
+def triplet_rows(p, margin, norm, eps, swap):
+    """The float64 per-row losses of triplet_margin_loss."""
+    loss = np.empty(p.xs[0].shape[0])
+    _krl.triplet_margin(*p.xs, margin, norm, eps, swap, loss, _kernel_threads())
+    return loss
+
+
+def triplet_gradients(p, margin, norm, eps, swap, g, scale):
+    grads = [empty(x.shape, x.dtype) for x in p.xs]
+    _krl.triplet_margin_backward(*p.xs, margin, norm, eps, swap, g, scale, *grads,
+                                 _kernel_threads())
+    return grads
+
+
+def triplet_margin(anchor, positive, negative, margin, norm, eps, swap, reduction):
+    p = triplet_problem(anchor, positive, negative)
+    return reduce_row_losses(triplet_rows(p, margin, norm, eps, swap), reduction, p.rows,
+                             p.result)
+
+
+def triplet_margin_backward(anchor, positive, negative, margin, norm, eps, swap, reduction,
+                            grad_output):
+    p = triplet_problem(anchor, positive, negative)
+    g, scale = row_upstream(p, grad_output, reduction)
+    return finish_rows(p, triplet_gradients(p, margin, norm, eps, swap, g, scale))

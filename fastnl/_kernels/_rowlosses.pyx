@@ -1,4 +1,5 @@
-# Row losses over the last axis of (N, D) operands: cosine_embedding_loss.
+# Row losses over the last axis of (N, D) operands: cosine_embedding_loss and
+# triplet_margin_loss.
 # Loops only; the drivers (fastnl._drivers.losses) check and broadcast.
 #
 # Each row is one thread's, its sums in float64 in element order, so the
@@ -7,7 +8,7 @@
 
 from cython.parallel cimport prange
 from cython cimport floating
-from libc.math cimport sqrt
+from libc.math cimport sqrt, fabs, pow
 
 cdef enum:
     # PyTorch's grain: below this many elements no thread is started.
@@ -51,6 +52,7 @@ def cosine_embedding(const floating[:, ::1] x1, const floating[:, ::1] x2,
     cdef double cos, m1, m2, den, pos, neg
     for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
                     use_threads_if=N * D > GRAIN):
+        cos = m1 = m2 = den = 0  # assigned in the loop: private to each thread
         _cosine(&x1[n, 0] if D else NULL, &x2[n, 0] if D else NULL, D, &cos, &m1, &m2, &den)
         pos = 1 - cos if y[n] == 1 else 0
         neg = 0
@@ -74,6 +76,7 @@ def cosine_embedding_backward(const floating[:, ::1] x1, const floating[:, ::1] 
                     use_threads_if=N * D > GRAIN):
         if D == 0:
             continue
+        cos = m1 = m2 = den = 0  # assigned in the loop: private to each thread
         _cosine(&x1[n, 0], &x2[n, 0], D, &cos, &m1, &m2, &den)
         c = 0
         if y[n] == 1:
@@ -84,3 +87,96 @@ def cosine_embedding_backward(const floating[:, ::1] x1, const floating[:, ::1] 
         for j in range(D):
             gx1[n, j] = <floating>(c * (x2[n, j] / den - cos * x1[n, j] / m1))
             gx2[n, j] = <floating>(c * (x1[n, j] / den - cos * x2[n, j] / m2))
+
+
+# ---------------------------------------------------------------- triplet_margin_loss
+
+cdef inline double _distance(const floating *u, const floating *v, Py_ssize_t D, floating eps,
+                             double p) noexcept nogil:
+    """torch's pairwise_distance: the p-norm of u - v + eps (the difference
+    and eps added in the data's dtype, the norm in float64)."""
+    cdef Py_ssize_t j
+    cdef double d, s = 0
+    for j in range(D):
+        d = fabs(<floating>(<floating>(u[j] - v[j]) + eps))
+        if p == 2:
+            s = s + d * d
+        elif p == 1:
+            s = s + d
+        else:
+            s = s + pow(d, p)
+    if p == 2:
+        return sqrt(s)
+    if p == 1:
+        return s
+    return pow(s, 1 / p)
+
+
+cdef inline double _distance_grad(floating u, floating v, floating eps, double p,
+                                  double dist) noexcept nogil:
+    """d dist / d u at one element: sign(d) |d|^(p - 1) / dist^(p - 1); 0
+    where the distance is 0 (torch's norm backward)."""
+    cdef double d = <floating>(<floating>(u - v) + eps)
+    if dist == 0:
+        return 0
+    if p == 2:
+        return d / dist
+    if p == 1:
+        return 1 if d > 0 else (-1 if d < 0 else d * 0)
+    return (1 if d > 0 else (-1 if d < 0 else d * 0)) * pow(fabs(d) / dist, p - 1)
+
+
+def triplet_margin(const floating[:, ::1] a, const floating[:, ::1] pos,
+                   const floating[:, ::1] neg, double margin, double p, double eps, bint swap,
+                   double[::1] out, int n_threads):
+    """max(margin + d(a, pos) - d(a, neg), 0) per row, d(a, neg) replaced by
+    d(pos, neg) where that is smaller (swap)."""
+    cdef Py_ssize_t n, N = a.shape[0], D = a.shape[1]
+    cdef floating eps_ = <floating>eps
+    cdef double dp, dn, ds, z
+    for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
+                    use_threads_if=N * D > GRAIN):
+        dp = _distance(&a[n, 0] if D else NULL, &pos[n, 0] if D else NULL, D, eps_, p)
+        dn = _distance(&a[n, 0] if D else NULL, &neg[n, 0] if D else NULL, D, eps_, p)
+        if swap:
+            ds = _distance(&pos[n, 0] if D else NULL, &neg[n, 0] if D else NULL, D, eps_, p)
+            dn = ds if ds < dn else dn
+        z = margin + dp - dn
+        out[n] = 0 if z < 0 else z
+
+
+def triplet_margin_backward(const floating[:, ::1] a, const floating[:, ::1] pos,
+                            const floating[:, ::1] neg, double margin, double p, double eps,
+                            bint swap, const floating[::1] g, double scale,
+                            floating[:, ::1] ga, floating[:, ::1] gp, floating[:, ::1] gn,
+                            int n_threads):
+    """The three gradients of a row: c (w_pos - s w_neg), c (-w_pos - t w_swap),
+    c (s w_neg + t w_swap), with w the distances' gradients, c the row's
+    upstream where the hinge passes, and (s, t) = (1, 0), (0, 1) for the
+    distance swap chose, (1/2, 1/2) at a tie (torch's minimum)."""
+    cdef Py_ssize_t n, j, N = a.shape[0], D = a.shape[1]
+    cdef bint has_g = g.shape[0] > 0
+    cdef floating eps_ = <floating>eps
+    cdef double dp, dn, ds, c, s, t, wp, wn, ws
+    for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
+                    use_threads_if=N * D > GRAIN):
+        if D == 0:
+            continue
+        dp = _distance(&a[n, 0], &pos[n, 0], D, eps_, p)
+        dn = _distance(&a[n, 0], &neg[n, 0], D, eps_, p)
+        s, t, ds = 1, 0, 0
+        if swap:
+            ds = _distance(&pos[n, 0], &neg[n, 0], D, eps_, p)
+            if ds < dn:
+                s, t = 0, 1
+            elif ds == dn:
+                s, t = 0.5, 0.5
+        c = _passes(margin + dp - (ds if t == 1 else dn))
+        c = c * (g[n] if has_g else scale)
+        for j in range(D):
+            wp = _distance_grad(a[n, j], pos[n, j], eps_, p, dp)
+            wn = _distance_grad(a[n, j], neg[n, j], eps_, p, dn) if s != 0 else 0
+            ws = _distance_grad(pos[n, j], neg[n, j], eps_, p, ds) if t != 0 else 0
+            ga[n, j] = <floating>(c * (wp - s * wn))
+            gp[n, j] = <floating>(c * (-wp - t * ws))
+            gn[n, j] = <floating>(c * (s * wn + t * ws))
