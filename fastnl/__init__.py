@@ -33,7 +33,8 @@ from fastnl.losses import (  # the likelihood and margin losses (issue 15)
     hinge_embedding_loss, poisson_nll_loss_backward, gaussian_nll_loss_backward,
     soft_margin_loss_backward, margin_ranking_loss_backward, hinge_embedding_loss_backward,
     multilabel_soft_margin_loss, multilabel_soft_margin_loss_backward,
-    cosine_embedding_loss, cosine_embedding_loss_backward,
+    cosine_embedding_loss, cosine_embedding_loss_backward, triplet_margin_loss,
+    triplet_margin_loss_backward,
 )
 
 __all__ = [
@@ -53,5 +54,5 @@ __all__ = [
     "soft_margin_loss_backward", "margin_ranking_loss_backward",
     "hinge_embedding_loss_backward", "multilabel_soft_margin_loss",
     "multilabel_soft_margin_loss_backward", "cosine_embedding_loss",
-    "cosine_embedding_loss_backward",
+    "cosine_embedding_loss_backward", "triplet_margin_loss", "triplet_margin_loss_backward",
 ]

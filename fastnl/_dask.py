@@ -874,59 +874,79 @@ def linear_class_loss_backward(input, linear_weight, target, linear_bias, weight
 # what fastnl._dispatch.foreign hands out, by the name the public modules ask for
 # ---------------------------------------------------------------- row losses over the last axis
 #
-# cosine_embedding_loss: the operands broadcast to (N, D), the last axis in one
-# chunk, each block of rows through the in-memory driver (its float64 per-row
-# losses); reduced losses summed by a tree and divided once.
+# cosine_embedding_loss, triplet_margin_loss: the operands broadcast to (N, D),
+# the last axis in one chunk, each block of rows through the in-memory driver
+# (its float64 per-row losses, its gradients); reduced losses summed by a tree
+# and divided once, gradients summed back over the axes an operand was
+# broadcast along.
 
-def _cosine_operands(input1, input2, target):
-    """The in-memory shape checks, then input1, input2 as (N, D) with the last
-    axis whole and the target (N,) in their row chunks; and the shapes."""
-    x1, x2, t = _dask(input1), _dask(input2), _dask(target)
-    shape, rows = losses.cosine_shape(x1.shape, x2.shape, t.shape)
-    full = shape if rows else (1,) + shape
-    x1b = da.broadcast_to(x1, full).rechunk({len(full) - 1: -1})
-    x2b = da.broadcast_to(x2, full).rechunk(x1b.chunks)
-    tb = da.broadcast_to(t, full[:1]).rechunk(x1b.chunks[:1])
-    return (x1b, x2b, tb), (x1.shape, x2.shape), shape, rows
-
-
-def _cosine_rows_block(x1, x2, t, *, margin):
-    return losses.cosine_rows(losses.cosine_problem(x1, x2, t), margin)
+# name -> (the driver's problem, per-row losses, gradients, shape check)
+_ROW_LOSSES = {
+    "cosine": (losses.cosine_problem, losses.cosine_rows, losses.cosine_gradients,
+               losses.cosine_shape),
+    "triplet": (losses.triplet_problem, losses.triplet_rows, losses.triplet_gradients,
+                losses.triplet_shape),
+}
 
 
-def cosine_embedding(input1, input2, target, margin, reduction):
-    (x1, x2, t), _, _, rows = _cosine_operands(input1, input2, target)
-    result = resolve_dtype(x1.dtype)[1]
-    loss = da.blockwise(_cosine_rows_block, "i", x1, "ij", x2, "ij", t, "i", dtype=_F64,
-                        concatenate=True, margin=margin)
+def _row_operands(loss, inputs, target):
+    """The in-memory shape checks, then the float inputs as (N, D) with the
+    last axis whole and the target (N,) (or None) in their row chunks; the
+    inputs' own shapes, the broadcast shape and the per-row losses' shape."""
+    xs = [_dask(a) for a in inputs]
+    t = None if target is None else _dask(target)
+    shape, rows = _ROW_LOSSES[loss][3](*[x.shape for x in xs],
+                                       *([] if t is None else [t.shape]))
+    flat = (math.prod(rows), shape[-1])  # the leading axes as rows
+    first = da.broadcast_to(xs[0], shape).reshape(flat).rechunk({1: -1})
+    blocks = [first] + [da.broadcast_to(x, shape).reshape(flat).rechunk(first.chunks)
+                        for x in xs[1:]]
+    args = [v for b in blocks for v in (b, "ij")]
+    if t is not None:
+        args += [da.broadcast_to(t, rows).reshape(flat[:1]).rechunk(first.chunks[:1]), "i"]
+    return first, args, tuple(x.shape for x in xs), shape, rows
+
+
+def _row_loss_block(*blocks, loss, params):
+    problem, rows = _ROW_LOSSES[loss][:2]
+    return rows(problem(*blocks), *params)
+
+
+def row_loss(loss, inputs, target, params, reduction):
+    first, args, _, _, rows = _row_operands(loss, inputs, target)
+    result = resolve_dtype(first.dtype)[1]
+    per_row = da.blockwise(_row_loss_block, "i", *args, dtype=_F64, concatenate=True,
+                           loss=loss, params=params)
     if reduction == "none":
-        return loss.astype(result).reshape(rows)
-    return _reduced(loss.sum(), losses.mean_denominator(reduction, loss.shape), result)
+        return per_row.astype(result).reshape(rows)
+    return _reduced(per_row.sum(), losses.mean_denominator(reduction, per_row.shape), result)
 
 
-def _cosine_grad_block(x1, x2, t, g, *, margin, reduction, denominator, which):
-    p = losses.cosine_problem(x1, x2, t)
+def _row_grad_block(*blocks, loss, params, reduction, denominator, which):
+    problem, _, gradients, _ = _ROW_LOSSES[loss]
+    *blocks, g = blocks
+    p = problem(*blocks)
     g, scale = losses.upstream(g, reduction, p.rows, p.xs[0].dtype, denominator)
-    return losses.cosine_gradients(p, margin, g, scale)[which]
+    return gradients(p, *params, g, scale)[which]
 
 
-def cosine_embedding_backward(input1, input2, target, margin, reduction, grad_output):
-    """Both gradients block by block of rows at the broadcast shape, then
-    summed back over the axes each operand was broadcast along."""
-    (x1, x2, t), shapes, shape, rows = _cosine_operands(input1, input2, target)
-    compute, result = resolve_dtype(x1.dtype)
+def row_loss_backward(loss, inputs, target, params, reduction, grad_output):
+    """Every gradient block by block of rows at the broadcast shape, then
+    summed back over the axes its operand was broadcast along."""
+    first, args, shapes, shape, rows = _row_operands(loss, inputs, target)
+    compute, result = resolve_dtype(first.dtype)
     g = _dask(grad_output)
     losses.check_upstream(g, reduction, rows)
     if reduction == "none" and g.ndim:
-        g_args = (da.broadcast_to(g, x1.shape[:1]).rechunk(x1.chunks[:1]), "i")
+        args += [g.reshape(first.shape[:1]).rechunk(first.chunks[:1]), "i"]
     else:
-        g_args = (g, ())
-    kw = dict(margin=margin, reduction=reduction,
-              denominator=losses.mean_denominator(reduction, x1.shape[:1]))
+        args += [g, ()]
+    kw = dict(loss=loss, params=params, reduction=reduction,
+              denominator=losses.mean_denominator(reduction, first.shape[:1]))
     grads = []
     for which, x_shape in enumerate(shapes):
-        grad = da.blockwise(_cosine_grad_block, "ij", x1, "ij", x2, "ij", t, "i", *g_args,
-                            dtype=compute, concatenate=True, which=which, **kw).reshape(shape)
+        grad = da.blockwise(_row_grad_block, "ij", *args, dtype=compute, concatenate=True,
+                            which=which, **kw).reshape(shape)
         if x_shape != shape:
             grad = grad.sum(axis=losses.broadcast_axes(shape, x_shape), dtype=np.float64) \
                 .reshape(x_shape).astype(compute)
@@ -942,6 +962,5 @@ IMPLEMENTATIONS = {
     "class_loss": class_loss, "class_loss_backward": class_loss_backward,
     "linear_class_loss": linear_class_loss,
     "linear_class_loss_backward": linear_class_loss_backward,
-    "cosine_embedding_loss": cosine_embedding,
-    "cosine_embedding_loss_backward": cosine_embedding_backward,
+    "row_loss": row_loss, "row_loss_backward": row_loss_backward,
 }

@@ -778,3 +778,17 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
     y = _f64(target)
     loss = np.where(y == 1, 1 - cos, 0.0) + np.where(y == -1, np.maximum(cos - margin, 0), 0.0)
     return _reduce(loss, reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        reduction="mean"):
+    # max(0, margin + d(a, p) - d(a, n)), d(u, v) = |u - v + eps|_p over the last
+    # axis; with swap, d(a, n) is min(d(a, n), d(p, n))
+    a, pos, neg = np.broadcast_arrays(_f64(anchor), _f64(positive), _f64(negative))
+
+    def distance(u, v):
+        return np.sum(np.abs(u - v + eps) ** p, axis=-1) ** (1 / p)
+    d_neg = distance(a, neg)
+    if swap:
+        d_neg = np.minimum(d_neg, distance(pos, neg))
+    return _reduce(np.maximum(0, margin + distance(a, pos) - d_neg), reduction)

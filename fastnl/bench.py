@@ -583,6 +583,8 @@ LOSSES = {
     "cosine_embedding_loss": ({"margin": 0.2}, lambda rng, n: [
         rng.standard_normal((n // 100, 100)), rng.standard_normal((n // 100, 100)),
         _signs(rng, n // 100)], (0, 1)),
+    "triplet_margin_loss": ({}, lambda rng, n: [
+        rng.standard_normal((n // 100, 100)) for _ in range(3)], (0, 1, 2)),
 }
 
 

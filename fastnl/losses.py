@@ -41,6 +41,7 @@ __all__ = [
     "margin_ranking_loss_backward", "hinge_embedding_loss_backward",
     "multilabel_soft_margin_loss", "multilabel_soft_margin_loss_backward",
     "cosine_embedding_loss", "cosine_embedding_loss_backward",
+    "triplet_margin_loss", "triplet_margin_loss_backward",
 ]
 
 
@@ -855,7 +856,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
     """
     reduction, margin = check_reduction(reduction), real("margin", margin)
     if lazy(input1, input2, target):
-        return foreign("cosine_embedding_loss")(input1, input2, target, margin, reduction)
+        return foreign("row_loss")("cosine", (input1, input2), target, (margin,), reduction)
     return _driver.cosine_embedding(input1, input2, target, margin, reduction)
 
 
@@ -904,10 +905,128 @@ def cosine_embedding_loss_backward(input1, input2, target, margin=0.0, reduction
     """
     reduction, margin = check_reduction(reduction), real("margin", margin)
     if lazy(input1, input2, target, grad_output):
-        return foreign("cosine_embedding_loss_backward")(input1, input2, target, margin,
-                                                         reduction, grad_output)
+        return foreign("row_loss_backward")("cosine", (input1, input2), target, (margin,),
+                                            reduction, grad_output)
     return _driver.cosine_embedding_backward(input1, input2, target, margin, reduction,
                                              grad_output)
+
+
+def _triplet_args(margin, p, eps, swap):
+    margin, p, eps = real("margin", margin), real("p", p), real("eps", eps)
+    if not margin > 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not p > 0:
+        raise ValueError(f"triplet_margin_loss: p must be a positive number, got {p}")
+    return margin, p, eps, bool(swap)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        reduction="mean"):
+    r"""Triplet loss; mirrors ``torch.nn.functional.triplet_margin_loss``.
+
+    .. math:: \ell_n = \max(0, \text{margin} + d(a_n, p_n) - d(a_n, n_n)),
+              \qquad d(u, v) = \lVert u - v + \epsilon \rVert_p
+
+    over the last axis (torch's ``pairwise_distance``). With `swap`,
+    :math:`d(a_n, n_n)` is replaced by :math:`d(p_n, n_n)` where that is
+    smaller. One compiled pass per row (rows in parallel), the norms in
+    float64.
+
+    Parameters
+    ----------
+    anchor, positive, negative : array_like
+        Embeddings, (N, D) or (D,) (any leading axes are rows), of one
+        number of dimensions, broadcast together.
+    margin : float, default 1.0
+        ``> 0``, as torch requires.
+    p : float, default 2
+        The norm's degree, ``> 0`` (finite: torch also takes ``inf``).
+    eps : float, default 1e-6
+        Added to each difference, as torch does.
+    swap : bool, default False
+        The distance swap of Balntas et al.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the per-row losses, or the per-row losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the anchor's float dtype, or
+        for ``reduction='none'`` one loss per row.
+
+    Raises
+    ------
+    ValueError
+        If ``margin <= 0``, ``p <= 0``, the inputs differ in their number of
+        dimensions or are 0-d, the shapes cannot be broadcast together, or
+        `reduction` is unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.triplet_margin_loss([[0.0, 0.0]], [[3.0, 4.0]], [[6.0, 8.0]], eps=0.0)
+    np.float64(0.0)
+    >>> fastnl.triplet_margin_loss([[0.0, 0.0]], [[6.0, 8.0]], [[3.0, 4.0]], eps=0.0)
+    np.float64(6.0)
+    """
+    reduction, args = check_reduction(reduction), _triplet_args(margin, p, eps, swap)
+    if lazy(anchor, positive, negative):
+        return foreign("row_loss")("triplet", (anchor, positive, negative), None, args,
+                                   reduction)
+    return _driver.triplet_margin(anchor, positive, negative, *args, reduction)
+
+
+def triplet_margin_loss_backward(anchor, positive, negative, margin=1.0, p=2, eps=1e-6,
+                                 swap=False, reduction="mean", grad_output=1.0):
+    r"""Gradients of :func:`triplet_margin_loss` with respect to anchor, positive
+    and negative.
+
+    Where the hinge passes (:math:`\text{margin} + d_+ - d_- \ge 0`, torch's
+    sub-gradient at the kink), with :math:`w(u, v) = \partial d(u, v) /
+    \partial u = \mathrm{sign}(\delta) |\delta|^{p-1} / d^{p-1}` (0 where
+    :math:`d = 0`), :math:`\delta = u - v + \epsilon`: the anchor gets
+    :math:`w(a, p) - w(a, n)`, the positive :math:`-w(a, p)`, the negative
+    :math:`w(a, n)`; with a swap chosen, :math:`w(p, n)` replaces
+    :math:`w(a, n)` (on the positive and the negative), and at a tie of the
+    two distances each gets half, as torch's minimum does.
+
+    Parameters
+    ----------
+    anchor, positive, negative, margin, p, eps, swap, reduction
+        As given to :func:`triplet_margin_loss`; ``'mean'`` divides the
+        gradients by the number of rows.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape
+        (one per row), or a scalar that stands for every row.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(grad_anchor, grad_positive, grad_negative)``, each of its
+        operand's shape (summed over the axes it was broadcast along) in the
+        anchor's result dtype.
+
+    Raises
+    ------
+    ValueError
+        As :func:`triplet_margin_loss`, and for a `grad_output` of the wrong
+        shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> ga, gp, gn = fastnl.triplet_margin_loss_backward([[0.0, 0.0]], [[6.0, 8.0]],
+    ...                                                  [[3.0, 4.0]], eps=0.0)
+    >>> ga, gp, gn       # w(a, p) - w(a, n) = (-0.6, -0.8) - (-0.6, -0.8)
+    (array([[0., 0.]]), array([[0.6, 0.8]]), array([[-0.6, -0.8]]))
+    """
+    reduction, args = check_reduction(reduction), _triplet_args(margin, p, eps, swap)
+    if lazy(anchor, positive, negative, grad_output):
+        return foreign("row_loss_backward")("triplet", (anchor, positive, negative), None,
+                                            args, reduction, grad_output)
+    return _driver.triplet_margin_backward(anchor, positive, negative, *args, reduction,
+                                           grad_output)
 
 
 # ---------------------------------------------------------------- class losses

@@ -258,6 +258,10 @@ def public_calls():
             a["lx"], a["lx2"], a["lsign"], 0.2, "none"),
         "cosine_embedding_loss_backward": lambda a: F.cosine_embedding_loss_backward(
             a["lx"], a["lx2"], a["lsign"], 0.2),
+        "triplet_margin_loss": lambda a: F.triplet_margin_loss(
+            a["x"], a["y"], a["x2"], swap=True, reduction="none"),
+        "triplet_margin_loss_backward": lambda a: F.triplet_margin_loss_backward(
+            a["x"], a["y"], a["x2"], p=1, reduction="sum"),
     })
     return calls
 

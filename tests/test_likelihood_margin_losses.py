@@ -92,13 +92,21 @@ def _cosine(rng, shape, var_kind=None):
             rng.choice([-1.0, 1.0], shape[:-1])]
 
 
+def _triplet(rng, shape, var_kind=None):
+    # anchor, positive, negative embeddings, (N, D) as _cosine's
+    if len(shape) > 2:
+        shape = (int(np.prod(shape[:-1])), shape[-1])
+    return [rng.standard_normal(shape) for _ in range(3)]
+
+
 # (name, parameters, sampler, the sampler's option); the differentiable
 # operands of each (the positional ones, in order)
 WRT = {"poisson_nll_loss": (0,), "gaussian_nll_loss": (0, 2), "soft_margin_loss": (0,),
        "margin_ranking_loss": (0, 1), "hinge_embedding_loss": (0,),
-       "multilabel_soft_margin_loss": (0,), "cosine_embedding_loss": (0, 1)}
+       "multilabel_soft_margin_loss": (0,), "cosine_embedding_loss": (0, 1),
+       "triplet_margin_loss": (0, 1, 2)}
 # losses over the last axis: no 0-d input
-ROWWISE = {"multilabel_soft_margin_loss", "cosine_embedding_loss"}
+ROWWISE = {"multilabel_soft_margin_loss", "cosine_embedding_loss", "triplet_margin_loss"}
 CASES = [
     ("poisson_nll_loss", {}, _poisson_log, None),
     ("poisson_nll_loss", {"full": True}, _poisson_log, None),
@@ -117,6 +125,11 @@ CASES = [
     ("multilabel_soft_margin_loss", {}, _multilabel, True),
     ("cosine_embedding_loss", {}, _cosine, None),
     ("cosine_embedding_loss", {"margin": 0.3}, _cosine, None),
+    ("triplet_margin_loss", {}, _triplet, None),
+    ("triplet_margin_loss", {"p": 1, "margin": 0.5}, _triplet, None),
+    ("triplet_margin_loss", {"swap": True}, _triplet, None),
+    ("triplet_margin_loss", {"p": 3.0, "eps": 1e-3, "swap": True, "margin": 2.0}, _triplet,
+     None),
 ]
 CASE_IDS = [f"{n}-{i}" for i, (n, *_) in enumerate(CASES)]
 CASE_SHAPES = [pytest.param(case, shape, id=f"{case_id}-{shape}")
@@ -497,6 +510,36 @@ def test_cosine_embedding_edges(torch):
             fastnl.cosine_embedding_loss_backward(*bad)
 
 
+def test_triplet_margin_edges(torch):
+    """torch's swap (the smaller of d(a, n) and d(p, n), each half the
+    gradient at a tie), its kink, its zero distance (gradient 0) and its
+    checks (margin > 0, the same number of dimensions)."""
+    a = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    pos = np.array([[2.0, 0.0], [3.0, 4.0], [1.0, 1.0], [1.0, 0.0]])
+    neg = np.array([[1.0, 1.0], [6.0, 8.0], [3.0, 1.0], [0.0, 3.0]])
+    for params in ({"swap": True, "margin": 2.0, "eps": 0.0}, {"margin": 5.0, "eps": 0.0},
+                   {"swap": True, "eps": 0.0, "p": 1}, {"margin": 2.0}):
+        expected, grads = _torch_both(torch, "triplet_margin_loss", [a, pos, neg], params)
+        np.testing.assert_allclose(fastnl.triplet_margin_loss(a, pos, neg, **params,
+                                                              reduction="none"),
+                                   expected, rtol=1e-14)
+        got = fastnl.triplet_margin_loss_backward(a, pos, neg, **params, reduction="none")
+        for k in range(3):
+            np.testing.assert_allclose(got[k], grads[k], rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match="margin must be greater than 0, got 0.0"):
+        fastnl.triplet_margin_loss(a, pos, neg, margin=0.0)
+    with pytest.raises(ValueError, match="p must be a positive number"):
+        fastnl.triplet_margin_loss_backward(a, pos, neg, p=0)
+    with pytest.raises(ValueError, match=r"same number of dimensions.*\(4, 2\).*\(2,\)"):
+        fastnl.triplet_margin_loss(a, pos[0], neg)
+    with pytest.raises(ValueError, match="0-d"):
+        fastnl.triplet_margin_loss(1.0, 2.0, 3.0)
+    with pytest.raises(ValueError, match=r"\(4, 2\).*\(3, 2\)"):
+        fastnl.triplet_margin_loss(a, pos, neg[:3])
+    one = fastnl.triplet_margin_loss(a[1], pos[1], neg[1], reduction="none")
+    assert np.ndim(one) == 0
+
+
 # ---------------------------------------------------------------- errors and dtypes
 
 def test_errors():
@@ -574,7 +617,9 @@ MODULES = {"PoissonNLLLoss": (CASES[3], {"log_input": False, "full": True, "eps"
            "MarginRankingLoss": (CASES[10], {"margin": 0.5}),
            "HingeEmbeddingLoss": (CASES[12], {"margin": 0.3}),
            "MultiLabelSoftMarginLoss": (CASES[13], {}),
-           "CosineEmbeddingLoss": (CASES[16], {"margin": 0.3})}
+           "CosineEmbeddingLoss": (CASES[16], {"margin": 0.3}),
+           "TripletMarginLoss": (CASES[20], {"p": 3.0, "eps": 1e-3, "swap": True,
+                                             "margin": 2.0})}
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -651,11 +696,21 @@ def test_bfloat16_matches_torch(bf16, torch):
     computes in float32; test_bfloat16.py's criterion); 2 for the two
     likelihoods, where torch rounds each term to bfloat16 before adding them
     (log v and (x - y)^2 / v, g e^x and g y, ...): an ulp of terms that can
-    be twice their sum."""
-    ulps = {"poisson_nll_loss": 2, "gaussian_nll_loss": 2}
+    be twice their sum; 4 for triplet_margin_loss, whose two distances torch
+    rounds to bfloat16 before subtracting them (near 10 here: half an ulp of
+    each is up to 4 ulps of the losses), and whose norms' gradients it forms
+    from bfloat16 differences u - v + eps. Its margin is 20 here, so that no
+    row sits at the hinge's kink, and its swap and p = 1 cases are left out:
+    where a rounding decides the side of a kink (which distance is smaller,
+    the sign of a difference), the two libraries can differ by the jump."""
+    ulps = {"poisson_nll_loss": 2, "gaussian_nll_loss": 2, "triplet_margin_loss": 4}
     rng = np.random.default_rng(9)
     for case in CASES:
         name, params = case[:2]
+        if name == "triplet_margin_loss":
+            if params.get("swap") or params.get("p") == 1:
+                continue
+            params = dict(params, margin=20.0)
         ops = [a if type(a) is float else a.astype(bf16)
                for a in _operands(case, rng, (64, 50))]
         tops = [a if type(a) is float else

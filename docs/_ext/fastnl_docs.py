@@ -250,6 +250,9 @@ TORCH_FUNCTIONS += [
     (_F + "hinge_embedding_loss", "fastnl.hinge_embedding_loss", _MARGIN),
     (_F + "multilabel_soft_margin_loss", "fastnl.multilabel_soft_margin_loss", _LOSS),
     (_F + "cosine_embedding_loss", "fastnl.cosine_embedding_loss", _MARGIN),
+    (_F + "triplet_margin_loss", "fastnl.triplet_margin_loss",
+     "Pass ``reduction`` by keyword: torch's deprecated ``size_average`` and ``reduce`` come "
+     "after ``swap``. ``p`` must be finite (torch also takes ``inf``)."),
 ]
 
 _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
@@ -257,7 +260,7 @@ _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
     "NLLLoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
     "AdaptiveLogSoftmaxWithLoss", "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss",
     "MarginRankingLoss", "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss",
-    "CosineEmbeddingLoss",
+    "CosineEmbeddingLoss", "TripletMarginLoss",
 ]
 _NN_NOTES = {
     "PReLU": "``weight`` is a NumPy array (float32 by default); its gradient accumulates "
@@ -271,6 +274,8 @@ _NN_NOTES = {
                          "the gradients of input1 and input2.",
     "CosineEmbeddingLoss": "Called as ``loss(input1, input2, target)``; ``backward()`` "
                            "returns the gradients of input1 and input2.",
+    "TripletMarginLoss": "``backward()`` returns the gradients of anchor, positive and "
+                         "negative; ``p`` finite.",
     "AdaptiveLogSoftmaxWithLoss": "Extra ``rng`` (for the initial weights) and ``dtype``; "
                                   "``state_dict()`` with torch's keys, as NumPy arrays.",
 }

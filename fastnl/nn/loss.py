@@ -24,6 +24,7 @@ __all__ = [
     "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "LinearCrossEntropy",
     "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MarginRankingLoss",
     "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss",
+    "TripletMarginLoss",
 ]
 
 
@@ -387,6 +388,31 @@ class CosineEmbeddingLoss(_Loss):
 
     def forward(self, input1, input2, target):
         return self._forward(input1, input2, target)
+
+
+class TripletMarginLoss(_Loss):
+    """``torch.nn.TripletMarginLoss``: :func:`fastnl.triplet_margin_loss` as a
+    module, called as ``loss(anchor, positive, negative)``; ``backward``
+    returns the gradients with respect to all three.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.TripletMarginLoss(eps=0.0)
+    >>> loss(np.array([[0.0, 0.0]]), np.array([[6.0, 8.0]]), np.array([[3.0, 4.0]]))
+    np.float64(6.0)
+    >>> [g.tolist() for g in loss.backward()]
+    [[[0.0, 0.0]], [[0.6, 0.8]], [[-0.6, -0.8]]]
+    """
+    _function, _args = "triplet_margin_loss", ("margin", "p", "eps", "swap", "reduction")
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, *, reduction="mean"):
+        super().__init__()
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+        self.reduction = reduction
+
+    def forward(self, anchor, positive, negative):
+        return self._forward(anchor, positive, negative)
 
 
 class LinearCrossEntropy(Module):
