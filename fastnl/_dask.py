@@ -954,6 +954,57 @@ def row_loss_backward(loss, inputs, target, params, reduction, grad_output):
     return tuple(grads)
 
 
+# multi_margin_loss: (N, C) by blocks of rows, the classes whole, the class
+# weights whole in every block.
+
+def _multi_margin_operands(input, target, weight):
+    x, t = _dask(input), _dask(target)
+    w = None if weight is None else _dask(weight)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"multi_margin_loss expects integer class indices as target, got "
+                        f"dtype {t.dtype}")
+    N, C, rows = losses.multi_margin_shape(x.shape, t.shape, None if w is None else w.shape)
+    x2 = x.reshape(N, C).rechunk({1: -1})
+    args = [x2, "ij", t.reshape(N).rechunk(x2.chunks[:1]), "i"]
+    args += [w.rechunk(-1), "k"] if w is not None else [None, None]
+    return x, x2, args, rows
+
+
+def _multi_margin_block(x, t, w, *, p, margin, g=None, reduction=None, denominator=None):
+    x, t, w, rows, _ = losses.multi_margin_problem(x, t, w)
+    if reduction is None:
+        return losses.multi_margin_rows(x, t, w, p, margin)
+    g, scale = losses.upstream(g, reduction, rows, x.dtype, denominator)
+    return losses.multi_margin_gradient(x, t, w, p, margin, g, scale)
+
+
+def multi_margin(input, target, p, margin, weight, reduction):
+    x, x2, args, rows = _multi_margin_operands(input, target, weight)
+    result = resolve_dtype(x.dtype)[1]
+    loss = da.blockwise(_multi_margin_block, "i", *args, dtype=_F64, concatenate=True,
+                        p=p, margin=margin)
+    if reduction == "none":
+        return loss.astype(result).reshape(rows)
+    return _reduced(loss.sum(), losses.mean_denominator(reduction, loss.shape), result)
+
+
+def _multi_margin_grad_block(x, t, w, g, **kw):
+    return _multi_margin_block(x, t, w, g=g, **kw)
+
+
+def multi_margin_backward(input, target, p, margin, weight, reduction, grad_output):
+    x, x2, args, rows = _multi_margin_operands(input, target, weight)
+    compute, result = resolve_dtype(x.dtype)
+    g = _dask(grad_output)
+    losses.check_upstream(g, reduction, rows)
+    args += ([g.reshape(x2.shape[:1]).rechunk(x2.chunks[:1]), "i"]
+             if reduction == "none" and g.ndim else [g, ()])
+    grad = da.blockwise(_multi_margin_grad_block, "ij", *args, dtype=compute,
+                        concatenate=True, p=p, margin=margin, reduction=reduction,
+                        denominator=losses.mean_denominator(reduction, x2.shape[:1]))
+    return grad.reshape(x.shape).astype(result)
+
+
 IMPLEMENTATIONS = {
     "prelu": prelu, "prelu_backward": prelu_backward,
     "rrelu": rrelu, "rrelu_backward": rrelu_backward,
@@ -963,4 +1014,5 @@ IMPLEMENTATIONS = {
     "linear_class_loss": linear_class_loss,
     "linear_class_loss_backward": linear_class_loss_backward,
     "row_loss": row_loss, "row_loss_backward": row_loss_backward,
+    "multi_margin_loss": multi_margin, "multi_margin_loss_backward": multi_margin_backward,
 }

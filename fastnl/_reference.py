@@ -792,3 +792,17 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     if swap:
         d_neg = np.minimum(d_neg, distance(pos, neg))
     return _reduce(np.maximum(0, margin + distance(a, pos) - d_neg), reduction)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    # the mean over the C classes of w_y max(0, margin - x_y + x_i)^p, i != y;
+    # one loss per frame for a 1-d target, 0-d for a 0-d one
+    x = _f64(input)
+    x2 = x.reshape(-1, x.shape[-1] if x.ndim else 1)
+    y = np.asarray(target).reshape(-1)
+    picked = np.take_along_axis(x2, y[:, None], axis=1)
+    hinge = np.maximum(0, margin - picked + x2) ** p
+    hinge[np.arange(x2.shape[0]), y] = 0
+    w = 1.0 if weight is None else _f64(weight)[y][:, None]
+    loss = np.sum(w * hinge, axis=1) / x2.shape[1]
+    return _reduce(loss if np.ndim(target) else loss[0], reduction)

@@ -585,6 +585,8 @@ LOSSES = {
         _signs(rng, n // 100)], (0, 1)),
     "triplet_margin_loss": ({}, lambda rng, n: [
         rng.standard_normal((n // 100, 100)) for _ in range(3)], (0, 1, 2)),
+    "multi_margin_loss": ({}, lambda rng, n: [
+        rng.standard_normal((n // 100, 100)), rng.integers(0, 100, n // 100)], (0,)),
 }
 
 
@@ -641,7 +643,8 @@ def loss_cases():
 def loss_operands(name, dtype, n):
     """The operands of one loss, `n` elements each (rows of 100 for the
     row losses), in `dtype` (seeded)."""
-    return [a.astype(dtype) for a in LOSSES[name][1](np.random.default_rng(0), n)]
+    return [a.astype(dtype) if a.dtype.kind == "f" else a
+            for a in LOSSES[name][1](np.random.default_rng(0), n)]
 
 
 def _loss_of(case):
@@ -679,11 +682,11 @@ def run_losses(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYP
             row["torch"] = median_time(call, max_repeat=21)
     print_(_header("losses", False, torch, use_torch, threads))
     print_("ratios: fastnl / torch, below 1 fastnl is faster")
-    header = f"{'op':<32}{'dtype':<9}{'size':>10}{'fastnl':>11}{'fastnl/torch':>14}"
+    header = f"{'op':<38}{'dtype':<9}{'size':>10}{'fastnl':>11}{'fastnl/torch':>14}"
     print_(header)
     print_("-" * len(header))
     for r in rows:
-        print_(f"{r['op']:<32}{r['dtype']:<9}{r['size']:>10}{_fmt(r['fastnl']):>11}"
+        print_(f"{r['op']:<38}{r['dtype']:<9}{r['size']:>10}{_fmt(r['fastnl']):>11}"
                f"{_ratio(r['fastnl'], r['torch']):>14}")
     load.append(_load())
     if None not in load:

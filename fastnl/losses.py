@@ -42,6 +42,7 @@ __all__ = [
     "multilabel_soft_margin_loss", "multilabel_soft_margin_loss_backward",
     "cosine_embedding_loss", "cosine_embedding_loss_backward",
     "triplet_margin_loss", "triplet_margin_loss_backward",
+    "multi_margin_loss", "multi_margin_loss_backward",
 ]
 
 
@@ -1027,6 +1028,115 @@ def triplet_margin_loss_backward(anchor, positive, negative, margin=1.0, p=2, ep
                                             args, reduction, grad_output)
     return _driver.triplet_margin_backward(anchor, positive, negative, *args, reduction,
                                            grad_output)
+
+
+def _multi_margin_args(p, margin):
+    if p not in (1, 2) or isinstance(p, bool):
+        raise ValueError(f"multi_margin_loss: only p == 1 and p == 2 are supported, got {p!r}")
+    return int(p), real("margin", margin)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    r"""Multi-class hinge loss; mirrors ``torch.nn.functional.multi_margin_loss``.
+
+    .. math:: \ell_n = \frac1C \sum_{i \ne y_n} w_{y_n}
+              \max(0, \text{margin} - x_{n y_n} + x_{ni})^p
+
+    One compiled pass per row (rows in parallel), its sum in float64.
+
+    Parameters
+    ----------
+    input : array_like
+        Scores, (N, C) or (C,).
+    target : array_like of int
+        Class indices in [0, C): (N,), or 0-d (or (1,)) for a 1-d input.
+    p : {1, 2}, default 1
+        The hinge's power.
+    margin : float, default 1.0
+        The margin.
+    weight : array_like, optional
+        One weight per class, applied by each row's target class.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the per-row losses, or the per-row losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` one loss per row ((N,) for a 1-d target, 0-d
+        for a 0-d one).
+
+    Raises
+    ------
+    ValueError
+        If `p` is not 1 or 2, the input is not a non-empty vector or matrix,
+        the target's size is not the number of rows, `weight` is not one per
+        class, or `reduction` is unknown (each with torch's reason).
+    IndexError
+        If a class index is outside [0, C) (the first one is named).
+    TypeError
+        If the target is not an integer array.
+
+    Notes
+    -----
+    As in torch, a NaN score makes no hinge pass (``z > 0`` is false): it
+    contributes nothing to the loss or its gradient.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.multi_margin_loss([[0.1, 0.2, 0.4, 0.8]], [3])   # torch's example
+    np.float64(0.32499999999999996)
+    """
+    p, margin = _multi_margin_args(p, margin)
+    reduction = check_reduction(reduction)
+    if lazy(input, target, weight):
+        return foreign("multi_margin_loss")(input, target, p, margin, weight, reduction)
+    return _driver.multi_margin(input, target, p, margin, weight, reduction)
+
+
+def multi_margin_loss_backward(input, target, p=1, margin=1.0, weight=None, reduction="mean",
+                               grad_output=1.0):
+    r"""Gradient of :func:`multi_margin_loss` with respect to the input.
+
+    Each class :math:`i \ne y_n` whose hinge passes (:math:`z = \text{margin}
+    - x_{n y_n} + x_{ni} > 0`, torch's kernel) gets :math:`g_n w_{y_n}
+    p z^{p-1} / C`, and the target class minus their sum.
+
+    Parameters
+    ----------
+    input, target, p, margin, weight, reduction
+        As given to :func:`multi_margin_loss`; ``'mean'`` divides the
+        gradient by the number of rows.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape
+        (one per row), or a scalar that stands for every row.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError, IndexError, TypeError
+        As :func:`multi_margin_loss`; ValueError also for a `grad_output` of
+        the wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.multi_margin_loss_backward([[0.1, 0.2, 0.4, 0.8]], [3])
+    array([[ 0.25,  0.25,  0.25, -0.75]])
+    """
+    p, margin = _multi_margin_args(p, margin)
+    reduction = check_reduction(reduction)
+    if lazy(input, target, weight, grad_output):
+        return foreign("multi_margin_loss_backward")(input, target, p, margin, weight,
+                                                     reduction, grad_output)
+    return _driver.multi_margin_backward(input, target, p, margin, weight, reduction,
+                                         grad_output)
 
 
 # ---------------------------------------------------------------- class losses

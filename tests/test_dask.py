@@ -262,6 +262,11 @@ def public_calls():
             a["x"], a["y"], a["x2"], swap=True, reduction="none"),
         "triplet_margin_loss_backward": lambda a: F.triplet_margin_loss_backward(
             a["x"], a["y"], a["x2"], p=1, reduction="sum"),
+        "multi_margin_loss": lambda a: F.multi_margin_loss(a["lx"], a["lt"] % 5, p=2,
+                                                           weight=a["pw"], reduction="none"),
+        "multi_margin_loss_backward": lambda a: F.multi_margin_loss_backward(
+            a["lx"], a["lt"] % 5, weight=a["pw"], reduction="none",
+            grad_output=a["g"][:, 0, 0]),
     })
     return calls
 

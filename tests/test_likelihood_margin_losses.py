@@ -760,3 +760,145 @@ def test_dask_chunks(case, rng):
             got = got.compute() if isinstance(got, da.Array) else got
             assert np.shape(got) == np.shape(want)
             np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-16)
+
+
+# ---------------------------------------------------------------- multi_margin_loss
+
+def _multi_margin_problem(rng, shape, target_shape, dtype=np.float64):
+    x = (rng.standard_normal(shape) * 0.7).astype(dtype)
+    t = rng.integers(0, shape[-1], target_shape)
+    return x, t
+
+
+MULTI_MARGIN_SHAPES = [((6, 5), (6,)), ((5,), ()), ((5,), (1,))]
+MULTI_MARGIN_PARAMS = [{}, {"p": 2}, {"margin": 0.3}, {"weight": True},
+                       {"p": 2, "weight": True, "margin": 2.0}]
+
+
+def _mm_params(params, rng, n_classes, dtype=np.float64):
+    out = dict(params)
+    if params.get("weight"):
+        out["weight"] = rng.uniform(0.5, 2, n_classes).astype(dtype)
+    return out
+
+
+@pytest.mark.parametrize("shape, target_shape", MULTI_MARGIN_SHAPES)
+@pytest.mark.parametrize("params", MULTI_MARGIN_PARAMS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multi_margin_against_reference_and_torch(shape, target_shape, params, dtype, rng,
+                                                  torch):
+    """Forward against the reference and torch; the backward against torch's
+    autograd (its own kernel, z in the data's dtype, as fastnl: 8 eps)."""
+    x, t = _multi_margin_problem(rng, shape, target_shape, dtype)
+    kw = _mm_params(params, rng, shape[-1], dtype)
+    tkw = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+    for reduction in REDUCTIONS:
+        got = fastnl.multi_margin_loss(x, t, **kw, reduction=reduction)
+        _check(got, ref.multi_margin_loss(x, t, **kw, reduction=reduction), dtype, reduction)
+        xt = torch.tensor(x, requires_grad=True)
+        loss = torch.nn.functional.multi_margin_loss(xt, torch.from_numpy(t), **tkw,
+                                                     reduction=reduction)
+        _check(got, loss.detach().numpy(), dtype, reduction)
+        g = np.asarray(_upstream(rng, tuple(loss.shape), reduction), dtype)
+        loss.backward(torch.from_numpy(g))
+        grad = fastnl.multi_margin_loss_backward(x, t, **kw, reduction=reduction,
+                                                 grad_output=g)
+        assert grad.dtype == dtype and grad.shape == x.shape
+        eps = np.finfo(dtype).eps
+        np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=8 * eps,
+                                   atol=8 * eps * np.max(np.abs(xt.grad.numpy()), initial=0))
+
+
+@pytest.mark.parametrize("shape, target_shape", MULTI_MARGIN_SHAPES)
+@pytest.mark.parametrize("params", MULTI_MARGIN_PARAMS)
+def test_multi_margin_against_finite_differences(shape, target_shape, params, rng):
+    """float64, h = 1e-6, away from the hinges' kinks (z = 0 within 1e-3 is
+    resampled): tolerance 1e-7 as for the others."""
+    x, t = _multi_margin_problem(rng, shape, target_shape)
+    kw = _mm_params(params, rng, shape[-1])
+    margin = kw.get("margin", 1.0)
+    x2, t2 = x.reshape(-1, shape[-1]), t.reshape(-1)
+    z = margin - np.take_along_axis(x2, t2[:, None], 1) + x2
+    x2 += np.where(np.abs(z) < 1e-3, 0.01, 0.0) * (np.arange(shape[-1]) != t2[:, None])
+    for reduction in REDUCTIONS:
+        g = _upstream(rng, np.shape(ref.multi_margin_loss(x, t, **kw, reduction="none")),
+                      reduction)
+        got = fastnl.multi_margin_loss_backward(x, t, **kw, reduction=reduction, grad_output=g)
+        _assert_gradient(got, lambda v: np.sum(g * ref.multi_margin_loss(
+            v, t, **kw, reduction=reduction)), x, rng, 1e-7)
+
+
+def test_multi_margin_contract(rng, bf16):
+    from test_bfloat16 import assert_rounded
+    x, t = _multi_margin_problem(rng, (10000, 7), (10000,), np.float32)
+    w = rng.uniform(0.5, 2, 7).astype(np.float32)
+    results = []
+    for n in (1, 2, 2):
+        with fastnl.num_threads(n):
+            results.append([fastnl.multi_margin_loss(x, t, p=2, weight=w),
+                            fastnl.multi_margin_loss_backward(x, t, p=2, weight=w)])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    xb = x[:50].astype(bf16)
+    for reduction in REDUCTIONS:
+        assert_rounded(fastnl.multi_margin_loss(xb, t[:50], reduction=reduction),
+                       fastnl.multi_margin_loss(xb.astype(np.float32), t[:50],
+                                                reduction=reduction), bf16)
+    assert_rounded(fastnl.multi_margin_loss_backward(xb, t[:50]),
+                   fastnl.multi_margin_loss_backward(xb.astype(np.float32), t[:50]), bf16)
+    before = x.copy()
+    fastnl.multi_margin_loss_backward(x, t)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_multi_margin_errors_and_nan(torch):
+    x = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="only p == 1 and p == 2"):
+        fastnl.multi_margin_loss(x, [0, 1, 2], p=3)
+    with pytest.raises(IndexError, match=r"Target 4 is out of bounds: expected a class index "
+                                         r"in \[0, 4\)$"):
+        fastnl.multi_margin_loss(x, [0, 4, 1])
+    with pytest.raises(IndexError, match="Target -1"):
+        fastnl.multi_margin_loss_backward(x, [0, -1, 1])
+    with pytest.raises(TypeError, match="integer class indices"):
+        fastnl.multi_margin_loss(x, [0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="inconsistent target size, expected 3 but got"):
+        fastnl.multi_margin_loss(x, [0, 1])
+    with pytest.raises(ValueError, match=r"weight must be one-dimensional with 4 elements"):
+        fastnl.multi_margin_loss(x, [0, 1, 2], weight=np.ones(3))
+    with pytest.raises(ValueError, match="non-empty vector or matrix"):
+        fastnl.multi_margin_loss(np.zeros((2, 3, 4)), [0, 1])
+    with pytest.raises(ValueError, match="reduction"):
+        fastnl.multi_margin_loss(x, [0, 1, 2], reduction="batchmean")
+    # a NaN score passes no hinge (z > 0 is false), as in torch's kernel
+    xn = np.array([[np.nan, 0.5, 0.2], [0.1, np.nan, 0.3]])
+    tn = np.array([0, 2])
+    xt = torch.tensor(xn, requires_grad=True)
+    loss = torch.nn.functional.multi_margin_loss(xt, torch.from_numpy(tn), reduction="none")
+    loss.sum().backward()
+    np.testing.assert_allclose(fastnl.multi_margin_loss(xn, tn, reduction="none"),
+                               loss.detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(fastnl.multi_margin_loss_backward(xn, tn, reduction="none"),
+                               xt.grad.numpy(), rtol=1e-14)
+    # the other functions' contract: one loss per frame for a 1-d target
+    assert fastnl.multi_margin_loss(x[0], np.array([1]), reduction="none").shape == (1,)
+    assert np.ndim(fastnl.multi_margin_loss(x[0], 1, reduction="none")) == 0
+
+
+def test_multi_margin_module(rng, torch):
+    import inspect
+    ours = inspect.signature(fastnl.nn.MultiMarginLoss.__init__).parameters
+    theirs = inspect.signature(torch.nn.MultiMarginLoss.__init__).parameters
+    assert set(ours) == set(theirs) - {"size_average", "reduce"}
+    assert all(ours[k].default == theirs[k].default for k in ours if k != "self")
+    assert ours["reduction"].kind == inspect.Parameter.KEYWORD_ONLY
+    x, t = _multi_margin_problem(rng, (4, 5), (4,))
+    w = rng.uniform(0.5, 2, 5)
+    m = fastnl.nn.MultiMarginLoss(p=2, weight=w, reduction="none")
+    xt = torch.tensor(x, requires_grad=True)
+    lt = torch.nn.MultiMarginLoss(p=2, weight=torch.from_numpy(w), reduction="none")(
+        xt, torch.from_numpy(t))
+    np.testing.assert_allclose(m(x, t), lt.detach().numpy(), rtol=1e-12)
+    lt.sum().backward()
+    np.testing.assert_allclose(m.backward(), xt.grad.numpy(), rtol=1e-12)

@@ -253,6 +253,9 @@ TORCH_FUNCTIONS += [
     (_F + "triplet_margin_loss", "fastnl.triplet_margin_loss",
      "Pass ``reduction`` by keyword: torch's deprecated ``size_average`` and ``reduce`` come "
      "after ``swap``. ``p`` must be finite (torch also takes ``inf``)."),
+    (_F + "multi_margin_loss", "fastnl.multi_margin_loss",
+     "Pass ``reduction`` by keyword: torch's deprecated ``size_average`` and ``reduce`` come "
+     "after ``weight``. Any integer dtype of class indices."),
 ]
 
 _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
@@ -260,7 +263,7 @@ _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
     "NLLLoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
     "AdaptiveLogSoftmaxWithLoss", "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss",
     "MarginRankingLoss", "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss",
-    "CosineEmbeddingLoss", "TripletMarginLoss",
+    "CosineEmbeddingLoss", "TripletMarginLoss", "MultiMarginLoss",
 ]
 _NN_NOTES = {
     "PReLU": "``weight`` is a NumPy array (float32 by default); its gradient accumulates "

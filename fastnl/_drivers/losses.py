@@ -316,8 +316,9 @@ def class_indices(t, n_classes, ignore_index):
     if t.size and not (t.min() >= 0 and t.max() < n_classes):
         bad = t[((t < 0) | (t >= n_classes)) & (t != ignore_index)]
         if bad.size:
+            ignored = "" if ignore_index is None else f" or ignore_index={ignore_index}"
             raise IndexError(f"Target {bad[0]} is out of bounds: expected a class index "
-                             f"in [0, {n_classes}) or ignore_index={ignore_index}")
+                             f"in [0, {n_classes}){ignored}")
     return t
 
 
@@ -663,3 +664,63 @@ def triplet_margin_backward(anchor, positive, negative, margin, norm, eps, swap,
     p = triplet_problem(anchor, positive, negative)
     g, scale = row_upstream(p, grad_output, reduction)
     return finish_rows(p, triplet_gradients(p, margin, norm, eps, swap, g, scale))
+
+
+def multi_margin_shape(x_shape, t_shape, w_shape):
+    """multi_margin_loss's shape checks (torch's): (rows N, classes C, the
+    per-row losses' shape)."""
+    if len(x_shape) > 2 or (x_shape and x_shape[-1] == 0):
+        raise ValueError("multi_margin_loss: expected a non-empty vector or matrix (N, C) "
+                         f"with an optional 0-d batch size, got input of shape {x_shape}")
+    C = x_shape[-1] if x_shape else 1
+    N = x_shape[0] if len(x_shape) == 2 else 1
+    if len(t_shape) > 1 or math.prod(t_shape) != N:
+        raise ValueError(f"multi_margin_loss: inconsistent target size, expected {N} but got "
+                         f"{t_shape}")
+    if w_shape is not None and w_shape != (C,):
+        raise ValueError(f"multi_margin_loss: weight must be one-dimensional with {C} "
+                         f"elements, got shape {w_shape}")
+    # torch: one loss per frame for a 1-d target, a 0-d loss for a 0-d one
+    return N, C, (N,) if t_shape else ()
+
+
+def multi_margin_problem(input, target, weight):
+    """The checks, then the input as (N, C) C-contiguous, the class indices
+    (N,) int64, the class weights (float64, or empty), the per-row losses'
+    shape and the result dtype."""
+    x, result = as_float_array(input, "input")
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"multi_margin_loss expects integer class indices as target, got "
+                        f"dtype {t.dtype}")
+    N, C, rows = multi_margin_shape(x.shape, t.shape,
+                                    None if weight is None else np.shape(weight))
+    w = class_weight(weight, x.dtype)
+    return (np.ascontiguousarray(x).reshape(N, C), class_indices(t, C, None), w, rows,
+            result)
+
+
+def multi_margin_rows(x, t, w, p, margin):
+    """The float64 per-row losses of multi_margin_loss of checked operands."""
+    loss = np.empty(x.shape[0])
+    _krl.multi_margin(x, t, w, p, margin, loss, _kernel_threads())
+    return loss
+
+
+def multi_margin_gradient(x, t, w, p, margin, g, scale):
+    grad = empty(x.shape, x.dtype)
+    _krl.multi_margin_backward(x, t, w, p, margin, g, scale, grad, _kernel_threads())
+    return grad
+
+
+def multi_margin(input, target, p, margin, weight, reduction):
+    x, t, w, rows, result = multi_margin_problem(input, target, weight)
+    return reduce_row_losses(multi_margin_rows(x, t, w, p, margin), reduction, rows, result)
+
+
+def multi_margin_backward(input, target, p, margin, weight, reduction, grad_output):
+    x, t, w, rows, result = multi_margin_problem(input, target, weight)
+    g, scale = upstream(grad_output, reduction, rows, x.dtype,
+                        mean_denominator(reduction, x.shape[:1]))
+    grad = multi_margin_gradient(x, t, w, p, margin, g, scale)
+    return deliver(grad.reshape(np.shape(input)), None, result)

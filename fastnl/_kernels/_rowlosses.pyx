@@ -9,6 +9,7 @@
 from cython.parallel cimport prange
 from cython cimport floating
 from libc.math cimport sqrt, fabs, pow
+from libc.stdint cimport int64_t
 
 cdef enum:
     # PyTorch's grain: below this many elements no thread is started.
@@ -180,3 +181,53 @@ def triplet_margin_backward(const floating[:, ::1] a, const floating[:, ::1] pos
             ga[n, j] = <floating>(c * (wp - s * wn))
             gp[n, j] = <floating>(c * (-wp - t * ws))
             gn[n, j] = <floating>(c * (s * wn + t * ws))
+
+
+# ---------------------------------------------------------------- multi_margin_loss
+
+def multi_margin(const floating[:, ::1] x, const int64_t[::1] target, const double[::1] weight,
+                 int p, double margin, double[::1] out, int n_threads):
+    """Each row's sum over the classes i != y of w_y max(0, margin - x_y + x_i)^p,
+    over C (torch's; z in the data's dtype as torch forms it)."""
+    cdef Py_ssize_t n, i, y, N = x.shape[0], C = x.shape[1]
+    cdef bint has_w = weight.shape[0] > 0
+    cdef floating margin_ = <floating>margin, z
+    cdef double s, h
+    for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
+                    use_threads_if=N * C > GRAIN):
+        y = target[n]
+        s = 0
+        for i in range(C):
+            z = <floating>(margin_ - x[n, y]) + x[n, i]
+            if i != y and z > 0:
+                h = z if p == 1 else <double>z * z
+                s = s + (h * weight[y] if has_w else h)
+        out[n] = s / C
+
+
+def multi_margin_backward(const floating[:, ::1] x, const int64_t[::1] target,
+                          const double[::1] weight, int p, double margin,
+                          const floating[::1] g, double scale, floating[:, ::1] gx,
+                          int n_threads):
+    """gs w_y (1 or 2 z) / C at each class whose hinge passes (z > 0, torch's
+    kernel: a NaN z passes nothing, in the forward too), minus their sum at
+    the target class."""
+    cdef Py_ssize_t n, i, y, N = x.shape[0], C = x.shape[1]
+    cdef bint has_w = weight.shape[0] > 0, has_g = g.shape[0] > 0
+    cdef floating margin_ = <floating>margin, z
+    cdef double gs, h, total
+    for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
+                    use_threads_if=N * C > GRAIN):
+        y = target[n]
+        gs = (g[n] if has_g else scale) / C
+        if has_w:
+            gs = gs * weight[y]
+        total = 0
+        for i in range(C):
+            z = <floating>(margin_ - x[n, y]) + x[n, i]
+            h = 0
+            if i != y and z > 0:
+                h = gs if p == 1 else 2 * gs * z
+            gx[n, i] = <floating>h
+            total = total + h
+        gx[n, y] = <floating>(-(total - gx[n, y]))

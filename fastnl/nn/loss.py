@@ -24,7 +24,7 @@ __all__ = [
     "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "LinearCrossEntropy",
     "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MarginRankingLoss",
     "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss",
-    "TripletMarginLoss",
+    "TripletMarginLoss", "MultiMarginLoss",
 ]
 
 
@@ -413,6 +413,27 @@ class TripletMarginLoss(_Loss):
 
     def forward(self, anchor, positive, negative):
         return self._forward(anchor, positive, negative)
+
+
+class MultiMarginLoss(_Loss):
+    """``torch.nn.MultiMarginLoss``: :func:`fastnl.multi_margin_loss` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.MultiMarginLoss()
+    >>> float(loss(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([3])))   # doctest: +ELLIPSIS
+    0.32499...
+    >>> loss.backward()
+    array([[ 0.25,  0.25,  0.25, -0.75]])
+    """
+    _function, _args = "multi_margin_loss", ("p", "margin", "weight", "reduction")
+
+    def __init__(self, p=1, margin=1.0, weight=None, *, reduction="mean"):
+        super().__init__()
+        self.p, self.margin = p, margin
+        self.weight = None if weight is None else np.asarray(weight)
+        self.reduction = reduction
 
 
 class LinearCrossEntropy(Module):
