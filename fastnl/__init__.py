@@ -35,6 +35,7 @@ from fastnl.losses import (  # the likelihood and margin losses (issue 15)
     multilabel_soft_margin_loss, multilabel_soft_margin_loss_backward,
     cosine_embedding_loss, cosine_embedding_loss_backward, triplet_margin_loss,
     triplet_margin_loss_backward, multi_margin_loss, multi_margin_loss_backward,
+    multilabel_margin_loss, multilabel_margin_loss_backward,
 )
 
 __all__ = [
@@ -55,5 +56,6 @@ __all__ = [
     "hinge_embedding_loss_backward", "multilabel_soft_margin_loss",
     "multilabel_soft_margin_loss_backward", "cosine_embedding_loss",
     "cosine_embedding_loss_backward", "triplet_margin_loss", "triplet_margin_loss_backward",
-    "multi_margin_loss", "multi_margin_loss_backward",
+    "multi_margin_loss", "multi_margin_loss_backward", "multilabel_margin_loss",
+    "multilabel_margin_loss_backward",
 ]

@@ -1005,6 +1005,49 @@ def multi_margin_backward(input, target, p, margin, weight, reduction, grad_outp
     return grad.reshape(x.shape).astype(result)
 
 
+# multilabel_margin_loss: input and target (N, C) by blocks of rows, the
+# classes whole.
+
+def _multilabel_margin_operands(input, target):
+    x, t = _dask(input), _dask(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"multilabel_margin_loss expects integer class indices as target, "
+                        f"got dtype {t.dtype}")
+    N, C, rows = losses.multilabel_margin_shape(x.shape, t.shape)
+    x2 = x.reshape(N, C).rechunk({1: -1})
+    return x, x2, [x2, "ij", t.reshape(N, C).rechunk(x2.chunks), "ij"], rows
+
+
+def _multilabel_margin_block(x, t, g=None, *, reduction=None, denominator=None):
+    x, t, rows, _ = losses.multilabel_margin_problem(x, t)
+    if reduction is None:
+        return losses.multilabel_margin_rows(x, t)
+    g, scale = losses.upstream(g, reduction, rows, x.dtype, denominator)
+    return losses.multilabel_margin_gradient(x, t, g, scale)
+
+
+def multilabel_margin(input, target, reduction):
+    x, x2, args, rows = _multilabel_margin_operands(input, target)
+    result = resolve_dtype(x.dtype)[1]
+    loss = da.blockwise(_multilabel_margin_block, "i", *args, dtype=_F64, concatenate=True)
+    if reduction == "none":
+        return loss.astype(result).reshape(rows)
+    return _reduced(loss.sum(), losses.mean_denominator(reduction, loss.shape), result)
+
+
+def multilabel_margin_backward(input, target, reduction, grad_output):
+    x, x2, args, rows = _multilabel_margin_operands(input, target)
+    compute, result = resolve_dtype(x.dtype)
+    g = _dask(grad_output)
+    losses.check_upstream(g, reduction, rows)
+    args += ([g.reshape(x2.shape[:1]).rechunk(x2.chunks[:1]), "i"]
+             if reduction == "none" and g.ndim else [g, ()])
+    grad = da.blockwise(_multilabel_margin_block, "ij", *args, dtype=compute,
+                        concatenate=True, reduction=reduction,
+                        denominator=losses.mean_denominator(reduction, x2.shape[:1]))
+    return grad.reshape(x.shape).astype(result)
+
+
 IMPLEMENTATIONS = {
     "prelu": prelu, "prelu_backward": prelu_backward,
     "rrelu": rrelu, "rrelu_backward": rrelu_backward,
@@ -1015,4 +1058,6 @@ IMPLEMENTATIONS = {
     "linear_class_loss_backward": linear_class_loss_backward,
     "row_loss": row_loss, "row_loss_backward": row_loss_backward,
     "multi_margin_loss": multi_margin, "multi_margin_loss_backward": multi_margin_backward,
+    "multilabel_margin_loss": multilabel_margin,
+    "multilabel_margin_loss_backward": multilabel_margin_backward,
 }

@@ -806,3 +806,20 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
     w = 1.0 if weight is None else _f64(weight)[y][:, None]
     loss = np.sum(w * hinge, axis=1) / x2.shape[1]
     return _reduce(loss if np.ndim(target) else loss[0], reduction)
+
+
+def multilabel_margin_loss(input, target, reduction="mean"):
+    # the mean over the C classes of the sum over targets j (each row's entries
+    # before its first negative one) and non-targets i of max(0, 1 - x_j + x_i)
+    x = _f64(input)
+    x2 = x.reshape(-1, x.shape[-1])
+    t2 = np.asarray(target).reshape(x2.shape)
+    loss = np.zeros(x2.shape[0])
+    for n, (row, labels) in enumerate(zip(x2, t2)):
+        ends = np.flatnonzero(labels < 0)
+        targets = labels[:ends[0] if ends.size else len(labels)]
+        others = np.setdiff1d(np.arange(len(row)), targets)
+        for j in targets:
+            loss[n] += np.sum(np.maximum(0, 1 - row[j] + row[others]))
+    loss /= x2.shape[1]
+    return _reduce(loss if x.ndim == 2 else loss[0], reduction)

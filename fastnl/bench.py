@@ -587,6 +587,10 @@ LOSSES = {
         rng.standard_normal((n // 100, 100)) for _ in range(3)], (0, 1, 2)),
     "multi_margin_loss": ({}, lambda rng, n: [
         rng.standard_normal((n // 100, 100)), rng.integers(0, 100, n // 100)], (0,)),
+    # 5 target classes per row of 100
+    "multilabel_margin_loss": ({}, lambda rng, n: [
+        rng.standard_normal((n // 100, 100)),
+        np.tile(np.r_[np.arange(5) * 20, -1, np.zeros(94, int)], (n // 100, 1))], (0,)),
 }
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "cosine_embedding_loss", "cosine_embedding_loss_backward",
     "triplet_margin_loss", "triplet_margin_loss_backward",
     "multi_margin_loss", "multi_margin_loss_backward",
+    "multilabel_margin_loss", "multilabel_margin_loss_backward",
 ]
 
 
@@ -1137,6 +1138,98 @@ def multi_margin_loss_backward(input, target, p=1, margin=1.0, weight=None, redu
                                                      reduction, grad_output)
     return _driver.multi_margin_backward(input, target, p, margin, weight, reduction,
                                          grad_output)
+
+
+def multilabel_margin_loss(input, target, reduction="mean"):
+    r"""Multi-label hinge loss; mirrors ``torch.nn.functional.multilabel_margin_loss``.
+
+    .. math:: \ell_n = \frac1C \sum_{j \in Y_n} \sum_{i \notin Y_n}
+              \max(0, 1 - (x_{nj} - x_{ni}))
+
+    where :math:`Y_n` holds the class indices of row :math:`n`'s target
+    before its first -1 (torch's terminator). One compiled pass per row, its
+    sum in float64.
+
+    Parameters
+    ----------
+    input : array_like
+        Scores, (N, C) or (C,).
+    target : array_like of int
+        Of the input's shape: each row's target classes, then -1; every
+        entry in [-1, C), those after the -1 too (torch checks them all,
+        and uses none of them).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the per-row losses, or the per-row losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` one loss per row ((N,), or 0-d for a 1-d
+        input).
+
+    Raises
+    ------
+    ValueError
+        If the input is not a non-empty vector or matrix, the target's shape
+        is not the input's, or `reduction` is unknown.
+    IndexError
+        If a target entry is outside [-1, C) (the first one is named).
+    TypeError
+        If the target is not an integer array.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> # torch's example: the targets are classes 3 and 0, then -1
+    >>> fastnl.multilabel_margin_loss([[0.1, 0.2, 0.4, 0.8]], [[3, 0, -1, 1]])
+    np.float64(0.8500000000000001)
+    """
+    reduction = check_reduction(reduction)
+    if lazy(input, target):
+        return foreign("multilabel_margin_loss")(input, target, reduction)
+    return _driver.multilabel_margin(input, target, reduction)
+
+
+def multilabel_margin_loss_backward(input, target, reduction="mean", grad_output=1.0):
+    r"""Gradient of :func:`multilabel_margin_loss` with respect to the input.
+
+    For each target :math:`j` and non-target :math:`i` whose hinge passes
+    (:math:`1 - x_{nj} + x_{ni} > 0`, torch's kernel), :math:`g_n / C` is
+    added at :math:`i` and subtracted at :math:`j`.
+
+    Parameters
+    ----------
+    input, target, reduction
+        As given to :func:`multilabel_margin_loss`; ``'mean'`` divides the
+        gradient by the number of rows.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape
+        (one per row), or a scalar that stands for every row.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError, IndexError, TypeError
+        As :func:`multilabel_margin_loss`; ValueError also for a
+        `grad_output` of the wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.multilabel_margin_loss_backward([[0.1, 0.2, 0.4, 0.8]], [[3, 0, -1, 1]])
+    array([[-0.5,  0.5,  0.5, -0.5]])
+    """
+    reduction = check_reduction(reduction)
+    if lazy(input, target, grad_output):
+        return foreign("multilabel_margin_loss_backward")(input, target, reduction,
+                                                          grad_output)
+    return _driver.multilabel_margin_backward(input, target, reduction, grad_output)
 
 
 # ---------------------------------------------------------------- class losses

@@ -157,6 +157,7 @@ def problem(rng):
         "x2": rng.standard_normal(SHAPE[:2] + (1,)),
         "lx2": rng.standard_normal((1, SHAPE[2])),
         "lsign": rng.choice([-1.0, 1.0], SHAPE[0]),
+        "mlt": np.tile([1, 3, -1, 0, 2], (SHAPE[0], 1)),
     }
 
 
@@ -267,6 +268,11 @@ def public_calls():
         "multi_margin_loss_backward": lambda a: F.multi_margin_loss_backward(
             a["lx"], a["lt"] % 5, weight=a["pw"], reduction="none",
             grad_output=a["g"][:, 0, 0]),
+        # targets: classes 1, 3, then -1
+        "multilabel_margin_loss": lambda a: F.multilabel_margin_loss(
+            a["lx"], a["mlt"], reduction="none"),
+        "multilabel_margin_loss_backward": lambda a: F.multilabel_margin_loss_backward(
+            a["lx"], a["mlt"]),
     })
     return calls
 

@@ -902,3 +902,91 @@ def test_multi_margin_module(rng, torch):
     np.testing.assert_allclose(m(x, t), lt.detach().numpy(), rtol=1e-12)
     lt.sum().backward()
     np.testing.assert_allclose(m.backward(), xt.grad.numpy(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- multilabel_margin_loss
+
+def _multilabel_targets(rng, n_rows, n_classes):
+    """Each row: a random number of distinct classes, then -1, then any
+    entries in [-1, C) (checked, never used)."""
+    t = rng.integers(-1, n_classes, (n_rows, n_classes))
+    for row in t:
+        k = rng.integers(0, n_classes + 1)
+        row[:k] = rng.permutation(n_classes)[:k]
+        if k < n_classes:
+            row[k] = -1
+    return t
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (5,), (3, 1)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multilabel_margin_against_reference_and_torch(shape, dtype, rng, torch):
+    x = (rng.standard_normal(shape) * 0.5).astype(dtype)
+    t = _multilabel_targets(rng, int(np.prod(shape[:-1])), shape[-1]).reshape(shape)
+    for reduction in REDUCTIONS:
+        got = fastnl.multilabel_margin_loss(x, t, reduction=reduction)
+        _check(got, ref.multilabel_margin_loss(x, t, reduction=reduction), dtype, reduction)
+        xt = torch.tensor(x, requires_grad=True)
+        loss = torch.nn.functional.multilabel_margin_loss(xt, torch.from_numpy(t),
+                                                          reduction=reduction)
+        _check(got, loss.detach().numpy(), dtype, reduction)
+        g = np.asarray(_upstream(rng, tuple(loss.shape), reduction), dtype)
+        loss.backward(torch.from_numpy(g))
+        grad = fastnl.multilabel_margin_loss_backward(x, t, reduction=reduction, grad_output=g)
+        assert grad.dtype == dtype and grad.shape == x.shape
+        # torch adds +-1/C per passing hinge and multiplies by g after; fastnl
+        # adds +-g/C: a few roundings per element (8 eps of the largest)
+        eps = np.finfo(dtype).eps
+        np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=8 * eps,
+                                   atol=8 * eps * np.max(np.abs(xt.grad.numpy()), initial=0))
+
+
+def test_multilabel_margin_against_finite_differences(rng):
+    x = rng.standard_normal((5, 6)) * 0.5
+    t = _multilabel_targets(rng, 5, 6)
+    for reduction in REDUCTIONS:
+        g = _upstream(rng, (5,), reduction)
+        got = fastnl.multilabel_margin_loss_backward(x, t, reduction=reduction, grad_output=g)
+        _assert_gradient(got, lambda v: np.sum(g * ref.multilabel_margin_loss(
+            v, t, reduction=reduction)), x, rng, 1e-7)
+
+
+def test_multilabel_margin_contract(rng, bf16, torch):
+    from test_bfloat16 import assert_rounded
+    x = rng.standard_normal((10000, 7)).astype(np.float32)
+    t = _multilabel_targets(rng, 10000, 7)
+    results = []
+    for n in (1, 2, 2):
+        with fastnl.num_threads(n):
+            results.append([fastnl.multilabel_margin_loss(x, t),
+                            fastnl.multilabel_margin_loss_backward(x, t)])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    xb = x[:50].astype(bf16)
+    assert_rounded(fastnl.multilabel_margin_loss(xb, t[:50], reduction="none"),
+                   fastnl.multilabel_margin_loss(xb.astype(np.float32), t[:50],
+                                                 reduction="none"), bf16)
+    assert_rounded(fastnl.multilabel_margin_loss_backward(xb, t[:50]),
+                   fastnl.multilabel_margin_loss_backward(xb.astype(np.float32), t[:50]), bf16)
+    with pytest.raises(IndexError, match=r"Target 7 is out of bounds.*\[0, 7\) or -1"):
+        fastnl.multilabel_margin_loss(x[:2], [[1, 7, -1, 0, 0, 0, 0], [0, -1, 6, 6, 6, 6, 6]])
+    # entries after the terminator are checked (torch refuses them too) but unused
+    for bad in (9, -3):
+        with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
+            fastnl.multilabel_margin_loss(x[:1], [[1, -1, bad, 0, 0, 0, 0]])
+    assert fastnl.multilabel_margin_loss(x[:1], [[1, -1, 5, 0, 0, 0, 0]]) == \
+        fastnl.multilabel_margin_loss(x[:1], [[1, -1, -1, -1, -1, -1, -1]])
+    with pytest.raises(ValueError, match=r"inconsistent target size \(2, 6\)"):
+        fastnl.multilabel_margin_loss_backward(x[:2], t[:2, :6])
+    with pytest.raises(TypeError, match="integer class indices"):
+        fastnl.multilabel_margin_loss(x[:2], t[:2].astype(float))
+    with pytest.raises(ValueError, match="non-empty vector or matrix"):
+        fastnl.multilabel_margin_loss(np.zeros((2, 2, 2)), np.zeros((2, 2, 2), int))
+    m = fastnl.nn.MultiLabelMarginLoss(reduction="sum")
+    xt = torch.tensor(x[:8].astype(np.float64), requires_grad=True)
+    lt = torch.nn.MultiLabelMarginLoss(reduction="sum")(xt, torch.from_numpy(t[:8]))
+    lt.backward()
+    np.testing.assert_allclose(m(x[:8].astype(np.float64), t[:8]), lt.detach().numpy(),
+                               rtol=1e-12)
+    np.testing.assert_allclose(m.backward(), xt.grad.numpy(), rtol=1e-12)

@@ -256,6 +256,7 @@ TORCH_FUNCTIONS += [
     (_F + "multi_margin_loss", "fastnl.multi_margin_loss",
      "Pass ``reduction`` by keyword: torch's deprecated ``size_average`` and ``reduce`` come "
      "after ``weight``. Any integer dtype of class indices."),
+    (_F + "multilabel_margin_loss", "fastnl.multilabel_margin_loss", _LOSS),
 ]
 
 _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
@@ -263,7 +264,7 @@ _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
     "NLLLoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
     "AdaptiveLogSoftmaxWithLoss", "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss",
     "MarginRankingLoss", "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss",
-    "CosineEmbeddingLoss", "TripletMarginLoss", "MultiMarginLoss",
+    "CosineEmbeddingLoss", "TripletMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss",
 ]
 _NN_NOTES = {
     "PReLU": "``weight`` is a NumPy array (float32 by default); its gradient accumulates "

@@ -724,3 +724,71 @@ def multi_margin_backward(input, target, p, margin, weight, reduction, grad_outp
                         mean_denominator(reduction, x.shape[:1]))
     grad = multi_margin_gradient(x, t, w, p, margin, g, scale)
     return deliver(grad.reshape(np.shape(input)), None, result)
+
+
+def multilabel_margin_shape(x_shape, t_shape):
+    """multilabel_margin_loss's shape checks (torch's): (rows N, classes C,
+    the per-row losses' shape)."""
+    if len(x_shape) > 2 or (x_shape and x_shape[-1] == 0):
+        raise ValueError("multilabel_margin_loss: expected a non-empty vector or matrix "
+                         f"(N, C) with an optional 0-d batch size, got input of shape "
+                         f"{x_shape}")
+    C = x_shape[-1] if x_shape else 1
+    N = x_shape[0] if len(x_shape) == 2 else 1
+    if (t_shape != x_shape if len(x_shape) == 2 else
+            (len(t_shape) > 1 or math.prod(t_shape) != C)):
+        raise ValueError(f"multilabel_margin_loss: inconsistent target size {t_shape} for "
+                         f"input of shape {x_shape}")
+    return N, C, x_shape[:1] if len(x_shape) == 2 else ()
+
+
+def multilabel_margin_problem(input, target):
+    """The checks, then the input and target as (N, C) C-contiguous (int64
+    target), the per-row losses' shape and the result dtype."""
+    x, result = as_float_array(input, "input")
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"multilabel_margin_loss expects integer class indices as target, "
+                        f"got dtype {t.dtype}")
+    N, C, rows = multilabel_margin_shape(x.shape, t.shape)
+    if t.dtype == np.uint64 and t.size and t.max() > np.iinfo(np.int64).max:
+        raise IndexError(f"Target {t.max()} is out of bounds: expected class indices in "
+                         f"[0, {C}) or -1")
+    t = np.ascontiguousarray(t, dtype=np.int64).reshape(N, C)
+    # each row's targets end at its first -1; torch checks every entry, those
+    # after it too
+    if t.size and not (t.min() >= -1 and t.max() < C):
+        bad = t[(t < -1) | (t >= C)][0]
+        raise IndexError(f"Target {bad} is out of bounds: expected class indices in "
+                         f"[0, {C}) or -1")
+    return np.ascontiguousarray(x).reshape(N, C), t, rows, result
+
+
+def _label_scratch(C):
+    return np.empty((_kernel_threads(), C), np.uint8)
+
+
+def multilabel_margin_rows(x, t):
+    loss = np.empty(x.shape[0])
+    _krl.multilabel_margin(x, t, _label_scratch(x.shape[1]), loss, _kernel_threads())
+    return loss
+
+
+def multilabel_margin_gradient(x, t, g, scale):
+    grad = empty(x.shape, x.dtype)
+    _krl.multilabel_margin_backward(x, t, _label_scratch(x.shape[1]), g, scale, grad,
+                                    _kernel_threads())
+    return grad
+
+
+def multilabel_margin(input, target, reduction):
+    x, t, rows, result = multilabel_margin_problem(input, target)
+    return reduce_row_losses(multilabel_margin_rows(x, t), reduction, rows, result)
+
+
+def multilabel_margin_backward(input, target, reduction, grad_output):
+    x, t, rows, result = multilabel_margin_problem(input, target)
+    g, scale = upstream(grad_output, reduction, rows, x.dtype,
+                        mean_denominator(reduction, x.shape[:1]))
+    return deliver(multilabel_margin_gradient(x, t, g, scale).reshape(np.shape(input)), None,
+                   result)

@@ -6,7 +6,7 @@
 # results do not depend on the thread count; the per-row losses are float64
 # (the driver sums them in row order).
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from cython cimport floating
 from libc.math cimport sqrt, fabs, pow
 from libc.stdint cimport int64_t
@@ -231,3 +231,68 @@ def multi_margin_backward(const floating[:, ::1] x, const int64_t[::1] target,
             gx[n, i] = <floating>h
             total = total + h
         gx[n, y] = <floating>(-(total - gx[n, y]))
+
+
+# ---------------------------------------------------------------- multilabel_margin_loss
+
+cdef inline Py_ssize_t _mark_targets(const int64_t *t, Py_ssize_t C,
+                                     unsigned char *is_target) noexcept nogil:
+    """Mark a row's target classes (those before its first -1, torch's
+    terminator; the driver has checked that no entry is below) and return
+    how many there are."""
+    cdef Py_ssize_t j, k = 0
+    for j in range(C):
+        is_target[j] = 0
+    for j in range(C):
+        if t[j] < 0:
+            break
+        is_target[t[j]] = 1
+        k = k + 1
+    return k
+
+
+def multilabel_margin(const floating[:, ::1] x, const int64_t[:, ::1] target,
+                      unsigned char[:, ::1] scratch, double[::1] out, int n_threads):
+    """Each row's sum over its targets j and non-target classes i of
+    max(0, 1 - x_j + x_i), over C (torch's kernel; z in the data's dtype)."""
+    cdef Py_ssize_t n, j, i, k, N = x.shape[0], C = x.shape[1]
+    cdef unsigned char *is_target
+    cdef floating z
+    cdef double s
+    for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
+                    use_threads_if=N * C > GRAIN):
+        is_target = &scratch[threadid(), 0]
+        k = _mark_targets(&target[n, 0], C, is_target)
+        s = 0
+        for j in range(k):
+            for i in range(C):
+                z = <floating>(1 - x[n, target[n, j]]) + x[n, i]
+                if not is_target[i] and z > 0:
+                    s = s + z
+        out[n] = s / C
+
+
+def multilabel_margin_backward(const floating[:, ::1] x, const int64_t[:, ::1] target,
+                               unsigned char[:, ::1] scratch, const floating[::1] g,
+                               double scale, floating[:, ::1] gx, int n_threads):
+    """gs / C at each non-target class per target whose hinge passes (z > 0),
+    minus as much at that target."""
+    cdef Py_ssize_t n, j, i, k, y, N = x.shape[0], C = x.shape[1]
+    cdef bint has_g = g.shape[0] > 0
+    cdef unsigned char *is_target
+    cdef floating z
+    cdef double gs
+    for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
+                    use_threads_if=N * C > GRAIN):
+        is_target = &scratch[threadid(), 0]
+        k = _mark_targets(&target[n, 0], C, is_target)
+        gs = (g[n] if has_g else scale) / C
+        for i in range(C):
+            gx[n, i] = 0
+        for j in range(k):
+            y = target[n, j]
+            for i in range(C):
+                z = <floating>(1 - x[n, y]) + x[n, i]
+                if not is_target[i] and z > 0:
+                    gx[n, y] = <floating>(gx[n, y] - gs)
+                    gx[n, i] = <floating>(gx[n, i] + gs)

@@ -24,7 +24,7 @@ __all__ = [
     "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "LinearCrossEntropy",
     "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MarginRankingLoss",
     "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss",
-    "TripletMarginLoss", "MultiMarginLoss",
+    "TripletMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss",
 ]
 
 
@@ -433,6 +433,25 @@ class MultiMarginLoss(_Loss):
         super().__init__()
         self.p, self.margin = p, margin
         self.weight = None if weight is None else np.asarray(weight)
+        self.reduction = reduction
+
+
+class MultiLabelMarginLoss(_Loss):
+    """``torch.nn.MultiLabelMarginLoss``: :func:`fastnl.multilabel_margin_loss` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.MultiLabelMarginLoss()
+    >>> float(loss(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([[3, 0, -1, 1]])))
+    0.8500000000000001
+    >>> loss.backward()
+    array([[-0.5,  0.5,  0.5, -0.5]])
+    """
+    _function, _args = "multilabel_margin_loss", ("reduction",)
+
+    def __init__(self, *, reduction="mean"):
+        super().__init__()
         self.reduction = reduction
 
 
