@@ -1,8 +1,22 @@
 """Train a small MLP on scikit-learn's bundled digits with NumPy and fastnl alone.
 
-The network is 64 -> 128 -> 10: NumPy matrix products, fastnl's GELU and
-cross-entropy, and their fastnl backward passes, trained by plain minibatch
-SGD. A second experiment trains on a deliberately imbalanced copy of the
+The network is 64 -> 128 -> 10 with a GELU between the layers, written as a
+torch program is and ported line by line (fastnl.nn for torch.nn, NumPy
+arrays for tensors, ``backward`` and a loop over ``named_parameters`` for
+autograd and torch.optim.SGD), trained by plain minibatch SGD on the mean
+cross-entropy. Its torch twin:
+
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.GELU(),
+                                torch.nn.Linear(128, 10))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=step)
+    for batch in batches:
+        optimizer.zero_grad()
+        loss = loss_fn(model(X[batch]), y[batch])
+        loss.backward()
+        optimizer.step()
+
+A second experiment trains on a deliberately imbalanced copy of the
 training set (classes 5-9 cut to a tenth) twice, once with plain shuffled
 batches and once with fastnl.sampling.BalancedBatchSampler, and compares the
 per-class recall on the untouched test set.
@@ -18,7 +32,7 @@ import time
 
 import numpy as np
 
-import fastnl
+from fastnl import nn
 from fastnl.sampling import BalancedBatchSampler
 
 
@@ -33,35 +47,15 @@ def load(seed=0):
                             stratify=digits.target)
 
 
-class MLP:
-    """Two dense layers with a GELU between them; weights in float32."""
+def mlp(n_in, n_hidden, n_out, rng):
+    """Two dense layers with a GELU between them: torch.nn.Linear's layout and
+    initialisation, float32 weights."""
+    return nn.Sequential(nn.Linear(n_in, n_hidden, rng=rng), nn.GELU(),
+                         nn.Linear(n_hidden, n_out, rng=rng))
 
-    def __init__(self, n_in, n_hidden, n_out, rng):
-        # He-style initialisation for the GELU layer, small for the output.
-        self.W1 = (rng.standard_normal((n_in, n_hidden)) * np.sqrt(2 / n_in)).astype(np.float32)
-        self.b1 = np.zeros(n_hidden, np.float32)
-        self.W2 = (rng.standard_normal((n_hidden, n_out)) * np.sqrt(1 / n_hidden)).astype(np.float32)
-        self.b2 = np.zeros(n_out, np.float32)
 
-    def forward(self, X):
-        self.X = X
-        self.z1 = X @ self.W1 + self.b1
-        self.h1 = fastnl.gelu(self.z1)
-        return self.h1 @ self.W2 + self.b2
-
-    def backward(self, grad_logits):
-        """Gradients of every parameter, from the gradient of the logits."""
-        grad_h1 = grad_logits @ self.W2.T
-        grad_z1 = fastnl.gelu_backward(grad_h1, self.z1)
-        return {"W2": self.h1.T @ grad_logits, "b2": grad_logits.sum(axis=0),
-                "W1": self.X.T @ grad_z1, "b1": grad_z1.sum(axis=0)}
-
-    def step(self, grads, lr):
-        for name, grad in grads.items():
-            getattr(self, name)[...] -= lr * grad
-
-    def predict(self, X):
-        return np.argmax(self.forward(X), axis=1)
+def predict(model, X):
+    return np.argmax(model(X), axis=1)
 
 
 def shuffled_batches(n, batch_size, rng):
@@ -69,14 +63,15 @@ def shuffled_batches(n, batch_size, rng):
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def train(X, y, epochs=30, batch_size=32, lr=0.2, balanced=False, seed=0, model=None):
+def train(X, y, epochs=30, batch_size=32, lr=0.5, balanced=False, seed=0, model=None):
     """Plain SGD on the mean cross-entropy, the step decaying linearly to 0 over
     the epochs (so the last updates do not throw the model off); batches
     shuffled at the true class frequencies, or balanced (the same count of
     every class in each batch: `batch_size` rounded down to a multiple of the
     number of classes, at least one sample of each)."""
     rng = np.random.default_rng(seed)
-    model = model or MLP(X.shape[1], 128, 10, rng)
+    model = model or mlp(X.shape[1], 128, 10, rng)
+    loss_fn = nn.CrossEntropyLoss()
     if balanced:
         n_classes = len(np.unique(y))
         per_class = max(batch_size // n_classes, 1)
@@ -85,14 +80,16 @@ def train(X, y, epochs=30, batch_size=32, lr=0.2, balanced=False, seed=0, model=
         step = lr * (1 - epoch / epochs)
         batches = sampler if balanced else shuffled_batches(len(y), batch_size, rng)
         for batch in batches:
-            logits = model.forward(X[batch])
-            grad_logits = fastnl.cross_entropy_backward(logits, y[batch])
-            model.step(model.backward(grad_logits), step)
+            model.zero_grad()
+            loss_fn(model(X[batch]), y[batch])
+            model.backward(loss_fn.backward())
+            for _, parameter, grad in model.named_parameters():  # SGD
+                parameter -= step * grad
     return model
 
 
 def recall_per_class(model, X, y):
-    predicted = model.predict(X)
+    predicted = predict(model, X)
     return np.array([np.mean(predicted[y == c] == c) for c in range(10)])
 
 
@@ -116,7 +113,7 @@ def main(argv=None):
     start = time.perf_counter()
     model = train(X_train, y_train, epochs=args.epochs)
     seconds = time.perf_counter() - start
-    accuracy = np.mean(model.predict(X_test) == y_test)
+    accuracy = np.mean(predict(model, X_test) == y_test)
     print(f"digits, {len(y_train)} training samples, {args.epochs} epochs: "
           f"test accuracy {accuracy:.4f} in {seconds:.2f} s")
 

@@ -19,6 +19,8 @@ from fastnl import activations as _activations
 from fastnl import nn, sampling, ufunc  # noqa: F401  (fastnl.nn.ReLU, fastnl.ufunc.gelu, ...)
 from fastnl.along_axis import (
     softmax, log_softmax, softmin, softmax_backward, log_softmax_backward, softmin_backward,
+    logsumexp, logsumexp_backward, glu, glu_backward, gumbel_softmax, gumbel_softmax_backward,
+    one_hot,
 )
 from fastnl.losses import (
     mse_loss, l1_loss, smooth_l1_loss, huber_loss, nll_loss, cross_entropy, kl_div,
@@ -26,7 +28,7 @@ from fastnl.losses import (
     mse_loss_backward, l1_loss_backward, smooth_l1_loss_backward, huber_loss_backward,
     nll_loss_backward, cross_entropy_backward, kl_div_backward, binary_cross_entropy_backward,
     binary_cross_entropy_with_logits_backward, linear_cross_entropy,
-    linear_cross_entropy_backward,
+    linear_cross_entropy_backward, ctc_loss, ctc_loss_backward,
 )
 from fastnl.losses import (  # the likelihood and margin losses (issue 15)
     poisson_nll_loss, gaussian_nll_loss, soft_margin_loss, margin_ranking_loss,
@@ -44,12 +46,14 @@ __all__ = [
     *_activations.__all__,
     "softmax", "log_softmax", "softmin",
     "softmax_backward", "log_softmax_backward", "softmin_backward",
+    "logsumexp", "logsumexp_backward", "glu", "glu_backward",
+    "gumbel_softmax", "gumbel_softmax_backward", "one_hot",
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
     "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "mse_loss_backward", "l1_loss_backward", "smooth_l1_loss_backward", "huber_loss_backward",
     "nll_loss_backward", "cross_entropy_backward", "kl_div_backward",
     "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
-    "linear_cross_entropy", "linear_cross_entropy_backward",
+    "linear_cross_entropy", "linear_cross_entropy_backward", "ctc_loss", "ctc_loss_backward",
     "poisson_nll_loss", "gaussian_nll_loss", "soft_margin_loss", "margin_ranking_loss",
     "hinge_embedding_loss", "poisson_nll_loss_backward", "gaussian_nll_loss_backward",
     "soft_margin_loss_backward", "margin_ranking_loss_backward",

@@ -8,11 +8,12 @@ NaN, subnormals) and prints its largest error in the plain measure,
   (``<name>_backward`` with grad_output = 1), in float32 and float64, against
   the extended-precision reference, within the tolerance of
   ``fastnl._reference.TOLERANCE``;
-- the softmax family, the losses and their gradients in float32 against the
-  float64 reference (exact to far below a float32 ulp), within 4 ulp: they
-  sum in float64 and round once, but their inputs pass through exp and log;
-  the softmax outputs far below their row's largest within 70 ulp (see
-  SOFTMAX_TOLERANCE).
+- the softmax family, logsumexp, the losses and their gradients in float32
+  against the float64 reference (exact to far below a float32 ulp), within
+  4 ulp: they sum in float64 and round once, but their inputs pass through
+  exp and log; the softmax outputs far below their row's largest within 70
+  ulp (see SOFTMAX_TOLERANCE); glu and its gradient, products in float32,
+  within 6 (GLU_TOLERANCE).
 
 Exits with status 1 if an error exceeds its tolerance. Speed is
 ``python -m fastnl.bench``'s.
@@ -35,6 +36,11 @@ ROWWISE_TOLERANCE = 4.0
 # far below its row's largest (d = -70) carries |d| eps relative error, 64 ulp
 # here (torch's kernels do the same).
 SOFTMAX_TOLERANCE = 70.0
+# glu and its gradient are products computed in float32: sigmoid(b) (within
+# 2 ulp: exp's error, 1 + e's rounding and the quotient's) times a half of
+# the input, grad_output and sigmoid(-b), each product rounded once (2.9 and
+# 5.1 ulp measured; 5.5 at most by that count).
+GLU_TOLERANCE = 6.0
 
 
 def label(name, params):
@@ -131,6 +137,22 @@ def _rowwise_cases(rng):
     onehot[np.arange(257), t] = 1
     out.append(("cross_entropy_backward", fastnl.cross_entropy_backward(x, t),
                 (sm - onehot) / 257))
+    # logsumexp, and glu with its gradient (the halves of the rows, a and b)
+    a, b = x64[:, :500], x64[:, 500:]
+    ga = g[:, :500].astype(np.float64)
+    out += [
+        ("logsumexp", fastnl.logsumexp(x, 1), reference.logsumexp(x64, 1)),
+        ("logsumexp axis=0", fastnl.logsumexp(x, 0), reference.logsumexp(x64, 0)),
+        ("glu", fastnl.glu(x), reference.glu(x64)),
+        ("glu_backward", fastnl.glu_backward(x, grad_output=g[:, :500]),
+         np.concatenate([ga * reference.sigmoid(b), ga * a * reference.sigmoid(b)
+                         * reference.sigmoid(-b)], axis=1).astype(np.float64)),
+    ]
+    # ctc_loss: 4 samples of up to 50 steps of 20 classes, targets of up to 12 labels
+    lp = fastnl.log_softmax(x[:200, :20].reshape(50, 4, 20))
+    labels, il, tl = rng.integers(1, 20, (4, 12)), np.arange(47, 51), np.arange(9, 13)
+    out.append(("ctc_loss none", fastnl.ctc_loss(lp, labels, il, tl, reduction="none"),
+                reference.ctc_loss(lp.astype(np.float64), labels, il, tl, reduction="none")))
     return out
 
 
@@ -141,7 +163,8 @@ def _rowwise(print_row):
             got = np.asarray(got, dtype=np.float32)
             err = float(reference.ulp_error(got, want).max())
             allowed = (SOFTMAX_TOLERANCE if name.startswith(("softmax", "softmin"))
-                       or name == "cross_entropy_backward" else ROWWISE_TOLERANCE)
+                       or name == "cross_entropy_backward"
+                       else GLU_TOLERANCE if name.startswith("glu") else ROWWISE_TOLERANCE)
             ok = err <= allowed
             print_row(name, [f"{err:.3g}/{allowed:g}", "", "", ""], ok)
             if not ok:

@@ -29,9 +29,17 @@ How each family is split:
   row kernels per block of rows; with the class axis split, per-block lane
   statistics (max, sum of exp, the target's logit, smoothing terms) combined
   across class chunks by a tree reduction, the two-pass log-sum-exp;
+- logsumexp: the softmax's per-lane (max, sum of exp) over the reduced axes,
+  combined by the same tree reduction, then max + log(sum); its gradient one
+  blockwise expression from those; glu: its two halves sliced lazily and
+  chunked alike, each pair of blocks through the in-memory kernel (bitwise);
+  gumbel_softmax: block-seeded noise, then the softmax above; one_hot
+  blockwise (num_classes required: inferring it would read the data);
 - linear_cross_entropy: the input and target by blocks of rows, each through
   the in-memory driver with the linear layer whole; the reduced loss and
-  the parameters' gradients summed over the blocks by a tree reduction.
+  the parameters' gradients summed over the blocks by a tree reduction;
+- ctc_loss: by blocks of samples (the batch axis's chunks), each through the
+  in-memory driver; a reduced loss from all samples' losses in one task.
 
 Inside a block the kernels use fastnl's thread setting, as any call does;
 with Dask's own threads on every core, ``fastnl.set_num_threads(1)`` avoids
@@ -45,10 +53,11 @@ import dask.array as da
 import numpy as np
 
 from fastnl._config import _kernel_threads
-from fastnl._drivers import along_axis as axis_driver, elementwise, losses
+from fastnl._drivers import along_axis as axis_driver, ctc, elementwise, losses
 from fastnl._drivers import linear_losses as linear
 from fastnl._kernels import _rowwise as _kr
-from fastnl._validate import as_float_array, normalize_axis, resolve_dtype, rng_from
+from fastnl._validate import (as_float_array, normalize_axis, normalize_axes,
+                              resolve_dtype, rng_from)
 
 _F64 = np.dtype(np.float64)
 
@@ -326,6 +335,187 @@ def along_axis_backward(grad_output, output, axis, temperature, out, softmin, lo
     else:
         gx = y * (g - (g * y).sum(axis=axis, keepdims=True)) * r
     return gx.astype(result)
+
+
+# ---------------------------------------------------------------- logsumexp
+#
+# The lanes' (m, s) of the softmax's split-axis passes, over one axis or
+# several (merged inside each block), combined by the same tree reduction;
+# then m + log(s). Infinite lanes come out as the limits: +inf with s the
+# count of +inf entries, -inf + log(count) = -inf, NaN where s is NaN.
+
+def _lse_stats(x, axis, keepdims=True):
+    """One block's (m, s) over the reduced axes (dask's tuple), kept at length 1."""
+    x = as_float_array(x)[0]
+    merged, ax, kept = axis_driver.merged_axes(x, tuple(sorted(axis)))
+    return _lane_stats(merged, (ax,), t=1.0).reshape(kept)
+
+
+def _lse_stats_lazy(x, axes):
+    return da.reduction(x, _lse_stats, functools.partial(_merge_lanes, t=1.0),
+                        combine=functools.partial(_merge_lanes, t=1.0), axis=axes,
+                        keepdims=True, dtype=_LANE, meta=_meta(x.ndim, _LANE),
+                        name="fastnl-logsumexp-stats")
+
+
+def _lse_block(stats, *, result):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (stats["m"] + np.log(stats["s"])).astype(result)
+
+
+def _lse_whole_block(x, *, axes, keepdim):
+    return np.asarray(axis_driver.logsumexp(x, axes, keepdim))
+
+
+def logsumexp(x, axes, keepdim):
+    x = _dask(x)
+    _, result = resolve_dtype(x.dtype)
+    axes = normalize_axes(axes, x.ndim)
+    if x.ndim == 0:
+        return _blocks(_lse_whole_block, x, dtype=result, ndim=0, axes=axes, keepdim=keepdim)
+    y = _lse_stats_lazy(x, axes).map_blocks(_lse_block, result=result, dtype=result,
+                                            meta=_meta(x.ndim, result))
+    return y if keepdim else y.squeeze(axis=axes)
+
+
+def _lse_grad_block(x, stats, g, *, compute, result):
+    """g softmax(x) from the lanes' (m, s): exp(x - m) / s, and softmax's
+    limit 1 / s (s their count) at the entries equal to a +inf max (a lane
+    of -inf stays NaN, as in memory)."""
+    x = as_float_array(x)[0]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        p = np.exp(x - stats["m"]) / stats["s"]
+        p = np.where((x == stats["m"]) & (x == np.inf), 1 / stats["s"], p)
+    return (p.astype(compute) * g.astype(compute)).astype(result)
+
+
+def logsumexp_backward(x, axes, keepdim, grad_output, out):
+    _no_out(out)
+    x, g = _dask(x), _dask(grad_output)
+    compute, result = resolve_dtype(x.dtype)  # the input's dtype decides, as in memory
+    axes = normalize_axes(axes, x.ndim)
+    if x.ndim == 0:
+        return _blocks(_lse_grad_whole_block, x, g, dtype=result, ndim=0, axes=axes,
+                       keepdim=keepdim)
+    kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+    axis_driver.check_gradient(
+        g, kept if keepdim else tuple(n for i, n in enumerate(x.shape) if i not in axes))
+    if g.ndim:
+        g = g.reshape(kept).rechunk(tuple(c if i not in axes else (1,)
+                                          for i, c in enumerate(x.chunks)))
+    return _blocks(_lse_grad_block, x, _lse_stats_lazy(x, axes), g, dtype=result,
+                   ndim=x.ndim, compute=compute, result=result)
+
+
+def _lse_grad_whole_block(x, g, *, axes, keepdim):
+    return np.asarray(axis_driver.logsumexp_backward(x, axes, keepdim, g, None))
+
+
+# ---------------------------------------------------------------- glu
+#
+# Elementwise once the halves meet: the halves a and b are sliced lazily,
+# chunked alike, and each pair of blocks goes through the in-memory kernel
+# (bitwise the in-memory result).
+
+def _glu_halves(x, axis):
+    x = _dask(x)
+    axis, shape = axis_driver.glu_halves(x.shape, axis)
+    half = shape[axis]
+    a = x[(slice(None),) * axis + (slice(0, half),)]
+    b = x[(slice(None),) * axis + (slice(half, 2 * half),)]
+    return x, a, b.rechunk(a.chunks), axis
+
+
+def _glu_block(a, b, *, axis):
+    return np.asarray(axis_driver.glu(np.concatenate([a, b], axis=axis), axis))
+
+
+def glu(x, axis):
+    x, a, b, axis = _glu_halves(x, axis)
+    return _blocks(_glu_block, a, b, dtype=resolve_dtype(x.dtype)[1], ndim=x.ndim, axis=axis)
+
+
+def _glu_grad_block(a, b, g, *, axis, second):
+    gx = np.asarray(axis_driver.glu_backward(np.concatenate([a, b], axis=axis), axis, g, None))
+    return np.split(gx, 2, axis=axis)[1 if second else 0]
+
+
+def glu_backward(x, axis, grad_output, out):
+    _no_out(out)
+    x, a, b, axis = _glu_halves(x, axis)
+    g = _dask(grad_output)
+    axis_driver.check_gradient(g, a.shape)
+    if g.ndim:
+        g = g.rechunk(a.chunks)
+    dtype = resolve_dtype(x.dtype)[1]  # the input's dtype decides, as in memory
+    halves = [_blocks(_glu_grad_block, a, b, g, dtype=dtype, ndim=x.ndim, axis=axis,
+                      second=second) for second in (False, True)]
+    return da.concatenate(halves, axis=axis)
+
+
+# ---------------------------------------------------------------- gumbel_softmax
+#
+# The noise block by block, each block's generator seeded by one draw from
+# the caller's rng and the block's index (as rrelu's slopes: the same seed
+# and chunks give the same sample, not the in-memory one); then the softmax
+# along the axis by the functions above, the hard one-hot from a lazy argmax.
+
+def _gumbel_block(x, *, seed, block_id=None):
+    x = as_float_array(x)[0]
+    z = np.random.default_rng([seed, *block_id]).standard_exponential(x.shape, dtype=x.dtype)
+    with np.errstate(divide="ignore"):
+        np.log(z, out=z)
+    return np.subtract(x, z, out=z)
+
+
+def gumbel_softmax(logits, tau, hard, axis, rng, out):
+    _no_out(out)
+    x = _dask(logits)
+    compute, result = resolve_dtype(x.dtype)
+    axis = normalize_axis(axis, x.ndim)
+    if x.ndim == 0:  # a single category: the sample is 1
+        one = da.ones((), dtype=result)
+        return one, one
+    z = _blocks(_gumbel_block, x, dtype=compute, ndim=x.ndim,
+                seed=int(rng.integers(2**63)))
+    soft = along_axis(z, axis, tau, None, None, False, False)
+    if hard:
+        index = da.argmax(soft, axis=axis, keepdims=True)
+        shape = [1] * x.ndim
+        shape[axis] = x.shape[axis]
+        positions = da.arange(x.shape[axis], chunks=(x.chunks[axis],)).reshape(shape)
+        y = (positions == index).astype(result)
+    else:
+        y = soft.astype(result)
+    return y, soft.astype(result)
+
+
+def gumbel_softmax_backward(sample, tau, axis, grad_output, out):
+    _no_out(out)
+    y, g = _dask(sample), _dask(grad_output)
+    axis_driver.check_gradient(g, y.shape, "sample")
+    compute, result = resolve_dtype(y.dtype)  # the sample's dtype decides, as in memory
+    g = da.broadcast_to(g.astype(compute), y.shape).rechunk(y.chunks)
+    return along_axis_backward(g, y, axis, tau, None, False, False).astype(result)
+
+
+# ---------------------------------------------------------------- one_hot
+
+def _one_hot_block(t, *, num_classes):
+    return axis_driver.one_hot(t, num_classes)
+
+
+def one_hot(tensor, num_classes):
+    t = tensor if isinstance(tensor, da.Array) else da.from_array(np.asarray(tensor), chunks=-1)
+    if t.dtype.kind not in "iu":
+        raise TypeError("one_hot is only applicable to an array of integer class indices, "
+                        f"got dtype {t.dtype}")
+    if num_classes == -1:
+        raise ValueError("one_hot of a Dask array needs num_classes: inferring it would read "
+                         "the data")
+    return da.map_blocks(_one_hot_block, t, num_classes=num_classes, new_axis=t.ndim,
+                         chunks=t.chunks + ((num_classes,),), dtype=np.int64,
+                         meta=_meta(t.ndim + 1, np.int64), token="fastnl-one_hot")
 
 
 # ---------------------------------------------------------------- losses
@@ -871,6 +1061,78 @@ def linear_class_loss_backward(input, linear_weight, target, linear_bias, weight
     return (grad_x[0] if one_row else grad_x), grad_W, grad_b
 
 
+# ---------------------------------------------------------------- CTC loss
+#
+# By blocks of samples: log_probs in its chunks along the batch axis (time
+# and classes taken whole), padded targets and the lengths chunked alike,
+# each block through the in-memory driver; a reduced loss from the samples'
+# float64 losses in one last task, the in-memory reduction (the same bits).
+# Concatenated targets make one block: where each sample's labels start
+# depends on the target lengths' values.
+
+def _ctc_operands(log_probs, targets, input_lengths, target_lengths, blank, reduction):
+    """The in-memory checks of shapes and dtypes, then the operands batched
+    ((T, N, C), lengths (N,)) and chunked by blocks of samples."""
+    x, t, il, tl = (_dask(a) for a in (log_probs, targets, input_lengths, target_lengths))
+    _, loss_shape, result, blank = ctc.ctc_checks(x, t, il, tl, blank, reduction)
+    if x.ndim == 2:
+        x = x[:, None, :]
+    rows = x.chunks[1] if t.ndim == 2 else (x.shape[1],)
+    x = x.rechunk({0: -1, 1: rows, 2: -1})
+    il, tl = il.reshape(-1).rechunk((rows,)), tl.reshape(-1).rechunk((rows,))
+    # the targets with their blockwise index: padded rows follow the samples
+    t = (t.rechunk((rows, -1)), "ns") if t.ndim == 2 else (t.rechunk(-1), "k")
+    return x, t, il, tl, loss_shape, result, blank
+
+
+def _ctc_losses_block(x, t, il, tl, *, blank, zero_infinity):
+    return ctc.sample_losses(ctc.ctc_problem(x, t, il, tl, blank, "none", zero_infinity))[0]
+
+
+def _ctc_reduce_block(nll, tl, *, reduction, result):
+    tl = np.asarray(tl).astype(np.int64)
+    return np.asarray(ctc.reduce_losses(nll, tl, reduction, result, ()))
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+             zero_infinity):
+    """ctc_loss by blocks of samples: their float64 losses, then 'none' cast
+    to the result dtype, or the in-memory reduction of all of them."""
+    x, (t, t_index), il, tl, loss_shape, result, blank = _ctc_operands(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction)
+    nll = da.blockwise(_ctc_losses_block, "n", x, "tnc", t, t_index, il, "n", tl, "n",
+                       dtype=_F64, meta=_meta(1, _F64), concatenate=True, blank=blank,
+                       zero_infinity=bool(zero_infinity))
+    if reduction == "none":
+        nll = nll.astype(result)
+        return nll if loss_shape else nll.reshape(())
+    return da.blockwise(_ctc_reduce_block, "", nll, "n", tl, "n", dtype=result,
+                        meta=_meta(0, result), concatenate=True, reduction=reduction,
+                        result=result)
+
+
+def _ctc_grad_block(x, t, il, tl, g, *, blank, reduction, zero_infinity, n_total):
+    p = ctc.ctc_problem(x, t, il, tl, blank, reduction, zero_infinity)
+    # the mean's batch size is the whole batch's, not the block's
+    return ctc.gradient(p, ctc.sample_scales(p, g, n_total), None)
+
+
+def ctc_loss_backward(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                      zero_infinity, grad_output, out):
+    """The gradient of ctc_loss by the same blocks of samples."""
+    _no_out(out)
+    x, (t, t_index), il, tl, loss_shape, result, blank = _ctc_operands(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction)
+    g = _dask(grad_output)
+    losses.check_upstream(g, reduction, loss_shape)
+    g = (g.rechunk((il.chunks[0],)), "n") if g.ndim else (g, ())
+    grad = da.blockwise(_ctc_grad_block, "tnc", x, "tnc", t, t_index, il, "n", tl, "n", *g,
+                        dtype=result, meta=_meta(3, result), concatenate=True, blank=blank,
+                        reduction=reduction, zero_infinity=bool(zero_infinity),
+                        n_total=x.shape[1])
+    return grad if loss_shape else grad[:, 0, :]
+
+
 # what fastnl._dispatch.foreign hands out, by the name the public modules ask for
 # ---------------------------------------------------------------- row losses over the last axis
 #
@@ -1052,6 +1314,10 @@ IMPLEMENTATIONS = {
     "prelu": prelu, "prelu_backward": prelu_backward,
     "rrelu": rrelu, "rrelu_backward": rrelu_backward,
     "along_axis": along_axis, "along_axis_backward": along_axis_backward,
+    "logsumexp": logsumexp, "logsumexp_backward": logsumexp_backward,
+    "glu": glu, "glu_backward": glu_backward,
+    "gumbel_softmax": gumbel_softmax, "gumbel_softmax_backward": gumbel_softmax_backward,
+    "one_hot": one_hot,
     "pointwise_loss": pointwise, "pointwise_loss_backward": pointwise_backward,
     "class_loss": class_loss, "class_loss_backward": class_loss_backward,
     "linear_class_loss": linear_class_loss,
@@ -1060,4 +1326,5 @@ IMPLEMENTATIONS = {
     "multi_margin_loss": multi_margin, "multi_margin_loss_backward": multi_margin_backward,
     "multilabel_margin_loss": multilabel_margin,
     "multilabel_margin_loss_backward": multilabel_margin_backward,
+    "ctc_loss": ctc_loss, "ctc_loss_backward": ctc_loss_backward,
 }

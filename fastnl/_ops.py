@@ -106,7 +106,7 @@ KERNELS = [
            rare={"f": "!(p2 > 0)", "d": "!(p2 > 0)"}),
     # float64's tail through libm's double erfc (fnl_activations.h says why)
     Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}),
-    Kernel("gelu_tanh", rare={"f": "x < -9.0f"}),
+    Kernel("gelu_tanh"),
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1")),
     # <name>_backward(grad_output, output=y), as torch's autograd computes it
     Kernel("sigmoid", from_output=True),

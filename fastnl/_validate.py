@@ -146,17 +146,29 @@ def rng_from(rng):
 
 # --- Softmax family and losses (issue 3) ---
 
-def axis_from(axis, dim, default=-1):
-    """The axis from `axis=` or its torch alias `dim=` (not both)."""
+def axis_from(axis, dim, default=-1, *, several=False):
+    """The axis from `axis=` or its torch alias `dim=` (not both); with
+    `several`, a tuple or list of them is a tuple of ints."""
     if axis is not None and dim is not None:
         raise TypeError("pass either axis or dim (its alias), not both")
     value = axis if axis is not None else dim
     if value is None:
         return default
     try:
+        if several and isinstance(value, (tuple, list)):
+            return tuple(operator.index(v) for v in value)
         return operator.index(value)
     except TypeError:
-        raise TypeError(f"axis must be an integer, got {value!r}") from None
+        kind = "an integer or a tuple of integers" if several else "an integer"
+        raise TypeError(f"axis must be {kind}, got {value!r}") from None
+
+
+def keepdims_from(keepdims, keepdim):
+    """`keepdims=` or its torch alias `keepdim=` (not both; None: not given) as a bool."""
+    if keepdims is not None and keepdim is not None:
+        raise TypeError("pass either keepdims or keepdim (its alias), not both")
+    value = keepdims if keepdims is not None else keepdim
+    return bool(value) if value is not None else False
 
 
 def normalize_axis(axis, ndim):
@@ -168,6 +180,19 @@ def normalize_axis(axis, ndim):
     if not -n <= axis < n:
         raise np.exceptions.AxisError(axis, ndim)
     return axis % n
+
+
+def normalize_axes(axes, ndim):
+    """An axis or a tuple of axes (at least one, none twice), each through
+    `normalize_axis`, as a sorted tuple."""
+    if not isinstance(axes, tuple):
+        return (normalize_axis(axes, ndim),)
+    if not axes:
+        raise ValueError("axis (dim) must name at least one axis, got ()")
+    found = [normalize_axis(a, ndim) for a in axes]
+    if len(set(found)) != len(found):
+        raise ValueError(f"axis (dim) {axes} names an axis more than once")
+    return tuple(sorted(found))
 
 
 def check_reduction(reduction, allowed=("mean", "sum", "none")):

@@ -20,6 +20,7 @@ Each table ends with its worst ``fastnl/torch`` ratio and its case.
     python -m fastnl.bench --ops softmax cross_entropy+backward --shapes 512x32000
     python -m fastnl.bench --linear             # linear_cross_entropy against torch's (minutes)
     python -m fastnl.bench --losses --sizes 1000000 --threads 2   # the other losses
+    python -m fastnl.bench --ctc                # ctc_loss (and its backward) against torch's
 
 The torch side is what torch runs: ``torch.nn.functional.<name>`` forward,
 and for the backward its own kernel (``aten.gelu_backward``, ...) or, for
@@ -33,7 +34,10 @@ torch's ``_softmax_backward_data`` / ``_log_softmax_backward_data``, softmin's
 followed by the negation, as autograd runs them), cross_entropy with class
 indices, nll_loss (of log-probabilities), and cross_entropy forward + backward
 (``cross_entropy`` + ``cross_entropy_backward`` against torch autograd's
-forward + ``loss.backward()``); on 64 x 1000, 4096 x 1000 and 512 x 32000 (a
+forward + ``loss.backward()``); logsumexp along both axes, glu and
+gumbel_softmax along the rows, their backward (against ``aten.glu_backward``,
+the softmax backward kernel and the expression torch's autograd evaluates for
+logsumexp) and one_hot of the class indices; on 64 x 1000, 4096 x 1000 and 512 x 32000 (a
 language model's vocabulary), float32 and float64. Its ratios are the same
 ``fastnl / other``: ``fastnl/numpy`` against the plain NumPy formula (forward
 only), ``fastnl/copy`` against a parallel copy of the logits. ``--ops`` takes
@@ -51,6 +55,13 @@ forward (``'mean'``) and forward + backward (fastnl's loss and
 ``<name>_backward`` against torch autograd's forward and ``loss.backward()``)
 on inputs of 1e5 and 1e6 elements (``--sizes``); ``--ops`` names them
 (``poisson_nll_loss``, ``poisson_nll_loss+backward``, ...).
+
+Last (or alone, with ``--ctc``; not with ``--rowwise``, ``--sizes`` or
+``--shapes``) comes the CTC table, one per thread count: ``ctc_loss``
+(reduction 'mean') and ``ctc_loss`` + ``ctc_loss_backward`` against torch
+autograd's forward + ``loss.backward()``, at batch 16, 200 time steps, 30
+classes and targets of 50, float32 and float64; ``--ops ctc_loss
+ctc_loss+backward`` selects its rows.
 """
 
 import argparse
@@ -305,6 +316,7 @@ class RowwiseCase(NamedTuple):
     fastnl: object  # fastnl(inputs, out) -> a call without arguments
     torch: object   # torch(torch, inputs) -> a call without arguments
     numpy: object = None  # numpy(inputs) -> a call without arguments (forward only)
+    out: bool = True      # fastnl's call writes into out= (those without one allocate)
 
 
 class RowwiseInputs:
@@ -433,13 +445,145 @@ def _cross_entropy_both():
     return RowwiseCase("cross_entropy+backward", "forward+backward", -1, fastnl_call, torch_call)
 
 
+def _logsumexp(axis):
+    def fastnl_call(inp, out):
+        x = inp.x
+        return lambda: fastnl.logsumexp(x, axis)
+
+    def torch_call(torch, inp):
+        xt = torch.from_numpy(inp.x)
+        return lambda: torch.logsumexp(xt, axis)
+
+    def numpy_call(inp):
+        x = inp.x
+
+        def call():
+            m = x.max(axis, keepdims=True)
+            return np.log(np.exp(x - m).sum(axis)) + np.squeeze(m, axis)
+        return call
+    return RowwiseCase("logsumexp", "forward", axis, fastnl_call, torch_call, numpy_call,
+                       out=False)
+
+
+def _logsumexp_backward():
+    """g softmax(x) along the rows; torch's side is the expression its
+    autograd evaluates, grad * exp(x - result)."""
+    def fastnl_call(inp, out):
+        x, g = inp.x, np.ascontiguousarray(inp.g[:, 0])
+        return lambda: fastnl.logsumexp_backward(x, -1, grad_output=g)
+
+    def torch_call(torch, inp):
+        xt, gt = torch.from_numpy(inp.x), torch.from_numpy(np.ascontiguousarray(inp.g[:, 0]))
+        rt = torch.logsumexp(xt, -1)
+        return lambda: gt.unsqueeze(-1) * (xt - rt.unsqueeze(-1)).exp()
+    return RowwiseCase("logsumexp_backward", "backward", -1, fastnl_call, torch_call, out=False)
+
+
+def _even(inp):
+    """The logits, C-contiguous, without the last class when there is an odd
+    number (glu halves the rows)."""
+    return np.ascontiguousarray(inp.x[:, :inp.x.shape[1] // 2 * 2])
+
+
+def _glu():
+    def fastnl_call(inp, out):
+        x = _even(inp)
+        return lambda: fastnl.glu(x)
+
+    def torch_call(torch, inp):
+        xt = torch.from_numpy(_even(inp))
+        return lambda: torch.nn.functional.glu(xt)
+
+    def numpy_call(inp):
+        x = _even(inp)
+
+        def call():
+            a, b = np.split(x, 2, axis=-1)
+            return a / (1 + np.exp(-b))
+        return call
+    return RowwiseCase("glu", "forward", -1, fastnl_call, torch_call, numpy_call, out=False)
+
+
+def _half_gradient(inp):
+    """A grad_output of glu's output shape (half the rows' length), C-contiguous."""
+    return np.ascontiguousarray(inp.g[:, :inp.x.shape[1] // 2])
+
+
+def _glu_backward():
+    def fastnl_call(inp, out):
+        x, g = _even(inp), _half_gradient(inp)
+        return lambda: fastnl.glu_backward(x, grad_output=g)
+
+    def torch_call(torch, inp):
+        xt, gt = torch.from_numpy(_even(inp)), torch.from_numpy(_half_gradient(inp))
+        return lambda: torch.ops.aten.glu_backward(gt, xt, -1)
+    return RowwiseCase("glu_backward", "backward", -1, fastnl_call, torch_call, out=False)
+
+
+def _gumbel_softmax():
+    """A sample each call (the noise drawn too), tau = 1: a random result,
+    compared by its distribution, not its values."""
+    def fastnl_call(inp, out):
+        x, rng = inp.x, np.random.default_rng(3)
+        return lambda: fastnl.gumbel_softmax(x, rng=rng)
+
+    def torch_call(torch, inp):
+        xt = torch.from_numpy(inp.x)
+        return lambda: torch.nn.functional.gumbel_softmax(xt)
+
+    def numpy_call(inp):
+        x, rng = inp.x, np.random.default_rng(3)
+
+        def call():
+            z = x - np.log(rng.standard_exponential(x.shape, dtype=x.dtype))
+            e = np.exp(z - z.max(-1, keepdims=True))
+            return e / e.sum(-1, keepdims=True)
+        return call
+    return RowwiseCase("gumbel_softmax", "forward", -1, fastnl_call, torch_call, numpy_call,
+                       out=False)
+
+
+def _gumbel_softmax_backward():
+    """From the soft sample (softmax's of the logits here: the arithmetic is
+    the same), against torch's softmax backward kernel, which its autograd
+    runs for tau = 1."""
+    def fastnl_call(inp, out):
+        x, g, y = inp.x, inp.g, inp.output("softmax", -1)
+        return lambda: fastnl.gumbel_softmax_backward(x, grad_output=g, sample=y)
+
+    def torch_call(torch, inp):
+        gt, yt = torch.from_numpy(inp.g), torch.from_numpy(inp.output("softmax", -1))
+        return lambda: torch.ops.aten._softmax_backward_data(gt, yt, -1, gt.dtype)
+    return RowwiseCase("gumbel_softmax_backward", "backward", -1, fastnl_call, torch_call,
+                       out=False)
+
+
+def _one_hot():
+    def fastnl_call(inp, out):
+        t, classes = inp.target, inp.x.shape[1]
+        return lambda: fastnl.one_hot(t, classes)
+
+    def torch_call(torch, inp):
+        tt, classes = torch.from_numpy(inp.target), inp.x.shape[1]
+        return lambda: torch.nn.functional.one_hot(tt, classes)
+
+    def numpy_call(inp):
+        t, classes = inp.target, inp.x.shape[1]
+        return lambda: (t[:, None] == np.arange(classes)).astype(np.int64)
+    return RowwiseCase("one_hot", "forward", -1, fastnl_call, torch_call, numpy_call, out=False)
+
+
 def rowwise_cases():
     """The row-wise table's cases, in its order: softmax, log_softmax and
     softmin along the last axis and axis 0, their backward, cross_entropy
-    with class indices, nll_loss, and cross_entropy forward + backward."""
+    with class indices, nll_loss, cross_entropy forward + backward; then
+    logsumexp along both axes, glu, gumbel_softmax, their backward along
+    the rows, and one_hot of the class indices."""
     return ([_along_axis(n, axis) for n in SOFTMAX_FAMILY for axis in (-1, 0)]
             + [_along_axis_backward(n, axis) for n in SOFTMAX_FAMILY for axis in (-1, 0)]
-            + [_cross_entropy(), _nll_loss(), _cross_entropy_both()])
+            + [_cross_entropy(), _nll_loss(), _cross_entropy_both()]
+            + [_logsumexp(-1), _logsumexp(0), _logsumexp_backward(), _glu(), _glu_backward(),
+               _gumbel_softmax(), _gumbel_softmax_backward(), _one_hot()])
 
 
 def _rowwise_selected(ops, passes):
@@ -525,6 +669,93 @@ def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTY
         print_(f"load average (1 min) at start, end: {load[0]:.2f}, {load[1]:.2f}")
     _print_worst(rows, lambda r: f"{r['op']} {r['dtype']} {r['shape']} axis {r['axis']}",
                  print_)
+    return rows
+
+
+CTC_SIZES = ("16x200x30x50",)  # batch x time steps x classes x target length (issue 15)
+CTC_OPS = ("ctc_loss", "ctc_loss+backward")
+
+
+def _ctc_problem(size, dtype):
+    """log_probs (T, N, C) as a log_softmax of seeded logits, padded targets
+    (N, S) of non-blank classes, every sample of full input and target
+    length."""
+    n, t, c, s = _shape(size)
+    x = np.random.default_rng(0).standard_normal((t, n, c)) * 3
+    log_probs = (x - np.logaddexp.reduce(x, axis=2, keepdims=True)).astype(dtype)
+    targets = np.random.default_rng(1).integers(1, c, (n, s))
+    return log_probs, targets, np.full(n, t), np.full(n, s)
+
+
+def _ctc_fastnl(op, lp, targets, il, tl):
+    if op == "ctc_loss":
+        return lambda: fastnl.ctc_loss(lp, targets, il, tl)
+
+    def both():
+        fastnl.ctc_loss(lp, targets, il, tl)
+        return fastnl.ctc_loss_backward(lp, targets, il, tl)
+    return both
+
+
+def _ctc_torch(torch, op, lp, targets, il, tl):
+    F = torch.nn.functional
+    lpt, tt, ilt, tlt = (torch.from_numpy(a) for a in (lp, targets, il, tl))
+    if op == "ctc_loss":
+        return lambda: F.ctc_loss(lpt, tt, ilt, tlt)
+    leaf = lpt.clone().requires_grad_(True)
+
+    def both():  # autograd's forward + loss.backward(), as a training step runs them
+        leaf.grad = None
+        F.ctc_loss(leaf, tt, ilt, tlt).backward()
+        return leaf.grad
+    return both
+
+
+def run_ctc(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYPES,
+            sizes=CTC_SIZES):
+    """Measure and print the CTC table on `threads` threads: ctc_loss
+    ('mean') and ctc_loss + ctc_loss_backward against torch autograd's
+    forward + backward, per dtype and size ("NxTxCxS"); fastnl first, torch
+    after, as in `run`. Returns the rows as dicts of times in seconds."""
+    chosen = [op for op in CTC_OPS if not ops or op in ops]
+    threads = threads or fastnl.get_num_threads()
+    load = [_load()]
+    if "torch" in sys.modules:  # a previous run's torch threads may still spin
+        time.sleep(1.5)
+    grid = [(dtype, size) for dtype in dtypes for size in sizes]
+    rows = []
+    with fastnl.num_threads(threads):
+        for dtype, size in grid:
+            problem = _ctc_problem(size, dtype)
+            for op in chosen:
+                rows.append(dict(op=op, dtype=dtype, size=size, threads=threads, torch=None,
+                                 fastnl=median_time(_ctc_fastnl(op, *problem), max_repeat=21)))
+    torch = None
+    if use_torch:
+        try:
+            import torch
+            torch.set_num_threads(threads)
+        except ImportError:
+            pass
+    if torch is not None:
+        row = iter(rows)
+        for dtype, size in grid:
+            problem = _ctc_problem(size, dtype)
+            for op in chosen:
+                next(row)["torch"] = median_time(_ctc_torch(torch, op, *problem), max_repeat=21)
+    print_(_header("CTC loss (reduction 'mean')", False, torch, use_torch, threads))
+    print_("ratios: fastnl / torch, below 1 fastnl is faster; size: batch x time steps x "
+           "classes x target length")
+    header = f"{'op':<20}{'dtype':<9}{'size':>14}{'fastnl':>11}{'fastnl/torch':>14}"
+    print_(header)
+    print_("-" * len(header))
+    for r in rows:
+        print_(f"{r['op']:<20}{r['dtype']:<9}{r['size']:>14}{_fmt(r['fastnl']):>11}"
+               f"{_ratio(r['fastnl'], r['torch']):>14}")
+    load.append(_load())
+    if None not in load:
+        print_(f"load average (1 min) at start, end: {load[0]:.2f}, {load[1]:.2f}")
+    _print_worst(rows, lambda r: f"{r['op']} {r['dtype']} {r['size']}", print_)
     return rows
 
 
@@ -897,12 +1128,14 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     elementwise = [c.name for c in cases()]
     rowwise = list(dict.fromkeys(c.name for c in rowwise_cases()))
+    ctc = list(CTC_OPS)
     other_losses = list(LOSSES) + [c.name for c in loss_cases() if c.name not in LOSSES]
-    parser.add_argument("--ops", nargs="+", choices=elementwise + rowwise + other_losses,
+    parser.add_argument("--ops", nargs="+", choices=elementwise + rowwise + ctc + other_losses,
                         metavar="OP",
-                        help="activations, row-wise ops and losses (default: all); a table "
-                             "none of whose ops is named is skipped. Choices: "
-                             + ", ".join(elementwise + rowwise + other_losses))
+                        help="activations, row-wise ops, CTC and the other losses (default: "
+                             "all but the losses table); a table none of whose ops is named "
+                             "is skipped. Choices: "
+                             + ", ".join(elementwise + rowwise + ctc + other_losses))
     parser.add_argument("--passes", nargs="+", default=list(PASSES), choices=PASSES,
                         help="backward includes cross_entropy+backward")
     parser.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
@@ -923,6 +1156,9 @@ def main(argv=None):
     parser.add_argument("--losses", action="store_true",
                         help="only the losses table (poisson_nll_loss, ..., forward and "
                              "forward + backward)")
+    parser.add_argument("--ctc", action="store_true",
+                        help="only the CTC table (ctc_loss, and with its backward, at "
+                             f"{' '.join(CTC_SIZES)}, batch x time x classes x target length)")
     parser.add_argument("--linear", action="store_true",
                         help="only linear_cross_entropy against torch's, per size and thread "
                              "count (minutes)")
@@ -934,10 +1170,15 @@ def main(argv=None):
     elementwise_ops = [o for o in ops if o in elementwise]
     rowwise_ops = [o for o in ops if o in rowwise]
     loss_ops = [o for o in ops if o in other_losses]
-    if args.losses or (loss_ops and not elementwise_ops and not rowwise_ops):
+    ctc_ops = [o for o in ops if o in ctc]
+    if args.losses or (loss_ops and not (elementwise_ops or rowwise_ops or ctc_ops)):
         for threads in args.threads:
             run_losses(threads, not args.no_torch, ops=loss_ops, dtypes=args.dtypes,
                        sizes=args.sizes or LOSS_SIZES, passes=args.passes)
+        return
+    if args.ctc:
+        for threads in args.threads:
+            run_ctc(threads, not args.no_torch, ops=ctc_ops, dtypes=args.dtypes)
         return
     if not (args.rowwise or (args.shapes and not args.sizes)) and (elementwise_ops or not ops):
         for threads in args.threads:
@@ -947,6 +1188,9 @@ def main(argv=None):
         for threads in args.threads:
             run_rowwise(threads, not args.no_torch, ops=rowwise_ops, dtypes=args.dtypes,
                         shapes=args.shapes or ROWWISE_SHAPES, passes=args.passes, out=args.out)
+    if not (args.rowwise or args.sizes or args.shapes) and (ctc_ops or not ops):
+        for threads in args.threads:
+            run_ctc(threads, not args.no_torch, ops=ctc_ops, dtypes=args.dtypes)
 
 
 if __name__ == "__main__":

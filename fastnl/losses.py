@@ -13,8 +13,12 @@ never materialising the N x C log-probabilities.
 
 Every loss has ``<name>_backward(input, target, <same parameters>,
 grad_output=1.0, out=None)``, the gradient with respect to the input (see
-the "gradients" section at the end). The arrays are checked and computed by
-the drivers of :mod:`fastnl._drivers.losses`, which forward and backward share.
+the "gradients" section at the end); a loss of several float inputs
+(gaussian_nll_loss's input and var, margin_ranking_loss's and
+cosine_embedding_loss's two, triplet_margin_loss's three) returns a tuple of
+their gradients, in argument order, and has no ``out``. The arrays are
+checked and computed by the drivers of :mod:`fastnl._drivers.losses`, which
+forward and backward share.
 """
 
 import math
@@ -23,6 +27,7 @@ import warnings
 import numpy as np
 
 from fastnl._dispatch import foreign, lazy
+from fastnl._drivers import ctc as _ctc
 from fastnl._drivers import linear_losses as _linear
 from fastnl._drivers import losses as _driver
 from fastnl._kernels import _losses as _kl
@@ -44,6 +49,7 @@ __all__ = [
     "triplet_margin_loss", "triplet_margin_loss_backward",
     "multi_margin_loss", "multi_margin_loss_backward",
     "multilabel_margin_loss", "multilabel_margin_loss_backward",
+    "ctc_loss", "ctc_loss_backward",
 ]
 
 
@@ -413,9 +419,12 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 # ---------------------------------------------------------------- likelihood and margin losses
 #
-# Elementwise too, through the same kernels and drivers: a third operand
-# (gaussian_nll_loss's var, margin_ranking_loss's target) is one of the
-# driver's per-element arrays.
+# The elementwise ones (poisson_nll_loss to hinge_embedding_loss) run the
+# pointwise kernels and drivers: a third operand (gaussian_nll_loss's var,
+# margin_ranking_loss's target) is one of the driver's per-element arrays.
+# The row ones reduce over the last axis: multilabel_soft_margin_loss through
+# binary_cross_entropy_with_logits's kernel, the others through the row
+# kernels of fastnl._kernels._rowlosses (fastnl._drivers.losses, "row losses").
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -428,8 +437,8 @@ def _poisson_args(log_input, full, eps):
     return "poisson_nll", (real("eps", eps),)
 
 
-def _margin(margin, name="margin"):
-    return (real(name, margin),)
+def _margin(margin):
+    return (real("margin", margin),)
 
 
 def _gaussian_args(input, var, full, eps):
@@ -2091,12 +2100,16 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     input : array_like
         Features, (N, in_features) or (in_features,).
     linear_weight : array_like
-        (C, in_features), as ``torch.nn.Linear`` stores its weight.
+        (C, in_features), as ``torch.nn.Linear`` stores its weight; or, as
+        torch's K-dimensional loss, (C, d1, ..., dK, in_features): logits
+        (N, C, d1, ..., dK), each position (d1, ..., dK) walked as a problem
+        of its own (NumPy arrays only; the input must then be (N, in_features)).
     target : array_like
-        Class indices (integers), (N,) or () for a 1-d input; or class
-        probabilities (floats) of the logits' shape, (N, C) or (C,).
+        Class indices (integers), (N,) or () for a 1-d input ((N, d1, ...,
+        dK) in the K-dimensional form); or class probabilities (floats) of
+        the logits' shape, (N, C) or (C,) ((N, C, d1, ..., dK)).
     linear_bias : array_like, optional
-        (C,), the linear layer's bias.
+        (C,), the linear layer's bias ((C, d1, ..., dK) in the K-dimensional form).
     weight : array_like, optional
         One weight per class, as in :func:`cross_entropy`.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
@@ -2217,3 +2230,149 @@ def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=N
     return _linear.linear_cross_entropy_backward(input, linear_weight, target, linear_bias,
                                                  weight, _linear_args(ignore_index), reduction,
                                                  label_smoothing, chunk_size, grad_output)
+
+
+# ---------------------------------------------------------------- CTC
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False):
+    r"""Connectionist temporal classification loss; mirrors ``torch.nn.functional.ctc_loss``.
+
+    The negative log-likelihood of each sample's target sequence, summed over
+    every alignment of it to the input's time steps (Graves et al., 2006):
+    a path emits one class per time step, and collapsing its repeats and
+    then dropping its blanks must give the target. With the target extended
+    by blanks, :math:`l' = (b, l_1, b, l_2, \dots, l_S, b)`, the forward
+    variables follow
+
+    .. math:: \alpha_t(s) = \log\!\sum_{k} e^{\alpha_{t-1}(s - k)} + \log p_t(l'_s),
+              \qquad k \in \{0, 1\} \text{, and } 2 \text{ where } l'_s \ne b, l'_{s-2},
+
+    and the loss is :math:`-\log(e^{\alpha_{T-1}(2S)} + e^{\alpha_{T-1}(2S-1)})`,
+    :math:`T` the sample's input length.
+    The recursions run in log space and float64 in a compiled kernel (each
+    time step one vectorised loop over the states), one sample per thread.
+
+    Parameters
+    ----------
+    log_probs : array_like
+        Log-probabilities (usually a ``log_softmax`` over the classes), of
+        shape (T, N, C): time steps, batch, classes; or (T, C) unbatched.
+    targets : array_like of int
+        Class indices, padded (N, S), sample n's labels in the first
+        ``target_lengths[n]`` entries of row n (the rest is not read); or
+        concatenated, 1-d, the samples' labels one after the other,
+        ``sum(target_lengths)`` entries. Unbatched: (S,) or (1, S).
+    input_lengths, target_lengths : array_like of int
+        Each sample's number of time steps (at most T) and of labels; one per
+        sample (an int, or one entry, unbatched).
+    blank : int, default 0
+        The blank's class index.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        ``'mean'`` divides each sample's loss by its target length (at least
+        1) and averages over the batch; ``'sum'`` sums the losses; ``'none'``
+        returns them, shape (N,) (or a scalar, unbatched).
+    zero_infinity : bool, default False
+        Whether an infinite loss (a target no alignment fits in the input's
+        length) counts as 0, with a zero gradient.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The loss, in the log-probabilities' float dtype (float16 and
+        bfloat16 compute in float32).
+
+    Raises
+    ------
+    TypeError
+        If the targets or lengths are not integers.
+    ValueError
+        If a shape does not fit (the message names the shapes), a length is
+        negative or an input length longer than T, a padded row is shorter
+        than its target length, `blank` is not in [0, C), or `reduction` is
+        unknown.
+    IndexError
+        If a label (within its sample's length) is not in [0, C).
+
+    Notes
+    -----
+    Sums run in float64 within the kernel, so float32 losses are correctly
+    rounded to within a few float32 ulps, and the bits do not depend on the
+    thread count. A target longer than its input allows (each label needs a
+    step, and a label repeated back to back one more step between them) has
+    probability 0: the loss is ``inf`` (0 with `zero_infinity`). Dask arrays
+    give a lazy result, computed by blocks of samples (the chunks of the
+    batch axis; one block with concatenated targets).
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> lp = np.log(np.full((2, 1, 2), 0.5))      # T = 2, N = 1, C = 2 (blank 0)
+    >>> float(fastnl.ctc_loss(lp, [[1]], [2], [1], reduction="sum"))  # 3 paths of 1/4
+    0.2876820724517809
+    >>> fastnl.ctc_loss(lp, [[1, 1]], [2], [2], reduction="none")     # needs 3 steps
+    array([inf])
+    """
+    if lazy(log_probs, targets, input_lengths, target_lengths):
+        return foreign("ctc_loss")(log_probs, targets, input_lengths, target_lengths, blank,
+                                   reduction, zero_infinity)
+    return _ctc.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                         zero_infinity)
+
+
+def ctc_loss_backward(log_probs, targets, input_lengths, target_lengths, blank=0,
+                      reduction="mean", zero_infinity=False, grad_output=1.0, out=None):
+    r"""Gradient of :func:`ctc_loss` with respect to `log_probs`, as torch computes it.
+
+    At each time step :math:`t` of sample :math:`n` within its input length,
+
+    .. math:: \frac{\partial \ell}{\partial \log p_t(c)} = g_n \Big(p_t(c)
+              - \frac{1}{P} \sum_{s:\, l'_s = c} e^{\alpha_t(s) + \beta_t(s)
+              - \log p_t(c)}\Big)
+
+    where :math:`P` is the target's probability, :math:`\beta` the backward
+    variables, and :math:`g_n` the upstream gradient of the sample's loss
+    (divided by ``N * max(target_length, 1)`` for ``'mean'``); 0 past the
+    input length. The second term is the class's posterior (the free
+    inputs' gradient); the first, :math:`p_t(c) = e^{\log p_t(c)}`, is
+    torch's: it makes this the gradient of the logits when `log_probs` is
+    their ``log_softmax`` (the softmax's backward then leaves it unchanged).
+    An infeasible target (infinite loss) gives NaN, as in torch, or 0 with
+    `zero_infinity`.
+
+    Parameters
+    ----------
+    log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity
+        As given to :func:`ctc_loss`.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the shape of `log_probs` and the result
+        dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `log_probs`, of its shape and result dtype.
+
+    Raises
+    ------
+    TypeError, ValueError, IndexError
+        As :func:`ctc_loss`; ValueError also for a `grad_output` of the wrong
+        shape.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> lp = np.log(np.full((2, 1, 2), 0.5))
+    >>> fastnl.ctc_loss_backward(lp, [[1]], [2], [1], reduction="sum")[:, 0]  # 1/2 - 2/3
+    array([[ 0.16666667, -0.16666667],
+           [ 0.16666667, -0.16666667]])
+    """
+    if lazy(log_probs, targets, input_lengths, target_lengths, grad_output):
+        return foreign("ctc_loss_backward")(log_probs, targets, input_lengths, target_lengths,
+                                            blank, reduction, zero_infinity, grad_output, out)
+    return _ctc.ctc_loss_backward(log_probs, targets, input_lengths, target_lengths, blank,
+                                  reduction, zero_infinity, grad_output, out)

@@ -32,7 +32,7 @@ Examples
 >>> ufunc.leaky_relu(np.array([-2.0, 3.0]), 0.5)
 array([-1.,  3.])
 >>> ufunc.softplus(np.float32([0.0, 1.0]), [[1.0], [2.0]], 20.0)
-array([[0.6931472, 1.3132617],
+array([[0.6931472, 1.3132616],
        [0.3465736, 1.063464 ]], dtype=float32)
 >>> ufunc.celu([-1.0], 0.0)           # alpha = 0 is outside celu's domain
 array([nan])

@@ -5,7 +5,8 @@ bfloat16, as it does float16. Since the float32 path is tested everywhere
 else, the bfloat16 path is tested against it: ``f(x)`` for a bfloat16 ``x``
 has the bits of ``f(x.astype(float32)).astype(bfloat16)`` (bfloat16 to
 float32 is exact; ml_dtypes' cast rounds to nearest even), for every
-activation and derivative, the softmax family, every loss, the nn classes,
+activation and derivative, the softmax family, logsumexp, glu,
+gumbel_softmax (one_hot refuses it: indices are integers), every loss, the nn classes,
 NumPy's ufunc protocol and Dask. A reduced loss is its float64 sum rounded
 once to bfloat16, as to float16: the same bits, but for a tie created by the
 intermediate float32 rounding, which these inputs do not hold. Then against
@@ -251,6 +252,46 @@ def test_softmax_family_and_backward(bf16, name):
         assert_rounded(forward(x64, dtype=dtype), forward(f32(x64.astype(bf16))), bf16)
 
 
+def test_logsumexp_glu_gumbel_softmax_and_backward(bf16):
+    """logsumexp, glu and gumbel_softmax (its noise drawn in float32 from the
+    same seed) and their backward passes: the float32 results rounded once."""
+    x, g = data(bf16, (6, 40, 8)), data(bf16, (6, 40, 8), seed=1, special=False)
+    for dim in (0, 1, -1, (0, 2)):
+        assert_rounded(fastnl.logsumexp(x, dim), fastnl.logsumexp(f32(x), dim), bf16)
+        gl = data(bf16, np.shape(fastnl.logsumexp(x, dim)), seed=2, special=False)
+        assert_rounded(fastnl.logsumexp_backward(x, dim, grad_output=gl),
+                       fastnl.logsumexp_backward(f32(x), dim, grad_output=f32(gl)), bf16)
+    for dim in (0, 1, 2):
+        y = fastnl.glu(x, dim)
+        assert_rounded(y, fastnl.glu(f32(x), dim), bf16)
+        gy = data(bf16, y.shape, seed=3, special=False)
+        assert_rounded(fastnl.glu_backward(x, dim, grad_output=gy),
+                       fastnl.glu_backward(f32(x), dim, grad_output=f32(gy)), bf16)
+    x = data(bf16, (6, 40, 8), special=False)
+    for hard in (False, True):
+        y, soft = fastnl.gumbel_softmax(x, 0.5, hard, dim=1, rng=4, return_soft=True)
+        y32, soft32 = fastnl.gumbel_softmax(f32(x), 0.5, hard, dim=1, rng=4, return_soft=True)
+        assert_rounded(y, y32, bf16)
+        assert_rounded(soft, soft32, bf16)
+        assert_rounded(fastnl.gumbel_softmax_backward(x, 0.5, hard, dim=1, grad_output=g,
+                                                      sample=soft),
+                       fastnl.gumbel_softmax_backward(x, 0.5, hard, dim=1, grad_output=f32(g),
+                                                      sample=f32(soft)), bf16)
+
+
+def test_one_hot_refuses_bfloat16(bf16):
+    # class indices must be integers, as torch's one_hot takes int64 only
+    with pytest.raises(TypeError, match="integer class indices, got dtype bfloat16"):
+        fastnl.one_hot(np.array([1, 2], bf16))
+
+
+def test_glu_module(bf16):
+    x = data(bf16, (5, 8), special=False)
+    m = fastnl.nn.GLU()
+    assert_rounded(m(x), fastnl.glu(f32(x)), bf16)
+    assert_rounded(m.backward(), fastnl.glu_backward(f32(x)), bf16)
+
+
 # ---------------------------------------------------------------- losses
 
 def _loss_operands(name, bf16):
@@ -327,6 +368,24 @@ def test_linear_cross_entropy_and_backward(bf16, reduction):
                                                     **kw32)
         for a, b32 in zip(got, want):
             assert_rounded(a, b32, bf16)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_ctc_loss_and_backward(bf16, reduction):
+    rng = np.random.default_rng(6)
+    lp = fastnl.log_softmax(rng.standard_normal((12, 3, 5)) * 2).astype(bf16)
+    targets, il, tl = rng.integers(1, 5, (3, 4)), np.array([12, 9, 6]), np.array([4, 2, 0])
+    kw = dict(reduction=reduction, zero_infinity=True)
+    assert_rounded(fastnl.ctc_loss(lp, targets, il, tl, **kw),
+                   fastnl.ctc_loss(f32(lp), targets, il, tl, **kw), bf16)
+    g = rng.standard_normal(3).astype(bf16) if reduction == "none" else 2.0
+    assert_rounded(fastnl.ctc_loss_backward(lp, targets, il, tl, **kw, grad_output=g),
+                   fastnl.ctc_loss_backward(f32(lp), targets, il, tl, **kw, grad_output=f32(g)),
+                   bf16)
+    module = fastnl.nn.CTCLoss(reduction=reduction)
+    assert_rounded(module(lp, targets, il, tl), fastnl.ctc_loss(f32(lp), targets, il, tl,
+                                                               reduction=reduction), bf16)
+    assert module.backward().dtype == bf16
 
 
 # ---------------------------------------------------------------- nn classes
@@ -460,6 +519,18 @@ def test_dask(bf16):
     module, lazy_module = fastnl.nn.GELU(), fastnl.nn.GELU()
     module(x), lazy_module(dx)
     _lazy_equal(lazy_module.backward(), module.backward())
+    dx1 = da.from_array(x, chunks=(3, 6))
+    _lazy_equal(fastnl.logsumexp(dx, 1), fastnl.logsumexp(x, 1), ulps=1)  # split: a tree sum
+    _lazy_equal(fastnl.logsumexp(dx1, 1), fastnl.logsumexp(x, 1))
+    _lazy_equal(fastnl.glu(dx, 1), fastnl.glu(x, 1))
+    _lazy_equal(fastnl.glu_backward(dx, 1, grad_output=g[:, :3]),
+                fastnl.glu_backward(x, 1, grad_output=g[:, :3]))
+    soft = fastnl.softmax(x, axis=1)
+    _lazy_equal(fastnl.gumbel_softmax_backward(None, 0.5, grad_output=dg,
+                                               sample=da.from_array(soft, chunks=(3, 6))),
+                fastnl.gumbel_softmax_backward(None, 0.5, grad_output=g, sample=soft))
+    lazy_sample = fastnl.gumbel_softmax(dx, rng=0).compute()
+    assert lazy_sample.dtype == bf16 and np.allclose(f32(lazy_sample).sum(axis=1), 1, atol=0.05)
 
 
 # ---------------------------------------------------------------- torch

@@ -158,14 +158,25 @@ def problem(rng):
         "lx2": rng.standard_normal((1, SHAPE[2])),
         "lsign": rng.choice([-1.0, 1.0], SHAPE[0]),
         "mlt": np.tile([1, 3, -1, 0, 2], (SHAPE[0], 1)),
+        # one_hot's indices, and logits whose largest entry beats the Gumbel noise
+        # (below about 10 in 240 draws) by 50: the hard sample is the lazy argmax's
+        "ct": (ct := rng.integers(0, SHAPE[1], (SHAPE[0], SHAPE[2]))),
+        "gl": 50.0 * fastnl.one_hot(ct, SHAPE[1]).transpose(0, 2, 1) + x,
+        "gg": rng.standard_normal((SHAPE[0], SHAPE[1] // 2, SHAPE[2])),  # glu's grad_output
+        # ctc_loss: log-probabilities (T, N, C) = (8, 6, 5), padded targets, lengths
+        "clp": fastnl.log_softmax(x, axis=2),
+        "ctg": rng.integers(1, SHAPE[2], (SHAPE[1], 3)),
+        "cil": np.array([8, 7, 8, 6, 5, 8]),
+        "ctl": np.array([3, 2, 0, 3, 1, 2]),
+        "cg": rng.standard_normal(SHAPE[1]),
     }
 
 
 # Chunks of the operands in the Dask version of `problem`: everything split,
 # the 1-d / broadcast operands with chunks of their own (not those of x).
 PROBLEM_CHUNKS = {"pweight": 4, "bw": (4, 1), "pw": 3, "w": 4, "t": (3, 2), "tg": (3, 2),
-                  "lt": 3, "lb": 4, "var": (3, 4), "x2": (5, 2, 1),
-                  "lx2": (1, 2), "lsign": 3}
+                  "lt": 3, "lb": 4, "ct": (3, 2), "gg": (3, 2, 2), "var": (3, 4),
+                  "x2": (5, 2, 1), "lx2": (1, 2), "lsign": 3}
 
 
 def _first_params(name):
@@ -273,6 +284,17 @@ def public_calls():
             a["lx"], a["mlt"], reduction="none"),
         "multilabel_margin_loss_backward": lambda a: F.multilabel_margin_loss_backward(
             a["lx"], a["mlt"]),
+        "logsumexp": lambda a: F.logsumexp(a["x"], (0, 2), keepdim=True),
+        "logsumexp_backward": lambda a: F.logsumexp_backward(a["x"], 1, grad_output=a["tg"]),
+        "glu": lambda a: F.glu(a["x"], dim=1),
+        "glu_backward": lambda a: F.glu_backward(a["x"], 1, grad_output=a["gg"]),
+        "gumbel_softmax": lambda a: F.gumbel_softmax(a["gl"], 0.5, hard=True, dim=1, rng=0),
+        "gumbel_softmax_backward": lambda a: F.gumbel_softmax_backward(
+            a["x"], 0.5, dim=1, grad_output=a["g"], sample=a["sm_out"]),
+        "one_hot": lambda a: F.one_hot(a["ct"], SHAPE[1]),
+        "ctc_loss": lambda a: F.ctc_loss(a["clp"], a["ctg"], a["cil"], a["ctl"]),
+        "ctc_loss_backward": lambda a: F.ctc_loss_backward(
+            a["clp"], a["ctg"], a["cil"], a["ctl"], reduction="none", grad_output=a["cg"]),
     })
     return calls
 
@@ -1152,3 +1174,55 @@ def test_modules_stay_lazy(rng):
         assert reads.count == before  # nothing read yet
         assert_close(got, expected, rtol_of(np.float64))
         assert_close(got_grad, expected_grad, rtol_of(np.float64))
+
+
+# ---------------------------------------------------------------- logsumexp, glu, gumbel_softmax, one_hot
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("split", list(CHUNKINGS))
+@pytest.mark.parametrize("dim", [0, 1, 2, (0, 2), (0, 1, 2)])
+def test_logsumexp_split_lanes_and_limits(dtype, split, dim, rng):
+    """The lanes' (max, sum) merged across chunks: the in-memory result to
+    summation order, the limits of lanes holding +inf, -inf only or NaN
+    (whatever chunk they fall in), and the gradient's softmax limit."""
+    x = (rng.standard_normal(SHAPE) * 3).astype(dtype)
+    x[0, 0, 0], x[1, :, 2], x[2, 4, 1], x[3, 2, :] = np.inf, -np.inf, np.nan, -np.inf
+    dx = lazy(x, CHUNKINGS[split])
+    for keepdim in (False, True):
+        assert_close(fastnl.logsumexp(dx, dim, keepdim), fastnl.logsumexp(x, dim, keepdim),
+                     rtol_of(dtype))
+    g = rng.standard_normal(np.shape(fastnl.logsumexp(x, dim))).astype(dtype)
+    assert_close(fastnl.logsumexp_backward(dx, dim, grad_output=lazy(g)),
+                 fastnl.logsumexp_backward(x, dim, grad_output=g), rtol_of(dtype))
+
+
+def test_glu_gumbel_one_hot_checks_at_call_time(rng):
+    x = lazy(rng.standard_normal((4, 5)))
+    with pytest.raises(ValueError, match="dimension 1 is size 5"):
+        fastnl.glu(x)
+    with pytest.raises(ValueError, match=r"grad_output has shape \(4, 5\)"):
+        fastnl.glu_backward(x, 0, grad_output=x)
+    with pytest.raises(ValueError, match="needs num_classes"):
+        fastnl.one_hot(lazy(np.array([1, 2])))
+    with pytest.raises(TypeError, match="integer class indices"):
+        fastnl.one_hot(x, 3)
+    with pytest.raises(ValueError, match=r"grad_output has shape \(3,\)"):
+        fastnl.logsumexp_backward(x, 1, grad_output=lazy(np.ones(3)))
+    with pytest.raises(ValueError, match="tau must be > 0"):
+        fastnl.gumbel_softmax(x, tau=0)
+
+
+def test_gumbel_softmax_blocks_draw_from_the_seed(rng):
+    """Each block's noise from the call's seed and the block's index: the
+    same seed and chunks give the same sample, another seed another; every
+    soft sample sums to 1 along the split axis and the hard one is the
+    one-hot of its argmax."""
+    x = rng.standard_normal((8, 9))
+    dx = lazy(x, (0, 1))
+    y, soft = fastnl.gumbel_softmax(dx, 0.5, True, dim=1, rng=1, return_soft=True)
+    y, soft = y.compute(), soft.compute()
+    again = fastnl.gumbel_softmax(dx, 0.5, False, dim=1, rng=1).compute()
+    assert np.array_equal(again, soft)
+    assert not np.array_equal(fastnl.gumbel_softmax(dx, 0.5, dim=1, rng=2).compute(), soft)
+    np.testing.assert_allclose(soft.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_array_equal(y, fastnl.one_hot(soft.argmax(axis=1), 9))

@@ -616,3 +616,49 @@ def test_dask_errors_at_once_or_at_compute(da):
     lazy_loss = fastnl.linear_cross_entropy(xd, W, da.from_array(bad, chunks=7))
     with pytest.raises(IndexError, match=f"Target {C}"):  # the values are read in the blocks
         lazy_loss.compute()
+
+
+K_OPTIONS = [{}, {"weight": "w"}, {"label_smoothing": 0.1}, {"ignore_index": 1}]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("targets, option", [("indices", o) for o in K_OPTIONS]
+                         + [("probabilities", o) for o in K_OPTIONS if "ignore_index" not in o])
+def test_k_dimensional_form_against_torch(reduction, option, targets, torch):
+    """torch's K-dimensional loss, linear_weight (C, d1, d2, in_features):
+    loss and the three gradients as torch's autograd gives them."""
+    rng = np.random.default_rng(7)
+    n, c, dims = 5, 4, (2, 3)
+    x = rng.standard_normal((n, D))
+    W = rng.standard_normal((c,) + dims + (D,))
+    b = rng.standard_normal((c,) + dims)
+    if targets == "indices":
+        t = rng.integers(0, c, (n,) + dims)
+        t[0, 0, 0] = 1  # one ignored where ignore_index=1
+    else:
+        t = rng.random((n, c) + dims)
+        t /= t.sum(axis=1, keepdims=True)
+    kwargs = {k: (rng.random(c) if v == "w" else v) for k, v in option.items()}
+    X, Wt, B = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
+    want = torch.nn.functional.linear_cross_entropy(
+        X, Wt, torch.tensor(t), linear_bias=B, reduction=reduction,
+        **{k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()})
+    g = rng.standard_normal(tuple(want.shape))
+    want.backward(torch.tensor(g))
+    got = fastnl.linear_cross_entropy(x, W, t, linear_bias=b, reduction=reduction, **kwargs)
+    gx, gW, gb = fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b, reduction=reduction,
+                                                      grad_output=g, **kwargs)
+    for a, w in [(got, want), (gx, X.grad), (gW, Wt.grad), (gb, B.grad)]:
+        np.testing.assert_allclose(a, w.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_k_dimensional_form_errors():
+    x, W = np.ones((3, 4)), np.ones((5, 2, 4))
+    with pytest.raises(ValueError, match=r"needs an input of rows, \(N, 4\)"):
+        fastnl.linear_cross_entropy(np.ones(4), W, np.zeros(2, int))
+    with pytest.raises(ValueError, match=r"linear_bias must have shape \(5, 2\)"):
+        fastnl.linear_cross_entropy(x, W, np.zeros((3, 2), int), linear_bias=np.ones(5))
+    with pytest.raises(ValueError, match="target"):
+        fastnl.linear_cross_entropy(x, W, np.zeros(3, int))
+    with pytest.raises(IndexError, match="Target 5 is out of bounds"):
+        fastnl.linear_cross_entropy(x, W, np.full((3, 2), 5))

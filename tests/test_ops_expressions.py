@@ -86,7 +86,10 @@ def test_rowwise_cases_are_the_matrix():
     family = [(f"{n}{s}", axis) for s in ("", "_backward") for n in bench.SOFTMAX_FAMILY
               for axis in (-1, 0)]
     assert found == family + [("cross_entropy", -1), ("nll_loss", -1),
-                              ("cross_entropy+backward", -1)]
+                              ("cross_entropy+backward", -1), ("logsumexp", -1),
+                              ("logsumexp", 0), ("logsumexp_backward", -1), ("glu", -1),
+                              ("glu_backward", -1), ("gumbel_softmax", -1),
+                              ("gumbel_softmax_backward", -1), ("one_hot", -1)]
     assert not {c.name for c in bench.rowwise_cases()} & {c.name for c in bench.cases()}
 
 
@@ -99,7 +102,14 @@ def _result(value):
 def test_rowwise_numpy_formula(case, dtype):
     inp = bench.RowwiseInputs(dtype, "6x40")
     got, expected = case.numpy(inp)(), case.fastnl(inp, None)()
+    if case.name == "one_hot":  # int64 as torch's, whatever the logits' dtype
+        assert got.dtype == expected.dtype == np.int64 and np.array_equal(got, expected)
+        return
     assert np.asarray(got).dtype == dtype
+    if case.name == "gumbel_softmax":  # the same seed and recipe: the same draws
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 if dtype == np.float32
+                                   else 1e-12)
+        return
     np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
@@ -109,18 +119,27 @@ def test_rowwise_torch_call(torch, case, dtype):
     inp = bench.RowwiseInputs(dtype, "6x40")
     expected = case.fastnl(inp, None)()
     got = _result(case.torch(torch, inp)())
+    if case.name == "one_hot":
+        assert got.dtype == np.int64 and np.array_equal(got, expected)
+        return
     assert got.dtype == dtype
+    if case.name == "gumbel_softmax":  # two random samples: distributions along the rows
+        for sample in (got, expected):
+            assert sample.shape == inp.x.shape and np.all(sample >= 0)
+            np.testing.assert_allclose(sample.sum(axis=-1), 1, rtol=1e-5)
+        return
     np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-12,
                                atol=8 * np.finfo(dtype).eps)
     # with out=, fastnl's call writes into it (and returns it)
     out = np.empty_like(inp.x)
     written = case.fastnl(inp, out)()
-    if np.ndim(written):
+    if case.out and np.ndim(written):
         assert written is out
-    if not case.name.endswith("backward"):
-        return
-    # torch's side is what its autograd runs for that backward
     name = case.name.removesuffix("_backward").removesuffix("+backward")
+    if not case.name.endswith("backward") or name not in (*bench.SOFTMAX_FAMILY,
+                                                          "cross_entropy"):
+        return  # glu's, gumbel_softmax's, logsumexp's: autograd's own kernel or expression
+    # torch's side is what its autograd runs for that backward
     leaf = torch.from_numpy(inp.x.copy()).requires_grad_(True)
     if name == "cross_entropy":
         torch.nn.functional.cross_entropy(leaf, torch.from_numpy(inp.target)).backward()

@@ -178,6 +178,16 @@ def test_bench_rowwise_with_torch(torch, capsys):
     assert "writing into out=; torch " in out and "worst fastnl/torch: " in out
 
 
+def test_bench_ctc(torch, capsys):
+    from fastnl import bench
+    rows = bench.run_ctc(threads=1, dtypes=["float64"], sizes=["3x20x5x4"])
+    assert [r["op"] for r in rows] == list(bench.CTC_OPS)
+    assert all(r["fastnl"] > 0 and r["torch"] > 0 for r in rows)
+    out = capsys.readouterr().out.splitlines()
+    assert "CTC loss" in out[0] and [line.split()[0] for line in out[4:6]] == list(bench.CTC_OPS)
+    assert out[-2].startswith("worst fastnl/torch: ")
+
+
 def _bench_main(argv, monkeypatch):
     """The tables python -m fastnl.bench `argv` prints, as (kind, threads)."""
     from fastnl import bench
@@ -187,6 +197,8 @@ def _bench_main(argv, monkeypatch):
     monkeypatch.setattr(bench, "run_rowwise", lambda threads, use_torch, **kw:
                         calls.append(("rowwise", threads, kw["ops"], kw["dtypes"], kw["shapes"],
                                       kw["passes"], kw["out"])))
+    monkeypatch.setattr(bench, "run_ctc", lambda threads, use_torch, **kw:
+                        calls.append(("ctc", threads, kw["ops"], kw["dtypes"])))
     bench.main(argv)
     return calls
 
@@ -200,7 +212,8 @@ def test_bench_command_line(monkeypatch):
     assert calls == [("elementwise", 1, [], list(DTYPES), SIZES, list(PASSES), False),
                      ("elementwise", 2, [], list(DTYPES), SIZES, list(PASSES), False),
                      ("rowwise", 1, [], list(DTYPES), ROWWISE_SHAPES, list(PASSES), False),
-                     ("rowwise", 2, [], list(DTYPES), ROWWISE_SHAPES, list(PASSES), False)]
+                     ("rowwise", 2, [], list(DTYPES), ROWWISE_SHAPES, list(PASSES), False),
+                     ("ctc", 1, [], list(DTYPES)), ("ctc", 2, [], list(DTYPES))]
     assert _bench_main("--rowwise --dtypes float64 --threads 1 --shapes 64x1000".split(),
                        monkeypatch) == [("rowwise", 1, [], ["float64"], ["64x1000"],
                                          list(PASSES), False)]
@@ -215,6 +228,11 @@ def test_bench_command_line(monkeypatch):
                                       monkeypatch)] == ["rowwise"]
     assert [c[0] for c in _bench_main("--sizes 10 --shapes 8x10 --threads 1".split(),
                                       monkeypatch)] == ["elementwise", "rowwise"]
+    assert _bench_main("--ctc --threads 2 --dtypes float32".split(), monkeypatch) == [
+        ("ctc", 2, [], ["float32"])]
+    assert _bench_main("--ops ctc_loss+backward relu --threads 1".split(), monkeypatch) == [
+        ("elementwise", 1, ["relu"], list(DTYPES), SIZES, list(PASSES), False),
+        ("ctc", 1, ["ctc_loss+backward"], list(DTYPES))]
     with pytest.raises(SystemExit):
         _bench_main(["--shapes", "64by1000"], monkeypatch)
 
@@ -325,3 +343,28 @@ def test_asv_losses_covers_the_bench_and_runs(monkeypatch):
     threads = fastnl.get_num_threads()
     _run_asv_grid(_asv_module("bench_losses", monkeypatch, smoke=True).Losses)
     assert fastnl.get_num_threads() == threads
+
+
+def test_asv_nn_smoke_grid_runs(monkeypatch):
+    """bench_nn.py's smoke grid, each benchmark once: the step lowers the loss."""
+    smoke = _asv_module("bench_nn", monkeypatch, smoke=True)
+    _run_asv_grid(smoke.MLPStep)
+    bench = smoke.MLPStep()
+    bench.setup(16, "float32", 1)
+    before = bench.loss_fn(bench.model(bench.x), bench.t)
+    for _ in range(3):
+        bench.time_step(16, "float32", 1)
+    assert bench.loss_fn(bench.model(bench.x), bench.t) < before
+    bench.teardown()
+
+
+def test_asv_ctc_covers_the_bench_and_its_smoke_grid_runs(monkeypatch):
+    """asv's CTC grid is the bench's CTC table (ops, sizes, dtypes, threads);
+    the smoke grid, a smaller size, runs each benchmark once."""
+    from fastnl import bench
+    full = _asv_module("bench_ctc", monkeypatch, smoke=False)
+    assert full.CTC.params == (list(bench.CTC_OPS), list(bench.CTC_SIZES), list(bench.DTYPES),
+                               list(bench.THREADS))
+    threads = fastnl.get_num_threads()
+    _run_asv_grid(_asv_module("bench_ctc", monkeypatch, smoke=True).CTC)
+    assert fastnl.get_num_threads() == threads  # teardown restored the default

@@ -1,7 +1,8 @@
 """Row-wise kernels, the cases of ``python -m fastnl.bench --rowwise``:
 softmax / log_softmax / softmin along the last axis and along axis 0 (the
 tile kernel), their backward, cross_entropy with class indices, nll_loss and
-cross_entropy forward + backward, over op x shape x dtype x threads (Rowwise,
+cross_entropy forward + backward, logsumexp, glu, gumbel_softmax, their
+backward and one_hot, over op x shape x dtype x threads (Rowwise,
 allocating and writing into out=), plus the cases the table leaves out
 (AlongAxis: short rows; CrossEntropy: a small classifier, label smoothing,
 the backward alone, its earlier timings kept on the bench's shapes). Inputs are made once per process and cached."""
@@ -27,7 +28,8 @@ SHORT_ROWS = ["1000x64"]
 CE_SHAPES = ["256x10"]
 if os.environ.get("FASTNL_ASV_SMOKE"):  # CI: a small grid that still runs every path
     OPS = ["softmax", "log_softmax@0", "softmin_backward", "softmax_backward@0",
-           "cross_entropy", "nll_loss", "cross_entropy+backward"]
+           "cross_entropy", "nll_loss", "cross_entropy+backward", "logsumexp@0",
+           "logsumexp_backward", "glu_backward", "gumbel_softmax", "one_hot"]
     SHAPES = ["64x1000"]
     FUNCS = ["softmax"]
     SHORT_ROWS = ["100x16"]

@@ -53,6 +53,10 @@ _TOP_GROUPS = [
      "Normalisation along an axis, with an optional temperature; see the "
      ":doc:`/gallery` for the effect of the temperature.",
      lambda n, o: n.removesuffix("_backward") in _SOFTMAX_FAMILY),
+    ("along_axis", "Along an axis: logsumexp, glu, gumbel_softmax, one_hot",
+     "``torch.logsumexp`` and the relatives of the softmax in ``torch.nn.functional``; "
+     "``dim`` and ``keepdim`` also accept NumPy's ``axis`` and ``keepdims`` (not both).",
+     lambda n, o: n.removesuffix("_backward") in _ALONG_AXIS),
     ("losses", "Losses",
      "Losses with torch's reductions; see :doc:`/guides/losses`.",
      lambda n, o: _module_of(o) == "fastnl.losses" or n.removesuffix("_backward") in _LOSSES),
@@ -64,9 +68,10 @@ _TOP_GROUPS = [
 
 
 _SOFTMAX_FAMILY = {"softmax", "log_softmax", "softmin"}
+_ALONG_AXIS = {"logsumexp", "glu", "gumbel_softmax", "one_hot"}
 _LOSSES = {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
            "kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-           "linear_cross_entropy"}
+           "linear_cross_entropy", "ctc_loss"}
 
 
 def _module_of(obj):
@@ -226,6 +231,17 @@ TORCH_FUNCTIONS += [
     (_F + "softmax", "fastnl.softmax", _AXIS),
     (_F + "log_softmax", "fastnl.log_softmax", _AXIS),
     (_F + "softmin", "fastnl.softmin", _AXIS),
+    ("torch.logsumexp", "fastnl.logsumexp",
+     "``dim`` (an int or a tuple) also as ``axis``, ``keepdim`` as ``keepdims``. Beyond "
+     "torch: the gradient where a lane holds +inf is softmax's limit (torch: NaN)."),
+    (_F + "glu", "fastnl.glu", "``dim=`` also as ``axis``."),
+    (_F + "gumbel_softmax", "fastnl.gumbel_softmax",
+     "Extra ``rng`` (``None``, a seed or a ``numpy.random.Generator``) instead of torch's "
+     "global generator; no ``eps`` (unused in torch): pass ``dim`` by keyword. "
+     "``hard=True`` returns the exact one-hot; ``return_soft=True`` also returns the soft "
+     "sample, which ``gumbel_softmax_backward`` takes."),
+    (_F + "one_hot", "fastnl.one_hot", "Any integer dtype (torch: int64 only); the result is "
+     "int64 as torch's."),
     (_F + "mse_loss", "fastnl.mse_loss", _NO_WEIGHT),
     (_F + "l1_loss", "fastnl.l1_loss", _NO_WEIGHT),
     (_F + "smooth_l1_loss", "fastnl.smooth_l1_loss", _LOSS),
@@ -257,14 +273,19 @@ TORCH_FUNCTIONS += [
      "Pass ``reduction`` by keyword: torch's deprecated ``size_average`` and ``reduce`` come "
      "after ``weight``. Any integer dtype of class indices."),
     (_F + "multilabel_margin_loss", "fastnl.multilabel_margin_loss", _LOSS),
+    (_F + "ctc_loss", "fastnl.ctc_loss",
+     "Integer targets and lengths only (torch also casts float and bool targets); a label "
+     "outside [0, C) within its target length is an IndexError (torch reads out of bounds). "
+     "Recursions in float64 also for float32."),
 ]
 
 _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
     "Softmax", "LogSoftmax", "Softmin", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
-    "NLLLoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss",
-    "AdaptiveLogSoftmaxWithLoss", "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss",
-    "MarginRankingLoss", "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss",
-    "CosineEmbeddingLoss", "TripletMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss",
+    "NLLLoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "CTCLoss",
+    "AdaptiveLogSoftmaxWithLoss", "GLU", "Linear", "Sequential",
+    "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MarginRankingLoss",
+    "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss",
+    "TripletMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss",
 ]
 _NN_NOTES = {
     "PReLU": "``weight`` is a NumPy array (float32 by default); its gradient accumulates "
@@ -282,6 +303,15 @@ _NN_NOTES = {
                          "negative; ``p`` finite.",
     "AdaptiveLogSoftmaxWithLoss": "Extra ``rng`` (for the initial weights) and ``dtype``; "
                                   "``state_dict()`` with torch's keys, as NumPy arrays.",
+    "GLU": "``dim`` as in torch.",
+    "Linear": "Extra ``rng`` (for torch's initialisation) and ``dtype`` (float32 by "
+              "default), no ``device``; the matrix product is NumPy's (BLAS). ``backward`` "
+              "adds into ``weight_grad`` and ``bias_grad``.",
+    "Sequential": "``backward(grad_output=None)`` runs each module's backward in reverse; "
+                  "``named_parameters()`` yields ``(name, array, grad)`` under torch's names "
+                  "(``0.weight``), so an SGD step is ``p -= lr * grad`` over it. "
+                  "``state_dict()`` / ``load_state_dict()`` with torch's keys; ``train()``, "
+                  "``eval()`` and ``zero_grad()`` reach every module.",
 }
 TORCH_CLASSES = [(f"torch.nn.{c}", f"fastnl.nn.{c}", _NN_NOTES.get(c, "")) for c in _NN_CLASSES]
 TORCH_CLASSES += [
@@ -304,7 +334,11 @@ def _gradient_note():
              ("softmax_backward", "``<name>_backward(grad_output, output, axis=-1, "
                                   "temperature=1.0)`` for the softmax family"),
              ("cross_entropy_backward", "``<name>_backward(input, target, ..., "
-                                        "grad_output=1.0)`` for the losses")]
+                                        "grad_output=1.0)`` for the losses"),
+             ("logsumexp_backward", "``<name>_backward(input, <same arguments>, "
+                                    "grad_output=1.0)`` for logsumexp, glu and "
+                                    "gumbel_softmax (which takes its soft sample as "
+                                    "``sample=``)")]
     present = [text for name, text in forms if hasattr(fastnl, name)]
     missing = [text.rsplit(" for ", 1)[1] for name, text in forms if not hasattr(fastnl, name)]
     note = "Explicit: " + "; ".join(present) + ". Modules have ``.backward()``."

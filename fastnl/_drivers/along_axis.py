@@ -14,7 +14,7 @@ from fastnl._config import _kernel_threads
 from fastnl._kernels import _rowwise as _k
 from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, check_out, deliver, is_float, normalize_axis,
-                              writes_into)
+                              normalize_axes, resolve_dtype, writes_into)
 
 
 def lanes(arrays, axis):
@@ -100,3 +100,201 @@ def softmax_backward(grad_output, output, axis, temperature, out, softmin, log_o
     arrays, order, outer, n, inner = lanes([g, y], axis)
     return _run(_k.softmax_backward, arrays, order, out, y.shape, result,
                 (outer, n, inner, t, log_out))
+
+
+# ---------------------------------------------------------------- logsumexp
+
+def merged_axes(x, axes):
+    """`x` with the `axes` (sorted) merged into one: (array, axis, the shape
+    of the result with those axes kept at length 1). One axis is read in
+    place (through `lanes`); several are moved last and copied once."""
+    kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+    if len(axes) == 1:
+        return x, axes[0], kept
+    rest = [i for i in range(x.ndim) if i not in axes]
+    merged = np.transpose(x, rest + list(axes)).reshape(
+        [x.shape[i] for i in rest] + [math.prod(x.shape[i] for i in axes)])
+    return merged, merged.ndim - 1, kept
+
+
+def _lse(x, axis):
+    """logsumexp of the float array `x` along `axis`, in its dtype, with that
+    axis kept at length 1."""
+    (xa,), order, outer, n, inner = lanes([x], axis)
+    kept = list(xa.shape)
+    kept[axis] = 1
+    out = empty((outer * inner,), x.dtype)
+    if n == 0:
+        out.fill(-np.inf)  # the sum of no terms is 0
+    else:
+        _k.logsumexp((xa if order == "C" else xa.T).reshape(-1), out, outer, n, inner,
+                     _kernel_threads())
+    # out holds the lanes in C order of the array `lanes` read: the transpose for 'F'
+    return out.reshape(kept) if order == "C" else out.reshape(kept[::-1]).T
+
+
+def logsumexp(x, axes, keepdim):
+    """log(sum(exp(x))) over the `axes` (an int or a tuple), stable and in the
+    limit for infinite lanes."""
+    x, result = as_float_array(x)
+    axes = normalize_axes(axes, x.ndim)
+    merged, axis, kept = merged_axes(x, axes)
+    y = _lse(merged, axis).reshape(kept if x.ndim else ())
+    if not keepdim:
+        y = y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+    return deliver(y, None, result)
+
+
+def _checked_out(out, shape, result):
+    """Check `out`: None, or an ndarray of `shape` and the `result` dtype
+    (which `deliver` then writes)."""
+    if out is not None:
+        check_out(out, tuple(shape), result)
+
+
+def check_gradient(g, shape, name="output"):
+    """A ValueError unless grad_output `g` (a NumPy or Dask array) is a scalar
+    or of the forward's result `shape`; a TypeError names an unsupported dtype."""
+    resolve_dtype(g.dtype)
+    if g.ndim and g.shape != tuple(shape):
+        raise ValueError(f"grad_output has shape {g.shape} but the {name} has shape "
+                         f"{tuple(shape)}; they must be the same (or grad_output a scalar)")
+
+
+def _gradient(grad_output, shape, compute, name="output"):
+    """grad_output as an array of the input's `compute` dtype, checked against
+    the forward's result `shape` (a scalar broadcasts): the input's dtype
+    decides, as in the losses' backward passes, so the default 1.0 keeps a
+    float32 gradient float32."""
+    g = np.asarray(grad_output)
+    check_gradient(g, shape, name)
+    return g.astype(compute, copy=False)
+
+
+def logsumexp_backward(x, axes, keepdim, grad_output, out):
+    """d/dx = grad_output * softmax(x) over the axes (softmax's limit for
+    +inf entries)."""
+    x, result = as_float_array(x)
+    axes = normalize_axes(axes, x.ndim)
+    merged, axis, kept = merged_axes(x, axes)
+    reduced = kept if keepdim else tuple(n for i, n in enumerate(x.shape) if i not in axes)
+    g = _gradient(grad_output, reduced if x.ndim else (), x.dtype)
+    _checked_out(out, x.shape, result)
+    p = softmax(merged, axis, 1.0, None, None, False, False)
+    if len(axes) > 1:  # back from the merged layout
+        rest = [i for i in range(x.ndim) if i not in axes]
+        p = np.transpose(p.reshape([x.shape[i] for i in rest + list(axes)]),
+                         np.argsort(rest + list(axes)))
+    gx = np.multiply(p, g.reshape(kept) if g.ndim else g, dtype=x.dtype)
+    return deliver(gx.reshape(x.shape), out, result)
+
+
+# ---------------------------------------------------------------- glu
+
+def glu_halves(shape, axis):
+    """glu's checks on an input of `shape` (a ValueError as torch's): the
+    axis in [0, ndim) and the output's shape."""
+    if not shape:
+        raise ValueError("glu does not support scalars because halving size must be even")
+    axis = normalize_axis(axis, len(shape))
+    n = shape[axis]
+    if n % 2:
+        raise ValueError(f"Halving dimension must be even, but dimension {axis} is size {n}")
+    return axis, shape[:axis] + (n // 2,) + shape[axis + 1:]
+
+
+def _halves(x, axis):
+    """The C-ordered (outer, 2m) view of glu's input and its checks: the
+    flat buffer, its order, outer, m and the output's shape."""
+    axis, shape = glu_halves(x.shape, axis)
+    (xa,), order, outer, n, inner = lanes([x], axis)
+    return (xa if order == "C" else xa.T).reshape(-1), order, outer, n // 2 * inner, shape
+
+
+def glu(x, axis):
+    """a * sigmoid(b), a and b the halves of `x` along `axis`."""
+    x, result = as_float_array(x)
+    flat, order, outer, m, shape = _halves(x, axis)
+    y = empty(shape, x.dtype, order=order)
+    _k.glu(flat, (y if order == "C" else y.T).reshape(-1), outer, m, _kernel_threads())
+    return deliver(y, None, result)
+
+
+def glu_backward(x, axis, grad_output, out):
+    """The gradient of glu with respect to its input: the halves' gradients
+    side by side along `axis`."""
+    x, result = as_float_array(x)
+    flat, order, outer, m, shape = _halves(x, axis)
+    g = _gradient(grad_output, shape, x.dtype)
+    _checked_out(out, x.shape, result)
+    g = np.broadcast_to(g, shape)
+    g = np.ascontiguousarray(g) if order == "C" else np.asfortranarray(g)
+    gx = empty(x.shape, x.dtype, order=order)
+    _k.glu_backward((g if order == "C" else g.T).reshape(-1), flat,
+                    (gx if order == "C" else gx.T).reshape(-1), outer, m, _kernel_threads())
+    return deliver(gx, out, result)
+
+
+# ---------------------------------------------------------------- gumbel_softmax
+
+def gumbel_softmax(logits, tau, hard, axis, rng, out):
+    """(the sample, the soft sample): softmax((logits + g) / tau) along
+    `axis`, g = -log(E) standard Gumbel noise from E ~ Exp(1) drawn by `rng`
+    in the compute dtype; with `hard`, the one-hot of the soft sample's
+    argmax (the first one)."""
+    x, result = as_float_array(logits)
+    axis = normalize_axis(axis, x.ndim)
+    _checked_out(out, x.shape, result)
+    z = rng.standard_exponential(x.shape, dtype=x.dtype)
+    with np.errstate(divide="ignore"):  # a draw of 0 gives +inf noise: softmax's limit
+        np.log(z, out=z)
+    np.subtract(x, z, out=z)
+    soft = softmax(z, axis, tau, None, z if z.ndim else None, False, False)
+    soft = np.asarray(soft)
+    if not hard:
+        y = soft
+    else:
+        y = np.zeros_like(soft)
+        if soft.ndim and soft.size:
+            index = np.expand_dims(np.argmax(soft, axis=axis), axis)
+            np.put_along_axis(y, index, 1, axis=axis)
+        elif soft.ndim == 0:
+            y = np.ones_like(soft)
+    return deliver(y, out, result), deliver(soft, None, result)
+
+
+def gumbel_softmax_backward(sample, tau, axis, grad_output, out):
+    """The gradient with respect to the logits, from the soft sample: softmax's
+    backward at temperature tau (straight through the hard one-hot)."""
+    y, result = as_float_array(sample, "sample")
+    g = _gradient(grad_output, y.shape, y.dtype, "sample")
+    _checked_out(out, y.shape, result)
+    g = np.ascontiguousarray(np.broadcast_to(g, y.shape))
+    gx = softmax_backward(g, y, axis, tau, None, False, False)
+    return deliver(np.asarray(gx), out, result)
+
+
+# ---------------------------------------------------------------- one_hot
+
+def one_hot(tensor, num_classes):
+    """int64 one-hot of the class indices `tensor` along a new last axis."""
+    t = np.asarray(tensor)
+    if t.dtype.kind not in "iu":
+        raise TypeError("one_hot is only applicable to an array of integer class indices, "
+                        f"got dtype {t.dtype}")
+    if num_classes == -1:
+        if t.size == 0:
+            raise ValueError("Can not infer total number of classes from empty tensor: "
+                             "pass num_classes")
+        num_classes = int(t.max()) + 1
+    if t.size:
+        low, high = t.min(), t.max()
+        if low < 0:
+            raise IndexError(f"Class values must be non-negative, got {low}")
+        if high >= num_classes:
+            raise IndexError(f"Class values must be smaller than num_classes "
+                             f"({num_classes}), got {high}")
+    y = np.zeros(t.shape + (num_classes,), np.int64)
+    flat = y.reshape(-1, num_classes)
+    flat[np.arange(t.size), t.reshape(-1).astype(np.intp, copy=False)] = 1
+    return y

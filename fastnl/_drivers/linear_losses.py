@@ -205,21 +205,30 @@ class LinearProblem:
     __slots__ = ("p", "x2", "W", "b", "n_classes", "block", "dtype", "squeeze", "tp")
 
 
+def _dtypes(x, W, b):
+    """(compute, result) dtypes of the input, weight and bias, after refusing
+    any non-real one by name."""
+    arrays = [x, W] + ([] if b is None else [b])
+    for a in arrays:
+        resolve_dtype(a.dtype)
+    return resolve_dtype(np.result_type(*[a.dtype for a in arrays]))
+
+
 def check_linear(x, W, b, t, weight, ignore_index, reduction, label_smoothing):
     """The checks that need only shapes and dtypes (any array type: the Dask
     path runs them before building its graph): cross_entropy's ClassProblem
     `p` (its `expected`, `result`, `probabilities`, ...) and the compute dtype."""
-    arrays = [x, W] + ([] if b is None else [b])
-    for a in arrays:
-        resolve_dtype(a.dtype)  # rejects non-real dtypes, naming them
-    compute, result = resolve_dtype(np.result_type(*[a.dtype for a in arrays]))
+    compute, result = _dtypes(x, W, b)
     if x.ndim not in (1, 2):
         raise ValueError(f"input must be (N, in_features) or (in_features,), got shape "
                          f"{x.shape}")
+    if W.ndim > 2:  # the in-memory path routes it to spatial_cross_entropy first
+        raise ValueError(f"the K-dimensional loss (linear_weight {W.shape}) takes NumPy "
+                         f"arrays, not Dask arrays")
     if W.ndim != 2 or W.shape[1] != x.shape[-1]:
-        raise ValueError(f"linear_weight must be (num_classes, in_features) with "
-                         f"in_features={x.shape[-1]} as the input {x.shape}, got shape "
-                         f"{W.shape}")
+        raise ValueError(f"linear_weight must be (num_classes, in_features) or (num_classes, "
+                         f"d1, ..., dK, in_features) with in_features={x.shape[-1]} as the "
+                         f"input {x.shape}, got shape {W.shape}")
     C = W.shape[0]
     if b is not None and b.shape != (C,):
         raise ValueError(f"linear_bias must have shape ({C},) (one per class of "
@@ -396,6 +405,9 @@ def linear_cross_entropy(input, linear_weight, target, linear_bias, weight, igno
                          reduction, label_smoothing, chunk_size, out, keep_stats=False):
     """The loss; keep_stats: (loss, row statistics), which the backward can
     take instead of walking the classes once more for them."""
+    if np.ndim(linear_weight) > 2 and not keep_stats:
+        return spatial_cross_entropy(input, linear_weight, target, linear_bias, weight,
+                                     ignore_index, reduction, label_smoothing, chunk_size, out)
     q = linear_problem(input, linear_weight, target, linear_bias, weight, ignore_index,
                        reduction, label_smoothing, chunk_size)
     p = q.p
@@ -447,6 +459,10 @@ def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, wei
     grad_input += G W_block, grad_weight[block] = G^T x, grad_bias[block] =
     column sums of G. `stats`: the row statistics a forward with keep_stats
     returned for these same operands (else they are computed again)."""
+    if np.ndim(linear_weight) > 2 and stats is None:
+        return spatial_cross_entropy_backward(input, linear_weight, target, linear_bias,
+                                              weight, ignore_index, reduction,
+                                              label_smoothing, chunk_size, grad_output)
     q = linear_problem(input, linear_weight, target, linear_bias, weight, ignore_index,
                        reduction, label_smoothing, chunk_size)
     p = q.p
@@ -456,6 +472,104 @@ def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, wei
     grad_x = deliver(grad_x, None, p.result)
     grad_W = deliver(grad_W, None, p.result)
     grad_b = None if grad_b is None else deliver(grad_b.astype(q.dtype), None, p.result)
+    return grad_x, grad_W, grad_b
+
+
+# ---- the K-dimensional loss: linear_weight (C, d1, ..., dK, in_features)
+
+def _spatial(input, linear_weight, target, linear_bias, weight, ignore_index, reduction,
+             label_smoothing):
+    """torch's K-dimensional form, logits (N, C, d1, ..., dK) = input @ W^T
+    with W (C, d1, ..., dK, in_features): at each position j of (d1, ..., dK)
+    an ordinary problem of its own weight W[:, j] (C, in_features), bias
+    b[:, j] and targets t[:, j]. Returns the whole loss's ClassProblem (its
+    checks, `expected` (N, d1, ..., dK) and mean denominator, as
+    cross_entropy's on those logits) and, per position, (W_j, b_j, t_j)."""
+    x, W = np.asarray(input), np.asarray(linear_weight)
+    b = None if linear_bias is None else np.asarray(linear_bias)
+    t = np.asarray(target)
+    weight = None if weight is None else np.asarray(weight)
+    compute, result = _dtypes(x, W, b)
+    if x.ndim != 2:
+        raise ValueError(f"the K-dimensional loss of linear_weight {W.shape} needs an input "
+                         f"of rows, (N, {W.shape[-1]}), got shape {x.shape}")
+    if W.shape[-1] != x.shape[-1]:
+        raise ValueError(f"linear_weight must be (num_classes, d1, ..., dK, in_features) with "
+                         f"in_features={x.shape[-1]} as the input {x.shape}, got shape "
+                         f"{W.shape}")
+    C, dims = W.shape[0], W.shape[1:-1]
+    if b is not None and b.shape != W.shape[:-1]:
+        raise ValueError(f"linear_bias must have shape {W.shape[:-1]} (one per output of "
+                         f"linear_weight {W.shape}), got shape {b.shape}")
+    logits_shape = (x.shape[0], C) + dims
+    stand_in = np.broadcast_to(np.zeros((), result), logits_shape)
+    p = _losses.class_checks("cross_entropy", stand_in, t, weight, ignore_index, reduction,
+                             label_smoothing)
+    p.w = _losses.class_weight(weight, compute)
+    if not p.probabilities:
+        p.t = _losses.class_indices(t, C, p.ignore_index)
+    # targets (N, *dims) or (N, C, *dims)
+    parts = []
+    for j in np.ndindex(*dims):
+        W_j = W[(slice(None),) + j]
+        b_j = None if b is None else b[(slice(None),) + j]
+        t_j = t[(slice(None), slice(None)) + j] if p.probabilities else t[(slice(None),) + j]
+        parts.append((W_j, b_j, t_j))
+    return p, np.dtype(compute), x, parts
+
+
+def spatial_cross_entropy(input, linear_weight, target, linear_bias, weight, ignore_index,
+                          reduction, label_smoothing, chunk_size, out):
+    """The K-dimensional loss: each position's rows (float64), reduced as
+    cross_entropy reduces its (N, d1, ..., dK) losses."""
+    p, compute, x2, parts = _spatial(input, linear_weight, target, linear_bias, weight,
+                                     ignore_index, reduction, label_smoothing)
+    if out is not None:
+        check_out(out, p.expected if p.reduction == "none" else (), p.result)
+    N, n_positions = x2.shape[0], len(parts)
+    loss = np.zeros((N, n_positions))
+    row_weight = np.zeros((N, n_positions))
+    for j, (W_j, b_j, t_j) in enumerate(parts):
+        q = linear_problem(x2, W_j, t_j, b_j, weight, p.ignore_index, "none",
+                           label_smoothing, chunk_size)
+        loss_j, weight_j, _ = row_losses(q)
+        loss[:, j] = loss_j
+        if weight_j is not None:
+            row_weight[:, j] = weight_j
+    value = _losses.reduce_rows(loss.reshape(-1), row_weight.reshape(-1), p)
+    if out is not None:
+        out[...] = value
+        value = out
+    return value
+
+
+def spatial_cross_entropy_backward(input, linear_weight, target, linear_bias, weight,
+                                   ignore_index, reduction, label_smoothing, chunk_size,
+                                   grad_output):
+    """The K-dimensional loss's gradients: each position's, from its rows'
+    upstream gradients; grad_input summed over the positions."""
+    p, compute, x2, parts = _spatial(input, linear_weight, target, linear_bias, weight,
+                                     ignore_index, reduction, label_smoothing)
+    W = np.asarray(linear_weight)
+    N, n_positions = x2.shape[0], len(parts)
+    g, scale = _losses.upstream(grad_output, p.reduction, p.expected, compute,
+                                _losses.class_denominator(p))
+    g = g.astype(np.float64).reshape(N, n_positions) if g.size else None
+    grad_x = np.zeros(x2.shape, np.float64)
+    grad_W = np.empty(W.shape, compute)
+    grad_b = None if linear_bias is None else np.empty(W.shape[:-1], compute)
+    for j, (index, (W_j, b_j, t_j)) in enumerate(zip(np.ndindex(*W.shape[1:-1]), parts)):
+        q = linear_problem(x2, W_j, t_j, b_j, weight, p.ignore_index, "none",
+                           label_smoothing, chunk_size)
+        gs = np.full(N, scale) if g is None else np.ascontiguousarray(g[:, j])
+        gx_j, gW_j, gb_j = gradients(q, gs)
+        grad_x += gx_j
+        grad_W[(slice(None),) + index] = gW_j
+        if grad_b is not None:
+            grad_b[(slice(None),) + index] = gb_j
+    grad_x = deliver(grad_x.astype(compute), None, p.result)
+    grad_W = deliver(grad_W, None, p.result)
+    grad_b = None if grad_b is None else deliver(grad_b, None, p.result)
     return grad_x, grad_W, grad_b
 
 

@@ -11,7 +11,7 @@
 from libc.math cimport INFINITY, M_PI
 from cython cimport floating
 from fastnl._kernels._math cimport log_, log1p_, fabs_
-from fastnl._kernels._scalar cimport exp_, exp_nonpos, log1p_unit, sigmoid
+from fastnl._kernels._scalar cimport exp_, sigmoid, softplus
 
 
 cdef inline floating mse(floating x, floating t) noexcept nogil:
@@ -68,11 +68,10 @@ cdef inline floating bce(floating x, floating t) noexcept nogil:
 
 
 cdef inline floating softplus_neg(floating x) noexcept nogil:
-    # -log(sigmoid(x)) = log(1 + exp(-x)) = softplus(-x), as the activation
-    # computes it (beta 1, no threshold): max(-x, 0) + log1p(exp(-|x|)); exp
-    # only ever sees -|x| <= 0, so it cannot overflow (x = -1e4 gives 1e4).
-    cdef floating z = -x
-    return (z if z > 0 else 0) + log1p_unit(exp_nonpos(-fabs_(z)))
+    # -log(sigmoid(x)) = log(1 + exp(-x)) = softplus(-x), which the activation
+    # computes as max(-x, 0) + log1p(exp(-|x|)): exp only ever sees -|x| <= 0,
+    # so it cannot overflow (x = -1e4 gives 1e4). beta 1, no threshold.
+    return softplus(-x, <floating>1, <floating>INFINITY)
 
 
 cdef inline floating bce_logits(floating x, floating t, floating pos_weight) noexcept nogil:

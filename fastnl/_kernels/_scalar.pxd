@@ -11,15 +11,11 @@ from cython cimport floating
 cdef extern from "fnl_math.h" nogil:
     float fnl_exp_f(float x) noexcept
     double fnl_exp_d(double x) noexcept
-    float fnl_exp_nonpos_f(float x) noexcept
-    double fnl_exp_nonpos_d(double x) noexcept
-    float fnl_log1p_f(float x) noexcept
-    double fnl_log1p_d(double x) noexcept
     float fnl_sigmoid_f(float x) noexcept
     double fnl_sigmoid_d(double x) noexcept
 
 cdef extern from "fnl_activations.h" nogil:
-    float fnl_softplus_f(float x, float beta, float threshold) noexcept
+    float fnl_softplus_f(float x, double beta, double threshold) noexcept
     double fnl_softplus_d(double x, double beta, double threshold) noexcept
     float fnl_leaky_relu_f(float x, float negative_slope) noexcept
     double fnl_leaky_relu_d(double x, double negative_slope) noexcept
@@ -32,22 +28,6 @@ cdef inline floating exp_(floating x) noexcept nogil:
         return fnl_exp_f(x)
     else:
         return fnl_exp_d(x)
-
-
-cdef inline floating exp_nonpos(floating x) noexcept nogil:
-    # exp of x <= 0 (or -inf, NaN)
-    if floating is float:
-        return fnl_exp_nonpos_f(x)
-    else:
-        return fnl_exp_nonpos_d(x)
-
-
-cdef inline floating log1p_unit(floating x) noexcept nogil:
-    # log1p of x in [0, 1]
-    if floating is float:
-        return fnl_log1p_f(x)
-    else:
-        return fnl_log1p_d(x)
 
 
 cdef inline floating sigmoid(floating x) noexcept nogil:

@@ -27,6 +27,8 @@
 #ifndef FNL_ACTIVATIONS_H
 #define FNL_ACTIVATIONS_H
 
+#include <float.h>
+
 #include "fnl_math.h"
 
 /* ---------------------------------------------------------------- identity */
@@ -74,9 +76,14 @@ FNL_INLINE double fnl_leaky_relu_backward_d(double g, double x, double ns) {
    celu = (alpha, 1, 1/alpha), selu = (alpha scale, scale, 1); expm1 keeps
    relative accuracy near 0-. For input_scale > 0 only (x * is <= 0 where
    used); the loop sends other scales to libm's expm1. */
-FNL_INLINE float fnl_elu_f(float x, float nc, float pc, float is) {
-    float m = fnl_expm1n_f(x * is) * nc;
-    return x <= 0 ? m : x * pc;
+/* float32 in float64 with the parameters unrounded, rounded once: float32
+   arithmetic reached 1.15 ulp, and selu 2.1 (its scale rounded to float32
+   first; x * scale also overflowed to inf for x within 3% of the largest
+   float32, where the true result is finite). torch's float32 elu takes
+   2.8 ns per element (AVX2, 10^5, one thread), this about 2. */
+FNL_INLINE float fnl_elu_f(float x, double nc, double pc, double is) {
+    double xd = x, m = fnl_expm1_fd(xd * is) * nc;
+    return (float)(x <= 0 ? m : xd * pc);
 }
 FNL_INLINE float fnl_elu_backward_f(float g, float x, float nc, float pc, float is) {
     float m = g * is * nc * fnl_exp_f(x * is);
@@ -92,8 +99,9 @@ FNL_INLINE double fnl_elu_backward_d(double g, double x, double nc, double pc, d
 }
 /* input_scale <= 0 (celu with alpha < 0): x * input_scale > 0, where the
    vector expm1n (nonpositive arguments only) does not reach: libm's expm1 */
-static inline float fnl_elu_rare_f(float x, float nc, float pc, float is) {
-    return x <= 0 ? expm1f(x * is) * nc : x * pc;
+static inline float fnl_elu_rare_f(float x, double nc, double pc, double is) {
+    double xd = x;
+    return (float)(x <= 0 ? expm1(xd * is) * nc : xd * pc);
 }
 static inline double fnl_elu_rare_d(double x, double nc, double pc, double is) {
     return x <= 0 ? expm1(x * is) * nc : x * pc;
@@ -183,16 +191,27 @@ FNL_INLINE double fnl_gelu_backward_d(double g, double x) {
     double r = g * (cdf + x_pdf);
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
 }
-/* float64 gelu's tail below -8, through libm's double erfc: rounding
-   z = -x/sqrt2 itself moves erfc(z) by 2 z^2 ulp; the first-order correction
-   erfc(z + zl) = erfc(z) - zl 2/sqrt(pi) exp(-z^2) takes zl, the rounding
-   error of z (an fma) plus 1/sqrt2's own beyond double. */
+/* float64 gelu's tail below -8. Where long double is wider than double
+   (x87's 64 bits on x86-64, binary128 on aarch64 Linux), 0.5 x erfc(-x/sqrt2)
+   in long double, rounded once: erfc is normal there where its double is
+   already subnormal (below -37.5), which multiplied by x cost 18 ulp, and
+   the argument's rounding moves erfc by 2 z^2 2^-64 (< 0.4 ulp of double).
+   Else libm's double erfc: rounding z = -x/sqrt2 itself moves erfc(z) by
+   2 z^2 ulp; the first-order correction erfc(z + zl) = erfc(z) - zl
+   2/sqrt(pi) exp(-z^2) takes zl, the rounding error of z (an fma) plus
+   1/sqrt2's own beyond double. */
 static inline double fnl_gelu_rare_d(double x) {
+#if LDBL_MANT_DIG > DBL_MANT_DIG
+    const long double c = 0.707106781186547524400844362104849039L;
+    long double r = 0.5L * x * erfcl(x * -c);
+    return x == -INFINITY ? -0.0 : (double)r;
+#else
     const double c_hi = 0.7071067811865476, c_lo = -4.833646656726457e-17;
     double z = x * -c_hi;
     double zl = fma(x, -c_hi, -z) + x * -c_lo;
     double r = erfc(z) - zl * 1.1283791670955125739 * exp(-z * z);
     return x == -INFINITY ? -0.0 : 0.5 * x * r;
+#endif
 }
 
 /* ---------------------------------------------------------------- gelu_tanh */
@@ -200,61 +219,80 @@ static inline double fnl_gelu_rare_d(double x) {
    no 1 + tanh cancellation for x << 0; an x^3 overflowing to +-inf gives
    sigmoid exactly 1 or 0. The derivative: sigmoid(2u) + 2 x u' s(2u) s(-2u). */
 FNL_INLINE float fnl_gelu_tanh_f(float x) {
-    /* 2u in double, then split into a float head h and tail t: the tail
-       turns exp(-|2u|) into exp(-|h|) (1 -+ t). Rounding 2u to float32
-       directly costs |2u| ulp through the exp (165 at x = -9.9), and so does
-       0.044715 rounded to float32. */
+    /* in float64, rounded once (torch's float32 form takes 3.8 ns per
+       element, AVX2, 10^5, one thread): float32 arithmetic, even with 2u in
+       double split into a head and a tail for the exp, reached 3.9 ulp.
+       x^3 cannot overflow in double; NaN stays NaN */
     double xd = x;
     double u2 = 1.5957691216057307118 * (xd + 0.044715 * xd * xd * xd);
-    float h = (float)u2;
-    float t = FNL_FABSF(h) < INFINITY ? (float)(u2 - (double)h) : 0.0f;
-    float e = fnl_exp_nonpos_f(-FNL_FABSF(h)) * (1 - (h >= 0 ? t : -t));
-    float r = x * ((h >= 0 ? 1.0f : e) / (1 + e));
-    return x == -INFINITY ? -0.0f : r;
-}
-/* below -9 the result is below float32's normal range and so is exp(-|2u|):
-   in double, with libm's exp, rounded once */
-static inline float fnl_gelu_tanh_rare_f(float x) {
-    double xd = x, u2 = 1.5957691216057307118 * (xd + 0.044715 * xd * xd * xd);
-    return x == -INFINITY ? -0.0f : (float)(xd / (1 + exp(-u2)));
+    double e = fnl_exp_fd(-FNL_FABS(u2));
+    double r = xd * ((u2 >= 0 ? 1.0 : e) / (1 + e));
+    return x == -INFINITY ? -0.0f : (float)r;
 }
 FNL_INLINE float fnl_gelu_tanh_backward_f(float g, float x) {
-    float u = 0.79788456080286535588f * (x + 0.044715f * x * x * x);
-    float du = 0.79788456080286535588f * (1 + 0.134145f * x * x);
-    float y = 2 * u;
-    float e = fnl_exp_nonpos_f(-FNL_FABSF(y));
-    float s = (y >= 0 ? 1.0f : e) / (1 + e);
-    float sm = (y <= 0 ? 1.0f : e) / (1 + e);
-    float s1s = s * sm;
+    /* s + 2 x u' s(2u) s(-2u) in float64, rounded once (torch's float32
+       gelu_backward takes 4 ns per element, AVX2, 10^5, one thread): in
+       float32, 2u's rounding and a subnormal exp(-|2u|) cost 226 ulp in the
+       tail (x = -10.2). 2u' = 2c (1 + 3 0.044715 x^2); x^3 cannot overflow
+       in double. Where exp(-|2u|) is clamped (|2u| > 700) the product
+       with x 2u' still rounds to 0 in float32. */
+    double xd = x, x2 = xd * xd;
+    double u2 = 1.5957691216057307118 * (xd + 0.044715 * xd * x2);
+    double du2 = 1.5957691216057307118 * (1 + 0.134145 * x2);
+    double e = fnl_exp_fd(-FNL_FABS(u2));
+    double q = 1 / (1 + e), eq = e * q;   /* s(2u) and s(-2u): one division */
+    double s = u2 >= 0 ? q : eq, sm = u2 >= 0 ? eq : q;
+    float far = (float)(s + xd * du2 * s * sm);
     /* Near the zero x0 = -0.7524614221 of this derivative, where s and
        2 x u' s(2u) s(-2u) cancel, in the window [-1.5, -0.375]: as gelu's,
        (x - X0) K(v) - C, v = x + 0.9375, K of degree 8 (tools/fit_derivative_zeros.py
-       gelu_tanh -1.5 -0.375 8; 0.044715 exact, not rounded to float32). */
-    float th = x + 0.7524614334106445f, v = x + 0.9375f;
-    float k = (((((((-0.001047999132424593f
-        * v - 0.0008306244271807373f)
-        * v + 0.007379370741546154f)
-        * v + 0.012460083700716496f)
-        * v - 0.03167015314102173f)
-        * v - 0.09565854072570801f)
-        * v + 0.042910728603601456f)
-        * v + 0.3821842670440674f)
-        * v + 0.35885220766067505f;
-    float near = th * k - 4.880576831567396e-09f;
-    float d = (x >= -1.5f && x <= -0.375f) ? near : s + 2 * x * du * s1s;
-    float r = s1s == 0 ? g * s : g * d;
+       gelu_tanh -1.5 -0.375 8; 0.044715 exact, not rounded to float32),
+       evaluated in float64 too (0.88 ulp; 1.83 in float32). */
+    double th = xd + 0.7524614334106445, v = xd + 0.9375;
+    double k = (((((((-0.001047999132424593
+        * v - 0.0008306244271807373)
+        * v + 0.007379370741546154)
+        * v + 0.012460083700716496)
+        * v - 0.03167015314102173)
+        * v - 0.09565854072570801)
+        * v + 0.042910728603601456)
+        * v + 0.3821842670440674)
+        * v + 0.35885220766067505;
+    float near = (float)(th * k - 4.880576831567396e-09);
+    float r = g * ((x >= -1.5f && x <= -0.375f) ? near : far);
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
+/* 2u = C (x + A x^3), C = 2 sqrt(2/pi), A = 0.044715, and in *lo its
+   rounding error (C and A as double pairs, the products' errors by FMA, the
+   sum's by Knuth's two-sum), to first order: exp(-|2u|) multiplies 2u's
+   absolute error into its relative one, |2u| ulp (1361 at x = -20.9)
+   uncorrected. Only where exp(-|2u|) is not clamped (|2u| < 1000): beyond,
+   the correction of a huge 2u (or of an overflowed x^3) means nothing. */
+FNL_INLINE double fnl_gelu_tanh_arg_d(double x, double *lo) {
+    const double c = 1.5957691216057308, cl = -9.96930880911092e-17;
+    const double a = 0.044715, al = 2.1960211427085595e-18;
+    double x2 = x * x, x2l = fma(x, x, -x2);
+    double x3 = x2 * x, x3l = fma(x2, x, -x3) + x2l * x;
+    double t = a * x3, tl = fma(a, x3, -t) + (a * x3l + al * x3);
+    double s = x + t, sv = s - x, sl = ((x - (s - sv)) + (t - sv)) + tl;
+    double h = c * s, hl = fma(c, s, -h) + (c * sl + cl * s);
+    *lo = FNL_FABS(h) < 1000 ? hl : 0.0;
+    return h;
+}
 FNL_INLINE double fnl_gelu_tanh_d(double x) {
-    double u = 0.79788456080286535588 * (x + 0.044715 * x * x * x);
-    double r = x * fnl_sigmoid_d(2 * u);
+    /* x < 0: x e / (1 + e) with e kept as E = e 2^64, normal, and the
+       product with 2^-64 last: x times an e already rounded below the
+       normal range would multiply its rounding error by |x| */
+    double lo, u2 = fnl_gelu_tanh_arg_d(x, &lo);
+    double E = fnl_exp_nonpos_scaled_d(-FNL_FABS(u2)) * (1 - (u2 >= 0 ? lo : -lo));
+    double e = E * FNL_TWO_M64_D;
+    double r = u2 >= 0 ? x / (1 + e) : ((x * E) / (1 + e)) * FNL_TWO_M64_D;
     return x == -INFINITY ? -0.0 : r;
 }
 FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
-    double u = 0.79788456080286535588 * (x + 0.044715 * x * x * x);
+    double lo, y = fnl_gelu_tanh_arg_d(x, &lo);
     double du = 0.79788456080286535588 * (1 + 0.134145 * x * x);
-    double y = 2 * u;
-    double e = fnl_exp_nonpos_d(-FNL_FABS(y));
+    double e = fnl_exp_nonpos_d(-FNL_FABS(y)) * (1 - (y >= 0 ? lo : -lo));
     double s = (y >= 0 ? 1.0 : e) / (1 + e);
     double sm = (y <= 0 ? 1.0 : e) / (1 + e);
     double s1s = s * sm;
@@ -267,10 +305,13 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
    here as max(z, 0) + log1p(exp(-|z|)), which cannot overflow whatever the
    threshold (torch's log1p(exp(z)) is inf beyond z ~ 88 / 709). Also the
    losses' -log sigmoid(x) = softplus(-x) (beta 1, no threshold). */
-FNL_INLINE float fnl_softplus_f(float x, float beta, float thr) {
-    float z = x * beta;
-    float r = ((z > 0 ? z : 0) + fnl_log1p_f(fnl_exp_nonpos_f(-FNL_FABSF(z)))) / beta;
-    return z > thr ? x : r;
+/* float32 in float64 (beta x exact there), rounded once: float32's exp,
+   log1p and division reached 3.0 ulp; torch's float32 softplus takes
+   3.7 ns per element (AVX2, 10^5, one thread) */
+FNL_INLINE float fnl_softplus_f(float x, double beta, double thr) {
+    double z = x * beta;
+    double r = ((z > 0 ? z : 0) + fnl_log1p_fd(fnl_exp_fd(-FNL_FABS(z)))) / beta;
+    return z > thr ? x : (float)r;
 }
 FNL_INLINE float fnl_softplus_backward_f(float g, float x, float beta, float thr) {
     float z = x * beta;
@@ -293,10 +334,12 @@ FNL_INLINE double fnl_softplus_backward_d(double g, double x, double beta, doubl
    derivative s(x) s(-x) = e / (1 + e)^2, e = exp(-|x|), which does not
    cancel as s (1 - s) does: one division. (1 + e)^2 = d^2 + 2 d dd with
    1 + e = d + dd exactly: squaring the rounded d would double its error */
+/* float32 in float64, rounded once (float32 arithmetic: 2.2 ulp); torch's
+   autograd takes the derivative from the output, which is the form the
+   benchmarks compare */
 FNL_INLINE float fnl_sigmoid_backward_f(float g, float x) {
-    float e = fnl_exp_nonpos_f(-FNL_FABSF(x));
-    float d = 1 + e, dd = (1 - d) + e;
-    return g * (e / (d * d + 2 * d * dd));
+    double e = fnl_exp_fd(-FNL_FABSF(x)), d = 1 + e;
+    return (float)(g * (e / (d * d)));
 }
 FNL_INLINE double fnl_sigmoid_backward_d(double g, double x) {
     double e = fnl_exp_nonpos_d(-FNL_FABS(x));
@@ -307,9 +350,11 @@ FNL_INLINE double fnl_sigmoid_backward_d(double g, double x) {
 /* ---------------------------------------------------------------- tanh */
 /* forward: fnl_tanh_<s> in fnl_math.h; the derivative sech^2 =
    4e / (1 + e)^2, e = exp(-2|x|), which does not cancel as 1 - tanh^2 does */
+/* float32 in float64, rounded once (float32 arithmetic: 3.9 ulp); the
+   benchmarks compare the form from the output, as torch's autograd runs it */
 FNL_INLINE float fnl_tanh_backward_f(float g, float x) {
-    float e = fnl_exp_nonpos_f(-2 * FNL_FABSF(x));
-    return g * (4 * e / ((1 + e) * (1 + e)));
+    double e = fnl_exp_fd(-2 * (double)FNL_FABSF(x)), d = 1 + e;
+    return (float)(g * (4 * e / (d * d)));
 }
 FNL_INLINE double fnl_tanh_backward_d(double g, double x) {
     double e = fnl_exp_nonpos_d(-2 * FNL_FABS(x));
@@ -318,9 +363,20 @@ FNL_INLINE double fnl_tanh_backward_d(double g, double x) {
 
 /* ---------------------------------------------------------------- softsign */
 /* limit +-1 at +-inf, where x / (1 + |x|) is inf/inf */
+/* float32: 1 + |x| = dh + dl exactly (Fast2Sum, the larger first), the
+   quotient q = x / dh, and its correction by the residual x - q (dh + dl)
+   (exact as an FMA, but for q dl, far below it): correctly rounded on every
+   97th float32 (x / (1 + |x|) rounded twice: 1.5 ulp). Two float32
+   divisions cost less than one in float64 with the conversions (0.30
+   against 0.45 ns per element, AVX2). */
 FNL_INLINE float fnl_softsign_f(float x) {
-    float a = FNL_FABSF(x);
-    return a == INFINITY ? FNL_COPYSIGNF(1.0f, x) : x / (1 + a);
+    float a = FNL_FABSF(x), dh = 1 + a;
+    float big = a > 1 ? a : 1.0f, small = a > 1 ? 1.0f : a;
+    float dl = (big - dh) + small;
+    float q = x / dh;
+    float r = __builtin_fmaf(-q, dh, x) - q * dl;
+    /* x's sign: q + r / dh of -0.0 is +0.0 */
+    return FNL_COPYSIGNF(a == INFINITY ? 1.0f : q + r / dh, x);
 }
 FNL_INLINE float fnl_softsign_backward_f(float g, float x) {
     /* in double: 1 + |x| is exact there and (1 + |x|)^2 cannot overflow (it
@@ -351,25 +407,33 @@ FNL_INLINE double fnl_threshold_backward_d(double g, double x, double th, double
 
 /* ---------------------------------------------------------------- tanhshrink */
 /* x - tanh(x); the derivative tanh(x)^2 */
+/* float32 in float64, rounded once: below |x| = 1/2, where x - tanh(x)
+   cancels, x^3 times the series of (x - tanh x) / x^3 in z = x^2, Taylor's
+   (from the Bernoulli numbers: tanh x = sum 2^2k (2^2k - 1) B_2k x^(2k-1) /
+   (2k)!), whose terms fall by 10 there: 11 of them reach 2^-37; beyond,
+   x - tanh(x) with tanh to 2^-37 and a cancellation of at most 12 (float32
+   arithmetic with 8 terms reached 9.5 ulp, from tanh's rounding just
+   beyond 1/2). torch's float32 tanhshrink takes 3.7 ns per element (AVX2,
+   10^5, one thread). */
 FNL_INLINE float fnl_tanhshrink_f(float x) {
-    /* below |x| = 1/2, where x - tanh(x) cancels: x^3 times the series of
-       (x - tanh x) / x^3 in z = x^2, Taylor's (from the Bernoulli numbers:
-       tanh x = sum 2^2k (2^2k - 1) B_2k x^(2k-1) / (2k)!); its terms fall by
-       10 there, 8 reach float32's precision */
-    float z = x * x;
-    float p = -0.000590027440945586f;
-    p = p * z + 0.0014558343870513183f;
-    p = p * z - 0.003592128036572481f;
-    p = p * z + 0.008863235529902197f;
-    p = p * z - 0.021869488536155203f;
-    p = p * z + 0.05396825396825397f;
-    p = p * z - 0.13333333333333333f;
-    p = p * z + 0.3333333333333333f;
-    return FNL_FABSF(x) < 0.5f ? x * z * p : x - fnl_tanh_f(x);
+    double xd = x, a = FNL_FABS(xd), z = xd * xd;
+    double p = ((((((((((3.927832388331683e-05 * z
+        - 9.691537956929451e-05) * z
+        + 0.00023912911424355248) * z
+        - 0.000590027440945586) * z
+        + 0.0014558343870513183) * z
+        - 0.003592128036572481) * z
+        + 0.008863235529902197) * z
+        - 0.021869488536155203) * z
+        + 0.05396825396825397) * z
+        - 0.13333333333333333) * z
+        + 0.3333333333333333);
+    double big = xd - FNL_COPYSIGN(fnl_tanh_abs_fd(a), xd);
+    return (float)(a < 0.5 ? xd * z * p : big);
 }
 FNL_INLINE float fnl_tanhshrink_backward_f(float g, float x) {
-    float t = fnl_tanh_f(x);
-    return g * t * t;
+    double t = fnl_tanh_abs_fd(FNL_FABSF(x));
+    return (float)(g * (t * t));
 }
 FNL_INLINE double fnl_tanhshrink_d(double x) {
     /* as in float32; 17 terms reach float64's precision */
@@ -431,8 +495,12 @@ FNL_INLINE double fnl_hardshrink_backward_d(double g, double x, double l) {
 /* ---------------------------------------------------------------- logsigmoid */
 /* min(x, 0) - log1p(exp(-|x|)): no log(0) where sigmoid underflows; the
    derivative sigmoid(-x) */
+/* float32 in float64, rounded once (float32 arithmetic: 2.6 ulp); torch's
+   float32 log_sigmoid takes 3.8 ns per element (AVX2, 10^5, one thread) */
 FNL_INLINE float fnl_logsigmoid_f(float x) {
-    return (x < 0 ? x : 0.0f) - fnl_log1p_f(fnl_exp_nonpos_f(-FNL_FABSF(x)));
+    double xd = x;
+    float r = (float)((x < 0 ? xd : 0.0) - fnl_log1p_fd(fnl_exp_fd(-FNL_FABS(xd))));
+    return x == INFINITY ? 0.0f : r;  /* exp(-inf) is clamped to exp(-700): not -0.0 */
 }
 FNL_INLINE float fnl_logsigmoid_backward_f(float g, float x) {
     return g * fnl_sigmoid_f(-x);

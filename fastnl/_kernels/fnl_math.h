@@ -1,7 +1,9 @@
-/* fastnl: the scalar building blocks of the activations and losses, for
-   float32 (suffix _f) and float64 (_d): exp, expm1 (x <= 0), log1p (t in
-   [0, 1]), tanh, erfc (float64), the normal tail (float32) and sigmoid,
-   plus the row-wise kernels' float32 exp of d <= 0.
+/* fastnl: the scalar building blocks of the activations and losses:
+   exp and sigmoid for float32 (suffix _f) and float64 (_d); expm1 (x <= 0),
+   log1p (t in [0, 1]) and erfc for float64; the normal tail for float32;
+   the row-wise kernels' float32 exp of d <= 0; and exp, expm1, log1p and
+   tanh in float64 to the accuracy the float32 kernels that compute in
+   float64 need (suffix _fd).
 
    Branch-free inline C that GCC and clang vectorise under `#pragma omp simd`:
    compares become selects (with -fno-trapping-math), and nothing calls libm.
@@ -159,6 +161,18 @@ FNL_INLINE float fnl_exp_nonpos_f(float d) {
     sb.i = (int32_t)((uint32_t)(kb.i - (int32_t)FNL_MAGICBITS_F + 191) << 23);
     return (q * sb.f + sb.f) * 5.42101086242752217004e-20f;
 }
+/* exp(d) 2^64, d <= 0: a normal number down to d = -752 (k >= -1085:
+   2^(k+64) is normal), so that a caller can multiply it by more (gelu_tanh's
+   x) before the one rounding below the normal range (fnl_exp_nonpos_d's
+   product with 2^-64); 0 below -752, where even 2^10 exp(d) rounds to 0 */
+FNL_INLINE double fnl_exp_nonpos_scaled_d(double d) {
+    union fnl_bits_d kb, sb;
+    double p, c = d < -752.0 ? -752.0 : d;
+    p = fnl_exp_reduced_d(c, &kb);
+    sb.i = (int64_t)((uint64_t)(kb.i - (int64_t)FNL_MAGICBITS_D + 64 + 1023) << 52);
+    return d < -752.0 ? 0.0 : p * sb.f;
+}
+#define FNL_TWO_M64_D 5.42101086242752217004e-20  /* 2^-64 */
 /* exp(d) for d <= 0 only, float64: every exp(-|z|) of the float64
    activations, and the row-wise kernels' exp(x - max). fnl_exp_d's
    reduction and polynomial, with one clamp and 2^k applied as 2^(k+64) (a
@@ -166,13 +180,7 @@ FNL_INLINE float fnl_exp_nonpos_f(float d) {
    once, to the right subnormal): the same bits as fnl_exp_d, 0.66 -> 0.51
    ns per element (AVX-512). */
 FNL_INLINE double fnl_exp_nonpos_d(double d) {
-    union fnl_bits_d kb, sb;
-    double p;
-    d = d < -746.0 ? -746.0 : d;
-    p = fnl_exp_reduced_d(d, &kb);
-    /* k in [-1077, 0]: 2^(k+64) is normal */
-    sb.i = (int64_t)((uint64_t)(kb.i - (int64_t)FNL_MAGICBITS_D + 64 + 1023) << 52);
-    return (p * sb.f) * 5.42101086242752217004e-20;  /* 2^-64 */
+    return fnl_exp_nonpos_scaled_d(d) * FNL_TWO_M64_D;
 }
 
 /* the row-wise kernels (_rowwise.pyx.tp) call it by this name */
@@ -180,35 +188,12 @@ FNL_INLINE double fnl_exp_nonpos_d(double d) {
 
 /* ---------------------------------------------------------------- expm1 */
 
-/* expm1(x) for x <= 0 (larger x are clamped to 0): below -30 (float32) or
-   -40 (float64) the result is -1 to the type's precision. expm1(x) =
+/* expm1(x) for x <= 0 (larger x are clamped to 0), float64: below -40 the
+   result is -1 to double precision. expm1(x) =
    2^k expm1(r) + (2^k - 1), with 2^k - 1 exact; k = 0 returns
    expm1(r) = r (1 + r q(r)) itself, so -0.0 and tiny x keep full relative
    accuracy. q: the Taylor series of (expm1(r) - r) / r^2, cut where the
    first term left out is below half an ulp. */
-FNL_INLINE float fnl_expm1n_f(float x) {
-    union fnl_bits_f kb, sb;
-    float k, r, q, pm1, sc;
-    x = x < -30.0f ? -30.0f : x;
-    x = x > 0 ? 0 : x;
-    kb.f = x * FNL_LOG2E_F + FNL_MAGIC_F;
-    k = kb.f - FNL_MAGIC_F;
-    r = x - k * FNL_LN2HI_F;
-    r = r - k * FNL_LN2LO_F;
-    q = ((((((2.48015873015873e-05f * r     /* 1/8! */
-              + 0.0001984126984126984f) * r /* 1/7! */
-              + 0.001388888888888889f) * r  /* 1/6! */
-              + 0.008333333333333333f) * r  /* 1/5! */
-              + 0.041666666666666664f) * r  /* 1/4! */
-              + 0.16666666666666666f) * r   /* 1/3! */
-              + 0.5f);                      /* 1/2! */
-    pm1 = r * (1 + r * q);
-    sb.u = (kb.u - FNL_MAGICBITS_F + 127) << 23;
-    sc = sb.f;
-    pm1 = k == 0 ? pm1 : sc * pm1 + (sc - 1);
-    return x == 0 ? x : pm1;  /* keeps the sign of zero */
-}
-
 FNL_INLINE double fnl_expm1n_d(double x) {
     union fnl_bits_d kb, sb;
     double k, r, q, pm1, sc;
@@ -244,21 +229,6 @@ FNL_INLINE double fnl_expm1n_d(double x) {
 /* log1p(t) for t in [0, 1] (softplus and logsigmoid need log1p(exp(-|z|))),
    from log(1 + f) = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...),
    s = f / (2 + f): R below is that series' tail, 1/3, 1/5, ... in s^2. */
-FNL_INLINE float fnl_log1p_f(float t) {
-    /* float32: s = t / (2 + t) in [0, 1/3] directly, log1p(t) =
-       2 s (1 + R(s^2)), R to (1/9)^7 / 15 */
-    float sf = t / (2 + t);
-    float zf = sf * sf;
-    float Rf = zf * ((((((0.06666666666666667f * zf      /* 1/15 */
-                          + 0.07692307692307693f) * zf   /* 1/13 */
-                          + 0.09090909090909091f) * zf   /* 1/11 */
-                          + 0.1111111111111111f) * zf    /* 1/9 */
-                          + 0.14285714285714285f) * zf   /* 1/7 */
-                          + 0.2f) * zf                   /* 1/5 */
-                          + 0.3333333333333333f);        /* 1/3 */
-    return 2 * sf + 2 * sf * Rf;
-}
-
 FNL_INLINE double fnl_log1p_d(double t) {
     /* float64: u = 1 + t rounded, c = the rounding error over u;
        u = 2^e m with m in [sqrt(2)/2, sqrt(2)], f = m - 1 exact,
@@ -288,30 +258,6 @@ FNL_INLINE double fnl_log1p_d(double t) {
 }
 
 /* ---------------------------------------------------------------- tanh */
-
-/* float32: for |x| < 0.8 the odd polynomial x + x^3 P(x^2), P of degree 7
-   fitted with float32 coefficients to 0.0015 ulp
-   (tools/fit_float32_polynomials.py tanh 7);
-   beyond, 1 - 2e / (1 + e), e = exp(-2|x|) <= 0.2: the small term's errors
-   count at its own scale, and 1 + e is never rounded at the result's.
-   At most 1.23 ulp, 99.9% correctly rounded (every 1009th float32; the
-   expm1 form before it: 2.5 ulp, 97.4%). 1 beyond exp's clamp; NaN stays
-   NaN. */
-FNL_INLINE float fnl_tanh_f(float x) {
-    float a = FNL_FABSF(x), y = a * a;
-    float e = fnl_exp_nonpos_f(-2 * a);
-    float big = 1 - 2 * e / (1 + e);
-    float p = (((((((0.00028722576098516583f * y
-                     - 0.0013020464684814215f) * y
-                     + 0.003604871453717351f) * y
-                     - 0.00891109462827444f) * y
-                     + 0.02189054526388645f) * y
-                     - 0.05397232621908188f) * y
-                     + 0.13333368301391602f) * y
-                     - 0.3333333432674408f);
-    float small = a * y * p + a;
-    return FNL_COPYSIGNF(a < 0.8f ? small : big, x);
-}
 
 FNL_INLINE double fnl_tanh_d(double x) {
     double em = fnl_expm1n_d(-2 * FNL_FABS(x));
@@ -448,6 +394,88 @@ FNL_INLINE float fnl_erfcx_sqrt2_f(float z) {
                         + 0.19986063241958618f) * t
                         + 0.1994553655385971f);
     return t * q;
+}
+
+/* ---------------------------------------------------------------- float32 computed in float64 */
+
+/* Blocks for the float32 kernels that compute in float64 and round once
+   (the result is then within 1/2 ulp but for the rare double rounding):
+   they need a relative error far below float32's 2^-24, not float64's
+   2^-53, so their polynomials are shorter than the float64 kernels'. Used
+   where torch's own float32 kernel is slow enough to leave the time (tanh,
+   softplus, elu, ...): on AVX2 a float64 lane costs about twice a float32
+   one, and the conversions more.
+
+   fnl_expm1_reduced_fd: d = k ln2 + r (fnl_exp_d's reduction), returns
+   expm1(r) = r + r^2 p(r), p Taylor's 1/2! .. 1/9! (the first term left
+   out, (ln2/2)^10 / 10!, is 7e-12 = 2^-37 of the result), and 2^k in
+   *scale. d is clamped to -700, where 2^k is still a normal double: a
+   float32 x times exp(-700) rounds to 0, as x exp(x) does. d <= 0 only. */
+FNL_INLINE double fnl_expm1_reduced_fd(double d, double *scale) {
+    union fnl_bits_d kb, sb;
+    double k, r, r2, r4, p;
+    d = d < -700.0 ? -700.0 : d;
+    kb.f = d * FNL_LOG2E_D + FNL_MAGIC_D;
+    k = kb.f - FNL_MAGIC_D;
+    r = d - k * FNL_LN2HI_D;
+    r = r - k * FNL_LN2LO_D;
+    r2 = r * r;
+    r4 = r2 * r2;
+    p = ((0.5 + 0.16666666666666666 * r) + r2 * (0.041666666666666664 + 0.008333333333333333 * r))
+        + r4 * ((0.001388888888888889 + 0.0001984126984126984 * r)
+                + r2 * (2.48015873015873e-05 + 2.7557319223985893e-06 * r));
+    sb.i = (int64_t)((uint64_t)(kb.i - (int64_t)FNL_MAGICBITS_D + 1023) << 52);
+    *scale = sb.f;
+    return r + r2 * p;
+}
+/* exp(d) = 2^k (1 + expm1(r)), d <= 0 */
+FNL_INLINE double fnl_exp_fd(double d) {
+    double s, m = fnl_expm1_reduced_fd(d, &s);
+    return s + s * m;
+}
+/* expm1(d) = 2^k expm1(r) + (2^k - 1), d <= 0: k = 0 (|d| < ln2/2) keeps
+   expm1(r)'s full relative accuracy near 0, and 2^k - 1 is exact */
+FNL_INLINE double fnl_expm1_fd(double d) {
+    double s, m = fnl_expm1_reduced_fd(d, &s);
+    return d == 0 ? d : s * m + (s - 1);  /* keeps the sign of zero */
+}
+/* log1p(t), t in [0, 1]: 2 s (1 + z/3 + z^2/5 + ... + z^11/23), s = t / (2 + t),
+   z = s^2 <= 1/9 (the first term left out, z^12/25, is 2^-42 of the sum) */
+FNL_INLINE double fnl_log1p_fd(double t) {
+    double s = t / (2 + t), z = s * s, z2 = z * z, z4 = z2 * z2;
+    double R = z * (((0.3333333333333333 + 0.2 * z)                                  /* 1/3, 1/5 */
+                     + z2 * (0.14285714285714285 + 0.1111111111111111 * z))          /* 1/7, 1/9 */
+                    + z4 * (((0.09090909090909091 + 0.07692307692307693 * z)         /* 1/11, 1/13 */
+                             + z2 * (0.06666666666666667 + 0.058823529411764705 * z)) /* 1/15, 1/17 */
+                            + z4 * ((0.05263157894736842 + 0.047619047619047616 * z)  /* 1/19, 1/21 */
+                                    + z2 * 0.043478260869565216)));                  /* 1/23 */
+    return 2 * s + 2 * s * R;
+}
+/* tanh(a), a = |x| of a float32 x, in float64: below 0.8 an odd
+   polynomial x + x^3 P(x^2) (P of degree 7 with float32 coefficients, fitted
+   to 1.5e-3 of a float32 ulp by tools/fit_float32_polynomials.py tanh 7),
+   beyond 1 - 2e / (1 + e), e = exp(-2a) */
+FNL_INLINE double fnl_tanh_abs_fd(double a) {
+    double y = a * a, e = fnl_exp_fd(-2 * a);
+    double p = (((((((0.00028722576098516583 * y
+                     - 0.0013020464684814215) * y
+                     + 0.003604871453717351) * y
+                     - 0.00891109462827444) * y
+                     + 0.02189054526388645) * y
+                     - 0.05397232621908188) * y
+                     + 0.13333368301391602) * y
+                     - 0.3333333432674408);
+    return a < 0.8 ? a * y * p + a : 1 - 2 * e / (1 + e);
+}
+
+/* float32 tanh in float64, rounded once: within 1/2 ulp but for double
+   rounding (float32 arithmetic, the same polynomial and 1 - 2e / (1 + e)
+   beyond 0.8, reached 1.23 ulp: e's own 0.91 ulp). With torch's float32
+   tanh at 3.5 ns per element on AVX2 (10^5, one thread), against 1.2 for
+   float32 arithmetic and about 2.5 for this, the time is there. NaN stays
+   NaN; 1 beyond exp's clamp. */
+FNL_INLINE float fnl_tanh_f(float x) {
+    return FNL_COPYSIGNF((float)fnl_tanh_abs_fd(FNL_FABSF(x)), x);
 }
 
 /* ---------------------------------------------------------------- sigmoid */

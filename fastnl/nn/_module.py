@@ -107,6 +107,14 @@ class Module:
         """The parameter arrays, in torch's order."""
         return [getattr(self, name) for name in self._parameters]
 
+    def named_parameters(self):
+        """``(name, array, gradient)`` of each parameter, in torch's order and
+        with its names: the module's own array (an in-place update such as
+        ``array -= lr * gradient`` changes the module) and its accumulated
+        gradient, None before any backward or after :meth:`zero_grad`."""
+        for name in self._parameters:
+            yield name, getattr(self, name), getattr(self, f"{name}_grad", None)
+
     def zero_grad(self):
         """Forget the accumulated parameter gradients (set them to None)."""
         for name in self._parameters:

@@ -7,6 +7,7 @@ import numpy as np
 
 from fastnl._validate import as_float_array, rng_from
 from fastnl.nn._module import Module
+from fastnl.nn.linear import linear_parameters
 
 __all__ = ["AdaptiveLogSoftmaxWithLoss"]
 
@@ -20,9 +21,7 @@ class _Linear:
     accumulate in ``weight_grad`` / ``bias_grad``."""
 
     def __init__(self, in_features, out_features, bias, rng, dtype):
-        bound = 1 / np.sqrt(in_features) if in_features > 0 else 0.0
-        self.weight = rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype)
-        self.bias = rng.uniform(-bound, bound, out_features).astype(dtype) if bias else None
+        self.weight, self.bias = linear_parameters(in_features, out_features, bias, rng, dtype)
         self.weight_grad = self.bias_grad = None
 
     def __call__(self, x):
@@ -129,6 +128,13 @@ class AdaptiveLogSoftmaxWithLoss(Module):
     def parameters(self):
         return [p for _, layer in self._named_layers()
                 for p in (layer.weight, layer.bias) if p is not None]
+
+    def named_parameters(self):
+        """``(name, array, gradient)`` of each weight, under torch's names."""
+        for name, layer in self._named_layers():
+            yield f"{name}.weight", layer.weight, layer.weight_grad
+            if layer.bias is not None:
+                yield f"{name}.bias", layer.bias, layer.bias_grad
 
     def zero_grad(self):
         for _, layer in self._named_layers():

@@ -1,4 +1,4 @@
-"""torch.nn-style classes of the softmax family: Softmax, LogSoftmax, Softmin.
+"""torch.nn-style classes of the softmax family: Softmax, LogSoftmax, Softmin; and GLU.
 
 Each runs the functional form of :mod:`fastnl.along_axis` along ``dim`` and
 keeps its output, from which ``backward`` computes the gradient (as torch
@@ -12,7 +12,7 @@ import numpy as np
 from fastnl import along_axis as F
 from fastnl.nn._module import Module, ones, operand
 
-__all__ = ["Softmax", "LogSoftmax", "Softmin"]
+__all__ = ["Softmax", "LogSoftmax", "Softmin", "GLU"]
 
 
 def _legacy_dim(name, ndim):
@@ -94,3 +94,41 @@ class Softmin(_AlongAxis):
     array([-0.1875,  0.1875])
     """
     _function = "softmin"
+
+
+class GLU(Module):
+    """``torch.nn.GLU``: :func:`fastnl.glu` along `dim` as a module; its
+    backward runs :func:`fastnl.glu_backward` on the saved input.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> m = fastnl.nn.GLU()
+    >>> m
+    GLU(dim=-1)
+    >>> m(np.array([[1.0, -2.0, 0.0, np.inf]]))
+    array([[ 0.5, -2. ]])
+    >>> m.backward()
+    array([[ 0.5 ,  1.  ,  0.25, -0.  ]])
+    """
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        x = operand(input)
+        y = F.glu(x, dim=self.dim)
+        self._save(x=x, y_shape=y.shape)
+        return y
+
+    def backward(self, grad_output=None):
+        """Gradient with respect to the last input (``grad_output`` defaults to ones)."""
+        saved = self._saved_tensors()
+        x = saved["x"]
+        if grad_output is None:
+            grad_output = ones(saved["y_shape"], x)
+        return F.glu_backward(x, dim=self.dim, grad_output=grad_output)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"

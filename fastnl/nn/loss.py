@@ -15,13 +15,15 @@ import numpy as np
 
 from fastnl import losses as F
 from fastnl._dispatch import lazy
+from fastnl._drivers import ctc as _ctc
 from fastnl._drivers import linear_losses as _linear
 from fastnl._validate import rng_from
 from fastnl.nn._module import Module, ones, operand
+from fastnl.nn.linear import linear_parameters
 
 __all__ = [
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss",
-    "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "LinearCrossEntropy",
+    "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "LinearCrossEntropy", "CTCLoss",
     "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MarginRankingLoss",
     "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss",
     "TripletMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss",
@@ -503,14 +505,8 @@ class LinearCrossEntropy(Module):
         if self.in_features < 0 or self.num_classes < 0:
             raise ValueError(f"in_features and num_classes must be >= 0, got "
                              f"{in_features} and {num_classes}")
-        rng = rng_from(rng)
-        # torch.nn.Linear's reset_parameters: kaiming_uniform(a=sqrt(5)) for the
-        # weight and the same bound for the bias, 1 / sqrt(fan_in)
-        bound = 1 / np.sqrt(self.in_features) if self.in_features > 0 else 0.0
-        self.weight = rng.uniform(-bound, bound, (self.num_classes, self.in_features)) \
-            .astype(np.float32)
-        self.bias = rng.uniform(-bound, bound, self.num_classes).astype(np.float32) \
-            if bias else None
+        self.weight, self.bias = linear_parameters(self.in_features, self.num_classes, bias,
+                                                   rng_from(rng), np.float32)
         self._parameters = ("weight", "bias") if bias else ("weight",)
         self.class_weight = None if weight is None else np.asarray(weight)
         self.ignore_index, self.reduction = ignore_index, reduction
@@ -560,3 +556,57 @@ class LinearCrossEntropy(Module):
     def extra_repr(self):
         return (f"in_features={self.in_features}, num_classes={self.num_classes}, "
                 f"bias={self.bias is not None}")
+
+
+class CTCLoss(Module):
+    """``torch.nn.CTCLoss``: :func:`fastnl.ctc_loss` as a module.
+
+    ``loss(log_probs, targets, input_lengths, target_lengths)`` runs the
+    function; :meth:`backward` returns the gradient with respect to
+    `log_probs`, :func:`fastnl.ctc_loss_backward`'s (bit for bit). As torch,
+    the forward keeps its alpha recursion (N x T x (2 max(S) + 4) float64
+    values), so that the backward runs only the beta recursion: a training
+    step costs two recursions, not three as the two functions do. With Dask
+    arrays the module calls the functions, lazily.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.CTCLoss(reduction="sum")
+    >>> lp = np.log(np.full((2, 1, 2), 0.5))
+    >>> float(loss(lp, np.array([[1]]), [2], [1]))    # -log(3/4)
+    0.2876820724517809
+    >>> loss.backward()[:, 0]
+    array([[ 0.16666667, -0.16666667],
+           [ 0.16666667, -0.16666667]])
+    """
+    _args = ("blank", "reduction", "zero_infinity")
+
+    def __init__(self, blank=0, reduction="mean", zero_infinity=False):
+        super().__init__()
+        self.blank, self.reduction, self.zero_infinity = blank, reduction, zero_infinity
+
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        operands = [operand(a) for a in (log_probs, targets, input_lengths, target_lengths)]
+        if lazy(*operands):
+            loss = F.ctc_loss(*operands, **self._kwargs())
+            self._save(operands=operands, loss_shape=loss.shape, problem=None)
+            return loss
+        p = _ctc.ctc_problem(*operands, **self._kwargs())
+        losses, saved = _ctc.sample_losses(p, keep=True)
+        loss = _ctc.reduce_losses(losses, p.target_lengths, p.reduction, p.result, p.loss_shape)
+        self._save(operands=operands, loss_shape=np.shape(loss), problem=p, alpha=saved)
+        return loss
+
+    def backward(self, grad_output=None):
+        """Gradient with respect to the last `log_probs`; ``grad_output``
+        defaults to 1 (ones of the loss's shape for ``reduction='none'``)."""
+        saved = self._saved_tensors()
+        if grad_output is None:
+            grad_output = ones(saved["loss_shape"], saved["operands"][0])
+        p = saved["problem"]
+        if p is None or lazy(grad_output):
+            return F.ctc_loss_backward(*saved["operands"], **self._kwargs(),
+                                       grad_output=grad_output)
+        gr = _ctc.sample_scales(p, grad_output, p.view.shape[1])
+        return _ctc.gradient(p, gr, None, saved["alpha"])
