@@ -25,7 +25,7 @@ from setuptools.command.sdist import sdist
 KERNELS = Path("fastnl", "_kernels")
 # Largest first: build_ext compiles them concurrently (BuildExt below), and
 # starting the long compiles first keeps the small ones from making the tail.
-MODULES = ["_elementwise", "_rowwise", "_losses", "_ctc", "_pool", "_build", "_ulp"]
+MODULES = ["_elementwise", "_rowwise", "_losses", "_rowlosses", "_ctc", "_pool", "_build", "_ulp"]
 
 
 def expand_templates():
@@ -69,7 +69,7 @@ def openmp_flags(compiler):
 
 
 # modules whose hot loops are C under `#pragma omp simd` with target_clones
-VECTOR_MODULES = ("_elementwise", "_rowwise", "_ctc")
+VECTOR_MODULES = ("_elementwise", "_rowwise", "_losses", "_rowlosses", "_ctc")
 
 
 def numpy_flags():

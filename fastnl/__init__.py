@@ -30,6 +30,15 @@ from fastnl.losses import (
     binary_cross_entropy_with_logits_backward, linear_cross_entropy,
     linear_cross_entropy_backward, ctc_loss, ctc_loss_backward,
 )
+from fastnl.losses import (  # the likelihood and margin losses (issue 15)
+    poisson_nll_loss, gaussian_nll_loss, soft_margin_loss, margin_ranking_loss,
+    hinge_embedding_loss, poisson_nll_loss_backward, gaussian_nll_loss_backward,
+    soft_margin_loss_backward, margin_ranking_loss_backward, hinge_embedding_loss_backward,
+    multilabel_soft_margin_loss, multilabel_soft_margin_loss_backward,
+    cosine_embedding_loss, cosine_embedding_loss_backward, triplet_margin_loss,
+    triplet_margin_loss_backward, multi_margin_loss, multi_margin_loss_backward,
+    multilabel_margin_loss, multilabel_margin_loss_backward,
+)
 
 __all__ = [
     "__version__", "get_num_threads", "set_num_threads", "num_threads", "show_config",
@@ -45,4 +54,12 @@ __all__ = [
     "nll_loss_backward", "cross_entropy_backward", "kl_div_backward",
     "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
     "linear_cross_entropy", "linear_cross_entropy_backward", "ctc_loss", "ctc_loss_backward",
+    "poisson_nll_loss", "gaussian_nll_loss", "soft_margin_loss", "margin_ranking_loss",
+    "hinge_embedding_loss", "poisson_nll_loss_backward", "gaussian_nll_loss_backward",
+    "soft_margin_loss_backward", "margin_ranking_loss_backward",
+    "hinge_embedding_loss_backward", "multilabel_soft_margin_loss",
+    "multilabel_soft_margin_loss_backward", "cosine_embedding_loss",
+    "cosine_embedding_loss_backward", "triplet_margin_loss", "triplet_margin_loss_backward",
+    "multi_margin_loss", "multi_margin_loss_backward", "multilabel_margin_loss",
+    "multilabel_margin_loss_backward",
 ]

@@ -558,22 +558,22 @@ def _named(layout, weights):
     return [(name, next(weights) if present else None) for name, present in layout]
 
 
-def _pointwise_block(x, t, *weights, kernel, params, layout, unit_interval, total):
+def _pointwise_block(x, t, *weights, kernel, params, layout, checks, total):
     arrays = _named(layout, weights)
     if not total:
         return np.asarray(losses.pointwise(kernel, x, t, "none", params, arrays, "silent",
-                                           unit_interval))
-    prepared = losses.prepare(x, t, arrays, "silent", unit_interval)
+                                           checks))
+    prepared = losses.prepare(x, t, arrays, "silent", checks)
     value = losses.pointwise_sum(kernel, prepared[0], prepared[2], *prepared[3:], params)
     return np.full((1,) * x.ndim, value)
 
 
-def pointwise(kernel, input, target, reduction, params, arrays, sizes, unit_interval):
+def pointwise(kernel, input, target, reduction, params, arrays, sizes, checks):
     """A pointwise loss: 'none' block by block, else per-block float64 sums
     added by a tree reduction and divided once."""
     x, shape, operands, layout = _pointwise_operands(input, target, arrays, sizes)
     result = resolve_dtype(x.dtype)[1]
-    kw = dict(kernel=kernel, params=params, layout=layout, unit_interval=unit_interval)
+    kw = dict(kernel=kernel, params=params, layout=layout, checks=checks)
     if reduction == "none":
         return _blocks(_pointwise_block, *operands, dtype=result, ndim=len(shape),
                        total=False, **kw)
@@ -582,18 +582,18 @@ def pointwise(kernel, input, target, reduction, params, arrays, sizes, unit_inte
     return _reduced(sums.sum(), losses.mean_denominator(reduction, shape), result)
 
 
-def _pointwise_grad_block(x, t, *rest, kernel, params, layout, unit_interval, reduction,
+def _pointwise_grad_block(x, t, *rest, kernel, params, layout, checks, reduction,
                           denominator):
     # rest: the weights present, then grad_output (a block, or a 0-d scalar)
     *weights, g = rest
-    prepared = losses.prepare(x, t, _named(layout, weights), "silent", unit_interval)
+    prepared = losses.prepare(x, t, _named(layout, weights), "silent", checks)
     # the mean's denominator is the whole loss's, not the block's
     g, scale = losses.upstream(g, reduction, prepared[2], prepared[0].dtype, denominator)
     return np.asarray(losses.pointwise_gradient(kernel, prepared, params, g, scale, None))
 
 
 def pointwise_backward(kernel, input, target, reduction, grad_output, out, params, arrays,
-                       sizes, unit_interval):
+                       sizes, checks):
     """A pointwise loss's gradient, block by block at the loss's shape (the
     mean's denominator is known from the shapes), then summed back over the
     axes a target broadcast the input along."""
@@ -610,7 +610,7 @@ def pointwise_backward(kernel, input, target, reduction, grad_output, out, param
         operands[0] = operands[0].astype(compute)
     grad = _blocks(_pointwise_grad_block, *operands, dtype=compute if broadcast else result,
                    ndim=len(shape), kernel=kernel, params=params, layout=layout,
-                   unit_interval=unit_interval, reduction=reduction,
+                   checks=checks, reduction=reduction,
                    denominator=losses.mean_denominator(reduction, shape))
     if not broadcast:
         return grad
@@ -1134,6 +1134,182 @@ def ctc_loss_backward(log_probs, targets, input_lengths, target_lengths, blank, 
 
 
 # what fastnl._dispatch.foreign hands out, by the name the public modules ask for
+# ---------------------------------------------------------------- row losses over the last axis
+#
+# cosine_embedding_loss, triplet_margin_loss: the operands broadcast to (N, D),
+# the last axis in one chunk, each block of rows through the in-memory driver
+# (its float64 per-row losses, its gradients); reduced losses summed by a tree
+# and divided once, gradients summed back over the axes an operand was
+# broadcast along.
+
+# name -> (the driver's problem, per-row losses, gradients, shape check)
+_ROW_LOSSES = {
+    "cosine": (losses.cosine_problem, losses.cosine_rows, losses.cosine_gradients,
+               losses.cosine_shape),
+    "triplet": (losses.triplet_problem, losses.triplet_rows, losses.triplet_gradients,
+                losses.triplet_shape),
+}
+
+
+def _row_operands(loss, inputs, target):
+    """The in-memory shape checks, then the float inputs as (N, D) with the
+    last axis whole and the target (N,) (or None) in their row chunks; the
+    inputs' own shapes, the broadcast shape and the per-row losses' shape."""
+    xs = [_dask(a) for a in inputs]
+    t = None if target is None else _dask(target)
+    shape, rows = _ROW_LOSSES[loss][3](*[x.shape for x in xs],
+                                       *([] if t is None else [t.shape]))
+    flat = (math.prod(rows), shape[-1])  # the leading axes as rows
+    first = da.broadcast_to(xs[0], shape).reshape(flat).rechunk({1: -1})
+    blocks = [first] + [da.broadcast_to(x, shape).reshape(flat).rechunk(first.chunks)
+                        for x in xs[1:]]
+    args = [v for b in blocks for v in (b, "ij")]
+    if t is not None:
+        args += [da.broadcast_to(t, rows).reshape(flat[:1]).rechunk(first.chunks[:1]), "i"]
+    return first, args, tuple(x.shape for x in xs), shape, rows
+
+
+def _row_loss_block(*blocks, loss, params):
+    problem, rows = _ROW_LOSSES[loss][:2]
+    return rows(problem(*blocks), *params)
+
+
+def row_loss(loss, inputs, target, params, reduction):
+    first, args, _, _, rows = _row_operands(loss, inputs, target)
+    result = resolve_dtype(first.dtype)[1]
+    per_row = da.blockwise(_row_loss_block, "i", *args, dtype=_F64, concatenate=True,
+                           loss=loss, params=params)
+    if reduction == "none":
+        return per_row.astype(result).reshape(rows)
+    return _reduced(per_row.sum(), losses.mean_denominator(reduction, per_row.shape), result)
+
+
+def _row_grad_block(*blocks, loss, params, reduction, denominator, which):
+    problem, _, gradients, _ = _ROW_LOSSES[loss]
+    *blocks, g = blocks
+    p = problem(*blocks)
+    g, scale = losses.upstream(g, reduction, p.rows, p.xs[0].dtype, denominator)
+    return gradients(p, *params, g, scale)[which]
+
+
+def row_loss_backward(loss, inputs, target, params, reduction, grad_output):
+    """Every gradient block by block of rows at the broadcast shape, then
+    summed back over the axes its operand was broadcast along."""
+    first, args, shapes, shape, rows = _row_operands(loss, inputs, target)
+    compute, result = resolve_dtype(first.dtype)
+    g = _dask(grad_output)
+    losses.check_upstream(g, reduction, rows)
+    if reduction == "none" and g.ndim:
+        args += [g.reshape(first.shape[:1]).rechunk(first.chunks[:1]), "i"]
+    else:
+        args += [g, ()]
+    kw = dict(loss=loss, params=params, reduction=reduction,
+              denominator=losses.mean_denominator(reduction, first.shape[:1]))
+    grads = []
+    for which, x_shape in enumerate(shapes):
+        grad = da.blockwise(_row_grad_block, "ij", *args, dtype=compute, concatenate=True,
+                            which=which, **kw).reshape(shape)
+        if x_shape != shape:
+            grad = grad.sum(axis=losses.broadcast_axes(shape, x_shape), dtype=np.float64) \
+                .reshape(x_shape).astype(compute)
+        grads.append(grad.astype(result))
+    return tuple(grads)
+
+
+# multi_margin_loss: (N, C) by blocks of rows, the classes whole, the class
+# weights whole in every block.
+
+def _multi_margin_operands(input, target, weight):
+    x, t = _dask(input), _dask(target)
+    w = None if weight is None else _dask(weight)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"multi_margin_loss expects integer class indices as target, got "
+                        f"dtype {t.dtype}")
+    N, C, rows = losses.multi_margin_shape(x.shape, t.shape, None if w is None else w.shape)
+    x2 = x.reshape(N, C).rechunk({1: -1})
+    args = [x2, "ij", t.reshape(N).rechunk(x2.chunks[:1]), "i"]
+    args += [w.rechunk(-1), "k"] if w is not None else [None, None]
+    return x, x2, args, rows
+
+
+def _multi_margin_block(x, t, w, *, p, margin, g=None, reduction=None, denominator=None):
+    x, t, w, rows, _ = losses.multi_margin_problem(x, t, w)
+    if reduction is None:
+        return losses.multi_margin_rows(x, t, w, p, margin)
+    g, scale = losses.upstream(g, reduction, rows, x.dtype, denominator)
+    return losses.multi_margin_gradient(x, t, w, p, margin, g, scale)
+
+
+def multi_margin(input, target, p, margin, weight, reduction):
+    x, x2, args, rows = _multi_margin_operands(input, target, weight)
+    result = resolve_dtype(x.dtype)[1]
+    loss = da.blockwise(_multi_margin_block, "i", *args, dtype=_F64, concatenate=True,
+                        p=p, margin=margin)
+    if reduction == "none":
+        return loss.astype(result).reshape(rows)
+    return _reduced(loss.sum(), losses.mean_denominator(reduction, loss.shape), result)
+
+
+def _multi_margin_grad_block(x, t, w, g, **kw):
+    return _multi_margin_block(x, t, w, g=g, **kw)
+
+
+def multi_margin_backward(input, target, p, margin, weight, reduction, grad_output):
+    x, x2, args, rows = _multi_margin_operands(input, target, weight)
+    compute, result = resolve_dtype(x.dtype)
+    g = _dask(grad_output)
+    losses.check_upstream(g, reduction, rows)
+    args += ([g.reshape(x2.shape[:1]).rechunk(x2.chunks[:1]), "i"]
+             if reduction == "none" and g.ndim else [g, ()])
+    grad = da.blockwise(_multi_margin_grad_block, "ij", *args, dtype=compute,
+                        concatenate=True, p=p, margin=margin, reduction=reduction,
+                        denominator=losses.mean_denominator(reduction, x2.shape[:1]))
+    return grad.reshape(x.shape).astype(result)
+
+
+# multilabel_margin_loss: input and target (N, C) by blocks of rows, the
+# classes whole.
+
+def _multilabel_margin_operands(input, target):
+    x, t = _dask(input), _dask(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"multilabel_margin_loss expects integer class indices as target, "
+                        f"got dtype {t.dtype}")
+    N, C, rows = losses.multilabel_margin_shape(x.shape, t.shape)
+    x2 = x.reshape(N, C).rechunk({1: -1})
+    return x, x2, [x2, "ij", t.reshape(N, C).rechunk(x2.chunks), "ij"], rows
+
+
+def _multilabel_margin_block(x, t, g=None, *, reduction=None, denominator=None):
+    x, t, rows, _ = losses.multilabel_margin_problem(x, t)
+    if reduction is None:
+        return losses.multilabel_margin_rows(x, t)
+    g, scale = losses.upstream(g, reduction, rows, x.dtype, denominator)
+    return losses.multilabel_margin_gradient(x, t, g, scale)
+
+
+def multilabel_margin(input, target, reduction):
+    x, x2, args, rows = _multilabel_margin_operands(input, target)
+    result = resolve_dtype(x.dtype)[1]
+    loss = da.blockwise(_multilabel_margin_block, "i", *args, dtype=_F64, concatenate=True)
+    if reduction == "none":
+        return loss.astype(result).reshape(rows)
+    return _reduced(loss.sum(), losses.mean_denominator(reduction, loss.shape), result)
+
+
+def multilabel_margin_backward(input, target, reduction, grad_output):
+    x, x2, args, rows = _multilabel_margin_operands(input, target)
+    compute, result = resolve_dtype(x.dtype)
+    g = _dask(grad_output)
+    losses.check_upstream(g, reduction, rows)
+    args += ([g.reshape(x2.shape[:1]).rechunk(x2.chunks[:1]), "i"]
+             if reduction == "none" and g.ndim else [g, ()])
+    grad = da.blockwise(_multilabel_margin_block, "ij", *args, dtype=compute,
+                        concatenate=True, reduction=reduction,
+                        denominator=losses.mean_denominator(reduction, x2.shape[:1]))
+    return grad.reshape(x.shape).astype(result)
+
+
 IMPLEMENTATIONS = {
     "prelu": prelu, "prelu_backward": prelu_backward,
     "rrelu": rrelu, "rrelu_backward": rrelu_backward,
@@ -1146,5 +1322,9 @@ IMPLEMENTATIONS = {
     "class_loss": class_loss, "class_loss_backward": class_loss_backward,
     "linear_class_loss": linear_class_loss,
     "linear_class_loss_backward": linear_class_loss_backward,
+    "row_loss": row_loss, "row_loss_backward": row_loss_backward,
+    "multi_margin_loss": multi_margin, "multi_margin_loss_backward": multi_margin_backward,
+    "multilabel_margin_loss": multilabel_margin,
+    "multilabel_margin_loss_backward": multilabel_margin_backward,
     "ctc_loss": ctc_loss, "ctc_loss_backward": ctc_loss_backward,
 }

@@ -703,6 +703,117 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return _weighted_mean_rows(loss, row_weight, reduction)
 
 
+def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduction="mean"):
+    # the negative log of the Poisson probability of the count y at the rate
+    # lambda (e^x with log_input), without log y! unless full: then its
+    # Stirling approximation, counted where y > 1 only (torch's choice)
+    x, y = np.broadcast_arrays(_f64(input), _f64(target))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss = np.exp(x) - y * x if log_input else x - y * np.log(x + eps)
+        if full:
+            stirling = y * np.log(y) - y + 0.5 * np.log(2 * np.pi * y)
+            loss = loss + np.where(y > 1, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_var(input, var):
+    """gaussian_nll_loss's var as the loss broadcasts it: one axis short of the
+    input gains a last axis of length 1."""
+    var = _f64(var)
+    return var[..., None] if var.ndim and var.ndim == np.ndim(input) - 1 else var
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    # the negative log density of N(x, v) at y, v = max(var, eps)
+    v = np.maximum(gaussian_nll_var(input, var), eps)
+    loss = 0.5 * (np.log(v) + (_f64(input) - _f64(target)) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * np.log(2 * np.pi)
+    return _reduce(loss, reduction)
+
+
+def soft_margin_loss(input, target, reduction="mean"):
+    # log(1 + e^{-y x})
+    return _reduce(np.logaddexp(0, -_f64(target) * _f64(input)), reduction)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    return _reduce(np.maximum(0, -_f64(target) * (_f64(input1) - _f64(input2)) + margin),
+                   reduction)
+
+
+def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
+    # x for y = 1, max(0, margin - x) for y = -1, their sum for any other y
+    x, y = np.broadcast_arrays(_f64(input), _f64(target))
+    hinge = np.maximum(0, margin - x)
+    loss = np.where(y == 1, x, np.where(y == -1, hinge, x + hinge))
+    return _reduce(loss, reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
+    # the mean over the classes (last axis) of -[y log s(x) + (1 - y) log s(-x)],
+    # log s(x) = -logaddexp(0, -x)
+    x, y = _f64(input), _f64(target)
+    loss = y * np.logaddexp(0, -x) + (1 - y) * np.logaddexp(0, x)
+    if weight is not None:
+        loss = loss * _f64(weight)
+    return _reduce(np.mean(loss, axis=-1), reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    # 1 - cos for y = 1, max(0, cos - margin) for y = -1, 0 otherwise; torch
+    # adds its EPSILON, 1e-12 as a float32, to both squared norms
+    eps = float(np.float32(1e-12))
+    a, b = np.broadcast_arrays(_f64(input1), _f64(input2))
+    cos = np.sum(a * b, -1) / np.sqrt((np.sum(a * a, -1) + eps) * (np.sum(b * b, -1) + eps))
+    y = _f64(target)
+    loss = np.where(y == 1, 1 - cos, 0.0) + np.where(y == -1, np.maximum(cos - margin, 0), 0.0)
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        reduction="mean"):
+    # max(0, margin + d(a, p) - d(a, n)), d(u, v) = |u - v + eps|_p over the last
+    # axis; with swap, d(a, n) is min(d(a, n), d(p, n))
+    a, pos, neg = np.broadcast_arrays(_f64(anchor), _f64(positive), _f64(negative))
+
+    def distance(u, v):
+        return np.sum(np.abs(u - v + eps) ** p, axis=-1) ** (1 / p)
+    d_neg = distance(a, neg)
+    if swap:
+        d_neg = np.minimum(d_neg, distance(pos, neg))
+    return _reduce(np.maximum(0, margin + distance(a, pos) - d_neg), reduction)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    # the mean over the C classes of w_y max(0, margin - x_y + x_i)^p, i != y;
+    # one loss per frame for a 1-d target, 0-d for a 0-d one
+    x = _f64(input)
+    x2 = x.reshape(-1, x.shape[-1] if x.ndim else 1)
+    y = np.asarray(target).reshape(-1)
+    picked = np.take_along_axis(x2, y[:, None], axis=1)
+    hinge = np.maximum(0, margin - picked + x2) ** p
+    hinge[np.arange(x2.shape[0]), y] = 0
+    w = 1.0 if weight is None else _f64(weight)[y][:, None]
+    loss = np.sum(w * hinge, axis=1) / x2.shape[1]
+    return _reduce(loss if np.ndim(target) else loss[0], reduction)
+
+
+def multilabel_margin_loss(input, target, reduction="mean"):
+    # the mean over the C classes of the sum over targets j (each row's entries
+    # before its first negative one) and non-targets i of max(0, 1 - x_j + x_i)
+    x = _f64(input)
+    x2 = x.reshape(-1, x.shape[-1])
+    t2 = np.asarray(target).reshape(x2.shape)
+    loss = np.zeros(x2.shape[0])
+    for n, (row, labels) in enumerate(zip(x2, t2)):
+        ends = np.flatnonzero(labels < 0)
+        targets = labels[:ends[0] if ends.size else len(labels)]
+        others = np.setdiff1d(np.arange(len(row)), targets)
+        for j in targets:
+            loss[n] += np.sum(np.maximum(0, 1 - row[j] + row[others]))
+    loss /= x2.shape[1]
+    return _reduce(loss if x.ndim == 2 else loss[0], reduction)
 # --- logsumexp, glu, gumbel_softmax, one_hot (issue 15) ---
 
 def logsumexp(x, axis, keepdims=False):

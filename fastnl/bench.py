@@ -19,6 +19,7 @@ Each table ends with its worst ``fastnl/torch`` ratio and its case.
     python -m fastnl.bench --rowwise --dtypes float64 --threads 1 --shapes 64x1000
     python -m fastnl.bench --ops softmax cross_entropy+backward --shapes 512x32000
     python -m fastnl.bench --linear             # linear_cross_entropy against torch's (minutes)
+    python -m fastnl.bench --losses --sizes 1000000 --threads 2   # the other losses
     python -m fastnl.bench --ctc                # ctc_loss (and its backward) against torch's
 
 The torch side is what torch runs: ``torch.nn.functional.<name>`` forward,
@@ -48,6 +49,12 @@ and ``--no-torch`` apply to both. Before its worst case, the row-wise table
 prints the 1-minute load average at its start and end: other processes on
 the cores make every ratio meaningless (a 2-thread OpenMP loop waits for a
 thread the system has descheduled).
+
+``--losses`` prints, instead, the table of the losses beyond those: each
+forward (``'mean'``) and forward + backward (fastnl's loss and
+``<name>_backward`` against torch autograd's forward and ``loss.backward()``)
+on inputs of 1e5 and 1e6 elements (``--sizes``); ``--ops`` names them
+(``poisson_nll_loss``, ``poisson_nll_loss+backward``, ...).
 
 Last (or alone, with ``--ctc``; not with ``--rowwise``, ``--sizes`` or
 ``--shapes``) comes the CTC table, one per thread count: ``ctc_loss``
@@ -774,6 +781,155 @@ def _shape_arg(text):
     return f"{rows}x{classes}"
 
 
+# ---------------------------------------------------------------- the other losses
+#
+# python -m fastnl.bench --losses: the losses of torch.nn.functional beyond
+# mse / cross-entropy, each forward ('mean') and forward + backward (fastnl's
+# loss and <name>_backward against torch autograd's forward and
+# loss.backward(), which returns every float input's gradient), on inputs of
+# LOSS_SIZES elements.
+
+LOSS_SIZES = (100_000, 1_000_000)
+
+
+def _signs(rng, shape):
+    return rng.choice(np.array([-1.0, 1.0]), shape)
+
+
+# name -> (parameters, operands(rng, n) in float64, indices of the float inputs)
+LOSSES = {
+    "poisson_nll_loss": ({"full": True}, lambda rng, n: [
+        rng.standard_normal(n), rng.integers(0, 7, n).astype(float)], (0,)),
+    "gaussian_nll_loss": ({}, lambda rng, n: [
+        rng.standard_normal(n), rng.standard_normal(n), rng.uniform(0.5, 2, n)], (0, 2)),
+    "soft_margin_loss": ({}, lambda rng, n: [rng.standard_normal(n) * 3, _signs(rng, n)],
+                         (0,)),
+    "margin_ranking_loss": ({"margin": 0.5}, lambda rng, n: [
+        rng.standard_normal(n), rng.standard_normal(n), _signs(rng, n)], (0, 1)),
+    "hinge_embedding_loss": ({}, lambda rng, n: [rng.uniform(0, 2, n), _signs(rng, n)], (0,)),
+    # rows of 100 classes or features
+    "multilabel_soft_margin_loss": ({}, lambda rng, n: [
+        rng.standard_normal((n // 100, 100)) * 3,
+        (rng.random((n // 100, 100)) < 0.5).astype(float)], (0,)),
+    "cosine_embedding_loss": ({"margin": 0.2}, lambda rng, n: [
+        rng.standard_normal((n // 100, 100)), rng.standard_normal((n // 100, 100)),
+        _signs(rng, n // 100)], (0, 1)),
+    "triplet_margin_loss": ({}, lambda rng, n: [
+        rng.standard_normal((n // 100, 100)) for _ in range(3)], (0, 1, 2)),
+    "multi_margin_loss": ({}, lambda rng, n: [
+        rng.standard_normal((n // 100, 100)), rng.integers(0, 100, n // 100)], (0,)),
+    # 5 target classes per row of 100
+    "multilabel_margin_loss": ({}, lambda rng, n: [
+        rng.standard_normal((n // 100, 100)),
+        np.tile(np.r_[np.arange(5) * 20, -1, np.zeros(94, int)], (n // 100, 1))], (0,)),
+}
+
+
+class LossCase(NamedTuple):
+    name: str       # the loss, or "<loss>+backward"
+    direction: str  # forward or forward+backward
+    fastnl: object  # fastnl(operands) -> a call without arguments
+    torch: object   # torch(torch, operands) -> a call without arguments
+
+
+def _loss_forward(name):
+    params = LOSSES[name][0]
+
+    def fastnl_call(ops):
+        f = getattr(fastnl, name)
+        return lambda: f(*ops, **params)
+
+    def torch_call(torch, ops):
+        f, tops = getattr(torch.nn.functional, name), [torch.from_numpy(a) for a in ops]
+        return lambda: f(*tops, **params)
+    return LossCase(name, "forward", fastnl_call, torch_call)
+
+
+def _loss_both(name):
+    params, _, wrt = LOSSES[name]
+
+    def fastnl_call(ops):
+        f, b = getattr(fastnl, name), getattr(fastnl, f"{name}_backward")
+
+        def call():
+            f(*ops, **params)
+            return b(*ops, **params)
+        return call
+
+    def torch_call(torch, ops):
+        f = getattr(torch.nn.functional, name)
+        tops = [torch.from_numpy(a.copy()).requires_grad_(k in wrt) for k, a in enumerate(ops)]
+        leaves = [tops[k] for k in wrt]
+
+        def call():
+            for leaf in leaves:
+                leaf.grad = None
+            f(*tops, **params).backward()
+            return [leaf.grad for leaf in leaves]
+        return call
+    return LossCase(f"{name}+backward", "forward+backward", fastnl_call, torch_call)
+
+
+def loss_cases():
+    """The losses table's cases: each loss forward, then forward + backward."""
+    return [_loss_forward(n) for n in LOSSES] + [_loss_both(n) for n in LOSSES]
+
+
+def loss_operands(name, dtype, n):
+    """The operands of one loss, `n` elements each (rows of 100 for the
+    row losses), in `dtype` (seeded)."""
+    return [a.astype(dtype) if a.dtype.kind == "f" else a
+            for a in LOSSES[name][1](np.random.default_rng(0), n)]
+
+
+def _loss_of(case):
+    return case.name.removesuffix("+backward")
+
+
+def run_losses(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYPES,
+               sizes=LOSS_SIZES, passes=PASSES):
+    """Measure and print the losses table on `threads` threads (fastnl first,
+    torch after, as in `run`); returns its rows as dicts of times in seconds."""
+    chosen = [c for c in loss_cases() if (not ops or c.name in ops)
+              and any(p in c.direction.split("+") for p in passes)]
+    threads = threads or fastnl.get_num_threads()
+    load = [_load()]
+    if "torch" in sys.modules:  # a previous run's torch threads may still spin
+        time.sleep(1.5)
+    grid = [(case, dtype, n) for case in chosen for dtype in dtypes for n in sizes]
+    rows = []
+    with fastnl.num_threads(threads):
+        for case, dtype, n in grid:
+            call = case.fastnl(loss_operands(_loss_of(case), dtype, n))
+            rows.append(dict(op=case.name, direction=case.direction, dtype=dtype, size=n,
+                             threads=threads, fastnl=median_time(call, max_repeat=21),
+                             torch=None))
+    torch = None
+    if use_torch:
+        try:
+            import torch
+            torch.set_num_threads(threads)
+        except ImportError:
+            pass
+    if torch is not None:
+        for row, (case, dtype, n) in zip(rows, grid):
+            call = case.torch(torch, loss_operands(_loss_of(case), dtype, n))
+            row["torch"] = median_time(call, max_repeat=21)
+    print_(_header("losses", False, torch, use_torch, threads))
+    print_("ratios: fastnl / torch, below 1 fastnl is faster")
+    header = f"{'op':<38}{'dtype':<9}{'size':>10}{'fastnl':>11}{'fastnl/torch':>14}"
+    print_(header)
+    print_("-" * len(header))
+    for r in rows:
+        print_(f"{r['op']:<38}{r['dtype']:<9}{r['size']:>10}{_fmt(r['fastnl']):>11}"
+               f"{_ratio(r['fastnl'], r['torch']):>14}")
+    load.append(_load())
+    if None not in load:
+        print_(f"load average (1 min) at start, end: {load[0]:.2f}, {load[1]:.2f}")
+    _print_worst(rows, lambda r: f"{r['op']} {r['dtype']} {r['size']}", print_)
+    return rows
+
+
 # ---------------------------------------------------------------- fused linear cross-entropy
 #
 # python -m fastnl.bench --linear: linear_cross_entropy at a language model's
@@ -973,10 +1129,13 @@ def main(argv=None):
     elementwise = [c.name for c in cases()]
     rowwise = list(dict.fromkeys(c.name for c in rowwise_cases()))
     ctc = list(CTC_OPS)
-    parser.add_argument("--ops", nargs="+", choices=elementwise + rowwise + ctc, metavar="OP",
-                        help="activations, row-wise ops and CTC (default: all); a table none "
-                             "of whose ops is named is skipped. Choices: "
-                             + ", ".join(elementwise + rowwise + ctc))
+    other_losses = list(LOSSES) + [c.name for c in loss_cases() if c.name not in LOSSES]
+    parser.add_argument("--ops", nargs="+", choices=elementwise + rowwise + ctc + other_losses,
+                        metavar="OP",
+                        help="activations, row-wise ops, CTC and the other losses (default: "
+                             "all but the losses table); a table none of whose ops is named "
+                             "is skipped. Choices: "
+                             + ", ".join(elementwise + rowwise + ctc + other_losses))
     parser.add_argument("--passes", nargs="+", default=list(PASSES), choices=PASSES,
                         help="backward includes cross_entropy+backward")
     parser.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
@@ -994,6 +1153,9 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="skip torch even if installed")
     parser.add_argument("--rowwise", action="store_true",
                         help="only the row-wise table (softmax family, cross_entropy, nll_loss)")
+    parser.add_argument("--losses", action="store_true",
+                        help="only the losses table (poisson_nll_loss, ..., forward and "
+                             "forward + backward)")
     parser.add_argument("--ctc", action="store_true",
                         help="only the CTC table (ctc_loss, and with its backward, at "
                              f"{' '.join(CTC_SIZES)}, batch x time x classes x target length)")
@@ -1007,7 +1169,13 @@ def main(argv=None):
     ops = args.ops or []
     elementwise_ops = [o for o in ops if o in elementwise]
     rowwise_ops = [o for o in ops if o in rowwise]
+    loss_ops = [o for o in ops if o in other_losses]
     ctc_ops = [o for o in ops if o in ctc]
+    if args.losses or (loss_ops and not (elementwise_ops or rowwise_ops or ctc_ops)):
+        for threads in args.threads:
+            run_losses(threads, not args.no_torch, ops=loss_ops, dtypes=args.dtypes,
+                       sizes=args.sizes or LOSS_SIZES, passes=args.passes)
+        return
     if args.ctc:
         for threads in args.threads:
             run_ctc(threads, not args.no_torch, ops=ctc_ops, dtypes=args.dtypes)

@@ -13,18 +13,25 @@ never materialising the N x C log-probabilities.
 
 Every loss has ``<name>_backward(input, target, <same parameters>,
 grad_output=1.0, out=None)``, the gradient with respect to the input (see
-the "gradients" section at the end). The arrays are checked and computed by
-the drivers of :mod:`fastnl._drivers.losses`, which forward and backward share.
+the "gradients" section at the end); a loss of several float inputs
+(gaussian_nll_loss's input and var, margin_ranking_loss's and
+cosine_embedding_loss's two, triplet_margin_loss's three) returns a tuple of
+their gradients, in argument order, and has no ``out``. The arrays are
+checked and computed by the drivers of :mod:`fastnl._drivers.losses`, which
+forward and backward share.
 """
 
+import math
 import warnings
+
+import numpy as np
 
 from fastnl._dispatch import foreign, lazy
 from fastnl._drivers import ctc as _ctc
 from fastnl._drivers import linear_losses as _linear
 from fastnl._drivers import losses as _driver
 from fastnl._kernels import _losses as _kl
-from fastnl._validate import check_reduction, real
+from fastnl._validate import check_reduction, real, resolve_dtype
 
 __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
@@ -33,6 +40,15 @@ __all__ = [
     "nll_loss_backward", "cross_entropy_backward", "kl_div_backward",
     "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
     "linear_cross_entropy", "linear_cross_entropy_backward",
+    "poisson_nll_loss", "gaussian_nll_loss", "soft_margin_loss", "margin_ranking_loss",
+    "hinge_embedding_loss",
+    "poisson_nll_loss_backward", "gaussian_nll_loss_backward", "soft_margin_loss_backward",
+    "margin_ranking_loss_backward", "hinge_embedding_loss_backward",
+    "multilabel_soft_margin_loss", "multilabel_soft_margin_loss_backward",
+    "cosine_embedding_loss", "cosine_embedding_loss_backward",
+    "triplet_margin_loss", "triplet_margin_loss_backward",
+    "multi_margin_loss", "multi_margin_loss_backward",
+    "multilabel_margin_loss", "multilabel_margin_loss_backward",
     "ctc_loss", "ctc_loss_backward",
 ]
 
@@ -43,27 +59,31 @@ __all__ = [
 # operands to the in-memory driver (fastnl._drivers.losses), or to the Dask
 # implementation when one of them is a Dask array.
 
+# binary_cross_entropy's value checks (see fastnl._drivers.losses.prepare)
+_UNIT_INTERVAL = (("input", "input", "unit_interval"), ("target", "target", "unit_interval"))
+
+
 def _pointwise(kernel, input, target, reduction, params=(), arrays=(), *,
-               sizes="warn", allowed=("mean", "sum", "none"), unit_interval=False):
+               sizes="warn", allowed=("mean", "sum", "none"), checks=()):
     reduction = check_reduction(reduction, allowed)
     if lazy(input, target, *[a for _, a in arrays]):
         return foreign("pointwise_loss")(kernel, input, target, reduction, params, arrays,
-                                         sizes, unit_interval)
+                                         sizes, checks)
     return _driver.pointwise(kernel, input, target, reduction, params, arrays, sizes,
-                             unit_interval)
+                             checks)
 
 
 def _pointwise_backward(kernel, input, target, reduction, grad_output, out, params=(),
                         arrays=(), *, sizes="warn", allowed=("mean", "sum", "none"),
-                        unit_interval=False):
+                        checks=()):
     reduction = check_reduction(reduction, allowed)
     sizes = "silent" if sizes == "warn" else sizes  # the forward has warned already
     if lazy(input, target, grad_output, *[a for _, a in arrays]):
         return foreign("pointwise_loss_backward")(kernel, input, target, reduction,
                                                   grad_output, out, params, arrays, sizes,
-                                                  unit_interval)
+                                                  checks)
     return _driver.pointwise_backward(kernel, input, target, reduction, grad_output, out,
-                                      params, arrays, sizes, unit_interval)
+                                      params, arrays, sizes, checks)
 
 
 def _class_loss(name, input, target, weight, ignore_index, reduction, label_smoothing=0.0):
@@ -348,7 +368,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     array([100.        ,   0.69314718])
     """
     return _pointwise(_kl.bce, input, target, reduction, arrays=[("weight", weight)],
-                      sizes="strict", unit_interval=True)
+                      sizes="strict", checks=_UNIT_INTERVAL)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
@@ -395,6 +415,830 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     """
     return _pointwise(_kl.bce_logits, input, target, reduction,
                       arrays=[("weight", weight), ("pos_weight", pos_weight)], sizes="strict")
+
+
+# ---------------------------------------------------------------- likelihood and margin losses
+#
+# The elementwise ones (poisson_nll_loss to hinge_embedding_loss) run the
+# pointwise kernels and drivers: a third operand (gaussian_nll_loss's var,
+# margin_ranking_loss's target) is one of the driver's per-element arrays.
+# The row ones reduce over the last axis: multilabel_soft_margin_loss through
+# binary_cross_entropy_with_logits's kernel, the others through the row
+# kernels of fastnl._kernels._rowlosses (fastnl._drivers.losses, "row losses").
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _poisson_args(log_input, full, eps):
+    """(kernel name, parameters) of poisson_nll_loss: the loss's kernel is
+    <name>_full with Stirling's term (its gradient is <name>_backward's)."""
+    if log_input:
+        return "poisson_nll_log", ()
+    return "poisson_nll", (real("eps", eps),)
+
+
+def _margin(margin):
+    return (real("margin", margin),)
+
+
+def _gaussian_args(input, var, full, eps):
+    """The var of gaussian_nll_loss reshaped as torch does (one axis short of
+    the input gains a last axis of 1) after torch's shape check, and the
+    kernel's parameters."""
+    eps = real("eps", eps)
+    x_shape, v_shape = np.shape(input), np.shape(var)
+    if v_shape != x_shape and v_shape != ():
+        if v_shape == x_shape[:-1]:
+            var = np.reshape(var, v_shape + (1,))
+        elif not (len(v_shape) == len(x_shape)
+                  and sum(v for i, v in zip(x_shape, v_shape) if i != v) == 1):
+            raise ValueError(f"var of shape {v_shape} does not fit the input's shape "
+                             f"{x_shape}: expected that shape, the shape without its last "
+                             "axis, or one of its axes of length 1 (homoscedastic)")
+    return var, (eps, _HALF_LOG_2PI if full else 0.0)
+
+
+_VAR_NONNEGATIVE = (("var", "var", "nonnegative"),)
+
+
+def _margin_ranking_shapes(input1, input2, target):
+    shapes = np.shape(input1), np.shape(input2), np.shape(target)
+    if not len(shapes[0]) == len(shapes[1]) == len(shapes[2]):
+        raise ValueError("margin_ranking_loss: all input arrays should have the same number "
+                         f"of dimensions, got shapes input1 {shapes[0]}, input2 {shapes[1]}, "
+                         f"target {shapes[2]}")
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduction="mean"):
+    r"""Negative log-likelihood of a Poisson target; mirrors
+    ``torch.nn.functional.poisson_nll_loss``.
+
+    .. math:: \ell = e^x - y x \;\; (\text{log\_input}), \qquad
+              \ell = x - y \log(x + \varepsilon) \;\; (\text{otherwise})
+
+    With `full`, the Stirling approximation of :math:`\log y!`,
+    :math:`y \log y - y + \tfrac12 \log(2 \pi y)`, is added where
+    :math:`y > 1` (0 elsewhere), as torch does.
+
+    Parameters
+    ----------
+    input : array_like
+        The log of the rate (`log_input`) or the rate.
+    target : array_like
+        Counts, broadcast against the input (silently, as torch).
+    log_input : bool, default True
+        Whether `input` holds the log of the rate.
+    full : bool, default False
+        Whether to add the Stirling term.
+    eps : float, default 1e-8
+        Added to the rate inside the log when not `log_input`.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses, or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's and
+        target's broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        If the shapes cannot be broadcast together, or `reduction` is unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.poisson_nll_loss([0.0, 1.0], [1.0, 3.0], reduction="none")  # e^x - y x
+    array([ 1.        , -0.28171817])
+    >>> fastnl.poisson_nll_loss([1.0, 2.0], [1.0, 3.0], log_input=False, full=True,
+    ...                         reduction="none")      # Stirling's term for y = 3 only
+    array([0.99999999, 1.68463999])
+    """
+    kernel, params = _poisson_args(log_input, full, eps)
+    kernel = getattr(_kl, f"{kernel}_full" if full else kernel)
+    return _pointwise(kernel, input, target, reduction, params, sizes="silent")
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    r"""Negative log-likelihood of a Gaussian target; mirrors
+    ``torch.nn.functional.gaussian_nll_loss``.
+
+    .. math:: \ell = \tfrac12 \left(\log v + \frac{(x - y)^2}{v}\right)
+              \;[+\, \tfrac12 \log 2\pi], \qquad v = \max(\mathrm{var}, \varepsilon)
+
+    Parameters
+    ----------
+    input : array_like
+        The predicted means.
+    target : array_like
+        Samples, broadcast against the input (silently, as torch).
+    var : array_like or float
+        The predicted variances, ``>= 0``: of the input's shape, of its shape
+        without the last axis (one variance per row), or of its shape with
+        one axis of length 1 (homoscedastic along it), as torch accepts; a
+        scalar stands for every element (torch takes a Python float, but no
+        0-d tensor, there).
+    full : bool, default False
+        Whether to add the constant :math:`\tfrac12 \log 2\pi`.
+    eps : float, default 1e-6
+        The variances are clamped at it from below (the gradient with respect
+        to var is taken at the clamped value, as torch's).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses, or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the operands'
+        broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        If `var` has a negative entry (named, with its index), its shape does
+        not fit the input's, the shapes cannot be broadcast together, or
+        `reduction` is unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.gaussian_nll_loss([1.0, 2.0], [1.0, 0.0], [1.0, 2.0], reduction="none")
+    array([0.        , 1.34657359])
+    """
+    var, params = _gaussian_args(input, var, full, eps)
+    return _pointwise(_kl.gaussian_nll, input, target, reduction, params, [("var", var)],
+                      sizes="silent", checks=_VAR_NONNEGATIVE)
+
+
+def soft_margin_loss(input, target, reduction="mean"):
+    r"""Two-class logistic loss; mirrors ``torch.nn.functional.soft_margin_loss``.
+
+    .. math:: \ell = \log(1 + e^{-y x})
+
+    computed as ``softplus(-y x)``, without overflow.
+
+    Parameters
+    ----------
+    input : array_like
+        Scores.
+    target : array_like
+        Labels, usually -1 or 1 (not checked, as in torch), broadcast to the
+        input's shape.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses, or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's shape.
+
+    Raises
+    ------
+    ValueError
+        If the target cannot be broadcast to the input's shape (as torch), or
+        `reduction` is unknown.
+
+    Notes
+    -----
+    Beyond torch: torch evaluates ``log1p(exp(-y x))``, which is inf once
+    the exponential overflows (:math:`-y x > 88.7` in float32) and makes the
+    gradient NaN there; fastnl's loss is :math:`-y x` there, and the
+    gradient :math:`-y`.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.soft_margin_loss([0.0, 20.0, -200.0], [1.0, 1.0, 1.0], reduction="none")
+    array([6.93147181e-01, 2.06115362e-09, 2.00000000e+02])
+    """
+    return _pointwise(_kl.soft_margin, input, target, reduction, sizes="input")
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    r"""Ranking hinge loss; mirrors ``torch.nn.functional.margin_ranking_loss``.
+
+    .. math:: \ell = \max(0, -y (x_1 - x_2) + \text{margin})
+
+    Parameters
+    ----------
+    input1, input2 : array_like
+        The scores of the two items of each pair.
+    target : array_like
+        1 where `input1` should rank higher, -1 where `input2` should
+        (other values are used as they are, as in torch).
+    margin : float, default 0.0
+        The margin.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses, or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of input1's float dtype, or for
+        ``reduction='none'`` the elementwise losses, of the three operands'
+        broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        If the operands differ in their number of dimensions (as torch) or
+        cannot be broadcast together, or `reduction` is unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.margin_ranking_loss([1.0, 1.0], [0.0, 0.0], [1.0, -1.0], margin=0.5,
+    ...                            reduction="none")
+    array([0. , 1.5])
+    """
+    _margin_ranking_shapes(input1, input2, target)
+    return _pointwise(_kl.margin_ranking, input1, input2, reduction, _margin(margin),
+                      [("target", target)], sizes="all")
+
+
+def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
+    r"""Hinge embedding loss; mirrors ``torch.nn.functional.hinge_embedding_loss``.
+
+    .. math:: \ell = x \text{ where } y = 1, \qquad
+              \ell = \max(0, \text{margin} - x) \text{ where } y = -1
+
+    A target other than 1 and -1 takes both terms, as in torch.
+
+    Parameters
+    ----------
+    input : array_like
+        Usually distances (e.g. an L1 distance between two embeddings).
+    target : array_like
+        1 (similar) or -1 (dissimilar), broadcast against the input.
+    margin : float, default 1.0
+        The margin.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the elementwise losses, or the elementwise losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` the elementwise losses, of the input's and
+        target's broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        If the shapes cannot be broadcast together, or `reduction` is unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.hinge_embedding_loss([0.3, 0.3, 2.0], [1.0, -1.0, -1.0], reduction="none")
+    array([0.3, 0.7, 0. ])
+    """
+    return _pointwise(_kl.hinge_embedding, input, target, reduction, _margin(margin),
+                      sizes="silent")
+
+
+def _class_count(input, name):
+    """The number of classes of a row-wise loss: the length of the last axis."""
+    shape = np.shape(input)
+    if not shape:
+        raise ValueError(f"{name}: input must have a class axis (its last), got a 0-d array")
+    return shape[-1]
+
+
+def _row_sums(losses, n_classes, reduction, result):
+    """A row-wise loss from its elementwise losses (classes on the last axis,
+    in the compute dtype): each row's float64 sum over C, then the
+    reduction over the rows, in the `result` dtype."""
+    rows = losses.sum(axis=-1, dtype=np.float64) / n_classes
+    if reduction == "none":
+        return rows.astype(result) if rows.ndim else result.type(rows)
+    total = rows.sum() if reduction == "sum" else rows.mean()
+    return total.astype(result) if hasattr(total, "compute") else result.type(total)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
+    r"""Multi-label one-versus-all logistic loss; mirrors
+    ``torch.nn.functional.multilabel_soft_margin_loss``.
+
+    .. math:: \ell_n = -\frac1C \sum_c w_c \left[y_{nc} \log \sigma(x_{nc})
+              + (1 - y_{nc}) \log \sigma(-x_{nc})\right]
+
+    the mean over the classes (the last axis) of
+    :func:`binary_cross_entropy_with_logits`'s elementwise losses, computed
+    by its kernel (stable for logits of any size).
+
+    Parameters
+    ----------
+    input : array_like
+        Logits, (C,), (N, C) or (..., C): classes on the last axis.
+    target : array_like
+        Labels in {0, 1} (any value is used as it is), broadcast against
+        the input.
+    weight : array_like, optional
+        Per-class (or per-element) rescaling, broadcast to the input's shape.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the per-row losses, or the per-row losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or for
+        ``reduction='none'`` one loss per row: the shape without the last axis.
+
+    Raises
+    ------
+    ValueError
+        If the input is 0-d, the shapes cannot be broadcast together,
+        `weight` cannot be broadcast to the input's shape, or `reduction` is
+        unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.multilabel_soft_margin_loss([[0.0, 0.0], [10.0, -10.0]],
+    ...                                    [[1.0, 0.0], [1.0, 0.0]], reduction="none")
+    array([6.93147181e-01, 4.53988992e-05])
+    """
+    reduction = check_reduction(reduction)
+    n_classes = _class_count(input, "multilabel_soft_margin_loss")
+    x, result = _in_compute_dtype(input, input)
+    losses = _pointwise(_kl.bce_logits, x, target, "none",
+                        arrays=[("weight", weight), ("pos_weight", None)], sizes="silent")
+    return _row_sums(losses, n_classes, reduction, result)
+
+
+def multilabel_soft_margin_loss_backward(input, target, weight=None, reduction="mean",
+                                         grad_output=1.0, out=None):
+    r"""Gradient of :func:`multilabel_soft_margin_loss` with respect to the input:
+    :math:`w_c (\sigma(x_{nc}) - y_{nc}) / C` times the row's upstream gradient.
+
+    Parameters
+    ----------
+    input, target, weight, reduction
+        As given to :func:`multilabel_soft_margin_loss`; ``'mean'`` divides
+        the gradient by the number of rows.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape
+        (one per row), or a scalar that stands for every row.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError
+        As :func:`multilabel_soft_margin_loss`, and for a `grad_output` of
+        the wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.multilabel_soft_margin_loss_backward([[0.0, 0.0]], [[1.0, 0.0]])
+    array([[-0.25,  0.25]])
+    """
+    reduction = check_reduction(reduction)
+    shape = np.shape(input)
+    n_classes = _class_count(input, "multilabel_soft_margin_loss")
+    rows = math.prod(shape[:-1])
+    g = grad_output if hasattr(grad_output, "ndim") else np.asarray(grad_output)
+    _driver.check_upstream(g, reduction, shape[:-1])
+    if reduction == "none" and g.ndim:  # each row's upstream to its elements
+        upstream = np.broadcast_to((g.astype(np.float64) / n_classes)[..., None], shape)
+    else:  # one scalar: 'mean' over the rows, then over the classes
+        upstream = _driver.ratio(float(g) / n_classes, rows if reduction == "mean" else 1)
+    return _pointwise_backward(_kl.bce_logits_backward, input, target, "none", upstream, out,
+                               arrays=[("weight", weight), ("pos_weight", None)],
+                               sizes="silent")
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    r"""Cosine embedding loss; mirrors ``torch.nn.functional.cosine_embedding_loss``.
+
+    With :math:`\cos_n = x_{1n} \cdot x_{2n} / \sqrt{(|x_{1n}|^2 + \epsilon)
+    (|x_{2n}|^2 + \epsilon)}` over the last axis, :math:`\epsilon` torch's
+    :math:`10^{-12}` as a float32 (so a zero vector's cosine is 0, not NaN):
+
+    .. math:: \ell_n = 1 - \cos_n \text{ where } y_n = 1, \qquad
+              \ell_n = \max(0, \cos_n - \text{margin}) \text{ where } y_n = -1
+
+    and 0 for any other target value, as in torch. One compiled pass per row
+    (rows in parallel), its sums in float64.
+
+    Parameters
+    ----------
+    input1, input2 : array_like
+        Embeddings, (N, D) with a target of shape (N,), or (D,) with a 0-d
+        target; broadcast against each other.
+    target : array_like
+        1 (similar) or -1 (dissimilar) per row.
+    margin : float, default 0.0
+        The margin of the dissimilar rows, usually in [-1, 1].
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the per-row losses, or the per-row losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of input1's float dtype, or for
+        ``reduction='none'`` one loss per row.
+
+    Raises
+    ------
+    ValueError
+        If the target is not 0-d or 1-d, the inputs do not have one more
+        dimension than it, the shapes cannot be broadcast together or the
+        target does not match the rows, or `reduction` is unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.cosine_embedding_loss([[1.0, 0.0], [1.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]],
+    ...                              [1.0, -1.0], reduction="none")   # 1 - 0, cos(pi / 4)
+    array([1.        , 0.70710678])
+    """
+    reduction, margin = check_reduction(reduction), real("margin", margin)
+    if lazy(input1, input2, target):
+        return foreign("row_loss")("cosine", (input1, input2), target, (margin,), reduction)
+    return _driver.cosine_embedding(input1, input2, target, margin, reduction)
+
+
+def cosine_embedding_loss_backward(input1, input2, target, margin=0.0, reduction="mean",
+                                   grad_output=1.0):
+    r"""Gradients of :func:`cosine_embedding_loss` with respect to input1 and input2.
+
+    With :math:`c_n` the derivative of the row's loss with respect to its
+    cosine (-1 where :math:`y_n = 1`; 1 where :math:`y_n = -1` and
+    :math:`\cos_n \ge \text{margin}`, torch's sub-gradient at the kink; else
+    0), times the row's upstream gradient:
+
+    .. math:: \frac{\partial \ell_n}{\partial x_{1n}} = c_n \left(
+              \frac{x_{2n}}{\sqrt{m_1 m_2}} - \cos_n \frac{x_{1n}}{m_1}\right),
+              \qquad m_i = |x_{in}|^2 + \epsilon
+
+    and the same with the operands swapped.
+
+    Parameters
+    ----------
+    input1, input2, target, margin, reduction
+        As given to :func:`cosine_embedding_loss`; ``'mean'`` divides the
+        gradients by the number of rows.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape
+        (one per row), or a scalar that stands for every row.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(grad_input1, grad_input2)``, each of its operand's shape (summed
+        over the axes it was broadcast along) in input1's result dtype.
+
+    Raises
+    ------
+    ValueError
+        As :func:`cosine_embedding_loss`, and for a `grad_output` of the
+        wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.cosine_embedding_loss_backward([[3.0, 4.0]], [[4.0, 3.0]], [-1.0])
+    (array([[ 0.0448, -0.0336]]), array([[-0.0336,  0.0448]]))
+    """
+    reduction, margin = check_reduction(reduction), real("margin", margin)
+    if lazy(input1, input2, target, grad_output):
+        return foreign("row_loss_backward")("cosine", (input1, input2), target, (margin,),
+                                            reduction, grad_output)
+    return _driver.cosine_embedding_backward(input1, input2, target, margin, reduction,
+                                             grad_output)
+
+
+def _triplet_args(margin, p, eps, swap):
+    margin, p, eps = real("margin", margin), real("p", p), real("eps", eps)
+    if not margin > 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not p > 0:
+        raise ValueError(f"triplet_margin_loss: p must be a positive number, got {p}")
+    return margin, p, eps, bool(swap)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        reduction="mean"):
+    r"""Triplet loss; mirrors ``torch.nn.functional.triplet_margin_loss``.
+
+    .. math:: \ell_n = \max(0, \text{margin} + d(a_n, p_n) - d(a_n, n_n)),
+              \qquad d(u, v) = \lVert u - v + \epsilon \rVert_p
+
+    over the last axis (torch's ``pairwise_distance``). With `swap`,
+    :math:`d(a_n, n_n)` is replaced by :math:`d(p_n, n_n)` where that is
+    smaller. One compiled pass per row (rows in parallel), the norms in
+    float64.
+
+    Parameters
+    ----------
+    anchor, positive, negative : array_like
+        Embeddings, (N, D) or (D,) (any leading axes are rows), of one
+        number of dimensions, broadcast together.
+    margin : float, default 1.0
+        ``> 0``, as torch requires.
+    p : float, default 2
+        The norm's degree, ``> 0`` (finite: torch also takes ``inf``).
+    eps : float, default 1e-6
+        Added to each difference, as torch does.
+    swap : bool, default False
+        The distance swap of Balntas et al.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the per-row losses, or the per-row losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the anchor's float dtype, or
+        for ``reduction='none'`` one loss per row.
+
+    Raises
+    ------
+    ValueError
+        If ``margin <= 0``, ``p <= 0``, the inputs differ in their number of
+        dimensions or are 0-d, the shapes cannot be broadcast together, or
+        `reduction` is unknown.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.triplet_margin_loss([[0.0, 0.0]], [[3.0, 4.0]], [[6.0, 8.0]], eps=0.0)
+    np.float64(0.0)
+    >>> fastnl.triplet_margin_loss([[0.0, 0.0]], [[6.0, 8.0]], [[3.0, 4.0]], eps=0.0)
+    np.float64(6.0)
+    """
+    reduction, args = check_reduction(reduction), _triplet_args(margin, p, eps, swap)
+    if lazy(anchor, positive, negative):
+        return foreign("row_loss")("triplet", (anchor, positive, negative), None, args,
+                                   reduction)
+    return _driver.triplet_margin(anchor, positive, negative, *args, reduction)
+
+
+def triplet_margin_loss_backward(anchor, positive, negative, margin=1.0, p=2, eps=1e-6,
+                                 swap=False, reduction="mean", grad_output=1.0):
+    r"""Gradients of :func:`triplet_margin_loss` with respect to anchor, positive
+    and negative.
+
+    Where the hinge passes (:math:`\text{margin} + d_+ - d_- \ge 0`, torch's
+    sub-gradient at the kink), with :math:`w(u, v) = \partial d(u, v) /
+    \partial u = \mathrm{sign}(\delta) |\delta|^{p-1} / d^{p-1}` (0 where
+    :math:`d = 0`), :math:`\delta = u - v + \epsilon`: the anchor gets
+    :math:`w(a, p) - w(a, n)`, the positive :math:`-w(a, p)`, the negative
+    :math:`w(a, n)`; with a swap chosen, :math:`w(p, n)` replaces
+    :math:`w(a, n)` (on the positive and the negative), and at a tie of the
+    two distances each gets half, as torch's minimum does.
+
+    Parameters
+    ----------
+    anchor, positive, negative, margin, p, eps, swap, reduction
+        As given to :func:`triplet_margin_loss`; ``'mean'`` divides the
+        gradients by the number of rows.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape
+        (one per row), or a scalar that stands for every row.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(grad_anchor, grad_positive, grad_negative)``, each of its
+        operand's shape (summed over the axes it was broadcast along) in the
+        anchor's result dtype.
+
+    Raises
+    ------
+    ValueError
+        As :func:`triplet_margin_loss`, and for a `grad_output` of the wrong
+        shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> ga, gp, gn = fastnl.triplet_margin_loss_backward([[0.0, 0.0]], [[6.0, 8.0]],
+    ...                                                  [[3.0, 4.0]], eps=0.0)
+    >>> ga, gp, gn       # w(a, p) - w(a, n) = (-0.6, -0.8) - (-0.6, -0.8)
+    (array([[0., 0.]]), array([[0.6, 0.8]]), array([[-0.6, -0.8]]))
+    """
+    reduction, args = check_reduction(reduction), _triplet_args(margin, p, eps, swap)
+    if lazy(anchor, positive, negative, grad_output):
+        return foreign("row_loss_backward")("triplet", (anchor, positive, negative), None,
+                                            args, reduction, grad_output)
+    return _driver.triplet_margin_backward(anchor, positive, negative, *args, reduction,
+                                           grad_output)
+
+
+def _multi_margin_args(p, margin):
+    if p not in (1, 2) or isinstance(p, bool):
+        raise ValueError(f"multi_margin_loss: only p == 1 and p == 2 are supported, got {p!r}")
+    return int(p), real("margin", margin)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    r"""Multi-class hinge loss; mirrors ``torch.nn.functional.multi_margin_loss``.
+
+    .. math:: \ell_n = \frac1C \sum_{i \ne y_n} w_{y_n}
+              \max(0, \text{margin} - x_{n y_n} + x_{ni})^p
+
+    One compiled pass per row (rows in parallel), its sum in float64.
+
+    Parameters
+    ----------
+    input : array_like
+        Scores, (N, C) or (C,).
+    target : array_like of int
+        Class indices in [0, C): (N,), or 0-d (or (1,)) for a 1-d input.
+    p : {1, 2}, default 1
+        The hinge's power.
+    margin : float, default 1.0
+        The margin.
+    weight : array_like, optional
+        One weight per class, applied by each row's target class.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the per-row losses, or the per-row losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` one loss per row ((N,) for a 1-d target, 0-d
+        for a 0-d one).
+
+    Raises
+    ------
+    ValueError
+        If `p` is not 1 or 2, the input is not a non-empty vector or matrix,
+        the target's size is not the number of rows, `weight` is not one per
+        class, or `reduction` is unknown (each with torch's reason).
+    IndexError
+        If a class index is outside [0, C) (the first one is named).
+    TypeError
+        If the target is not an integer array.
+
+    Notes
+    -----
+    As in torch, a NaN score makes no hinge pass (``z > 0`` is false): it
+    contributes nothing to the loss or its gradient.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.multi_margin_loss([[0.1, 0.2, 0.4, 0.8]], [3])   # torch's example
+    np.float64(0.32499999999999996)
+    """
+    p, margin = _multi_margin_args(p, margin)
+    reduction = check_reduction(reduction)
+    if lazy(input, target, weight):
+        return foreign("multi_margin_loss")(input, target, p, margin, weight, reduction)
+    return _driver.multi_margin(input, target, p, margin, weight, reduction)
+
+
+def multi_margin_loss_backward(input, target, p=1, margin=1.0, weight=None, reduction="mean",
+                               grad_output=1.0):
+    r"""Gradient of :func:`multi_margin_loss` with respect to the input.
+
+    Each class :math:`i \ne y_n` whose hinge passes (:math:`z = \text{margin}
+    - x_{n y_n} + x_{ni} > 0`, torch's kernel) gets :math:`g_n w_{y_n}
+    p z^{p-1} / C`, and the target class minus their sum.
+
+    Parameters
+    ----------
+    input, target, p, margin, weight, reduction
+        As given to :func:`multi_margin_loss`; ``'mean'`` divides the
+        gradient by the number of rows.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape
+        (one per row), or a scalar that stands for every row.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError, IndexError, TypeError
+        As :func:`multi_margin_loss`; ValueError also for a `grad_output` of
+        the wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.multi_margin_loss_backward([[0.1, 0.2, 0.4, 0.8]], [3])
+    array([[ 0.25,  0.25,  0.25, -0.75]])
+    """
+    p, margin = _multi_margin_args(p, margin)
+    reduction = check_reduction(reduction)
+    if lazy(input, target, weight, grad_output):
+        return foreign("multi_margin_loss_backward")(input, target, p, margin, weight,
+                                                     reduction, grad_output)
+    return _driver.multi_margin_backward(input, target, p, margin, weight, reduction,
+                                         grad_output)
+
+
+def multilabel_margin_loss(input, target, reduction="mean"):
+    r"""Multi-label hinge loss; mirrors ``torch.nn.functional.multilabel_margin_loss``.
+
+    .. math:: \ell_n = \frac1C \sum_{j \in Y_n} \sum_{i \notin Y_n}
+              \max(0, 1 - (x_{nj} - x_{ni}))
+
+    where :math:`Y_n` holds the class indices of row :math:`n`'s target
+    before its first -1 (torch's terminator). One compiled pass per row, its
+    sum in float64.
+
+    Parameters
+    ----------
+    input : array_like
+        Scores, (N, C) or (C,).
+    target : array_like of int
+        Of the input's shape: each row's target classes, then -1; every
+        entry in [-1, C), those after the -1 too (torch checks them all,
+        and uses none of them).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        Mean or sum of the per-row losses, or the per-row losses.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the input's float dtype, or
+        for ``reduction='none'`` one loss per row ((N,), or 0-d for a 1-d
+        input).
+
+    Raises
+    ------
+    ValueError
+        If the input is not a non-empty vector or matrix, the target's shape
+        is not the input's, or `reduction` is unknown.
+    IndexError
+        If a target entry is outside [-1, C) (the first one is named).
+    TypeError
+        If the target is not an integer array.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> # torch's example: the targets are classes 3 and 0, then -1
+    >>> fastnl.multilabel_margin_loss([[0.1, 0.2, 0.4, 0.8]], [[3, 0, -1, 1]])
+    np.float64(0.8500000000000001)
+    """
+    reduction = check_reduction(reduction)
+    if lazy(input, target):
+        return foreign("multilabel_margin_loss")(input, target, reduction)
+    return _driver.multilabel_margin(input, target, reduction)
+
+
+def multilabel_margin_loss_backward(input, target, reduction="mean", grad_output=1.0):
+    r"""Gradient of :func:`multilabel_margin_loss` with respect to the input.
+
+    For each target :math:`j` and non-target :math:`i` whose hinge passes
+    (:math:`1 - x_{nj} + x_{ni} > 0`, torch's kernel), :math:`g_n / C` is
+    added at :math:`i` and subtracted at :math:`j`.
+
+    Parameters
+    ----------
+    input, target, reduction
+        As given to :func:`multilabel_margin_loss`; ``'mean'`` divides the
+        gradient by the number of rows.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape
+        (one per row), or a scalar that stands for every row.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError, IndexError, TypeError
+        As :func:`multilabel_margin_loss`; ValueError also for a
+        `grad_output` of the wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.multilabel_margin_loss_backward([[0.1, 0.2, 0.4, 0.8]], [[3, 0, -1, 1]])
+    array([[-0.5,  0.5,  0.5, -0.5]])
+    """
+    reduction = check_reduction(reduction)
+    if lazy(input, target, grad_output):
+        return foreign("multilabel_margin_loss_backward")(input, target, reduction,
+                                                          grad_output)
+    return _driver.multilabel_margin_backward(input, target, reduction, grad_output)
 
 
 # ---------------------------------------------------------------- class losses
@@ -797,7 +1641,8 @@ def binary_cross_entropy_backward(input, target, weight=None, reduction="mean",
     array([-2.,  5.])
     """
     return _pointwise_backward(_kl.bce_backward, input, target, reduction, grad_output, out,
-                               arrays=[("weight", weight)], sizes="strict", unit_interval=True)
+                               arrays=[("weight", weight)], sizes="strict",
+                               checks=_UNIT_INTERVAL)
 
 
 def binary_cross_entropy_with_logits_backward(input, target, weight=None, reduction="mean",
@@ -846,6 +1691,247 @@ def binary_cross_entropy_with_logits_backward(input, target, weight=None, reduct
     return _pointwise_backward(_kl.bce_logits_backward, input, target, reduction, grad_output,
                                out, arrays=[("weight", weight), ("pos_weight", pos_weight)],
                                sizes="strict")
+
+
+def _in_compute_dtype(a, first):
+    """`a` in the dtype the loss computes in (the first operand's), for a
+    gradient computed with `a` in the first operand's place; and the result
+    dtype of the first operand, which the gradient is returned in."""
+    dtype = first.dtype if hasattr(first, "dtype") else np.asarray(first).dtype
+    compute, result = resolve_dtype(dtype)
+    if not hasattr(a, "astype"):
+        a = np.asarray(a)
+    return (a if a.dtype == compute else a.astype(compute)), result
+
+
+def _as_operand(grad, shape, result):
+    """A gradient computed at `shape` up to axes of length 1, of `shape` and
+    the `result` dtype."""
+    if np.shape(grad) != shape:
+        grad = np.reshape(grad, shape)
+    return grad if grad.dtype == result else grad.astype(result)
+
+
+def poisson_nll_loss_backward(input, target, log_input=True, full=False, eps=1e-8,
+                              reduction="mean", grad_output=1.0, out=None):
+    r"""Gradient of :func:`poisson_nll_loss` with respect to the input:
+    :math:`e^x - y` (`log_input`) or :math:`1 - y / (x + \varepsilon)`.
+
+    Parameters
+    ----------
+    input, target : array_like
+        As given to :func:`poisson_nll_loss`.
+    log_input, full, eps, reduction
+        As given to :func:`poisson_nll_loss` (the Stirling term does not
+        depend on the input); ``'mean'`` divides the gradient by the number
+        of elements.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError
+        If the shapes cannot be broadcast together, or `grad_output` has the
+        wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.poisson_nll_loss_backward([0.0, 1.0], [1.0, 3.0], reduction="sum")
+    array([ 0.        , -0.28171817])
+    """
+    kernel, params = _poisson_args(log_input, full, eps)
+    return _pointwise_backward(getattr(_kl, f"{kernel}_backward"), input, target, reduction,
+                               grad_output, out, params, sizes="silent")
+
+
+def gaussian_nll_loss_backward(input, target, var, full=False, eps=1e-6, reduction="mean",
+                               grad_output=1.0):
+    r"""Gradients of :func:`gaussian_nll_loss` with respect to the input and var.
+
+    .. math:: \frac{\partial \ell}{\partial x} = \frac{x - y}{v}, \qquad
+              \frac{\partial \ell}{\partial \mathrm{var}} =
+              \frac12 \left(\frac1v - \frac{(x - y)^2}{v^2}\right),
+              \qquad v = \max(\mathrm{var}, \varepsilon)
+
+    Both at the clamped :math:`v`, as torch's autograd gives them (it clamps
+    without recording the clamp). The gradient of a broadcast var is summed
+    over the elements that share it.
+
+    Parameters
+    ----------
+    input, target, var, full, eps, reduction
+        As given to :func:`gaussian_nll_loss`; ``'mean'`` divides the
+        gradients by the number of elements.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(grad_input, grad_var)``, of the shapes of input and var, in the
+        input's result dtype.
+
+    Raises
+    ------
+    ValueError
+        As :func:`gaussian_nll_loss`, and for a `grad_output` of the wrong
+        shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> gx, gv = fastnl.gaussian_nll_loss_backward([1.0, 2.0], [1.0, 0.0], [1.0, 2.0],
+    ...                                            reduction="sum")
+    >>> gx, gv
+    (array([0., 1.]), array([ 0.5 , -0.25]))
+    """
+    var_shape = np.shape(var)
+    var, params = _gaussian_args(input, var, full, eps)
+    grad_input = _pointwise_backward(_kl.gaussian_nll_backward, input, target, reduction,
+                                     grad_output, None, params, [("var", var)],
+                                     sizes="silent", checks=_VAR_NONNEGATIVE)
+    var, result = _in_compute_dtype(var, input)
+    grad_var = _pointwise_backward(_kl.gaussian_nll_var_backward, var, input, reduction,
+                                   grad_output, None, params, [("target", target)],
+                                   sizes="all", checks=(("input", "var", "nonnegative"),))
+    return grad_input, _as_operand(grad_var, var_shape, result)
+
+
+def soft_margin_loss_backward(input, target, reduction="mean", grad_output=1.0, out=None):
+    r"""Gradient of :func:`soft_margin_loss` with respect to the input:
+    :math:`-y\, \sigma(-y x)`.
+
+    Parameters
+    ----------
+    input, target, reduction
+        As given to :func:`soft_margin_loss`; ``'mean'`` divides the
+        gradient by the number of elements.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError
+        If the target cannot be broadcast to the input's shape, or
+        `grad_output` has the wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.soft_margin_loss_backward([0.0, -200.0], [1.0, 1.0], reduction="sum")
+    array([-0.5, -1. ])
+    """
+    return _pointwise_backward(_kl.soft_margin_backward, input, target, reduction, grad_output,
+                               out, sizes="input")
+
+
+def margin_ranking_loss_backward(input1, input2, target, margin=0.0, reduction="mean",
+                                 grad_output=1.0):
+    r"""Gradients of :func:`margin_ranking_loss` with respect to input1 and input2:
+    :math:`\mp y` where :math:`-y (x_1 - x_2) + \text{margin} \ge 0`, else 0.
+
+    At the kink (exactly 0) the sub-gradient is torch's, the one of the
+    linear side.
+
+    Parameters
+    ----------
+    input1, input2, target, margin, reduction
+        As given to :func:`margin_ranking_loss`; ``'mean'`` divides the
+        gradients by the number of elements.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(grad_input1, grad_input2)``, each of its operand's shape, summed
+        over the axes it was broadcast along, in input1's result dtype.
+
+    Raises
+    ------
+    ValueError
+        As :func:`margin_ranking_loss`, and for a `grad_output` of the wrong
+        shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.margin_ranking_loss_backward([1.0, 1.0], [0.0, 0.0], [1.0, -1.0], margin=0.5,
+    ...                                     reduction="sum")
+    (array([-0.,  1.]), array([ 0., -1.]))
+    """
+    _margin_ranking_shapes(input1, input2, target)
+    params = _margin(margin)
+    grad1 = _pointwise_backward(_kl.margin_ranking_backward, input1, input2, reduction,
+                                grad_output, None, params, [("target", target)], sizes="all")
+    input2, result = _in_compute_dtype(input2, input1)
+    grad2 = _pointwise_backward(_kl.margin_ranking_swapped_backward, input2, input1,
+                                reduction, grad_output, None, params, [("target", target)],
+                                sizes="all")
+    return grad1, _as_operand(grad2, np.shape(input2), result)
+
+
+def hinge_embedding_loss_backward(input, target, margin=1.0, reduction="mean",
+                                  grad_output=1.0, out=None):
+    r"""Gradient of :func:`hinge_embedding_loss` with respect to the input:
+    1 where :math:`y \ne -1`, plus -1 where :math:`y \ne 1` and
+    :math:`x \le \text{margin}` (torch's sub-gradient at the kink).
+
+    Parameters
+    ----------
+    input, target, margin, reduction
+        As given to :func:`hinge_embedding_loss`; ``'mean'`` divides the
+        gradient by the number of elements.
+    grad_output : float or array_like, default 1.0
+        The gradient of the objective with respect to the loss: a scalar for
+        a reduced loss; for ``reduction='none'`` an array of the loss's shape,
+        or a scalar that stands for every element.
+    out : ndarray, optional
+        Where to write the gradient: the input's shape and result dtype.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to `input`, of its shape and result dtype.
+
+    Raises
+    ------
+    ValueError
+        If the shapes cannot be broadcast together, or `grad_output` has the
+        wrong shape.
+
+    Examples
+    --------
+    >>> import fastnl
+    >>> fastnl.hinge_embedding_loss_backward([0.3, 0.3, 2.0], [1.0, -1.0, -1.0],
+    ...                                      reduction="sum")
+    array([ 1., -1.,  0.])
+    """
+    return _pointwise_backward(_kl.hinge_embedding_backward, input, target, reduction,
+                               grad_output, out, _margin(margin), sizes="silent")
 
 
 def nll_loss_backward(input, target, weight=None, ignore_index=-100, reduction="mean",

@@ -152,6 +152,12 @@ def problem(rng):
         "lW": rng.standard_normal((SHAPE[1], SHAPE[2])),
         "lb": rng.standard_normal(SHAPE[1]),
         "lt": t[:, 0],
+        "var": rng.uniform(0.5, 2, SHAPE[:2]),
+        "sign": rng.choice([-1.0, 1.0], SHAPE),
+        "x2": rng.standard_normal(SHAPE[:2] + (1,)),
+        "lx2": rng.standard_normal((1, SHAPE[2])),
+        "lsign": rng.choice([-1.0, 1.0], SHAPE[0]),
+        "mlt": np.tile([1, 3, -1, 0, 2], (SHAPE[0], 1)),
         # one_hot's indices, and logits whose largest entry beats the Gumbel noise
         # (below about 10 in 240 draws) by 50: the hard sample is the lazy argmax's
         "ct": (ct := rng.integers(0, SHAPE[1], (SHAPE[0], SHAPE[2]))),
@@ -169,7 +175,8 @@ def problem(rng):
 # Chunks of the operands in the Dask version of `problem`: everything split,
 # the 1-d / broadcast operands with chunks of their own (not those of x).
 PROBLEM_CHUNKS = {"pweight": 4, "bw": (4, 1), "pw": 3, "w": 4, "t": (3, 2), "tg": (3, 2),
-                  "lt": 3, "lb": 4, "ct": (3, 2), "gg": (3, 2, 2)}
+                  "lt": 3, "lb": 4, "ct": (3, 2), "gg": (3, 2, 2), "var": (3, 4),
+                  "x2": (5, 2, 1), "lx2": (1, 2), "lsign": 3}
 
 
 def _first_params(name):
@@ -234,6 +241,49 @@ def public_calls():
         "linear_cross_entropy_backward": lambda a: F.linear_cross_entropy_backward(
             a["lx"], a["lW"], a["lt"], linear_bias=a["lb"], weight=a["w"],
             label_smoothing=0.1, chunk_size=4),
+        "poisson_nll_loss": lambda a: F.poisson_nll_loss(a["bx"], a["bt"], log_input=False,
+                                                         full=True),
+        "poisson_nll_loss_backward": lambda a: F.poisson_nll_loss_backward(
+            a["x"], a["bt"], reduction="none", grad_output=a["g"]),
+        # var one per (N, C) row: torch's homoscedastic case, a broadcast operand
+        "gaussian_nll_loss": lambda a: F.gaussian_nll_loss(a["x"], a["y"], a["var"]),
+        "gaussian_nll_loss_backward": lambda a: F.gaussian_nll_loss_backward(
+            a["x"], a["y"], a["var"], reduction="none", grad_output=a["g"]),
+        "soft_margin_loss": lambda a: F.soft_margin_loss(a["x"], a["sign"], "none"),
+        "soft_margin_loss_backward": lambda a: F.soft_margin_loss_backward(a["x"], a["sign"]),
+        # input2 broadcast along the last axis
+        "margin_ranking_loss": lambda a: F.margin_ranking_loss(a["x"], a["x2"], a["sign"], 0.5),
+        "margin_ranking_loss_backward": lambda a: F.margin_ranking_loss_backward(
+            a["x"], a["x2"], a["sign"], 0.5, "sum"),
+        "hinge_embedding_loss": lambda a: F.hinge_embedding_loss(a["x"], a["sign"],
+                                                                 reduction="sum"),
+        "hinge_embedding_loss_backward": lambda a: F.hinge_embedding_loss_backward(
+            a["x"], a["sign"], reduction="none", grad_output=a["g"]),
+        # classes on the last axis, split into chunks
+        "multilabel_soft_margin_loss": lambda a: F.multilabel_soft_margin_loss(
+            a["x"], a["bt"], a["pw"], "none"),
+        "multilabel_soft_margin_loss_backward":
+            lambda a: F.multilabel_soft_margin_loss_backward(a["x"], a["bt"], a["pw"], "none",
+                                                             grad_output=a["g"][..., 0]),
+        # rows of (N, d), input2 one row broadcast against them
+        "cosine_embedding_loss": lambda a: F.cosine_embedding_loss(
+            a["lx"], a["lx2"], a["lsign"], 0.2, "none"),
+        "cosine_embedding_loss_backward": lambda a: F.cosine_embedding_loss_backward(
+            a["lx"], a["lx2"], a["lsign"], 0.2),
+        "triplet_margin_loss": lambda a: F.triplet_margin_loss(
+            a["x"], a["y"], a["x2"], swap=True, reduction="none"),
+        "triplet_margin_loss_backward": lambda a: F.triplet_margin_loss_backward(
+            a["x"], a["y"], a["x2"], p=1, reduction="sum"),
+        "multi_margin_loss": lambda a: F.multi_margin_loss(a["lx"], a["lt"] % 5, p=2,
+                                                           weight=a["pw"], reduction="none"),
+        "multi_margin_loss_backward": lambda a: F.multi_margin_loss_backward(
+            a["lx"], a["lt"] % 5, weight=a["pw"], reduction="none",
+            grad_output=a["g"][:, 0, 0]),
+        # targets: classes 1, 3, then -1
+        "multilabel_margin_loss": lambda a: F.multilabel_margin_loss(
+            a["lx"], a["mlt"], reduction="none"),
+        "multilabel_margin_loss_backward": lambda a: F.multilabel_margin_loss_backward(
+            a["lx"], a["mlt"]),
         "logsumexp": lambda a: F.logsumexp(a["x"], (0, 2), keepdim=True),
         "logsumexp_backward": lambda a: F.logsumexp_backward(a["x"], 1, grad_output=a["tg"]),
         "glu": lambda a: F.glu(a["x"], dim=1),
@@ -544,6 +594,8 @@ POINTWISE = [
     ("huber_loss", {"delta": 0.4}), ("kl_div", {}), ("kl_div", {"log_target": True}),
     ("binary_cross_entropy", {"weight": True}),
     ("binary_cross_entropy_with_logits", {"weight": True, "pos_weight": True}),
+    ("poisson_nll_loss", {"full": True}), ("soft_margin_loss", {}),
+    ("hinge_embedding_loss", {"margin": 0.5}),
 ]
 POINTWISE_IDS = [f"{n}-{i}" for i, (n, _) in enumerate(POINTWISE)]
 
@@ -566,6 +618,10 @@ def pointwise_problem(name, params, rng, dtype, shape=(6, 5, 4)):
         if name == "binary_cross_entropy_with_logits":
             y = rng.uniform(0, 1, shape)
             x.flat[:2] = [1e4, -1e4]
+        if name == "poisson_nll_loss":  # counts, some above 1 (Stirling's term)
+            y = rng.integers(0, 6, shape).astype(float)
+        if name in ("soft_margin_loss", "hinge_embedding_loss"):
+            y = rng.choice([-1.0, 1.0], shape)
     if params.get("weight"):
         kwargs["weight"] = rng.uniform(0.5, 2, (shape[1], 1)).astype(dtype)  # broadcast
     if params.get("pos_weight"):

@@ -304,6 +304,47 @@ def test_asv_rowwise_smoke_grid_runs(monkeypatch):
     assert fastnl.get_num_threads() == threads  # teardown restored the default
 
 
+def test_bench_losses_runs(capsys):
+    """The losses table on a tiny grid (no timing is asserted): every loss
+    forward and forward + backward, per dtype and size, its worst case last."""
+    from fastnl import bench
+    rows = bench.run_losses(threads=1, use_torch=False, dtypes=["float32", "float64"],
+                            sizes=[100, 7])
+    cases = bench.loss_cases()
+    assert {c.name for c in cases} == set(bench.LOSSES) | {f"{n}+backward" for n in bench.LOSSES}
+    assert [(r["op"], r["dtype"], r["size"]) for r in rows] == [
+        (c.name, d, n) for c in cases for d in ("float32", "float64") for n in (100, 7)]
+    assert all(r["fastnl"] > 0 and r["torch"] is None for r in rows)
+    out = capsys.readouterr().out.splitlines()
+    assert "losses, allocating; torch skipped" in out[0]
+    assert out[-2] == "worst fastnl/torch: - (torch not timed)"
+
+
+def test_bench_losses_with_torch_and_command_line(torch, monkeypatch, capsys):
+    from fastnl import bench
+    rows = bench.run_losses(threads=2, dtypes=["float64"], sizes=[50],
+                            ops=["gaussian_nll_loss+backward", "hinge_embedding_loss"])
+    assert [r["op"] for r in rows] == ["hinge_embedding_loss", "gaussian_nll_loss+backward"]
+    assert all(r["torch"] > 0 for r in rows)
+    assert "worst fastnl/torch: " in capsys.readouterr().out
+    calls = []
+    monkeypatch.setattr(bench, "run_losses", lambda threads, use_torch, **kw:
+                        calls.append((threads, kw["ops"], kw["sizes"])))
+    bench.main("--losses --sizes 1000 --threads 2".split())
+    bench.main("--ops soft_margin_loss+backward --threads 1".split())
+    assert calls == [(2, [], [1000]), (1, ["soft_margin_loss+backward"], bench.LOSS_SIZES)]
+
+
+def test_asv_losses_covers_the_bench_and_runs(monkeypatch):
+    from fastnl import bench
+    full = _asv_module("bench_losses", monkeypatch, smoke=False)
+    assert full.Losses.params[0] == [c.name for c in bench.loss_cases()]
+    assert full.Losses.params[1] == list(bench.LOSS_SIZES)
+    threads = fastnl.get_num_threads()
+    _run_asv_grid(_asv_module("bench_losses", monkeypatch, smoke=True).Losses)
+    assert fastnl.get_num_threads() == threads
+
+
 def test_asv_nn_smoke_grid_runs(monkeypatch):
     """bench_nn.py's smoke grid, each benchmark once: the step lowers the loss."""
     smoke = _asv_module("bench_nn", monkeypatch, smoke=True)

@@ -206,6 +206,8 @@ _AXIS = ("``dim`` -> ``axis`` (``dim=`` accepted too); defaults to the last axis
 _LOSS = ("Pass the arguments after ``target`` by keyword: torch's deprecated "
          "``size_average`` and ``reduce`` come first in its signature and are not accepted.")
 _NO_WEIGHT = _LOSS + " No ``weight`` argument (torch 2.13 has one)."
+_MARGIN = ("Pass ``reduction`` by keyword: torch's deprecated ``size_average`` and ``reduce`` "
+           "come after ``margin``.")
 
 
 def _torch_functions(a):
@@ -252,6 +254,25 @@ TORCH_FUNCTIONS += [
     (_F + "linear_cross_entropy", "fastnl.linear_cross_entropy",
      "``ignore_index`` defaults to -100 (``None`` is accepted, as torch's default); extra "
      "``chunk_size`` (classes per block) instead of ``options``."),
+    (_F + "poisson_nll_loss", "fastnl.poisson_nll_loss",
+     "Pass ``eps`` and ``reduction`` by keyword: torch's deprecated ``size_average`` stands "
+     "between ``full`` and ``eps``."),
+    (_F + "gaussian_nll_loss", "fastnl.gaussian_nll_loss",
+     "``var`` may also be a 0-d array, one variance for every element (torch takes a Python "
+     "float only)."),
+    (_F + "soft_margin_loss", "fastnl.soft_margin_loss",
+     _LOSS + " Beyond torch: finite where ``exp(-y x)`` overflows (torch: inf, gradient NaN)."),
+    (_F + "margin_ranking_loss", "fastnl.margin_ranking_loss", _MARGIN),
+    (_F + "hinge_embedding_loss", "fastnl.hinge_embedding_loss", _MARGIN),
+    (_F + "multilabel_soft_margin_loss", "fastnl.multilabel_soft_margin_loss", _LOSS),
+    (_F + "cosine_embedding_loss", "fastnl.cosine_embedding_loss", _MARGIN),
+    (_F + "triplet_margin_loss", "fastnl.triplet_margin_loss",
+     "Pass ``reduction`` by keyword: torch's deprecated ``size_average`` and ``reduce`` come "
+     "after ``swap``. ``p`` must be finite (torch also takes ``inf``)."),
+    (_F + "multi_margin_loss", "fastnl.multi_margin_loss",
+     "Pass ``reduction`` by keyword: torch's deprecated ``size_average`` and ``reduce`` come "
+     "after ``weight``. Any integer dtype of class indices."),
+    (_F + "multilabel_margin_loss", "fastnl.multilabel_margin_loss", _LOSS),
     (_F + "ctc_loss", "fastnl.ctc_loss",
      "Integer targets and lengths only (torch also casts float and bool targets); a label "
      "outside [0, C) within its target length is an IndexError (torch reads out of bounds). "
@@ -262,6 +283,9 @@ _NN_CLASSES = [a.module for a in _ops.ACTIVATIONS if a.torch and a.module] + [
     "Softmax", "LogSoftmax", "Softmin", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
     "NLLLoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "CTCLoss",
     "AdaptiveLogSoftmaxWithLoss", "GLU", "Linear", "Sequential",
+    "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MarginRankingLoss",
+    "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss",
+    "TripletMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss",
 ]
 _NN_NOTES = {
     "PReLU": "``weight`` is a NumPy array (float32 by default); its gradient accumulates "
@@ -269,6 +293,14 @@ _NN_NOTES = {
     "RReLU": "Extra ``rng`` argument; ``train()`` / ``eval()`` as in torch.",
     "Softmax": "``dim`` as in torch.", "LogSoftmax": "``dim`` as in torch.",
     "Softmin": "``dim`` as in torch.",
+    "GaussianNLLLoss": "Called as ``loss(input, target, var)``; ``backward()`` returns the "
+                       "gradients of input and var.",
+    "MarginRankingLoss": "Called as ``loss(input1, input2, target)``; ``backward()`` returns "
+                         "the gradients of input1 and input2.",
+    "CosineEmbeddingLoss": "Called as ``loss(input1, input2, target)``; ``backward()`` "
+                           "returns the gradients of input1 and input2.",
+    "TripletMarginLoss": "``backward()`` returns the gradients of anchor, positive and "
+                         "negative; ``p`` finite.",
     "AdaptiveLogSoftmaxWithLoss": "Extra ``rng`` (for the initial weights) and ``dtype``; "
                                   "``state_dict()`` with torch's keys, as NumPy arrays.",
     "GLU": "``dim`` as in torch.",

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from fastnl._config import _kernel_threads
+from fastnl._kernels import _rowlosses as _krl
 from fastnl._kernels import _rowwise as _kr
 from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, check_out, check_reduction, deliver, is_float,
@@ -73,9 +74,11 @@ def loss_shape(x_shape, t_shape, arrays, sizes):
     by the in-memory and the Dask paths: shapes only, no data read).
 
     sizes: what a target shape different from the input's does: 'warn'
-    (broadcast with torch's UserWarning), 'silent' (broadcast) or 'strict'
-    (ValueError). `arrays` are (name, shape or None) of per-element weights,
-    which must broadcast to the loss's shape.
+    (broadcast with torch's UserWarning), 'silent' (broadcast), 'input'
+    (broadcast to the input's shape, which it may not enlarge), 'strict'
+    (ValueError), or 'all' (every operand, the arrays too, broadcast together
+    silently). `arrays` are (name, shape or None) of per-element operands,
+    which must broadcast to the loss's shape (but with 'all').
     """
     shape = x_shape
     if t_shape != x_shape:
@@ -89,6 +92,14 @@ def loss_shape(x_shape, t_shape, arrays, sizes):
                           "due to broadcasting. Please ensure they have the same size.",
                           UserWarning, stacklevel=6)
         shape = _broadcast(x_shape, t_shape, "input and target")
+        if sizes == "input" and shape != x_shape:
+            raise ValueError(f"target of shape {t_shape} cannot be broadcast to the input's "
+                             f"shape {x_shape}")
+    if sizes == "all":
+        for name, a_shape in arrays:
+            if a_shape is not None:
+                shape = _broadcast(shape, a_shape, f"the operands and {name}")
+        return shape
     for name, a_shape in arrays:
         if a_shape is not None and (not _broadcastable(a_shape, shape)
                                     or np.broadcast_shapes(a_shape, shape) != shape):
@@ -97,23 +108,25 @@ def loss_shape(x_shape, t_shape, arrays, sizes):
     return shape
 
 
-def prepare(input, target, arrays=(), sizes="warn", unit_interval=False):
+def prepare(input, target, arrays=(), sizes="warn", checks=()):
     """Convert and check the operands of a pointwise loss (shared by forward
     and backward): returns (x, result dtype, shape the loss is computed at,
     flat input, flat target, flat weight buffers).
 
-    `arrays` are (name, array or None) per-element weights, broadcast to the
+    `arrays` are (name, array or None) per-element operands, broadcast to the
     loss's shape (an absent one is an empty buffer); sizes as in loss_shape.
-    unit_interval: input and target must lie in [0, 1] (binary_cross_entropy).
+    checks: (operand, name, rule) of the checks that read values: operand
+    'input', 'target' or an array's name, shown as `name` in the message;
+    rule 'unit_interval' (in [0, 1], binary_cross_entropy) or 'nonnegative'.
     """
     x, result = as_float_array(input, "input")
     t = _as_like(target, "target", x.dtype)
     arrays = [(name, None if a is None else _as_like(a, name, x.dtype)) for name, a in arrays]
     shape = loss_shape(x.shape, t.shape, [(name, None if a is None else a.shape)
                                            for name, a in arrays], sizes)
-    if unit_interval:
-        _check_unit_interval(x, "input")
-        _check_unit_interval(t, "target")
+    operands = dict(arrays, input=x, target=t)
+    for operand, name, rule in checks:
+        _VALUE_CHECKS[rule](operands[operand], name)
     buffers = [np.empty(0, x.dtype) if a is None else _flat(a, shape) for _, a in arrays]
     return x, result, shape, _flat(x, shape), _flat(t, shape), buffers
 
@@ -122,6 +135,18 @@ def _check_unit_interval(a, name):
     """ValueError unless every element of `a` is in [0, 1] (NaN is not, as in torch)."""
     if a.size and not (a.min() >= 0 and a.max() <= 1):
         raise ValueError(f"all elements of {name} should be between 0 and 1")
+
+
+def _check_nonnegative(a, name):
+    """ValueError naming the first negative element of `a`, if any (NaN passes,
+    as in torch)."""
+    if a.size and a.min() < 0:
+        where = np.unravel_index(np.argmax(a < 0), a.shape)
+        raise ValueError(f"{name} has negative entries: {a[where]} at index "
+                         f"{tuple(map(int, where))}")
+
+
+_VALUE_CHECKS = {"unit_interval": _check_unit_interval, "nonnegative": _check_nonnegative}
 
 
 def mean_denominator(reduction, shape):
@@ -139,10 +164,10 @@ def pointwise_sum(kernel, x, shape, xf, tf, buffers, params):
 
 
 def pointwise(kernel, input, target, reduction, params=(), arrays=(), sizes="warn",
-              unit_interval=False):
+              checks=()):
     """Run a pointwise loss kernel and reduce (`reduction` checked by the
     caller; see prepare for the other arguments)."""
-    x, result, shape, xf, tf, buffers = prepare(input, target, arrays, sizes, unit_interval)
+    x, result, shape, xf, tf, buffers = prepare(input, target, arrays, sizes, checks)
     if reduction == "none":
         out = empty(shape, x.dtype)
         kernel(xf, tf, *buffers, *params, out.reshape(-1), False, _kernel_threads())
@@ -228,9 +253,9 @@ def pointwise_gradient(kernel, prepared, params, g, scale, out):
 
 
 def pointwise_backward(kernel, input, target, reduction, grad_output, out, params=(),
-                       arrays=(), sizes="silent", unit_interval=False):
+                       arrays=(), sizes="silent", checks=()):
     """Gradient of a pointwise loss with respect to `input` (see pointwise)."""
-    prepared = prepare(input, target, arrays, sizes, unit_interval)
+    prepared = prepare(input, target, arrays, sizes, checks)
     x, result, shape = prepared[:3]
     _check_loss_out(out, x, result)
     g, scale = upstream(grad_output, reduction, shape, x.dtype,
@@ -291,22 +316,32 @@ def class_indices(t, n_classes, ignore_index):
     if t.size and not (t.min() >= 0 and t.max() < n_classes):
         bad = t[((t < 0) | (t >= n_classes)) & (t != ignore_index)]
         if bad.size:
+            ignored = "" if ignore_index is None else f" or ignore_index={ignore_index}"
             raise IndexError(f"Target {bad[0]} is out of bounds: expected a class index "
-                             f"in [0, {n_classes}) or ignore_index={ignore_index}")
+                             f"in [0, {n_classes}){ignored}")
     return t
+
+
+def reduce_row_losses(loss, reduction, shape, result, denominator=None):
+    """A loss from its flat float64 per-row losses: of `shape` in the
+    `result` dtype for 'none', else their sum in row order, for 'mean'
+    divided by `denominator()` (called only then; default: the row count)."""
+    if reduction == "none":
+        out = loss.reshape(shape).astype(result)
+        return out if out.ndim else out[()]
+    total = _kr.ordered_sum(loss)
+    if reduction == "sum":
+        return _scalar(total, result)
+    return _scalar(ratio(total, loss.shape[0] if denominator is None else denominator()),
+                   result)
 
 
 def reduce_rows(loss, row_weight, p):
     """A class loss from its float64 per-row losses: 'mean' divides by the
     summed row weights (class indices) or the number of rows (probabilities)."""
-    if p.reduction == "none":
-        out = loss.reshape(p.expected).astype(p.result)
-        return out if out.ndim else out[()]
-    total = _kr.ordered_sum(loss)
-    if p.reduction == "sum":
-        return _scalar(total, p.result)
-    denominator = prob_rows(p) if p.probabilities else _kr.ordered_sum(row_weight)
-    return _scalar(ratio(total, denominator), p.result)
+    return reduce_row_losses(loss, p.reduction, p.expected, p.result,
+                             lambda: prob_rows(p) if p.probabilities
+                             else _kr.ordered_sum(row_weight))
 
 
 class ClassProblem:
@@ -494,3 +529,266 @@ def class_loss_backward(name, input, target, weight, ignore_index, reduction, gr
     g, scale = upstream(grad_output, p.reduction, p.expected, p.x.dtype, class_denominator(p))
     _check_loss_out(out, p.x, p.result)
     return class_gradient(p, g, scale, out)
+
+
+# ---------------------------------------------------------------- row losses over the last axis
+
+def cosine_shape(x1_shape, x2_shape, t_shape):
+    """cosine_embedding_loss's shape checks (torch's): (the inputs' broadcast
+    shape, the shape of the per-row losses)."""
+    if len(t_shape) > 1:
+        raise ValueError(f"cosine_embedding_loss: 0-d or 1-d target expected (multi-target "
+                         f"is not supported), got shape {t_shape}")
+    ndim = len(t_shape) + 1
+    if len(x1_shape) != ndim or len(x2_shape) != ndim:
+        raise ValueError(f"cosine_embedding_loss: a {len(t_shape)}-d target expects "
+                         f"{ndim}-d inputs, got input1 {x1_shape} and input2 {x2_shape}")
+    shape = _broadcast(x1_shape, x2_shape, "input1 and input2")
+    rows = shape[:-1]
+    if not _broadcastable(t_shape, rows) or np.broadcast_shapes(t_shape, rows) != rows:
+        raise ValueError(f"cosine_embedding_loss: target of shape {t_shape} does not match "
+                         f"the {rows[0] if rows else 1} rows of the inputs {shape}")
+    return shape, rows
+
+
+class RowProblem:
+    """The checked operands of a row loss over the last axis (forward and
+    backward): the float inputs broadcast together and viewed as (N, D),
+    C-contiguous; their own shapes; the broadcast shape and the per-row
+    losses' shape; the target (N,) or None; the result dtype."""
+    __slots__ = ("xs", "shapes", "shape", "rows", "t", "result")
+
+
+def row_problem(inputs, names, shapes_check, target=None):
+    """Convert the float `inputs` (the first decides the dtype) and a float
+    target, check their shapes with shapes_check(*shapes) -> (shape, rows),
+    and broadcast them."""
+    x, result = as_float_array(inputs[0], names[0])
+    xs = [x] + [_as_like(a, name, x.dtype) for a, name in zip(inputs[1:], names[1:])]
+    t = None if target is None else _as_like(target, "target", x.dtype)
+    p = RowProblem()
+    p.shapes, p.result = tuple(a.shape for a in xs), result
+    p.shape, p.rows = shapes_check(*p.shapes, *([] if t is None else [t.shape]))
+    flat = (-1, p.shape[-1])
+    p.xs = [np.ascontiguousarray(np.broadcast_to(a, p.shape)).reshape(flat) for a in xs]
+    p.t = None if t is None else np.ascontiguousarray(np.broadcast_to(t, p.rows)).reshape(-1)
+    return p
+
+
+def cosine_problem(input1, input2, target):
+    return row_problem((input1, input2), ("input1", "input2"), cosine_shape, target)
+
+
+def cosine_rows(p, margin):
+    """The float64 per-row losses of cosine_embedding_loss."""
+    loss = np.empty(p.xs[0].shape[0])
+    _krl.cosine_embedding(*p.xs, p.t, margin, loss, _kernel_threads())
+    return loss
+
+
+def cosine_embedding(input1, input2, target, margin, reduction):
+    p = cosine_problem(input1, input2, target)
+    return reduce_row_losses(cosine_rows(p, margin), reduction, p.rows, p.result)
+
+
+def cosine_gradients(p, margin, g, scale):
+    """The gradients of cosine_embedding_loss at the (N, D) operands of `p`,
+    in the compute dtype, for the upstream (g, scale) that `upstream` returned."""
+    grads = [empty(x.shape, x.dtype) for x in p.xs]
+    _krl.cosine_embedding_backward(*p.xs, p.t, margin, g, scale, *grads, _kernel_threads())
+    return grads
+
+
+def cosine_embedding_backward(input1, input2, target, margin, reduction, grad_output):
+    """The gradients with respect to input1 and input2, each summed back to
+    its operand's shape."""
+    p = cosine_problem(input1, input2, target)
+    g, scale = row_upstream(p, grad_output, reduction)
+    return finish_rows(p, cosine_gradients(p, margin, g, scale))
+
+
+def row_upstream(p, grad_output, reduction):
+    """The upstream (g, scale) of a row loss: 'mean' divides by the rows."""
+    return upstream(grad_output, reduction, p.rows, p.xs[0].dtype,
+                    mean_denominator(reduction, p.xs[0].shape[:1]))
+
+
+def finish_rows(p, grads):
+    """Each (N, D) gradient summed back to its operand's shape, in the result dtype."""
+    return tuple(_finish(grad.reshape(p.shape), shape, p.result, None)
+                 for grad, shape in zip(grads, p.shapes))
+
+
+def triplet_shape(a_shape, p_shape, n_shape):
+    """triplet_margin_loss's shape checks (torch's): (the broadcast shape, the
+    shape of the per-row losses)."""
+    if not len(a_shape) == len(p_shape) == len(n_shape):
+        raise ValueError("triplet_margin_loss: the anchor, positive and negative arrays are "
+                         "expected to have the same number of dimensions, got shapes anchor "
+                         f"{a_shape}, positive {p_shape} and negative {n_shape}")
+    if not a_shape:
+        raise ValueError("triplet_margin_loss: the inputs must have a feature axis (their "
+                         "last), got 0-d arrays")
+    shape = _broadcast(_broadcast(a_shape, p_shape, "anchor and positive"), n_shape,
+                       "anchor, positive and negative")
+    return shape, shape[:-1]
+
+
+def triplet_problem(anchor, positive, negative):
+    return row_problem((anchor, positive, negative), ("anchor", "positive", "negative"),
+                       triplet_shape)
+
+
+def triplet_rows(p, margin, norm, eps, swap):
+    """The float64 per-row losses of triplet_margin_loss."""
+    loss = np.empty(p.xs[0].shape[0])
+    _krl.triplet_margin(*p.xs, margin, norm, eps, swap, loss, _kernel_threads())
+    return loss
+
+
+def triplet_gradients(p, margin, norm, eps, swap, g, scale):
+    grads = [empty(x.shape, x.dtype) for x in p.xs]
+    _krl.triplet_margin_backward(*p.xs, margin, norm, eps, swap, g, scale, *grads,
+                                 _kernel_threads())
+    return grads
+
+
+def triplet_margin(anchor, positive, negative, margin, norm, eps, swap, reduction):
+    p = triplet_problem(anchor, positive, negative)
+    return reduce_row_losses(triplet_rows(p, margin, norm, eps, swap), reduction, p.rows,
+                             p.result)
+
+
+def triplet_margin_backward(anchor, positive, negative, margin, norm, eps, swap, reduction,
+                            grad_output):
+    p = triplet_problem(anchor, positive, negative)
+    g, scale = row_upstream(p, grad_output, reduction)
+    return finish_rows(p, triplet_gradients(p, margin, norm, eps, swap, g, scale))
+
+
+def multi_margin_shape(x_shape, t_shape, w_shape):
+    """multi_margin_loss's shape checks (torch's): (rows N, classes C, the
+    per-row losses' shape)."""
+    if len(x_shape) > 2 or (x_shape and x_shape[-1] == 0):
+        raise ValueError("multi_margin_loss: expected a non-empty vector or matrix (N, C) "
+                         f"with an optional 0-d batch size, got input of shape {x_shape}")
+    C = x_shape[-1] if x_shape else 1
+    N = x_shape[0] if len(x_shape) == 2 else 1
+    if len(t_shape) > 1 or math.prod(t_shape) != N:
+        raise ValueError(f"multi_margin_loss: inconsistent target size, expected {N} but got "
+                         f"{t_shape}")
+    if w_shape is not None and w_shape != (C,):
+        raise ValueError(f"multi_margin_loss: weight must be one-dimensional with {C} "
+                         f"elements, got shape {w_shape}")
+    # torch: one loss per frame for a 1-d target, a 0-d loss for a 0-d one
+    return N, C, (N,) if t_shape else ()
+
+
+def multi_margin_problem(input, target, weight):
+    """The checks, then the input as (N, C) C-contiguous, the class indices
+    (N,) int64, the class weights (float64, or empty), the per-row losses'
+    shape and the result dtype."""
+    x, result = as_float_array(input, "input")
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"multi_margin_loss expects integer class indices as target, got "
+                        f"dtype {t.dtype}")
+    N, C, rows = multi_margin_shape(x.shape, t.shape,
+                                    None if weight is None else np.shape(weight))
+    w = class_weight(weight, x.dtype)
+    return (np.ascontiguousarray(x).reshape(N, C), class_indices(t, C, None), w, rows,
+            result)
+
+
+def multi_margin_rows(x, t, w, p, margin):
+    """The float64 per-row losses of multi_margin_loss of checked operands."""
+    loss = np.empty(x.shape[0])
+    _krl.multi_margin(x, t, w, p, margin, loss, _kernel_threads())
+    return loss
+
+
+def multi_margin_gradient(x, t, w, p, margin, g, scale):
+    grad = empty(x.shape, x.dtype)
+    _krl.multi_margin_backward(x, t, w, p, margin, g, scale, grad, _kernel_threads())
+    return grad
+
+
+def multi_margin(input, target, p, margin, weight, reduction):
+    x, t, w, rows, result = multi_margin_problem(input, target, weight)
+    return reduce_row_losses(multi_margin_rows(x, t, w, p, margin), reduction, rows, result)
+
+
+def multi_margin_backward(input, target, p, margin, weight, reduction, grad_output):
+    x, t, w, rows, result = multi_margin_problem(input, target, weight)
+    g, scale = upstream(grad_output, reduction, rows, x.dtype,
+                        mean_denominator(reduction, x.shape[:1]))
+    grad = multi_margin_gradient(x, t, w, p, margin, g, scale)
+    return deliver(grad.reshape(np.shape(input)), None, result)
+
+
+def multilabel_margin_shape(x_shape, t_shape):
+    """multilabel_margin_loss's shape checks (torch's): (rows N, classes C,
+    the per-row losses' shape)."""
+    if len(x_shape) > 2 or (x_shape and x_shape[-1] == 0):
+        raise ValueError("multilabel_margin_loss: expected a non-empty vector or matrix "
+                         f"(N, C) with an optional 0-d batch size, got input of shape "
+                         f"{x_shape}")
+    C = x_shape[-1] if x_shape else 1
+    N = x_shape[0] if len(x_shape) == 2 else 1
+    if (t_shape != x_shape if len(x_shape) == 2 else
+            (len(t_shape) > 1 or math.prod(t_shape) != C)):
+        raise ValueError(f"multilabel_margin_loss: inconsistent target size {t_shape} for "
+                         f"input of shape {x_shape}")
+    return N, C, x_shape[:1] if len(x_shape) == 2 else ()
+
+
+def multilabel_margin_problem(input, target):
+    """The checks, then the input and target as (N, C) C-contiguous (int64
+    target), the per-row losses' shape and the result dtype."""
+    x, result = as_float_array(input, "input")
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"multilabel_margin_loss expects integer class indices as target, "
+                        f"got dtype {t.dtype}")
+    N, C, rows = multilabel_margin_shape(x.shape, t.shape)
+    if t.dtype == np.uint64 and t.size and t.max() > np.iinfo(np.int64).max:
+        raise IndexError(f"Target {t.max()} is out of bounds: expected class indices in "
+                         f"[0, {C}) or -1")
+    t = np.ascontiguousarray(t, dtype=np.int64).reshape(N, C)
+    # each row's targets end at its first -1; torch checks every entry, those
+    # after it too
+    if t.size and not (t.min() >= -1 and t.max() < C):
+        bad = t[(t < -1) | (t >= C)][0]
+        raise IndexError(f"Target {bad} is out of bounds: expected class indices in "
+                         f"[0, {C}) or -1")
+    return np.ascontiguousarray(x).reshape(N, C), t, rows, result
+
+
+def _label_scratch(C):
+    return np.empty((_kernel_threads(), C), np.uint8)
+
+
+def multilabel_margin_rows(x, t):
+    loss = np.empty(x.shape[0])
+    _krl.multilabel_margin(x, t, _label_scratch(x.shape[1]), loss, _kernel_threads())
+    return loss
+
+
+def multilabel_margin_gradient(x, t, g, scale):
+    grad = empty(x.shape, x.dtype)
+    _krl.multilabel_margin_backward(x, t, _label_scratch(x.shape[1]), g, scale, grad,
+                                    _kernel_threads())
+    return grad
+
+
+def multilabel_margin(input, target, reduction):
+    x, t, rows, result = multilabel_margin_problem(input, target)
+    return reduce_row_losses(multilabel_margin_rows(x, t), reduction, rows, result)
+
+
+def multilabel_margin_backward(input, target, reduction, grad_output):
+    x, t, rows, result = multilabel_margin_problem(input, target)
+    g, scale = upstream(grad_output, reduction, rows, x.dtype,
+                        mean_denominator(reduction, x.shape[:1]))
+    return deliver(multilabel_margin_gradient(x, t, g, scale).reshape(np.shape(input)), None,
+                   result)

@@ -8,7 +8,7 @@
 # activations' own (fnl_math.h, fnl_activations.h, through _scalar.pxd); log
 # and log1p of any argument are libm's (_math.pxd).
 
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, M_PI
 from cython cimport floating
 from fastnl._kernels._math cimport log_, log1p_, fabs_
 from fastnl._kernels._scalar cimport exp_, sigmoid, softplus
@@ -79,6 +79,70 @@ cdef inline floating bce_logits(floating x, floating t, floating pos_weight) noe
     return (1 - t) * x + (1 + (pos_weight - 1) * t) * softplus_neg(x)
 
 
+cdef inline floating _stirling(floating t) noexcept nogil:
+    # poisson_nll_loss's full=True term, torch's: t log t - t + 0.5 log(2 pi t)
+    # where t > 1, else 0 (NaN t: not <= 1, so NaN, as torch's masked_fill)
+    if t <= 1:
+        return 0
+    return t * log_(t) - t + <floating>0.5 * log_(<floating>(2 * M_PI) * t)
+
+
+cdef inline floating poisson_nll_log(floating x, floating t) noexcept nogil:
+    # log_input=True: x is log(rate): exp(x) - t x
+    return exp_(x) - t * x
+
+
+cdef inline floating poisson_nll(floating x, floating t, floating eps) noexcept nogil:
+    # log_input=False: x is the rate: x - t log(x + eps)
+    return x - t * log_(x + eps)
+
+
+cdef inline floating poisson_nll_log_full(floating x, floating t) noexcept nogil:
+    return poisson_nll_log(x, t) + _stirling(t)
+
+
+cdef inline floating poisson_nll_full(floating x, floating t, floating eps) noexcept nogil:
+    return poisson_nll(x, t, eps) + _stirling(t)
+
+
+cdef inline floating _clamped_var(floating v, floating eps) noexcept nogil:
+    # torch clamps var at eps (NaN stays NaN); its gradient is taken at the
+    # clamped value, as if unclamped (torch clamps without recording it)
+    return eps if v < eps else v
+
+
+cdef inline floating gaussian_nll(floating x, floating t, floating var, floating eps,
+                                  floating half_log_2pi) noexcept nogil:
+    # torch: 0.5 (log v + (x - t)^2 / v), plus 0.5 log(2 pi) when full (the
+    # constant is 0 otherwise, and x + 0 is x)
+    cdef floating v = _clamped_var(var, eps), d = x - t
+    return <floating>0.5 * (log_(v) + d * d / v) + half_log_2pi
+
+
+cdef inline floating soft_margin(floating x, floating t) noexcept nogil:
+    # log(1 + exp(-t x)) = softplus(-t x), without overflow (torch's
+    # log1p(exp(-t x)) is inf once exp overflows)
+    return softplus_neg(t * x)
+
+
+cdef inline floating margin_ranking(floating x1, floating x2, floating y,
+                                    floating margin) noexcept nogil:
+    # torch: max(0, -y (x1 - x2) + margin), NaN kept
+    cdef floating z = -y * (x1 - x2) + margin
+    return 0 if z < 0 else z
+
+
+cdef inline floating hinge_embedding(floating x, floating t, floating margin) noexcept nogil:
+    # torch: (max(margin - x, 0) where t != 1) + (x where t != -1): a target
+    # other than +-1 takes both terms, as in torch
+    cdef floating a = 0, b = 0, d = margin - x
+    if t != 1:
+        a = 0 if d < 0 else d
+    if t != -1:
+        b = x
+    return a + b
+
+
 # ---------------------------------------------------------------- derivatives
 #
 # d loss / d x, one per loss, as torch's backward kernels compute them
@@ -145,3 +209,59 @@ cdef inline floating bce_grad(floating x, floating t) noexcept nogil:
 cdef inline floating bce_logits_grad(floating x, floating t, floating pos_weight) noexcept nogil:
     # torch: (1 + (pos_weight - 1) t) sigmoid(x) - pos_weight t
     return (1 + (pos_weight - 1) * t) * sigmoid(x) - pos_weight * t
+
+
+cdef inline floating poisson_nll_log_grad(floating x, floating t) noexcept nogil:
+    return exp_(x) - t
+
+
+cdef inline floating poisson_nll_grad(floating x, floating t, floating eps) noexcept nogil:
+    return 1 - t / (x + eps)
+
+
+cdef inline floating gaussian_nll_grad(floating x, floating t, floating var, floating eps,
+                                       floating half_log_2pi) noexcept nogil:
+    return (x - t) / _clamped_var(var, eps)
+
+
+cdef inline floating gaussian_nll_var_grad(floating var, floating x, floating t, floating eps,
+                                           floating half_log_2pi) noexcept nogil:
+    # d/dv of gaussian_nll at the clamped v (the variance in the first slot):
+    # 0.5 (1 - (x - t)^2 / v) / v
+    cdef floating v = _clamped_var(var, eps), d = x - t
+    return <floating>0.5 * (1 - d * d / v) / v
+
+
+cdef inline floating soft_margin_grad(floating x, floating t) noexcept nogil:
+    # -t sigmoid(-t x) (torch: -t z / (1 + z), z = exp(-t x), NaN once z overflows)
+    return -t * sigmoid(-(t * x))
+
+
+cdef inline floating _passes(floating z) noexcept nogil:
+    # the sub-gradient of max(z, 0): 1 for z >= 0 (torch's, at the kink too),
+    # 0 below, NaN for NaN
+    if z >= 0:
+        return 1
+    if z < 0:
+        return 0
+    return z
+
+
+cdef inline floating margin_ranking_grad(floating x1, floating x2, floating y,
+                                         floating margin) noexcept nogil:
+    return -y * _passes(-y * (x1 - x2) + margin)
+
+
+cdef inline floating margin_ranking_swapped_grad(floating x2, floating x1, floating y,
+                                                 floating margin) noexcept nogil:
+    # d/dx2, with x2 in the first slot: the same z as the forward's
+    return y * _passes(-y * (x1 - x2) + margin)
+
+
+cdef inline floating hinge_embedding_grad(floating x, floating t, floating margin) noexcept nogil:
+    cdef floating a = 0, b = 0
+    if t != 1:
+        a = -_passes(margin - x)
+    if t != -1:
+        b = 1
+    return a + b

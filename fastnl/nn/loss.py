@@ -24,29 +24,37 @@ from fastnl.nn.linear import linear_parameters
 __all__ = [
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss",
     "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "LinearCrossEntropy", "CTCLoss",
+    "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MarginRankingLoss",
+    "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss",
+    "TripletMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss",
 ]
 
 
 class _Loss(Module):
-    """A loss whose functional form is ``fastnl.<_function>(input, target, **args)``
-    with the constructor attributes named in ``_args``."""
+    """A loss whose functional form is ``fastnl.<_function>(*operands, **args)``
+    with the constructor attributes named in ``_args``; the operands are
+    ``(input, target)`` unless a subclass's forward names others."""
 
     _function = None
 
     def forward(self, input, target):
-        input, target = operand(input), operand(target)
-        loss = getattr(F, self._function)(input, target, **self._kwargs())
-        self._save(input=input, target=target, loss_shape=np.shape(loss))
+        return self._forward(input, target)
+
+    def _forward(self, *operands):
+        operands = [operand(a) for a in operands]
+        loss = getattr(F, self._function)(*operands, **self._kwargs())
+        self._save(operands=operands, loss_shape=np.shape(loss))
         return loss
 
     def backward(self, grad_output=None):
-        """Gradient with respect to the last input; ``grad_output`` defaults to
-        1 (ones of the loss's shape for ``reduction='none'``)."""
+        """Gradient with respect to the last input (a tuple where the loss has
+        several float inputs); ``grad_output`` defaults to 1 (ones of the
+        loss's shape for ``reduction='none'``)."""
         saved = self._saved_tensors()
         if grad_output is None:
-            grad_output = ones(saved["loss_shape"], saved["input"])
+            grad_output = ones(saved["loss_shape"], saved["operands"][0])
         return getattr(F, f"{self._function}_backward")(
-            saved["input"], saved["target"], **self._kwargs(), grad_output=grad_output)
+            *saved["operands"], **self._kwargs(), grad_output=grad_output)
 
 
 class MSELoss(_Loss):
@@ -231,6 +239,221 @@ class BCEWithLogitsLoss(_Loss):
         super().__init__()
         self.weight = None if weight is None else np.asarray(weight)
         self.pos_weight = None if pos_weight is None else np.asarray(pos_weight)
+        self.reduction = reduction
+
+
+class PoissonNLLLoss(_Loss):
+    """``torch.nn.PoissonNLLLoss``: :func:`fastnl.poisson_nll_loss` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.PoissonNLLLoss(reduction="sum")
+    >>> float(loss(np.array([0.0, 1.0]), np.array([1.0, 3.0])))   # e^x - y x  # doctest: +ELLIPSIS
+    0.718281828459...
+    >>> loss.backward()                                        # e^x - y
+    array([ 0.        , -0.28171817])
+    """
+    _function, _args = "poisson_nll_loss", ("log_input", "full", "eps", "reduction")
+
+    def __init__(self, log_input=True, full=False, *, eps=1e-8, reduction="mean"):
+        super().__init__()
+        self.log_input, self.full, self.eps, self.reduction = log_input, full, eps, reduction
+
+
+class GaussianNLLLoss(_Loss):
+    """``torch.nn.GaussianNLLLoss``: :func:`fastnl.gaussian_nll_loss` as a module,
+    called as ``loss(input, target, var)``; ``backward`` returns the
+    gradients with respect to input and var.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.GaussianNLLLoss(reduction="sum")
+    >>> loss(np.array([1.0, 2.0]), np.array([1.0, 0.0]), np.array([1.0, 2.0]))
+    np.float64(1.3465735902799727)
+    >>> loss.backward()
+    (array([0., 1.]), array([ 0.5 , -0.25]))
+    """
+    _function, _args = "gaussian_nll_loss", ("full", "eps", "reduction")
+
+    def __init__(self, *, full=False, eps=1e-6, reduction="mean"):
+        super().__init__()
+        self.full, self.eps, self.reduction = full, eps, reduction
+
+    def forward(self, input, target, var):
+        return self._forward(input, target, var)
+
+
+class SoftMarginLoss(_Loss):
+    """``torch.nn.SoftMarginLoss``: :func:`fastnl.soft_margin_loss` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.SoftMarginLoss(reduction="sum")
+    >>> loss(np.array([0.0, 0.0]), np.array([1.0, -1.0]))      # 2 log 2
+    np.float64(1.3862943611198906)
+    >>> loss.backward()                                        # -y sigmoid(-y x)
+    array([-0.5,  0.5])
+    """
+    _function, _args = "soft_margin_loss", ("reduction",)
+
+    def __init__(self, *, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+
+class MarginRankingLoss(_Loss):
+    """``torch.nn.MarginRankingLoss``: :func:`fastnl.margin_ranking_loss` as a
+    module, called as ``loss(input1, input2, target)``; ``backward`` returns
+    the gradients with respect to input1 and input2.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.MarginRankingLoss(0.5, reduction="none")
+    >>> loss(np.array([1.0, 1.0]), np.array([0.0, 0.0]), np.array([1.0, -1.0]))
+    array([0. , 1.5])
+    >>> loss.backward()
+    (array([-0.,  1.]), array([ 0., -1.]))
+    """
+    _function, _args = "margin_ranking_loss", ("margin", "reduction")
+
+    def __init__(self, margin=0.0, *, reduction="mean"):
+        super().__init__()
+        self.margin, self.reduction = margin, reduction
+
+    def forward(self, input1, input2, target):
+        return self._forward(input1, input2, target)
+
+
+class HingeEmbeddingLoss(_Loss):
+    """``torch.nn.HingeEmbeddingLoss``: :func:`fastnl.hinge_embedding_loss` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.HingeEmbeddingLoss(1.0, reduction="none")
+    >>> loss(np.array([0.3, 0.3, 2.0]), np.array([1.0, -1.0, -1.0]))
+    array([0.3, 0.7, 0. ])
+    >>> loss.backward()
+    array([ 1., -1.,  0.])
+    """
+    _function, _args = "hinge_embedding_loss", ("margin", "reduction")
+
+    def __init__(self, margin=1.0, *, reduction="mean"):
+        super().__init__()
+        self.margin, self.reduction = margin, reduction
+
+
+class MultiLabelSoftMarginLoss(_Loss):
+    """``torch.nn.MultiLabelSoftMarginLoss``: :func:`fastnl.multilabel_soft_margin_loss`
+    as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.MultiLabelSoftMarginLoss()
+    >>> float(loss(np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]])))    # log 2
+    0.6931471805599453
+    >>> loss.backward()
+    array([[-0.25,  0.25]])
+    """
+    _function, _args = "multilabel_soft_margin_loss", ("weight", "reduction")
+
+    def __init__(self, weight=None, *, reduction="mean"):
+        super().__init__()
+        self.weight = None if weight is None else np.asarray(weight)
+        self.reduction = reduction
+
+
+class CosineEmbeddingLoss(_Loss):
+    """``torch.nn.CosineEmbeddingLoss``: :func:`fastnl.cosine_embedding_loss` as a
+    module, called as ``loss(input1, input2, target)``; ``backward`` returns
+    the gradients with respect to input1 and input2.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.CosineEmbeddingLoss()
+    >>> round(float(loss(np.array([[3.0, 4.0]]), np.array([[4.0, 3.0]]), np.array([1.0]))), 12)
+    0.04
+    >>> loss.backward()
+    (array([[-0.0448,  0.0336]]), array([[ 0.0336, -0.0448]]))
+    """
+    _function, _args = "cosine_embedding_loss", ("margin", "reduction")
+
+    def __init__(self, margin=0.0, *, reduction="mean"):
+        super().__init__()
+        self.margin, self.reduction = margin, reduction
+
+    def forward(self, input1, input2, target):
+        return self._forward(input1, input2, target)
+
+
+class TripletMarginLoss(_Loss):
+    """``torch.nn.TripletMarginLoss``: :func:`fastnl.triplet_margin_loss` as a
+    module, called as ``loss(anchor, positive, negative)``; ``backward``
+    returns the gradients with respect to all three.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.TripletMarginLoss(eps=0.0)
+    >>> loss(np.array([[0.0, 0.0]]), np.array([[6.0, 8.0]]), np.array([[3.0, 4.0]]))
+    np.float64(6.0)
+    >>> [g.tolist() for g in loss.backward()]
+    [[[0.0, 0.0]], [[0.6, 0.8]], [[-0.6, -0.8]]]
+    """
+    _function, _args = "triplet_margin_loss", ("margin", "p", "eps", "swap", "reduction")
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, *, reduction="mean"):
+        super().__init__()
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+        self.reduction = reduction
+
+    def forward(self, anchor, positive, negative):
+        return self._forward(anchor, positive, negative)
+
+
+class MultiMarginLoss(_Loss):
+    """``torch.nn.MultiMarginLoss``: :func:`fastnl.multi_margin_loss` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.MultiMarginLoss()
+    >>> float(loss(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([3])))   # doctest: +ELLIPSIS
+    0.32499...
+    >>> loss.backward()
+    array([[ 0.25,  0.25,  0.25, -0.75]])
+    """
+    _function, _args = "multi_margin_loss", ("p", "margin", "weight", "reduction")
+
+    def __init__(self, p=1, margin=1.0, weight=None, *, reduction="mean"):
+        super().__init__()
+        self.p, self.margin = p, margin
+        self.weight = None if weight is None else np.asarray(weight)
+        self.reduction = reduction
+
+
+class MultiLabelMarginLoss(_Loss):
+    """``torch.nn.MultiLabelMarginLoss``: :func:`fastnl.multilabel_margin_loss` as a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnl
+    >>> loss = fastnl.nn.MultiLabelMarginLoss()
+    >>> float(loss(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([[3, 0, -1, 1]])))
+    0.8500000000000001
+    >>> loss.backward()
+    array([[-0.5,  0.5,  0.5, -0.5]])
+    """
+    _function, _args = "multilabel_margin_loss", ("reduction",)
+
+    def __init__(self, *, reduction="mean"):
+        super().__init__()
         self.reduction = reduction
 
 
