@@ -4,14 +4,14 @@
 # Over the fused type `floating`, evaluated in the data's own precision, as
 # torch does (the kernels accumulate the results in float64). NaN in gives NaN
 # out: every branch is written so that a NaN comparison falls through to an
-# arithmetic expression of the NaN. exp, sigmoid and softplus are the
+# arithmetic expression of the NaN. exp, sigmoid and log1p_exp are the
 # activations' own (fnl_math.h, fnl_activations.h, through _scalar.pxd); log
 # and log1p of any argument are libm's (_math.pxd).
 
 from libc.math cimport INFINITY, M_PI
 from cython cimport floating
 from fastnl._kernels._math cimport log_, log1p_, fabs_
-from fastnl._kernels._scalar cimport exp_, sigmoid, softplus
+from fastnl._kernels._scalar cimport exp_, sigmoid, log1p_exp
 
 
 cdef inline floating mse(floating x, floating t) noexcept nogil:
@@ -68,10 +68,10 @@ cdef inline floating bce(floating x, floating t) noexcept nogil:
 
 
 cdef inline floating softplus_neg(floating x) noexcept nogil:
-    # -log(sigmoid(x)) = log(1 + exp(-x)) = softplus(-x), which the activation
-    # computes as max(-x, 0) + log1p(exp(-|x|)): exp only ever sees -|x| <= 0,
-    # so it cannot overflow (x = -1e4 gives 1e4). beta 1, no threshold.
-    return softplus(-x, <floating>1, <floating>INFINITY)
+    # -log(sigmoid(x)) = log(1 + exp(-x)) = softplus(-x), as max(-x, 0) +
+    # log1p(exp(-|x|)): exp only ever sees -|x| <= 0, so it cannot overflow
+    # (x = -1e4 gives 1e4)
+    return log1p_exp(-x)
 
 
 cdef inline floating bce_logits(floating x, floating t, floating pos_weight) noexcept nogil:

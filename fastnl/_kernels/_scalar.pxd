@@ -13,10 +13,10 @@ cdef extern from "fnl_math.h" nogil:
     double fnl_exp_d(double x) noexcept
     float fnl_sigmoid_f(float x) noexcept
     double fnl_sigmoid_d(double x) noexcept
+    float fnl_log1p_exp_f(float x) noexcept
+    double fnl_log1p_exp_d(double x) noexcept
 
 cdef extern from "fnl_activations.h" nogil:
-    float fnl_softplus_f(float x, double beta, double threshold) noexcept
-    double fnl_softplus_d(double x, double beta, double threshold) noexcept
     float fnl_leaky_relu_f(float x, float negative_slope) noexcept
     double fnl_leaky_relu_d(double x, double negative_slope) noexcept
     float fnl_leaky_relu_backward_f(float g, float x, float negative_slope) noexcept
@@ -37,11 +37,11 @@ cdef inline floating sigmoid(floating x) noexcept nogil:
         return fnl_sigmoid_d(x)
 
 
-cdef inline floating softplus(floating x, floating beta, floating threshold) noexcept nogil:
+cdef inline floating log1p_exp(floating x) noexcept nogil:
     if floating is float:
-        return fnl_softplus_f(x, beta, threshold)
+        return fnl_log1p_exp_f(x)
     else:
-        return fnl_softplus_d(x, beta, threshold)
+        return fnl_log1p_exp_d(x)
 
 
 cdef inline floating leaky_relu(floating x, floating negative_slope) noexcept nogil:

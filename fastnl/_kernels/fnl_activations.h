@@ -320,7 +320,7 @@ FNL_INLINE float fnl_softplus_backward_f(float g, float x, float beta, float thr
 }
 FNL_INLINE double fnl_softplus_d(double x, double beta, double thr) {
     double z = x * beta;
-    double r = ((z > 0 ? z : 0) + fnl_log1p_d(fnl_exp_nonpos_d(-FNL_FABS(z)))) / beta;
+    double r = fnl_log1p_exp_d(z) / beta;
     return z > thr ? x : r;
 }
 FNL_INLINE double fnl_softplus_backward_d(double g, double x, double beta, double thr) {

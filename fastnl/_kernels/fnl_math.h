@@ -493,4 +493,29 @@ FNL_INLINE double fnl_sigmoid_d(double x) {
     return (x >= 0 ? 1.0 : e) / (1 + e);
 }
 
+/* ---------------------------------------------------------------- log(1 + exp(x)) */
+
+/* log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): exp never overflows. The
+   softplus activation (its float32 in float64, fnl_activations.h) and the
+   losses' -log sigmoid. The float32 form stays in float32 arithmetic, 3 ulp
+   per element: a loss sums it in float64, where 1/2 ulp per element would
+   not show, and torch's float32 losses leave no time for float64 (it
+   doubled soft_margin_loss's time). log1p(t), t in [0, 1], as
+   2 s (1 + R(s^2)), s = t / (2 + t) in [0, 1/3], R to (1/9)^7 / 15. */
+FNL_INLINE float fnl_log1p_exp_f(float x) {
+    float t = fnl_exp_nonpos_f(-FNL_FABSF(x));
+    float s = t / (2 + t), z = s * s;
+    float R = z * ((((((0.06666666666666667f * z      /* 1/15 */
+                        + 0.07692307692307693f) * z   /* 1/13 */
+                        + 0.09090909090909091f) * z   /* 1/11 */
+                        + 0.1111111111111111f) * z    /* 1/9 */
+                        + 0.14285714285714285f) * z   /* 1/7 */
+                        + 0.2f) * z                   /* 1/5 */
+                        + 0.3333333333333333f);       /* 1/3 */
+    return (x > 0 ? x : 0.0f) + (2 * s + 2 * s * R);
+}
+FNL_INLINE double fnl_log1p_exp_d(double x) {
+    return (x > 0 ? x : 0.0) + fnl_log1p_d(fnl_exp_nonpos_d(-FNL_FABS(x)));
+}
+
 #endif /* FNL_MATH_H */
