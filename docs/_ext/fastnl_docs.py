@@ -253,7 +253,8 @@ TORCH_FUNCTIONS += [
     (_F + "binary_cross_entropy_with_logits", "fastnl.binary_cross_entropy_with_logits", _LOSS),
     (_F + "linear_cross_entropy", "fastnl.linear_cross_entropy",
      "``ignore_index`` defaults to -100 (``None`` is accepted, as torch's default); extra "
-     "``chunk_size`` (classes per block) instead of ``options``."),
+     "``chunk_size`` (classes per block) instead of ``options``; the K-dimensional form "
+     "(``linear_weight`` (C, d1, ..., dK, in_features)) with NumPy arrays only."),
     (_F + "poisson_nll_loss", "fastnl.poisson_nll_loss",
      "Pass ``eps`` and ``reduction`` by keyword: torch's deprecated ``size_average`` stands "
      "between ``full`` and ``eps``."),
