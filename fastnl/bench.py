@@ -92,6 +92,16 @@ RATIOS = ("fastnl / other, below 1 fastnl is faster; copy: a parallel copy of x 
           "two arrays)")
 
 
+def _torch_on(threads):
+    """torch with `threads` threads of its own, or None where it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
 def _erf(x):
     if _special is not None:
         return _special.erf(x)
@@ -240,13 +250,7 @@ def run(ops=None, dtypes=DTYPES, sizes=SIZES, threads=None, out=False, use_torch
                     rows.append(dict(op=case.name, direction=direction, dtype=dtype, size=size,
                                      threads=threads, fastnl=median_time(call), numpy=t_numpy,
                                      torch=None, copy=t_copy))
-    torch = None
-    if use_torch:
-        try:
-            import torch
-            torch.set_num_threads(threads)
-        except ImportError:
-            pass
+    torch = _torch_on(threads) if use_torch else None
     if torch is not None:
         row = iter(rows)
         for dtype, size, x in inputs:
@@ -635,13 +639,7 @@ def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTY
                                  fastnl=median_time(call, max_repeat=repeat), numpy=t_numpy,
                                  torch=None, copy=t_copy))
             del inp, buffer
-    torch = None
-    if use_torch:
-        try:
-            import torch
-            torch.set_num_threads(threads)
-        except ImportError:
-            pass
+    torch = _torch_on(threads) if use_torch else None
     if torch is not None:
         row = iter(rows)
         for dtype, shape in grid:
@@ -730,13 +728,7 @@ def run_ctc(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYPES,
             for op in chosen:
                 rows.append(dict(op=op, dtype=dtype, size=size, threads=threads, torch=None,
                                  fastnl=median_time(_ctc_fastnl(op, *problem), max_repeat=21)))
-    torch = None
-    if use_torch:
-        try:
-            import torch
-            torch.set_num_threads(threads)
-        except ImportError:
-            pass
+    torch = _torch_on(threads) if use_torch else None
     if torch is not None:
         row = iter(rows)
         for dtype, size in grid:
@@ -904,13 +896,7 @@ def run_losses(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYP
             rows.append(dict(op=case.name, direction=case.direction, dtype=dtype, size=n,
                              threads=threads, fastnl=median_time(call, max_repeat=21),
                              torch=None))
-    torch = None
-    if use_torch:
-        try:
-            import torch
-            torch.set_num_threads(threads)
-        except ImportError:
-            pass
+    torch = _torch_on(threads) if use_torch else None
     if torch is not None:
         for row, (case, dtype, n) in zip(rows, grid):
             call = case.torch(torch, loss_operands(_loss_of(case), dtype, n))

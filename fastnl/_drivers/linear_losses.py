@@ -484,7 +484,8 @@ def _spatial(input, linear_weight, target, linear_bias, weight, ignore_index, re
     an ordinary problem of its own weight W[:, j] (C, in_features), bias
     b[:, j] and targets t[:, j]. Returns the whole loss's ClassProblem (its
     checks, `expected` (N, d1, ..., dK) and mean denominator, as
-    cross_entropy's on those logits) and, per position, (W_j, b_j, t_j)."""
+    cross_entropy's on those logits), the compute dtype, the input and weight
+    as arrays and, per position, (W_j, b_j, t_j)."""
     x, W = np.asarray(input), np.asarray(linear_weight)
     b = None if linear_bias is None else np.asarray(linear_bias)
     t = np.asarray(target)
@@ -515,15 +516,15 @@ def _spatial(input, linear_weight, target, linear_bias, weight, ignore_index, re
         b_j = None if b is None else b[(slice(None),) + j]
         t_j = t[(slice(None), slice(None)) + j] if p.probabilities else t[(slice(None),) + j]
         parts.append((W_j, b_j, t_j))
-    return p, np.dtype(compute), x, parts
+    return p, np.dtype(compute), x, W, parts
 
 
 def spatial_cross_entropy(input, linear_weight, target, linear_bias, weight, ignore_index,
                           reduction, label_smoothing, chunk_size, out):
     """The K-dimensional loss: each position's rows (float64), reduced as
     cross_entropy reduces its (N, d1, ..., dK) losses."""
-    p, compute, x2, parts = _spatial(input, linear_weight, target, linear_bias, weight,
-                                     ignore_index, reduction, label_smoothing)
+    p, _, x2, _, parts = _spatial(input, linear_weight, target, linear_bias, weight,
+                                  ignore_index, reduction, label_smoothing)
     if out is not None:
         check_out(out, p.expected if p.reduction == "none" else (), p.result)
     N, n_positions = x2.shape[0], len(parts)
@@ -548,9 +549,8 @@ def spatial_cross_entropy_backward(input, linear_weight, target, linear_bias, we
                                    grad_output):
     """The K-dimensional loss's gradients: each position's, from its rows'
     upstream gradients; grad_input summed over the positions."""
-    p, compute, x2, parts = _spatial(input, linear_weight, target, linear_bias, weight,
-                                     ignore_index, reduction, label_smoothing)
-    W = np.asarray(linear_weight)
+    p, compute, x2, W, parts = _spatial(input, linear_weight, target, linear_bias, weight,
+                                        ignore_index, reduction, label_smoothing)
     N, n_positions = x2.shape[0], len(parts)
     g, scale = _losses.upstream(grad_output, p.reduction, p.expected, compute,
                                 _losses.class_denominator(p))

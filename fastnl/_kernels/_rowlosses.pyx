@@ -10,6 +10,7 @@ from cython.parallel cimport prange, threadid
 from cython cimport floating
 from libc.math cimport sqrt, fabs, pow
 from libc.stdint cimport int64_t
+from fastnl._kernels._loss_scalar cimport _passes
 
 cdef enum:
     # PyTorch's grain: below this many elements no thread is started.
@@ -34,15 +35,6 @@ cdef inline void _cosine(const floating *a, const floating *b, Py_ssize_t D, dou
     m2[0] = s2 + EPS
     den[0] = sqrt(m1[0] * m2[0])
     cos[0] = p / den[0]
-
-
-cdef inline double _passes(double z) noexcept nogil:
-    # the sub-gradient of max(z, 0): 1 for z >= 0 (torch's), 0 below, NaN for NaN
-    if z >= 0:
-        return 1
-    if z < 0:
-        return 0
-    return z
 
 
 def cosine_embedding(const floating[:, ::1] x1, const floating[:, ::1] x2,

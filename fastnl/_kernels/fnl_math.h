@@ -84,15 +84,22 @@ FNL_INLINE float fnl_exp_f(float x) {
     return p * s1.f * s2.f;
 }
 
+/* x = k ln2 + r, float64: k's bits in *kb (k = kb->f - MAGIC, an integer),
+   r by the Cody-Waite steps above. The float64 exp, expm1 and the float32
+   kernels' float64 exp share it. */
+FNL_INLINE double fnl_reduce_ln2_d(double x, union fnl_bits_d *kb) {
+    double k, r;
+    kb->f = x * FNL_LOG2E_D + FNL_MAGIC_D;
+    k = kb->f - FNL_MAGIC_D;
+    r = x - k * FNL_LN2HI_D;
+    return r - k * FNL_LN2LO_D;
+}
+
 /* exp(r), |r| <= ln2/2, float64, for x = k ln2 + r (k's bits in *kb, as
    above): 1 + r (1 + r p), p = sum r^(j-2) / j! for j = 2..13: the Taylor
    series, whose first term left out, (ln2/2)^14 / 14!, is 4e-18 */
 FNL_INLINE double fnl_exp_reduced_d(double x, union fnl_bits_d *kb) {
-    double k, r, r2, r4, p;
-    kb->f = x * FNL_LOG2E_D + FNL_MAGIC_D;
-    k = kb->f - FNL_MAGIC_D;
-    r = x - k * FNL_LN2HI_D;
-    r = r - k * FNL_LN2LO_D;
+    double r = fnl_reduce_ln2_d(x, kb), r2, r4, p;
     /* Estrin's form (pairs joined by r^2, r^4, r^8): five multiplies deep
        instead of Horner's eleven (the float32 polynomial's reason) */
     r2 = r * r;
@@ -199,10 +206,8 @@ FNL_INLINE double fnl_expm1n_d(double x) {
     double k, r, q, pm1, sc;
     x = x < -40.0 ? -40.0 : x;
     x = x > 0 ? 0 : x;
-    kb.f = x * FNL_LOG2E_D + FNL_MAGIC_D;
+    r = fnl_reduce_ln2_d(x, &kb);
     k = kb.f - FNL_MAGIC_D;
-    r = x - k * FNL_LN2HI_D;
-    r = r - k * FNL_LN2LO_D;
     q = (((((((((((((7.647163731819816e-13 * r     /* 1/15! */
                      + 1.1470745597729725e-11) * r /* 1/14! */
                      + 1.6059043836821613e-10) * r /* 1/13! */
@@ -413,12 +418,9 @@ FNL_INLINE float fnl_erfcx_sqrt2_f(float z) {
    float32 x times exp(-700) rounds to 0, as x exp(x) does. d <= 0 only. */
 FNL_INLINE double fnl_expm1_reduced_fd(double d, double *scale) {
     union fnl_bits_d kb, sb;
-    double k, r, r2, r4, p;
+    double r, r2, r4, p;
     d = d < -700.0 ? -700.0 : d;
-    kb.f = d * FNL_LOG2E_D + FNL_MAGIC_D;
-    k = kb.f - FNL_MAGIC_D;
-    r = d - k * FNL_LN2HI_D;
-    r = r - k * FNL_LN2LO_D;
+    r = fnl_reduce_ln2_d(d, &kb);
     r2 = r * r;
     r4 = r2 * r2;
     p = ((0.5 + 0.16666666666666666 * r) + r2 * (0.041666666666666664 + 0.008333333333333333 * r))
