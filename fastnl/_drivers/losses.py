@@ -569,10 +569,16 @@ def row_problem(inputs, names, shapes_check, target=None):
     p = RowProblem()
     p.shapes, p.result = tuple(a.shape for a in xs), result
     p.shape, p.rows = shapes_check(*p.shapes, *([] if t is None else [t.shape]))
-    flat = (-1, p.shape[-1])
-    p.xs = [np.ascontiguousarray(np.broadcast_to(a, p.shape)).reshape(flat) for a in xs]
-    p.t = None if t is None else np.ascontiguousarray(np.broadcast_to(t, p.rows)).reshape(-1)
+    p.xs = [_contiguous_as(a, p.shape).reshape(-1, p.shape[-1]) for a in xs]
+    p.t = None if t is None else _contiguous_as(t, p.rows).reshape(-1)
     return p
+
+
+def _contiguous_as(a, shape):
+    """`a` broadcast to `shape`, C-contiguous: `a` itself when it already is."""
+    if a.shape == shape and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(np.broadcast_to(a, shape))
 
 
 def cosine_problem(input1, input2, target):

@@ -20,7 +20,6 @@ from libc.string cimport memset
 
 cdef extern from *:
     """
-    #define FNL_CTC_SIMD _Pragma("omp simd")
     #include "fnl_ctc.h"
     """
     void fnl_ctc_alpha_step(const double *prev, double *cur, double eb, const double *em,

@@ -5,13 +5,13 @@
 # torch does (the kernels accumulate the results in float64). NaN in gives NaN
 # out: every branch is written so that a NaN comparison falls through to an
 # arithmetic expression of the NaN. exp, sigmoid and log1p_exp are the
-# activations' own (fnl_math.h, fnl_activations.h, through _scalar.pxd); log
-# and log1p of any argument are libm's (_math.pxd).
+# activations' own (fnl_math.h, fnl_activations.h, through _scalar.pxd), as is
+# log; log1p of any argument is libm's.
 
 from libc.math cimport INFINITY, M_PI
 from cython cimport floating
-from fastnl._kernels._math cimport log_, log1p_, fabs_
-from fastnl._kernels._scalar cimport exp_, sigmoid, log1p_exp
+from fastnl._kernels._math cimport log1p_, fabs_
+from fastnl._kernels._scalar cimport exp_, sigmoid, log_, log1p_exp
 
 
 cdef inline floating mse(floating x, floating t) noexcept nogil:

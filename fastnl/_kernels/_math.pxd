@@ -1,19 +1,12 @@
-# libm's log, log1p and fabs under one name for both float widths: inside a
+# libm's log1p and fabs under one name for both float widths: inside a
 # function over the fused type `floating`, the `if floating is float` test is
-# resolved at compile time, so float32 data calls the float32 routine (logf,
-# ...) with no branch. fastnl's own functions (exp, sigmoid, ...; fnl_math.h)
-# are in _scalar.pxd; these are the ones it has no version of its own for
-# (its log1p covers [0, 1] only).
+# resolved at compile time, so float32 data calls the float32 routine
+# (log1pf, ...) with no branch. fastnl's own functions (exp, sigmoid, log,
+# ...; fnl_math.h) are in _scalar.pxd; these are the ones it has no version
+# of its own for (its log1p covers [0, 1] only).
 
-from libc.math cimport log, logf, log1p, log1pf, fabs, fabsf
+from libc.math cimport log1p, log1pf, fabs, fabsf
 from cython cimport floating
-
-
-cdef inline floating log_(floating x) noexcept nogil:
-    if floating is float:
-        return logf(x)
-    else:
-        return log(x)
 
 
 cdef inline floating log1p_(floating x) noexcept nogil:

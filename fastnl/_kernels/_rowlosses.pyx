@@ -2,9 +2,10 @@
 # triplet_margin_loss.
 # Loops only; the drivers (fastnl._drivers.losses) check and broadcast.
 #
-# Each row is one thread's, its sums in float64 in element order, so the
-# results do not depend on the thread count; the per-row losses are float64
-# (the driver sums them in row order).
+# Each row is one thread's, its sums in float64 in a fixed order (LANES
+# partial sums for the norms and dot products), so the results do not depend
+# on the thread count; the per-row losses are float64 (the driver sums them
+# in row order).
 
 from cython.parallel cimport prange, threadid
 from cython cimport floating
@@ -22,19 +23,149 @@ cdef double EPS = <float>1e-12
 COSINE_EPS = EPS
 
 
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stddef.h>
+    #include "fnl_common.h"
+
+    /* The float64 sums of a row, as GCC target clones (fnl_common.h).
+       Element j goes into lane j % FNL_LANES and the lanes are added in a
+       fixed order: the order never depends on the thread count or the
+       vector width, and the lanes' additions overlap instead of waiting on
+       one chain. One definition per float type, from this macro. */
+    #define FNL_LANES 8
+    static inline double fnl_lanes_sum(const double *v) {
+        return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+    }
+    #define FNL_ROW_SUMS(s, T)                                                        \
+    /* (a.b, a.a, b.b) */                                                             \
+    FNL_CLONES static void fnl_dot3_##s(const T *a, const T *b, ptrdiff_t D,          \
+                                        double *sums) {                               \
+        double p[FNL_LANES] = {0}, aa[FNL_LANES] = {0}, bb[FNL_LANES] = {0};          \
+        ptrdiff_t m = D - D % FNL_LANES;                                              \
+        for (ptrdiff_t j = 0; j < m; j += FNL_LANES) {                                \
+            FNL_SIMD                                                                  \
+            for (int l = 0; l < FNL_LANES; l++) {                                     \
+                double x = a[j + l], y = b[j + l];                                    \
+                p[l] += x * y; aa[l] += x * x; bb[l] += y * y;                        \
+            }                                                                         \
+        }                                                                             \
+        for (ptrdiff_t j = m; j < D; j++) {                                           \
+            double x = a[j], y = b[j];                                                \
+            p[j - m] += x * y; aa[j - m] += x * x; bb[j - m] += y * y;                \
+        }                                                                             \
+        sums[0] = fnl_lanes_sum(p);                                                   \
+        sums[1] = fnl_lanes_sum(aa);                                                  \
+        sums[2] = fnl_lanes_sum(bb);                                                  \
+    }                                                                                 \
+    /* the sum of |u - v + eps|^p, the difference and eps added in T, p = 2 or 1 */  \
+    FNL_CLONES static double fnl_norm_sum_##s(const T *u, const T *v, ptrdiff_t D,    \
+                                              T eps, int p) {                         \
+        double acc[FNL_LANES] = {0};                                                  \
+        ptrdiff_t m = D - D % FNL_LANES;                                              \
+        if (p == 2) {                                                                 \
+            for (ptrdiff_t j = 0; j < m; j += FNL_LANES) {                            \
+                FNL_SIMD                                                              \
+                for (int l = 0; l < FNL_LANES; l++) {                                 \
+                    double d = (T)(u[j + l] - v[j + l]) + eps;                        \
+                    acc[l] += d * d;                                                  \
+                }                                                                     \
+            }                                                                         \
+        } else {                                                                      \
+            for (ptrdiff_t j = 0; j < m; j += FNL_LANES) {                            \
+                FNL_SIMD                                                              \
+                for (int l = 0; l < FNL_LANES; l++)                                   \
+                    acc[l] += fabs((double)((T)(u[j + l] - v[j + l]) + eps));         \
+            }                                                                         \
+        }                                                                             \
+        for (ptrdiff_t j = m; j < D; j++) {                                           \
+            double d = fabs((double)((T)(u[j] - v[j]) + eps));                        \
+            acc[j - m] += p == 2 ? d * d : d;                                         \
+        }                                                                             \
+        return fnl_lanes_sum(acc);                                                    \
+    }                                                                                 \
+    /* multi_margin_loss's row: the sum over i != y of w max(0, z_i)^p,           \
+       z_i = (margin - x_y) + x_i in T, p = 1 or 2 (a NaN z passes nothing) */    \
+    FNL_CLONES static double fnl_hinge_sum_##s(const T *x, ptrdiff_t C, ptrdiff_t y,  \
+                                               T margin, double w, int p) {           \
+        double acc[FNL_LANES] = {0};                                                  \
+        T base = margin - x[y];                                                       \
+        ptrdiff_t m = C - C % FNL_LANES;                                              \
+        for (ptrdiff_t j = 0; j < m; j += FNL_LANES) {                                \
+            FNL_SIMD                                                                  \
+            for (int l = 0; l < FNL_LANES; l++) {                                     \
+                T z = base + x[j + l];                                                \
+                double h = p == 1 ? (double)z : (double)z * z;                        \
+                acc[l] += (j + l != y && z > 0) ? h * w : 0.0;                        \
+            }                                                                         \
+        }                                                                             \
+        for (ptrdiff_t i = m; i < C; i++) {                                           \
+            T z = base + x[i];                                                        \
+            double h = p == 1 ? (double)z : (double)z * z;                            \
+            acc[i - m] += (i != y && z > 0) ? h * w : 0.0;                            \
+        }                                                                             \
+        return fnl_lanes_sum(acc);                                                    \
+    }                                                                                 \
+    /* its gradient: gx_i = gs (1 or 2 z_i) where the hinge passes, else 0;     \
+       returns their sum (gx_y is left 0) */                                       \
+    FNL_CLONES static double fnl_hinge_grad_##s(const T *x, ptrdiff_t C, ptrdiff_t y, \
+                                                T margin, double gs, int p, T *gx) {  \
+        double acc[FNL_LANES] = {0};                                                  \
+        T base = margin - x[y];                                                       \
+        ptrdiff_t m = C - C % FNL_LANES;                                              \
+        for (ptrdiff_t j = 0; j < m; j += FNL_LANES) {                                \
+            FNL_SIMD                                                                  \
+            for (int l = 0; l < FNL_LANES; l++) {                                     \
+                T z = base + x[j + l];                                                \
+                double h = (j + l != y && z > 0) ? (p == 1 ? gs : 2 * gs * z) : 0.0;  \
+                gx[j + l] = (T)h;                                                     \
+                acc[l] += h;                                                          \
+            }                                                                         \
+        }                                                                             \
+        for (ptrdiff_t i = m; i < C; i++) {                                           \
+            T z = base + x[i];                                                        \
+            double h = (i != y && z > 0) ? (p == 1 ? gs : 2 * gs * z) : 0.0;          \
+            gx[i] = (T)h;                                                             \
+            acc[i - m] += h;                                                          \
+        }                                                                             \
+        return fnl_lanes_sum(acc);                                                    \
+    }
+    FNL_ROW_SUMS(f, float)
+    FNL_ROW_SUMS(d, double)
+    """
+    void fnl_dot3_f(const float *a, const float *b, Py_ssize_t D, double *sums) noexcept nogil
+    void fnl_dot3_d(const double *a, const double *b, Py_ssize_t D, double *sums) noexcept nogil
+    double fnl_norm_sum_f(const float *u, const float *v, Py_ssize_t D, float eps, int p) noexcept nogil
+    double fnl_norm_sum_d(const double *u, const double *v, Py_ssize_t D, double eps, int p) noexcept nogil
+    double fnl_hinge_sum_f(const float *x, Py_ssize_t C, Py_ssize_t y, float margin, double w,
+                           int p) noexcept nogil
+    double fnl_hinge_sum_d(const double *x, Py_ssize_t C, Py_ssize_t y, double margin, double w,
+                           int p) noexcept nogil
+    double fnl_hinge_grad_f(const float *x, Py_ssize_t C, Py_ssize_t y, float margin, double gs,
+                            int p, float *gx) noexcept nogil
+    double fnl_hinge_grad_d(const double *x, Py_ssize_t C, Py_ssize_t y, double margin,
+                            double gs, int p, double *gx) noexcept nogil
+    ctypedef void cloned_void "FNL_CLONED_VOID"
+
+
+cdef inline void _dot3(const floating *a, const floating *b, Py_ssize_t D,
+                       double *sums) noexcept nogil:
+    if floating is float:
+        fnl_dot3_f(a, b, D, sums)
+    else:
+        fnl_dot3_d(a, b, D, sums)
+
+
 cdef inline void _cosine(const floating *a, const floating *b, Py_ssize_t D, double *cos,
                          double *m1, double *m2, double *den) noexcept nogil:
     """cos = a.b / sqrt((|a|^2 + eps)(|b|^2 + eps)), and its parts."""
-    cdef Py_ssize_t j
-    cdef double p = 0, s1 = 0, s2 = 0
-    for j in range(D):
-        p = p + <double>a[j] * b[j]
-        s1 = s1 + <double>a[j] * a[j]
-        s2 = s2 + <double>b[j] * b[j]
-    m1[0] = s1 + EPS
-    m2[0] = s2 + EPS
+    cdef double sums[3]
+    _dot3(a, b, D, sums)
+    m1[0] = sums[1] + EPS
+    m2[0] = sums[2] + EPS
     den[0] = sqrt(m1[0] * m2[0])
-    cos[0] = p / den[0]
+    cos[0] = sums[0] / den[0]
 
 
 def cosine_embedding(const floating[:, ::1] x1, const floating[:, ::1] x2,
@@ -55,6 +186,17 @@ def cosine_embedding(const floating[:, ::1] x1, const floating[:, ::1] x2,
         out[n] = pos + neg
 
 
+cdef cloned_void _cosine_row_grads(const floating *x1, const floating *x2, Py_ssize_t D,
+                                   double c, double cos, double m1, double m2, double den,
+                                   floating *gx1, floating *gx2) noexcept nogil:
+    """One row of cosine_embedding_backward: c times d cos / d x1 and
+    d cos / d x2. A GCC target clone (fnl_common.h)."""
+    cdef Py_ssize_t j
+    for j in range(D):
+        gx1[j] = <floating>(c * (x2[j] / den - cos * x1[j] / m1))
+        gx2[j] = <floating>(c * (x1[j] / den - cos * x2[j] / m2))
+
+
 def cosine_embedding_backward(const floating[:, ::1] x1, const floating[:, ::1] x2,
                               const floating[::1] y, double margin, const floating[::1] g,
                               double scale, floating[:, ::1] gx1, floating[:, ::1] gx2,
@@ -62,7 +204,7 @@ def cosine_embedding_backward(const floating[:, ::1] x1, const floating[:, ::1] 
     """d loss / d cos times the row's upstream gradient (g[n], or `scale` for
     an empty g), through d cos / d x1 = x2 / den - cos x1 / m1 (and the same
     with the operands swapped)."""
-    cdef Py_ssize_t n, j, N = x1.shape[0], D = x1.shape[1]
+    cdef Py_ssize_t n, N = x1.shape[0], D = x1.shape[1]
     cdef bint has_g = g.shape[0] > 0
     cdef double cos, m1, m2, den, c
     for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
@@ -77,9 +219,7 @@ def cosine_embedding_backward(const floating[:, ::1] x1, const floating[:, ::1] 
         if y[n] == -1:
             c = _passes(cos - margin)
         c = c * (g[n] if has_g else scale)
-        for j in range(D):
-            gx1[n, j] = <floating>(c * (x2[n, j] / den - cos * x1[n, j] / m1))
-            gx2[n, j] = <floating>(c * (x1[n, j] / den - cos * x2[n, j] / m2))
+        _cosine_row_grads(&x1[n, 0], &x2[n, 0], D, c, cos, m1, m2, den, &gx1[n, 0], &gx2[n, 0])
 
 
 # ---------------------------------------------------------------- triplet_margin_loss
@@ -89,19 +229,15 @@ cdef inline double _distance(const floating *u, const floating *v, Py_ssize_t D,
     """torch's pairwise_distance: the p-norm of u - v + eps (the difference
     and eps added in the data's dtype, the norm in float64)."""
     cdef Py_ssize_t j
-    cdef double d, s = 0
-    for j in range(D):
-        d = fabs(<floating>(<floating>(u[j] - v[j]) + eps))
-        if p == 2:
-            s = s + d * d
-        elif p == 1:
-            s = s + d
+    cdef double s = 0
+    if p == 2 or p == 1:
+        if floating is float:
+            s = fnl_norm_sum_f(u, v, D, eps, <int>p)
         else:
-            s = s + pow(d, p)
-    if p == 2:
-        return sqrt(s)
-    if p == 1:
-        return s
+            s = fnl_norm_sum_d(u, v, D, eps, <int>p)
+        return sqrt(s) if p == 2 else s
+    for j in range(D):
+        s = s + pow(fabs(<floating>(<floating>(u[j] - v[j]) + eps)), p)
     return pow(s, 1 / p)
 
 
@@ -117,6 +253,34 @@ cdef inline double _distance_grad(floating u, floating v, floating eps, double p
     if p == 1:
         return 1 if d > 0 else (-1 if d < 0 else d * 0)
     return (1 if d > 0 else (-1 if d < 0 else d * 0)) * pow(fabs(d) / dist, p - 1)
+
+
+cdef cloned_void _triplet_row_grads(const floating *a, const floating *pos, const floating *neg,
+                                    Py_ssize_t D, floating eps, double p, double dp, double dn,
+                                    double ds, double c, double s, double t, floating *ga,
+                                    floating *gp, floating *gn) noexcept nogil:
+    """One row of triplet_margin_backward (its docstring says what c, s and
+    t are). A GCC target clone (fnl_common.h)."""
+    cdef Py_ssize_t j
+    cdef double wp, wn, ws
+    if p == 2:
+        # _distance_grad's p = 2 case, written out so that it vectorises:
+        # d / dist, 0 where the distance is 0
+        for j in range(D):
+            wp = <floating>(<floating>(a[j] - pos[j]) + eps) / dp if dp != 0 else 0
+            wn = <floating>(<floating>(a[j] - neg[j]) + eps) / dn if s != 0 and dn != 0 else 0
+            ws = <floating>(<floating>(pos[j] - neg[j]) + eps) / ds if t != 0 and ds != 0 else 0
+            ga[j] = <floating>(c * (wp - s * wn))
+            gp[j] = <floating>(c * (-wp - t * ws))
+            gn[j] = <floating>(c * (s * wn + t * ws))
+        return
+    for j in range(D):
+        wp = _distance_grad(a[j], pos[j], eps, p, dp)
+        wn = _distance_grad(a[j], neg[j], eps, p, dn) if s != 0 else 0
+        ws = _distance_grad(pos[j], neg[j], eps, p, ds) if t != 0 else 0
+        ga[j] = <floating>(c * (wp - s * wn))
+        gp[j] = <floating>(c * (-wp - t * ws))
+        gn[j] = <floating>(c * (s * wn + t * ws))
 
 
 def triplet_margin(const floating[:, ::1] a, const floating[:, ::1] pos,
@@ -147,10 +311,10 @@ def triplet_margin_backward(const floating[:, ::1] a, const floating[:, ::1] pos
     c (s w_neg + t w_swap), with w the distances' gradients, c the row's
     upstream where the hinge passes, and (s, t) = (1, 0), (0, 1) for the
     distance swap chose, (1/2, 1/2) at a tie (torch's minimum)."""
-    cdef Py_ssize_t n, j, N = a.shape[0], D = a.shape[1]
+    cdef Py_ssize_t n, N = a.shape[0], D = a.shape[1]
     cdef bint has_g = g.shape[0] > 0
     cdef floating eps_ = <floating>eps
-    cdef double dp, dn, ds, c, s, t, wp, wn, ws
+    cdef double dp, dn, ds, c, s, t
     for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
                     use_threads_if=N * D > GRAIN):
         if D == 0:
@@ -166,13 +330,8 @@ def triplet_margin_backward(const floating[:, ::1] a, const floating[:, ::1] pos
                 s, t = 0.5, 0.5
         c = _passes(margin + dp - (ds if t == 1 else dn))
         c = c * (g[n] if has_g else scale)
-        for j in range(D):
-            wp = _distance_grad(a[n, j], pos[n, j], eps_, p, dp)
-            wn = _distance_grad(a[n, j], neg[n, j], eps_, p, dn) if s != 0 else 0
-            ws = _distance_grad(pos[n, j], neg[n, j], eps_, p, ds) if t != 0 else 0
-            ga[n, j] = <floating>(c * (wp - s * wn))
-            gp[n, j] = <floating>(c * (-wp - t * ws))
-            gn[n, j] = <floating>(c * (s * wn + t * ws))
+        _triplet_row_grads(&a[n, 0], &pos[n, 0], &neg[n, 0], D, eps_, p, dp, dn, ds, c, s, t,
+                           &ga[n, 0], &gp[n, 0], &gn[n, 0])
 
 
 # ---------------------------------------------------------------- multi_margin_loss
@@ -181,19 +340,17 @@ def multi_margin(const floating[:, ::1] x, const int64_t[::1] target, const doub
                  int p, double margin, double[::1] out, int n_threads):
     """Each row's sum over the classes i != y of w_y max(0, margin - x_y + x_i)^p,
     over C (torch's; z in the data's dtype as torch forms it)."""
-    cdef Py_ssize_t n, i, y, N = x.shape[0], C = x.shape[1]
+    cdef Py_ssize_t n, y, N = x.shape[0], C = x.shape[1]
     cdef bint has_w = weight.shape[0] > 0
-    cdef floating margin_ = <floating>margin, z
-    cdef double s, h
+    cdef floating margin_ = <floating>margin
+    cdef double s
     for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
                     use_threads_if=N * C > GRAIN):
         y = target[n]
-        s = 0
-        for i in range(C):
-            z = <floating>(margin_ - x[n, y]) + x[n, i]
-            if i != y and z > 0:
-                h = z if p == 1 else <double>z * z
-                s = s + (h * weight[y] if has_w else h)
+        if floating is float:
+            s = fnl_hinge_sum_f(&x[n, 0], C, y, margin_, weight[y] if has_w else 1, p)
+        else:
+            s = fnl_hinge_sum_d(&x[n, 0], C, y, margin_, weight[y] if has_w else 1, p)
         out[n] = s / C
 
 
@@ -204,25 +361,21 @@ def multi_margin_backward(const floating[:, ::1] x, const int64_t[::1] target,
     """gs w_y (1 or 2 z) / C at each class whose hinge passes (z > 0, torch's
     kernel: a NaN z passes nothing, in the forward too), minus their sum at
     the target class."""
-    cdef Py_ssize_t n, i, y, N = x.shape[0], C = x.shape[1]
+    cdef Py_ssize_t n, y, N = x.shape[0], C = x.shape[1]
     cdef bint has_w = weight.shape[0] > 0, has_g = g.shape[0] > 0
-    cdef floating margin_ = <floating>margin, z
-    cdef double gs, h, total
+    cdef floating margin_ = <floating>margin
+    cdef double gs, total
     for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
                     use_threads_if=N * C > GRAIN):
         y = target[n]
         gs = (g[n] if has_g else scale) / C
         if has_w:
             gs = gs * weight[y]
-        total = 0
-        for i in range(C):
-            z = <floating>(margin_ - x[n, y]) + x[n, i]
-            h = 0
-            if i != y and z > 0:
-                h = gs if p == 1 else 2 * gs * z
-            gx[n, i] = <floating>h
-            total = total + h
-        gx[n, y] = <floating>(-(total - gx[n, y]))
+        if floating is float:
+            total = fnl_hinge_grad_f(&x[n, 0], C, y, margin_, gs, p, &gx[n, 0])
+        else:
+            total = fnl_hinge_grad_d(&x[n, 0], C, y, margin_, gs, p, &gx[n, 0])
+        gx[n, y] = <floating>(-total)
 
 
 # ---------------------------------------------------------------- multilabel_margin_loss

@@ -15,6 +15,8 @@ cdef extern from "fnl_math.h" nogil:
     double fnl_sigmoid_d(double x) noexcept
     float fnl_log1p_exp_f(float x) noexcept
     double fnl_log1p_exp_d(double x) noexcept
+    float fnl_log_f(float x) noexcept
+    double fnl_log_d(double x) noexcept
 
 cdef extern from "fnl_activations.h" nogil:
     float fnl_leaky_relu_f(float x, float negative_slope) noexcept
@@ -35,6 +37,16 @@ cdef inline floating sigmoid(floating x) noexcept nogil:
         return fnl_sigmoid_f(x)
     else:
         return fnl_sigmoid_d(x)
+
+
+cdef inline floating log_(floating x) noexcept nogil:
+    # ours, branch-free, so that the loss loops vectorise: float32 in float64,
+    # rounded once (0.5 ulp over every float32); float64 at most 0.91 ulp
+    # (libm's is a call per element)
+    if floating is float:
+        return fnl_log_f(x)
+    else:
+        return fnl_log_d(x)
 
 
 cdef inline floating log1p_exp(floating x) noexcept nogil:

@@ -1,5 +1,5 @@
 /* fastnl: portability macros of the scalar math headers (fnl_math.h,
-   fnl_activations.h). */
+   fnl_activations.h) and of the kernels' loops. */
 #ifndef FNL_COMMON_H
 #define FNL_COMMON_H
 
@@ -22,6 +22,30 @@
 #define FNL_FABS __builtin_fabs
 #define FNL_COPYSIGNF __builtin_copysignf
 #define FNL_COPYSIGN __builtin_copysign
+#endif
+
+/* Run-time selected clones: GCC compiles a function marked FNL_CLONES once
+   per x86-64 level (AVX-512, AVX2+FMA, baseline) and an ifunc resolver picks
+   one at load time, so a wheel built for any x86-64 uses the CPU it runs on.
+   Only GCC on x86-64 Linux (clang's target_clones differs; FASTNL_NATIVE=1
+   builds -march=native with FASTNL_NO_CLONES). The always-inlined scalar math
+   called in a clone is compiled for that clone's instruction set.
+   FNL_CLONED_VOID is `FNL_CLONES void`, a return type Cython can name. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(FASTNL_NO_CLONES)
+#define FNL_HAS_CLONES 1
+#define FNL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FNL_CLONES
+#endif
+#define FNL_CLONED_VOID FNL_CLONES void
+
+/* `#pragma omp simd` before a loop (-fopenmp or -fopenmp-simd make it
+   count); MSVC's OpenMP 2.0 has no simd construct. */
+#if defined(_MSC_VER) && !defined(__clang__)
+#define FNL_SIMD
+#else
+#define FNL_SIMD _Pragma("omp simd")
 #endif
 
 #endif /* FNL_COMMON_H */

@@ -19,8 +19,8 @@
      row[0] = -inf, row[1 + k] = label state k (s = 2k + 1), row[S + 1] = -inf,
      row[S + 2 + k] = blank state k (s = 2k),
 
-   2S + 4 cells (the last unused), so that each kind is one vectorised loop (FNL_CTC_SIMD, which the module
-   defines as `#pragma omp simd`): the blanks' sums have two terms and one
+   2S + 4 cells (the last unused), so that each kind is one vectorised loop (FNL_SIMD,
+   `#pragma omp simd`): the blanks' sums have two terms and one
    emission, the labels' three (the third -inf where not `allowed`) and
    their own emissions; the -inf cells stand for the states before the
    first and after the last label. The states of one step depend only on
@@ -32,17 +32,7 @@
 #include <stddef.h>
 #include "fnl_math.h"
 
-#ifndef FNL_CTC_SIMD
-#define FNL_CTC_SIMD
-#endif
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && !defined(FASTNL_NO_CLONES)
-#define FNL_CTC_CLONES \
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FNL_CTC_CLONES
-#endif
 /* not inline (target_clones functions cannot be); `unused`: a file that
    includes this header need not call every one */
 #if defined(__GNUC__)
@@ -89,16 +79,16 @@ FNL_INLINE double fnl_ctc_lse3(double a, double b, double c) {
 /* One step of alpha: row `cur` from row `prev` (the layout above), eb =
    lp_t(blank), em[k] = lp_t(l_k), allowed[k] (k < S): whether label k
    differs from label k - 1. */
-FNL_CTC_CLONES
+FNL_CLONES
 FNL_CTC_FUNC void fnl_ctc_alpha_step(const double *prev, double *cur, double eb,
                                      const double *em, const int64_t *allowed, int64_t S) {
     const double *pl = prev + 1, *pb = prev + S + 2;
     double *cl = cur + 1, *cb = cur + S + 2;
     int64_t k;
-    FNL_CTC_SIMD
+    FNL_SIMD
     for (k = 0; k <= S; k++)  /* blank 2k: from itself and label k - 1 */
         cb[k] = fnl_ctc_lse2(pb[k], pl[k - 1]) + eb;
-    FNL_CTC_SIMD
+    FNL_SIMD
     for (k = 0; k < S; k++) {  /* label 2k + 1: itself, blank k, label k - 1 */
         double skip = allowed[k] ? pl[k - 1] : -INFINITY;
         cl[k] = fnl_ctc_lse3(pl[k], pb[k], skip) + em[k];
@@ -107,16 +97,16 @@ FNL_CTC_FUNC void fnl_ctc_alpha_step(const double *prev, double *cur, double eb,
 
 /* One step of beta: row `cur` from row `next` (allowed has S + 1 entries,
    allowed[S] = 0). */
-FNL_CTC_CLONES
+FNL_CLONES
 FNL_CTC_FUNC void fnl_ctc_beta_step(const double *next, double *cur, double eb,
                                     const double *em, const int64_t *allowed, int64_t S) {
     const double *nl = next + 1, *nb = next + S + 2;
     double *cl = cur + 1, *cb = cur + S + 2;
     int64_t k;
-    FNL_CTC_SIMD
+    FNL_SIMD
     for (k = 0; k <= S; k++)  /* blank 2k: to itself and label k */
         cb[k] = fnl_ctc_lse2(nb[k], nl[k]) + eb;
-    FNL_CTC_SIMD
+    FNL_SIMD
     for (k = 0; k < S; k++) {  /* label 2k + 1: itself, blank k + 1, label k + 1 */
         double skip = allowed[k + 1] ? nl[k + 1] : -INFINITY;
         cl[k] = fnl_ctc_lse3(nl[k], nb[k + 1], skip) + em[k];
@@ -128,14 +118,14 @@ FNL_CTC_FUNC void fnl_ctc_beta_step(const double *next, double *cur, double eb,
    path passes through it at t (emission counted once), in [0, 1]: no
    overflow whatever the log-probabilities. w[k] for label k (k < S),
    w[S + k] for blank k (k <= S). */
-FNL_CTC_CLONES
+FNL_CLONES
 FNL_CTC_FUNC void fnl_ctc_posterior(const double *alpha, const double *beta, double eb,
                                     const double *em, double nll, double *w, int64_t S) {
     int64_t k;
-    FNL_CTC_SIMD
+    FNL_SIMD
     for (k = 0; k < S; k++)
         w[k] = fnl_exp_d(alpha[1 + k] + beta[1 + k] - em[k] + nll);
-    FNL_CTC_SIMD
+    FNL_SIMD
     for (k = 0; k <= S; k++)
         w[S + k] = fnl_exp_d(alpha[S + 2 + k] + beta[S + 2 + k] - eb + nll);
 }
@@ -150,25 +140,25 @@ FNL_CTC_FUNC void fnl_ctc_posterior(const double *alpha, const double *beta, dou
     FNL_CTC_FUNC void fnl_ctc_gather_##sfx(const T *row, const int64_t *off, double *em,  \
                                            int64_t S) {                                   \
         int64_t k;                                                                        \
-        FNL_CTC_SIMD                                                                      \
+        FNL_SIMD                                                                      \
         for (k = 0; k < S; k++)                                                           \
             em[k] = (double)row[off[k]];                                                  \
     }                                                                                     \
-    FNL_CTC_CLONES                                                                        \
+    FNL_CLONES                                                                        \
     FNL_CTC_FUNC void fnl_ctc_start_##sfx(const T *row, ptrdiff_t sC, int64_t C,          \
                                           double nll, double *acc) {                      \
         int64_t c;                                                                        \
-        FNL_CTC_SIMD                                                                      \
+        FNL_SIMD                                                                      \
         for (c = 0; c < C; c++) { /* -inf or NaN, whose exp is 0 or NaN */                \
             double d = -INFINITY + nll - (double)row[c * sC];                             \
             acc[c] = d == d ? 0.0 : d;                                                    \
         }                                                                                 \
     }                                                                                     \
-    FNL_CTC_CLONES                                                                        \
+    FNL_CLONES                                                                        \
     FNL_CTC_FUNC void fnl_ctc_grad_row_##sfx(const T *row, ptrdiff_t sC, int64_t C,       \
                                              const double *acc, double gr, T *out) {      \
         int64_t c;                                                                        \
-        FNL_CTC_SIMD                                                                      \
+        FNL_SIMD                                                                      \
         for (c = 0; c < C; c++)                                                           \
             out[c] = (T)((fnl_exp_d((double)row[c * sC]) - acc[c]) * gr);                 \
     }

@@ -1,8 +1,8 @@
 /* fastnl: the scalar building blocks of the activations and losses:
-   exp and sigmoid for float32 (suffix _f) and float64 (_d); expm1 (x <= 0),
-   log1p (t in [0, 1]) and erfc for float64; the normal tail for float32;
-   the row-wise kernels' float32 exp of d <= 0; and exp, expm1, log1p and
-   tanh in float64 to the accuracy the float32 kernels that compute in
+   exp, sigmoid and log for float32 (suffix _f) and float64 (_d); expm1
+   (x <= 0), log1p (t in [0, 1]) and erfc for float64; the normal tail for float32;
+   the row-wise kernels' float32 exp of d <= 0; and exp, expm1, log1p, log
+   and tanh in float64 to the accuracy the float32 kernels that compute in
    float64 need (suffix _fd).
 
    Branch-free inline C that GCC and clang vectorise under `#pragma omp simd`:
@@ -231,21 +231,15 @@ FNL_INLINE double fnl_expm1n_d(double x) {
 
 /* ---------------------------------------------------------------- log1p */
 
-/* log1p(t) for t in [0, 1] (softplus and logsigmoid need log1p(exp(-|z|))),
-   from log(1 + f) = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...),
-   s = f / (2 + f): R below is that series' tail, 1/3, 1/5, ... in s^2. */
-FNL_INLINE double fnl_log1p_d(double t) {
-    /* float64: u = 1 + t rounded, c = the rounding error over u;
-       u = 2^e m with m in [sqrt(2)/2, sqrt(2)], f = m - 1 exact,
-       log(1 + f) = f - s f + 2 s R(s^2), |s| <= 0.172 */
-    double u = 1 + t;
-    /* c only corrects the last bit: 1/u to a few bits (1.5 - u/2, within
-       12.5% on [1, 2]) is plenty, and saves a division */
-    double c = (t - (u - 1)) * (1.5 - 0.5 * u);
-    int hi = u > 1.41421356237309504880;  /* sqrt(2) */
-    double m = hi ? u * 0.5 : u;
-    double e = hi ? 1.0 : 0.0;
-    double f = m - 1;
+/* log(2^k (1 + f)) + c, for f in [sqrt(2)/2 - 1, sqrt(2) - 1] (exact) and
+   c a correction below f's last bit, from log(1 + f) = 2 atanh(s) =
+   2 s (1 + s^2/3 + s^4/5 + ...), s = f / (2 + f), |s| <= 0.172: R below is
+   that series' tail, 1/3, 1/5, ... in s^2. As fdlibm's log does, 2 s is
+   formed as f - (h - s h), h = f^2 / 2, so that s's rounding only touches
+   the small s (h + 2 R); k ln2_hi + f is added exactly (Fast2Sum: |k| >= 1
+   or k = 0) and only the rest is rounded before the last addition: at most
+   0.8 ulp (measured; 1.3 when f - s f was rounded first). */
+FNL_INLINE double fnl_log_reduced_d(double f, double k, double c) {
     double s = f / (2 + f);
     double z = s * s;
     double R = z * ((((((((((0.043478260869565216 * z     /* 1/23 */
@@ -259,7 +253,49 @@ FNL_INLINE double fnl_log1p_d(double t) {
                              + 0.14285714285714285) * z   /* 1/7 */
                              + 0.2) * z                   /* 1/5 */
                              + 0.3333333333333333);       /* 1/3 */
-    return e * FNL_LN2HI_D + ((f - s * f) + (2 * s * R + (e * FNL_LN2LO_D + c)));
+    double h = 0.5 * f * f;
+    double hi = k * FNL_LN2HI_D + f;
+    double lo = (k * FNL_LN2HI_D - hi) + f;
+    return hi + (lo + ((s * (h + 2 * R) - h) + (k * FNL_LN2LO_D + c)));
+}
+
+/* log1p(t) for t in [0, 1] (softplus and logsigmoid need log1p(exp(-|z|))):
+   u = 1 + t rounded, c = the rounding error over u; u = 2^e m with m in
+   [sqrt(2)/2, sqrt(2)], f = m - 1 exact. */
+FNL_INLINE double fnl_log1p_d(double t) {
+    double u = 1 + t;
+    /* c only corrects the last bit: 1/u to a few bits (1.5 - u/2, within
+       12.5% on [1, 2]) is plenty, and saves a division */
+    double c = (t - (u - 1)) * (1.5 - 0.5 * u);
+    int hi = u > 1.41421356237309504880;  /* sqrt(2) */
+    double m = hi ? u * 0.5 : u;
+    return fnl_log_reduced_d(m - 1, hi ? 1.0 : 0.0, c);
+}
+
+/* v = 2^k m with m in [sqrt(2)/2, sqrt(2)) for a positive normal double v:
+   returns m and k (in *k). The exponent field is read as a double by placing
+   it in the low bits of 2^52 (64-bit integer to double conversion is
+   AVX-512 only). */
+FNL_INLINE double fnl_log_split_d(double v, double *k) {
+    union fnl_bits_d b, e;
+    b.f = v;
+    e.u = 0x4330000000000000ull | (b.u >> 52);        /* 2^52 + biased exponent */
+    b.u = (b.u & 0x000fffffffffffffull) | 0x3ff0000000000000ull;  /* [1, 2) */
+    int hi = b.f > 1.41421356237309504880;            /* sqrt(2) */
+    *k = (e.f - (4503599627370496.0 + 1023)) + (hi ? 1.0 : 0.0);
+    return hi ? 0.5 * b.f : b.f;
+}
+/* log's value r at a positive finite v, or v's special case: 0 gives -inf,
+   a negative NaN, inf inf, NaN NaN */
+FNL_INLINE double fnl_log_special_d(double v, double r) {
+    return (v > 0 && v < INFINITY) ? r : v == 0 ? -INFINITY : v > 0 ? v : NAN;
+}
+/* log(v), any double: k ln2 + log(m), m - 1 exact; subnormals are first
+   scaled by 2^54. */
+FNL_INLINE double fnl_log_d(double v) {
+    int sub = v < 2.2250738585072014e-308;            /* DBL_MIN */
+    double k, m = fnl_log_split_d(sub ? v * 18014398509481984.0 : v, &k);  /* 2^54 */
+    return fnl_log_special_d(v, fnl_log_reduced_d(m - 1, sub ? k - 54 : k, 0.0));
 }
 
 /* ---------------------------------------------------------------- tanh */
@@ -452,6 +488,16 @@ FNL_INLINE double fnl_log1p_fd(double t) {
                             + z4 * ((0.05263157894736842 + 0.047619047619047616 * z)  /* 1/19, 1/21 */
                                     + z2 * 0.043478260869565216)));                  /* 1/23 */
     return 2 * s + 2 * s * R;
+}
+/* log(v) of a float32 v, in float64 (every float32, subnormals too, is a
+   normal double): k ln2 + log1p(m - 1) (fnl_log_split_d; |s| <= 0.172 in
+   fnl_log1p_fd's series). */
+FNL_INLINE double fnl_log_fd(double v) {
+    double k, m = fnl_log_split_d(v, &k);
+    return fnl_log_special_d(v, k * FNL_LN2HI_D + (fnl_log1p_fd(m - 1) + k * FNL_LN2LO_D));
+}
+FNL_INLINE float fnl_log_f(float x) {
+    return (float)fnl_log_fd(x);
 }
 /* tanh(a), a = |x| of a float32 x, in float64: below 0.8 an odd
    polynomial x + x^3 P(x^2) (P of degree 7 with float32 coefficients, fitted
