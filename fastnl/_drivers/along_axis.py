@@ -181,12 +181,20 @@ def logsumexp_backward(x, axes, keepdim, grad_output, out):
     g = _gradient(grad_output, reduced if x.ndim else (), x.dtype)
     _checked_out(out, x.shape, result)
     p = softmax(merged, axis, 1.0, None, None, False, False)
+    # softmax's new array, when C-ordered, is scaled in place (a parallel
+    # kernel), each lane by its gradient
+    in_place = p.ndim and p.size and p.flags.c_contiguous and p.dtype == x.dtype
+    if in_place:
+        outer, inner = math.prod(p.shape[:axis]), math.prod(p.shape[axis + 1:])
+        _k.scale_lanes(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), outer,
+                       p.shape[axis], inner, _kernel_threads())
     if len(axes) > 1:  # back from the merged layout
         rest = [i for i in range(x.ndim) if i not in axes]
         p = np.transpose(p.reshape([x.shape[i] for i in rest + list(axes)]),
                          np.argsort(rest + list(axes)))
-    gx = np.multiply(p, g.reshape(kept) if g.ndim else g, dtype=x.dtype)
-    return deliver(gx.reshape(x.shape), out, result)
+    if not in_place:
+        p = np.multiply(p, g.reshape(kept) if g.ndim else g, dtype=x.dtype)
+    return deliver(p.reshape(x.shape), out, result)
 
 
 # ---------------------------------------------------------------- glu
