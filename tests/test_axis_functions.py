@@ -419,6 +419,19 @@ def test_one_hot_errors(torch):
         np.testing.assert_array_equal(fastnl.one_hot(np.array([2, 0], dtype)),
                                       [[0, 0, 1], [1, 0, 0]])
     assert fastnl.one_hot([1, 0], 2).tolist() == [[0, 1], [1, 0]]  # a list too
+    with pytest.raises(IndexError, match=f"got {2**63 + 1}"):  # not wrapped round to negative
+        fastnl.one_hot(np.array([0, 2**63 + 1], np.uint64), 3)
+
+
+def test_one_hot_strided_and_input_untouched(rng):
+    """Indices read through strides (a view's), the input left as it was,
+    and nothing half-written kept when an index is out of range."""
+    t = rng.integers(0, 4, (3, 8))
+    view, before = t[:, ::2], t.copy()
+    np.testing.assert_array_equal(fastnl.one_hot(view, 4), ref.one_hot(view, 4))
+    np.testing.assert_array_equal(t, before)
+    with pytest.raises(IndexError, match="got 9"):
+        fastnl.one_hot(np.array([0, 1, 9, 2]), 4)
 
 
 # ---------------------------------------------------------------- out=

@@ -295,14 +295,21 @@ def one_hot(tensor, num_classes):
             raise ValueError("Can not infer total number of classes from empty tensor: "
                              "pass num_classes")
         num_classes = int(t.max()) + 1
-    if t.size:
-        low, high = t.min(), t.max()
-        if low < 0:
-            raise IndexError(f"Class values must be non-negative, got {low}")
-        if high >= num_classes:
-            raise IndexError(f"Class values must be smaller than num_classes "
-                             f"({num_classes}), got {high}")
+    flat = t.reshape(-1)
+    if flat.dtype == np.uint64 and flat.size and flat.max() > np.iinfo(np.int64).max:
+        _class_range(flat, num_classes)  # would wrap round in int64
     y = np.zeros(t.shape + (num_classes,), np.int64)
-    flat = y.reshape(-1, num_classes)
-    flat[np.arange(t.size), t.reshape(-1).astype(np.intp, copy=False)] = 1
+    # one pass that writes and checks; the error's message from the whole array
+    if _k.one_hot_into(np.ascontiguousarray(flat, np.int64), y.reshape(-1, num_classes)) >= 0:
+        _class_range(flat, num_classes)
     return y
+
+
+def _class_range(t, num_classes):
+    """The IndexError of the class indices `t` outside [0, num_classes)."""
+    low, high = t.min(), t.max()
+    if low < 0:
+        raise IndexError(f"Class values must be non-negative, got {low}")
+    if high >= num_classes:
+        raise IndexError(f"Class values must be smaller than num_classes "
+                         f"({num_classes}), got {high}")
