@@ -50,10 +50,11 @@ prints the 1-minute load average at its start and end: other processes on
 the cores make every ratio meaningless (a 2-thread OpenMP loop waits for a
 thread the system has descheduled).
 
-``--losses`` prints, instead, the table of the losses beyond those: each
+Then (or alone, with ``--losses``; not with ``--rowwise``, ``--sizes``, ``--shapes`` or
+``--out``) comes the table of the losses beyond those: each
 forward (``'mean'``) and forward + backward (fastnl's loss and
 ``<name>_backward`` against torch autograd's forward and ``loss.backward()``)
-on inputs of 1e5 and 1e6 elements (``--sizes``); ``--ops`` names them
+on inputs of 1e5 and 1e6 elements (alone: ``--sizes``); ``--ops`` names them
 (``poisson_nll_loss``, ``poisson_nll_loss+backward``, ...).
 
 Last (or alone, with ``--ctc``; not with ``--rowwise``, ``--sizes`` or
@@ -1174,6 +1175,10 @@ def main(argv=None):
         for threads in args.threads:
             run_rowwise(threads, not args.no_torch, ops=rowwise_ops, dtypes=args.dtypes,
                         shapes=args.shapes or ROWWISE_SHAPES, passes=args.passes, out=args.out)
+    if not (args.rowwise or args.sizes or args.shapes or args.out) and (loss_ops or not ops):
+        for threads in args.threads:
+            run_losses(threads, not args.no_torch, ops=loss_ops, dtypes=args.dtypes,
+                       passes=args.passes)
     if not (args.rowwise or args.sizes or args.shapes) and (ctc_ops or not ops):
         for threads in args.threads:
             run_ctc(threads, not args.no_torch, ops=ctc_ops, dtypes=args.dtypes)

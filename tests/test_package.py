@@ -199,6 +199,8 @@ def _bench_main(argv, monkeypatch):
                                       kw["passes"], kw["out"])))
     monkeypatch.setattr(bench, "run_ctc", lambda threads, use_torch, **kw:
                         calls.append(("ctc", threads, kw["ops"], kw["dtypes"])))
+    monkeypatch.setattr(bench, "run_losses", lambda threads, use_torch, **kw:
+                        calls.append(("losses", threads, kw["ops"], kw["dtypes"])))
     bench.main(argv)
     return calls
 
@@ -213,6 +215,7 @@ def test_bench_command_line(monkeypatch):
                      ("elementwise", 2, [], list(DTYPES), SIZES, list(PASSES), False),
                      ("rowwise", 1, [], list(DTYPES), ROWWISE_SHAPES, list(PASSES), False),
                      ("rowwise", 2, [], list(DTYPES), ROWWISE_SHAPES, list(PASSES), False),
+                     ("losses", 1, [], list(DTYPES)), ("losses", 2, [], list(DTYPES)),
                      ("ctc", 1, [], list(DTYPES)), ("ctc", 2, [], list(DTYPES))]
     assert _bench_main("--rowwise --dtypes float64 --threads 1 --shapes 64x1000".split(),
                        monkeypatch) == [("rowwise", 1, [], ["float64"], ["64x1000"],
@@ -233,6 +236,11 @@ def test_bench_command_line(monkeypatch):
     assert _bench_main("--ops ctc_loss+backward relu --threads 1".split(), monkeypatch) == [
         ("elementwise", 1, ["relu"], list(DTYPES), SIZES, list(PASSES), False),
         ("ctc", 1, ["ctc_loss+backward"], list(DTYPES))]
+    assert _bench_main("--ops relu hinge_embedding_loss --threads 1".split(), monkeypatch) == [
+        ("elementwise", 1, ["relu"], list(DTYPES), SIZES, list(PASSES), False),
+        ("losses", 1, ["hinge_embedding_loss"], list(DTYPES))]
+    assert [c[0] for c in _bench_main("--out --threads 1".split(), monkeypatch)] == [
+        "elementwise", "rowwise", "ctc"]  # the losses have no out= table
     with pytest.raises(SystemExit):
         _bench_main(["--shapes", "64by1000"], monkeypatch)
 
