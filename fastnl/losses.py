@@ -1852,7 +1852,8 @@ def margin_ranking_loss_backward(input1, input2, target, margin=0.0, reduction="
     :math:`\mp y` where :math:`-y (x_1 - x_2) + \text{margin} \ge 0`, else 0.
 
     At the kink (exactly 0) the sub-gradient is torch's, the one of the
-    linear side.
+    linear side. Where the hinge's argument is NaN the gradient is NaN: torch's
+    mask gives 0 there, which would hide the NaN.
 
     Parameters
     ----------
@@ -1898,7 +1899,9 @@ def hinge_embedding_loss_backward(input, target, margin=1.0, reduction="mean",
                                   grad_output=1.0, out=None):
     r"""Gradient of :func:`hinge_embedding_loss` with respect to the input:
     1 where :math:`y \ne -1`, plus -1 where :math:`y \ne 1` and
-    :math:`x \le \text{margin}` (torch's sub-gradient at the kink).
+    :math:`x \le \text{margin}` (torch's sub-gradient at the kink). Where
+    that hinge term applies to a NaN input the gradient is NaN: torch's mask
+    gives 0 there, which would hide the NaN.
 
     Parameters
     ----------

@@ -63,6 +63,15 @@ def test_only_fastnl_outputs_use_the_handler(cache):
     assert get_handler_name(fastnl.relu(np.ones(1000))) == "default_allocator"  # small
 
 
+def test_empty_takes_numpy_empty_shapes(cache):
+    """An int or a tuple, below and above the size the cache starts at."""
+    for n in (10, BIG):
+        for shape in (n, (n,), [n]):
+            a = _pool.empty(shape, np.float64)
+            assert a.shape == (n,) and a.dtype == np.float64
+    assert get_handler_name(_pool.empty(BIG, np.float64)) != "default_allocator"
+
+
 def test_live_results_get_fresh_memory(cache):
     x = np.ones(BIG)
     results = [fastnl.sigmoid(x) for _ in range(3)]

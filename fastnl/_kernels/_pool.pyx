@@ -150,7 +150,8 @@ cdef cnp.ndarray empty_array(int nd, cnp.npy_intp* dims, int typenum):
 def empty(shape, dtype, order="C"):
     """numpy.empty for a fastnl output: through the cache for 1 MiB and more."""
     dtype = np.dtype(dtype)
-    if fpl_limit == 0 or math.prod(shape) * dtype.itemsize < <Py_ssize_t>FPL_MIN_BYTES:
+    count = math.prod(shape) if np.iterable(shape) else shape  # an int, as numpy.empty takes
+    if fpl_limit == 0 or count * dtype.itemsize < <Py_ssize_t>FPL_MIN_BYTES:
         return np.empty(shape, dtype, order=order)
     previous = PyDataMem_SetHandler(_handler)
     try:

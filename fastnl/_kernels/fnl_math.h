@@ -237,8 +237,9 @@ FNL_INLINE double fnl_expm1n_d(double x) {
    that series' tail, 1/3, 1/5, ... in s^2. As fdlibm's log does, 2 s is
    formed as f - (h - s h), h = f^2 / 2, so that s's rounding only touches
    the small s (h + 2 R); k ln2_hi + f is added exactly (Fast2Sum: |k| >= 1
-   or k = 0) and only the rest is rounded before the last addition: at most
-   0.8 ulp (measured; 1.3 when f - s f was rounded first). */
+   or k = 0) and only the rest is rounded before the last addition.
+   Measured against long double on 2 x 10^8 arguments: log at most 0.91 ulp
+   (1.27 when f - s f was rounded first); log1p 1.14 on [0, 1] (was 1.49). */
 FNL_INLINE double fnl_log_reduced_d(double f, double k, double c) {
     double s = f / (2 + f);
     double z = s * s;
