@@ -149,6 +149,18 @@ def test_logsumexp_backward_against_torch(dtype, shape, dim, rng, torch):
                                atol=4 * _tol(dtype) * np.max(np.abs(expected), initial=1))
 
 
+@pytest.mark.parametrize("shape, dim", [c for c in LSE_CASES if c[0]])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_logsumexp_backward_scalar_grad_output_is_every_lanes(shape, dim, keepdim, rng):
+    """A scalar grad_output gives the bits of that value in every lane (many
+    lanes, reduced axes first, last, inner and several)."""
+    x = rng.standard_normal(shape)
+    full = np.full(np.shape(ref.logsumexp(x, dim, keepdim)), 2.5)
+    np.testing.assert_array_equal(fastnl.logsumexp_backward(x, dim, keepdim, grad_output=2.5),
+                                  fastnl.logsumexp_backward(x, dim, keepdim, grad_output=full))
+    assert np.isfinite(fastnl.logsumexp_backward(x, dim, keepdim)).all()
+
+
 def test_logsumexp_backward_limits_and_grad_output():
     """Beyond torch (NaN there): softmax's limit where a lane holds +inf;
     a scalar grad_output broadcasts, one of another shape is refused."""
