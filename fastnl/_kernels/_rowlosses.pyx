@@ -2,8 +2,8 @@
 # triplet_margin_loss.
 # Loops only; the drivers (fastnl._drivers.losses) check and broadcast.
 #
-# Each row is one thread's, its sums in float64 in a fixed order (LANES
-# partial sums for the norms and dot products), so the results do not depend
+# Each row is one thread's, its sums in float64 in a fixed order (FNL_LANES
+# partial sums for the norms, dot products and hinge sums), so the results do not depend
 # on the thread count; the per-row losses are float64 (the driver sums them
 # in row order).
 
