@@ -242,8 +242,10 @@ def mish(x):
 
 
 def hardsigmoid(x):
+    # (x + 3) / 6: x + 3 is exact near -3 (Sterbenz), where x / 6 + 1/2
+    # cancels (the reference was 8 ulp of float64 off at x = -2.99996)
     x = _ld(x)
-    return np.minimum(np.maximum(x / 6 + L(0.5), L(0)), L(1))
+    return np.minimum(np.maximum((x + 3) / 6, L(0)), L(1))
 
 
 @_quiet
@@ -506,7 +508,7 @@ TOLERANCE = {
         "hardswish": (1.9, _COMPOSED),
         "gelu": (7.4, "G(z) = erfcx(z/sqrt2) is a polynomial in t = 4/(4 + z), and t's rounding "
                       "moves G up to 3.2-fold as much near z = 0 (7.35, every float32)"),
-        "silu": (3.1, _COMPOSED + " (3.07 at x = -7.59, one float32 in 17)"),
+        "silu": (3.4, _COMPOSED + " (3.31 at x = -7.578, every float32)"),
         "selu_derivative": (1.9, _COMPOSED + "; below -87 exp(x) is subnormal (1.90 at "
                                  "x = -87.4, one float32 in 17)"),
         "softplus_derivative": (2.41, "sigmoid(beta x): sigmoid's own error"),
@@ -521,19 +523,23 @@ TOLERANCE = {
     },
     "float64": {
         "default": (2.0, "the aim: within 2 ulp"),
-        "selu": (3.1, _COMPOSED), "softplus": (2.2, _COMPOSED), "sigmoid": (2.1, _COMPOSED),
-        "tanh": (2.7, _COMPOSED),
+        # where marked, found by the exhaustive float32 run's float64 checks
+        # (one input in 251 against the extended reference)
+        "selu": (3.1, _COMPOSED), "softplus": (2.2, _COMPOSED),
+        "sigmoid": (2.3, _COMPOSED + " (2.22 at x = -6.2373)"),
+        "tanh": (2.8, _COMPOSED + " (2.77 at x = 0.20443)"),
         "gelu": (14.0, "erfc's Cephes form 1 - a T(a^2)/U(a^2) below a = 1 cancels up to 6-fold "
                        "as a nears 1 (13.8 at x = -1.36); the argument's rounding is corrected"),
         "gelu_tanh": (3.8, _COMPOSED + "; 2u = c (x + 0.044715 x^3) carried with its "
                            "rounding error into exp(-|2u|) (uncorrected: |2u| ulp, 1361 at "
                            "x = -20.9)"),
-        "silu": (3.9, _COMPOSED), "mish": (4.2, _COMPOSED),
+        "silu": (4.1, _COMPOSED + " (4.02 at x = -708.749)"), "mish": (4.2, _COMPOSED),
         "tanhshrink": (24.0, "beyond |x| = 1/2, where the series stops, x - tanh(x) cancels up "
                              "to 13-fold and magnifies tanh's own error (23 at x = -0.58)"),
         "selu_derivative": (2.6, _COMPOSED), "softplus_derivative": (2.3, _COMPOSED),
         "logsigmoid_derivative": (2.1, "sigmoid(-x): sigmoid's own error"),
-        "sigmoid_derivative": (3.9, _COMPOSED), "tanh_derivative": (3.8, _COMPOSED),
+        "sigmoid_derivative": (3.9, _COMPOSED),
+        "tanh_derivative": (3.9, _COMPOSED + " (3.89 at x = 1.70007)"),
         "tanhshrink_derivative": (7.1, _COMPOSED),
         "gelu_derivative": (3.0e5, _DERIVATIVE_ZERO + ", at x = -0.7518 (34 ulp at worst "
                                               "beyond 0.05 from it)"),
