@@ -275,6 +275,9 @@ def gumbel_softmax(logits, tau, hard, axis, rng, out):
 def gumbel_softmax_backward(sample, tau, axis, grad_output, out):
     """The gradient with respect to the logits, from the soft sample: softmax's
     backward at temperature tau (straight through the hard one-hot)."""
+    gx = _k.fast_softmax_backward(grad_output, sample, axis, tau, False, out)
+    if gx is not None:  # the small-call path: plain float arrays of one dtype
+        return gx
     y, result = as_float_array(sample, "sample")
     g = _gradient(grad_output, y.shape, y.dtype, "sample")
     _checked_out(out, y.shape, result)
