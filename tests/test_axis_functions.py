@@ -418,8 +418,11 @@ def test_one_hot_errors(torch):
         fastnl.one_hot(np.array([1, -1]))
     with pytest.raises(IndexError, match=r"smaller than num_classes \(3\), got 3"):
         fastnl.one_hot(np.array([1, 3]), 3)
-    with pytest.raises(ValueError, match="empty"):
-        fastnl.one_hot(np.array([], np.int64))
+    for classes in (-1, 0):  # torch refuses 0 classes of no index as well
+        with pytest.raises(ValueError, match="empty"):
+            fastnl.one_hot(np.array([], np.int64), classes)
+    with pytest.raises(IndexError, match=r"smaller than num_classes \(0\), got 0"):
+        fastnl.one_hot(np.array([0]), 0)
     with pytest.raises(ValueError, match="-1 or >= 0"):
         fastnl.one_hot(np.array([1]), -2)
     with pytest.raises(TypeError, match="num_classes must be an integer"):

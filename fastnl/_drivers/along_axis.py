@@ -294,17 +294,18 @@ def one_hot(tensor, num_classes):
     if t.dtype.kind not in "iu":
         raise TypeError("one_hot is only applicable to an array of integer class indices, "
                         f"got dtype {t.dtype}")
+    if t.size == 0 and num_classes <= 0:  # torch's rule: 0 classes of no index is refused too
+        raise ValueError("Can not infer total number of classes from empty tensor: "
+                         "pass num_classes >= 1")
     if num_classes == -1:
-        if t.size == 0:
-            raise ValueError("Can not infer total number of classes from empty tensor: "
-                             "pass num_classes")
         num_classes = int(t.max()) + 1
     flat = t.reshape(-1)
     if flat.dtype == np.uint64 and flat.size and flat.max() > np.iinfo(np.int64).max:
         _class_range(flat, num_classes)  # would wrap round in int64
-    y = np.zeros(t.shape + (num_classes,), np.int64)
+    y = empty(t.shape + (num_classes,), np.int64)
     # one pass that writes and checks; the error's message from the whole array
-    if _k.one_hot_into(np.ascontiguousarray(flat, np.int64), y.reshape(-1, num_classes)) >= 0:
+    if _k.one_hot_into(np.ascontiguousarray(flat, np.int64), y.reshape(flat.size, num_classes),
+                       _kernel_threads()):
         _class_range(flat, num_classes)
     return y
 
