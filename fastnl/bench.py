@@ -21,6 +21,16 @@ Each table ends with its worst ``fastnl/torch`` ratio and its case.
     python -m fastnl.bench --linear             # linear_cross_entropy against torch's (minutes)
     python -m fastnl.bench --losses --sizes 1000000 --threads 2   # the other losses
     python -m fastnl.bench --ctc                # ctc_loss (and its backward) against torch's
+    python -m fastnl.bench --rowwise --paired --threads 2 --shapes 1000x1000   # alternating rounds
+
+By default every table times all of fastnl's cases first and torch's after
+(once torch has started its thread pool, its idle OpenMP threads spin on the
+cores). On a shared machine a load that comes and goes between the two
+phases moves a ratio near 1 by +-50% from run to run; ``--paired`` times
+each case's two sides in alternating rounds instead, pausing after each for
+the idle threads to sleep, and takes the median of each side's rounds
+(elementwise, row-wise and losses tables): slower, but it decides whether a
+memory-bound case is faster or slower than torch's.
 
 The torch side is what torch runs: ``torch.nn.functional.<name>`` forward,
 and for the backward its own kernel (``aten.gelu_backward``, ...) or, for
@@ -207,6 +217,26 @@ def median_time(f, min_time=0.2, max_repeat=50):
     return float(np.median(times))
 
 
+PAUSE = 0.2  # s: longer than torch's (and fastnl's) idle OpenMP threads spin
+PAIRED_ROUNDS = 5
+
+
+def paired_times(fastnl_call, torch_call, max_repeat=50, rounds=PAIRED_ROUNDS):
+    """(fastnl, torch): the medians of `rounds` alternating rounds, each a
+    median_time, with a pause after each so that neither library's idle
+    threads spin into the other's round. Both sides are timed within seconds
+    of each other, so a load that comes and goes during a run moves both
+    (timing every fastnl case first and every torch case after, a ratio near
+    1 of a memory-bound case swings by +-50% from run to run on a shared
+    machine)."""
+    times = []
+    for _ in range(rounds):
+        for call in (fastnl_call, torch_call):
+            times.append(median_time(call, min_time=0.05, max_repeat=max_repeat))
+            time.sleep(PAUSE)
+    return float(np.median(times[0::2])), float(np.median(times[1::2]))
+
+
 def parallel_copy(x, out, n_threads):
     """A copy through fastnl's own loop machinery (the same C path as every
     activation, so small sizes pay the same call overhead): the bandwidth floor."""
@@ -217,12 +247,27 @@ def parallel_copy(x, out, n_threads):
         _k.identity(x.reshape(-1), out.reshape(-1), _kernel_threads())
 
 
+def _torch_call(case, direction, xt, gt, torch):
+    """torch's call of an elementwise case, None where torch has no twin
+    (fastnl's own squareplus)."""
+    if case.activation.torch is None:
+        return None
+    forward = torch_forward(case.activation, case.params, torch)
+    if direction == "forward":
+        return lambda: forward(xt)
+    backward = torch_backward(case.activation, case.params, torch, xt)
+    yt = forward(xt)
+    return lambda: backward(gt, xt, yt)
+
+
 def run(ops=None, dtypes=DTYPES, sizes=SIZES, threads=None, out=False, use_torch=True,
-        print_=print, passes=PASSES):
+        print_=print, passes=PASSES, paired=False):
     """Measure and print one table per pass (forward, backward) on `threads`
     threads; returns the rows as dicts of times in seconds (None: not
     measured). With `out`, fastnl writes into out= (torch, which has no out=
-    in these functions, still allocates; NumPy always allocates)."""
+    in these functions, still allocates; NumPy always allocates). With
+    `paired`, each case's fastnl and torch calls run in alternating rounds
+    (`paired_times`)."""
     chosen = [c for c in cases() if not ops or c.name in ops]
     threads = threads or fastnl.get_num_threads()
     if "torch" in sys.modules:  # a previous run's torch threads may still spin
@@ -232,11 +277,15 @@ def run(ops=None, dtypes=DTYPES, sizes=SIZES, threads=None, out=False, use_torch
     rows = []
     # fastnl, NumPy and the copy first, torch after (imported only then): once
     # torch has started its thread pool, its idle OpenMP threads spin and take
-    # the cores from fastnl's, so the two libraries are never timed together.
+    # the cores from fastnl's, so the two libraries are never timed together
+    # (paired: never without a pause between them).
+    torch = _torch_on(threads) if use_torch and paired else None
     with fastnl.num_threads(threads):
         for dtype, size, x in inputs:
             buffer = np.empty_like(x)
             g = np.random.default_rng(1).standard_normal(size).astype(dtype)
+            if torch is not None:
+                xt, gt = torch.from_numpy(x), torch.from_numpy(g)
             t_copy = median_time(lambda: parallel_copy(x, buffer, threads))
             for direction in passes:
                 for case in chosen:
@@ -248,31 +297,28 @@ def run(ops=None, dtypes=DTYPES, sizes=SIZES, threads=None, out=False, use_torch
                         with np.errstate(all="ignore"):
                             t_numpy = median_time(lambda: formula(x), max_repeat=7)
                     call = _fastnl_call(case, direction, x, g, buffer if out else None)
+                    torch_call = (_torch_call(case, direction, xt, gt, torch)
+                                  if torch is not None else None)
+                    if torch_call is not None:
+                        t_fastnl, t_torch = paired_times(call, torch_call)
+                    else:
+                        t_fastnl, t_torch = median_time(call), None
                     rows.append(dict(op=case.name, direction=direction, dtype=dtype, size=size,
-                                     threads=threads, fastnl=median_time(call), numpy=t_numpy,
-                                     torch=None, copy=t_copy))
-    torch = _torch_on(threads) if use_torch else None
-    if torch is not None:
+                                     threads=threads, fastnl=t_fastnl, numpy=t_numpy,
+                                     torch=t_torch, copy=t_copy))
+    if use_torch and not paired:
+        torch = _torch_on(threads)
         row = iter(rows)
-        for dtype, size, x in inputs:
+        for dtype, size, x in inputs if torch is not None else ():
             xt = torch.from_numpy(x)
             gt = torch.from_numpy(np.random.default_rng(1).standard_normal(size).astype(dtype))
             for direction in passes:
                 for case in chosen:
-                    if case.activation.torch is None:  # fastnl's own (squareplus): no twin
-                        next(row)
-                        continue
-                    forward = torch_forward(case.activation, case.params, torch)
-                    if direction == "forward":
-                        call = lambda: forward(xt)  # noqa: E731
-                    else:
-                        backward = torch_backward(case.activation, case.params, torch, xt)
-                        yt = forward(xt)
-                        call = lambda: backward(gt, xt, yt)  # noqa: E731
-                    next(row)["torch"] = median_time(call)
+                    call = _torch_call(case, direction, xt, gt, torch)
+                    next(row)["torch"] = median_time(call) if call is not None else None
     order = {c.name: i for i, c in enumerate(chosen)}  # printed op by op, timed size by size
     for direction in passes:
-        print_(_header(direction, out, torch, use_torch, threads))
+        print_(_header(direction, out, torch, use_torch, threads, paired))
         _print_table(sorted((r for r in rows if r["direction"] == direction),
                             key=lambda r: order[r["op"]]), print_)
     return rows
@@ -597,20 +643,24 @@ def _rowwise_selected(ops, passes):
             and any(p in c.direction.split("+") for p in passes)]
 
 
-def _header(table, out, torch, use_torch, threads):
+def _header(table, out, torch, use_torch, threads, paired=False):
     fastnl_mode = "writing into out=" if out else "allocating"
     torch_text = (f"torch {torch.__version__} allocating (no out= in torch.nn.functional)"
                   if torch is not None else "no torch" if use_torch else "torch skipped")
+    if torch is not None and paired:
+        torch_text += f", timed in {PAIRED_ROUNDS} rounds alternating with fastnl's"
     return (f"fastnl {fastnl.__version__}, {table}, {fastnl_mode}; {torch_text}; "
             f"NumPy {np.__version__}; {threads} thread(s)")
 
 
 def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYPES,
-                shapes=ROWWISE_SHAPES, passes=PASSES, out=False):
+                shapes=ROWWISE_SHAPES, passes=PASSES, out=False, paired=False):
     """Measure and print the row-wise table on `threads` threads (fastnl,
-    NumPy and the copy first, torch after, as in `run`); returns its rows as
-    dicts of times in seconds (None: not measured). With `out`, fastnl writes
-    into out= where it has one (the losses' scalar forwards have none)."""
+    NumPy and the copy first, torch after, as in `run`; with `paired`, each
+    case's fastnl and torch calls in alternating rounds, `paired_times`);
+    returns its rows as dicts of times in seconds (None: not measured). With
+    `out`, fastnl writes into out= where it has one (the losses' scalar
+    forwards have none)."""
     chosen = _rowwise_selected(ops, passes)
     threads = threads or fastnl.get_num_threads()
     load = [_load()]
@@ -618,6 +668,7 @@ def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTY
         time.sleep(1.5)
     grid = [(dtype, shape) for dtype in dtypes for shape in shapes]
     rows = []
+    torch = _torch_on(threads) if use_torch and paired else None
     with fastnl.num_threads(threads):
         for dtype, shape in grid:
             inp = RowwiseInputs(dtype, shape)
@@ -635,13 +686,17 @@ def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTY
                     with np.errstate(all="ignore"):
                         t_numpy = median_time(case.numpy(inp), max_repeat=7)
                 call = case.fastnl(inp, buffer if out else None)
+                if torch is not None:
+                    t_fastnl, t_torch = paired_times(call, case.torch(torch, inp), repeat)
+                else:
+                    t_fastnl, t_torch = median_time(call, max_repeat=repeat), None
                 rows.append(dict(op=case.name, direction=case.direction, dtype=dtype,
                                  shape=shape, axis=case.axis, threads=threads,
-                                 fastnl=median_time(call, max_repeat=repeat), numpy=t_numpy,
-                                 torch=None, copy=t_copy))
+                                 fastnl=t_fastnl, numpy=t_numpy, torch=t_torch, copy=t_copy))
             del inp, buffer
-    torch = _torch_on(threads) if use_torch else None
-    if torch is not None:
+    if use_torch and not paired:
+        torch = _torch_on(threads)
+    if torch is not None and not paired:
         row = iter(rows)
         for dtype, shape in grid:
             inp = RowwiseInputs(dtype, shape)
@@ -651,7 +706,7 @@ def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTY
             for call in calls:
                 next(row)["torch"] = median_time(call, max_repeat=repeat)
             del inp, calls
-    print_(_header("row-wise", out, torch, use_torch, threads))
+    print_(_header("row-wise", out, torch, use_torch, threads, paired))
     order = {(c.name, c.axis): i for i, c in enumerate(chosen)}  # printed op by op
     rows_sorted = sorted(rows, key=lambda r: order[r["op"], r["axis"]])
     print_(f"ratios: {ROWWISE_RATIOS}")
@@ -880,9 +935,10 @@ def _loss_of(case):
 
 
 def run_losses(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYPES,
-               sizes=LOSS_SIZES, passes=PASSES):
+               sizes=LOSS_SIZES, passes=PASSES, paired=False):
     """Measure and print the losses table on `threads` threads (fastnl first,
-    torch after, as in `run`); returns its rows as dicts of times in seconds."""
+    torch after, as in `run`, or with `paired` in alternating rounds,
+    `paired_times`); returns its rows as dicts of times in seconds."""
     chosen = [c for c in loss_cases() if (not ops or c.name in ops)
               and any(p in c.direction.split("+") for p in passes)]
     threads = threads or fastnl.get_num_threads()
@@ -891,18 +947,24 @@ def run_losses(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYP
         time.sleep(1.5)
     grid = [(case, dtype, n) for case in chosen for dtype in dtypes for n in sizes]
     rows = []
+    torch = _torch_on(threads) if use_torch and paired else None
     with fastnl.num_threads(threads):
         for case, dtype, n in grid:
-            call = case.fastnl(loss_operands(_loss_of(case), dtype, n))
+            operands = loss_operands(_loss_of(case), dtype, n)
+            call = case.fastnl(operands)
+            if torch is not None:
+                t_fastnl, t_torch = paired_times(call, case.torch(torch, operands), 21)
+            else:
+                t_fastnl, t_torch = median_time(call, max_repeat=21), None
             rows.append(dict(op=case.name, direction=case.direction, dtype=dtype, size=n,
-                             threads=threads, fastnl=median_time(call, max_repeat=21),
-                             torch=None))
-    torch = _torch_on(threads) if use_torch else None
-    if torch is not None:
-        for row, (case, dtype, n) in zip(rows, grid):
-            call = case.torch(torch, loss_operands(_loss_of(case), dtype, n))
-            row["torch"] = median_time(call, max_repeat=21)
-    print_(_header("losses", False, torch, use_torch, threads))
+                             threads=threads, fastnl=t_fastnl, torch=t_torch))
+    if use_torch and not paired:
+        torch = _torch_on(threads)
+        if torch is not None:
+            for row, (case, dtype, n) in zip(rows, grid):
+                call = case.torch(torch, loss_operands(_loss_of(case), dtype, n))
+                row["torch"] = median_time(call, max_repeat=21)
+    print_(_header("losses", False, torch, use_torch, threads, paired))
     print_("ratios: fastnl / torch, below 1 fastnl is faster")
     header = f"{'op':<38}{'dtype':<9}{'size':>10}{'fastnl':>11}{'fastnl/torch':>14}"
     print_(header)
@@ -1138,6 +1200,11 @@ def main(argv=None):
     parser.add_argument("--out", action="store_true",
                         help="fastnl writes into out= (default: allocating calls)")
     parser.add_argument("--no-torch", action="store_true", help="skip torch even if installed")
+    parser.add_argument("--paired", action="store_true",
+                        help="time each case's fastnl and torch calls in alternating rounds "
+                             f"({PAIRED_ROUNDS}, a {PAUSE} s pause after each) instead of every "
+                             "fastnl case first: decides ratios near 1 on a noisy machine "
+                             "(elementwise, row-wise and losses tables; slower)")
     parser.add_argument("--rowwise", action="store_true",
                         help="only the row-wise table (softmax family, cross_entropy, nll_loss)")
     parser.add_argument("--losses", action="store_true",
@@ -1161,7 +1228,7 @@ def main(argv=None):
     if args.losses or (loss_ops and not (elementwise_ops or rowwise_ops or ctc_ops)):
         for threads in args.threads:
             run_losses(threads, not args.no_torch, ops=loss_ops, dtypes=args.dtypes,
-                       sizes=args.sizes or LOSS_SIZES, passes=args.passes)
+                       sizes=args.sizes or LOSS_SIZES, passes=args.passes, paired=args.paired)
         return
     if args.ctc:
         for threads in args.threads:
@@ -1170,15 +1237,16 @@ def main(argv=None):
     if not (args.rowwise or (args.shapes and not args.sizes)) and (elementwise_ops or not ops):
         for threads in args.threads:
             run(elementwise_ops, args.dtypes, args.sizes or SIZES, threads, args.out,
-                not args.no_torch, passes=args.passes)
+                not args.no_torch, passes=args.passes, paired=args.paired)
     if not (args.sizes and not args.shapes) and (rowwise_ops or not ops):
         for threads in args.threads:
             run_rowwise(threads, not args.no_torch, ops=rowwise_ops, dtypes=args.dtypes,
-                        shapes=args.shapes or ROWWISE_SHAPES, passes=args.passes, out=args.out)
+                        shapes=args.shapes or ROWWISE_SHAPES, passes=args.passes, out=args.out,
+                        paired=args.paired)
     if not (args.rowwise or args.sizes or args.shapes or args.out) and (loss_ops or not ops):
         for threads in args.threads:
             run_losses(threads, not args.no_torch, ops=loss_ops, dtypes=args.dtypes,
-                       passes=args.passes)
+                       passes=args.passes, paired=args.paired)
     if not (args.rowwise or args.sizes or args.shapes) and (ctc_ops or not ops):
         for threads in args.threads:
             run_ctc(threads, not args.no_torch, ops=ctc_ops, dtypes=args.dtypes)

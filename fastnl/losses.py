@@ -716,7 +716,12 @@ def _row_sums(losses, n_classes, reduction, result):
     rows = losses.sum(axis=-1, dtype=np.float64) / n_classes
     if reduction == "none":
         return rows.astype(result) if rows.ndim else result.type(rows)
-    total = rows.sum() if reduction == "sum" else rows.mean()
+    if reduction == "sum":
+        total = rows.sum()
+    elif rows.size == 0:  # torch's mean of no rows, without NumPy's "Mean of empty slice"
+        total = np.float64(np.nan)
+    else:
+        total = rows.mean()
     return total.astype(result) if hasattr(total, "compute") else result.type(total)
 
 

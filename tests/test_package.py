@@ -178,6 +178,29 @@ def test_bench_rowwise_with_torch(torch, capsys):
     assert "writing into out=; torch " in out and "worst fastnl/torch: " in out
 
 
+def test_bench_paired(torch, capsys, monkeypatch):
+    """--paired times each case's two sides in alternating rounds: every
+    table that has it gets the flag, and its rows hold both times."""
+    from fastnl import bench
+    monkeypatch.setattr(bench, "PAUSE", 0.001)
+    rows = bench.run_rowwise(threads=1, dtypes=["float32"], shapes=["5x20"],
+                             ops=["one_hot", "softmax_backward"], paired=True)
+    rows += bench.run(ops=["gelu"], dtypes=["float64"], sizes=[100], threads=1, paired=True)
+    rows += bench.run_losses(threads=1, ops=["soft_margin_loss"], dtypes=["float32"],
+                             sizes=[100], paired=True)
+    assert len(rows) == 3 + 2 + 1 and all(r["fastnl"] > 0 and r["torch"] > 0 for r in rows)
+    out = capsys.readouterr().out
+    assert out.count("timed in 5 rounds alternating with fastnl's") == 4  # one per table
+    seen = {}
+    monkeypatch.setattr(bench, "run", lambda *a, paired, **kw: seen.setdefault("run", paired))
+    for name in ("run_rowwise", "run_losses"):
+        monkeypatch.setattr(bench, name, lambda *a, paired, _n=name, **kw:
+                            seen.setdefault(_n, paired))
+    monkeypatch.setattr(bench, "run_ctc", lambda *a, **kw: None)
+    bench.main(["--paired", "--threads", "1"])
+    assert seen == {"run": True, "run_rowwise": True, "run_losses": True}
+
+
 def test_bench_ctc(torch, capsys):
     from fastnl import bench
     rows = bench.run_ctc(threads=1, dtypes=["float64"], sizes=["3x20x5x4"])
@@ -192,8 +215,9 @@ def _bench_main(argv, monkeypatch):
     """The tables python -m fastnl.bench `argv` prints, as (kind, threads)."""
     from fastnl import bench
     calls = []
-    monkeypatch.setattr(bench, "run", lambda ops, dtypes, sizes, threads, out, use_torch, passes:
-                        calls.append(("elementwise", threads, ops, dtypes, sizes, passes, out)))
+    monkeypatch.setattr(bench, "run", lambda ops, dtypes, sizes, threads, out, use_torch, passes,
+                        paired: calls.append(("elementwise", threads, ops, dtypes, sizes, passes,
+                                              out)))
     monkeypatch.setattr(bench, "run_rowwise", lambda threads, use_torch, **kw:
                         calls.append(("rowwise", threads, kw["ops"], kw["dtypes"], kw["shapes"],
                                       kw["passes"], kw["out"])))
