@@ -1011,12 +1011,16 @@ def _linear_cases(x, W, b, t, torch):
         lce(x, t)
         return lce.backward()
 
+    def functional(keep):
+        """The two functions, the forward's row statistics handed over (keep) or not."""
+        loss, stats = fastnl.linear_cross_entropy(x, W, t, linear_bias=b, return_stats=True)
+        return loss, fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b,
+                                                          stats=stats if keep else None)
+
     cases = {
         "fastnl forward": (lambda: fastnl.linear_cross_entropy(x, W, t, linear_bias=b), 0),
-        "fastnl fwd+bwd": (lambda: (fastnl.linear_cross_entropy(x, W, t, linear_bias=b),
-                                    fastnl.linear_cross_entropy_backward(x, W, t,
-                                                                         linear_bias=b)),
-                           grads),
+        "fastnl fwd+bwd": (lambda: functional(True), grads),
+        "fastnl fwd+bwd, no stats": (lambda: functional(False), grads),
         "fastnl module fwd+bwd": (module, grads),
     }
     if torch is None:

@@ -2082,7 +2082,7 @@ def _linear_args(ignore_index):
 
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
                          reduction="mean", ignore_index=-100, label_smoothing=0.0,
-                         chunk_size=None, out=None):
+                         chunk_size=None, out=None, return_stats=False):
     r"""Cross-entropy of a linear layer's logits, without holding the logits;
     mirrors ``torch.nn.functional.linear_cross_entropy``.
 
@@ -2135,18 +2135,27 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     out : ndarray, optional
         Where to write the loss: shape (N,) (``'none'``) or () and the result
         dtype.
+    return_stats : bool, default False
+        Also return the rows' statistics (each row's maximum logit and sum of
+        exponentials, float64, O(N) memory), which
+        :func:`linear_cross_entropy_backward` takes as `stats` and then
+        skips its own walk over the classes for them: a training step makes
+        the logits twice, as :class:`fastnl.nn.LinearCrossEntropy` does and
+        as torch's autograd keeps its forward, instead of three times.
+        NumPy arrays and a 2-d `linear_weight` only.
 
     Returns
     -------
     numpy scalar or ndarray
         The loss, in the inputs' float dtype (float16 and bfloat16 compute in
-        float32).
+        float32); with `return_stats`, ``(loss, stats)``.
 
     Raises
     ------
     ValueError
         If in_features, C or the target's length do not match (the message
-        names the shapes), or as :func:`cross_entropy` for the parameters.
+        names the shapes), or as :func:`cross_entropy` for the parameters;
+        `return_stats` with Dask arrays or a K-dimensional `linear_weight`.
     IndexError
         If a class index is outside [0, C) and not `ignore_index`.
 
@@ -2166,19 +2175,36 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     >>> bool(np.isclose(fastnl.linear_cross_entropy(x, W, [0, 2], chunk_size=2),
     ...                 fastnl.cross_entropy(x @ W.T, [0, 2])))
     True
+    >>> loss, stats = fastnl.linear_cross_entropy(x, W, [0, 2], return_stats=True)
+    >>> gx, gW, gb = fastnl.linear_cross_entropy_backward(x, W, [0, 2], stats=stats)
     """
+    return_stats = bool(return_stats)
+    if return_stats:
+        _stats_usable("return_stats", linear_weight, input, linear_weight, target,
+                      linear_bias, weight)
     if lazy(input, linear_weight, target, linear_bias, weight):
         return foreign("linear_class_loss")(input, linear_weight, target, linear_bias, weight,
                                             _linear_args(ignore_index), reduction,
                                             label_smoothing, chunk_size, out)
     return _linear.linear_cross_entropy(input, linear_weight, target, linear_bias, weight,
                                         _linear_args(ignore_index), reduction,
-                                        label_smoothing, chunk_size, out)
+                                        label_smoothing, chunk_size, out, return_stats)
+
+
+def _stats_usable(name, linear_weight, *arrays):
+    """The ValueError of row statistics asked for or given where they cannot be."""
+    if lazy(*arrays):
+        raise ValueError(f"{name} takes NumPy arrays: a Dask graph's chunks keep no "
+                         "statistics of their own")
+    if np.ndim(linear_weight) > 2:
+        raise ValueError(f"{name} needs a 2-d linear_weight (num_classes, in_features), "
+                         f"got shape {np.shape(linear_weight)}")
 
 
 def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=None,
                                   weight=None, reduction="mean", ignore_index=-100,
-                                  label_smoothing=0.0, chunk_size=None, grad_output=1.0):
+                                  label_smoothing=0.0, chunk_size=None, grad_output=1.0,
+                                  stats=None):
     r"""Gradients of :func:`linear_cross_entropy` with respect to the input,
     the linear weight and the linear bias.
 
@@ -2188,10 +2214,11 @@ def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=N
     pass over the class blocks finds each row's maximum and sum of
     exponentials; a second recomputes each block's logits, turns them into
     that block of :math:`G` in place and multiplies it out (BLAS), so the
-    (N, C) logits are never held. That first pass is the forward's own: a
-    training step of the two functions makes the logits three times, against
-    twice for :class:`fastnl.nn.LinearCrossEntropy`, which keeps the row
-    statistics of its forward for its backward.
+    (N, C) logits are never held. That first pass is the forward's own: pass
+    the forward's statistics as `stats` (``linear_cross_entropy(...,
+    return_stats=True)``) and it is skipped, so that a training step makes the
+    logits twice, as :class:`fastnl.nn.LinearCrossEntropy` does, instead of
+    three times.
 
     With Dask arrays of rows, ``grad_input`` comes in the input's row chunks
     and ``grad_weight`` and ``grad_bias`` as the tree sum of the chunks'
@@ -2207,6 +2234,10 @@ def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=N
         The gradient of the objective with respect to the loss: a scalar for
         a reduced loss; for ``reduction='none'`` an array of the loss's shape,
         or a scalar that stands for every element.
+    stats : optional
+        The statistics ``linear_cross_entropy(..., return_stats=True)``
+        returned for these same operands and options (their values are not
+        compared: statistics of other values give wrong gradients).
 
     Returns
     -------
@@ -2218,7 +2249,9 @@ def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=N
     ------
     ValueError, IndexError
         As :func:`linear_cross_entropy`; ValueError also for a `grad_output`
-        of the wrong shape.
+        of the wrong shape, or `stats` of another shape or options.
+    TypeError
+        If `stats` is not what ``return_stats=True`` returned.
 
     Examples
     --------
@@ -2231,13 +2264,19 @@ def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=N
     >>> gx
     array([[-0.5,  0.5]])
     """
+    if stats is not None:
+        if not isinstance(stats, _linear.RowStatistics):
+            raise TypeError("stats must be what linear_cross_entropy(..., return_stats=True) "
+                            f"returned second, got {type(stats).__name__}")
+        _stats_usable("stats", linear_weight, input, linear_weight, target, linear_bias,
+                      weight, grad_output)
     if lazy(input, linear_weight, target, linear_bias, weight, grad_output):
         return foreign("linear_class_loss_backward")(
             input, linear_weight, target, linear_bias, weight, _linear_args(ignore_index),
             reduction, label_smoothing, chunk_size, grad_output)
     return _linear.linear_cross_entropy_backward(input, linear_weight, target, linear_bias,
                                                  weight, _linear_args(ignore_index), reduction,
-                                                 label_smoothing, chunk_size, grad_output)
+                                                 label_smoothing, chunk_size, grad_output, stats)
 
 
 # ---------------------------------------------------------------- CTC

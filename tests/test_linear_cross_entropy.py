@@ -363,6 +363,58 @@ def test_module_reuses_the_forward_statistics_with_the_functional_bits(target_ki
     np.testing.assert_array_equal(lce.bias_grad, want[2])
 
 
+@pytest.mark.parametrize("target_kind", ["indices", "probabilities"])
+@pytest.mark.parametrize("option", OPTIONS)
+def test_return_stats_gives_the_backward_the_same_bits(target_kind, option):
+    """The forward's row statistics handed to the backward (return_stats,
+    stats=) give the bits of the backward that computes them again; the
+    loss is the one without return_stats."""
+    if target_kind == "probabilities" and "ignore_index" in option:
+        return  # probabilities ignore no row
+    x, W, b, t, w = problem(np.float64, seed=3)
+    if "ignore_index" in option:
+        t[t == -100] = 3  # the rows to ignore now carry that index
+    target = t if target_kind == "indices" else probabilities(np.float64)
+    kw = dict(keywords(option, w, "sum"), linear_bias=b, chunk_size=7)
+    b[2] = -np.inf  # a non-finite logit in every row: the rare path too
+    loss, stats = fastnl.linear_cross_entropy(x, W, target, **kw, return_stats=True)
+    np.testing.assert_array_equal(loss, fastnl.linear_cross_entropy(x, W, target, **kw))
+    got = fastnl.linear_cross_entropy_backward(x, W, target, **kw, grad_output=0.5,
+                                               stats=stats)
+    want = fastnl.linear_cross_entropy_backward(x, W, target, **kw, grad_output=0.5)
+    for a, e in zip(got, want):
+        np.testing.assert_array_equal(a, e)
+    assert "29 rows, 41 classes" in repr(stats)
+    # they are used, not computed again: another forward's give other gradients
+    _, other = fastnl.linear_cross_entropy(2 * x, W, target, **kw, return_stats=True)
+    wrong = fastnl.linear_cross_entropy_backward(x, W, target, **kw, grad_output=0.5,
+                                                 stats=other)
+    assert not np.allclose(wrong[0], want[0])
+
+
+def test_return_stats_errors(monkeypatch):
+    x, W, b, t, _ = problem(np.float32)
+    _, stats = fastnl.linear_cross_entropy(x, W, t, return_stats=True)
+    with pytest.raises(ValueError, match="another problem .29 rows, 41 classes"):
+        fastnl.linear_cross_entropy_backward(x[:5], W, t[:5], stats=stats)
+    with pytest.raises(ValueError, match="another problem"):  # options count too
+        fastnl.linear_cross_entropy_backward(x, W, t, label_smoothing=0.1, stats=stats)
+    with pytest.raises(ValueError, match="another problem"):
+        fastnl.linear_cross_entropy_backward(x, W, t, linear_bias=b, stats=stats)
+    with pytest.raises(TypeError, match="return_stats=True"):
+        fastnl.linear_cross_entropy_backward(x, W, t, stats=(np.zeros(N), np.ones(N)))
+    Wk = np.zeros((C, 2, D), np.float32)
+    with pytest.raises(ValueError, match="2-d linear_weight"):
+        fastnl.linear_cross_entropy(x, Wk, np.zeros((N, 2), np.int64), return_stats=True)
+    with pytest.raises(ValueError, match="2-d linear_weight"):
+        fastnl.linear_cross_entropy_backward(x, Wk, np.zeros((N, 2), np.int64), stats=stats)
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(ValueError, match="NumPy arrays"):
+        fastnl.linear_cross_entropy(da.from_array(x), W, t, return_stats=True)
+    with pytest.raises(ValueError, match="NumPy arrays"):
+        fastnl.linear_cross_entropy_backward(da.from_array(x), W, t, stats=stats)
+
+
 def test_empty_batch_and_no_classes_as_cross_entropy():
     x, W = np.zeros((0, 4)), np.ones((5, 4))
     t = np.zeros(0, int)

@@ -401,9 +401,33 @@ def row_losses(q):
     return loss, row_weight, stats
 
 
+class RowStatistics:
+    """What a forward keeps for its backward: per row, in float64, the
+    maximum logit and the sum of exponentials (class indices) or the
+    log-sum-exp and the target mass (probabilities), and the rows a
+    non-finite logit sent to the slow path; O(N) memory. `key` names the
+    problem (shapes, dtype, options) they belong to, which the backward
+    checks."""
+    __slots__ = ("values", "key")
+
+    def __init__(self, values, key):
+        self.values, self.key = values, key
+
+    def __repr__(self):
+        return (f"<linear_cross_entropy row statistics: {self.key[0]} rows, "
+                f"{self.key[1]} classes>")
+
+
+def _problem_key(q):
+    """What row statistics depend on beyond the operands' values."""
+    p = q.p
+    return (q.x2.shape[0], q.n_classes, q.x2.shape[1], q.dtype.str, p.probabilities,
+            q.b is not None, p.ignore_index, p.eps)
+
+
 def linear_cross_entropy(input, linear_weight, target, linear_bias, weight, ignore_index,
                          reduction, label_smoothing, chunk_size, out, keep_stats=False):
-    """The loss; keep_stats: (loss, row statistics), which the backward can
+    """The loss; keep_stats: (loss, RowStatistics), which the backward can
     take instead of walking the classes once more for them."""
     if np.ndim(linear_weight) > 2 and not keep_stats:
         return spatial_cross_entropy(input, linear_weight, target, linear_bias, weight,
@@ -418,7 +442,7 @@ def linear_cross_entropy(input, linear_weight, target, linear_bias, weight, igno
     if out is not None:
         out[...] = value
         value = out
-    return (value, stats) if keep_stats else value
+    return (value, RowStatistics(stats, _problem_key(q))) if keep_stats else value
 
 
 def row_scales(q, grad_output, denominator):
@@ -457,7 +481,7 @@ def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, wei
     """(grad_input, grad_weight, grad_bias or None): per block, the logits
     again, G = d loss / d logits from the forward's row statistics, then
     grad_input += G W_block, grad_weight[block] = G^T x, grad_bias[block] =
-    column sums of G. `stats`: the row statistics a forward with keep_stats
+    column sums of G. `stats`: the RowStatistics a forward with keep_stats
     returned for these same operands (else they are computed again)."""
     if np.ndim(linear_weight) > 2 and stats is None:
         return spatial_cross_entropy_backward(input, linear_weight, target, linear_bias,
@@ -466,8 +490,12 @@ def linear_cross_entropy_backward(input, linear_weight, target, linear_bias, wei
     q = linear_problem(input, linear_weight, target, linear_bias, weight, ignore_index,
                        reduction, label_smoothing, chunk_size)
     p = q.p
+    if stats is not None and stats.key != _problem_key(q):
+        raise ValueError(f"stats were computed for another problem ({stats.key[0]} rows, "
+                         f"{stats.key[1]} classes, in_features={stats.key[2]}, or other "
+                         f"options); pass the statistics of the forward on these operands")
     gs = row_scales(q, grad_output, _losses.class_denominator(p))
-    grad_x, grad_W, grad_b = gradients(q, gs, stats)
+    grad_x, grad_W, grad_b = gradients(q, gs, None if stats is None else stats.values)
     grad_x = grad_x.reshape(-1) if q.squeeze else grad_x
     grad_x = deliver(grad_x, None, p.result)
     grad_W = deliver(grad_W, None, p.result)
