@@ -535,7 +535,7 @@ FNL_INLINE float fnl_silu_f(float x) { return x * fnl_sigmoid_f(x); }
 FNL_INLINE float fnl_silu_backward_f(float g, float x) {
     /* s(x) and s(-x) are q = 1/(1 + e) and e q, e = exp(-|x|): one
        division instead of two (a vector division costs as much as the rest) */
-    float e = fnl_exp_nonpos_f(-FNL_FABSF(x));
+    float es = fnl_exp_nonpos_scaled_f(-FNL_FABSF(x)), e = es * FNL_TWO_M64_F;
     float q = 1 / (1 + e), eq = e * q;
     float s = x >= 0 ? q : eq;
     float sm = x >= 0 ? eq : q;
@@ -553,18 +553,25 @@ FNL_INLINE float fnl_silu_backward_f(float g, float x) {
         * u + 0.1426028311252594f)
         * u + 0.20384392142295837f;
     float near = th * k - 2.8270397134377845e-09f;
-    float d = (x >= -2.0f && x <= -0.75f) ? near : s + x * s * sm;
+    /* below -87, where e is subnormal (51 ulp from its lost bits): q = 1 and
+       silu' = e (1 + x), 1 + x exact, from e 2^64 (es), rounded once into
+       the subnormals; x is clamped as exp's argument is (to -110, where the
+       result rounds to -0.0) */
+    float tail = (es * (1 + (x < -110.0f ? -110.0f : x))) * FNL_TWO_M64_F;
+    float d = (x >= -2.0f && x <= -0.75f) ? near : (x < -87.0f ? tail : s + x * s * sm);
     float r = g * d;
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
 static inline float fnl_silu_rare_f(float x) { return fnl_x_exp_x_rare_f(x); }
 FNL_INLINE double fnl_silu_d(double x) { return x * fnl_sigmoid_d(x); }
 FNL_INLINE double fnl_silu_backward_d(double g, double x) {
-    double e = fnl_exp_nonpos_d(-FNL_FABS(x));
+    double es = fnl_exp_nonpos_scaled_d(-FNL_FABS(x)), e = es * FNL_TWO_M64_D;
     double q = 1 / (1 + e), eq = e * q;   /* one division, as in float32 */
     double s = x >= 0 ? q : eq;
     double sm = x >= 0 ? eq : q;
-    double r = g * (s + x * s * sm);
+    /* below -708, as float32's below -87: e (1 + x) from e 2^64 */
+    double d = x < -708.0 ? (es * (1 + x)) * FNL_TWO_M64_D : s + x * s * sm;
+    double r = g * d;
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
 }
 static inline double fnl_silu_rare_d(double x) { return fnl_x_exp_x_rare_d(x); }
@@ -587,7 +594,10 @@ FNL_INLINE double fnl_mish_backward_d(double g, double x) {
     double w = 1 + e;
     double t = e * (e + 2);
     double q = t + 2;
-    double r = g * (t / q + x * (e / w) * (4 * w * w / (q * q)));
+    /* below -708, where e is subnormal: mish' = e (1 + x) to double
+       precision (t / q = e, w = 1, q = 2), as silu's, from e 2^64 */
+    double tail = (fnl_exp_nonpos_scaled_d(x < 0 ? x : 0.0) * (1 + x)) * FNL_TWO_M64_D;
+    double r = g * (x < -708.0 ? tail : t / q + x * (e / w) * (4 * w * w / (q * q)));
     r = x == -INFINITY ? 0.0 : r;
     return x > 100.0 ? g : r;
 }

@@ -145,7 +145,7 @@ FNL_INLINE double fnl_exp_d(double x) {
    must give 0, not NaN) by a compare-select, which a module built with
    -fno-trapping-math turns into one vector max; NaN fails the compare,
    passes through and gives NaN. */
-FNL_INLINE float fnl_exp_nonpos_f(float d) {
+FNL_INLINE float fnl_exp_nonpos_scaled_f(float d) {
     union fnl_bits_f kb, sb;
     float k, rh, c, r, r2, p, q;
     d = d < -110.0f ? -110.0f : d;
@@ -166,7 +166,13 @@ FNL_INLINE float fnl_exp_nonpos_f(float d) {
        with 2^-64 rounds once more, into the subnormals where the result is
        below 2^-126 */
     sb.i = (int32_t)((uint32_t)(kb.i - (int32_t)FNL_MAGICBITS_F + 191) << 23);
-    return (q * sb.f + sb.f) * 5.42101086242752217004e-20f;
+    return q * sb.f + sb.f;
+}
+/* fnl_exp_nonpos_scaled_f is exp(d) 2^64, rounded once: a normal number
+   down to d = -110 (the clamp), so that a caller can multiply it by more
+   (silu's 1 + x) before the one rounding below the normal range */
+FNL_INLINE float fnl_exp_nonpos_f(float d) {
+    return fnl_exp_nonpos_scaled_f(d) * 5.42101086242752217004e-20f;
 }
 /* exp(d) 2^64, d <= 0: a normal number down to d = -752 (k >= -1085:
    2^(k+64) is normal), so that a caller can multiply it by more (gelu_tanh's
