@@ -238,6 +238,14 @@ def paired_times(fastnl_call, torch_call, max_repeat=50, rounds=PAIRED_ROUNDS):
     return min(times[0::2]), min(times[1::2])
 
 
+def _timed(fastnl_call, torch_call, max_repeat=50):
+    """(fastnl, torch) as paired_times where there is a torch call (the
+    paired tables), else (fastnl's median_time, None): torch is timed after."""
+    if torch_call is None:
+        return median_time(fastnl_call, max_repeat=max_repeat), None
+    return paired_times(fastnl_call, torch_call, max_repeat)
+
+
 def parallel_copy(x, out, n_threads):
     """A copy through fastnl's own loop machinery (the same C path as every
     activation, so small sizes pay the same call overhead): the bandwidth floor."""
@@ -298,12 +306,8 @@ def run(ops=None, dtypes=DTYPES, sizes=SIZES, threads=None, out=False, use_torch
                         with np.errstate(all="ignore"):
                             t_numpy = median_time(lambda: formula(x), max_repeat=7)
                     call = _fastnl_call(case, direction, x, g, buffer if out else None)
-                    torch_call = (_torch_call(case, direction, xt, gt, torch)
-                                  if torch is not None else None)
-                    if torch_call is not None:
-                        t_fastnl, t_torch = paired_times(call, torch_call)
-                    else:
-                        t_fastnl, t_torch = median_time(call), None
+                    t_fastnl, t_torch = _timed(call, _torch_call(case, direction, xt, gt, torch)
+                                               if torch is not None else None)
                     rows.append(dict(op=case.name, direction=direction, dtype=dtype, size=size,
                                      threads=threads, fastnl=t_fastnl, numpy=t_numpy,
                                      torch=t_torch, copy=t_copy))
@@ -687,10 +691,8 @@ def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTY
                     with np.errstate(all="ignore"):
                         t_numpy = median_time(case.numpy(inp), max_repeat=7)
                 call = case.fastnl(inp, buffer if out else None)
-                if torch is not None:
-                    t_fastnl, t_torch = paired_times(call, case.torch(torch, inp), repeat)
-                else:
-                    t_fastnl, t_torch = median_time(call, max_repeat=repeat), None
+                t_fastnl, t_torch = _timed(call, case.torch(torch, inp)
+                                           if torch is not None else None, repeat)
                 rows.append(dict(op=case.name, direction=case.direction, dtype=dtype,
                                  shape=shape, axis=case.axis, threads=threads,
                                  fastnl=t_fastnl, numpy=t_numpy, torch=t_torch, copy=t_copy))
@@ -953,10 +955,8 @@ def run_losses(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYP
         for case, dtype, n in grid:
             operands = loss_operands(_loss_of(case), dtype, n)
             call = case.fastnl(operands)
-            if torch is not None:
-                t_fastnl, t_torch = paired_times(call, case.torch(torch, operands), 21)
-            else:
-                t_fastnl, t_torch = median_time(call, max_repeat=21), None
+            t_fastnl, t_torch = _timed(call, case.torch(torch, operands)
+                                       if torch is not None else None, 21)
             rows.append(dict(op=case.name, direction=case.direction, dtype=dtype, size=n,
                              threads=threads, fastnl=t_fastnl, torch=t_torch))
     if use_torch and not paired:
