@@ -280,14 +280,20 @@ FNL_INLINE double fnl_gelu_tanh_arg_d(double x, double *lo) {
     return h;
 }
 FNL_INLINE double fnl_gelu_tanh_d(double x) {
-    /* x < 0: x e / (1 + e) with e kept as E = e 2^64, normal, and the
-       product with 2^-64 last: x times an e already rounded below the
-       normal range would multiply its rounding error by |x| */
+    /* s = sigmoid(-|2u|) as hi + lo (fnl_logistic_scaled_d), 2u's own lo
+       added to first order, s(-(a + d)) = s - s (1 - s) d, and x times
+       either s or 1 - s = m + ml (Fast2Sum) rounded once (an FMA): 0.6 ulp
+       (x / (1 + e) rounded three times: 3.7). x < 0 keeps s as S = s 2^64
+       and the product with 2^-64 last: x times an s already rounded below
+       the normal range would multiply its rounding error by |x| */
     double lo, u2 = fnl_gelu_tanh_arg_d(x, &lo);
-    double E = fnl_exp_nonpos_scaled_d(-FNL_FABS(u2)) * (1 - (u2 >= 0 ? lo : -lo));
-    double e = E * FNL_TWO_M64_D;
-    double r = u2 >= 0 ? x / (1 + e) : ((x * E) / (1 + e)) * FNL_TWO_M64_D;
-    return x == -INFINITY ? -0.0 : r;
+    double Sl, S = fnl_logistic_scaled_d(FNL_FABS(u2), &Sl), s = S * FNL_TWO_M64_D;
+    double m = 1 - s, ml = ((1 - m) - s) - Sl * FNL_TWO_M64_D;
+    double d = (u2 >= 0 ? lo : -lo) * m;   /* (1 - s) times 2u's correction */
+    double neg = fma(x, S, x * (Sl - S * d)) * FNL_TWO_M64_D;
+    double pos = fma(x, m, x * (ml + s * d));
+    /* +-inf: the limits (x times 0 corrections would be NaN) */
+    return FNL_FABS(x) == INFINITY ? (x > 0 ? x : -0.0) : (u2 >= 0 ? pos : neg);
 }
 FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     double lo, y = fnl_gelu_tanh_arg_d(x, &lo);
@@ -357,8 +363,13 @@ FNL_INLINE float fnl_tanh_backward_f(float g, float x) {
     return (float)(g * (4 * e / (d * d)));
 }
 FNL_INLINE double fnl_tanh_backward_d(double g, double x) {
-    double e = fnl_exp_nonpos_d(-2 * FNL_FABS(x));
-    return g * (4 * e / ((1 + e) * (1 + e)));
+    /* 4e / (1 + e)^2 = 4 s (1 - s), s = sigmoid(-2|x|) as hi + lo, 1 - s =
+       m + ml exactly (Fast2Sum): one rounding (an FMA) but for s's own
+       2^-54 (the plain 4e / (1 + e)^2 rounded four times: 3.7 ulp); s
+       times 2^64 keeps 4 s (1 - s) one rounding from the subnormals */
+    double sl, S = fnl_logistic_scaled_d(2 * FNL_FABS(x), &sl), s = S * FNL_TWO_M64_D;
+    double m = 1 - s, ml = ((1 - m) - s) - sl * FNL_TWO_M64_D;
+    return g * ((4 * fma(S, m, S * ml + sl * m)) * FNL_TWO_M64_D);
 }
 
 /* ---------------------------------------------------------------- softsign */
@@ -436,30 +447,23 @@ FNL_INLINE float fnl_tanhshrink_backward_f(float g, float x) {
     return (float)(g * (t * t));
 }
 FNL_INLINE double fnl_tanhshrink_d(double x) {
-    /* as in float32; 17 terms reach float64's precision */
-    double z = x * x;
-    double p = 1.7406618963571648e-07;
-    p = p * z - 4.294911078273806e-07;
-    p = p * z + 1.0597268320104654e-06;
-    p = p * z - 2.6147711512907546e-06;
-    p = p * z + 6.451689215655431e-06;
-    p = p * z - 1.5918905069328964e-05;
-    p = p * z + 3.927832388331683e-05;
-    p = p * z - 9.691537956929451e-05;
-    p = p * z + 0.00023912911424355248;
-    p = p * z - 0.000590027440945586;
-    p = p * z + 0.0014558343870513183;
-    p = p * z - 0.003592128036572481;
-    p = p * z + 0.008863235529902197;
-    p = p * z - 0.021869488536155203;
-    p = p * z + 0.05396825396825397;
-    p = p * z - 0.13333333333333333;
-    p = p * z + 0.3333333333333333;
-    return FNL_FABS(x) < 0.5 ? x * z * p : x - fnl_tanh_d(x);
+    /* below 1/2: x^3 P(x^2) (fnl_tanh_series_hilo_d), x^3 = c + cl and P
+       as double pairs, one rounding (x z p rounded three times, 1/3 once
+       more: 2.9 ulp); beyond, a - tanh(a) with tanh as
+       hi + lo, a - hi exact up to a = 1.9 (Sterbenz: hi >= a/2), where the
+       cancellation (12 at a = 1/2) multiplied the plain tanh's error into
+       23 ulp */
+    double a = FNL_FABS(x), z = a * a, zl = fma(a, a, -z);
+    double c = z * a, cl = fma(z, a, -c) + zl * a;
+    double pl, p = fnl_tanh_series_hilo_d(z, &pl);
+    double lo, h = fnl_tanh_hilo_d(a, &lo);
+    double r = a < 0.5 ? fma(c, p, c * pl + cl * p) : (a - h) - lo;
+    return FNL_COPYSIGN(r, x);
 }
 FNL_INLINE double fnl_tanhshrink_backward_d(double g, double x) {
-    double t = fnl_tanh_d(x);
-    return g * t * t;
+    /* tanh^2 = h^2 + 2 h lo, one rounding (an FMA) */
+    double lo, h = fnl_tanh_hilo_d(FNL_FABS(x), &lo);
+    return g * fma(h, h, 2 * h * lo);
 }
 
 /* ---------------------------------------------------------------- softshrink */
@@ -516,16 +520,24 @@ FNL_INLINE double fnl_logsigmoid_backward_d(double g, double x) {
 /* x exp(x) for x below the cut (-87 float32, -708 float64), where exp(x)
    alone would be subnormal, and x * exp(x) still has its precision: scalar
    libm. silu and mish are both x exp(x) there. float32 in double, where
-   exp(x) is still normal: one rounding. float64 as -exp(s), s = x + log(-x),
-   with the rounding error e of s (exact by Fast2Sum, |x| > log(-x)) put
-   back as exp(s) (1 + e): uncorrected it costs |x| ulp (244 at -711). */
+   exp(x) is still normal: one rounding. float64 in long double where it is
+   wider (x86-64's x87), else as -exp(s), s = x + log(-x), with the
+   rounding error e of s (exact by Fast2Sum, |x| > log(-x)) put back as
+   exp(s) (1 + e): uncorrected it costs |x| ulp (244 at -711). */
 static inline float fnl_x_exp_x_rare_f(float x) {
     double xd = x;
     return x == -INFINITY ? -0.0f : (float)(xd * exp(xd));
 }
 static inline double fnl_x_exp_x_rare_d(double x) {
+#if LDBL_MANT_DIG > DBL_MANT_DIG
+    /* in long double, rounded once: exp(x) is normal there (4.3 ulp from
+       log(-x)'s rounding in the double form below) */
+    long double r = (long double)x * expl((long double)x);
+    return x == -INFINITY ? -0.0 : (double)r;
+#else
     double l = log(-x), s = x + l, e = (x - s) + l, r = exp(s);
     return x == -INFINITY ? -0.0 : -(r + r * e);
+#endif
 }
 
 /* ---------------------------------------------------------------- silu */
@@ -584,9 +596,24 @@ static inline double fnl_silu_rare_d(double x) { return fnl_x_exp_x_rare_d(x); }
    tanh(sp) = t / q, sech^2(sp) = 4 w^2 / q^2, w = 1 + e, q = t + 2; 1
    beyond the same bound. */
 FNL_INLINE double fnl_mish_d(double x) {
-    double e = fnl_exp_d(x);
-    double t = e * (e + 2);
-    double r = x * (t / (t + 2));
+    /* t / (t + 2) = N / D in w = exp(-|x|) <= 1 (hi + lo): x <= 0, N = 2w +
+       w^2, D = N + 2; x > 0, N = 1 + 2w, D = N + 2w^2; each sum's rounding
+       kept (Fast2Sum, Knuth's two-sum for 1 + 2w), the quotient corrected
+       by its residual, and x times it rounded once (an FMA): 0.6 ulp (the
+       plain x (t / (t + 2)) in e = exp(x), rounded five times: 4.1) */
+    double wl, w = fnl_exp_nonpos_hilo_scaled_d(-FNL_FABS(x), &wl) * FNL_TWO_M64_D;
+    wl *= FNL_TWO_M64_D;
+    double w2 = w * w, w2l = fma(w, w, -w2) + 2 * w * wl;
+    /* x <= 0 */
+    double nn = 2 * w + w2, nnl = ((2 * w - nn) + w2) + (2 * wl + w2l);
+    double dn = 2 + nn, dnl = ((2 - dn) + nn) + nnl;
+    /* x > 0 */
+    double np = 1 + 2 * w, v = np - 1, npl = ((1 - (np - v)) + (2 * w - v)) + 2 * wl;
+    double dp = np + 2 * w2, dpl = ((np - dp) + 2 * w2) + (npl + 2 * w2l);
+    double n = x > 0 ? np : nn, nl = x > 0 ? npl : nnl;
+    double d = x > 0 ? dp : dn, dl = x > 0 ? dpl : dnl;
+    double q = n / d, c = (fma(-q, d, n) + (nl - q * dl)) / d;
+    double r = fma(x, q, x * c);
     return x > 100.0 ? x : r;
 }
 FNL_INLINE double fnl_mish_backward_d(double g, double x) {
