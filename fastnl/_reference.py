@@ -525,7 +525,7 @@ TOLERANCE = {
         "default": (2.0, "the aim: within 2 ulp"),
         # where marked, found by the exhaustive float32 run's float64 checks
         # (one input in 251 against the extended reference)
-        "selu": (3.1, _COMPOSED), "softplus": (2.2, _COMPOSED),
+        "softplus": (2.2, _COMPOSED),
         "sigmoid": (2.3, _COMPOSED + " (2.22 at x = -6.2373)"),
         "gelu": (14.0, "erfc's Cephes form 1 - a T(a^2)/U(a^2) below a = 1 cancels up to 6-fold "
                        "as a nears 1 (13.8 at x = -1.36); the argument's rounding is corrected"),
@@ -541,8 +541,6 @@ TOLERANCE = {
         "gelu_tanh_derivative": (2.7e5, _DERIVATIVE_ZERO + ", at x = -0.7525"),
         "silu_derivative": (1.6e5, _DERIVATIVE_ZERO + ", at x = -1.2785"),
         "mish_derivative": (1.8e5, _DERIVATIVE_ZERO + ", at x = -1.1924"),
-        "softsign_derivative": (2.9, "1 + |x| rounded, then two divisions (one would be "
-                                     "(1 + |x|)^2, which overflows beyond 1.3e154)"),
         "squareplus": (3.0, "five rounded operations: the hypot-style scaling, a square "
                             "root, a division"),
         "squareplus_derivative": (6.2, "six rounded operations: the hypot-style scaling, a "

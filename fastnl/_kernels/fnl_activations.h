@@ -90,8 +90,11 @@ FNL_INLINE float fnl_elu_backward_f(float g, float x, float nc, float pc, float 
     return x <= 0 ? m : g * pc;
 }
 FNL_INLINE double fnl_elu_d(double x, double nc, double pc, double is) {
-    double m = fnl_expm1n_d(x * is) * nc;
-    return x <= 0 ? m : x * pc;
+    /* expm1 as a pair and nc times it rounded once (an FMA): 1.0 ulp for
+       selu, whose nc = alpha scale is itself rounded (expm1 times nc rounded
+       twice: 3.1) */
+    double ml, m = fnl_expm1n_hilo_d(x * is, &ml);
+    return x <= 0 ? fma(nc, m, nc * ml) : x * pc;
 }
 FNL_INLINE double fnl_elu_backward_d(double g, double x, double nc, double pc, double is) {
     double m = g * is * nc * fnl_exp_d(x * is);
@@ -400,8 +403,16 @@ FNL_INLINE double fnl_softsign_d(double x) {
     return a == INFINITY ? FNL_COPYSIGN(1.0, x) : x / (1 + a);
 }
 FNL_INLINE double fnl_softsign_backward_d(double g, double x) {
-    double d = 1 + FNL_FABS(x);
-    return g / d / d;  /* not g / (d * d), which overflows beyond 1.3e154 */
+    /* 1 / (1 + |x|)^2 from r = 1/d, d = 1 + |x| = d + dl exactly
+       (Fast2Sum, the larger first), r's correction r (1 - r (d + dl)) (the
+       residual exact as an FMA), and r^2's rounding kept (an FMA): one
+       rounding (two divisions: 2.9 ulp). Squaring r, not d: d^2 overflows
+       beyond 1.3e154 */
+    double a = FNL_FABS(x), d = 1 + a;
+    double dl = a > 1 ? (a - d) + 1 : (1 - d) + a;
+    double r = 1 / d, rl = r * (fma(-r, d, 1.0) - r * dl);
+    double h = r * r, hl = fma(r, r, -h) + 2 * r * rl;
+    return g * (a == INFINITY ? 0.0 : h + hl);
 }
 
 /* ---------------------------------------------------------------- threshold */

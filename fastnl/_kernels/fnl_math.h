@@ -196,30 +196,44 @@ FNL_INLINE double fnl_exp_nonpos_d(double d) {
     return fnl_exp_nonpos_scaled_d(d) * FNL_TWO_M64_D;
 }
 
-/* exp(d) 2^64 for d <= 0 as hi + lo (*lo), float64: the sum within
-   2^-55 of exp(d) 2^64 (measured, 2 x 10^7 points against long double),
-   where hi alone is within 1 ulp. The reduction's r = rh + rl and 1 + r are
-   split exactly (Knuth's two-sum, Fast2Sum) and their rounding errors
-   carried in lo; the Taylor polynomial is fnl_exp_reduced_d's. For the
-   float64 kernels that correct a quotient or a difference with it (tanh,
-   gelu_tanh); 0 below -752, as fnl_exp_nonpos_scaled_d. */
+/* d = k ln2 + r + re (k's bits in *kb; r and its rounding error re by
+   Knuth's two-sum, as fnl_exp_d's reduction rounds it) and expm1(r + re) as
+   hi + lo (*lo): r + r^2/2 + r^3 P(r) + re (1 + r), r^2 split exactly (an
+   FMA) and r + r^2/2's rounding kept (Fast2Sum), so that only the small
+   terms' roundings remain, then hi the rounded sum and lo the rest: the
+   sum within 2^-56 of expm1(r + re) (P: the
+   Taylor series 1/3! .. 1/13!, whose first term left out is 4e-18 of the
+   result at |r| = ln2/2). The float64 kernels that correct a quotient or a
+   difference with exp or expm1 (tanh, gelu_tanh, mish, elu) start here. */
+FNL_INLINE double fnl_expm1_reduced_hilo_d(double d, union fnl_bits_d *kb, double *lo) {
+    kb->f = d * FNL_LOG2E_D + FNL_MAGIC_D;
+    double k = kb->f - FNL_MAGIC_D;
+    double rh = d - k * FNL_LN2HI_D, rl = k * -FNL_LN2LO_D;
+    double r = rh + rl, rv = r - rh, re = (rh - (r - rv)) + (rl - rv);
+    double r2 = r * r, r2l = fma(r, r, -r2), r4 = r2 * r2;
+    double p = ((0.16666666666666666 + 0.041666666666666664 * r)               /* 1/3!, 1/4! */
+                + r2 * (0.008333333333333333 + 0.001388888888888889 * r))     /* 1/5!, 1/6! */
+               + r4 * (((0.0001984126984126984 + 2.48015873015873e-05 * r)    /* 1/7!, 1/8! */
+                        + r2 * (2.7557319223985893e-06 + 2.755731922398589e-07 * r))  /* 1/9!, 1/10! */
+                       + r4 * ((2.505210838544172e-08 + 2.08767569878681e-09 * r)     /* 1/11!, 1/12! */
+                               + r2 * 1.6059043836821613e-10));                       /* 1/13! */
+    double h = r + 0.5 * r2;
+    double l = ((r - h) + 0.5 * r2) + ((0.5 * r2l + r * r2 * p) + re * (1 + r));
+    double m = h + l;  /* hi the rounded sum, lo below its last bit (Fast2Sum) */
+    *lo = (h - m) + l;
+    return m;
+}
+
+/* exp(d) 2^64 for d <= 0 as hi + lo (*lo), float64: 1 + expm1(r) with the
+   addition's rounding kept (Fast2Sum), times 2^(k+64) (exact: a normal
+   power of two down to d = -752, below which both are 0, as
+   fnl_exp_nonpos_scaled_d). The sum is within 2^-56 of exp(d) 2^64
+   (measured, 2 x 10^7 points against long double), where hi alone is
+   within 1 ulp. */
 FNL_INLINE double fnl_exp_nonpos_hilo_scaled_d(double d, double *lo) {
     union fnl_bits_d kb, sb;
-    double c = d < -752.0 ? -752.0 : d;
-    kb.f = c * FNL_LOG2E_D + FNL_MAGIC_D;
-    double k = kb.f - FNL_MAGIC_D;
-    double rh = c - k * FNL_LN2HI_D, rl = k * -FNL_LN2LO_D;
-    double r = rh + rl, rv = r - rh, re = (rh - (r - rv)) + (rl - rv);
-    double r2 = r * r, r4 = r2 * r2;
-    double p = ((0.5 + 0.16666666666666666 * r)
-                + r2 * (0.041666666666666664 + 0.008333333333333333 * r))
-               + r4 * (((0.001388888888888889 + 0.0001984126984126984 * r)
-                        + r2 * (2.48015873015873e-05 + 2.7557319223985893e-06 * r))
-                       + r4 * ((2.755731922398589e-07 + 2.505210838544172e-08 * r)
-                               + r2 * (2.08767569878681e-09 + 1.6059043836821613e-10 * r)));
-    /* exp(r + re) = (1 + r) + (r^2 p + re (1 + r)): 1 + r's rounding kept */
-    double h = 1 + r, l = ((1 - h) + r) + (r2 * p + re * (1 + r));
-    double eh = h + l, el = (h - eh) + l;
+    double ml, m = fnl_expm1_reduced_hilo_d(d < -752.0 ? -752.0 : d, &kb, &ml);
+    double eh = 1 + m, el = ((1 - eh) + m) + ml;
     sb.i = (int64_t)((uint64_t)(kb.i - (int64_t)FNL_MAGICBITS_D + 64 + 1023) << 52);
     *lo = d < -752.0 ? 0.0 : el * sb.f;
     return d < -752.0 ? 0.0 : eh * sb.f;
@@ -229,7 +243,8 @@ FNL_INLINE double fnl_exp_nonpos_hilo_scaled_d(double d, double *lo) {
    (*lo), float64: 1 + e = d + dl exactly (Fast2Sum, with e's own lo), the
    quotient q = e / d and its residual e - q d (exact as an FMA) give the
    correction (e - q (d + dl)) / (d + dl), 1 / d being 1 - q to the few bits
-   a correction needs. The sum is within about 2^-54 of the true value;
+   a correction needs. The sum is within 2^-56 of the true value (measured
+   as above);
    times 2^64 so that a caller can multiply it by x before one rounding
    into the subnormals (gelu_tanh's x s(2u) for x << 0). NaN gives NaN. */
 FNL_INLINE double fnl_logistic_scaled_d(double a, double *lo) {
@@ -247,38 +262,26 @@ FNL_INLINE double fnl_logistic_scaled_d(double a, double *lo) {
 
 /* ---------------------------------------------------------------- expm1 */
 
-/* expm1(x) for x <= 0 (larger x are clamped to 0), float64: below -40 the
-   result is -1 to double precision. expm1(x) =
-   2^k expm1(r) + (2^k - 1), with 2^k - 1 exact; k = 0 returns
-   expm1(r) = r (1 + r q(r)) itself, so -0.0 and tiny x keep full relative
-   accuracy. q: the Taylor series of (expm1(r) - r) / r^2, cut where the
-   first term left out is below half an ulp. */
-FNL_INLINE double fnl_expm1n_d(double x) {
+/* expm1(x) for x <= 0 (larger x are clamped to 0), float64, as hi + lo
+   (*lo): below -40 the result is -1 to double precision. k = 0 (|x| <
+   ln2/2) returns expm1(r) itself (r = x), so -0.0 and tiny x keep full
+   relative accuracy; else 2^k (1 + expm1(r)) - 1, 2^k (1 + expm1(r)) a
+   pair as in fnl_exp_nonpos_hilo_scaled_d and the subtraction's rounding
+   kept (Fast2Sum): it cancels at most 2.4-fold (at x = -ln2/2), on a pair
+   within 2^-56. The sum is within 2^-55 of expm1(x) (measured, 2 x 10^7
+   points against long double). */
+FNL_INLINE double fnl_expm1n_hilo_d(double x, double *lo) {
     union fnl_bits_d kb, sb;
-    double k, r, q, pm1, sc;
-    x = x < -40.0 ? -40.0 : x;
-    x = x > 0 ? 0 : x;
-    r = fnl_reduce_ln2_d(x, &kb);
-    k = kb.f - FNL_MAGIC_D;
-    q = (((((((((((((7.647163731819816e-13 * r     /* 1/15! */
-                     + 1.1470745597729725e-11) * r /* 1/14! */
-                     + 1.6059043836821613e-10) * r /* 1/13! */
-                     + 2.08767569878681e-09) * r   /* 1/12! */
-                     + 2.505210838544172e-08) * r  /* 1/11! */
-                     + 2.755731922398589e-07) * r  /* 1/10! */
-                     + 2.7557319223985893e-06) * r /* 1/9! */
-                     + 2.48015873015873e-05) * r   /* 1/8! */
-                     + 0.0001984126984126984) * r  /* 1/7! */
-                     + 0.001388888888888889) * r   /* 1/6! */
-                     + 0.008333333333333333) * r   /* 1/5! */
-                     + 0.041666666666666664) * r   /* 1/4! */
-                     + 0.16666666666666666) * r    /* 1/3! */
-                     + 0.5);                       /* 1/2! */
-    pm1 = r * (1 + r * q);
+    double c = x < -40.0 ? -40.0 : (x > 0 ? 0.0 : x);
+    double ml, m = fnl_expm1_reduced_hilo_d(c, &kb, &ml);
+    double k = kb.f - FNL_MAGIC_D;
+    double eh = 1 + m, el = ((1 - eh) + m) + ml;
     sb.u = (kb.u - FNL_MAGICBITS_D + 1023) << 52;
-    sc = sb.f;
-    pm1 = k == 0 ? pm1 : sc * pm1 + (sc - 1);
-    return x == 0 ? x : pm1;  /* keeps the sign of zero */
+    eh *= sb.f;
+    el *= sb.f;
+    double bh = eh - 1, bl = (eh - (bh + 1)) + el;
+    *lo = c == 0 ? 0.0 : (k == 0 ? ml : bl);
+    return c == 0 ? c : (k == 0 ? m : bh);  /* c: keeps the sign of zero */
 }
 
 /* ---------------------------------------------------------------- log1p */
@@ -388,7 +391,7 @@ FNL_INLINE double fnl_tanh_series_hilo_d(double z, double *lo) {
    0.3 ulp: below 0.35 a - a^3 P(a^2) (the series above, whose a^3 term
    is under 1/25 of a, so its roundings hardly show; the subtraction's
    rounding kept, Fast2Sum); beyond 1 - 2s, s =
-   sigmoid(-2a) from fnl_logistic_scaled_d, whose error (2^-55) 1 - 2s
+   sigmoid(-2a) from fnl_logistic_scaled_d, whose error (2^-56) 1 - 2s
    magnifies by at most 2 there, 1 - 2 s_hi's rounding kept (Fast2Sum). The
    expm1 form -em / (2 + em) rounded three times: 2.7 ulp. */
 FNL_INLINE double fnl_tanh_hilo_d(double a, double *lo) {
