@@ -280,8 +280,8 @@ FNL_INLINE double fnl_expm1n_hilo_d(double x, double *lo) {
     eh *= sb.f;
     el *= sb.f;
     double bh = eh - 1, bl = (eh - (bh + 1)) + el;
-    *lo = c == 0 ? 0.0 : (k == 0 ? ml : bl);
-    return c == 0 ? c : (k == 0 ? m : bh);  /* c: keeps the sign of zero */
+    *lo = c == 0 ? c : (k == 0 ? ml : bl);  /* c: keeps the sign of zero */
+    return c == 0 ? c : (k == 0 ? m : bh);  /* (-0.0 + -0.0 is -0.0) */
 }
 
 /* ---------------------------------------------------------------- log1p */
