@@ -541,11 +541,6 @@ TOLERANCE = {
         "gelu_tanh_derivative": (2.7e5, _DERIVATIVE_ZERO + ", at x = -0.7525"),
         "silu_derivative": (1.6e5, _DERIVATIVE_ZERO + ", at x = -1.2785"),
         "mish_derivative": (1.8e5, _DERIVATIVE_ZERO + ", at x = -1.1924"),
-        "squareplus": (3.0, "five rounded operations: the hypot-style scaling, a square "
-                            "root, a division"),
-        "squareplus_derivative": (6.2, "six rounded operations: the hypot-style scaling, a "
-                                       "square root, two divisions (6.13 at x = -1.2119e-4, "
-                                       "b = 0.5)"),
     },
 }
 

@@ -693,27 +693,57 @@ FNL_INLINE double fnl_hardswish_backward_d(double g, double x) {
 
 /* ---------------------------------------------------------------- squareplus */
 /* (x + s) / 2, s = sqrt(x^2 + b) (jax.nn.squareplus), b >= 0; derivative
-   (1 + x/s) / 2. s = m w with m = max(|x|, sqrt(b)), w = sqrt(1 + (n/m)^2),
-   n the smaller (as hypot does): x^2 never overflows or underflows. Below 0,
-   where x + s cancels, the equal b / (2 (s - x)) = (b/2/m) / (w + |x|/m),
-   and the derivative b / (2 s (s - x)) likewise, with b/m/m <= 1. +-inf give
-   the limits (inf and 0; derivative 1 and 0); b = 0 is relu, with the
-   derivative 1/2 at 0. float32 is computed in float64 and rounded once. */
-FNL_INLINE double fnl_squareplus_d(double x, double b) {
-    double a = FNL_FABS(x), c = sqrt(b);  /* sqrt(b): the same for every x */
-    double m = a > c ? a : c, n = a > c ? c : a;
-    double q = m > 0 ? n / m : 0.0;
-    double w = sqrt(1 + q * q), am = m > 0 ? a / m : 0.0;
-    double r = x >= 0 ? 0.5 * x + 0.5 * (m * w) : (0.5 * b / m) / (w + am);
-    return a == INFINITY ? (x > 0 ? x : 0.0) : r;
+   (1 + x/s) / 2. float32 is computed in float64 and rounded once. x and b
+   are first scaled by a power of two sc (b by sc^2), so that x^2 + b
+   neither overflows nor underflows: 2^-600 where max(|x|, sqrt(b)) > 2^500,
+   2^600 where it is below 2^-500. The quotients take b sc, not b sc^2, as
+   their numerator, and the results are scaled back by the power that
+   remains: b sc^2 underflows to 0 where |x| > 2^500 while b / |x| is still
+   a normal number */
+FNL_INLINE double fnl_squareplus_scale_d(double x, double b) {
+    double a = FNL_FABS(x), c = sqrt(b), m = a > c ? a : c;
+    return m > 3.273390607896142e+150 ? 2.409919865102884e-181            /* 2^500: 2^-600 */
+           : (m < 3.054936363499605e-151 ? 4.149515568880993e+180 : 1.0);  /* 2^-500: 2^600 */
 }
+/* s = sqrt(x^2 + b) of the scaled operands as hi + lo (*lo): x^2 = X + Xl
+   exactly (an FMA), X + b's rounding kept (Knuth's two-sum), and the square
+   root's by its residual S - r^2 (an FMA) over 2r; lo is 0 at s = 0 */
+FNL_INLINE double fnl_squareplus_root_d(double xs, double bs, double *lo) {
+    double X = xs * xs, Xl = fma(xs, xs, -X);
+    double S = X + bs, v = S - X, Sl = ((X - (S - v)) + (bs - v)) + Xl;
+    double r = sqrt(S);
+    *lo = r > 0 ? (fma(-r, r, S) + Sl) / (2 * r) : 0.0;
+    return r;
+}
+/* x >= 0: (x + s) / 2, the sum's rounding kept (two-sum); x < 0, where x + s
+   cancels: b / (2 (s + |x|)), s + |x| = d + dl (Fast2Sum, s >= |x|) and
+   the quotient corrected by its residual. Each ends in one rounding but
+   for s's own 2^-100: 0.5 ulp (the hypot-style form rounded five times:
+   2.9). +-inf give the limits (inf and 0). */
+FNL_INLINE double fnl_squareplus_d(double x, double b) {
+    double sc = fnl_squareplus_scale_d(x, b), xs = x * sc, b1 = b * sc;
+    double sl, s = fnl_squareplus_root_d(xs, b1 * sc, &sl);
+    double h = xs + s, v = h - xs, hl = ((xs - (h - v)) + (s - v)) + sl;
+    double as = FNL_FABS(xs), d = s + as, dl = ((s - d) + as) + sl;
+    double q = b1 / d, neg = q + (fma(-q, d, b1) - q * dl) / d;   /* b / (s + |x|) */
+    double r = x >= 0 ? 0.5 * (h + hl) * (1 / sc) : 0.5 * neg;
+    return FNL_FABS(x) == INFINITY ? (x > 0 ? x : 0.0) : r;
+}
+/* (1 + x / s) / 2: x >= 0, 1 + q with q = x / s corrected by its residual
+   and the sum's rounding kept (Fast2Sum); x < 0, where 1 + x / s cancels:
+   b / (2 s (s + |x|)), the product s (s + |x|) a pair (FMA) and the quotient
+   corrected. 0.5 ulp (six rounded operations: 5.8); b = 0 is relu, with the
+   derivative 1/2 at 0 */
 FNL_INLINE double fnl_squareplus_backward_d(double g, double x, double b) {
-    double a = FNL_FABS(x), c = sqrt(b);
-    double m = a > c ? a : c, n = a > c ? c : a;
-    double q = m > 0 ? n / m : 0.0;
-    double w = sqrt(1 + q * q), am = m > 0 ? a / m : 0.0;
-    double d = x >= 0 ? (1 + am / w) / 2 : (b / m / m) / (2 * w * (w + am));
-    return g * (a == INFINITY ? (x > 0 ? 1.0 : 0.0) : d);
+    double sc = fnl_squareplus_scale_d(x, b), xs = x * sc, b1 = b * sc;
+    double sl, s = fnl_squareplus_root_d(xs, b1 * sc, &sl);
+    double q = s > 0 ? xs / s : 0.0, ql = s > 0 ? (fma(-q, s, xs) - q * sl) / s : 0.0;
+    double h = 1 + q, hl = ((1 - h) + q) + ql;
+    double as = FNL_FABS(xs), d = s + as, dl = ((s - d) + as) + sl;
+    double P = s * d, Pl = fma(s, d, -P) + (s * dl + sl * d);
+    double u = b1 / P, neg = u + (fma(-u, P, b1) - u * Pl) / P;   /* b / (s (s + |x|)) / sc */
+    double r = x >= 0 ? 0.5 * (h + hl) : 0.5 * (neg * sc);
+    return g * (FNL_FABS(x) == INFINITY ? (x > 0 ? 1.0 : 0.0) : r);
 }
 FNL_INLINE float fnl_squareplus_f(float x, float b) {
     return (float)fnl_squareplus_d(x, b);
