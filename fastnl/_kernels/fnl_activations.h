@@ -90,9 +90,9 @@ FNL_INLINE float fnl_elu_backward_f(float g, float x, float nc, float pc, float 
     return x <= 0 ? m : g * pc;
 }
 FNL_INLINE double fnl_elu_d(double x, double nc, double pc, double is) {
-    /* expm1 as a pair and nc times it rounded once (an FMA): 1.0 ulp for
-       selu, whose nc = alpha scale is itself rounded (expm1 times nc rounded
-       twice: 3.1) */
+    /* expm1 as a pair and nc times it rounded once (an FMA): elu 0.58 ulp,
+       selu 1.7, its nc = alpha scale rounded to a double as torch passes it
+       (expm1 times nc rounded twice: 1.4 and 3.1) */
     double ml, m = fnl_expm1n_hilo_d(x * is, &ml);
     return x <= 0 ? fma(nc, m, nc * ml) : x * pc;
 }
@@ -285,7 +285,7 @@ FNL_INLINE double fnl_gelu_tanh_arg_d(double x, double *lo) {
 FNL_INLINE double fnl_gelu_tanh_d(double x) {
     /* s = sigmoid(-|2u|) as hi + lo (fnl_logistic_scaled_d), 2u's own lo
        added to first order, s(-(a + d)) = s - s (1 - s) d, and x times
-       either s or 1 - s = m + ml (Fast2Sum) rounded once (an FMA): 0.6 ulp
+       either s or 1 - s = m + ml (Fast2Sum) rounded once (an FMA): 1.2 ulp
        (x / (1 + e) rounded three times: 3.7). x < 0 keeps s as S = s 2^64
        and the product with 2^-64 last: x times an s already rounded below
        the normal range would multiply its rounding error by |x| */
@@ -368,7 +368,7 @@ FNL_INLINE float fnl_tanh_backward_f(float g, float x) {
 FNL_INLINE double fnl_tanh_backward_d(double g, double x) {
     /* 4e / (1 + e)^2 = 4 s (1 - s), s = sigmoid(-2|x|) as hi + lo, 1 - s =
        m + ml exactly (Fast2Sum): one rounding (an FMA) but for s's own
-       2^-54 (the plain 4e / (1 + e)^2 rounded four times: 3.7 ulp); s
+       2^-56 (the plain 4e / (1 + e)^2 rounded four times: 3.7 ulp); s
        times 2^64 keeps 4 s (1 - s) one rounding from the subnormals */
     double sl, S = fnl_logistic_scaled_d(2 * FNL_FABS(x), &sl), s = S * FNL_TWO_M64_D;
     double m = 1 - s, ml = ((1 - m) - s) - sl * FNL_TWO_M64_D;
@@ -460,10 +460,10 @@ FNL_INLINE float fnl_tanhshrink_backward_f(float g, float x) {
 FNL_INLINE double fnl_tanhshrink_d(double x) {
     /* below 1/2: x^3 P(x^2) (fnl_tanh_series_hilo_d), x^3 = c + cl and P
        as double pairs, one rounding (x z p rounded three times, 1/3 once
-       more: 2.9 ulp); beyond, a - tanh(a) with tanh as
-       hi + lo, a - hi exact up to a = 1.9 (Sterbenz: hi >= a/2), where the
+       more: 2.9 ulp); beyond, a - tanh(a) with tanh as hi + lo, a - hi
+       exact up to a = 1.9 (Sterbenz: hi >= a/2): 0.96 ulp where the
        cancellation (12 at a = 1/2) multiplied the plain tanh's error into
-       23 ulp */
+       23 */
     double a = FNL_FABS(x), z = a * a, zl = fma(a, a, -z);
     double c = z * a, cl = fma(z, a, -c) + zl * a;
     double pl, p = fnl_tanh_series_hilo_d(z, &pl);
@@ -610,7 +610,7 @@ FNL_INLINE double fnl_mish_d(double x) {
     /* t / (t + 2) = N / D in w = exp(-|x|) <= 1 (hi + lo): x <= 0, N = 2w +
        w^2, D = N + 2; x > 0, N = 1 + 2w, D = N + 2w^2; each sum's rounding
        kept (Fast2Sum, Knuth's two-sum for 1 + 2w), the quotient corrected
-       by its residual, and x times it rounded once (an FMA): 0.6 ulp (the
+       by its residual, and x times it rounded once (an FMA): 0.7 ulp (the
        plain x (t / (t + 2)) in e = exp(x), rounded five times: 4.1) */
     double wl, w = fnl_exp_nonpos_hilo_scaled_d(-FNL_FABS(x), &wl) * FNL_TWO_M64_D;
     wl *= FNL_TWO_M64_D;
@@ -717,9 +717,9 @@ FNL_INLINE double fnl_squareplus_root_d(double xs, double bs, double *lo) {
 }
 /* x >= 0: (x + s) / 2, the sum's rounding kept (two-sum); x < 0, where x + s
    cancels: b / (2 (s + |x|)), s + |x| = d + dl (Fast2Sum, s >= |x|) and
-   the quotient corrected by its residual. Each ends in one rounding but
-   for s's own 2^-100: 0.5 ulp (the hypot-style form rounded five times:
-   2.9). +-inf give the limits (inf and 0). */
+   the quotient corrected by its residual. Each ends in one rounding: 0.74
+   ulp, where b / (2 (s + |x|)) nears the subnormals (the hypot-style form
+   rounded five times: 2.9). +-inf give the limits (inf and 0). */
 FNL_INLINE double fnl_squareplus_d(double x, double b) {
     double sc = fnl_squareplus_scale_d(x, b), xs = x * sc, b1 = b * sc;
     double sl, s = fnl_squareplus_root_d(xs, b1 * sc, &sl);
@@ -732,8 +732,8 @@ FNL_INLINE double fnl_squareplus_d(double x, double b) {
 /* (1 + x / s) / 2: x >= 0, 1 + q with q = x / s corrected by its residual
    and the sum's rounding kept (Fast2Sum); x < 0, where 1 + x / s cancels:
    b / (2 s (s + |x|)), the product s (s + |x|) a pair (FMA) and the quotient
-   corrected. 0.5 ulp (six rounded operations: 5.8); b = 0 is relu, with the
-   derivative 1/2 at 0 */
+   corrected. 0.75 ulp (six rounded operations: 5.8); b = 0 is relu, with
+   the derivative 1/2 at 0 */
 FNL_INLINE double fnl_squareplus_backward_d(double g, double x, double b) {
     double sc = fnl_squareplus_scale_d(x, b), xs = x * sc, b1 = b * sc;
     double sl, s = fnl_squareplus_root_d(xs, b1 * sc, &sl);
