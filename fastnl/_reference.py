@@ -529,9 +529,9 @@ TOLERANCE = {
         "sigmoid": (2.3, _COMPOSED + " (2.22 at x = -6.2373)"),
         "gelu": (14.0, "erfc's Cephes form 1 - a T(a^2)/U(a^2) below a = 1 cancels up to 6-fold "
                        "as a nears 1 (13.8 at x = -1.36); the argument's rounding is corrected"),
-        "silu": (3.1, "x sigmoid(x) rounded four times, as torch's float64 silu; correcting "
-                      "1 + e and the quotient (1.55 ulp) costs 50% more time, where fastnl is "
-                      "already 0.9-1.0x torch's (3.03 at x = -7.576)"),
+        "silu": (3.1, "x sigmoid(x), four rounded operations; correcting 1 + e and the "
+                      "quotient (1.55 ulp) costs 50% more time, where fastnl is already "
+                      "0.9-1.0x torch's (3.03 at x = -7.576)"),
         "selu_derivative": (2.7, _COMPOSED + " (2.67 at x = -70.582)"),
         "softplus_derivative": (2.3, _COMPOSED),
         "logsigmoid_derivative": (2.3, "sigmoid(-x): sigmoid's own error (2.22 at x = 6.2373)"),
