@@ -291,7 +291,7 @@ FNL_INLINE double fnl_gelu_tanh_d(double x) {
        the normal range would multiply its rounding error by |x| */
     double lo, u2 = fnl_gelu_tanh_arg_d(x, &lo);
     double Sl, S = fnl_logistic_scaled_d(FNL_FABS(u2), &Sl), s = S * FNL_TWO_M64_D;
-    double m = 1 - s, ml = ((1 - m) - s) - Sl * FNL_TWO_M64_D;
+    double ml, m = fnl_one_minus_d(s, Sl * FNL_TWO_M64_D, &ml);
     double d = (u2 >= 0 ? lo : -lo) * m;   /* (1 - s) times 2u's correction */
     double neg = fma(x, S, x * (Sl - S * d)) * FNL_TWO_M64_D;
     double pos = fma(x, m, x * (ml + s * d));
@@ -371,7 +371,7 @@ FNL_INLINE double fnl_tanh_backward_d(double g, double x) {
        2^-56 (the plain 4e / (1 + e)^2 rounded four times: 3.7 ulp); s
        times 2^64 keeps 4 s (1 - s) one rounding from the subnormals */
     double sl, S = fnl_logistic_scaled_d(2 * FNL_FABS(x), &sl), s = S * FNL_TWO_M64_D;
-    double m = 1 - s, ml = ((1 - m) - s) - sl * FNL_TWO_M64_D;
+    double ml, m = fnl_one_minus_d(s, sl * FNL_TWO_M64_D, &ml);
     return g * ((4 * fma(S, m, S * ml + sl * m)) * FNL_TWO_M64_D);
 }
 

@@ -256,6 +256,15 @@ FNL_INLINE double fnl_logistic_scaled_d(double a, double *lo) {
     return q;
 }
 
+/* 1 - (s + sl) as hi + lo (*lo), s <= 1: 1 - s's rounding kept (Fast2Sum)
+   and sl subtracted from it: the complement of a pair (sigmoid's 1 - s,
+   tanh's 1 - 2s) */
+FNL_INLINE double fnl_one_minus_d(double s, double sl, double *lo) {
+    double h = 1 - s;
+    *lo = ((1 - h) - s) - sl;
+    return h;
+}
+
 /* the row-wise kernels (_rowwise.pyx.tp) call it by this name */
 #define fastnl_expf_nonpos fnl_exp_nonpos_f
 
@@ -395,7 +404,7 @@ FNL_INLINE double fnl_tanh_series_hilo_d(double z, double *lo) {
    -em / (2 + em), rounded three times: 2.7). */
 FNL_INLINE double fnl_tanh_hilo_d(double a, double *lo) {
     double sl, s = fnl_logistic_scaled_d(2 * a, &sl) * FNL_TWO_M64_D;
-    double h = 1 - 2 * s, hl = ((1 - h) - 2 * s) - 2 * sl * FNL_TWO_M64_D;
+    double hl, h = fnl_one_minus_d(2 * s, 2 * sl * FNL_TWO_M64_D, &hl);
     double z = a * a, w = a * (z * (z * fnl_tanh_series_tail_d(z) + 0.3333333333333333));
     double small = a - w, smalll = (a - small) - w;  /* Fast2Sum: w < a/25 */
     *lo = a < 0.35 ? smalll : hl;
