@@ -1,5 +1,6 @@
-"""Fit the polynomials fastnl's float32 kernels use near the zeros of the
-derivatives of gelu, gelu (tanh form), silu and mish (fnl_activations.h).
+"""Fit the polynomials fastnl's kernels use near the zeros of the
+derivatives of gelu, gelu (tanh form), silu and mish (fnl_activations.h),
+float32 by default, float64 with a fifth argument `float64`.
 
 Near its zero x0, in a window [a, b] with centre c (a float32), each
 derivative is written f'(x) = (x - X0) K(x - c) - C, X0 the float32 nearest
@@ -8,13 +9,14 @@ the window (Sterbenz), the result is one fma, and K = (f'(x) + C) / (x - X0)
 is smooth and far from 0 there, so a relative error of K is the same
 relative error of f', even at the zero. K is interpolated at the Chebyshev
 nodes of the window (mpmath, 50 digits), written as monomial coefficients in
-u = x - c and rounded to float32.
+u = x - c and rounded to the kernel's type.
 
 The script prints x0's head and tail, the coefficients (highest degree
 first, as Horner takes them) and the largest error in float32 ulp of the
 kernel's evaluation, simulated, over 20001 points of the window.
 
     python tools/fit_derivative_zeros.py gelu -1.5 -0.375 9
+    python tools/fit_derivative_zeros.py gelu -1.5 -0.25 17 float64
 """
 import sys
 
@@ -38,17 +40,18 @@ DERIVATIVES = {
     "mish": lambda x: (lambda sp: mp.tanh(sp) + x * sig(x) * mp.sech(sp) ** 2)(mp.log1p(mp.exp(x))),
 }
 GUESS = {"gelu": -0.75, "gelu_tanh": -0.75, "silu": -1.28, "mish": -1.19}
-f32 = np.float32
 
 
-def fit(name, a, b, degree):
+def fit(name, a, b, degree, dtype=np.float32):
+    rnd = dtype  # the kernel's type: every rounding below is to it
+    mant = np.finfo(dtype).nmant
     f = DERIVATIVES[name]
     x0 = mp.findroot(f, GUESS[name])
-    hi = f32(float(x0))
+    hi = rnd(float(x0))
     X0 = mp.mpf(float(hi))
     C = -f(X0)
-    lo = f32(float(C))
-    c = f32((a + b) / 2)
+    lo = rnd(float(C))
+    c = rnd((a + b) / 2)
 
     def H(x):
         return (f(x) + C) / (x - X0) if abs(x - X0) > mp.mpf(10) ** -30 else mp.diff(f, X0)
@@ -58,18 +61,18 @@ def fit(name, a, b, degree):
     nodes = [(ua + ub) / 2 + (ub - ua) / 2 * mp.cos(mp.pi * (2 * k + 1) / (2 * n)) for k in range(n)]
     coef = mp.lu_solve(mp.matrix([[u ** j for j in range(n)] for u in nodes]),
                        mp.matrix([H(mp.mpf(float(c)) + u) for u in nodes]))
-    cs = [f32(float(coef[j])) for j in range(n)]
-    # the kernel's evaluation, each step one rounding (fma where the kernel's
-    # expression contracts to one)
+    cs = [rnd(float(coef[j])) for j in range(n)]
+    # the kernel's evaluation, each step one rounding (an fma: the kernel's
+    # Horner steps and its last line contract to one)
     worst, where = 0.0, None
-    for x in np.linspace(a, b, 20001).astype(np.float32):
-        th, u = f32(x - hi), f32(x - c)
+    for x in np.linspace(a, b, 20001).astype(dtype):
+        th, u = rnd(x - hi), rnd(x - c)
         p = cs[-1]
         for cj in reversed(cs[:-1]):
-            p = f32(float(p) * float(u) + float(cj))
-        got = f32(mp.mpf(float(th)) * mp.mpf(float(p)) - mp.mpf(float(lo)))
+            p = rnd(float(mp.mpf(float(p)) * mp.mpf(float(u)) + mp.mpf(float(cj))))
+        got = rnd(float(mp.mpf(float(th)) * mp.mpf(float(p)) - mp.mpf(float(lo))))
         ex = f(mp.mpf(float(x)))
-        ulp = 2.0 ** (int(mp.floor(mp.log(abs(ex), 2))) - 23)
+        ulp = 2.0 ** (int(mp.floor(mp.log(abs(ex), 2))) - mant)
         e = float(abs(mp.mpf(float(got)) - ex)) / ulp
         if e > worst:
             worst, where = e, float(x)
@@ -78,9 +81,12 @@ def fit(name, a, b, degree):
 
 if __name__ == "__main__":
     name, a, b, degree = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-    x0, hi, lo, c, cs, worst, where = fit(name, a, b, degree)
-    print(f"{name}: zero at {mp.nstr(x0, 20)}, X0 = {float(hi)!r}f, C = {float(lo)!r}f; centre {float(c)!r}")
+    dtype = np.dtype(sys.argv[5] if len(sys.argv) > 5 else "float32").type
+    x0, hi, lo, c, cs, worst, where = fit(name, a, b, degree, dtype)
+    sfx = "f" if dtype is np.float32 else ""  # C's float32 literals
+    print(f"{name}: zero at {mp.nstr(x0, 20)}, X0 = {float(hi)!r}{sfx}, C = {float(lo)!r}{sfx}; "
+          f"centre {float(c)!r}")
     print("coefficients in u = x - centre, highest degree first:")
     for cj in reversed(cs):
-        print(f"    {float(cj)!r}f")
+        print(f"    {float(cj)!r}{sfx}")
     print(f"simulated kernel: max {worst:.3f} ulp at x = {where!r}")
