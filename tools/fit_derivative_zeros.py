@@ -2,8 +2,8 @@
 derivatives of gelu, gelu (tanh form), silu and mish (fnl_activations.h),
 float32 by default, float64 with a fifth argument `float64`.
 
-Near its zero x0, in a window [a, b] with centre c (a float32), each
-derivative is written f'(x) = (x - X0) K(x - c) - C, X0 the float32 nearest
+Near its zero x0, in a window [a, b] with centre c (of the kernel's type),
+each derivative is written f'(x) = (x - X0) K(x - c) - C, X0 the number nearest
 x0 and C = -f'(X0) (a few ulp of X0 times f''(x0), tiny): x - X0 is exact in
 the window (Sterbenz), the result is one fma, and K = (f'(x) + C) / (x - X0)
 is smooth and far from 0 there, so a relative error of K is the same
@@ -12,11 +12,11 @@ nodes of the window (mpmath, 50 digits), written as monomial coefficients in
 u = x - c and rounded to the kernel's type.
 
 The script prints x0's head and tail, the coefficients (highest degree
-first, as Horner takes them) and the largest error in float32 ulp of the
-kernel's evaluation, simulated, over 20001 points of the window.
+first, as Horner takes them) and the largest error, in ulp of the kernel's
+type, of the kernel's evaluation, simulated over 20001 points of the window.
 
     python tools/fit_derivative_zeros.py gelu -1.5 -0.375 9
-    python tools/fit_derivative_zeros.py gelu -1.5 -0.25 17 float64
+    python tools/fit_derivative_zeros.py gelu -1.5 -0.25 18 float64
 """
 import sys
 
@@ -43,15 +43,14 @@ GUESS = {"gelu": -0.75, "gelu_tanh": -0.75, "silu": -1.28, "mish": -1.19}
 
 
 def fit(name, a, b, degree, dtype=np.float32):
-    rnd = dtype  # the kernel's type: every rounding below is to it
     mant = np.finfo(dtype).nmant
     f = DERIVATIVES[name]
     x0 = mp.findroot(f, GUESS[name])
-    hi = rnd(float(x0))
+    hi = dtype(float(x0))
     X0 = mp.mpf(float(hi))
     C = -f(X0)
-    lo = rnd(float(C))
-    c = rnd((a + b) / 2)
+    lo = dtype(float(C))
+    c = dtype((a + b) / 2)
 
     def H(x):
         return (f(x) + C) / (x - X0) if abs(x - X0) > mp.mpf(10) ** -30 else mp.diff(f, X0)
@@ -61,16 +60,16 @@ def fit(name, a, b, degree, dtype=np.float32):
     nodes = [(ua + ub) / 2 + (ub - ua) / 2 * mp.cos(mp.pi * (2 * k + 1) / (2 * n)) for k in range(n)]
     coef = mp.lu_solve(mp.matrix([[u ** j for j in range(n)] for u in nodes]),
                        mp.matrix([H(mp.mpf(float(c)) + u) for u in nodes]))
-    cs = [rnd(float(coef[j])) for j in range(n)]
+    cs = [dtype(float(coef[j])) for j in range(n)]
     # the kernel's evaluation, each step one rounding (an fma: the kernel's
     # Horner steps and its last line contract to one)
     worst, where = 0.0, None
     for x in np.linspace(a, b, 20001).astype(dtype):
-        th, u = rnd(x - hi), rnd(x - c)
+        th, u = dtype(x - hi), dtype(x - c)
         p = cs[-1]
         for cj in reversed(cs[:-1]):
-            p = rnd(float(mp.mpf(float(p)) * mp.mpf(float(u)) + mp.mpf(float(cj))))
-        got = rnd(float(mp.mpf(float(th)) * mp.mpf(float(p)) - mp.mpf(float(lo))))
+            p = dtype(float(mp.mpf(float(p)) * mp.mpf(float(u)) + mp.mpf(float(cj))))
+        got = dtype(float(mp.mpf(float(th)) * mp.mpf(float(p)) - mp.mpf(float(lo))))
         ex = f(mp.mpf(float(x)))
         ulp = 2.0 ** (int(mp.floor(mp.log(abs(ex), 2))) - mant)
         e = float(abs(mp.mpf(float(got)) - ex)) / ulp
