@@ -288,21 +288,46 @@ def test_backward_takes_exactly_one_of_x_and_output(name):
         backward(np.ones(2), output=xr.DataArray(np.ones(2)))
 
 
-def test_float64_gelu_derivative_at_its_zero_against_mpmath():
+def _mp_sigmoid(mp, z):
+    return 1 / (1 + mp.exp(-z))
+
+
+# float64 derivatives with a zero-window polynomial (fnl_activations.h): the
+# call, the derivative at 50 digits, the window and the double nearest the zero
+ZERO_WINDOWS = {
+    "gelu": (lambda g, x: fastnl.gelu_backward(g, x),
+             lambda mp, x: mp.ncdf(x) + x * mp.npdf(x),
+             (-1.5, -0.25), -0.7517915246935645),
+    "gelu_tanh": (lambda g, x: fastnl.gelu_backward(g, x, approximate="tanh"),
+                  lambda mp, x: (lambda u, du: _mp_sigmoid(mp, 2 * u) + 2 * x * du
+                                 * _mp_sigmoid(mp, 2 * u) * _mp_sigmoid(mp, -2 * u))(
+                      mp.sqrt(2 / mp.pi) * (x + mp.mpf("0.044715") * x ** 3),
+                      mp.sqrt(2 / mp.pi) * (1 + 3 * mp.mpf("0.044715") * x * x)),
+                  (-1.5, -0.375), -0.7524614220710163),
+    "mish": (lambda g, x: fastnl.mish_backward(g, x),
+             lambda mp, x: (lambda sp: mp.tanh(sp) + x * _mp_sigmoid(mp, x) * mp.sech(sp) ** 2)(
+                 mp.log1p(mp.exp(x))),
+             (-2.0, -0.75), -1.1924312145154952),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZERO_WINDOWS))
+def test_float64_derivative_at_its_zero_against_mpmath(name):
     # The long double reference cancels at the zero (its measured error there
-    # is its own), so the window [-1.5, -0.25] around x0 = -0.7518 is checked
-    # at 50 digits: random points across it, the 201 doubles nearest the
-    # zero, and its ends. The kernel's polynomial was simulated at 1.78 ulp;
-    # the plain Phi(x) + x phi(x) was up to 1548 ulp off in [-1, -0.75].
+    # is its own), so each window is checked at 50 digits: random points
+    # across it, the 201 doubles nearest the zero, and its ends. The kernels'
+    # polynomials were simulated at 1.73-1.78 ulp; the plain forms were up to
+    # 1548 (gelu), 10^15 (gelu_tanh: its absolute error next to a zero) and
+    # 3758 (mish) ulp off.
     mpmath = pytest.importorskip("mpmath")
+    call, exact, (a, b), x0 = ZERO_WINDOWS[name]
     rng = np.random.default_rng(7)
-    x0 = -0.7517915246935645  # the double nearest the zero
-    x = np.concatenate([rng.uniform(-1.5, -0.25, 2000), [-1.5, -0.25],
+    x = np.concatenate([rng.uniform(a, b, 1000), [a, b],
                         x0 + np.arange(-100, 101) * np.spacing(x0)])
-    got = fastnl.gelu_backward(np.ones_like(x), x)
+    got = call(np.ones_like(x), x)
     with mpmath.workdps(50):
         for xi, gi in zip(x, got):
-            want = mpmath.ncdf(xi) + xi * mpmath.npdf(xi)
+            want = exact(mpmath, mpmath.mpf(float(xi)))
             ulp = mpmath.mpf(2) ** (mpmath.floor(mpmath.log(abs(want), 2)) - 52)
             err = abs(mpmath.mpf(float(gi)) - want) / ulp
-            assert err <= 2, f"gelu_backward({xi!r}) = {gi!r}: {float(err):.3g} ulp"
+            assert err <= 2, f"{name}'({xi!r}) = {gi!r}: {float(err):.3g} ulp"

@@ -332,7 +332,35 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     double s = (y >= 0 ? 1.0 : e) / (1 + e);
     double sm = (y <= 0 ? 1.0 : e) / (1 + e);
     double s1s = s * sm;
-    double r = s1s == 0 ? g * s : g * (s + 2 * x * du * s1s);
+    /* Near the zero x0 = -0.75246142207101626 of this derivative, where s
+       and 2 x u' s(2u) s(-2u) cancel (10^15 ulp against mpmath at the zero,
+       74 within 0.01 of it), in the window [-1.5, -0.375]: as gelu's,
+       (x - X0) K(v) - C, X0 the double nearest x0, v = x + 0.9375, K of
+       degree 18 (tools/fit_derivative_zeros.py gelu_tanh -1.5 -0.375 18
+       float64; 1.77 ulp simulated). x - X0 is exact in the window. */
+    double th = x + 0.7524614220710163, v = x + 0.9375;
+    double k = (((((((((((((((((4.869518341782406e-08
+        * v - 8.910717765318926e-08)
+        * v - 4.433853440801057e-07)
+        * v + 5.029899133747596e-07)
+        * v + 3.0915898961728895e-06)
+        * v - 2.164939197510052e-06)
+        * v - 2.080133632388693e-05)
+        * v + 9.531141815783626e-06)
+        * v + 0.00015197918687801667)
+        * v - 5.836382703467229e-06)
+        * v - 0.0011495635306414736)
+        * v - 0.0008294206200854432)
+        * v + 0.007402990298750569)
+        * v + 0.012460009526141768)
+        * v - 0.03167220952633606)
+        * v - 0.09565854303588099)
+        * v + 0.042910776569869274)
+        * v + 0.3821842632420685)
+        * v + 0.358852215457993;
+    double near = th * k - 1.5647455740893692e-17;
+    double plain = s1s == 0 ? s : s + 2 * x * du * s1s;
+    double r = g * ((x >= -1.5 && x <= -0.375) ? near : plain);
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
 }
 
@@ -662,7 +690,35 @@ FNL_INLINE double fnl_mish_backward_d(double g, double x) {
     /* below -708, where e is subnormal: mish' = e (1 + x) to double
        precision (t / q = e, w = 1, q = 2), as silu's, from e 2^64 */
     double tail = (fnl_exp_nonpos_scaled_d(x < 0 ? x : 0.0) * (1 + x)) * FNL_TWO_M64_D;
-    double r = g * (x < -708.0 ? tail : t / q + x * (e / w) * (4 * w * w / (q * q)));
+    /* Near the zero x0 = -1.1924312145154952 of mish', where tanh(sp) and
+       x s sech^2(sp) cancel (3758 ulp against mpmath at the zero), in the
+       window [-2, -0.75]: as gelu's, mish' = (x - X0) K(u) - C, X0 the
+       double nearest x0, u = x + 1.375, K of degree 18
+       (tools/fit_derivative_zeros.py mish -2 -0.75 18 float64; 1.73 ulp
+       simulated). x - X0 is exact in the window. */
+    double th = x + 1.1924312145154952, u = x + 1.375;
+    double k = (((((((((((((((((-9.570386748956759e-09
+        * u - 2.814556731105925e-08)
+        * u - 9.320380389758457e-10)
+        * u + 2.0552913286945737e-07)
+        * u + 6.602862761583359e-07)
+        * u + 5.955007109726181e-07)
+        * u - 2.998465993993601e-06)
+        * u - 1.403669157823059e-05)
+        * u - 2.2934807423210968e-05)
+        * u + 2.8878694988086337e-05)
+        * u + 0.00025658354100413055)
+        * u + 0.0006027333745642947)
+        * u + 7.465711054733986e-05)
+        * u - 0.003954406250627667)
+        * u - 0.012397550737129235)
+        * u - 0.009935647804498515)
+        * u + 0.050065555061033835)
+        * u + 0.18776742959656478)
+        * u + 0.23107371876305657;
+    double near = th * k + 1.2942924190978498e-17;
+    double plain = t / q + x * (e / w) * (4 * w * w / (q * q));
+    double r = g * (x < -708.0 ? tail : (x >= -2.0 && x <= -0.75) ? near : plain);
     r = x == -INFINITY ? 0.0 : r;
     return x > 100.0 ? g : r;
 }
