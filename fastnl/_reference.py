@@ -540,8 +540,7 @@ TOLERANCE = {
                             "its Phi(x) (float64's erfc, corrected) and x phi(x) cancel in long "
                             "double (5.0e4 at the sweep's point next to it, 6.5e4 at a float32 "
                             "one); against mpmath the kernel's window [-1.5, -0.25] is within "
-                            "1.81 ulp (tests/test_activation_gradients.py), 5 ulp beyond it "
-                            "(erfc's form)"),
+                            "1.81 ulp (tests/test_activation_gradients.py), 2.25 beyond it"),
         "gelu_tanh_derivative": (2.7e5, "the reference's own error next to the zero "
                                  "x = -0.7525, where its two terms cancel in long double; "
                                  "against mpmath the kernel's window [-1.5, -0.375] is within "

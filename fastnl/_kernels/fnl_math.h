@@ -95,22 +95,25 @@ FNL_INLINE double fnl_reduce_ln2_d(double x, union fnl_bits_d *kb) {
     return r - k * FNL_LN2LO_D;
 }
 
+/* p = sum r^(j-2) / j! for j = 2..13, so that exp(r) = 1 + r (1 + r p) for
+   |r| <= ln2/2: the Taylor series, whose first term left out,
+   (ln2/2)^14 / 14!, is 4e-18. Estrin's form (pairs joined by r^2, r^4,
+   r^8): five multiplies deep instead of Horner's eleven (the float32
+   polynomial's reason) */
+FNL_INLINE double fnl_exp_poly_d(double r) {
+    double r2 = r * r, r4 = r2 * r2;
+    return ((0.5 + 0.16666666666666666 * r)                              /* 1/2!, 1/3! */
+            + r2 * (0.041666666666666664 + 0.008333333333333333 * r))     /* 1/4!, 1/5! */
+           + r4 * (((0.001388888888888889 + 0.0001984126984126984 * r)   /* 1/6!, 1/7! */
+                    + r2 * (2.48015873015873e-05 + 2.7557319223985893e-06 * r))  /* 1/8!, 1/9! */
+                   + r4 * ((2.755731922398589e-07 + 2.505210838544172e-08 * r)  /* 1/10!, 1/11! */
+                           + r2 * (2.08767569878681e-09 + 1.6059043836821613e-10 * r)));  /* 1/12!, 1/13! */
+}
 /* exp(r), |r| <= ln2/2, float64, for x = k ln2 + r (k's bits in *kb, as
-   above): 1 + r (1 + r p), p = sum r^(j-2) / j! for j = 2..13: the Taylor
-   series, whose first term left out, (ln2/2)^14 / 14!, is 4e-18 */
+   above) */
 FNL_INLINE double fnl_exp_reduced_d(double x, union fnl_bits_d *kb) {
-    double r = fnl_reduce_ln2_d(x, kb), r2, r4, p;
-    /* Estrin's form (pairs joined by r^2, r^4, r^8): five multiplies deep
-       instead of Horner's eleven (the float32 polynomial's reason) */
-    r2 = r * r;
-    r4 = r2 * r2;
-    p = ((0.5 + 0.16666666666666666 * r)                              /* 1/2!, 1/3! */
-         + r2 * (0.041666666666666664 + 0.008333333333333333 * r))     /* 1/4!, 1/5! */
-        + r4 * (((0.001388888888888889 + 0.0001984126984126984 * r)   /* 1/6!, 1/7! */
-                 + r2 * (2.48015873015873e-05 + 2.7557319223985893e-06 * r))  /* 1/8!, 1/9! */
-                + r4 * ((2.755731922398589e-07 + 2.505210838544172e-08 * r)  /* 1/10!, 1/11! */
-                        + r2 * (2.08767569878681e-09 + 1.6059043836821613e-10 * r)));  /* 1/12!, 1/13! */
-    return 1.0 + r * (1.0 + r * p);
+    double r = fnl_reduce_ln2_d(x, kb);
+    return 1.0 + r * (1.0 + r * fnl_exp_poly_d(r));
 }
 
 FNL_INLINE double fnl_exp_d(double x) {
@@ -421,15 +424,13 @@ FNL_INLINE double fnl_tanh_d(double x) {
    The rounding of a^2 inside exp(-a^2) costs a relative error of about
    a^2 eps, what rounding the input by one ulp costs anyway (the plain
    measure of the tests counts it: see _reference.TOLERANCE for gelu).
-   full = 0 (a constant: the code is compiled out) skips the a >= 8 range,
-   for callers that need erfc(a) there only to be tiny (gelu's forward,
-   whose x below -8 take the libm fix-up). */
-FNL_INLINE double fnl_erfc_d(double y, double yl, int full) {
+   For gelu's forward, whose x below -8 (a beyond 5.66) take the libm
+   fix-up: erfc(a) there need only be tiny. */
+FNL_INLINE double fnl_erfc_d(double y, double yl) {
     /* float64: Cephes ndtr.c (S. L. Moshier): erfc = 1 - a T(a^2) / U(a^2)
-       below 1, exp(-a^2) P(a) / Q(a) below 8, exp(-a^2) R(a) / S(a) beyond
-       (U, Q and S have a leading 1) */
+       below 1, exp(-a^2) P(a) / Q(a) beyond (U and Q have a leading 1) */
     double a = FNL_FABS(y), r;
-    /* the three ranges' rational functions share one division; beyond
+    /* the two ranges' rational functions share one division; beyond
        a = 28 erfc(a) rounds to 0 and the polynomials could overflow */
     a = a > 28 ? 28 : a;
     /* exp(-a^2) = exp(-h^2) exp(-d), h = a to 26 bits (h^2 exact),
@@ -470,30 +471,94 @@ FNL_INLINE double fnl_erfc_d(double y, double yl, int full) {
                         + 1.65666309194161350182E3) * a
                         + 5.57535340817727675546E2);
     int small = a < 1;
-    double q;
-    if (full) {
-        double nb = ez * (((((5.64189583547755073984E-1 * a    /* R */
-                              + 1.27536670759978104416E0) * a
-                              + 5.01905042251180477414E0) * a
-                              + 6.16021097993053585195E0) * a
-                              + 7.40974269950448939160E0) * a
-                              + 2.97886665372100240670E0);
-        double db = ((((((a                                    /* S */
-                          + 2.26052863220117276590E0) * a
-                          + 9.39603524938001434673E0) * a
-                          + 1.20489539808096656605E1) * a
-                          + 1.70814450747565897222E1) * a
-                          + 9.60896809063285878198E0) * a
-                          + 3.36907645100081516050E0);
-        int mid = a < 8;
-        q = (small ? ns : (mid ? nm : nb)) / (small ? ds : (mid ? dm : db));
-    } else {
-        q = (small ? ns : nm) / (small ? ds : dm);
-    }
+    double q = (small ? ns : nm) / (small ? ds : dm);
     r = small ? 1 - q : q;
     /* yl, the part of the argument beyond y (what rounding it lost), to first
        order: erfc(y + yl) = erfc(y) - yl 2/sqrt(pi) exp(-y^2) */
     return (y < 0 ? 2 - r : r) - yl * 1.1283791670955125739 * ez;
+}
+
+/* ---------------------------------------------------------------- normal tail, float64 */
+
+/* The float64 gelu derivative takes Phi(x) and phi(x) from one exp:
+   erfc(a) = exp(-a^2) erfcx(a), a = |x|/sqrt2, and exp(-x^2/2) = exp(-a^2)
+   to first order in a's rounding (fnl_gelu_arg_d gives what it lost).
+
+   fnl_exp_negsq_d: exp(-a^2) for a in [0, 28] as s1 s2 (1 + m), m
+   returned: a^2 = h^2 + d, h = a to 26 bits (h^2 exact, so rounding a^2
+   costs nothing), exp(-h^2) = 2^k (1 + expm1(r)) by fnl_exp_d's reduction
+   and series, exp(-d) = 1 - d + d^2/2 - d^3/6 (d < 2^-25 a^2) folded into
+   m, and 1 + m never rounded; 2^k as two normal powers of two, since k
+   reaches -1131, so that a product with them rounds once, into the
+   subnormals where the result is below them. */
+FNL_INLINE double fnl_exp_negsq_d(double a, double *s1, double *s2) {
+    union fnl_bits_d hb, kb, b1, b2;
+    hb.f = a;
+    hb.u &= ~(uint64_t)0x7FFFFFF;
+    double h = hb.f, d = (a - h) * (a + h);
+    double r = fnl_reduce_ln2_d(-(h * h), &kb);
+    double m = r * (1.0 + r * fnl_exp_poly_d(r));
+    double em = -d * (1 - d * 0.5 * (1 - d * (1.0 / 3)));
+    int64_t k = (int64_t)(kb.u - FNL_MAGICBITS_D), k1 = k >> 1;
+    b1.u = (uint64_t)(k1 + 1023) << 52;
+    b2.u = (uint64_t)(k - k1 + 1023) << 52;
+    *s1 = b1.f;
+    *s2 = b2.f;
+    return fma(em, 1 + m, m);
+}
+/* erfc(a + al) exp(a^2), a in [0.5, 28], al a correction below a's last
+   bit: erfcx(a) as a polynomial in u = t - 1/8, t = 4/(4 + a), of degree
+   21 (tools/fit_float64_erfc.py erfcx 21: 2^-55 relative), expanded at the
+   range's end a = 28 so that u >= 0; about 2 ulp from Horner's roundings.
+   t's own rounding (of 4 + a and of the quotient) would move erfcx by up
+   to 3.8 times as much: t + tl = 4/(4 + a) to first order (4 + a exact as
+   d + dl, Fast2Sum, a < 8; beyond, erfcx hardly depends on it; the
+   quotient's remainder exact as an FMA), and erfcx(t + tl) = erfcx(t) +
+   tl (2/sqrt(pi) - 2 a erfcx) (4 + a)^2 / 4. Then erfc(a + al) = erfc(a)
+   - al 2/sqrt(pi) exp(-a^2). */
+FNL_INLINE double fnl_erfc_scaled_d(double a, double al) {
+    double d = 4 + a, dl = a - (d - 4), t = 4 / d;
+    double tl = fma(-t, dl, fma(-t, d, 4)) * (0.25 * t);
+    double u = t - 0.125;
+    double R = ((((((((((((((((((((-0.0031144934335243053
+        * u + 0.02278249909233434)
+        * u - 0.07120345422917868)
+        * u + 0.12343920999419918)
+        * u - 0.13453577539300296)
+        * u + 0.10885122695704502)
+        * u - 0.07017790300852321)
+        * u + 0.022752476243400845)
+        * u - 0.014780095000556435)
+        * u + 0.009258572398197669)
+        * u + 0.027862059757218918)
+        * u + 0.060147185473075196)
+        * u + 0.09880813416605537)
+        * u + 0.13962504921420396)
+        * u + 0.1770921867877538)
+        * u + 0.20640884397517129)
+        * u + 0.22435958250015187)
+        * u + 0.22972762249408268)
+        * u + 0.2232070289760153)
+        * u + 0.20693932365639778)
+        * u + 0.18387381747534715)
+        * u + 0.020136801964214277;
+    R = fma(tl * (0.25 * d * d), 1.1283791670955126 - 2 * a * R, R);
+    return fma(-al, 1.1283791670955126, R);
+}
+/* erf(a + al), a in [0, 0.5]: a E(a^2), E of degree 8
+   (tools/fit_float64_erfc.py erf 8: 2^-55 relative), plus al 2/sqrt(pi) */
+FNL_INLINE double fnl_erf_small_d(double a, double al) {
+    double v = a * a;
+    double e = (((((((1.4725865480556744e-06
+        * v - 1.4845849259707869e-05)
+        * v + 0.00012053335124353741)
+        * v - 0.0008548297753674966)
+        * v + 0.00522397737302147)
+        * v - 0.026866170632887928)
+        * v + 0.11283791670925353)
+        * v - 0.37612638903183476)
+        * v + 1.1283791670955126;
+    return fma(a, e, al * 1.1283791670955126);
 }
 
 /* ---------------------------------------------------------------- normal tail, float32 */
