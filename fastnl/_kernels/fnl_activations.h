@@ -204,7 +204,8 @@ FNL_INLINE double fnl_gelu_backward_d(double g, double x) {
        rounded only where it meets Phi */
     const double c = 0.3989422804014327, c_lo = -2.49232720227773e-17;
     double xc = x * c, xcl = fma(x, c, -xc) + x * c_lo;
-    double pdf_rest = fma(xc, fma(-2 * a * al, 1 + m, m), xcl);   /* x phi(x) / s - xc */
+    double m2 = fma(-2 * a * al, 1 + m, m);
+    double pdf_rest = fma(xc, m2, xcl);   /* x phi(x) / s - xc */
     double half = 0.5 * fma(R, m, R);
     double neg = ((xc + (half + pdf_rest)) * s1) * s2;
     double pos = 1 + ((xc + (pdf_rest - half)) * s1) * s2;

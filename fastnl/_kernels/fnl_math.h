@@ -512,8 +512,9 @@ FNL_INLINE double fnl_exp_negsq_d(double a, double *s1, double *s2) {
    range's end a = 28 so that u >= 0; about 2 ulp from Horner's roundings.
    t's own rounding (of 4 + a and of the quotient) would move erfcx by up
    to 3.8 times as much: t + tl = 4/(4 + a) to first order (4 + a exact as
-   d + dl, Fast2Sum, a < 8; beyond, erfcx hardly depends on it; the
-   quotient's remainder exact as an FMA), and erfcx(t + tl) = erfcx(t) +
+   d + dl by Fast2Sum for a < 8; beyond, where dl is only roughly right,
+   Phi is below 1/128 of gelu' and its error hardly shows; the quotient's
+   remainder exact as an FMA), and erfcx(t + tl) = erfcx(t) +
    tl (2/sqrt(pi) - 2 a erfcx) (4 + a)^2 / 4. Then erfc(a + al) = erfc(a)
    - al 2/sqrt(pi) exp(-a^2). */
 FNL_INLINE double fnl_erfc_scaled_d(double a, double al) {
