@@ -288,6 +288,12 @@ def test_backward_takes_exactly_one_of_x_and_output(name):
         backward(np.ones(2), output=xr.DataArray(np.ones(2)))
 
 
+def _mp_ulp_error(mp, got, want):
+    """|got - want| in float64 ulp of the exact `want` (the subnormal spacing below 2^-1022)."""
+    ulp = mp.mpf(2) ** max(mp.floor(mp.log(abs(want), 2)) - 52, -1074)
+    return abs(mp.mpf(float(got)) - want) / ulp
+
+
 def _mp_sigmoid(mp, z):
     return 1 / (1 + mp.exp(-z))
 
@@ -326,9 +332,7 @@ def test_float64_gelu_derivative_away_from_its_zero_against_mpmath():
     with mpmath.workdps(50):
         for xi, gi in zip(x, got):
             X = mpmath.mpf(float(xi))
-            want = mpmath.ncdf(X) + X * mpmath.npdf(X)
-            ulp = mpmath.mpf(2) ** max(mpmath.floor(mpmath.log(abs(want), 2)) - 52, -1074)
-            err = abs(mpmath.mpf(float(gi)) - want) / ulp
+            err = _mp_ulp_error(mpmath, gi, mpmath.ncdf(X) + X * mpmath.npdf(X))
             assert err <= 2.5, f"gelu'({xi!r}) = {gi!r}: {float(err):.3g} ulp"
 
 
@@ -348,7 +352,5 @@ def test_float64_derivative_at_its_zero_against_mpmath(name):
     got = call(np.ones_like(x), x)
     with mpmath.workdps(50):
         for xi, gi in zip(x, got):
-            want = exact(mpmath, mpmath.mpf(float(xi)))
-            ulp = mpmath.mpf(2) ** (mpmath.floor(mpmath.log(abs(want), 2)) - 52)
-            err = abs(mpmath.mpf(float(gi)) - want) / ulp
+            err = _mp_ulp_error(mpmath, gi, exact(mpmath, mpmath.mpf(float(xi))))
             assert err <= 2, f"{name}'({xi!r}) = {gi!r}: {float(err):.3g} ulp"
