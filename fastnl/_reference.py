@@ -505,7 +505,6 @@ TOLERANCE = {
         # marked, on one bit pattern in 17: the float32-arithmetic kernels that
         # torch's speed leaves no time to compute in float64
         "sigmoid": (2.41, _COMPOSED + " (2.40 at x = -5.54, every float32)"),
-        "hardswish": (1.9, _COMPOSED),
         "gelu": (7.4, "G(z) = erfcx(z/sqrt2) is a polynomial in t = 4/(4 + z), and t's rounding "
                       "moves G up to 3.2-fold as much near z = 0 (7.35, every float32)"),
         "silu": (3.4, _COMPOSED + " (3.31 at x = -7.578, every float32)"),
