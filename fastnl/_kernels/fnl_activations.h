@@ -347,7 +347,8 @@ FNL_INLINE double fnl_gelu_tanh_d(double x) {
 FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     double lo, y = fnl_gelu_tanh_arg_d(x, &lo);
     double du = 0.79788456080286535588 * (1 + 0.134145 * x * x);
-    double e = fnl_exp_nonpos_d(-FNL_FABS(y)) * (1 - (y >= 0 ? lo : -lo));
+    double E = fnl_exp_nonpos_scaled_d(-FNL_FABS(y)) * (1 - (y >= 0 ? lo : -lo));
+    double e = E * FNL_TWO_M64_D;
     double s = (y >= 0 ? 1.0 : e) / (1 + e);
     double sm = (y <= 0 ? 1.0 : e) / (1 + e);
     double s1s = s * sm;
@@ -379,7 +380,12 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
         * v + 0.358852215457993;
     double near = th * k - 1.5647455740893692e-17;
     double plain = s1s == 0 ? s : s + 2 * x * du * s1s;
-    double r = g * ((x >= -1.5 && x <= -0.375) ? near : plain);
+    /* below 2u = -708 (x < -21.1), e is subnormal, and the result, about
+       4000 e, would carry e's few bits (1289 ulp at x = -21.2): there
+       s (1 + 2 x u' sm), sm = 1 / (1 + e), from E = e 2^64, rounded once
+       into the subnormals */
+    double tail = (E * sm) * (1 + 2 * x * du * sm) * FNL_TWO_M64_D;
+    double r = g * ((x >= -1.5 && x <= -0.375) ? near : (y < -708.0 ? tail : plain));
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
 }
 
