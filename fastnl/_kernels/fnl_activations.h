@@ -383,9 +383,11 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     /* below 2u = -708 (x < -21.1), e is subnormal, and the result, about
        4000 e, would carry e's few bits (1289 ulp at x = -21.2): there
        s (1 + 2 x u' sm), sm = 1 / (1 + e), from E = e 2^64, rounded once
-       into the subnormals */
+       into the subnormals (down to 2u = -760, where E is 0 and so is plain;
+       beyond, x^3 may be infinite, and E times it NaN) */
     double tail = (E * sm) * (1 + 2 * x * du * sm) * FNL_TWO_M64_D;
-    double r = g * ((x >= -1.5 && x <= -0.375) ? near : (y < -708.0 ? tail : plain));
+    double r = g * ((x >= -1.5 && x <= -0.375) ? near
+                    : (y < -708.0 && y > -760.0 ? tail : plain));
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
 }
 
