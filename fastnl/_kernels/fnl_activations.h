@@ -771,20 +771,26 @@ FNL_INLINE double fnl_hardsigmoid_d(double x) {
 FNL_INLINE double fnl_hardsigmoid_backward_d(double g, double x) {
     return x > -3 ? (x < 3 ? g / 6 : 0.0) : 0.0;
 }
+/* float32 hardsigmoid and hardswish: x + 3 = v + *lo exactly (Fast2Sum:
+   |x| < 3 wherever the result is not clamped) */
+FNL_INLINE float fnl_x_plus_3_f(float x, float *lo) {
+    float v = x + 3;
+    *lo = x - (v - 3);
+    return v;
+}
 /* n / 6 of n = nh + nl (|nl| <= ulp(nh) / 2), rounded once but for a
    second-order term: y = nh (1/6), within an ulp, then its residual
-   6 y - n (exact: an FMA, less the small nl) / 6 taken off. No division: a
-   vector division costs as much as the rest of hardswish. Written as
-   y - d, not y + (-d), so that y = -0.0 (n = -0.0, nl = +0.0) stays -0.0 */
+   6 y - n (exact: an FMA, less the small nl) / 6 taken off. No division
+   (a vector division is slower than the two FMAs). Written as y - d, not
+   y + (-d), so that y = -0.0 (n = -0.0, nl = +0.0) stays -0.0 */
 FNL_INLINE float fnl_div6_f(float nh, float nl) {
     float y = nh * (1.0f / 6);
     return __builtin_fmaf(-(__builtin_fmaf(6.0f, y, -nh) - nl), 1.0f / 6, y);
 }
-/* float32: (x + 3) / 6 with x + 3 as an exact sum (Fast2Sum, |x| < 3 where
-   it is not clamped) and one rounding: 1/2 ulp but for the rounding of the
-   correction (x + 3, then / 6, each rounded, reached 1 ulp) */
+/* float32: (x + 3) / 6 from the exact x + 3, rounded once but for the
+   correction's rounding (x + 3, then / 6, each rounded, reached 1 ulp) */
 FNL_INLINE float fnl_hardsigmoid_f(float x) {
-    float v = x + 3, vl = x - (v - 3);
+    float vl, v = fnl_x_plus_3_f(x, &vl);
     float r = fnl_div6_f(v, vl);
     r = x <= -3 ? 0.0f : r;
     return x >= 3 ? 1.0f : r;
@@ -800,12 +806,12 @@ FNL_INLINE double fnl_hardswish_d(double x) {
     double r = x * fnl_hardsigmoid_d(x);
     return x == -INFINITY ? -0.0 : r;
 }
-/* float32: x (x + 3) / 6 for |x| < 3 from the exact x + 3 = v + vl (as
-   hardsigmoid's) and the exact product x v = p + pl (an FMA), rounded once
-   but for the correction's rounding (three roundings reached 1.87 ulp; in
-   float64, the conversions cost 30% more time) */
+/* float32: x (x + 3) / 6 for |x| < 3 from the exact x + 3 = v + vl and the
+   exact product x v = p + pl (an FMA), rounded once but for the
+   correction's rounding (three roundings reached 1.87 ulp; the same in
+   float64 took half as much time again, its conversions) */
 FNL_INLINE float fnl_hardswish_f(float x) {
-    float v = x + 3, vl = x - (v - 3);
+    float vl, v = fnl_x_plus_3_f(x, &vl);
     float p = x * v, pl = __builtin_fmaf(x, v, -p) + x * vl;
     float r = fnl_div6_f(p, pl);
     r = x <= -3 ? -0.0f : r;
