@@ -288,10 +288,15 @@ def test_backward_takes_exactly_one_of_x_and_output(name):
         backward(np.ones(2), output=xr.DataArray(np.ones(2)))
 
 
-def _mp_ulp_error(mp, got, want):
-    """|got - want| in float64 ulp of the exact `want` (the subnormal spacing below 2^-1022)."""
-    ulp = mp.mpf(2) ** max(mp.floor(mp.log(abs(want), 2)) - 52, -1074)
-    return abs(mp.mpf(float(got)) - want) / ulp
+def _assert_within_ulp_of_mpmath(mp, name, x, got, exact, bound):
+    """Every got[i] within `bound` float64 ulp of exact(mp, x[i]) at 50 digits, in ulp
+    of the exact value (the subnormal spacing below 2^-1022)."""
+    with mp.workdps(50):
+        for xi, gi in zip(x, got):
+            want = exact(mp, mp.mpf(float(xi)))
+            ulp = mp.mpf(2) ** max(mp.floor(mp.log(abs(want), 2)) - 52, -1074)
+            err = abs(mp.mpf(float(gi)) - want) / ulp
+            assert err <= bound, f"{name}'({xi!r}) = {gi!r}: {float(err):.3g} ulp"
 
 
 def _mp_sigmoid(mp, z):
@@ -329,11 +334,7 @@ def test_float64_gelu_derivative_away_from_its_zero_against_mpmath():
     x = np.concatenate([rng.uniform(-8, -1.5, 400), rng.uniform(-0.25, 8, 300),
                         rng.uniform(-38, -8, 100), [-1.5 - 2 ** -50, -0.25 + 2 ** -54]])
     got = fastnl.gelu_backward(np.ones_like(x), x)
-    with mpmath.workdps(50):
-        for xi, gi in zip(x, got):
-            X = mpmath.mpf(float(xi))
-            err = _mp_ulp_error(mpmath, gi, mpmath.ncdf(X) + X * mpmath.npdf(X))
-            assert err <= 2.5, f"gelu'({xi!r}) = {gi!r}: {float(err):.3g} ulp"
+    _assert_within_ulp_of_mpmath(mpmath, "gelu", x, got, ZERO_WINDOWS["gelu"][1], 2.5)
 
 
 def test_float64_gelu_tanh_derivative_in_its_tail_against_mpmath():
@@ -347,11 +348,7 @@ def test_float64_gelu_tanh_derivative_in_its_tail_against_mpmath():
     x = np.concatenate([rng.uniform(-21.6, -21.0, 300), rng.uniform(-21, -1.5, 200),
                         rng.uniform(-30, -21.6, 50)])
     got = fastnl.gelu_backward(np.ones_like(x), x, approximate="tanh")
-    exact = ZERO_WINDOWS["gelu_tanh"][1]
-    with mpmath.workdps(50):
-        for xi, gi in zip(x, got):
-            err = _mp_ulp_error(mpmath, gi, exact(mpmath, mpmath.mpf(float(xi))))
-            assert err <= 4.5, f"gelu_tanh'({xi!r}) = {gi!r}: {float(err):.3g} ulp"
+    _assert_within_ulp_of_mpmath(mpmath, "gelu_tanh", x, got, ZERO_WINDOWS["gelu_tanh"][1], 4.5)
 
 
 @pytest.mark.parametrize("name", sorted(ZERO_WINDOWS))
@@ -367,8 +364,4 @@ def test_float64_derivative_at_its_zero_against_mpmath(name):
     rng = np.random.default_rng(7)
     x = np.concatenate([rng.uniform(a, b, 1000), [a, b],
                         x0 + np.arange(-100, 101) * np.spacing(x0)])
-    got = call(np.ones_like(x), x)
-    with mpmath.workdps(50):
-        for xi, gi in zip(x, got):
-            err = _mp_ulp_error(mpmath, gi, exact(mpmath, mpmath.mpf(float(xi))))
-            assert err <= 2, f"{name}'({xi!r}) = {gi!r}: {float(err):.3g} ulp"
+    _assert_within_ulp_of_mpmath(mpmath, name, x, call(np.ones_like(x), x), exact, 2)
