@@ -1,6 +1,6 @@
 /* fastnl: the scalar building blocks of the activations and losses:
    exp, sigmoid and log for float32 (suffix _f) and float64 (_d); expm1
-   (x <= 0), log1p (t in [0, 1]) and erfc for float64; the normal tail for float32;
+   (x <= 0), log1p (t in [0, 1]) and the normal tail (erfc) for float64 and float32;
    the row-wise kernels' float32 exp of d <= 0; and exp, expm1, log1p, log
    and tanh in float64 to the accuracy the float32 kernels that compute in
    float64 need (suffix _fd).
@@ -416,66 +416,6 @@ FNL_INLINE double fnl_tanh_hilo_d(double a, double *lo) {
 FNL_INLINE double fnl_tanh_d(double x) {
     double lo, h = fnl_tanh_hilo_d(FNL_FABS(x), &lo);
     return FNL_COPYSIGN(h + lo, x);
-}
-
-/* ---------------------------------------------------------------- erfc */
-
-/* erfc(y) for every y, float64, from erfc(a), a = |y|: erfc(-a) = 2 - erfc(a).
-   The rounding of a^2 inside exp(-a^2) costs a relative error of about
-   a^2 eps, what rounding the input by one ulp costs anyway (the plain
-   measure of the tests counts it: see _reference.TOLERANCE for gelu).
-   For gelu's forward, whose x below -8 (a beyond 5.66) take the libm
-   fix-up: erfc(a) there need only be tiny. */
-FNL_INLINE double fnl_erfc_d(double y, double yl) {
-    /* float64: Cephes ndtr.c (S. L. Moshier): erfc = 1 - a T(a^2) / U(a^2)
-       below 1, exp(-a^2) P(a) / Q(a) beyond (U and Q have a leading 1) */
-    double a = FNL_FABS(y), r;
-    /* the two ranges' rational functions share one division; beyond
-       a = 28 erfc(a) rounds to 0 and the polynomials could overflow */
-    a = a > 28 ? 28 : a;
-    /* exp(-a^2) = exp(-h^2) exp(-d), h = a to 26 bits (h^2 exact),
-       d = (a - h)(a + h) small: no a^2 eps error from rounding a^2 */
-    union fnl_bits_d hb;
-    hb.f = a;
-    hb.u &= ~(uint64_t)0x7FFFFFF;
-    double h = hb.f, d = (a - h) * (a + h);
-    double z2 = a * a;
-    double ez = fnl_exp_d(-(h * h)) * (1 - d * (1 - d * 0.5 * (1 - d * (1.0 / 3))));
-    double ns = a * ((((9.60497373987051638749E0 * z2          /* T */
-                        + 9.00260197203842689217E1) * z2
-                        + 2.23200534594684319226E3) * z2
-                        + 7.00332514112805075473E3) * z2
-                        + 5.55923013010394962768E4);
-    double ds = (((((z2                                        /* U */
-                     + 3.35617141647503099647E1) * z2
-                     + 5.21357949780152679795E2) * z2
-                     + 4.59432382970980127987E3) * z2
-                     + 2.26290000613890934246E4) * z2
-                     + 4.92673942608635921086E4);
-    double nm = ez * ((((((((2.46196981473530512524E-10 * a    /* P */
-                             + 5.64189564831068821977E-1) * a
-                             + 7.46321056442269912687E0) * a
-                             + 4.86371970985681366614E1) * a
-                             + 1.96520832956077098242E2) * a
-                             + 5.26445194995477358631E2) * a
-                             + 9.34528527171957607540E2) * a
-                             + 1.02755188689515710272E3) * a
-                             + 5.57535335369399327526E2);
-    double dm = ((((((((a                                      /* Q */
-                        + 1.32281951154744992508E1) * a
-                        + 8.67072140885989742329E1) * a
-                        + 3.54937778887819891062E2) * a
-                        + 9.75708501743205489753E2) * a
-                        + 1.82390916687909736289E3) * a
-                        + 2.24633760818710981792E3) * a
-                        + 1.65666309194161350182E3) * a
-                        + 5.57535340817727675546E2);
-    int small = a < 1;
-    double q = (small ? ns : nm) / (small ? ds : dm);
-    r = small ? 1 - q : q;
-    /* yl, the part of the argument beyond y (what rounding it lost), to first
-       order: erfc(y + yl) = erfc(y) - yl 2/sqrt(pi) exp(-y^2) */
-    return (y < 0 ? 2 - r : r) - yl * 1.1283791670955125739 * ez;
 }
 
 /* ---------------------------------------------------------------- normal tail, float64 */
