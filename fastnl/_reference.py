@@ -536,7 +536,6 @@ TOLERANCE = {
         "selu_derivative": (2.7, _COMPOSED + " (2.67 at x = -70.582)"),
         "softplus_derivative": (2.3, _COMPOSED),
         "logsigmoid_derivative": (2.3, "sigmoid(-x): sigmoid's own error (2.22 at x = 6.2373)"),
-        "sigmoid_derivative": (2.5, _COMPOSED + " (2.30 at x = 4.13)"),
         "gelu_derivative": (3.0e5, "the reference's own error next to the zero x = -0.7518: "
                             "its Phi(x) (float64's erfc, corrected) and x phi(x) cancel in long "
                             "double (5.0e4 at the sweep's point next to it, 6.5e4 at a float32 "

@@ -440,20 +440,18 @@ FNL_INLINE double fnl_softplus_backward_d(double g, double x, double beta, doubl
 
 /* ---------------------------------------------------------------- sigmoid */
 /* forward: fnl_sigmoid_<s> in fnl_math.h (a building block too); the
-   derivative s(x) s(-x) = e / (1 + e)^2, e = exp(-|x|), which does not
-   cancel as s (1 - s) does: one division. (1 + e)^2 = d^2 + 2 d dd with
-   1 + e = d + dd exactly: squaring the rounded d would double its error */
-/* float32 in float64, rounded once (float32 arithmetic: 2.2 ulp); torch's
-   autograd takes the derivative from the output, which is the form the
-   benchmarks compare */
+   derivative s(x) s(-x), with s = sigmoid(-|x|) <= 1/2, which does not
+   cancel as s (1 - s) at s near 1 does. torch's autograd takes it from the
+   output (fnl_sigmoid_from_output_<s>), the form the benchmarks compare.
+   float32: e / (1 + e)^2, e = exp(-|x|), in float64, rounded once (float32
+   arithmetic: 2.2 ulp). float64: s as hi + lo, rounded once
+   (fnl_logistic_slope_scaled_d; e / (d^2 + 2 d dd), 1 + e = d + dd: 2.3 ulp) */
 FNL_INLINE float fnl_sigmoid_backward_f(float g, float x) {
     double e = fnl_exp_fd(-FNL_FABSF(x)), d = 1 + e;
     return (float)(g * (e / (d * d)));
 }
 FNL_INLINE double fnl_sigmoid_backward_d(double g, double x) {
-    double e = fnl_exp_nonpos_d(-FNL_FABS(x));
-    double d = 1 + e, dd = (1 - d) + e;
-    return g * (e / (d * d + 2 * d * dd));
+    return g * (fnl_logistic_slope_scaled_d(FNL_FABS(x)) * FNL_TWO_M64_D);
 }
 
 /* ---------------------------------------------------------------- tanh */
@@ -466,13 +464,9 @@ FNL_INLINE float fnl_tanh_backward_f(float g, float x) {
     return (float)(g * (4 * e / (d * d)));
 }
 FNL_INLINE double fnl_tanh_backward_d(double g, double x) {
-    /* 4e / (1 + e)^2 = 4 s (1 - s), s = sigmoid(-2|x|) as hi + lo, 1 - s =
-       m + ml exactly (Fast2Sum): one rounding (an FMA) but for s's own
-       2^-56 (the plain 4e / (1 + e)^2 rounded four times: 3.7 ulp); s
-       times 2^64 keeps 4 s (1 - s) one rounding from the subnormals */
-    double sl, S = fnl_logistic_scaled_d(2 * FNL_FABS(x), &sl), s = S * FNL_TWO_M64_D;
-    double ml, m = fnl_one_minus_d(s, sl * FNL_TWO_M64_D, &ml);
-    return g * ((4 * fma(S, m, S * ml + sl * m)) * FNL_TWO_M64_D);
+    /* 4e / (1 + e)^2 = 4 s (1 - s), s = sigmoid(-2|x|), rounded once (the
+       plain 4e / (1 + e)^2 rounded four times: 3.7 ulp) */
+    return g * ((4 * fnl_logistic_slope_scaled_d(2 * FNL_FABS(x))) * FNL_TWO_M64_D);
 }
 
 /* ---------------------------------------------------------------- softsign */

@@ -268,6 +268,17 @@ FNL_INLINE double fnl_one_minus_d(double s, double sl, double *lo) {
     return h;
 }
 
+/* s (1 - s) 2^64, s = sigmoid(-a), a >= 0, float64: sigmoid's derivative
+   at +-a (tanh's sech^2 is 4 s (1 - s) at 2a), rounded once (an FMA) but
+   for s's own 2^-56: s as hi + lo (fnl_logistic_scaled_d) and 1 - s as a
+   pair (fnl_one_minus_d); times 2^64 so that the caller's product with
+   2^-64 rounds once into the subnormals. 0 beyond a = 752, NaN for NaN. */
+FNL_INLINE double fnl_logistic_slope_scaled_d(double a) {
+    double sl, S = fnl_logistic_scaled_d(a, &sl), s = S * FNL_TWO_M64_D;
+    double ml, m = fnl_one_minus_d(s, sl * FNL_TWO_M64_D, &ml);
+    return fma(S, m, S * ml + sl * m);
+}
+
 /* the row-wise kernels (_rowwise.pyx.tp) call it by this name */
 #define fastnl_expf_nonpos fnl_exp_nonpos_f
 
