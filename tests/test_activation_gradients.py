@@ -322,6 +322,22 @@ ZERO_WINDOWS = {
 }
 
 
+@pytest.mark.parametrize("name, exact", [
+    ("sigmoid", lambda mp, x: _mp_sigmoid(mp, x) * _mp_sigmoid(mp, -x)),
+    ("tanh", lambda mp, x: mp.sech(x) ** 2)])
+def test_float64_sigmoid_and_tanh_derivatives_against_mpmath(name, exact):
+    # s (1 - s) from s = sigmoid(-|x|) as a double pair, rounded once: within
+    # 0.65 ulp on the accuracy table's points, down into the subnormals
+    # (|x| up to 745, or 372 for tanh); e / (1 + e)^2 rounded three times
+    # reached 2.3 (sigmoid) and 3.7 (tanh)
+    mpmath = pytest.importorskip("mpmath")
+    rng = np.random.default_rng(13)
+    top = 740.0 if name == "sigmoid" else 370.0
+    x = np.concatenate([rng.uniform(-8, 8, 300), rng.uniform(-top, top, 100), [4.13, -1.95576]])
+    got = getattr(fastnl, f"{name}_backward")(np.ones_like(x), x)
+    _assert_within_ulp_of_mpmath(mpmath, name, x, got, exact, 1)
+
+
 def test_float64_gelu_against_mpmath():
     # The forward takes Phi(-|x|) from the derivative's blocks (exp(-a^2)
     # and erfcx's polynomial, or erf's below a = 1/2): 4.7 ulp at most on
