@@ -80,6 +80,9 @@ class Kernel(NamedTuple):
     rare: per dtype suffix ('f', 'd'), a C condition on x (and p0...) that
         sends a block through ``fnl_<name>_rare_<s>(x, p0, ...)`` (scalar libm)
         for those elements: inputs where the vector formula loses accuracy.
+    rare_backward: the same for the derivative, through
+        ``fnl_<name>_backward_rare_<s>(g, x, p0, ...)``: inputs the vector
+        formula would only get right with work every element pays for.
     special: (C condition on p0..., argument list) -- when the condition holds
         the loop calls the function with these arguments instead (a constant
         the compiler can fold, e.g. no division by beta = 1).
@@ -91,6 +94,7 @@ class Kernel(NamedTuple):
     params: tuple = ()
     grain: int = MID
     rare: dict = {}
+    rare_backward: dict = {}
     special: tuple = None
     from_output: bool = False  # a third loop: the derivative from the forward's output
 
@@ -117,8 +121,9 @@ KERNELS = [
     Kernel("softshrink", ("lambd",), CHEAP),
     Kernel("hardshrink", ("lambd",), CHEAP),
     Kernel("logsigmoid"),
-    # below exp's normal range x exp(x) goes through libm
-    Kernel("silu", rare={"f": "x < -87.0f", "d": "x < -708.0"}),
+    # below exp's normal range x exp(x) and its derivative go through libm
+    Kernel("silu", rare={"f": "x < -87.0f", "d": "x < -708.0"},
+           rare_backward={"f": "x < -87.0f", "d": "x < -708.0"}),
     Kernel("mish", rare={"f": "x < -708.0f", "d": "x < -708.0"}),
     Kernel("hardsigmoid", grain=CHEAP),
     Kernel("hardswish", grain=CHEAP),

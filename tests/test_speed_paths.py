@@ -143,6 +143,28 @@ def test_rare_block_in_place(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_rare_backward_block_in_place(dtype):
+    """silu's derivative sends the same blocks through its scalar tail (and
+    -inf to 0); written over g or over x, the block's inputs must be read
+    before they are overwritten."""
+    x = np.linspace(-30, 30, 5000).astype(dtype)
+    x[::97] = -1000.0
+    x[5] = -np.inf
+    g = np.linspace(0.5, 2.0, 5000).astype(dtype)
+    want = backward("silu", {}, g, x)
+    assert want[5] == 0.0
+    for into in ("g", "x"):
+        gg, xx = g.copy(), x.copy()
+        out = gg if into == "g" else xx
+        assert backward("silu", {}, gg, xx, out=out) is out
+        assert out.tobytes() == want.tobytes(), into
+    finite = np.isfinite(x)
+    err = reference.ulp_error(want[finite], g[finite] * reference.exact("silu", x[finite],
+                                                                        derivative=True))
+    assert err.max() <= reference.tolerance(dtype, "silu", derivative=True)[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_celu_negative_alpha_takes_libm_path(dtype):
     x = np.linspace(-5, 5, 1001).astype(dtype)
     got = fastnl.celu(x, alpha=-2.0)

@@ -648,15 +648,18 @@ static inline double fnl_x_exp_x_rare_d(double x) {
 
 /* ---------------------------------------------------------------- silu */
 /* x sigmoid(x); the derivative s + x s(x) s(-x). x below the cut (and -inf)
-   go to fnl_silu_rare. */
+   go to fnl_silu_rare, and to fnl_silu_backward_rare. */
 FNL_INLINE float fnl_silu_f(float x) { return x * fnl_sigmoid_f(x); }
 FNL_INLINE float fnl_silu_backward_f(float g, float x) {
-    /* s(x) and s(-x) are q = 1/(1 + e) and e q, e = exp(-|x|): one
-       division instead of two (a vector division costs as much as the rest) */
-    float es = fnl_exp_nonpos_scaled_f(-FNL_FABSF(x)), e = es * FNL_TWO_M64_F;
+    /* s(x) s(-x) is e q q, and s(x) is q or e q, with q = 1/(1 + e),
+       e = exp(-|x|): one division instead of two (a vector division costs
+       as much as the rest) */
+    float e = fnl_exp_nonpos_f(-FNL_FABSF(x));
     float q = 1 / (1 + e), eq = e * q;
     float s = x >= 0 ? q : eq;
-    float sm = x >= 0 ? eq : q;
+    /* x beyond 88 only in the product, where x e is far below half an ulp
+       of s = 1 and +inf would give inf 0 */
+    float xc = x > 88.0f ? 88.0f : x;
     /* Near the zero x0 = -1.2784645428 of silu', where s and x s(x) s(-x)
        cancel, in the window [-2, -0.75]: as gelu's, silu' = (x - X0) K(u) - C,
        u = x + 1.375, K of degree 7 (tools/fit_derivative_zeros.py silu -2
@@ -671,26 +674,30 @@ FNL_INLINE float fnl_silu_backward_f(float g, float x) {
         * u + 0.1426028311252594f)
         * u + 0.20384392142295837f;
     float near = th * k - 2.8270397134377845e-09f;
-    /* below -87, where e is subnormal (51 ulp from its lost bits): q = 1 and
-       silu' = e (1 + x), 1 + x exact, from e 2^64 (es), rounded once into
-       the subnormals; x is clamped as exp's argument is (to -110, where the
-       result rounds to -0.0) */
-    float tail = (es * (1 + (x < -110.0f ? -110.0f : x))) * FNL_TWO_M64_F;
-    float d = (x >= -2.0f && x <= -0.75f) ? near : (x < -87.0f ? tail : s + x * s * sm);
-    float r = g * d;
-    return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
+    return g * ((x >= -2.0f && x <= -0.75f) ? near : s + (xc * eq) * q);
+}
+/* below -87 (and -inf), where e is subnormal (51 ulp from its lost bits):
+   q = 1 and silu' = e (1 + x), 1 + x exact, from e 2^64, rounded once into
+   the subnormals; x is clamped as exp's argument is (to -110, where the
+   result rounds to -0.0) */
+static inline float fnl_silu_backward_rare_f(float g, float x) {
+    float es = fnl_exp_nonpos_scaled_f(x);
+    float d = (es * (1 + (x < -110.0f ? -110.0f : x))) * FNL_TWO_M64_F;
+    return x == -INFINITY ? 0.0f : g * d;
 }
 static inline float fnl_silu_rare_f(float x) { return fnl_x_exp_x_rare_f(x); }
 FNL_INLINE double fnl_silu_d(double x) { return x * fnl_sigmoid_d(x); }
 FNL_INLINE double fnl_silu_backward_d(double g, double x) {
-    double es = fnl_exp_nonpos_scaled_d(-FNL_FABS(x)), e = es * FNL_TWO_M64_D;
+    double e = fnl_exp_nonpos_d(-FNL_FABS(x));
     double q = 1 / (1 + e), eq = e * q;   /* one division, as in float32 */
     double s = x >= 0 ? q : eq;
-    double sm = x >= 0 ? eq : q;
-    /* below -708, as float32's below -87: e (1 + x) from e 2^64 */
-    double d = x < -708.0 ? (es * (1 + x)) * FNL_TWO_M64_D : s + x * s * sm;
-    double r = g * d;
-    return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
+    double xc = x > 752.0 ? 752.0 : x;    /* as float32's 88: exp(-752) is 0 */
+    return g * (s + (xc * eq) * q);
+}
+/* below -708, as float32's below -87: e (1 + x) from e 2^64 */
+static inline double fnl_silu_backward_rare_d(double g, double x) {
+    double d = (fnl_exp_nonpos_scaled_d(x) * (1 + x)) * FNL_TWO_M64_D;
+    return x == -INFINITY ? 0.0 : g * d;
 }
 static inline double fnl_silu_rare_d(double x) { return fnl_x_exp_x_rare_d(x); }
 
