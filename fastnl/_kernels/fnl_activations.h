@@ -22,8 +22,10 @@
    Rare fix-ups: inputs where the vector formula loses accuracy (silu and
    mish below exp's normal range, float64 gelu below -8) are sent by the
    loops, a block at a time, through fnl_<name>_rare_<s>: scalar libm, not
-   forced inline (they run for rare blocks only). The cut each loop tests is
-   the `rare` condition of the template's OPS table. */
+   forced inline (they run for rare blocks only); likewise the derivative's
+   through fnl_<name>_backward_rare_<s> (silu's tail, which every element
+   would otherwise pay for). The cut each loop tests is the `rare` or
+   `rare_backward` condition of the KERNELS table (fastnl/_ops.py). */
 #ifndef FNL_ACTIVATIONS_H
 #define FNL_ACTIVATIONS_H
 
@@ -694,7 +696,7 @@ FNL_INLINE double fnl_silu_backward_d(double g, double x) {
     double xc = x > 752.0 ? 752.0 : x;    /* as float32's 88: exp(-752) is 0 */
     return g * (s + (xc * eq) * q);
 }
-/* below -708, as float32's below -87: e (1 + x) from e 2^64 */
+/* below -708 (and -inf), as float32's below -87: e (1 + x) from e 2^64 */
 static inline double fnl_silu_backward_rare_d(double g, double x) {
     double d = (fnl_exp_nonpos_scaled_d(x) * (1 + x)) * FNL_TWO_M64_D;
     return x == -INFINITY ? 0.0 : g * d;
