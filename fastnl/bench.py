@@ -35,7 +35,11 @@ memory-bound case is faster or slower than torch's.
 The torch side is what torch runs: ``torch.nn.functional.<name>`` forward,
 and for the backward its own kernel (``aten.gelu_backward``, ...) or, for
 the functions torch composes of several ops, the ops its autograd evaluates
-(the ``torch_backward`` expressions of ``fastnl._ops``).
+(the ``torch_backward`` expressions of ``fastnl._ops``). Where that reads
+a tensor torch's forward saved (``torch_saved``: ``tanh(x)`` for tanhshrink,
+``exp(-|x|)`` for logsigmoid, ``|x| + 1`` for softsign), which fastnl's
+``<name>_backward(grad_output, x)`` computes again from x, the row is
+starred and the backward table also gives its worst ratio without them.
 
 After the elementwise tables (or alone, with ``--rowwise``) comes the
 row-wise table, one per thread count: softmax, log_softmax and softmin along
@@ -314,7 +318,9 @@ def run(ops=None, dtypes=DTYPES, sizes=SIZES, threads=None, out=False, use_torch
                                                if torch is not None else None)
                     rows.append(dict(op=case.name, direction=direction, dtype=dtype, size=size,
                                      threads=threads, fastnl=t_fastnl, numpy=t_numpy,
-                                     torch=t_torch, copy=t_copy))
+                                     torch=t_torch, copy=t_copy,
+                                     torch_saved=direction == "backward"
+                                     and case.activation.torch_saved))
     if use_torch and not paired:
         torch = _torch_on(threads)
         row = iter(rows)
@@ -343,23 +349,36 @@ def _print_table(rows, print_):
               f"{'fastnl/numpy':>14}{'fastnl/copy':>13}")
     print_(header)
     print_("-" * len(header))
+    saving = sorted({f"{r['op']}: {r['torch_saved']}" for r in rows
+                     if r["torch_saved"] and r["torch"]})
     for r in rows:
-        print_(f"{r['op']:<12}{r['dtype']:<9}{r['size']:>10}{_fmt(r['fastnl']):>11}"
+        op = r["op"] + ("*" if r["torch_saved"] and r["torch"] else "")
+        print_(f"{op:<12}{r['dtype']:<9}{r['size']:>10}{_fmt(r['fastnl']):>11}"
                f"{_ratio(r['fastnl'], r['torch']):>14}{_ratio(r['fastnl'], r['numpy']):>14}"
                f"{_ratio(r['fastnl'], r['copy']):>13}")
-    _print_worst(rows, lambda r: f"{r['op']} {r['dtype']} {r['size']}", print_)
+    _print_worst(rows, _elementwise_label, print_, end="" if saving else "\n")
+    if saving:
+        # the same worst without them: where both sides compute the derivative from x
+        print_("* torch's backward reads a tensor its forward saved, which fastnl's "
+               "<name>_backward(grad_output, x) computes again: " + "; ".join(saving))
+        _print_worst([r for r in rows if not r["torch_saved"]], _elementwise_label, print_,
+                     prefix="without the * rows, worst fastnl/torch")
 
 
-def _print_worst(rows, label, print_):
+def _elementwise_label(r):
+    return f"{r['op']} {r['dtype']} {r['size']}"
+
+
+def _print_worst(rows, label, print_, prefix="worst fastnl/torch", end="\n"):
     """The table's last line: its largest fastnl/torch ratio and where."""
     compared = [r for r in rows if r["torch"]]
     if not compared:
-        print_("worst fastnl/torch: - (torch not timed)\n")
+        print_(f"{prefix}: - (torch not timed){end}")
         return
     worst = max(compared, key=lambda r: r["fastnl"] / r["torch"])
     slower = sum(r["fastnl"] > r["torch"] for r in compared)
-    print_(f"worst fastnl/torch: {worst['fastnl'] / worst['torch']:.2f} ({label(worst)}); "
-           f"fastnl slower in {slower} of {len(compared)}\n")
+    print_(f"{prefix}: {worst['fastnl'] / worst['torch']:.2f} ({label(worst)}); "
+           f"fastnl slower in {slower} of {len(compared)}{end}")
 
 
 ROWWISE_SHAPES = ("64x1000", "4096x1000", "512x32000")

@@ -145,6 +145,22 @@ def test_bench_runs(capsys):
     assert out.index("ratios:") < out.index("gelu_tanh")
 
 
+def test_bench_stars_what_torch_saved(torch, capsys, monkeypatch):
+    """A backward row whose torch side reads a tensor saved by torch's
+    forward is starred, and the table gives its worst without such rows."""
+    from fastnl import bench
+    monkeypatch.setattr(bench, "PAUSE", 0.001)
+    bench.run(ops=["relu", "tanhshrink"], dtypes=["float32"], sizes=[100], threads=1,
+              passes=["backward"], paired=True)
+    out = capsys.readouterr().out.splitlines()
+    table = [line.split()[0] for line in out[4:6]]
+    assert table == ["relu", "tanhshrink*"]
+    assert out[6].startswith("worst fastnl/torch: ")
+    assert out[7].startswith("* torch's backward reads") and "tanhshrink: torch.tanh(x)" in out[7]
+    assert out[8].startswith("without the * rows, worst fastnl/torch: ") and "(relu " in out[8]
+    assert out[9] == ""
+
+
 def test_bench_rowwise_runs(capsys):
     """The row-wise table on a tiny grid (no timing is asserted): every case
     once per dtype and shape, printed op by op, its worst case last."""
