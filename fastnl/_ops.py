@@ -99,6 +99,10 @@ class Kernel(NamedTuple):
     from_output: bool = False  # a third loop: the derivative from the forward's output
 
 
+# x where exp(x) is below the normal range (float32, float64): one cut for
+# silu's forward and derivative fix-ups
+BELOW_EXP_NORMAL = {"f": "x < -87.0f", "d": "x < -708.0"}
+
 KERNELS = [
     Kernel("identity", grain=CHEAP),  # a plain copy: the benchmarks' bandwidth floor
     Kernel("relu", grain=CHEAP),
@@ -123,8 +127,7 @@ KERNELS = [
     Kernel("logsigmoid"),
     # below exp's normal range: x exp(x) through libm, its derivative through
     # the scalar tail that the vector loop would otherwise pay for everywhere
-    Kernel("silu", rare={"f": "x < -87.0f", "d": "x < -708.0"},
-           rare_backward={"f": "x < -87.0f", "d": "x < -708.0"}),
+    Kernel("silu", rare=BELOW_EXP_NORMAL, rare_backward=BELOW_EXP_NORMAL),
     Kernel("mish", rare={"f": "x < -708.0f", "d": "x < -708.0"}),
     Kernel("hardsigmoid", grain=CHEAP),
     Kernel("hardswish", grain=CHEAP),

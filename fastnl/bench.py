@@ -356,16 +356,17 @@ def _print_table(rows, print_):
         print_(f"{op:<12}{r['dtype']:<9}{r['size']:>10}{_fmt(r['fastnl']):>11}"
                f"{_ratio(r['fastnl'], r['torch']):>14}{_ratio(r['fastnl'], r['numpy']):>14}"
                f"{_ratio(r['fastnl'], r['copy']):>13}")
-    _print_worst(rows, _elementwise_label, print_, end="" if saving else "\n")
+    _print_worst(rows, _size_label, print_, end="" if saving else "\n")
     if saving:
         # the same worst without them: where both sides compute the derivative from x
         print_("* torch's backward reads a tensor its forward saved, which fastnl's "
                "<name>_backward(grad_output, x) computes again: " + "; ".join(saving))
-        _print_worst([r for r in rows if not r["torch_saved"]], _elementwise_label, print_,
+        _print_worst([r for r in rows if not r["torch_saved"]], _size_label, print_,
                      prefix="without the * rows, worst fastnl/torch")
 
 
-def _elementwise_label(r):
+def _size_label(r):
+    """A row of a table by size (elementwise, losses, ctc) as its worst line names it."""
     return f"{r['op']} {r['dtype']} {r['size']}"
 
 
@@ -829,7 +830,7 @@ def run_ctc(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYPES,
     load.append(_load())
     if None not in load:
         print_(f"load average (1 min) at start, end: {load[0]:.2f}, {load[1]:.2f}")
-    _print_worst(rows, lambda r: f"{r['op']} {r['dtype']} {r['size']}", print_)
+    _print_worst(rows, _size_label, print_)
     return rows
 
 
@@ -999,7 +1000,7 @@ def run_losses(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYP
     load.append(_load())
     if None not in load:
         print_(f"load average (1 min) at start, end: {load[0]:.2f}, {load[1]:.2f}")
-    _print_worst(rows, lambda r: f"{r['op']} {r['dtype']} {r['size']}", print_)
+    _print_worst(rows, _size_label, print_)
     return rows
 
 
