@@ -129,11 +129,14 @@ def test_unaligned_input():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_rare_block_in_place(dtype):
     """silu/mish send blocks holding x below exp's normal range (float32
-    silu: -87; mish, computed in float64: -708) through libm; in place, the
-    block's inputs must be read before they are overwritten."""
+    silu: -87; mish, computed in float64: -708), float64 gelu those below
+    -8, through their scalar fix-ups; in place, the block's inputs must be
+    read before they are overwritten, and both sides of a cut must agree
+    with the reference."""
     x = np.linspace(-30, 30, 5000).astype(dtype)
     x[::97] = -1000.0
-    for name in ("silu", "mish"):
+    x[1:7] = _around(dtype, SILU_CUT[dtype]) + _around(dtype, -8.0)
+    for name in ("silu", "mish", "gelu"):
         want = forward(name, {}, x)
         y = x.copy()
         assert forward(name, {}, y, out=y) is y
@@ -150,6 +153,7 @@ def test_rare_backward_block_in_place(dtype):
     x = np.linspace(-30, 30, 5000).astype(dtype)
     x[::97] = -1000.0
     x[5] = -np.inf
+    x[6:9] = _around(dtype, SILU_CUT[dtype])
     g = np.linspace(0.5, 2.0, 5000).astype(dtype)
     want = backward("silu", {}, g, x)
     assert want[5] == 0.0
@@ -162,6 +166,17 @@ def test_rare_backward_block_in_place(dtype):
     err = reference.ulp_error(want[finite], g[finite] * reference.exact("silu", x[finite],
                                                                         derivative=True))
     assert err.max() <= reference.tolerance(dtype, "silu", derivative=True)[0]
+
+
+# where silu's vector forms hand over to the scalar fix-up (KERNELS in fastnl/_ops.py)
+SILU_CUT = {np.float32: -87.0, np.float64: -708.0}
+
+
+def _around(dtype, cut):
+    """cut and its two neighbours in dtype: the values either side of a
+    rare fix-up's condition."""
+    c = dtype(cut)
+    return [np.nextafter(c, dtype(-np.inf)), c, np.nextafter(c, dtype(np.inf))]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

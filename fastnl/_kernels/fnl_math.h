@@ -147,11 +147,17 @@ FNL_INLINE double fnl_exp_d(double x) {
    contracts to FMA). d is clamped to -110 (exp(-110) rounds to 0, and -inf
    must give 0, not NaN) by a compare-select, which a module built with
    -fno-trapping-math turns into one vector max; NaN fails the compare,
-   passes through and gives NaN. */
-FNL_INLINE float fnl_exp_nonpos_scaled_f(float d) {
+   passes through and gives NaN.
+
+   fnl_exp_nonpos_shifted_f is exp(max(d, lo)) 2^shift, rounded once, for
+   constant lo and shift with 2^shift exp(lo) a normal number: the kernels
+   below take lo = -110, shift = 64; a loop whose rare fix-up takes every x
+   below exp's normal range takes lo = -87, shift = 0 (exp(-87) is normal),
+   and saves the product with 2^-64 (the same bits above -87). */
+FNL_INLINE float fnl_exp_nonpos_shifted_f(float d, float lo, int shift) {
     union fnl_bits_f kb, sb;
     float k, rh, c, r, r2, p, q;
-    d = d < -110.0f ? -110.0f : d;
+    d = d < lo ? lo : d;
     kb.f = d * FNL_LOG2E_F + FNL_MAGIC_F;
     k = kb.f - FNL_MAGIC_F;
     /* r = rh + c, but the linear term of exp(r) = 1 + r + r^2 P(r) adds rh
@@ -162,14 +168,25 @@ FNL_INLINE float fnl_exp_nonpos_scaled_f(float d) {
     r2 = r * r;
     p = fnl_exp_poly_f(r, r2);
     q = rh + (c + p * r2);
-    /* 2^(k+64), k in [-159, 0]: a normal power of two (exponent field
-       k + 64 + 127 = kb.i - MAGICBITS + 191). q s + s is (1 + q) s, a normal
-       number, rounded once (one FMA where the CPU has it; else q s is exact
-       and the addition rounds): the bits of (1 + q) times s; the product
+    /* 2^(k+shift), a normal power of two (exponent field
+       k + shift + 127 = kb.i - MAGICBITS + shift + 127; with lo = -110,
+       shift = 64: k in [-159, 0]). q s + s is (1 + q) s, a normal number,
+       rounded once (one FMA where the CPU has it; else q s is exact and the
+       addition rounds): the bits of (1 + q) times s; a caller's product
        with 2^-64 rounds once more, into the subnormals where the result is
        below 2^-126 */
-    sb.i = (int32_t)((uint32_t)(kb.i - (int32_t)FNL_MAGICBITS_F + 191) << 23);
+    sb.i = (int32_t)((uint32_t)(kb.i - (int32_t)FNL_MAGICBITS_F + 127 + shift) << 23);
     return q * sb.f + sb.f;
+}
+FNL_INLINE float fnl_exp_nonpos_scaled_f(float d) {
+    return fnl_exp_nonpos_shifted_f(d, -110.0f, 64);
+}
+/* exp(max(d, -87)), normal: silu's float32 loops, whose rare fix-up takes
+   x below -87 (the silu row of KERNELS); above -87 the bits of
+   fnl_exp_nonpos_f, one product fewer, and beyond 87 a positive x gets
+   exp(-87) for exp(-x), which 1 + e rounds away as it does exp(-x) */
+FNL_INLINE float fnl_exp_nonpos_normal_f(float d) {
+    return fnl_exp_nonpos_shifted_f(d, -87.0f, 0);
 }
 /* fnl_exp_nonpos_scaled_f is exp(d) 2^64, rounded once: a normal number
    down to d = -110 (the clamp), so that a caller can multiply it by more
@@ -520,12 +537,13 @@ FNL_INLINE double fnl_erf_small_d(double a, double al) {
    factor (1 at 0, ~0.8/z for large z): no 1 + erf cancellation, relative
    accuracy down to the smallest subnormal result.
 
-   fnl_exp_halfsq_f: exp(-z^2/2) for z in [0, 15] as 2^-64 s (1 + q), s a
-   normal power of two (results below 2^-126 are made by one final product
-   with 2^-64, rounded once). z^2 = h + l exactly (an FMA), and the l part
-   goes into r: rounding z^2 to float32 would cost z^2/2 ulp (112 at 15).
-   Reduction and polynomial as fnl_exp_f, without its last rounding. */
-FNL_INLINE float fnl_exp_halfsq_f(float z, float *s) {
+   fnl_exp_halfsq_f: exp(-z^2/2) for z in [0, 15] as 2^-shift s (1 + q), s
+   a normal power of two, shift 64 (or 63, which folds a factor 1/2 in):
+   results below 2^-126 are then made by one final product with 2^-64,
+   rounded once. z^2 = h + l exactly (an FMA), and the l part goes into r:
+   rounding z^2 to float32 would cost z^2/2 ulp (112 at 15). Reduction and
+   polynomial as fnl_exp_f, without its last rounding. */
+FNL_INLINE float fnl_exp_halfsq_f(float z, float *s, int shift) {
     union fnl_bits_f kb, sb;
     float h = z * z, l = __builtin_fmaf(z, z, -h);
     float a = -0.5f * h, k, r, r2, p;
@@ -536,8 +554,8 @@ FNL_INLINE float fnl_exp_halfsq_f(float z, float *s) {
     r = r - 0.5f * l;
     r2 = r * r;
     p = fnl_exp_poly_f(r, r2);
-    /* k in [-163, 0]: 2^(k+64) is normal */
-    sb.i = (int32_t)((uint32_t)(kb.i - (int32_t)FNL_MAGICBITS_F + 64 + 127) << 23);
+    /* k in [-163, 0]: 2^(k+63) is normal */
+    sb.i = (int32_t)((uint32_t)(kb.i - (int32_t)FNL_MAGICBITS_F + shift + 127) << 23);
     *s = sb.f;
     return p * r2 + r;
 }
@@ -658,9 +676,11 @@ FNL_INLINE float fnl_tanh_f(float x) {
 /* sigmoid(x) = (x >= 0 ? 1 : e) / (1 + e), e = exp(-|x|): never overflows.
    The sigmoid activation itself (its derivative is in fnl_activations.h), and
    a building block of silu, gelu_tanh, softplus' derivative and the losses. */
+FNL_INLINE float fnl_logistic_f(float x, float e) {
+    return (x >= 0 ? 1.0f : e) / (1 + e);  /* e = exp(-|x|) */
+}
 FNL_INLINE float fnl_sigmoid_f(float x) {
-    float e = fnl_exp_nonpos_f(-FNL_FABSF(x));
-    return (x >= 0 ? 1.0f : e) / (1 + e);
+    return fnl_logistic_f(x, fnl_exp_nonpos_f(-FNL_FABSF(x)));
 }
 
 FNL_INLINE double fnl_sigmoid_d(double x) {
