@@ -619,7 +619,13 @@ def test_class_loss_small_call_path_leaves_errors_and_other_calls_to_the_general
                  (x, t.astype(np.int32), None, -100, "sum", 0.0),
                  (x[:, :, None], t[:, None], None, -100, "mean", 0.0),
                  (x.tolist(), t, None, -100, "sum", 0.0), (x, t, None, -100, "mean", 1.5),
-                 (x, t, None, -100, "mean", np.nan), (x, t, None, np.int64(-100), "mean", 0.0)):
+                 (x, t, None, -100, "mean", np.nan), (x, t, None, np.int64(-100), "mean", 0.0),
+                 # the kernel's own checks: byte order, layout, rank and length
+                 (x.astype(">f8"), t, None, -100, "mean", 0.0),
+                 (x, t.astype(">i8"), None, -100, "mean", 0.0),
+                 (x[::2], t[:2], None, -100, "mean", 0.0), (x, t[::2].copy(), None, -100, "sum", 0.0),
+                 (x[0], t[:1], None, -100, "mean", 0.0), (x, t[None], None, -100, "mean", 0.0),
+                 (x.astype(np.float16), t, None, -100, "mean", 0.0)):
         assert driver._small_call(name, *args) is None
     if name == "cross_entropy":
         with pytest.raises(ValueError, match="label_smoothing"):

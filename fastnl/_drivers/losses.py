@@ -461,27 +461,18 @@ def class_denominator(p):
     return prob_rows(p) if p.probabilities else counted_weight(p)
 
 
-_SMALL_CALL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _small_call(name, input, target, weight, ignore_index, reduction, label_smoothing):
-    """nll_loss or cross_entropy reduced over an (N, C) C-contiguous
-    float32/float64 array with int64 class indices and no class weights, in
-    one kernel call (the bits of the general path), or None for any other
-    call or a bad target (the general path then runs, with its checks and
-    errors)."""
+    """nll_loss or cross_entropy reduced over a plain (N, C) float32/float64
+    ndarray with int64 class indices and no class weights, in one kernel call
+    (the bits of the general path), or None for any other call or a bad
+    target (the general path then runs, with its checks and errors). The
+    kernel checks the arrays (_rowwise.class_loss_reduced)."""
     if not (weight is None and (reduction == "mean" or reduction == "sum")
             and type(ignore_index) is int
-            and type(label_smoothing) in (float, int) and 0 <= label_smoothing <= 1
-            and type(input) is np.ndarray and type(target) is np.ndarray
-            and input.ndim == 2 and target.ndim == 1 and target.shape[0] == input.shape[0]
-            and input.dtype in _SMALL_CALL_FLOATS and target.dtype == np.int64
-            and input.flags.c_contiguous and target.flags.c_contiguous):
+            and type(label_smoothing) in (float, int) and 0 <= label_smoothing <= 1):
         return None
-    if name == "nll_loss":
-        sums = _kr.nll_reduced(input, target, ignore_index)
-    else:
-        sums = _kr.cross_entropy_reduced(input, target, ignore_index, label_smoothing)
+    sums = _kr.class_loss_reduced(input, target, ignore_index, label_smoothing,
+                                  name == "nll_loss")
     if sums is None:
         return None
     total, counted = sums
