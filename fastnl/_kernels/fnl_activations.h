@@ -654,7 +654,8 @@ static inline double fnl_x_exp_x_rare_d(double x) {
 /* x sigmoid(x); the derivative s + x s(x) s(-x). x below the cut (and -inf)
    go to fnl_silu_rare, and to fnl_silu_backward_rare, so that the vector
    forms take exp(-|x|) without the 2^-64 step (fnl_exp_nonpos_normal_f):
-   silu 9% and its derivative 1.5% less time, the same bits. */
+   the same bits, and 5% (silu) and 3.5% (silu') less time, 10^5 and 10^6
+   float32 on one thread. */
 FNL_INLINE float fnl_silu_f(float x) {
     return x * fnl_logistic_f(x, fnl_exp_nonpos_normal_f(-FNL_FABSF(x)));
 }

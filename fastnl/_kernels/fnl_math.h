@@ -181,18 +181,18 @@ FNL_INLINE float fnl_exp_nonpos_shifted_f(float d, float lo, int shift) {
 FNL_INLINE float fnl_exp_nonpos_scaled_f(float d) {
     return fnl_exp_nonpos_shifted_f(d, -110.0f, 64);
 }
+/* fnl_exp_nonpos_scaled_f is exp(d) 2^64, rounded once: a normal number
+   down to d = -110 (the clamp), so that a caller can multiply it by more
+   (silu's 1 + x) before the one rounding below the normal range */
+FNL_INLINE float fnl_exp_nonpos_f(float d) {
+    return fnl_exp_nonpos_scaled_f(d) * 5.42101086242752217004e-20f;
+}
 /* exp(max(d, -87)), normal: silu's float32 loops, whose rare fix-up takes
    x below -87 (the silu row of KERNELS); above -87 the bits of
    fnl_exp_nonpos_f, one product fewer, and beyond 87 a positive x gets
    exp(-87) for exp(-x), which 1 + e rounds away as it does exp(-x) */
 FNL_INLINE float fnl_exp_nonpos_normal_f(float d) {
     return fnl_exp_nonpos_shifted_f(d, -87.0f, 0);
-}
-/* fnl_exp_nonpos_scaled_f is exp(d) 2^64, rounded once: a normal number
-   down to d = -110 (the clamp), so that a caller can multiply it by more
-   (silu's 1 + x) before the one rounding below the normal range */
-FNL_INLINE float fnl_exp_nonpos_f(float d) {
-    return fnl_exp_nonpos_scaled_f(d) * 5.42101086242752217004e-20f;
 }
 /* exp(d) 2^64, d <= 0: a normal number down to d = -752 (k >= -1085:
    2^(k+64) is normal), so that a caller can multiply it by more (gelu_tanh's
@@ -554,7 +554,7 @@ FNL_INLINE float fnl_exp_halfsq_f(float z, float *s, int shift) {
     r = r - 0.5f * l;
     r2 = r * r;
     p = fnl_exp_poly_f(r, r2);
-    /* k in [-163, 0]: 2^(k+63) is normal */
+    /* k in [-163, 0]: 2^(k+shift), shift 63 or 64, is normal */
     sb.i = (int32_t)((uint32_t)(kb.i - (int32_t)FNL_MAGICBITS_F + shift + 127) << 23);
     *s = sb.f;
     return p * r2 + r;
