@@ -99,9 +99,11 @@ class Kernel(NamedTuple):
     from_output: bool = False  # a third loop: the derivative from the forward's output
 
 
-# x where exp(x) is below the normal range (float32, float64): one cut for
-# silu's forward and derivative fix-ups
-BELOW_EXP_NORMAL = {"f": "x < -87.0f", "d": "x < -708.0"}
+# below these x, exp(x) is below the normal range (float32, float64): one cut
+# for silu's forward and derivative fix-ups (float32 silu's vector forms take
+# exp unscaled above it: fnl_exp_nonpos_normal_f's clamp)
+EXP_NORMAL_MIN = {"f": -87.0, "d": -708.0}
+BELOW_EXP_NORMAL = {"f": f"x < {EXP_NORMAL_MIN['f']!r}f", "d": f"x < {EXP_NORMAL_MIN['d']!r}"}
 
 KERNELS = [
     Kernel("identity", grain=CHEAP),  # a plain copy: the benchmarks' bandwidth floor
