@@ -1,70 +1,197 @@
 """Fit the float32 polynomials of fnl_math.h whose coefficients are rounded
-to float32 one at a time: G(z) = erfcx(z/sqrt2) = t Q(t), t = 4/(4 + z)
-(float32 gelu and its derivative) and tanh(x) = x + x^3 P(x^2) (float32
-tanh below |x| = 0.8).
+to float32 one at a time:
 
-Each fit is a weighted least-squares fit of the relative error, reweighted
-(Lawson's iteration) towards the minimax one. The coefficients are rounded
-to float32 from the lowest degree up: after rounding one, the higher ones
-are fitted again with it fixed, so the rounding of each is absorbed by the
-rest. The script prints the coefficients (lowest degree first) and the
-largest relative error, in float32 ulp (2^-24), over 300001 points.
+- ``gelu``: the float32 gelu and its derivative (fnl_gelu_tail_f,
+  fnl_gelu_slope_f). M(z) = z erfcx(z/sqrt2) / 2 = exp(z^2/2) Phi(-z) z for
+  z in [0, 15] as a rational function P(z) / Q(z) of degrees (5, 5),
+  P = z (1/2 + p2 z + ... + p5 z^4), Q = 1 + q1 z + ... + q5 z^5. Every
+  coefficient comes out positive, so that Horner's form in z >= 0 adds
+  terms of one sign (no cancellation, an error of a few roundings at most).
+  Then, for the derivative, N(z) = 2 Q(z) (erfcx(z/sqrt2) / 2 - z /
+  sqrt(2 pi)) = (z - Z0) R(z) + r0, R of degree 5: the zero z0 of
+  erfcx(z/sqrt2) / 2 = z / sqrt(2 pi) (gelu' vanishes at -z0) is a factor,
+  Z0 the float32 nearest z0 and r0 = N(Z0), so that N keeps its relative
+  accuracy through the zero. N is fitted to the true function (mpmath near
+  the zero) with the rounded Q, so the two share one denominator.
+- ``exp_halfsq``: exp(-rho/2) = 1 + rho E(rho) for |rho| <= ln2, E of
+  degree 5 with E(0) = -1/2 exactly (rho = -2r, the reduced argument of
+  exp(-z^2/2) = 2^k exp(r) doubled, fnl_exp_halfsq_f).
+- ``tanh``: tanh(x) = x + x^3 P(x^2) below |x| = 0.8 (float32 tanh).
 
-    python tools/fit_float32_polynomials.py erfcx 10
+Each fit minimises the largest relative error (Lawson's iteration on a
+weighted least-squares fit; for the rational one the linearised
+P - M Q, reweighted by the previous Q). The coefficients are rounded to
+float32 from the lowest degree up: after rounding one, the others are
+fitted again with it fixed, so that its rounding is absorbed by the rest.
+The script prints the coefficients (lowest degree first) and the largest
+relative error of the rounded fit, evaluated exactly, in float32 ulp
+(2^-24); the kernels' own roundings come on top and are measured by
+``python -m fastnl.accuracy``.
+
+    python tools/fit_float32_polynomials.py gelu
+    python tools/fit_float32_polynomials.py exp_halfsq 5
     python tools/fit_float32_polynomials.py tanh 7
 """
 import sys
 
+import mpmath as mp
 import numpy as np
 from scipy.special import erfcx
 
+ULP = 2.0 ** -24
+polyval = np.polynomial.polynomial.polyval
 
-def lawson_fit(basis, target, weight, rounds=40):
+
+def f32(v):
+    return float(np.float32(v))
+
+
+def lawson(basis, target, weight, rounds=60, denominator=None):
     """Coefficients c of sum c_j basis_j ~ target, minimising the largest
-    |error| * weight (approximately)."""
+    |error| * weight (approximately). With `denominator(c)` (the rational
+    fit's linearisation), the error and the next round's weight are divided
+    by it, and the round with the smallest largest error is returned (the
+    reweighted rounds do not decrease it monotonically)."""
     w = np.ones_like(target)
+    scale = np.ones_like(target)
+    best = None
     for _ in range(rounds):
-        coef = np.linalg.lstsq(basis * (w * weight)[:, None], target * w * weight, rcond=None)[0]
+        wt = w * weight / scale
+        coef = np.linalg.lstsq(basis * wt[:, None], target * wt, rcond=None)[0]
         err = np.abs(basis @ coef - target) * weight
-        w = w * np.sqrt(err) + 1e-300
+        if denominator is not None:
+            scale = denominator(coef)
+            err = err / scale
+            if best is None or err.max() < best[0]:
+                best = (err.max(), coef)
+        w = w * np.sqrt(err / err.max()) + 1e-300
         w /= w.max()
-    return coef
+    return coef if best is None else best[1]
 
 
-def fit_rounded(var, target, weight, degree):
-    """Monomial coefficients in `var`, rounded to float32 one at a time."""
-    fixed = []
-    for i in range(degree + 1):
-        rest = target - sum(c * var ** j for j, c in enumerate(fixed))
-        basis = np.stack([var ** j for j in range(i, degree + 1)], axis=1)
-        fixed.append(float(np.float32(lawson_fit(basis, rest, weight)[0])))
+def round_one_at_a_time(names, fit):
+    """Round the coefficients `names` to float32 in order, fitting the ones
+    left again after each: fit(fixed) returns every coefficient, given the
+    fixed ones (a dict)."""
+    fixed = {}
+    for name in names:
+        fixed[name] = f32(fit(fixed)[name])
     return fixed
 
 
-def erfcx_sqrt2(degree):
-    z = np.linspace(0, 15, 30000)
-    t = 4 / (4 + z)
-    g = erfcx(z / np.sqrt(2))
-    coef = fit_rounded(t, g / t, t / g, degree)
-    z = np.linspace(0, 15, 300001)
-    t = 4 / (4 + z)
-    g = erfcx(z / np.sqrt(2))
-    return coef, np.abs(t * np.polynomial.polynomial.polyval(t, coef) / g - 1).max()
+def gelu():
+    z = np.unique(np.concatenate([np.linspace(0, 15, 6000), 15 * np.linspace(0, 1, 6000) ** 3]))[1:]
+    m = 0.5 * z * erfcx(z / np.sqrt(2))
+    p_names = [f"p{j}" for j in range(2, 6)]
+    q_names = [f"q{j}" for j in range(1, 6)]
+    columns = {f"p{j}": z ** j for j in range(2, 6)}
+    columns.update({f"q{j}": -m * z ** j for j in range(1, 6)})
+
+    def fit(fixed):
+        # P - M Q = 0, linear in the coefficients: with p1 = 1/2 and q0 = 1
+        free = [n for n in p_names + q_names if n not in fixed]
+        target = m - 0.5 * z - sum(v * columns[n] for n, v in fixed.items())
+        basis = np.stack([columns[n] for n in free], 1)
+
+        def q_of(coef):
+            c = dict(fixed, **dict(zip(free, coef)))
+            return np.abs(1 + sum(c[n] * z ** j for j, n in enumerate(q_names, 1)))
+        coef = lawson(basis, target, 1 / m, denominator=q_of) if free else []
+        return {**fixed, **dict(zip(free, coef))}
+
+    c = round_one_at_a_time(p_names + q_names, fit)
+    p = [0.0, 0.5] + [c[n] for n in p_names]
+    q = [1.0] + [c[n] for n in q_names]
+    err = np.abs(polyval(z, p) / polyval(z, q) / m - 1).max()
+
+    mp.mp.dps = 40
+    c_pdf = 1 / mp.sqrt(2 * mp.pi)
+
+    def n_true(v):
+        v = mp.mpf(v)
+        return 2 * polyval(v, [mp.mpf(a) for a in q]) * (
+            mp.erfc(v / mp.sqrt(2)) * mp.exp(v * v / 2) / 2 - v * c_pdf)
+
+    z0 = mp.findroot(lambda v: mp.erfc(v / mp.sqrt(2)) * mp.exp(v * v / 2) / 2 - v * c_pdf, 0.75)
+    Z0 = f32(z0)
+    z_lo = float(z0 - Z0)
+    # R(0): the float32 whose product with -Z0 rounds to N(0) = 1, the
+    # value at x = 0 (so that gelu'(+-tiny) = 1/2 rounds right)
+    r_at_0 = f32(-1 / Z0)
+    while f32(-Z0 * r_at_0) != 1.0:
+        r_at_0 = float(np.nextafter(np.float32(r_at_0), np.float32(-2 if f32(-Z0 * r_at_0) < 1 else 0)))
+    zn = np.unique(np.concatenate([np.linspace(0, 15, 8000), Z0 + np.linspace(-0.05, 0.05, 1001)]))
+    zn = zn[np.abs(zn - Z0) > 1e-7]
+    n = np.array([float(n_true(v)) for v in zn])
+    root = np.array([float(mp.mpf(v) - z0) for v in zn])  # z - z0, exactly enough
+    target = n / root
+    weight = np.abs(root) / np.abs(n)
+    r_names = [f"r{j}" for j in range(6)]
+
+    def fit_r(fixed):
+        free = [nm for nm in r_names if nm not in fixed]
+        rest = target - sum(v * zn ** int(nm[1:]) for nm, v in fixed.items())
+        basis = np.stack([zn ** int(nm[1:]) for nm in free], 1)
+        return {**fixed, **dict(zip(free, lawson(basis, rest, weight)))}
+
+    rc = round_one_at_a_time(r_names[1:], lambda fixed: fit_r({"r0": r_at_0, **fixed}))
+    r = [r_at_0] + [rc[nm] for nm in r_names[1:]]
+    err_n = np.abs(root * polyval(zn, r) / n - 1).max()
+    print("M = P / Q; kernel numerator z + z^2 H(z), H = 2 (p2 .. p5); denominator 2^65 Q")
+    print("  P (z^1 .. z^5):", [repr(np.float32(v)) for v in p[1:]])
+    print("  Q (z^0 .. z^5):", [repr(np.float32(v)) for v in q])
+    print(f"  largest relative error of P / Q: {err:.3g} ({err / ULP:.3g} float32 ulp)")
+    print(f"N = ((z - Z0) - Z0lo) R(z): z0 = {mp.nstr(z0, 20)} = Z0 + Z0lo, Z0 = {np.float32(Z0)!r}, "
+          f"Z0lo = {z_lo!r}")
+    print("  R (z^0 .. z^5):", [repr(np.float32(v)) for v in r])
+    print(f"  largest relative error of N: {err_n:.3g} ({err_n / ULP:.3g} float32 ulp)")
+
+
+def exp_halfsq(degree):
+    L = float(np.log(2)) * 1.0001  # |rho| <= ln2 and the rounding of rho
+    rho = np.linspace(-L, L, 200001)
+    rho = rho[rho != 0]
+    f = np.exp(-rho / 2)
+    target, weight = (f - 1) / rho, np.abs(rho) / f
+    names = list(range(1, degree + 1))
+
+    def fit(fixed):
+        free = [j for j in names if j not in fixed]
+        rest = target + 0.5 - sum(v * rho ** j for j, v in fixed.items())
+        basis = np.stack([rho ** j for j in free], 1)
+        return {**fixed, **dict(zip(free, lawson(basis, rest, weight)))}
+
+    c = round_one_at_a_time(names, fit)
+    coef = [-0.5] + [c[j] for j in names]
+    return coef, np.abs((1 + rho * polyval(rho, coef)) / f - 1).max()
 
 
 def tanh_small(degree):
     x = np.linspace(1e-4, 0.8, 20000)
     y = x * x
-    coef = fit_rounded(y, (np.tanh(x) - x) / x ** 3, x ** 3 / np.tanh(x), degree)
+    target, weight = (np.tanh(x) - x) / x ** 3, x ** 3 / np.tanh(x)
+    names = list(range(degree + 1))
+
+    def fit(fixed):
+        free = [j for j in names if j not in fixed]
+        rest = target - sum(v * y ** j for j, v in fixed.items())
+        basis = np.stack([y ** j for j in free], 1)
+        return {**fixed, **dict(zip(free, lawson(basis, rest, weight, rounds=40)))}
+
+    c = round_one_at_a_time(names, fit)
+    coef = [c[j] for j in names]
     x = np.linspace(1e-6, 0.8, 300001)
-    approx = x + x ** 3 * np.polynomial.polynomial.polyval(x * x, coef)
+    approx = x + x ** 3 * polyval(x * x, coef)
     return coef, np.abs(approx / np.tanh(x) - 1).max()
 
 
 if __name__ == "__main__":
-    which, degree = sys.argv[1], int(sys.argv[2])
-    coef, err = {"erfcx": erfcx_sqrt2, "tanh": tanh_small}[which](degree)
-    print("coefficients, lowest degree first:")
-    for c in coef:
-        print(f"  {c!r}")
-    print(f"largest relative error: {err:.3g} ({err / 2 ** -24:.3g} float32 ulp)")
+    which = sys.argv[1]
+    if which == "gelu":
+        gelu()
+    else:
+        coef, err = {"exp_halfsq": exp_halfsq, "tanh": tanh_small}[which](int(sys.argv[2]))
+        print("coefficients, lowest degree first:")
+        for c in coef:
+            print(f"  {c!r}")
+        print(f"largest relative error: {err:.3g} ({err / ULP:.3g} float32 ulp)")

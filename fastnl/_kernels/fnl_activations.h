@@ -117,49 +117,29 @@ static inline double fnl_elu_rare_d(double x, double nc, double pc, double is) {
    where 1 + erf(x/sqrt2) cancels to 0; limit -0.0 at -inf. The derivative
    is Phi(x) + x phi(x). */
 FNL_INLINE float fnl_gelu_f(float x) {
-    /* x < 0: 0.5 x erfc(z/sqrt2); x >= 0: x minus that (z = |x|). z is
-       clamped to 15, where the tail is below the subnormals, so that an
-       infinite x gives x, or -0.0 at -inf (the limit); NaN passes the clamp.
-       The 1/2 is exp's power of two (shift 63, not 64): exact, so the bits
-       of 0.5 z with one product fewer */
-    float z = FNL_FABSF(x), s, q, c, tail;
+    /* x < 0: -z Phi(-z); x >= 0: x minus that (z = |x|), with z Phi(-z) =
+       exp(-z^2/2) P(z) / Q(z) (fnl_math.h), rounded once by the division.
+       z is clamped to 15, where the tail is below the subnormals, so that
+       an infinite x gives x, or -0.0 at -inf (the limit); NaN passes the
+       clamp. */
+    float z = FNL_FABSF(x), s, q, p, tail;
     z = z > 15.0f ? 15.0f : z;
-    q = fnl_exp_halfsq_f(z, &s, 63);
-    c = FNL_COPYSIGNF(z, x) * fnl_erfcx_sqrt2_f(z);
-    tail = ((c + c * q) * s) * FNL_TWO_M64_F;
+    q = fnl_exp_halfsq_f(z, &s);
+    p = fnl_gelu_num_f(z);
+    tail = FNL_COPYSIGNF(((p + p * q) * s) / fnl_gelu_den_f(z), x);
     return x < 0 ? tail : x - tail;
 }
 FNL_INLINE float fnl_gelu_backward_f(float g, float x) {
-    /* Phi(x) + x phi(x) with one exp(-x^2/2) = E for both terms:
-       x < 0: E (G/2 + x/sqrt(2 pi)); x >= 0: 1 + E (x/sqrt(2 pi) - G/2) */
-    float z = FNL_FABSF(x), s, q, m, e;
+    /* Phi(x) + x phi(x) is T = Phi(-z) - z phi(z) for x < 0 and 1 - T for
+       x >= 0, T = exp(-z^2/2) N(z) / (2 Q(z)): one exp, one division, and
+       the zero of gelu' (x = -0.7517915247) a factor of N (fnl_math.h), so
+       no window of its own */
+    float z = FNL_FABSF(x), s, q, n, t;
     z = z > 15.0f ? 15.0f : z;
-    q = fnl_exp_halfsq_f(z, &s, 64);
-    m = FNL_COPYSIGNF(z, x) * 0.39894228040143267794f
-        + (x < 0 ? 0.5f : -0.5f) * fnl_erfcx_sqrt2_f(z);
-    e = ((m + m * q) * s) * FNL_TWO_M64_F;
-    /* Near the zero x0 = -0.7517915247 of gelu', where Phi(x) and x phi(x)
-       cancel (10^5 ulp at x0, 10-40 within 0.2 of it), in the window
-       [-1.5, -0.25]: gelu' = (x - X0) K(u) - C, X0 the float32 nearest x0,
-       C = -gelu'(X0), u = x + 0.875 (the window's centre), K of degree 9
-       interpolated at the window's Chebyshev nodes
-       (tools/fit_derivative_zeros.py gelu -1.5 -0.25 9; 1.9 ulp). x - X0 is
-       exact near the zero (Sterbenz) and K > 0, so K's relative error is
-       gelu''s, zero included. */
-    float th = x + 0.7517915368080139f, u = x + 0.875f;
-    float k = ((((((((7.410826947307214e-05f
-        * u - 0.0008033179328776896f)
-        * u - 0.0014235563576221466f)
-        * u + 0.006100020371377468f)
-        * u + 0.015434904024004936f)
-        * u - 0.025564471259713173f)
-        * u - 0.10396667569875717f)
-        * u + 0.022248748689889908f)
-        * u + 0.38770970702171326f)
-        * u + 0.3835870027542114f;
-    float near = th * k - 5.227311916655708e-09f;
-    float d = (x >= -1.5f && x <= -0.25f) ? near : (x < 0 ? e : 1 + e);
-    float r = g * d;
+    q = fnl_exp_halfsq_f(z, &s);
+    n = fnl_gelu_slope_num_f(z);
+    t = ((n + n * q) * s) / fnl_gelu_den_f(z);
+    float r = g * (x < 0 ? t : 1 - t);
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
 /* y = -x/sqrt2 rounded, and yl, what the rounding lost: the product's own

@@ -533,53 +533,82 @@ FNL_INLINE double fnl_erf_small_d(double a, double al) {
 /* ---------------------------------------------------------------- normal tail, float32 */
 
 /* The float32 gelu and its derivative write Phi(-z) = erfc(z/sqrt2) / 2,
-   z = |x|, as exp(-z^2/2) G(z) / 2 with G(z) = erfcx(z/sqrt2), the smooth
-   factor (1 at 0, ~0.8/z for large z): no 1 + erf cancellation, relative
-   accuracy down to the smallest subnormal result.
+   z = |x|, as exp(-z^2/2) M(z) / z, M(z) = z erfcx(z/sqrt2) / 2 (z/2 at 0,
+   1/sqrt(2 pi) for large z): no 1 + erf cancellation, relative accuracy
+   down to the smallest subnormal result. M is the rational function
+   P / Q below, whose one division also makes the result's last rounding.
 
-   fnl_exp_halfsq_f: exp(-z^2/2) for z in [0, 15] as 2^-shift s (1 + q), s
-   a normal power of two, shift 64 (or 63, which folds a factor 1/2 in):
-   results below 2^-126 are then made by one final product with 2^-64,
-   rounded once. z^2 = h + l exactly (an FMA), and the l part goes into r:
-   rounding z^2 to float32 would cost z^2/2 ulp (112 at 15). Reduction and
-   polynomial as fnl_exp_f, without its last rounding. */
-FNL_INLINE float fnl_exp_halfsq_f(float z, float *s, int shift) {
+   fnl_exp_halfsq_f: exp(-z^2/2) for z in [0, 15] as 2^-64 s (1 + q),
+   returning q, s a normal power of two (2^(k+64), k in [-163, 0]); the
+   callers divide by 2^64 Q (fnl_gelu_den_f), so that a result below
+   2^-126 is rounded once, by that division, into the subnormals.
+   -z^2/2 = k ln2 + r, with rho = -2r = z^2 + 2k ln2 (the halving folded
+   into the polynomial): h + 2k ln2hi is exact (2k ln2hi has 17 bits, and
+   h is within ln2 of it), and z^2's own rounding, l (an FMA), goes into
+   rho: rounding z^2 to float32 would cost z^2/2 ulp (112 at 15). Then
+   exp(-rho/2) = 1 + rho E(rho), E of degree 5 with E(0) = -1/2
+   (tools/fit_float32_polynomials.py exp_halfsq 5: 0.05 ulp). */
+FNL_INLINE float fnl_exp_halfsq_f(float z, float *s) {
     union fnl_bits_f kb, sb;
-    float h = z * z, l = __builtin_fmaf(z, z, -h);
-    float a = -0.5f * h, k, r, r2, p;
-    kb.f = a * FNL_LOG2E_F + FNL_MAGIC_F;
+    float h = z * z, l = __builtin_fmaf(z, z, -h), k, rho, e;
+    kb.f = h * (-0.5f * FNL_LOG2E_F) + FNL_MAGIC_F;
     k = kb.f - FNL_MAGIC_F;
-    r = a - k * FNL_LN2HI_F;
-    r = r - k * FNL_LN2LO_F;
-    r = r - 0.5f * l;
-    r2 = r * r;
-    p = fnl_exp_poly_f(r, r2);
-    /* k in [-163, 0]: 2^(k+shift), shift 63 or 64, is normal */
-    sb.i = (int32_t)((uint32_t)(kb.i - (int32_t)FNL_MAGICBITS_F + shift + 127) << 23);
+    rho = h + k * (2 * FNL_LN2HI_F);
+    rho = rho + k * (2 * FNL_LN2LO_F);
+    rho = rho + l;
+    e = ((((2.159721e-05f * rho
+            - 0.00026152094f) * rho
+            + 0.0026042657f) * rho
+            - 0.020833151f) * rho
+            + 0.124999985f) * rho
+            - 0.5f;
+    sb.i = (int32_t)((uint32_t)(kb.i - (int32_t)FNL_MAGICBITS_F + 64 + 127) << 23);
     *s = sb.f;
-    return p * r2 + r;
+    return rho * e;
 }
 #define FNL_TWO_M64_F 5.42101086242752217004e-20f  /* 2^-64 */
+#define FNL_TWO_P65_F 36893488147419103232.0f      /* 2^65 */
 
-/* G(z) = erfcx(z/sqrt2) = t Q(t), t = 4/(4 + z), for z in [0, 15]: Q of
-   degree 10 fitted with float32 coefficients to a relative error of
-   1.9e-9 (tools/fit_float32_polynomials.py erfcx 10). Evaluated in
-   float32, about 1 ulp; t's own rounding moves G by up to 3.2 times as
-   much near z = 0 (most of gelu's error). */
-FNL_INLINE float fnl_erfcx_sqrt2_f(float z) {
-    float t = 4 / (4 + z);
-    float q = ((((((((((-0.023068172857165337f * t
-                        + 0.1714765429496765f) * t
-                        - 0.4901309907436371f) * t
-                        + 0.6585870385169983f) * t
-                        - 0.4836225211620331f) * t
-                        + 0.3761684000492096f) * t
-                        + 0.019858628511428833f) * t
-                        + 0.1886378824710846f) * t
-                        + 0.18277719616889954f) * t
-                        + 0.19986063241958618f) * t
-                        + 0.1994553655385971f);
-    return t * q;
+/* M(z) = P(z) / Q(z) for z in [0, 15], degrees (5, 5), fitted with float32
+   coefficients to a relative error of 1.9e-8 (0.32 ulp;
+   tools/fit_float32_polynomials.py gelu). Every coefficient is positive,
+   so Horner's form in z >= 0 never cancels. fnl_gelu_num_f is 2 P(z) =
+   z + z^2 H(z) (the last step an FMA on z^2 = h, one product fewer than
+   z (1 + z H)), fnl_gelu_den_f 2^64 times 2 Q(z) (powers of two: the same
+   roundings). */
+FNL_INLINE float fnl_gelu_num_f(float z) {
+    float H = ((0.0041215746f * 2 * z
+                + 0.040684454f * 2) * z
+                + 0.18341023f * 2) * z
+                + 0.43856734f * 2;
+    return (z * z) * H + z;
+}
+FNL_INLINE float fnl_gelu_den_f(float z) {
+    return (((((0.01033114f * FNL_TWO_P65_F * z
+                + 0.10198707f * FNL_TWO_P65_F) * z
+                + 0.4699257f * FNL_TWO_P65_F) * z
+                + 1.2032887f * FNL_TWO_P65_F) * z
+                + 1.6750195f * FNL_TWO_P65_F) * z
+                + FNL_TWO_P65_F);
+}
+/* gelu's derivative for x = -z < 0 is Phi(-z) - z phi(z) = exp(-z^2/2)
+   (erfcx(z/sqrt2) / 2 - z / sqrt(2 pi)), which vanishes at z0 =
+   0.7517915247. Over the common denominator, N(z) = 2 Q(z) (erfcx(z/sqrt2)
+   / 2 - z / sqrt(2 pi)) = (z - z0) R(z), z0 = Z0 + Z0lo as a float32 head
+   and tail: z - Z0 is exact near the zero (Sterbenz), and R < 0 has
+   coefficients of one sign, so N keeps its relative accuracy (0.45 ulp,
+   fitted by the same tool) through the zero, where the difference of the
+   two terms would lose all of it. R(0) is the float32 whose product with
+   -Z0 rounds to N(0) = 1: gelu'(+-tiny) rounds to 1/2 with or without
+   FMA. */
+FNL_INLINE float fnl_gelu_slope_num_f(float z) {
+    float R = ((((-0.008243057f * z
+                  - 0.08757096f) * z
+                  - 0.43253854f) * z
+                  - 1.2038951f) * z
+                  - 1.8747301f) * z
+                  - 1.330156f;
+    return ((z - 0.75179154f) + 1.211444945855772e-08f) * R;
 }
 
 /* ---------------------------------------------------------------- float32 computed in float64 */
