@@ -1,6 +1,8 @@
 """Fit the polynomials fastnl's kernels use near the zeros of the
-derivatives of gelu, gelu (tanh form), silu and mish (fnl_activations.h),
-float32 by default, float64 with a fifth argument `float64`.
+derivatives of gelu (float64: float32 gelu' has its zero as a factor instead,
+tools/fit_float32_polynomials.py), gelu (tanh form), silu and mish
+(fnl_activations.h), float32 by default, float64 with a fifth argument
+`float64`.
 
 Near its zero x0, in a window [a, b] with centre c (of the kernel's type),
 each derivative is written f'(x) = (x - X0) K(x - c) - C, X0 the number nearest
@@ -15,7 +17,7 @@ The script prints x0's head and tail, the coefficients (highest degree
 first, as Horner takes them) and the largest error, in ulp of the kernel's
 type, of the kernel's evaluation, simulated over 20001 points of the window.
 
-    python tools/fit_derivative_zeros.py gelu -1.5 -0.375 9
+    python tools/fit_derivative_zeros.py silu -2 -0.75 7
     python tools/fit_derivative_zeros.py gelu -1.5 -0.25 18 float64
 """
 import sys
