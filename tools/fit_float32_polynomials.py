@@ -69,14 +69,16 @@ def lawson(basis, target, weight, rounds=60, denominator=None):
     return coef if best is None else best[1]
 
 
-def round_one_at_a_time(names, fit):
-    """Round the coefficients `names` to float32 in order, fitting the ones
-    left again after each: fit(fixed) returns every coefficient, given the
-    fixed ones (a dict)."""
+def fit_rounded(var, target, weight, degrees, rounds=60):
+    """Coefficients of sum c_j var^j ~ target over the powers `degrees`
+    (weighted minimax), rounded to float32 one at a time from the lowest
+    degree up, the higher ones fitted again after each rounding."""
     fixed = {}
-    for name in names:
-        fixed[name] = f32(fit(fixed)[name])
-    return fixed
+    for j in degrees:
+        rest = target - sum(c * var ** i for i, c in fixed.items())
+        basis = np.stack([var ** i for i in degrees if i not in fixed], 1)
+        fixed[j] = f32(lawson(basis, rest, weight, rounds)[0])
+    return [fixed[j] for j in degrees]
 
 
 def gelu():
@@ -87,19 +89,17 @@ def gelu():
     columns = {f"p{j}": z ** j for j in range(2, 6)}
     columns.update({f"q{j}": -m * z ** j for j in range(1, 6)})
 
-    def fit(fixed):
+    c = {}  # the rounded coefficients, one more after each fit
+    for name in p_names + q_names:
         # P - M Q = 0, linear in the coefficients: with p1 = 1/2 and q0 = 1
-        free = [n for n in p_names + q_names if n not in fixed]
-        target = m - 0.5 * z - sum(v * columns[n] for n, v in fixed.items())
+        free = [n for n in p_names + q_names if n not in c]
+        target = m - 0.5 * z - sum(v * columns[n] for n, v in c.items())
         basis = np.stack([columns[n] for n in free], 1)
 
         def q_of(coef):
-            c = dict(fixed, **dict(zip(free, coef)))
-            return np.abs(1 + sum(c[n] * z ** j for j, n in enumerate(q_names, 1)))
-        coef = lawson(basis, target, 1 / m, denominator=q_of) if free else []
-        return {**fixed, **dict(zip(free, coef))}
-
-    c = round_one_at_a_time(p_names + q_names, fit)
+            every = {**c, **dict(zip(free, coef))}
+            return np.abs(1 + sum(every[n] * z ** j for j, n in enumerate(q_names, 1)))
+        c[name] = f32(lawson(basis, target, 1 / m, denominator=q_of)[0])
     p = [0.0, 0.5] + [c[n] for n in p_names]
     q = [1.0] + [c[n] for n in q_names]
     err = np.abs(polyval(z, p) / polyval(z, q) / m - 1).max()
@@ -126,16 +126,7 @@ def gelu():
     root = np.array([float(mp.mpf(v) - z0) for v in zn])  # z - z0, exactly enough
     target = n / root
     weight = np.abs(root) / np.abs(n)
-    r_names = [f"r{j}" for j in range(6)]
-
-    def fit_r(fixed):
-        free = [nm for nm in r_names if nm not in fixed]
-        rest = target - sum(v * zn ** int(nm[1:]) for nm, v in fixed.items())
-        basis = np.stack([zn ** int(nm[1:]) for nm in free], 1)
-        return {**fixed, **dict(zip(free, lawson(basis, rest, weight)))}
-
-    rc = round_one_at_a_time(r_names[1:], lambda fixed: fit_r({"r0": r_at_0, **fixed}))
-    r = [r_at_0] + [rc[nm] for nm in r_names[1:]]
+    r = [r_at_0] + fit_rounded(zn, target - r_at_0, weight, range(1, 6))
     err_n = np.abs(root * polyval(zn, r) / n - 1).max()
     print("M = P / Q; kernel numerator z + z^2 H(z), H = 2 (p2 .. p5); denominator 2^65 Q")
     print("  P (z^1 .. z^5):", [repr(np.float32(v)) for v in p[1:]])
@@ -153,16 +144,7 @@ def exp_halfsq(degree):
     rho = rho[rho != 0]
     f = np.exp(-rho / 2)
     target, weight = (f - 1) / rho, np.abs(rho) / f
-    names = list(range(1, degree + 1))
-
-    def fit(fixed):
-        free = [j for j in names if j not in fixed]
-        rest = target + 0.5 - sum(v * rho ** j for j, v in fixed.items())
-        basis = np.stack([rho ** j for j in free], 1)
-        return {**fixed, **dict(zip(free, lawson(basis, rest, weight)))}
-
-    c = round_one_at_a_time(names, fit)
-    coef = [-0.5] + [c[j] for j in names]
+    coef = [-0.5] + fit_rounded(rho, target + 0.5, weight, range(1, degree + 1))
     return coef, np.abs((1 + rho * polyval(rho, coef)) / f - 1).max()
 
 
@@ -170,16 +152,7 @@ def tanh_small(degree):
     x = np.linspace(1e-4, 0.8, 20000)
     y = x * x
     target, weight = (np.tanh(x) - x) / x ** 3, x ** 3 / np.tanh(x)
-    names = list(range(degree + 1))
-
-    def fit(fixed):
-        free = [j for j in names if j not in fixed]
-        rest = target - sum(v * y ** j for j, v in fixed.items())
-        basis = np.stack([y ** j for j in free], 1)
-        return {**fixed, **dict(zip(free, lawson(basis, rest, weight, rounds=40)))}
-
-    c = round_one_at_a_time(names, fit)
-    coef = [c[j] for j in names]
+    coef = fit_rounded(y, target, weight, range(degree + 1), rounds=40)
     x = np.linspace(1e-6, 0.8, 300001)
     approx = x + x ** 3 * polyval(x * x, coef)
     return coef, np.abs(approx / np.tanh(x) - 1).max()

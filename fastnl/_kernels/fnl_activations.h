@@ -122,11 +122,9 @@ FNL_INLINE float fnl_gelu_f(float x) {
        z is clamped to 15, where the tail is below the subnormals, so that
        an infinite x gives x, or -0.0 at -inf (the limit); NaN passes the
        clamp. */
-    float z = FNL_FABSF(x), s, q, p, tail;
+    float z = FNL_FABSF(x), tail;
     z = z > 15.0f ? 15.0f : z;
-    q = fnl_exp_halfsq_f(z, &s);
-    p = fnl_gelu_num_f(z);
-    tail = FNL_COPYSIGNF(((p + p * q) * s) / fnl_gelu_den_f(z), x);
+    tail = FNL_COPYSIGNF(fnl_gelu_scaled_f(z, fnl_gelu_num_f(z)), x);
     return x < 0 ? tail : x - tail;
 }
 FNL_INLINE float fnl_gelu_backward_f(float g, float x) {
@@ -134,11 +132,9 @@ FNL_INLINE float fnl_gelu_backward_f(float g, float x) {
        x >= 0, T = exp(-z^2/2) N(z) / (2 Q(z)): one exp, one division, and
        the zero of gelu' (x = -0.7517915247) a factor of N (fnl_math.h), so
        no window of its own */
-    float z = FNL_FABSF(x), s, q, n, t;
+    float z = FNL_FABSF(x), t;
     z = z > 15.0f ? 15.0f : z;
-    q = fnl_exp_halfsq_f(z, &s);
-    n = fnl_gelu_slope_num_f(z);
-    t = ((n + n * q) * s) / fnl_gelu_den_f(z);
+    t = fnl_gelu_scaled_f(z, fnl_gelu_slope_num_f(z));
     float r = g * (x < 0 ? t : 1 - t);
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }

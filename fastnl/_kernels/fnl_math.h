@@ -540,7 +540,7 @@ FNL_INLINE double fnl_erf_small_d(double a, double al) {
 
    fnl_exp_halfsq_f: exp(-z^2/2) for z in [0, 15] as 2^-64 s (1 + q),
    returning q, s a normal power of two (2^(k+64), k in [-163, 0]); the
-   callers divide by 2^64 Q (fnl_gelu_den_f), so that a result below
+   kernels divide by 2^65 Q (fnl_gelu_scaled_f), so that a result below
    2^-126 is rounded once, by that division, into the subnormals.
    -z^2/2 = k ln2 + r, with rho = -2r = z^2 + 2k ln2 (the halving folded
    into the polynomial): h + 2k ln2hi is exact (2k ln2hi has 17 bits, and
@@ -609,6 +609,13 @@ FNL_INLINE float fnl_gelu_slope_num_f(float z) {
                   - 1.8747301f) * z
                   - 1.330156f;
     return ((z - 0.75179154f) + 1.211444945855772e-08f) * R;
+}
+/* exp(-z^2/2) n / (2^65 Q(z)) for z in [0, 15], the float32 gelu's tail
+   (n = fnl_gelu_num_f) and its derivative's (n = fnl_gelu_slope_num_f),
+   rounded once, by the division */
+FNL_INLINE float fnl_gelu_scaled_f(float z, float n) {
+    float s, q = fnl_exp_halfsq_f(z, &s);
+    return ((n + n * q) * s) / fnl_gelu_den_f(z);
 }
 
 /* ---------------------------------------------------------------- float32 computed in float64 */
