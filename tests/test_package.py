@@ -145,6 +145,21 @@ def test_bench_runs(capsys):
     assert out.index("ratios:") < out.index("gelu_tanh")
 
 
+def test_bench_worst_line_counts_the_misses():
+    """The worst line counts the cases slower than torch, and of those the
+    ones beyond 1.1 copies: a case within 1.1 copies is at memory speed,
+    one without a copy timed counts as a miss."""
+    from fastnl import bench
+    rows = [dict(op="a", dtype="float32", size=1, fastnl=1.0, torch=2.0, copy=1.0),   # faster
+            dict(op="b", dtype="float32", size=1, fastnl=1.0, torch=0.9, copy=0.95),  # at 1.05 copies
+            dict(op="c", dtype="float32", size=1, fastnl=1.0, torch=0.8, copy=0.5),   # a miss
+            dict(op="d", dtype="float32", size=1, fastnl=1.0, torch=0.5, copy=None)]  # a miss
+    lines = []
+    bench._print_worst(rows, bench._size_label, lines.append)
+    assert lines == ["worst fastnl/torch: 2.00 (d float32 1); fastnl slower in 3 of 4, "
+                     "2 of them beyond 1.1x the copy too\n"]
+
+
 def test_bench_stars_what_torch_saved(torch, capsys, monkeypatch):
     """A backward row whose torch side reads a tensor saved by torch's
     forward is starred, and the table gives its worst without such rows."""
