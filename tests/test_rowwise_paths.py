@@ -215,3 +215,35 @@ def test_small_call_path_has_the_general_paths_bits(name, dtype, rng):
     assert _rowwise.fast_softmax_backward(g[:, :, :3], x, 0, t, log_out, None) is None
     with pytest.raises(np.exceptions.AxisError):
         f(x, axis=3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_glu_small_call_path_has_the_general_paths_bits(dtype, rng):
+    # a plain C-contiguous float array goes to the kernel in one C call
+    # (_rowwise.fast_glu); another layout takes the general path: same bits;
+    # an odd or empty axis, an axis out of range or a 0-d input take the
+    # general path too, which raises or returns the empty result
+    x = (rng.standard_normal((6, 4, 10)) * 4).astype(dtype)
+    x[0, 0, :4] = [np.inf, -np.inf, np.nan, -0.0]
+    before = x.copy()
+    for axis in (0, 1, 2, -1, -3):
+        y = _rowwise.fast_glu(x, axis)
+        assert y is not None and y.flags.c_contiguous and y.dtype == dtype
+        general = fastnl.glu(np.asfortranarray(x), dim=axis)
+        np.testing.assert_array_equal(y, general)
+        np.testing.assert_array_equal(fastnl.glu(x, dim=axis), general)
+        a, b = np.split(x.astype(np.float64), 2, axis=axis)
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.testing.assert_allclose(y, a / (1 + np.exp(-b)), rtol=4 * np.finfo(dtype).eps)
+    np.testing.assert_array_equal(x, before)  # the input is never written
+    odd = x[:, :3]
+    for axis in (3, -4, 1.0, True):
+        assert _rowwise.fast_glu(x, axis) is None
+    assert _rowwise.fast_glu(np.ascontiguousarray(odd), 1) is None
+    assert _rowwise.fast_glu(np.ones((2, 0), dtype), 0) is None
+    assert _rowwise.fast_glu(x.astype(">f8"), 0) is None
+    with pytest.raises(ValueError, match="Halving dimension must be even"):
+        fastnl.glu(np.ascontiguousarray(odd), dim=1)
+    with pytest.raises(np.exceptions.AxisError):
+        fastnl.glu(x, dim=3)
+    assert fastnl.glu(np.ones((2, 0), dtype), dim=0).shape == (1, 0)
