@@ -163,6 +163,24 @@ def test_log_softmax_backward_positive_output():
         np.testing.assert_allclose(got, expected, rtol=4e-7)  # a few float32 roundings
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_softmax_backward_nan_output(dtype):
+    # A NaN in y (of either sign) gives NaN at its place only: the row's sum
+    # is of g, and exp(NaN) is NaN; the row and the tile kernel give the
+    # same bits, and the other places their usual values
+    y = np.log(np.full((3, 5), 0.2, dtype))
+    y[0, 1], y[2, 4] = np.nan, -np.nan
+    g = np.arange(15, dtype=dtype).reshape(3, 5) / 7
+    got = fastnl.log_softmax_backward(g, y, axis=1)
+    tile = fastnl.log_softmax_backward(np.ascontiguousarray(g.T), np.ascontiguousarray(y.T),
+                                       axis=0).T
+    np.testing.assert_array_equal(got, tile)
+    assert np.isnan(got[0, 1]) and np.isnan(got[2, 4]) and np.isfinite(got).sum() == 13
+    clean = fastnl.log_softmax_backward(g, np.log(np.full((3, 5), 0.2, dtype)), axis=1)
+    finite = np.isfinite(got)
+    np.testing.assert_array_equal(got[finite], clean[finite])
+
+
 @pytest.mark.parametrize("name", AXIS_FUNCS)
 def test_axis_out_layouts_and_inputs_untouched(name, rng):
     f = getattr(fastnl, f"{name}_backward")
