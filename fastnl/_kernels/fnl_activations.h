@@ -671,12 +671,18 @@ static inline float fnl_silu_backward_rare_f(float g, float x) {
     return x == -INFINITY ? 0.0f : g * d;
 }
 static inline float fnl_silu_rare_f(float x) { return fnl_x_exp_x_rare_f(x); }
-FNL_INLINE double fnl_silu_d(double x) { return x * fnl_sigmoid_d(x); }
+FNL_INLINE double fnl_silu_d(double x) {
+    /* x (q + c) rounded once, 1.5 ulp (x times sigmoid rounded: 2.8); x
+       clamped in the correction, which is below 2^-1000 there, so that +inf
+       never meets 0 */
+    double c, q = fnl_logistic_split_d(x, fnl_exp_nonpos_normal_d(-FNL_FABS(x)), &c);
+    return fma(x, q, (x > 752.0 ? 752.0 : x) * c);
+}
 FNL_INLINE double fnl_silu_backward_d(double g, double x) {
-    double e = fnl_exp_nonpos_d(-FNL_FABS(x));
+    double e = fnl_exp_nonpos_normal_d(-FNL_FABS(x));
     double q = 1 / (1 + e), eq = e * q;   /* one division, as in float32 */
     double s = x >= 0 ? q : eq;
-    double xc = x > 752.0 ? 752.0 : x;    /* as float32's 88: exp(-752) is 0 */
+    double xc = x > 752.0 ? 752.0 : x;    /* as float32's 88 */
     return g * (s + (xc * eq) * q);
 }
 /* below -708 (and -inf), as float32's below -87: e (1 + x) from e 2^64 */

@@ -95,19 +95,21 @@ FNL_INLINE double fnl_reduce_ln2_d(double x, union fnl_bits_d *kb) {
     return r - k * FNL_LN2LO_D;
 }
 
-/* p = sum r^(j-2) / j! for j = 2..13, so that exp(r) = 1 + r (1 + r p) for
-   |r| <= ln2/2: the Taylor series, whose first term left out,
-   (ln2/2)^14 / 14!, is 4e-18. Estrin's form (pairs joined by r^2, r^4,
-   r^8): five multiplies deep instead of Horner's eleven (the float32
-   polynomial's reason) */
+/* P(r) of exp(r) = 1 + r (1 + r P(r)) for |r| <= ln2/2, float64: degree 10,
+   fitted by Remez's exchange for the relative error of exp
+   (tools/fit_exp.py 10): 2^-60.3 once its coefficients are rounded to
+   doubles, where the Taylor series to degree 13 (one more term, one more
+   FMA) left 4e-18 = 2^-57.8. Estrin's form (pairs joined by r^2, r^4, r^8):
+   four multiplies deep instead of Horner's ten; 3-4% less time than the
+   series in sigmoid and exp (AVX-512). */
 FNL_INLINE double fnl_exp_poly_d(double r) {
     double r2 = r * r, r4 = r2 * r2;
-    return ((0.5 + 0.16666666666666666 * r)                              /* 1/2!, 1/3! */
-            + r2 * (0.041666666666666664 + 0.008333333333333333 * r))     /* 1/4!, 1/5! */
-           + r4 * (((0.001388888888888889 + 0.0001984126984126984 * r)   /* 1/6!, 1/7! */
-                    + r2 * (2.48015873015873e-05 + 2.7557319223985893e-06 * r))  /* 1/8!, 1/9! */
-                   + r4 * ((2.755731922398589e-07 + 2.505210838544172e-08 * r)  /* 1/10!, 1/11! */
-                           + r2 * (2.08767569878681e-09 + 1.6059043836821613e-10 * r)));  /* 1/12!, 1/13! */
+    return ((0.5 + 0.16666666666666682 * r)
+            + r2 * (0.041666666666666095 + 0.008333333333317079 * r))
+           + r4 * (((0.0013888888889114995 + 0.00019841269896268466 * r)
+                    + r2 * (2.4801586927415718e-05 + 2.7557234979714444e-06 * r))
+                   + r4 * ((2.7557581484571474e-07 + 2.5111994963027037e-08 * r)
+                           + r2 * 2.0826660914218275e-09));
 }
 /* exp(r), |r| <= ln2/2, float64, for x = k ln2 + r (k's bits in *kb, as
    above) */
@@ -194,26 +196,41 @@ FNL_INLINE float fnl_exp_nonpos_f(float d) {
 FNL_INLINE float fnl_exp_nonpos_normal_f(float d) {
     return fnl_exp_nonpos_shifted_f(d, -87.0f, 0);
 }
-/* exp(d) 2^64, d <= 0: a normal number down to d = -752 (k >= -1085:
-   2^(k+64) is normal), so that a caller can multiply it by more (gelu_tanh's
-   x) before the one rounding below the normal range (fnl_exp_nonpos_d's
-   product with 2^-64); 0 below -752, where even 2^10 exp(d) rounds to 0 */
-FNL_INLINE double fnl_exp_nonpos_scaled_d(double d) {
+/* exp(max(d, lo)) 2^shift, d <= 0, float64, for constant lo and shift with
+   2^shift exp(lo) a normal number: fnl_exp_d's reduction and polynomial,
+   one clamp (a vector max; NaN fails the compare and stays NaN) and 2^k
+   applied as the normal power of two 2^(k+shift) (exact). The variants
+   below, as float32's fnl_exp_nonpos_shifted_f: */
+FNL_INLINE double fnl_exp_nonpos_shifted_d(double d, double lo, int shift) {
     union fnl_bits_d kb, sb;
-    double p, c = d < -752.0 ? -752.0 : d;
-    p = fnl_exp_reduced_d(c, &kb);
-    sb.i = (int64_t)((uint64_t)(kb.i - (int64_t)FNL_MAGICBITS_D + 64 + 1023) << 52);
-    return d < -752.0 ? 0.0 : p * sb.f;
+    double p = fnl_exp_reduced_d(d < lo ? lo : d, &kb);
+    sb.i = (int64_t)((uint64_t)(kb.i - (int64_t)FNL_MAGICBITS_D + shift + 1023) << 52);
+    return p * sb.f;
+}
+/* exp(d) 2^64: a normal number down to d = -752 (k >= -1085), so that a
+   caller can multiply it by more (gelu_tanh's x) before the one rounding
+   below the normal range (a product with 2^-64); 0 below -752, where even
+   2^10 exp(d) rounds to 0 */
+FNL_INLINE double fnl_exp_nonpos_scaled_d(double d) {
+    return d < -752.0 ? 0.0 : fnl_exp_nonpos_shifted_d(d, -752.0, 64);
 }
 #define FNL_TWO_M64_D 5.42101086242752217004e-20  /* 2^-64 */
-/* exp(d) for d <= 0 only, float64: every exp(-|z|) of the float64
-   activations, and the row-wise kernels' exp(x - max). fnl_exp_d's
-   reduction and polynomial, with one clamp and 2^k applied as 2^(k+64) (a
-   normal power of two: exact) times 2^-64 (results below 2^-1022 round
-   once, to the right subnormal): the same bits as fnl_exp_d, 0.66 -> 0.51
-   ns per element (AVX-512). */
+/* exp(d): every exp(-|z|) of the float64 activations, and the row-wise
+   kernels' exp(x - max). Results below 2^-1022 round once, to the right
+   subnormal, in the product with 2^-64: the same bits as fnl_exp_d, 0.66 ->
+   0.51 ns per element (AVX-512). Clamped at -746, where exp(d) rounds to 0
+   as the product does, rather than 0 selected below -752 as in
+   fnl_exp_nonpos_scaled_d: GCC carries such a select through a caller's
+   arithmetic as masked operations (float64 softplus and logsigmoid took
+   1.36-1.47x the time). */
 FNL_INLINE double fnl_exp_nonpos_d(double d) {
-    return fnl_exp_nonpos_scaled_d(d) * FNL_TWO_M64_D;
+    return fnl_exp_nonpos_shifted_d(d, -746.0, 64) * FNL_TWO_M64_D;
+}
+/* exp(max(d, -708)), normal: silu's loops, whose rare fix-up takes x below
+   -708 (as fnl_exp_nonpos_normal_f is float32's), save the product with
+   2^-64; the same bits as fnl_exp_nonpos_d above -708 */
+FNL_INLINE double fnl_exp_nonpos_normal_d(double d) {
+    return fnl_exp_nonpos_shifted_d(d, -708.0, 0);
 }
 
 /* d = k ln2 + r + re (k's bits in *kb; r and its rounding error re by
@@ -719,9 +736,25 @@ FNL_INLINE float fnl_sigmoid_f(float x) {
     return fnl_logistic_f(x, fnl_exp_nonpos_f(-FNL_FABSF(x)));
 }
 
+/* float64: sigmoid(x) = q + *c, n / (1 + e) with n = 1 or e, e = exp(-|x|)
+   (the caller's: silu's is normal only): 1 + e = d + dl exactly (Fast2Sum,
+   e <= 1), q = n (1 / d), and the correction c = (n - q (d + dl)) / d from
+   the quotient's residual (n - q d exact as an FMA). One division, 1 / d,
+   which the correction reuses (n / d has GCC divide twice, once per value
+   of n). Left is e's own error (0.51 ulp), so that q + c rounded once is
+   within 1.5 ulp, where n / (1 + e) rounded twice reached 2.1 (1 + e's
+   rounding counts up to 1 ulp of the result). Kept as a pair for silu, x q
+   + x c with one rounding. */
+FNL_INLINE double fnl_logistic_split_d(double x, double e, double *c) {
+    double n = x >= 0 ? 1.0 : e;
+    double d = 1 + e, dl = (1 - d) + e;
+    double v = 1 / d, q = n * v;
+    *c = fma(-q, dl, fma(-q, d, n)) * v;
+    return q;
+}
 FNL_INLINE double fnl_sigmoid_d(double x) {
-    double e = fnl_exp_nonpos_d(-FNL_FABS(x));
-    return (x >= 0 ? 1.0 : e) / (1 + e);
+    double c, q = fnl_logistic_split_d(x, fnl_exp_nonpos_d(-FNL_FABS(x)), &c);
+    return q + c;
 }
 
 /* ---------------------------------------------------------------- log(1 + exp(x)) */
