@@ -4,10 +4,10 @@ Activations and their derivatives are evaluated in extended precision
 (``numpy.longdouble``: 64 significant bits on x86-64, 11 more than float64)
 from the mathematical definitions, not from the kernels' forms: where a
 definition cancels (``x - tanh(x)`` near 0) a series takes over, and GELU's
-``erfc`` is float64's ``math.erfc`` with a first-order correction for the
-rounding of its argument. They return longdouble arrays, accurate to about a
-float64 ulp or better (tests/test_reference.py checks them against mpmath at
-the hard points), and the mathematical limit at +-inf.
+``erfc`` is a series below 1 and a continued fraction beyond. They return
+longdouble arrays, accurate to a small fraction of a float64 ulp
+(tests/test_reference.py checks them against mpmath at the hard points), and
+the mathematical limit at +-inf.
 
 Accuracy is measured plainly: ``ulp_error(got, exact)`` is
 ``|got - f(x)| / ulp(f(x))`` in the dtype of `got`, with no allowance for
@@ -83,25 +83,26 @@ def _exp_minus_half_square(x):
 
 
 def _erfc(z, exp_minus_z2):
-    """erfc of a longdouble z, given exp(-z^2) accurately. Below 20:
-    math.erfc at zh = float64(z), corrected to first order for zl = z - zh
-    (erfc' = -2/sqrt(pi) exp(-z^2); the second order is (z zl)^2 relative),
-    accurate to about a float64 ulp (math.erfc's own error). From 20 on,
-    where erfc nears float64's smallest normal number: the asymptotic series
-    exp(-z^2) / (z sqrt(pi)) (1 - 1/(2z^2) + 3/(2z^2)^2 - ...) in longdouble,
-    whose terms shrink by (2k - 1) / (2z^2) <= 1/25 each."""
-    zh = z.astype(np.float64)
-    zl = np.where(np.isfinite(z), z - zh.astype(L), L(0))
-    base = np.frompyfunc(math.erfc, 1, 1)(zh).astype(np.float64).astype(L)
-    near = base - zl * _TWO_OVER_SQRT_PI * np.exp(-zh.astype(L) ** 2)
-    big = np.maximum(z, L(20))
-    w = 1 / (2 * big * big)
-    series, term = L(1), L(1)
-    for k in range(1, 14):
-        term = -term * (2 * k - 1) * w
+    """erfc of a longdouble z, given exp(-z^2) accurately, within 2^-59 of
+    it (against mpmath, tests/test_reference.py): for |z| < 1, 1 - erf(|z|)
+    with erf(a) = 2/sqrt(pi) exp(-a^2) sum_n (2a^2)^n a / (2n + 1)!!, whose
+    terms are all positive (1 - erf loses at most 3 bits there); from 1 on,
+    Laplace's continued fraction erfc(a) = exp(-a^2) / sqrt(pi) /
+    (a + (1/2) / (a + 1 / (a + (3/2) / (a + ...)))), 250 levels deep (2^-64
+    at a = 1, fewer levels serve larger a); erfc(-a) = 2 - erfc(a)."""
+    a = np.abs(z)
+    term = series = a
+    for n in range(1, 25):  # a term is below 2^-63 of the sum from n = 20 on (a < 1)
+        term = term * (2 * a * a) / (2 * n + 1)
         series = series + term
-    far = exp_minus_z2 / (big * _SQRT_PI) * series
-    return np.where(z >= 20, far, near)
+    inside = 1 - _TWO_OVER_SQRT_PI * exp_minus_z2 * series
+    b = np.maximum(a, L(1))
+    fraction = b
+    for n in range(250, 0, -1):
+        fraction = b + L(n) / 2 / fraction
+    beyond = exp_minus_z2 / (_SQRT_PI * fraction)
+    e = np.where(a < 1, inside, beyond)
+    return np.where(z < 0, 2 - e, e)
 
 
 def _normal_cdf(x):
@@ -526,16 +527,15 @@ TOLERANCE = {
         # where marked, found by the exhaustive float32 run's float64 checks
         # (one input in 251 against the extended reference)
         "softplus": (2.2, _COMPOSED),
-        "gelu": (5.0, "erfcx(a) is a polynomial of degree 21 whose Horner roundings reach "
-                      "2.7 ulp, and three roundings follow: 3.6 ulp against mpmath "
-                      "(tests/test_activation_gradients.py), 4.75 at x = -1.844 against this "
-                      "reference, whose math.erfc adds up to 1.5"),
+        "gelu": (3.2, "erfcx(a) is a polynomial of degree 21 whose Horner roundings reach "
+                      "2 ulp, exp(-a^2)'s error and the one rounding of x/2 times erfc "
+                      "follow (2.95 at x = -1.375)"),
         "selu_derivative": (2.7, _COMPOSED + " (2.67 at x = -70.582)"),
-        "gelu_derivative": (3.0e5, "the reference's own error next to the zero x = -0.7518: "
-                            "its Phi(x) (float64's erfc, corrected) and x phi(x) cancel in long "
-                            "double (5.0e4 at the sweep's point next to it, 6.5e4 at a float32 "
-                            "one); against mpmath the kernel's window [-1.5, -0.25] is within "
-                            "1.81 ulp (tests/test_activation_gradients.py), 2.25 beyond it"),
+        "gelu_derivative": (2.0e4, "the reference's own error next to the zero x = -0.7518: "
+                            "its Phi(x) and x phi(x) cancel in long double (190 at the sweep's "
+                            "point next to it, 1.2e4 at the nearest float32); against mpmath "
+                            "the kernel's window [-1.5, -0.25] is within 1.81 ulp "
+                            "(tests/test_activation_gradients.py), 2.25 beyond it"),
         "gelu_tanh_derivative": (2.7e5, "the reference's own error next to the zero "
                                  "x = -0.7525, where its two terms cancel in long double; "
                                  "against mpmath the kernel's window [-1.5, -0.375] is within "

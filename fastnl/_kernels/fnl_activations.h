@@ -158,11 +158,13 @@ FNL_INLINE double fnl_gelu_arg_d(double x, double *yl) {
 /* The float64 gelu and its derivative take Phi(-|x|) = erfc(a) / 2, a =
    |x|/sqrt2, from the same blocks: a and in *al what its rounding lost
    (fnl_gelu_arg_d), exp(-a^2) = s1 s2 (1 + m) (fnl_exp_negsq_d), and the
-   result erfc(a + al) / (s1 s2) = R + R m, R = erfcx(a + al) for a >= 0.5
-   (fnl_erfc_scaled_d), rounded once where it meets x. Beyond
+   result erfc(a + al) / (s1 s2) = (R + Rl)(1 + m) as E + *lo, R + Rl =
+   erfcx(a + al) for a >= 0.5 (fnl_erfc_scaled_d), rounded once where it
+   meets x (the derivative takes E alone). Beyond
    a = 28, where erfc(a) is below the subnormals, a is clamped, al dropped
    and s1 set to 0. */
-FNL_INLINE double fnl_gelu_tail_d(double x, double *a, double *al, double *s1, double *s2, double *m) {
+FNL_INLINE double fnl_gelu_tail_d(double x, double *a, double *al, double *s1, double *s2,
+                                  double *m, double *lo) {
     double yl, y = fnl_gelu_arg_d(x, &yl);
     double z = FNL_FABS(y);
     int beyond = z > 28.0;
@@ -170,20 +172,24 @@ FNL_INLINE double fnl_gelu_tail_d(double x, double *a, double *al, double *s1, d
     *a = beyond ? 28.0 : z;
     *m = fnl_exp_negsq_d(*a, s1, s2);
     *s1 = beyond ? 0.0 : *s1;
-    double R = fnl_erfc_scaled_d(*a < 0.5 ? 0.5 : *a, *al);
-    return fma(R, *m, R);
+    double Rl, R = fnl_erfc_scaled_d(*a < 0.5 ? 0.5 : *a, *al, &Rl);
+    /* E + lo by Fast2Sum; Rl m counts, as Rl reaches 100 ulp of R */
+    double w = fma(R, *m, fma(Rl, *m, Rl)), E = R + w;
+    *lo = (R - E) + w;
+    return E;
 }
 /* x < 0: x Phi(-|x|) = (x/2) erfc(a); x >= 0: x minus that; a < 0.5:
    (x/2)(1 + sign(x) erf(a)), one rounding (an FMA), its sign x's (the
-   rounding of -0.0 + 0.0 would give +0.0). Against mpmath: 3.6 ulp in
-   [-8, 8], most of it R's Horner roundings. Cephes' erfc, 1 - a T(a^2)/U(a^2)
+   rounding of -0.0 + 0.0 would give +0.0). x/2 times erfc(a) / (s1 s2)
+   = E + El (fnl_gelu_tail_d) rounded once: 2.95 ulp in [-8, 8], most of it
+   R's Horner roundings (4.2 rounded three times). Cephes' erfc, 1 - a T(a^2)/U(a^2)
    below a = 1, reached 13.8 where it cancels (x = -1.36) and took 20% less
    time; both are below torch's. NaN gives NaN; limits +inf and -0.0; below
    -8 the loops take fnl_gelu_rare_d. */
 FNL_INLINE double fnl_gelu_d(double x) {
-    double a, al, s1, s2, m, E = fnl_gelu_tail_d(x, &a, &al, &s1, &s2, &m);
+    double a, al, s1, s2, m, El, E = fnl_gelu_tail_d(x, &a, &al, &s1, &s2, &m, &El);
     double hx = 0.5 * x;
-    double tail = ((hx * E) * s1) * s2;
+    double tail = (fma(hx, E, hx * El) * s1) * s2;
     double small = FNL_COPYSIGN(fma(hx, FNL_COPYSIGN(fnl_erf_small_d(a, al), x), hx), x);
     double r = a < 0.5 ? small : (x < 0 ? tail : x - tail);
     return FNL_FABS(x) == INFINITY ? (x > 0 ? x : -0.0) : r;
@@ -198,7 +204,7 @@ FNL_INLINE double fnl_gelu_backward_d(double g, double x) {
        Against long double, outside the zero's window: 2.25 ulp in [-8, 8]
        and 2.2 below -8 (Cephes' rationals, their exp and a second exp for
        phi: 5.3 and 15.9), 0.54 near 0 (1.26), in 8-22% less time. */
-    double a, al, s1, s2, m, E = fnl_gelu_tail_d(x, &a, &al, &s1, &s2, &m);
+    double a, al, s1, s2, m, El, E = fnl_gelu_tail_d(x, &a, &al, &s1, &s2, &m, &El);
     /* x / sqrt(2 pi) = xc + xcl exactly (to 2^-106), so that x phi(x) is
        rounded only where it meets Phi */
     const double c = 0.3989422804014327, c_lo = -2.49232720227773e-17;
