@@ -83,13 +83,15 @@ def _exp_minus_half_square(x):
 
 
 def _erfc(z, exp_minus_z2):
-    """erfc of a longdouble z, given exp(-z^2) accurately, within 2^-59 of
-    it (against mpmath, tests/test_reference.py): for |z| < 1, 1 - erf(|z|)
+    """erfc of a longdouble z, given exp(-z^2) accurately: within 2^-59.7
+    of mpmath's over [-6, 27] (3300 points; tests/test_reference.py holds
+    gelu to 2^-56 at its hard points). For |z| < 1, 1 - erf(|z|)
     with erf(a) = 2/sqrt(pi) exp(-a^2) sum_n (2a^2)^n a / (2n + 1)!!, whose
     terms are all positive (1 - erf loses at most 3 bits there); from 1 on,
     Laplace's continued fraction erfc(a) = exp(-a^2) / sqrt(pi) /
-    (a + (1/2) / (a + 1 / (a + (3/2) / (a + ...)))), 250 levels deep (2^-64
-    at a = 1, fewer levels serve larger a); erfc(-a) = 2 - erfc(a)."""
+    (a + (1/2) / (a + 1 / (a + (3/2) / (a + ...)))), 250 levels deep (at
+    a = 1, where it converges slowest, 120 levels left 2^-41 and 250 below
+    the series' error); erfc(-a) = 2 - erfc(a)."""
     a = np.abs(z)
     term = series = a
     for n in range(1, 25):  # a term is below 2^-63 of the sum from n = 20 on (a < 1)
