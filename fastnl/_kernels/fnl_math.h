@@ -99,7 +99,7 @@ FNL_INLINE double fnl_reduce_ln2_d(double x, union fnl_bits_d *kb) {
    fitted by Remez's exchange for the relative error of exp
    (tools/fit_exp.py 10): 2^-60.3 once its coefficients are rounded to
    doubles, where the Taylor series to degree 13 (one more term, one more
-   FMA) left 4e-18 = 2^-57.8. Estrin's form (pairs joined by r^2, r^4, r^8):
+   FMA) left 4e-18 = 2^-57.8. Estrin's form (pairs joined by r^2 and r^4):
    four multiplies deep instead of Horner's ten; 3-4% less time than the
    series in sigmoid and exp (AVX-512). */
 FNL_INLINE double fnl_exp_poly_d(double r) {
@@ -748,7 +748,10 @@ FNL_INLINE float fnl_sigmoid_f(float x) {
    of n). Left is e's own error (0.51 ulp), so that q + c rounded once is
    within 1.5 ulp, where n / (1 + e) rounded twice reached 2.1 (1 + e's
    rounding counts up to 1 ulp of the result). Kept as a pair for silu, x q
-   + x c with one rounding. */
+   + x c with one rounding. fnl_logistic_scaled_d is the same correction
+   with e itself a pair (within 2^-56, for tanh and gelu_tanh, which need
+   the last bits): a sigmoid built on it took 1.45-1.5x the plain form's
+   time, this one 1.16x. */
 FNL_INLINE double fnl_logistic_split_d(double x, double e, double *c) {
     double n = x >= 0 ? 1.0 : e;
     double d = 1 + e, dl = (1 - d) + e;
