@@ -354,9 +354,7 @@ def test_float64_gelu_against_mpmath():
 
 
 def test_float64_gelu_derivative_away_from_its_zero_against_mpmath():
-    # Outside the zero's window the reference is accurate but the sweep's
-    # tolerance is the window's (the reference's error at the zero), so the
-    # rest of the range is held here: Phi(x) + x phi(x) from one exp and
+    # Outside the zero's window, against mpmath: Phi(x) + x phi(x) from one exp and
     # erfcx's polynomial, measured at 2.25 ulp against long double on 2e6
     # points of [-8, 8] and 2.2 on [-40, -8] (Cephes' form, before: 5.3
     # and 15.9).
@@ -384,9 +382,8 @@ def test_float64_gelu_tanh_derivative_in_its_tail_against_mpmath():
 
 @pytest.mark.parametrize("name", sorted(ZERO_WINDOWS))
 def test_float64_derivative_at_its_zero_against_mpmath(name):
-    # The long double reference cancels at the zero (its measured error there
-    # is its own), so each window is checked at 50 digits: random points
-    # across it, the 201 doubles nearest the zero, and its ends. The kernels'
+    # Each window at 50 digits, independently of the longdouble reference:
+    # random points across it, the 201 doubles nearest the zero, and its ends. The kernels'
     # polynomials were simulated at 1.73-1.78 ulp; the plain forms were up to
     # 1548 (gelu), 10^15 (gelu_tanh: its absolute error next to a zero) and
     # 3758 (mish) ulp off.

@@ -3,9 +3,9 @@ functions are hard: tails, cancellations near 0, the zeros of the derivatives.
 
 The reference is what every accuracy test measures against, so it must be far
 better than the kernels it judges: within 2^-56 relative (1/16 of a float64
-ulp: a few dozen longdouble roundings) where it is computed in longdouble (next
-to the zeros of the derivatives, 2^-56 absolute: their terms, about 0.5 in
-size, cancel there), and
+ulp: a few dozen longdouble roundings) where it is computed in longdouble, the
+zeros of the derivatives included (there it is written with the zero as a
+factor: the doubles and floats nearest the zeros are checked), and
 within 1.5 float64 ulp for GELU's exact form above -28, whose erfc is
 float64's math.erfc corrected for the rounding of its argument (so the float64
 tolerances of gelu include one ulp for the reference), and within half a
@@ -64,10 +64,24 @@ MP = {
 
 TAILS = np.concatenate([-np.geomspace(1, 1000, 60), np.geomspace(1e-12, 1, 25),
                         -np.geomspace(1e-12, 1, 25), np.geomspace(1, 800, 30)])
-ZEROS = {"gelu": -0.7517915877, "gelu_tanh": -0.7524614, "silu": -1.2784645428,
-         "mish": -1.1924212, "hardswish": -1.5}  # of the derivatives
-POINTS = {name: np.concatenate([TAILS, ZEROS[name] + np.linspace(-1e-4, 1e-4, 9)])
-          if name in ZEROS else TAILS for name in MP}
+ZEROS = {"gelu": -0.7517915246935645, "gelu_tanh": -0.7524614220710163,
+         "silu": -1.2784645427610738, "mish": -1.1924312145154952,
+         "hardswish": -1.5}  # of the derivatives, to the nearest double
+
+
+def _around_zero(x0):
+    """The doubles and floats nearest x0, steps out to 10^-4, and the edges
+    of the reference's near-zero forms (1/4 away)."""
+    x0_32 = np.float32(x0)
+    floats = np.array([np.nextafter(x0_32, np.float32(-2)), x0_32, np.nextafter(x0_32, np.float32(0))])
+    steps = np.geomspace(1e-15, 1e-4, 12)
+    return np.concatenate([x0 + np.arange(-3, 4) * np.spacing(x0), floats.astype(np.float64),
+                           x0 + steps, x0 - steps, x0 + np.array([-0.2500001, -0.2499999, 0.2499999,
+                                                                  0.2500001])])
+
+
+POINTS = {name: np.concatenate([TAILS, _around_zero(ZEROS[name])]) if name in ZEROS else TAILS
+          for name in MP}
 
 
 @pytest.mark.parametrize("derivative", [False, True], ids=["f", "f'"])
@@ -88,7 +102,5 @@ def test_reference_against_mpmath(name, derivative):
                 continue
             got_mp = mpmath.mpf(np.format_float_scientific(gi, unique=True))  # exact
             rel = abs((got_mp - want) / want)
-            if derivative and name in ZEROS and abs(xi - ZEROS[name]) < 1e-3:
-                rel = abs(got_mp - want)  # the terms, of size ~0.5, cancel: absolute
             assert rel <= bound, f"{name}{' derivative' if derivative else ''}({xi!r}): " \
                                  f"relative error {float(rel):.3g}"
