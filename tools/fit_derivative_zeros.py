@@ -19,6 +19,9 @@ type, of the kernel's evaluation, simulated over 20001 points of the window.
 
     python tools/fit_derivative_zeros.py silu -2 -0.75 7
     python tools/fit_derivative_zeros.py gelu -1.5 -0.25 18 float64
+
+With ``--reference`` it prints instead each zero as a longdouble head and
+tail, the entries of fastnl/_reference.py's _DERIVATIVE_ZEROS.
 """
 import sys
 
@@ -80,7 +83,21 @@ def fit(name, a, b, degree, dtype=np.float32):
     return x0, hi, lo, c, cs, worst, where
 
 
-if __name__ == "__main__":
+def reference_zeros():
+    """x0 = hi + lo for every derivative: hi the longdouble nearest x0, lo the
+    rest (mpmath at 50 digits), as _reference.py's literals."""
+    for name, f in DERIVATIVES.items():
+        x0 = mp.findroot(f, GUESS[name])
+        hi = np.longdouble(mp.nstr(x0, 30))
+        n, d = hi.as_integer_ratio()
+        lo = x0 - mp.mpf(n) / d
+        print(f'    "{name}": (L("{np.format_float_positional(hi, unique=True)}"), '
+              f'L("{mp.nstr(lo, 20)}")),')
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--reference"]:
+    reference_zeros()
+elif __name__ == "__main__":
     name, a, b, degree = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
     dtype = np.dtype(sys.argv[5] if len(sys.argv) > 5 else "float32").type
     x0, hi, lo, c, cs, worst, where = fit(name, a, b, degree, dtype)
