@@ -702,16 +702,17 @@ static inline double fnl_silu_rare_d(double x) { return fnl_x_exp_x_rare_d(x); }
 /* x tanh(softplus(x)), tanh(log1p(e)) = t / (t + 2), t = e (e + 2),
    e = exp(x): exact form, no cancellation; 1 to float64's precision beyond
    100. x below -708 (and -inf) go to fnl_mish_rare.
-   Derivative: tanh(sp) + x sigmoid(x) sech^2(sp), sp = log1p(e):
-   tanh(sp) = t / q, sech^2(sp) = 4 w^2 / q^2, w = 1 + e, q = t + 2; 1
+   Derivative: tanh(sp) + x sigmoid(x) sech^2(sp), sp = log1p(e); 1
    beyond the same bound. */
-FNL_INLINE double fnl_mish_d(double x) {
-    /* t / (t + 2) = N / D in w = exp(-|x|) <= 1 (hi + lo): x <= 0, N = 2w +
-       w^2, D = N + 2; x > 0, N = 1 + 2w, D = N + 2w^2; each sum's rounding
-       kept (Fast2Sum, Knuth's two-sum for 1 + 2w), the quotient corrected
-       by its residual, and x times it rounded once (an FMA): 0.7 ulp (the
-       plain x (t / (t + 2)) in e = exp(x), rounded five times: 4.1) */
-    double wl, w = fnl_exp_nonpos_hilo_scaled_d(-FNL_FABS(x), &wl) * FNL_TWO_M64_D;
+/* tanh(softplus(x)) = t / (t + 2) = N / D in w = exp(-|x|) <= 1 (hi + lo):
+   x <= 0, N = 2w + w^2, D = N + 2; x > 0, N = 1 + 2w, D = N + 2w^2; each
+   sum's rounding kept (Fast2Sum, Knuth's two-sum for 1 + 2w), so N and D
+   are pairs (and w^2, which the derivative needs too) */
+struct fnl_mish_parts { double w, wl, w2, w2l, n, nl, d, dl; };
+FNL_INLINE struct fnl_mish_parts fnl_mish_parts_d(double x) {
+    struct fnl_mish_parts m;
+    double w, wl;
+    w = fnl_exp_nonpos_hilo_scaled_d(-FNL_FABS(x), &wl) * FNL_TWO_M64_D;
     wl *= FNL_TWO_M64_D;
     double w2 = w * w, w2l = fma(w, w, -w2) + 2 * w * wl;
     /* x <= 0 */
@@ -720,26 +721,26 @@ FNL_INLINE double fnl_mish_d(double x) {
     /* x > 0 */
     double np = 1 + 2 * w, v = np - 1, npl = ((1 - (np - v)) + (2 * w - v)) + 2 * wl;
     double dp = np + 2 * w2, dpl = ((np - dp) + 2 * w2) + (npl + 2 * w2l);
-    double n = x > 0 ? np : nn, nl = x > 0 ? npl : nnl;
-    double d = x > 0 ? dp : dn, dl = x > 0 ? dpl : dnl;
-    double q = n / d, c = (fma(-q, d, n) + (nl - q * dl)) / d;
+    m.w = w; m.wl = wl; m.w2 = w2; m.w2l = w2l;
+    m.n = x > 0 ? np : nn; m.nl = x > 0 ? npl : nnl;
+    m.d = x > 0 ? dp : dn; m.dl = x > 0 ? dpl : dnl;
+    return m;
+}
+FNL_INLINE double fnl_mish_d(double x) {
+    /* N / D corrected by its residual, and x times it rounded once (an
+       FMA): 0.7 ulp (the plain x (t / (t + 2)) in e = exp(x), rounded five
+       times: 4.1) */
+    struct fnl_mish_parts m = fnl_mish_parts_d(x);
+    double q = m.n / m.d, c = (fma(-q, m.d, m.n) + (m.nl - q * m.dl)) / m.d;
     double r = fma(x, q, x * c);
     return x > 100.0 ? x : r;
 }
-FNL_INLINE double fnl_mish_backward_d(double g, double x) {
-    double e = fnl_exp_d(x);
-    double w = 1 + e;
-    double t = e * (e + 2);
-    double q = t + 2;
-    /* below -708, where e is subnormal: mish' = e (1 + x) to double
-       precision (t / q = e, w = 1, q = 2), as silu's, from e 2^64 */
-    double tail = (fnl_exp_nonpos_scaled_d(x < 0 ? x : 0.0) * (1 + x)) * FNL_TWO_M64_D;
-    /* Near the zero x0 = -1.1924312145154952 of mish', where tanh(sp) and
-       x s sech^2(sp) cancel (3758 ulp against mpmath at the zero), in the
-       window [-2, -0.75]: as gelu's, mish' = (x - X0) K(u) - C, X0 the
-       double nearest x0, u = x + 1.375, K of degree 18
-       (tools/fit_derivative_zeros.py mish -2 -0.75 18 float64; 1.73 ulp
-       simulated). x - X0 is exact in the window. */
+/* Near the zero x0 = -1.1924312145154952 of mish', where tanh(sp) and
+   x s sech^2(sp) cancel, in the window [-2, -0.75]: as gelu's, mish' =
+   (x - X0) K(u) - C, X0 the double nearest x0, u = x + 1.375, K of degree
+   18 (tools/fit_derivative_zeros.py mish -2 -0.75 18 float64; 1.73 ulp
+   simulated). x - X0 is exact in the window. */
+FNL_INLINE double fnl_mish_slope_near_zero_d(double x) {
     double th = x + 1.1924312145154952, u = x + 1.375;
     double k = (((((((((((((((((-9.570386748956759e-09
         * u - 2.814556731105925e-08)
@@ -760,21 +761,55 @@ FNL_INLINE double fnl_mish_backward_d(double g, double x) {
         * u + 0.050065555061033835)
         * u + 0.18776742959656478)
         * u + 0.23107371876305657;
-    double near = th * k + 1.2942924190978498e-17;
-    double plain = t / q + x * (e / w) * (4 * w * w / (q * q));
-    double r = g * (x < -708.0 ? tail : (x >= -2.0 && x <= -0.75) ? near : plain);
+    return th * k + 1.2942924190978498e-17;
+}
+FNL_INLINE double fnl_mish_backward_d(double g, double x) {
+    /* N / D + 4 x M / D^2 (the forward's pairs; e = exp(x), x s(x) sech^2(sp)
+       = 4 x e (1 + e) / (e^2 + 2e + 2)^2, in w: M = w (1 + w) for x <= 0,
+       w^2 (1 + w) for x > 0), each quotient corrected by its residual with
+       one division, 1 / D, and the two terms added exactly (Knuth's
+       two-sum: they cancel for x < 0): 1.04 ulp at most beyond 0.002 of
+       the zero (3 x 10^6 points of [-40, 40]), where tanh(sp) + x s(x)
+       sech^2(sp), rounded in turn, reached 9.9 (x = -2.17); 1.8 times its
+       time */
+    struct fnl_mish_parts m = fnl_mish_parts_d(x);
+    double v = 1 / m.d, q = m.n * v, c = (fma(-q, m.d, m.n) + (m.nl - q * m.dl)) * v;
+    double mn = m.w + m.w2, mnl = ((m.w - mn) + m.w2) + (m.wl + m.w2l);  /* Fast2Sum, w >= w^2 */
+    double mm = x > 0 ? fma(m.w2, m.w, m.w2) : mn, mml = x > 0 ? 0.0 : mnl;
+    double xc = x > 100.0 ? 100.0 : x;  /* beyond, the result is 1; inf would meet w = 0 */
+    double xm = 4 * (xc * mm), xml = 4 * (fma(xc, mm, -(xc * mm)) + xc * mml);
+    double dd = m.d * m.d, ddl = fma(m.d, m.d, -dd) + 2 * m.d * m.dl;
+    double vv = v * v, b = xm * vv, cb = (fma(-b, dd, xm) + (xml - b * ddl)) * vv;
+    double sh = q + b, sv = sh - q, sl = (q - (sh - sv)) + (b - sv);
+    double plain = sh + (sl + (c + cb));
+    /* below -708, where e is subnormal: mish' = e (1 + x) to double
+       precision (N / D = w, D = 2), as silu's, from e 2^64 */
+    double tail = (fnl_exp_nonpos_scaled_d(x < 0 ? x : 0.0) * (1 + x)) * FNL_TWO_M64_D;
+    /* within 0.002 of the zero, where even these pairs leave more than an
+       ulp (their 2^-56 against a result that vanishes), the polynomial */
+    double near = fnl_mish_slope_near_zero_d(x);
+    double r = g * (x < -708.0 ? tail : FNL_FABS(x + 1.1924312145154952) < 0.002 ? near : plain);
     r = x == -INFINITY ? 0.0 : r;
     return x > 100.0 ? g : r;
 }
 static inline double fnl_mish_rare_d(double x) { return fnl_x_exp_x_rare_d(x); }
 /* float32 in float64, rounded once: within 1/2 ulp but for double
-   rounding, the derivative next to its zero x0 = -1.19243 and below -87
-   included (float32's own exp, products and quotient cost 3.9 ulp, 51 below
-   -87 where exp(x) is subnormal, and a zero-window polynomial), and with
-   torch's mish several times slower, the time is there to spend. */
+   rounding, the derivative next to its zero and below -87 included
+   (float32's own exp, products and quotient cost 3.9 ulp, 51 below -87
+   where exp(x) is subnormal), and with torch's mish several times slower,
+   the time is there to spend. The derivative takes the plain form in e =
+   exp(x), tanh(sp) + x s(x) sech^2(sp) = t / q + x (e / w) (4 w^2 / q^2),
+   t = e (e + 2), q = t + 2, w = 1 + e, and the polynomial in [-2, -0.75]:
+   its 10 float64 ulp are far below a float32 ulp, at half the float64
+   form's time (which would put it at 1.3 times torch's). */
 FNL_INLINE float fnl_mish_f(float x) { return (float)fnl_mish_d(x); }
 FNL_INLINE float fnl_mish_backward_f(float g, float x) {
-    return (float)fnl_mish_backward_d(g, x);
+    double xd = x, e = fnl_exp_d(xd), w = 1 + e, t = e * (e + 2), q = t + 2;
+    double tail = (fnl_exp_nonpos_scaled_d(x < 0 ? xd : 0.0) * (1 + xd)) * FNL_TWO_M64_D;
+    double plain = t / q + xd * (e / w) * (4 * w * w / (q * q));
+    double r = g * (x < -708.0f ? tail : (x >= -2.0f && x <= -0.75f) ? fnl_mish_slope_near_zero_d(xd) : plain);
+    r = x == -INFINITY ? 0.0 : r;
+    return (float)(x > 100.0f ? g : r);
 }
 static inline float fnl_mish_rare_f(float x) { return fnl_x_exp_x_rare_f(x); }
 
