@@ -296,8 +296,9 @@ _NEAR_ZERO = 0.25
 
 
 def _near_zero(name, x, far, near):
-    """far(x), but near(x, h, x0) within _NEAR_ZERO of the zero x0 of `name`'s
-    derivative (x0 the longdouble head; h is x - x0 to longdouble's precision)."""
+    """The derivative `far` (as written), but near(x, h, x0) within _NEAR_ZERO
+    of the zero x0 of `name`'s derivative (x0 the longdouble head; h is x - x0
+    to longdouble's precision)."""
     hi, lo = _DERIVATIVE_ZEROS[name]
     h = (x - hi) - lo
     inside = np.abs(h) < _NEAR_ZERO
@@ -310,7 +311,7 @@ def _gelu_slope_coefficients(n):
     g(t), g(t) = exp(-x0 t - t^2 / 2) = sum c_k t^k ((k + 1) c_(k+1) = -x0 c_k
     - c_(k-1)), Phi(x) - Phi(x0) = phi(x0) sum c_k h^(k+1) / (k + 1) and
     x phi(x) - x0 phi(x0) = phi(x0) (x0 (g(h) - 1) + h g(h)); gelu'(x0) = 0.
-    At |h| = 1/4 the terms fall below 2^-70 of the sum from k = 20 on."""
+    At |h| = 1/4 the terms of degree 21 and beyond are below 2^-72 of the sum."""
     x0 = _DERIVATIVE_ZEROS["gelu"][0]
     c = [L(1), -x0]
     for k in range(1, n + 1):
