@@ -162,6 +162,22 @@ def test_subnormal_inputs(name, params, dtype):
         assert got[0] == tiny
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hardsigmoid_and_hardswish_round_once(dtype):
+    """(x + 3) / 6 and x (x + 3) / 6 from the exact sum and product, divided
+    by 6 with one correction step: within half an ulp but for a near-tie
+    (0.5005 at most on 3e6 float64 points; float32 is exact on every input,
+    the accuracy table). Rounded twice (float64 hardsigmoid) and three times
+    (float64 hardswish, x (c / 6)) they reached 1.0 and 1.78."""
+    rng = np.random.default_rng(19)
+    x = np.concatenate([rng.uniform(-3, 3, 20000), np.linspace(-3, 3, 6001),
+                        [np.nextafter(-3, 0), np.nextafter(3, 0), -1.5, 1e-300]]).astype(dtype)
+    for name in ("hardsigmoid", "hardswish"):
+        got = getattr(fastnl, name)(x)
+        err = reference.ulp_error(got, reference.exact(name, x))
+        assert err.max() <= 0.51, (name, x[np.argmax(err)], err.max())
+
+
 # ---------------------------------------------------------------- prelu, rrelu
 
 @pytest.mark.parametrize("shape", [(), (5,), (4, 3), (2, 3, 4, 5), (2, 3, 0)])

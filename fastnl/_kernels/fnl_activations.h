@@ -814,24 +814,20 @@ FNL_INLINE float fnl_mish_backward_f(float g, float x) {
 static inline float fnl_mish_rare_f(float x) { return fnl_x_exp_x_rare_f(x); }
 
 /* ---------------------------------------------------------------- hardsigmoid */
-FNL_INLINE double fnl_hardsigmoid_d(double x) {
-    double v = x + 3;
-    v = v < 0 ? 0.0 : v;
-    v = v > 6 ? 6.0 : v;
-    return v / 6;
-}
-FNL_INLINE double fnl_hardsigmoid_backward_d(double g, double x) {
-    return x > -3 ? (x < 3 ? g / 6 : 0.0) : 0.0;
-}
-/* float32 hardsigmoid and hardswish: x + 3 = v + *lo exactly (Fast2Sum:
-   |x| < 3 wherever the result is not clamped) */
+/* x + 3 = v + *lo exactly (Fast2Sum: |x| < 3 wherever the result is not
+   clamped) */
 FNL_INLINE float fnl_x_plus_3_f(float x, float *lo) {
     float v = x + 3;
     *lo = x - (v - 3);
     return v;
 }
-/* n / 6 of n = nh + nl (|nl| <= ulp(nh) / 2), rounded once but for a
-   second-order term: y = nh (1/6), within an ulp, then its residual
+FNL_INLINE double fnl_x_plus_3_d(double x, double *lo) {
+    double v = x + 3;
+    *lo = x - (v - 3);
+    return v;
+}
+/* n / 6 of a finite n = nh + nl (|nl| <= ulp(nh) / 2), rounded once but
+   for a second-order term: y = nh (1/6), within an ulp, then its residual
    6 y - n (exact: an FMA, less the small nl) / 6 taken off. No division
    (a vector division is slower than the two FMAs). Written as y - d, not
    y + (-d), so that y = -0.0 (n = -0.0, nl = +0.0) stays -0.0 */
@@ -839,29 +835,38 @@ FNL_INLINE float fnl_div6_f(float nh, float nl) {
     float y = nh * (1.0f / 6);
     return __builtin_fmaf(-(__builtin_fmaf(6.0f, y, -nh) - nl), 1.0f / 6, y);
 }
-/* float32: (x + 3) / 6 from the exact x + 3, rounded once but for the
-   correction's rounding (x + 3, then / 6, each rounded, reached 1 ulp) */
+FNL_INLINE double fnl_div6_d(double nh, double nl) {
+    double y = nh * (1.0 / 6);
+    return fma(-(fma(6.0, y, -nh) - nl), 1.0 / 6, y);
+}
+/* (x + 3) / 6 from the exact x + 3, rounded once but for the correction's
+   rounding (x + 3, then / 6, each rounded, reached 1 ulp) */
 FNL_INLINE float fnl_hardsigmoid_f(float x) {
     float vl, v = fnl_x_plus_3_f(x, &vl);
     float r = fnl_div6_f(v, vl);
     r = x <= -3 ? 0.0f : r;
     return x >= 3 ? 1.0f : r;
 }
+FNL_INLINE double fnl_hardsigmoid_d(double x) {
+    double vl, v = fnl_x_plus_3_d(x, &vl);
+    double r = fnl_div6_d(v, vl);
+    r = x <= -3 ? 0.0 : r;
+    return x >= 3 ? 1.0 : r;
+}
 FNL_INLINE float fnl_hardsigmoid_backward_f(float g, float x) {
     return x > -3 ? (x < 3 ? g / 6 : 0.0f) : 0.0f;
 }
+FNL_INLINE double fnl_hardsigmoid_backward_d(double g, double x) {
+    return x > -3 ? (x < 3 ? g / 6 : 0.0) : 0.0;
+}
 
 /* ---------------------------------------------------------------- hardswish */
-/* x (c / 6), c = clamp(x + 3, 0, 6), not torch's (x c) / 6, which overflows
-   for x > max / 6 */
-FNL_INLINE double fnl_hardswish_d(double x) {
-    double r = x * fnl_hardsigmoid_d(x);
-    return x == -INFINITY ? -0.0 : r;
-}
-/* float32: x (x + 3) / 6 for |x| < 3 from the exact x + 3 = v + vl and the
-   exact product x v = p + pl (an FMA), rounded once but for the
-   correction's rounding (three roundings reached 1.87 ulp; the same in
-   float64 took half as much time again, its conversions) */
+/* x (x + 3) / 6 for |x| < 3 from the exact x + 3 = v + vl and the exact
+   product x v = p + pl (an FMA), rounded once but for the correction's
+   rounding (three roundings reached 1.87 ulp in float32, and x (c / 6),
+   c = clamp(x + 3, 0, 6), 1.78 in float64, whose division also took
+   more time); x beyond +-3 is x or -0.0 as selected, never multiplied
+   (torch's (x c) / 6 overflows for x > max / 6) */
 FNL_INLINE float fnl_hardswish_f(float x) {
     float vl, v = fnl_x_plus_3_f(x, &vl);
     float p = x * v, pl = __builtin_fmaf(x, v, -p) + x * vl;
@@ -869,13 +874,20 @@ FNL_INLINE float fnl_hardswish_f(float x) {
     r = x <= -3 ? -0.0f : r;
     return x >= 3 ? x : r;
 }
+FNL_INLINE double fnl_hardswish_d(double x) {
+    double vl, v = fnl_x_plus_3_d(x, &vl);
+    double p = x * v, pl = fma(x, v, -p) + x * vl;
+    double r = fnl_div6_d(p, pl);
+    r = x <= -3 ? -0.0 : r;
+    return x >= 3 ? x : r;
+}
+/* (2x + 3) / 6, not x / 3 + 1/2: 2x + 3 is exact near the zero at -1.5
+   (Sterbenz), where x / 3 + 1/2 cancels its rounding into 10^4 ulp */
 FNL_INLINE float fnl_hardswish_backward_f(float g, float x) {
-    /* (2x + 3) / 6, not x / 3 + 1/2: 2x + 3 is exact near the zero at -1.5
-       (Sterbenz), where x / 3 + 1/2 cancels its rounding into 10^4 ulp */
-    return x <= -3 ? 0.0f : (x < 3 ? g * ((2 * x + 3) / 6) : g);
+    return x <= -3 ? 0.0f : (x < 3 ? g * fnl_div6_f(2 * x + 3, 0.0f) : g);
 }
 FNL_INLINE double fnl_hardswish_backward_d(double g, double x) {
-    return x <= -3 ? 0.0 : (x < 3 ? g * ((2 * x + 3) / 6) : g);
+    return x <= -3 ? 0.0 : (x < 3 ? g * fnl_div6_d(2 * x + 3, 0.0) : g);
 }
 
 /* ---------------------------------------------------------------- squareplus */
