@@ -864,8 +864,8 @@ FNL_INLINE double fnl_hardsigmoid_backward_d(double g, double x) {
 /* x (x + 3) / 6 for |x| < 3 from the exact x + 3 = v + vl and the exact
    product x v = p + pl (an FMA), rounded once but for the correction's
    rounding (three roundings reached 1.87 ulp in float32, and x (c / 6),
-   c = clamp(x + 3, 0, 6), 1.78 in float64, whose division also took
-   more time); x beyond +-3 is x or -0.0 as selected, never multiplied
+   c = clamp(x + 3, 0, 6), 1.78 in float64, at the same time as this);
+   x beyond +-3 is x or -0.0 as selected, never multiplied
    (torch's (x c) / 6 overflows for x > max / 6) */
 FNL_INLINE float fnl_hardswish_f(float x) {
     float vl, v = fnl_x_plus_3_f(x, &vl);
