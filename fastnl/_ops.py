@@ -111,8 +111,10 @@ KERNELS = [
     Kernel("hardtanh", ("min_val", "max_val"), CHEAP),
     Kernel("leaky_relu", ("negative_slope",), CHEAP),
     # torch's one ELU form (negative coefficient, positive coefficient, input
-    # scale); a scale <= 0 (celu with alpha < 0) needs libm's full expm1
-    Kernel("elu", ("negcoef", "poscoef", "input_scale"), MID,
+    # scale), and what a coefficient that is a product of constants (selu's)
+    # lost to its rounding to a double (float64 kernels add it); a scale <= 0
+    # (celu with alpha < 0) needs libm's full expm1
+    Kernel("elu", ("negcoef", "poscoef", "input_scale", "negcoef_lo"), MID,
            rare={"f": "!(p2 > 0)", "d": "!(p2 > 0)"}),
     # float64's tail through libm's double erfc (fnl_activations.h says why)
     Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}),
@@ -289,7 +291,7 @@ ACTIVATIONS = [
                kinks=("0",), derivative_limits=("(lower + upper) / 2", "1")),
     Activation(
         "elu", "Exponential linear unit, ``x if x > 0 else alpha * (exp(x) - 1)``.", "elu",
-        params=(Param("alpha", 1.0, doc="The limit of -f(x) at -inf."),), kernel_args=("alpha", "1.0", "1.0"), torch="elu",
+        params=(Param("alpha", 1.0, doc="The limit of -f(x) at -inf."),), kernel_args=("alpha", "1.0", "1.0", "0.0"), torch="elu",
         module="ELU", inplace=True, details="Computed with ``expm1``, accurate for small negative x.",
         derivative="(1 if x > 0 else alpha * exp(x))",
         numpy="np.where(x > 0, x, alpha * np.expm1(x))",
@@ -309,7 +311,7 @@ ACTIVATIONS = [
         "``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.", "elu",
         params=(Param("alpha", 1.0, domain="alpha != 0", error=NONZERO,
                       doc="The limit of -f(x) at -inf; non-zero."),),
-        kernel_args=("alpha", "1.0", "1.0 / alpha"), torch="celu", module="CELU", inplace=True,
+        kernel_args=("alpha", "1.0", "1.0 / alpha", "0.0"), torch="celu", module="CELU", inplace=True,
         derivative="(1 if x > 0 else exp(x / alpha))",
         numpy="np.where(x > 0, x, alpha * np.expm1(x / alpha))",
         torch_backward="aten.elu_backward(g, alpha, 1.0, 1.0 / alpha, False, x)",
@@ -326,11 +328,18 @@ ACTIVATIONS = [
     Activation(
         "selu", "Scaled ELU, ``scale * (x if x > 0 else alpha * (exp(x) - 1))``.", "elu",
         # alpha * scale, scale, 1 with the constants of Klambauer et al. (2017),
-        # as torch.nn.functional.selu uses them
-        kernel_args=("1.7580993408473766", "1.0507009873554805", "1.0"), torch="selu",
+        # as torch.nn.functional.selu uses them; alpha * scale is torch's
+        # product of the two doubles, 1.2 ulp below the exact one, and the
+        # last argument the rest (the exact product less that double, from
+        # the constants' 32 digits)
+        kernel_args=("1.7580993408473766", "1.0507009873554805", "1.0", "2.361981243051158e-16"),
+        torch="selu",
         module="SELU", inplace=True,
         details="``alpha = 1.6732632423543772`` and ``scale = 1.0507009873554805`` "
-                "(Klambauer et al., 2017, self-normalizing networks).",
+                "(Klambauer et al., 2017, self-normalizing networks). float64 multiplies by "
+                "their exact product, ``alpha * scale`` rounded once (1.7580993408473768; "
+                "torch multiplies the rounded constants, 1.7580993408473766), so the two "
+                "differ by an ulp near and at -inf.",
         derivative="scale * (1 if x > 0 else alpha * exp(x))",
         numpy="1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x))",
         torch_backward="aten.elu_backward(g, 1.6732632423543772, 1.0507009873554805, 1.0, "

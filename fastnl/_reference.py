@@ -615,7 +615,6 @@ TOLERANCE = {
         "gelu": (3.2, "erfcx(a) is a polynomial of degree 21 whose Horner roundings reach "
                       "2 ulp, exp(-a^2)'s error and the one rounding of x/2 times erfc "
                       "follow (2.95 at x = -1.375)"),
-        "selu_derivative": (2.7, _COMPOSED + " (2.67 at x = -70.582)"),
         "gelu_derivative": (2.3, "Phi(x) + x phi(x) from one exp and erfcx's polynomial, a "
                             "polynomial window [-1.5, -0.25] around the zero at -0.7518 (2.18 at "
                             "x = -12.705 on 3 x 10^6 points of [-40, 40])"),

@@ -10,6 +10,7 @@ table there gives a larger one with its reason.
 
 import math
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -71,6 +72,10 @@ def test_no_floating_point_warnings(name, params, dtype):
 INF, NAN = math.inf, math.nan
 SELU_SCALE = 1.0507009873554804934193349852946
 SELU_ALPHA = 1.6732632423543772848170429916717
+# selu's limit at -inf, the exact product rounded once (1.7580993408473768;
+# torch's product of the two rounded doubles is 1.7580993408473766)
+SELU_LIMIT = -float(Fraction("1.0507009873554804934193349852946")
+                    * Fraction("1.6732632423543772848170429916717"))
 
 # (function, params, x, expected): limits at +-inf, the exact cut-off points of
 # each function, signed zeros and huge finite inputs, all from the definitions.
@@ -84,7 +89,7 @@ SPECIAL = [
     ("elu", {}, -INF, -1.0), ("elu", {}, INF, INF), ("elu", {}, -1e30, -1.0),
     ("elu", {}, -0.0, -0.0), ("elu", {"alpha": 2.0}, -INF, -2.0),
     ("celu", {"alpha": 2.0}, -INF, -2.0), ("celu", {}, 1e30, 1e30),
-    ("selu", {}, -INF, -SELU_SCALE * SELU_ALPHA), ("selu", {}, INF, INF),
+    ("selu", {}, -INF, SELU_LIMIT), ("selu", {}, INF, INF),
     ("selu", {}, 1.0, SELU_SCALE),
     ("gelu", {}, -INF, -0.0), ("gelu", {}, INF, INF), ("gelu", {}, 1e30, 1e30),
     ("gelu", {}, -1e30, -0.0), ("gelu", {}, 0.0, 0.0),
@@ -341,6 +346,10 @@ def test_matches_torch(name, params, dtype, torch):
         i = np.flatnonzero(np.isnan(x) if math.isnan(value) else x == value)[0]
         if (name, value) in TORCH_NAN_AT and np.isnan(theirs[i]):
             assert not np.isnan(ours[i])  # the limit itself: test_special_values
+        elif (name, value, ours.dtype) == ("selu", -INF, np.float64):
+            # the exact limit (test_special_values), one ulp from torch's
+            # product of the two rounded constants
+            assert ours[i] == SELU_LIMIT and float(theirs[i]) == -SELU_SCALE * SELU_ALPHA
         else:
             assert _same(ours[i], float(theirs[i])) or (np.isnan(ours[i]) and np.isnan(theirs[i]))
 

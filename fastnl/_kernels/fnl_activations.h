@@ -77,38 +77,49 @@ FNL_INLINE double fnl_leaky_relu_backward_d(double g, double x, double ns) {
 /* torch's one ELU form (negcoef, poscoef, input_scale): elu = (alpha, 1, 1),
    celu = (alpha, 1, 1/alpha), selu = (alpha scale, scale, 1); expm1 keeps
    relative accuracy near 0-. For input_scale > 0 only (x * is <= 0 where
-   used); the loop sends other scales to libm's expm1. */
+   used); the loop sends other scales to libm's expm1. ncl: what nc lost
+   when it was rounded to a double (selu's alpha scale; 0 for elu and
+   celu), which the float64 kernels add and float32's, whose nc is already
+   far finer than a float, ignore. */
 /* float32 in float64 with the parameters unrounded, rounded once: float32
    arithmetic reached 1.15 ulp, and selu 2.1 (its scale rounded to float32
    first; x * scale also overflowed to inf for x within 3% of the largest
    float32, where the true result is finite). torch's float32 elu takes
    2.8 ns per element (AVX2, 10^5, one thread), this about 2. */
-FNL_INLINE float fnl_elu_f(float x, double nc, double pc, double is) {
+FNL_INLINE float fnl_elu_f(float x, double nc, double pc, double is, double ncl) {
     double xd = x, m = fnl_expm1_fd(xd * is) * nc;
+    (void)ncl;
     return (float)(x <= 0 ? m : xd * pc);
 }
-FNL_INLINE float fnl_elu_backward_f(float g, float x, float nc, float pc, float is) {
+FNL_INLINE float fnl_elu_backward_f(float g, float x, float nc, float pc, float is, float ncl) {
     float m = g * is * nc * fnl_exp_f(x * is);
+    (void)ncl;
     return x <= 0 ? m : g * pc;
 }
-FNL_INLINE double fnl_elu_d(double x, double nc, double pc, double is) {
-    /* expm1 as a pair and nc times it rounded once (an FMA): elu 0.58 ulp,
-       selu 1.7, its nc = alpha scale rounded to a double as torch passes it
-       (expm1 times nc rounded twice: 1.4 and 3.1) */
+FNL_INLINE double fnl_elu_d(double x, double nc, double pc, double is, double ncl) {
+    /* expm1 as a pair and (nc + ncl) times it rounded once (an FMA): elu
+       0.58 ulp; selu 1.7 with nc alone (torch's alpha scale, 1.2 ulp from
+       the exact product), and expm1 times nc rounded twice 1.4 and 3.1 */
     double ml, m = fnl_expm1n_hilo_d(x * is, &ml);
-    return x <= 0 ? fma(nc, m, nc * ml) : x * pc;
+    return x <= 0 ? fma(nc, m, nc * ml + ncl * m) : x * pc;
 }
-FNL_INLINE double fnl_elu_backward_d(double g, double x, double nc, double pc, double is) {
-    double m = g * is * nc * fnl_exp_d(x * is);
+FNL_INLINE double fnl_elu_backward_d(double g, double x, double nc, double pc, double is,
+                                     double ncl) {
+    /* (nc + ncl) exp rounded once: selu' 2.6 ulp with nc alone */
+    double e = fnl_exp_d(x * is);
+    double m = g * is * fma(nc, e, ncl * e);
     return x <= 0 ? m : g * pc;
 }
 /* input_scale <= 0 (celu with alpha < 0): x * input_scale > 0, where the
-   vector expm1n (nonpositive arguments only) does not reach: libm's expm1 */
-static inline float fnl_elu_rare_f(float x, double nc, double pc, double is) {
+   vector expm1n (nonpositive arguments only) does not reach: libm's expm1
+   (ncl is 0 there: celu's) */
+static inline float fnl_elu_rare_f(float x, double nc, double pc, double is, double ncl) {
     double xd = x;
+    (void)ncl;
     return (float)(x <= 0 ? expm1(xd * is) * nc : xd * pc);
 }
-static inline double fnl_elu_rare_d(double x, double nc, double pc, double is) {
+static inline double fnl_elu_rare_d(double x, double nc, double pc, double is, double ncl) {
+    (void)ncl;
     return x <= 0 ? expm1(x * is) * nc : x * pc;
 }
 
