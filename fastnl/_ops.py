@@ -329,7 +329,7 @@ ACTIVATIONS = [
         "selu", "Scaled ELU, ``scale * (x if x > 0 else alpha * (exp(x) - 1))``.", "elu",
         # alpha * scale, scale, 1 with the constants of Klambauer et al. (2017),
         # as torch.nn.functional.selu uses them; alpha * scale is torch's
-        # product of the two doubles, 1.2 ulp below the exact one, and the
+        # product of the two doubles, 1.06 ulp below the exact one, and the
         # last argument the rest (the exact product less that double, from
         # the constants' 32 digits)
         kernel_args=("1.7580993408473766", "1.0507009873554805", "1.0", "2.361981243051158e-16"),
