@@ -70,12 +70,12 @@ def test_no_floating_point_warnings(name, params, dtype):
 # ---------------------------------------------------------------- special values
 
 INF, NAN = math.inf, math.nan
-SELU_SCALE = 1.0507009873554804934193349852946
-SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE_DIGITS = "1.0507009873554804934193349852946"
+SELU_ALPHA_DIGITS = "1.6732632423543772848170429916717"
+SELU_SCALE, SELU_ALPHA = float(SELU_SCALE_DIGITS), float(SELU_ALPHA_DIGITS)
 # selu's limit at -inf, the exact product rounded once (1.7580993408473768;
 # torch's product of the two rounded doubles is 1.7580993408473766)
-SELU_LIMIT = -float(Fraction("1.0507009873554804934193349852946")
-                    * Fraction("1.6732632423543772848170429916717"))
+SELU_LIMIT = -float(Fraction(SELU_SCALE_DIGITS) * Fraction(SELU_ALPHA_DIGITS))
 
 # (function, params, x, expected): limits at +-inf, the exact cut-off points of
 # each function, signed zeros and huge finite inputs, all from the definitions.
