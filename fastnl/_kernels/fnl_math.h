@@ -443,20 +443,28 @@ FNL_INLINE double fnl_tanh_series_hilo_d(double z, double *lo) {
     return h;
 }
 
-/* tanh(a), a = |x| >= 0, float64, as hi + lo (*lo): below 0.35 a - a^3
-   P(a^2) (the series above, whose a^3 term is under 1/25 of a, so its
-   roundings hardly show; the subtraction's rounding kept, Fast2Sum); beyond
-   1 - 2s, s = sigmoid(-2a) from fnl_logistic_scaled_d, whose error (2^-56)
-   1 - 2s magnifies by at most 2 there, 1 - 2 s_hi's rounding kept
-   (Fast2Sum). tanh rounded from the pair: 0.61 ulp (the expm1 form
-   -em / (2 + em), rounded three times: 2.7). */
+/* tanh(a), a = |x| >= 0, float64, as hi + lo (*lo): E / (2 + E), E =
+   expm1(2a) >= 0, one form for every a (nothing cancels: E >= 0). E =
+   (2^k - 1) + 2^k expm1(r), expm1(r) a pair (fnl_expm1_reduced_hilo_d),
+   the sum's rounding kept (Fast2Sum: 2^k - 1 >= 2^k / 2 > 2^k |expm1(r)|
+   for k >= 1, and 0 for k = 0, where E is expm1(r) itself). 2^k - 1 is
+   exact up to k = 53 and rounds beyond, where tanh(a) sees E's error
+   divided by E. 2 + E = D + Dl (Fast2Sum, larger first), q = E (1 / D)
+   and the correction (E - q (D + Dl)) / D from the exact residual (the
+   one division, 1 / D, serves both). The sum is within 2^-54 of tanh
+   (E's own error, which E / (2 + E) does not magnify). 2a is clamped at
+   40, where q rounds to 1 (tanh(a) is within 2^-56 of 1 beyond a = 19.1).
+   NaN gives NaN. */
 FNL_INLINE double fnl_tanh_hilo_d(double a, double *lo) {
-    double sl, s = fnl_logistic_scaled_d(2 * a, &sl) * FNL_TWO_M64_D;
-    double hl, h = fnl_one_minus_d(2 * s, 2 * sl * FNL_TWO_M64_D, &hl);
-    double z = a * a, w = a * (z * (z * fnl_tanh_series_tail_d(z) + 0.3333333333333333));
-    double small = a - w, smalll = (a - small) - w;  /* Fast2Sum: w < a/25 */
-    *lo = a < 0.35 ? smalll : hl;
-    return a < 0.35 ? small : h;
+    union fnl_bits_d kb, sb;
+    double ml, m = fnl_expm1_reduced_hilo_d(a > 20.0 ? 40.0 : 2 * a, &kb, &ml);
+    sb.u = (kb.u - FNL_MAGICBITS_D + 1023) << 52;
+    double s = sb.f - 1, t = m * sb.f;
+    double E = s + t, El = (t - (E - s)) + ml * sb.f;
+    double D = 2 + E, Dl = ((E > 2 ? E : 2.0) - D) + (E > 2 ? 2.0 : E) + El;
+    double v = 1 / D, q = E * v;
+    *lo = fma(-q, Dl, fma(-q, D, E) + El) * v;
+    return q;
 }
 FNL_INLINE double fnl_tanh_d(double x) {
     double lo, h = fnl_tanh_hilo_d(FNL_FABS(x), &lo);
