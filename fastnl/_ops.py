@@ -89,6 +89,15 @@ class Kernel(NamedTuple):
     from_output: the derivative also from the forward's output y,
         ``fnl_<name>_from_output_<s>(g, y)``: torch's autograd form, cheaper
         than recomputing f from x (it needs no exp).
+    staged: per dtype suffix, the C type of a first stage: the loop runs
+        ``pre = fnl_<name>_pre_<s>(x, p0, ...)`` over a few hundred elements
+        into a buffer, then ``fnl_<name>_post_<s>(x, pre, p0, ...)`` over
+        them (the header defines ``fnl_<name>_<s>`` as the two composed, the
+        same bits). Two short dependency chains instead of one long one keep
+        more vectors in flight where the chain, not the arithmetic, bounds
+        the loop (float64 exp then a corrected quotient, on AVX2).
+    staged_backward: the same for the derivative, ``fnl_<name>_backward_pre_<s>``
+        and ``fnl_<name>_backward_post_<s>(g, x, pre, p0, ...)``.
     """
     name: str
     params: tuple = ()
@@ -97,6 +106,8 @@ class Kernel(NamedTuple):
     rare_backward: dict = {}
     special: tuple = None
     from_output: bool = False  # a third loop: the derivative from the forward's output
+    staged: dict = {}
+    staged_backward: dict = {}
 
 
 # below these x, exp(x) is below the normal range (float32, float64): one cut
@@ -121,7 +132,7 @@ KERNELS = [
     Kernel("gelu_tanh"),
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1")),
     # <name>_backward(grad_output, output=y), as torch's autograd computes it
-    Kernel("sigmoid", from_output=True),
+    Kernel("sigmoid", from_output=True, staged={"d": "double"}),
     Kernel("tanh", from_output=True),
     Kernel("softsign", grain=CHEAP),
     Kernel("threshold", ("threshold", "value"), CHEAP),
@@ -131,7 +142,7 @@ KERNELS = [
     Kernel("logsigmoid"),
     # below exp's normal range: x exp(x) through libm, its derivative through
     # the scalar tail that the vector loop would otherwise pay for everywhere
-    Kernel("silu", rare=BELOW_EXP_NORMAL, rare_backward=BELOW_EXP_NORMAL),
+    Kernel("silu", rare=BELOW_EXP_NORMAL, rare_backward=BELOW_EXP_NORMAL, staged={"d": "double"}),
     Kernel("mish", rare={"f": "x < -708.0f", "d": "x < -708.0"}),
     Kernel("hardsigmoid", grain=CHEAP),
     Kernel("hardswish", grain=CHEAP),

@@ -688,12 +688,18 @@ static inline float fnl_silu_backward_rare_f(float g, float x) {
     return x == -INFINITY ? 0.0f : g * d;
 }
 static inline float fnl_silu_rare_f(float x) { return fnl_x_exp_x_rare_f(x); }
-FNL_INLINE double fnl_silu_d(double x) {
-    /* x (q + c) rounded once, 1.5 ulp (x times sigmoid rounded: 2.8); x
-       clamped in the correction, which is below 2^-1000 there, so that +inf
-       never meets 0 */
-    double c, q = fnl_logistic_split_d(x, fnl_exp_nonpos_normal_d(-FNL_FABS(x)), &c);
+/* x (q + c) rounded once, 1.5 ulp (x times sigmoid rounded: 2.8); x
+   clamped in the correction, which is below 2^-1000 there, so that +inf
+   never meets 0. Staged as sigmoid: e = exp(-|x|), then the rest. */
+FNL_INLINE double fnl_silu_pre_d(double x) {
+    return fnl_exp_nonpos_normal_d(-FNL_FABS(x));
+}
+FNL_INLINE double fnl_silu_post_d(double x, double e) {
+    double c, q = fnl_logistic_split_d(x, e, &c);
     return fma(x, q, (x > 752.0 ? 752.0 : x) * c);
+}
+FNL_INLINE double fnl_silu_d(double x) {
+    return fnl_silu_post_d(x, fnl_silu_pre_d(x));
 }
 FNL_INLINE double fnl_silu_backward_d(double g, double x) {
     double e = fnl_exp_nonpos_normal_d(-FNL_FABS(x));
