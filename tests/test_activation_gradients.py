@@ -90,8 +90,13 @@ def test_limits_at_infinity_and_nan(name, params, dtype):
     low, high = table_values(name, params, ROWS[name].derivative_limits)
     assert got[0] == np.asarray(low, dtype) and got[1] == np.asarray(high, dtype)
     # A NaN gradient flows through every non-zero derivative.
+    slope = backward(name, params, np.ones(1, dtype), np.array([1e-3], dtype))[0]
     assert np.isnan(backward(name, params, np.array([np.nan], dtype), np.array([1e-3], dtype))[0]) \
-        or backward(name, params, np.ones(1, dtype), np.array([1e-3], dtype))[0] == 0
+        or slope == 0
+    # So does an infinite one, as g times a finite non-zero derivative.
+    if slope != 0:
+        got = backward(name, params, np.array([INF, -INF], dtype), np.array([1e-3, 1e-3], dtype))
+        np.testing.assert_array_equal(got, [np.copysign(INF, slope), -np.copysign(INF, slope)])
 
 
 # ---------------------------------------------------------------- torch autograd
