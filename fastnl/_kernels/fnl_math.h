@@ -749,8 +749,16 @@ FNL_INLINE float fnl_tanh_f(float x) {
 FNL_INLINE float fnl_logistic_f(float x, float e) {
     return (x >= 0 ? 1.0f : e) / (1 + e);  /* e = exp(-|x|) */
 }
+/* in two stages, e = exp(-|x|) (the same for x and -x) and then the
+   quotient, as float64's below */
+FNL_INLINE float fnl_sigmoid_pre_f(float x) {
+    return fnl_exp_nonpos_f(-FNL_FABSF(x));
+}
+FNL_INLINE float fnl_sigmoid_post_f(float x, float e) {
+    return fnl_logistic_f(x, e);
+}
 FNL_INLINE float fnl_sigmoid_f(float x) {
-    return fnl_logistic_f(x, fnl_exp_nonpos_f(-FNL_FABSF(x)));
+    return fnl_sigmoid_post_f(x, fnl_sigmoid_pre_f(x));
 }
 
 /* float64: sigmoid(x) = q + *c, n / (1 + e) with n = 1 or e, e = exp(-|x|)
@@ -772,8 +780,9 @@ FNL_INLINE double fnl_logistic_split_d(double x, double e, double *c) {
     *c = fma(-q, dl, fma(-q, d, n)) * v;
     return q;
 }
-/* in two stages, e = exp(-|x|) and then the quotient: the sigmoid loop
-   runs them as two loops (staged, fastnl/_ops.py) */
+/* in two stages, e = exp(-|x|) (the same for x and -x) and then the
+   quotient: the float64 sigmoid loop and glu's run them as two loops
+   (staged, fastnl/_ops.py) */
 FNL_INLINE double fnl_sigmoid_pre_d(double x) {
     return fnl_exp_nonpos_d(-FNL_FABS(x));
 }
