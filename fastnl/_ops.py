@@ -130,16 +130,18 @@ KERNELS = [
     # float64's tail through libm's double erfc (fnl_activations.h says why)
     Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}),
     Kernel("gelu_tanh"),
-    Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1")),
+    Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1"),
+           staged={"f": "double", "d": "double"}, staged_backward={"f": "float", "d": "double"}),
     # <name>_backward(grad_output, output=y), as torch's autograd computes it
-    Kernel("sigmoid", from_output=True, staged={"d": "double"}),
-    Kernel("tanh", from_output=True),
+    Kernel("sigmoid", from_output=True, staged={"d": "double"}, staged_backward={"f": "double"}),
+    Kernel("tanh", from_output=True, staged_backward={"f": "double"}),
     Kernel("softsign", grain=CHEAP),
     Kernel("threshold", ("threshold", "value"), CHEAP),
     Kernel("tanhshrink"),
     Kernel("softshrink", ("lambd",), CHEAP),
     Kernel("hardshrink", ("lambd",), CHEAP),
-    Kernel("logsigmoid"),
+    Kernel("logsigmoid", staged={"f": "double", "d": "double"},
+           staged_backward={"f": "float", "d": "double"}),
     # below exp's normal range: x exp(x) through libm, its derivative through
     # the scalar tail that the vector loop would otherwise pay for everywhere
     Kernel("silu", rare=BELOW_EXP_NORMAL, rare_backward=BELOW_EXP_NORMAL, staged={"d": "double"},

@@ -415,25 +415,56 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
 /* float32 in float64 (beta x exact there), rounded once: float32's exp,
    log1p and division reached 3.0 ulp; torch's float32 softplus takes
    3.7 ns per element (AVX2, 10^5, one thread) */
-FNL_INLINE float fnl_softplus_f(float x, double beta, double thr) {
+/* Staged (fastnl/_ops.py), as the whole logistic family: the loops take
+   e = exp(-|z|) first, then the rest (fnl_<name>_pre / _post) */
+FNL_INLINE double fnl_softplus_pre_f(float x, double beta, double thr) {
+    (void)thr;
+    return fnl_exp_fd(-FNL_FABS(x * beta));
+}
+FNL_INLINE float fnl_softplus_post_f(float x, double e, double beta, double thr) {
     double z = x * beta;
-    double r = ((z > 0 ? z : 0) + fnl_log1p_fd(fnl_exp_fd(-FNL_FABS(z)))) / beta;
+    double r = ((z > 0 ? z : 0) + fnl_log1p_fd(e)) / beta;
     return z > thr ? x : (float)r;
 }
-FNL_INLINE float fnl_softplus_backward_f(float g, float x, float beta, float thr) {
+FNL_INLINE float fnl_softplus_f(float x, double beta, double thr) {
+    return fnl_softplus_post_f(x, fnl_softplus_pre_f(x, beta, thr), beta, thr);
+}
+FNL_INLINE float fnl_softplus_backward_pre_f(float x, float beta, float thr) {
+    (void)thr;
+    return fnl_sigmoid_pre_f(x * beta);
+}
+FNL_INLINE float fnl_softplus_backward_post_f(float g, float x, float e, float beta, float thr) {
     float z = x * beta;
-    float r = g * fnl_sigmoid_f(z);
+    float r = g * fnl_sigmoid_post_f(z, e);
     return z > thr ? g : r;
 }
-FNL_INLINE double fnl_softplus_d(double x, double beta, double thr) {
+FNL_INLINE float fnl_softplus_backward_f(float g, float x, float beta, float thr) {
+    return fnl_softplus_backward_post_f(g, x, fnl_softplus_backward_pre_f(x, beta, thr), beta, thr);
+}
+FNL_INLINE double fnl_softplus_pre_d(double x, double beta, double thr) {
+    (void)thr;
+    return fnl_sigmoid_pre_d(x * beta);
+}
+FNL_INLINE double fnl_softplus_post_d(double x, double e, double beta, double thr) {
     double z = x * beta;
-    double r = fnl_log1p_exp_d(z) / beta;
+    double r = fnl_log1p_exp_post_d(z, e) / beta;
     return z > thr ? x : r;
 }
-FNL_INLINE double fnl_softplus_backward_d(double g, double x, double beta, double thr) {
+FNL_INLINE double fnl_softplus_d(double x, double beta, double thr) {
+    return fnl_softplus_post_d(x, fnl_softplus_pre_d(x, beta, thr), beta, thr);
+}
+FNL_INLINE double fnl_softplus_backward_pre_d(double x, double beta, double thr) {
+    (void)thr;
+    return fnl_sigmoid_pre_d(x * beta);
+}
+FNL_INLINE double fnl_softplus_backward_post_d(double g, double x, double e, double beta,
+                                               double thr) {
     double z = x * beta;
-    double r = g * fnl_sigmoid_d(z);
+    double r = g * fnl_sigmoid_post_d(z, e);
     return z > thr ? g : r;
+}
+FNL_INLINE double fnl_softplus_backward_d(double g, double x, double beta, double thr) {
+    return fnl_softplus_backward_post_d(g, x, fnl_softplus_backward_pre_d(x, beta, thr), beta, thr);
 }
 
 /* ---------------------------------------------------------------- sigmoid */
@@ -444,9 +475,16 @@ FNL_INLINE double fnl_softplus_backward_d(double g, double x, double beta, doubl
    float32: e / (1 + e)^2, e = exp(-|x|), in float64, rounded once (float32
    arithmetic: 2.2 ulp). float64: s as hi + lo, rounded once
    (fnl_logistic_slope_scaled_d; e / (d^2 + 2 d dd), 1 + e = d + dd: 2.3 ulp) */
-FNL_INLINE float fnl_sigmoid_backward_f(float g, float x) {
-    double e = fnl_exp_fd(-FNL_FABSF(x)), d = 1 + e;
+FNL_INLINE double fnl_sigmoid_backward_pre_f(float x) {  /* staged */
+    return fnl_exp_fd(-FNL_FABSF(x));
+}
+FNL_INLINE float fnl_sigmoid_backward_post_f(float g, float x, double e) {
+    double d = 1 + e;
+    (void)x;
     return (float)(g * (e / (d * d)));
+}
+FNL_INLINE float fnl_sigmoid_backward_f(float g, float x) {
+    return fnl_sigmoid_backward_post_f(g, x, fnl_sigmoid_backward_pre_f(x));
 }
 FNL_INLINE double fnl_sigmoid_backward_d(double g, double x) {
     return g * (fnl_logistic_slope_scaled_d(FNL_FABS(x)) * FNL_TWO_M64_D);
@@ -457,9 +495,16 @@ FNL_INLINE double fnl_sigmoid_backward_d(double g, double x) {
    4e / (1 + e)^2, e = exp(-2|x|), which does not cancel as 1 - tanh^2 does */
 /* float32 in float64, rounded once (float32 arithmetic: 3.9 ulp); the
    benchmarks compare the form from the output, as torch's autograd runs it */
-FNL_INLINE float fnl_tanh_backward_f(float g, float x) {
-    double e = fnl_exp_fd(-2 * (double)FNL_FABSF(x)), d = 1 + e;
+FNL_INLINE double fnl_tanh_backward_pre_f(float x) {  /* staged */
+    return fnl_exp_fd(-2 * (double)FNL_FABSF(x));
+}
+FNL_INLINE float fnl_tanh_backward_post_f(float g, float x, double e) {
+    double d = 1 + e;
+    (void)x;
     return (float)(g * (4 * e / (d * d)));
+}
+FNL_INLINE float fnl_tanh_backward_f(float g, float x) {
+    return fnl_tanh_backward_post_f(g, x, fnl_tanh_backward_pre_f(x));
 }
 FNL_INLINE double fnl_tanh_backward_d(double g, double x) {
     /* 4e / (1 + e)^2 = 4 s (1 - s), s = sigmoid(-2|x|), rounded once (the
@@ -604,19 +649,44 @@ FNL_INLINE double fnl_hardshrink_backward_d(double g, double x, double l) {
    derivative sigmoid(-x) */
 /* float32 in float64, rounded once (float32 arithmetic: 2.6 ulp); torch's
    float32 log_sigmoid takes 3.8 ns per element (AVX2, 10^5, one thread) */
-FNL_INLINE float fnl_logsigmoid_f(float x) {
+/* staged as softplus: e = exp(-|x|), then the rest */
+FNL_INLINE double fnl_logsigmoid_pre_f(float x) {
+    return fnl_exp_fd(-FNL_FABS((double)x));
+}
+FNL_INLINE float fnl_logsigmoid_post_f(float x, double e) {
     double xd = x;
-    float r = (float)((x < 0 ? xd : 0.0) - fnl_log1p_fd(fnl_exp_fd(-FNL_FABS(xd))));
+    float r = (float)((x < 0 ? xd : 0.0) - fnl_log1p_fd(e));
     return x == INFINITY ? 0.0f : r;  /* exp(-inf) is clamped to exp(-700): not -0.0 */
 }
+FNL_INLINE float fnl_logsigmoid_f(float x) {
+    return fnl_logsigmoid_post_f(x, fnl_logsigmoid_pre_f(x));
+}
+FNL_INLINE float fnl_logsigmoid_backward_pre_f(float x) {
+    return fnl_sigmoid_pre_f(x);  /* exp(-|x|): the same for -x */
+}
+FNL_INLINE float fnl_logsigmoid_backward_post_f(float g, float x, float e) {
+    return g * fnl_sigmoid_post_f(-x, e);
+}
 FNL_INLINE float fnl_logsigmoid_backward_f(float g, float x) {
-    return g * fnl_sigmoid_f(-x);
+    return fnl_logsigmoid_backward_post_f(g, x, fnl_logsigmoid_backward_pre_f(x));
+}
+FNL_INLINE double fnl_logsigmoid_pre_d(double x) {
+    return fnl_sigmoid_pre_d(x);
+}
+FNL_INLINE double fnl_logsigmoid_post_d(double x, double e) {
+    return (x < 0 ? x : 0.0) - fnl_log1p_d(e);
 }
 FNL_INLINE double fnl_logsigmoid_d(double x) {
-    return (x < 0 ? x : 0.0) - fnl_log1p_d(fnl_exp_nonpos_d(-FNL_FABS(x)));
+    return fnl_logsigmoid_post_d(x, fnl_logsigmoid_pre_d(x));
+}
+FNL_INLINE double fnl_logsigmoid_backward_pre_d(double x) {
+    return fnl_sigmoid_pre_d(x);
+}
+FNL_INLINE double fnl_logsigmoid_backward_post_d(double g, double x, double e) {
+    return g * fnl_sigmoid_post_d(-x, e);
 }
 FNL_INLINE double fnl_logsigmoid_backward_d(double g, double x) {
-    return g * fnl_sigmoid_d(-x);
+    return fnl_logsigmoid_backward_post_d(g, x, fnl_logsigmoid_backward_pre_d(x));
 }
 
 /* ---------------------------------------------------------------- silu, mish: rare */

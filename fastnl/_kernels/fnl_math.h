@@ -815,8 +815,13 @@ FNL_INLINE float fnl_log1p_exp_f(float x) {
                         + 0.3333333333333333f);       /* 1/3 */
     return (x > 0 ? x : 0.0f) + (2 * s + 2 * s * R);
 }
+/* in two stages as sigmoid: e = exp(-|x|) (fnl_sigmoid_pre_d), then the
+   rest (the staged softplus loop) */
+FNL_INLINE double fnl_log1p_exp_post_d(double x, double e) {
+    return (x > 0 ? x : 0.0) + fnl_log1p_d(e);
+}
 FNL_INLINE double fnl_log1p_exp_d(double x) {
-    return (x > 0 ? x : 0.0) + fnl_log1p_d(fnl_exp_nonpos_d(-FNL_FABS(x)));
+    return fnl_log1p_exp_post_d(x, fnl_sigmoid_pre_d(x));
 }
 
 #endif /* FNL_MATH_H */
