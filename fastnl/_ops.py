@@ -133,7 +133,8 @@ KERNELS = [
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1"),
            staged={"f": "double", "d": "double"}, staged_backward={"f": "float", "d": "double"}),
     # <name>_backward(grad_output, output=y), as torch's autograd computes it
-    Kernel("sigmoid", from_output=True, staged={"d": "double"}, staged_backward={"f": "double"}),
+    Kernel("sigmoid", from_output=True, staged={"f": "float", "d": "double"},
+           staged_backward={"f": "double"}),
     Kernel("tanh", from_output=True, staged_backward={"f": "double"}),
     Kernel("softsign", grain=CHEAP),
     Kernel("threshold", ("threshold", "value"), CHEAP),
@@ -144,8 +145,8 @@ KERNELS = [
            staged_backward={"f": "float", "d": "double"}),
     # below exp's normal range: x exp(x) through libm, its derivative through
     # the scalar tail that the vector loop would otherwise pay for everywhere
-    Kernel("silu", rare=BELOW_EXP_NORMAL, rare_backward=BELOW_EXP_NORMAL, staged={"d": "double"},
-           staged_backward={"f": "float"}),
+    Kernel("silu", rare=BELOW_EXP_NORMAL, rare_backward=BELOW_EXP_NORMAL,
+           staged={"f": "float", "d": "double"}, staged_backward={"f": "float"}),
     Kernel("mish", rare={"f": "x < -708.0f", "d": "x < -708.0"}),
     Kernel("hardsigmoid", grain=CHEAP),
     Kernel("hardswish", grain=CHEAP),

@@ -719,8 +719,14 @@ static inline double fnl_x_exp_x_rare_d(double x) {
    forms take exp(-|x|) without the 2^-64 step (fnl_exp_nonpos_normal_f):
    the same bits, and 5% (silu) and 3.5% (silu') less time, 10^5 and 10^6
    float32 on one thread. */
+FNL_INLINE float fnl_silu_pre_f(float x) {  /* staged, as sigmoid */
+    return fnl_exp_nonpos_normal_f(-FNL_FABSF(x));
+}
+FNL_INLINE float fnl_silu_post_f(float x, float e) {
+    return x * fnl_logistic_f(x, e);
+}
 FNL_INLINE float fnl_silu_f(float x) {
-    return x * fnl_logistic_f(x, fnl_exp_nonpos_normal_f(-FNL_FABSF(x)));
+    return fnl_silu_post_f(x, fnl_silu_pre_f(x));
 }
 /* staged: e = exp(-|x|), then the rest (fnl_silu_backward_post_f) */
 FNL_INLINE float fnl_silu_backward_pre_f(float x) {

@@ -750,7 +750,8 @@ FNL_INLINE float fnl_logistic_f(float x, float e) {
     return (x >= 0 ? 1.0f : e) / (1 + e);  /* e = exp(-|x|) */
 }
 /* in two stages, e = exp(-|x|) (the same for x and -x) and then the
-   quotient, as float64's below */
+   quotient: the sigmoid loops and glu's run them as two loops (staged,
+   fastnl/_ops.py), as the softplus and logsigmoid families do */
 FNL_INLINE float fnl_sigmoid_pre_f(float x) {
     return fnl_exp_nonpos_f(-FNL_FABSF(x));
 }
@@ -780,9 +781,7 @@ FNL_INLINE double fnl_logistic_split_d(double x, double e, double *c) {
     *c = fma(-q, dl, fma(-q, d, n)) * v;
     return q;
 }
-/* in two stages, e = exp(-|x|) (the same for x and -x) and then the
-   quotient: the float64 sigmoid loop and glu's run them as two loops
-   (staged, fastnl/_ops.py) */
+/* in two stages, as float32's */
 FNL_INLINE double fnl_sigmoid_pre_d(double x) {
     return fnl_exp_nonpos_d(-FNL_FABS(x));
 }
