@@ -146,7 +146,7 @@ KERNELS = [
     # below exp's normal range: x exp(x) through libm, its derivative through
     # the scalar tail that the vector loop would otherwise pay for everywhere
     Kernel("silu", rare=BELOW_EXP_NORMAL, rare_backward=BELOW_EXP_NORMAL,
-           staged={"f": "float", "d": "double"}, staged_backward={"f": "float"}),
+           staged={"f": "float", "d": "double"}, staged_backward={"f": "float", "d": "double"}),
     Kernel("mish", rare={"f": "x < -708.0f", "d": "x < -708.0"}),
     Kernel("hardsigmoid", grain=CHEAP),
     Kernel("hardswish", grain=CHEAP),

@@ -783,12 +783,17 @@ FNL_INLINE double fnl_silu_post_d(double x, double e) {
 FNL_INLINE double fnl_silu_d(double x) {
     return fnl_silu_post_d(x, fnl_silu_pre_d(x));
 }
-FNL_INLINE double fnl_silu_backward_d(double g, double x) {
-    double e = fnl_exp_nonpos_normal_d(-FNL_FABS(x));
+FNL_INLINE double fnl_silu_backward_pre_d(double x) {  /* staged */
+    return fnl_exp_nonpos_normal_d(-FNL_FABS(x));
+}
+FNL_INLINE double fnl_silu_backward_post_d(double g, double x, double e) {
     double q = 1 / (1 + e), eq = e * q;   /* one division, as in float32 */
     double s = x >= 0 ? q : eq;
     double xc = x > 752.0 ? 752.0 : x;    /* as float32's 88 */
     return g * (s + (xc * eq) * q);
+}
+FNL_INLINE double fnl_silu_backward_d(double g, double x) {
+    return fnl_silu_backward_post_d(g, x, fnl_silu_backward_pre_d(x));
 }
 /* below -708 (and -inf), as float32's below -87: e (1 + x) from e 2^64 */
 static inline double fnl_silu_backward_rare_d(double g, double x) {
