@@ -608,6 +608,9 @@ ACTIVATIONS = [
         derivative="(1/6 if -3 < x < 3 else 0)",
         numpy="np.clip(x / 6 + 0.5, 0, 1)",
         torch_backward="aten.hardsigmoid_backward(g, x)",
+        beyond_torch="the float64 gradient is ``g / 6`` rounded once (torch 2.13's float64 "
+                     "``hardsigmoid_backward`` multiplies by ``1/6`` rounded to float32, "
+                     "3e-8 off).",
         example=("[-4.0, 0.0, 4.0]", "array([0. , 0.5, 1. ])"),
         backward_example=("[-3.0, 0.0, 3.0]", "array([0.        , 0.16666667, 0.        ])"),
         family=PIECEWISE, plot={"xlim": (-6.0, 6.0)},

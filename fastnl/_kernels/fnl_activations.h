@@ -25,7 +25,12 @@
    forced inline (they run for rare blocks only); likewise the derivative's
    through fnl_<name>_backward_rare_<s> (silu's tail, which every element
    would otherwise pay for). The cut each loop tests is the `rare` or
-   `rare_backward` condition of the KERNELS table (fastnl/_ops.py). */
+   `rare_backward` condition of the KERNELS table (fastnl/_ops.py).
+
+   Staged functions: fnl_<name>_<s> written as fnl_<name>_post_<s>(x,
+   fnl_<name>_pre_<s>(x)), the exp first (the KERNELS table's `staged`
+   says which): the loops run the two as loops of their own over a few
+   hundred elements. */
 #ifndef FNL_ACTIVATIONS_H
 #define FNL_ACTIVATIONS_H
 
