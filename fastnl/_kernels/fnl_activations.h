@@ -603,7 +603,7 @@ FNL_INLINE double fnl_tanhshrink_d(double x) {
     /* below 1/2: x^3 P(x^2) (fnl_tanh_series_hilo_d), x^3 = c + cl and P
        as double pairs, one rounding (x z p rounded three times, 1/3 once
        more: 2.9 ulp); beyond, a - tanh(a) with tanh as hi + lo, a - hi
-       exact up to a = 1.9 (Sterbenz: hi >= a/2): 0.96 ulp where the
+       exact up to a = 1.9 (Sterbenz: hi >= a/2): 1.0 ulp where the
        cancellation (12 at a = 1/2) multiplied the plain tanh's error into
        23 */
     double a = FNL_FABS(x), z = a * a, zl = fma(a, a, -z);
