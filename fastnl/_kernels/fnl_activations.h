@@ -620,16 +620,21 @@ FNL_INLINE double fnl_tanhshrink_backward_d(double g, double x) {
 }
 
 /* ---------------------------------------------------------------- softshrink */
+/* x - clamp(x, -l, l): x - l, x + l (as x - (-l), the same rounding) or
+   x - x = +0.0 between, in three vector operations where the selects took
+   eight; NaN passes both compares and gives NaN - NaN */
 FNL_INLINE float fnl_softshrink_f(float x, float l) {
-    float mid = x != x ? x : 0.0f;
-    return x > l ? x - l : (x < -l ? x + l : mid);
+    float c = x < -l ? -l : x;
+    c = c > l ? l : c;
+    return x - c;
 }
 FNL_INLINE float fnl_softshrink_backward_f(float g, float x, float l) {
     return x >= -l ? (x <= l ? 0.0f : g) : g;
 }
 FNL_INLINE double fnl_softshrink_d(double x, double l) {
-    double mid = x != x ? x : 0.0;
-    return x > l ? x - l : (x < -l ? x + l : mid);
+    double c = x < -l ? -l : x;
+    c = c > l ? l : c;
+    return x - c;
 }
 FNL_INLINE double fnl_softshrink_backward_d(double g, double x, double l) {
     return x >= -l ? (x <= l ? 0.0 : g) : g;
