@@ -459,8 +459,7 @@ FNL_INLINE double fnl_softplus_d(double x, double beta, double thr) {
     return fnl_softplus_post_d(x, fnl_softplus_pre_d(x, beta, thr), beta, thr);
 }
 FNL_INLINE double fnl_softplus_backward_pre_d(double x, double beta, double thr) {
-    (void)thr;
-    return fnl_sigmoid_pre_d(x * beta);
+    return fnl_softplus_pre_d(x, beta, thr);  /* the forward's exp(-|z|) */
 }
 FNL_INLINE double fnl_softplus_backward_post_d(double g, double x, double e, double beta,
                                                double thr) {
@@ -690,7 +689,7 @@ FNL_INLINE double fnl_logsigmoid_d(double x) {
     return fnl_logsigmoid_post_d(x, fnl_logsigmoid_pre_d(x));
 }
 FNL_INLINE double fnl_logsigmoid_backward_pre_d(double x) {
-    return fnl_sigmoid_pre_d(x);
+    return fnl_logsigmoid_pre_d(x);
 }
 FNL_INLINE double fnl_logsigmoid_backward_post_d(double g, double x, double e) {
     return g * fnl_sigmoid_post_d(-x, e);
@@ -738,9 +737,9 @@ FNL_INLINE float fnl_silu_post_f(float x, float e) {
 FNL_INLINE float fnl_silu_f(float x) {
     return fnl_silu_post_f(x, fnl_silu_pre_f(x));
 }
-/* staged: e = exp(-|x|), then the rest (fnl_silu_backward_post_f) */
+/* staged: the forward's e = exp(-|x|), then the rest */
 FNL_INLINE float fnl_silu_backward_pre_f(float x) {
-    return fnl_exp_nonpos_normal_f(-FNL_FABSF(x));
+    return fnl_silu_pre_f(x);
 }
 FNL_INLINE float fnl_silu_backward_post_f(float g, float x, float e) {
     /* s(x) s(-x) is e q q, and s(x) is q or e q, with q = 1/(1 + e),
@@ -793,8 +792,8 @@ FNL_INLINE double fnl_silu_post_d(double x, double e) {
 FNL_INLINE double fnl_silu_d(double x) {
     return fnl_silu_post_d(x, fnl_silu_pre_d(x));
 }
-FNL_INLINE double fnl_silu_backward_pre_d(double x) {  /* staged */
-    return fnl_exp_nonpos_normal_d(-FNL_FABS(x));
+FNL_INLINE double fnl_silu_backward_pre_d(double x) {  /* staged, as the forward */
+    return fnl_silu_pre_d(x);
 }
 FNL_INLINE double fnl_silu_backward_post_d(double g, double x, double e) {
     double q = 1 / (1 + e), eq = e * q;   /* one division, as in float32 */

@@ -48,4 +48,9 @@
 #define FNL_SIMD _Pragma("omp simd")
 #endif
 
+/* elements per stage of a staged loop (the elementwise kernels' `staged`,
+   glu's): the first stage's results, 2 KiB of float64, stay in L1 on the
+   stack beside the inputs and outputs until the second stage reads them */
+#define FNL_STAGE 256
+
 #endif /* FNL_COMMON_H */
