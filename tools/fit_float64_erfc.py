@@ -1,25 +1,24 @@
 """Fit the float64 polynomials of fnl_math.h behind GELU's float64
 derivative (fnl_erfc_scaled_d, fnl_erf_small_d):
 
-- erfcx(a) = exp(a^2) erfc(a) for a in [0.5, 28], a polynomial in
-  v = t - 1/2, t = 4/(4 + a), of degree 21, expanded at t = 1/2 (a = 4),
-  where its terms v^k shrink fastest over the a <= 5.66 that float64
-  gelu's vector loop takes (|v| <= 0.39);
+- erfcx(a) = exp(a^2) erfc(a) for a in [0, 28], a polynomial in
+  v = t - 9/16, t = 4/(4 + a), of degree 22, expanded at the middle of
+  t's range [1/8, 1] (|v| <= 7/16);
 - erf(a) / a for a in [0, 0.5], a polynomial in a^2 of degree 8.
 
 erf's is interpolated at the Chebyshev nodes of its range (mpmath, 60
 digits), written as monomial coefficients and rounded to float64. erfcx's
 coefficients, larger (up to 2) than the function (0.02 .. 0.62), would
 lose 2^-53.5 of it to their own rounding so: they are fitted instead by
-least squares of the relative error on 100 Chebyshev nodes and rounded one
+least squares of the relative error on 110 Chebyshev nodes and rounded one
 at a time, lowest degree first, the higher ones fitted again after each
-rounding to absorb it (2^-54.1 over a <= 5.66, 2^-56.3 beyond). The script
+rounding to absorb it (2^-54.8 over a <= 5.66, 2^-56.6 beyond). The script
 prints the coefficients (highest degree first) and the largest relative
 error of the rounded polynomial, evaluated exactly, over 2001 points; the
-kernel's own roundings add about 1.6 ulp to erfcx's, measured against long
+kernel's own roundings add about 1.4 ulp to erfcx's, measured against long
 double.
 
-    python tools/fit_float64_erfc.py erfcx 21
+    python tools/fit_float64_erfc.py erfcx 22
     python tools/fit_float64_erfc.py erf 8
 """
 import sys
@@ -40,12 +39,12 @@ def erf_over_a(v):  # v = a^2
 
 FITS = {
     # name: (function of the variable, the variable's range, expansion point)
-    "erfcx": (erfcx_in_t, (mp.mpf(4) / 32, mp.mpf(4) / mp.mpf(4.5)), mp.mpf(1) / 2),
+    "erfcx": (erfcx_in_t, (mp.mpf(1) / 8, mp.mpf(1)), mp.mpf(9) / 16),
     "erf": (erf_over_a, (mp.mpf(0), mp.mpf("0.25")), mp.mpf(0)),
 }
 
 
-def fit_rounding_in_turn(f, ua, ub, centre, n, m=100):
+def fit_rounding_in_turn(f, ua, ub, centre, n, m=110):
     """Coefficients 0 .. n-1 of the least-squares fit of f's relative error
     on m Chebyshev nodes, rounded to float64 one at a time from the lowest,
     the higher ones fitted again to what the rounded ones leave."""

@@ -155,28 +155,21 @@ FNL_INLINE float fnl_gelu_backward_f(float g, float x) {
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
 /* y = -x/sqrt2 rounded, and yl, what the rounding lost: the product's own
-   error (Dekker's two-product: x and the constant split into 26-bit halves,
-   no FMA needed) plus x times the constant's error beyond double. Without
-   it erfc(y) is off by 2 y^2 ulp (80 at x = -7.9). */
+   error (exact as an FMA) plus x times the constant's error beyond double.
+   Without it erfc(y) is off by 2 y^2 ulp (80 at x = -7.9). (Dekker's
+   product without FMA, 26-bit halves, took 8 more operations.) */
 FNL_INLINE double fnl_gelu_arg_d(double x, double *yl) {
-    const double c = -0.7071067811865476, ch = -0.7071067690849304, cl = -1.2101617152815436e-08;
-    const double c_tail = 4.833646656726457e-17;   /* -1/sqrt2 - c */
-    union fnl_bits_d xb;
-    double y = x * c, xh, xl, e;
-    xb.f = x;
-    xb.u &= ~(uint64_t)0x7FFFFFF;
-    xh = xb.f;
-    xl = x - xh;
-    e = ((xh * ch - y) + xh * cl + xl * ch) + xl * cl;
-    *yl = FNL_FABS(x) < 1e300 ? e + x * c_tail : 0.0;   /* inf, NaN: no correction */
+    const double c = -0.7071067811865476, c_tail = 4.833646656726457e-17;   /* -1/sqrt2 - c */
+    double y = x * c;
+    *yl = FNL_FABS(x) < 1e300 ? fma(x, c, -y) + x * c_tail : 0.0;   /* inf, NaN: no correction */
     return y;
 }
 /* The float64 gelu and its derivative take Phi(-|x|) = erfc(a) / 2, a =
    |x|/sqrt2, from the same blocks: a and in *al what its rounding lost
    (fnl_gelu_arg_d), exp(-a^2) = s1 s2 (1 + m) (fnl_exp_negsq_d), and the
    result erfc(a + al) / (s1 s2) = (R + Rl)(1 + m) as E + *lo, R + Rl =
-   erfcx(a + al) for a >= 0.5 (fnl_erfc_scaled_d), rounded once where it
-   meets x (the derivative takes E alone). Beyond
+   erfcx(a + al) (fnl_erfc_scaled_d), rounded once where it meets x or
+   x phi(x). Beyond
    a = 28, where erfc(a) is below the subnormals, a is clamped, al dropped
    and s1 set to 0. */
 FNL_INLINE double fnl_gelu_tail_d(double x, double *a, double *al, double *s1, double *s2,
@@ -188,26 +181,27 @@ FNL_INLINE double fnl_gelu_tail_d(double x, double *a, double *al, double *s1, d
     *a = beyond ? 28.0 : z;
     *m = fnl_exp_negsq_d(*a, s1, s2);
     *s1 = beyond ? 0.0 : *s1;
-    double Rl, R = fnl_erfc_scaled_d(*a < 0.5 ? 0.5 : *a, *al, &Rl);
+    double Rl, R = fnl_erfc_scaled_d(*a, *al, &Rl);
     /* E + lo by Fast2Sum; Rl m counts, as Rl reaches 100 ulp of R */
     double w = fma(R, *m, fma(Rl, *m, Rl)), E = R + w;
     *lo = (R - E) + w;
     return E;
 }
-/* x < 0: x Phi(-|x|) = (x/2) erfc(a); x >= 0: x minus that; a < 0.5:
-   (x/2)(1 + sign(x) erf(a)), one rounding (an FMA), its sign x's (the
-   rounding of -0.0 + 0.0 would give +0.0). x/2 times erfc(a) / (s1 s2)
-   = E + El (fnl_gelu_tail_d) rounded once: 2.36 ulp in [-8, 8], most of it
-   R's roundings (4.2 rounded three times). Cephes' erfc, 1 - a T(a^2)/U(a^2)
-   below a = 1, reached 13.8 where it cancels (x = -1.36) and took 20% less
-   time; both are below torch's. NaN gives NaN; limits +inf and -0.0; below
-   -8 the loops take fnl_gelu_rare_d. */
+/* x <= 0: x Phi(-|x|) = (x/2) erfc(a); x > 0: x minus that (at most x/2:
+   nothing cancels), so that +-0.0 keeps its sign. x/2 times erfc(a) /
+   (s1 s2) = E + El (fnl_gelu_tail_d) rounded once: 2.3 ulp in [-8, 8],
+   most of it R's roundings (4.2 rounded three times). Cephes' erfc,
+   1 - a T(a^2)/U(a^2) below a = 1, reached 13.8 where it cancels (x =
+   -1.36) and took 20% less time; both are below torch's. erf's own series
+   below a = 1/2, 0.54 ulp there, cost 1 ns per element over all x (AVX2),
+   where erfcx's polynomial, which reaches a = 0, keeps within 2 ulp. NaN
+   gives NaN; limits +inf and -0.0; below -8 the loops take
+   fnl_gelu_rare_d. */
 FNL_INLINE double fnl_gelu_d(double x) {
     double a, al, s1, s2, m, El, E = fnl_gelu_tail_d(x, &a, &al, &s1, &s2, &m, &El);
     double hx = 0.5 * x;
     double tail = (fma(hx, E, hx * El) * s1) * s2;
-    double small = FNL_COPYSIGN(fma(hx, FNL_COPYSIGN(fnl_erf_small_d(a, al), x), hx), x);
-    double r = a < 0.5 ? small : (x < 0 ? tail : x - tail);
+    double r = x <= 0 ? tail : x - tail;
     return FNL_FABS(x) == INFINITY ? (x > 0 ? x : -0.0) : r;
 }
 FNL_INLINE double fnl_gelu_backward_d(double g, double x) {
@@ -227,36 +221,25 @@ FNL_INLINE double fnl_gelu_backward_d(double g, double x) {
     double xc = x * c, xcl = fma(x, c, -xc) + x * c_lo;
     double m2 = fma(-2 * a * al, 1 + m, m);
     double pdf_rest = fma(xc, m2, xcl);   /* x phi(x) / s - xc */
-    double half = 0.5 * E;
-    double neg = ((xc + (half + pdf_rest)) * s1) * s2;
-    double pos = 1 + ((xc + (pdf_rest - half)) * s1) * s2;
+    double half = 0.5 * E, half_lo = 0.5 * El;   /* Phi(-|x|) / s */
+    double neg = ((xc + (half + (pdf_rest + half_lo))) * s1) * s2;
+    double pos = 1 + ((xc + ((pdf_rest - half_lo) - half)) * s1) * s2;
     double small = 0.5 + fma(FNL_COPYSIGN(0.5, x), fnl_erf_small_d(a, al), (xc + pdf_rest) * s1 * s2);
     /* Near the zero x0 = -0.75179152469356446 of gelu', where Phi(x) and
        x phi(x) cancel (up to 1548 ulp against mpmath in [-1, -0.75]), in the
        window [-1.5, -0.25]: as float32's, gelu' = (x - X0) K(u) - C, X0 the
        double nearest x0, u = x + 0.875, K of degree 18
        (tools/fit_derivative_zeros.py gelu -1.5 -0.25 18 float64; 1.78 ulp
-       simulated). x - X0 is exact in the window. */
+       simulated), evaluated as erfcx's polynomial is, three Horner steps
+       over an Estrin tail: this chain bound the loop (10.4 -> 8.9 ns per
+       element, AVX2, one thread). x - X0 is exact in the window. */
     double th = x + 0.7517915246935645, u = x + 0.875;
-    double k = (((((((((((((((((1.241300060051686e-09
-        * u - 4.498296793966231e-09)
-        * u - 2.839667357012285e-08)
-        * u + 6.224145233776903e-08)
-        * u + 5.116748115011607e-07)
-        * u - 5.172806009892096e-07)
-        * u - 7.667101576978836e-06)
-        * u + 3.697631024804428e-07)
-        * u + 9.349422442453127e-05)
-        * u + 7.404823729424894e-05)
-        * u - 0.0008900306184705396)
-        * u - 0.0014235676566439473)
-        * u + 0.0061291665115137456)
-        * u + 0.015434907256882442)
-        * u - 0.02556850718569637)
-        * u - 0.10396667859058582)
-        * u + 0.02224894373669081)
-        * u + 0.38770970828898954)
-        * u + 0.3835870106433039;
+    double u2 = u * u, u4 = u2 * u2, u8 = u4 * u4;
+    double k = 0.3835870106433039 + u * (0.38770970828898954 + u * (0.02224894373669081 + u * (
+        (((-0.10396667859058582 - 0.02556850718569637 * u) + u2 * (0.015434907256882442 + 0.0061291665115137456 * u))
+         + u4 * ((-0.0014235676566439473 - 0.0008900306184705396 * u) + u2 * (7.404823729424894e-05 + 9.349422442453127e-05 * u)))
+        + u8 * (((3.697631024804428e-07 - 7.667101576978836e-06 * u) + u2 * (-5.172806009892096e-07 + 5.116748115011607e-07 * u))
+                + u4 * ((6.224145233776903e-08 - 2.839667357012285e-08 * u) + u2 * (-4.498296793966231e-09 + 1.241300060051686e-09 * u))))));
     double near = th * k - 6.453751729367753e-18;
     double r = g * ((x >= -1.5 && x <= -0.25) ? near : (a < 0.5 ? small : (x < 0 ? neg : pos)));
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
@@ -378,27 +361,15 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
        74 within 0.01 of it), in the window [-1.5, -0.375]: as gelu's,
        (x - X0) K(v) - C, X0 the double nearest x0, v = x + 0.9375, K of
        degree 18 (tools/fit_derivative_zeros.py gelu_tanh -1.5 -0.375 18
-       float64; 1.77 ulp simulated). x - X0 is exact in the window. */
+       float64; 1.77 ulp simulated), evaluated as gelu's K is (6.8 -> 6.1 ns
+       per element). x - X0 is exact in the window. */
     double th = x + 0.7524614220710163, v = x + 0.9375;
-    double k = (((((((((((((((((4.869518341782406e-08
-        * v - 8.910717765318926e-08)
-        * v - 4.433853440801057e-07)
-        * v + 5.029899133747596e-07)
-        * v + 3.0915898961728895e-06)
-        * v - 2.164939197510052e-06)
-        * v - 2.080133632388693e-05)
-        * v + 9.531141815783626e-06)
-        * v + 0.00015197918687801667)
-        * v - 5.836382703467229e-06)
-        * v - 0.0011495635306414736)
-        * v - 0.0008294206200854432)
-        * v + 0.007402990298750569)
-        * v + 0.012460009526141768)
-        * v - 0.03167220952633606)
-        * v - 0.09565854303588099)
-        * v + 0.042910776569869274)
-        * v + 0.3821842632420685)
-        * v + 0.358852215457993;
+    double v2 = v * v, v4 = v2 * v2, v8 = v4 * v4;
+    double k = 0.358852215457993 + v * (0.3821842632420685 + v * (0.042910776569869274 + v * (
+        (((-0.09565854303588099 - 0.03167220952633606 * v) + v2 * (0.012460009526141768 + 0.007402990298750569 * v))
+         + v4 * ((-0.0008294206200854432 - 0.0011495635306414736 * v) + v2 * (-5.836382703467229e-06 + 0.00015197918687801667 * v)))
+        + v8 * (((9.531141815783626e-06 - 2.080133632388693e-05 * v) + v2 * (-2.164939197510052e-06 + 3.0915898961728895e-06 * v))
+                + v4 * ((5.029899133747596e-07 - 4.433853440801057e-07 * v) + v2 * (-8.910717765318926e-08 + 4.869518341782406e-08 * v))))));
     double near = th * k - 1.5647455740893692e-17;
     double plain = s1s == 0 ? s : s + 2 * x * du * s1s;
     /* below 2u = -708 (x < -21.1), e is subnormal, and the result, about

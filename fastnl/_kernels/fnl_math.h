@@ -503,18 +503,18 @@ FNL_INLINE double fnl_exp_negsq_d(double a, double *s1, double *s2) {
     *s2 = b2.f;
     return fma(em, 1 + m, m);
 }
-/* erfc(a + al) exp(a^2), a in [0.5, 28], al a correction below a's last
-   bit: erfcx(a) as a polynomial in v = t - 1/2, t = 4/(4 + a), of degree
-   21 (tools/fit_float64_erfc.py erfcx 21, its coefficients rounded in
-   turn: 2^-54.1 relative over a <= 5.66, float64 gelu's vector loop,
-   2^-56.3 beyond). Evaluated as c0 + v (c1 + v (c2 + v H(v))), H in
+/* erfc(a + al) exp(a^2), a in [0, 28], al a correction below a's last
+   bit: erfcx(a) as a polynomial in v = t - 9/16, t = 4/(4 + a), of degree
+   22 (tools/fit_float64_erfc.py erfcx 22, its coefficients rounded in
+   turn: 2^-54.8 relative over a <= 5.66, float64 gelu's vector loop,
+   2^-56.6 beyond), evaluated as c0 + v (c1 + v (c2 + v H(v))), H in
    Estrin's form (pairs joined by v^2, v^4, v^8, v^16): the low steps,
    which make the result's roundings, in Horner's order, the rest eight
-   multiplies deep instead of eighteen, and expanded at t = 1/2 the terms
-   shrink faster (|v| <= 0.39 for a <= 5.66). Against Horner's form in
-   u = t - 1/8 (u up to 0.76) before: 1.65 ulp of erfcx where it was 2.2
-   (a <= 5.66, against long double), and float64 gelu, whose loop this
-   chain bound, 10.8 -> 7.9 ns per element (AVX2, one thread).
+   multiplies deep instead of nineteen. About 1.4 ulp of erfcx from the
+   roundings (against long double); Horner's form of degree 21 in
+   u = t - 1/8 over a >= 1/2 before, u up to 0.76: 2.2 ulp, and float64
+   gelu's loop, which this chain bound, took 10.8 ns per element where it
+   now takes 6.9 (AVX2, one thread, with fnl_gelu_d's other changes).
    t's own rounding (of 4 + a and of the quotient) would move erfcx by up
    to 3.8 times as much: t + tl = 4/(4 + a) to first order (4 + a exact as
    d + dl by Fast2Sum for a < 8; beyond, where dl is only roughly right,
@@ -525,13 +525,13 @@ FNL_INLINE double fnl_exp_negsq_d(double a, double *s1, double *s2) {
 FNL_INLINE double fnl_erfc_scaled_d(double a, double al, double *lo) {
     double d = 4 + a, dl = a - (d - 4), t = 4 / d;
     double tl = fma(-t, dl, fma(-t, d, 4)) * (0.25 * t);
-    double v = t - 0.5, v2 = v * v, v4 = v2 * v2, v8 = v4 * v4, v16 = v8 * v8;
-    double p = 0.13699945762506138 + v * (0.5181360975203433 + v * (0.8748787156730633 + v * (
-        ((((1.314062533578478 + 1.7434108383819378 * v) + v2 * (2.0194501004703707 + 2.003139617230473 * v))
-          + v4 * ((1.6440250921075084 + 1.0394274866097652 * v) + v2 * (0.4091529249144222 - 0.022283984179601153 * v)))
-         + v8 * (((-0.16175747144148175 - 0.09238963555377697 * v) + v2 * (0.015589896452661924 + 0.04824251397829641 * v))
-                 + v4 * ((0.013403614604987226 - 0.018596342794415743 * v) + v2 * (-0.01265381320027329 + 0.006479999471526188 * v))))
-        + v16 * ((0.008039142540091753 - 0.0018544524034404494 * v) + v2 * -0.0035702446666027125))));
+    double v = t - 0.5625, v2 = v * v, v4 = v2 * v2, v8 = v4 * v4, v16 = v8 * v8;
+    double p = 0.1731499287561747 + v * (0.6447639085845848 + v * (1.1675501270033664 + v * (
+        ((((1.8395165155020308 + 2.5070674278348672 * v) + v2 * (2.920476377110193 + 2.8443311782187224 * v))
+          + v4 * ((2.2197410464009013 + 1.2584729943781665 * v) + v2 * (0.3557758409808209 - 0.15545739749875115 * v)))
+         + v8 * (((-0.22181898752138984 - 0.061666801102501514 * v) + v2 * (0.060360975657536536 + 0.0503620220181643 * v))
+                 + v4 * ((-0.010185500522011162 - 0.026347029940821966 * v) + v2 * (-0.0007112144237412413 + 0.012953753941473195 * v))))
+        + v16 * ((0.0017377157027812283 - 0.005958328592070485 * v) + v2 * (-0.0008029735739135901 + 0.0018314151466484613 * v)))));
     /* t's and a's corrections, kept apart, in the low part (up to 100 ulp
        of p), for the caller's one rounding. (Horner's last one to four steps
        in double-double took gelu from 2.9 to 2.5-2.0 ulp, for 11-43% more
