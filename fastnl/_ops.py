@@ -93,7 +93,10 @@ class Kernel(NamedTuple):
         ``pre = fnl_<name>_pre_<s>(x, p0, ...)`` over a few hundred elements
         into a buffer, then ``fnl_<name>_post_<s>(x, pre, p0, ...)`` over
         them (the header defines ``fnl_<name>_<s>`` as the two composed, the
-        same bits). Two short dependency chains instead of one long one keep
+        same bits). A tuple of types for a first stage of several results:
+        ``fnl_<name>_pre_<s>(x, p0, ..., &r1, ...)`` returns the first,
+        ``fnl_<name>_post_<s>(x, r0, r1, ..., p0, ...)`` takes them all (one
+        buffer each: an array of structs would cost shuffles). Two short dependency chains instead of one long one keep
         more vectors in flight where the chain, not the arithmetic, bounds
         the loop (float64 exp then a corrected quotient, on AVX2).
     staged_backward: the same for the derivative, ``fnl_<name>_backward_pre_<s>``
@@ -129,7 +132,7 @@ KERNELS = [
            rare={"f": "!(p2 > 0)", "d": "!(p2 > 0)"}),
     # float64's tail through libm's double erfc (fnl_activations.h says why)
     Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}),
-    Kernel("gelu_tanh"),
+    Kernel("gelu_tanh", staged={"d": ("double", "double", "double")}),
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1"),
            staged={"f": "double", "d": "double"}, staged_backward={"f": "float", "d": "double"}),
     # <name>_backward(grad_output, output=y), as torch's autograd computes it

@@ -332,21 +332,32 @@ FNL_INLINE double fnl_gelu_tanh_arg_d(double x, double *lo) {
     *lo = FNL_FABS(h) < 1000 ? hl : 0.0;
     return h;
 }
-FNL_INLINE double fnl_gelu_tanh_d(double x) {
-    /* s = sigmoid(-|2u|) as hi + lo (fnl_logistic_scaled_d), 2u's own lo
-       added to first order, s(-(a + d)) = s - s (1 - s) d, and x times
-       either s or 1 - s = m + ml (Fast2Sum) rounded once (an FMA): 1.2 ulp
-       (x / (1 + e) rounded three times: 3.7). x < 0 keeps s as S = s 2^64
-       and the product with 2^-64 last: x times an s already rounded below
-       the normal range would multiply its rounding error by |x| */
+/* s = sigmoid(-|2u|) as hi + lo (fnl_logistic_scaled_d), 2u's own lo
+   added to first order, s(-(a + d)) = s - s (1 - s) d, and x times either
+   s or 1 - s = m + ml (Fast2Sum) rounded once (an FMA): 1.2 ulp (x / (1 +
+   e) rounded three times: 3.7). x < 0 keeps s as S = s 2^64 and the
+   product with 2^-64 last: x times an s already rounded below the normal
+   range would multiply its rounding error by |x|. Staged: 2u and S + Sl
+   first (three results: S, Sl and 2u's lo signed as 2u, whose sign is
+   x's), then the rest; 7.6 -> 6.3 ns per element (AVX2, one thread) */
+FNL_INLINE double fnl_gelu_tanh_pre_d(double x, double *Sl, double *d) {
     double lo, u2 = fnl_gelu_tanh_arg_d(x, &lo);
-    double Sl, S = fnl_logistic_scaled_d(FNL_FABS(u2), &Sl), s = S * FNL_TWO_M64_D;
+    *d = u2 >= 0 ? lo : -lo;
+    return fnl_logistic_scaled_d(FNL_FABS(u2), Sl);
+}
+FNL_INLINE double fnl_gelu_tanh_post_d(double x, double S, double Sl, double d) {
+    double s = S * FNL_TWO_M64_D;
     double ml, m = fnl_one_minus_d(s, Sl * FNL_TWO_M64_D, &ml);
-    double d = (u2 >= 0 ? lo : -lo) * m;   /* (1 - s) times 2u's correction */
-    double neg = fma(x, S, x * (Sl - S * d)) * FNL_TWO_M64_D;
-    double pos = fma(x, m, x * (ml + s * d));
-    /* +-inf: the limits (x times 0 corrections would be NaN) */
-    return FNL_FABS(x) == INFINITY ? (x > 0 ? x : -0.0) : (u2 >= 0 ? pos : neg);
+    double dm = d * m;   /* (1 - s) times 2u's correction */
+    double neg = fma(x, S, x * (Sl - S * dm)) * FNL_TWO_M64_D;
+    double pos = fma(x, m, x * (ml + s * dm));
+    /* +-inf: the limits (x times 0 corrections would be NaN); 2u has x's
+       sign (a NaN goes either way and stays NaN) */
+    return FNL_FABS(x) == INFINITY ? (x > 0 ? x : -0.0) : (x >= 0 ? pos : neg);
+}
+FNL_INLINE double fnl_gelu_tanh_d(double x) {
+    double Sl, d, S = fnl_gelu_tanh_pre_d(x, &Sl, &d);
+    return fnl_gelu_tanh_post_d(x, S, Sl, d);
 }
 FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     double lo, y = fnl_gelu_tanh_arg_d(x, &lo);
