@@ -96,9 +96,10 @@ class Kernel(NamedTuple):
         same bits). A tuple of types for a first stage of several results:
         ``fnl_<name>_pre_<s>(x, p0, ..., &r1, ...)`` returns the first,
         ``fnl_<name>_post_<s>(x, r0, r1, ..., p0, ...)`` takes them all (one
-        buffer each: an array of structs would cost shuffles). Two short dependency chains instead of one long one keep
-        more vectors in flight where the chain, not the arithmetic, bounds
-        the loop (float64 exp then a corrected quotient, on AVX2).
+        buffer each: an array of structs would cost shuffles). Two short
+        dependency chains instead of one long one keep more vectors in
+        flight where the chain, not the arithmetic, bounds the loop (float64
+        exp then a corrected quotient, on AVX2).
     staged_backward: the same for the derivative, ``fnl_<name>_backward_pre_<s>``
         and ``fnl_<name>_backward_post_<s>(g, x, pre, p0, ...)``.
     """

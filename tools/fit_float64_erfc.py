@@ -8,15 +8,15 @@ derivative (fnl_erfc_scaled_d, fnl_erf_small_d):
 
 erf's is interpolated at the Chebyshev nodes of its range (mpmath, 60
 digits), written as monomial coefficients and rounded to float64. erfcx's
-coefficients, larger (up to 2) than the function (0.02 .. 0.62), would
-lose 2^-53.5 of it to their own rounding so: they are fitted instead by
+coefficients, larger (up to 2.9) than the function (0.02 .. 1), would
+lose more of it to their own rounding so: they are fitted instead by
 least squares of the relative error on 110 Chebyshev nodes and rounded one
 at a time, lowest degree first, the higher ones fitted again after each
 rounding to absorb it (2^-54.8 over a <= 5.66, 2^-56.6 beyond). The script
 prints the coefficients (highest degree first) and the largest relative
 error of the rounded polynomial, evaluated exactly, over 2001 points; the
-kernel's own roundings add about 1.4 ulp to erfcx's, measured against long
-double.
+kernel's own roundings give 1.6 ulp of erfcx over a <= 5.66, measured
+against long double.
 
     python tools/fit_float64_erfc.py erfcx 22
     python tools/fit_float64_erfc.py erf 8

@@ -510,11 +510,13 @@ FNL_INLINE double fnl_exp_negsq_d(double a, double *s1, double *s2) {
    2^-56.6 beyond), evaluated as c0 + v (c1 + v (c2 + v H(v))), H in
    Estrin's form (pairs joined by v^2, v^4, v^8, v^16): the low steps,
    which make the result's roundings, in Horner's order, the rest eight
-   multiplies deep instead of nineteen. About 1.4 ulp of erfcx from the
-   roundings (against long double); Horner's form of degree 21 in
-   u = t - 1/8 over a >= 1/2 before, u up to 0.76: 2.2 ulp, and float64
-   gelu's loop, which this chain bound, took 10.8 ns per element where it
-   now takes 6.9 (AVX2, one thread, with fnl_gelu_d's other changes).
+   multiplies deep instead of nineteen. 1.6 ulp of erfcx from the
+   roundings over a <= 5.66 (against long double; 17 at a = 27, where gelu
+   and its derivative see erfc's error divided by x^2 > 1400); Horner's
+   form of degree 21 in u = t - 1/8 over a >= 1/2 before, u up to 0.76:
+   2.2 ulp, and float64 gelu's loop, which this chain bound, took 10.8 ns
+   per element where it now takes 7.4 (AVX2, one thread, with the argument
+   by an FMA).
    t's own rounding (of 4 + a and of the quotient) would move erfcx by up
    to 3.8 times as much: t + tl = 4/(4 + a) to first order (4 + a exact as
    d + dl by Fast2Sum for a < 8; beyond, where dl is only roughly right,
