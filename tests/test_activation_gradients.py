@@ -349,7 +349,7 @@ def test_float64_gelu_against_mpmath():
     # The forward takes Phi(-|x|) from the derivative's blocks (exp(-a^2)
     # and erfcx's polynomial, or erf's below a = 1/2): 2.16 ulp at most on the
     # accuracy table's float64 points, 2.25 on 4 x 10^6 points of [-8, 8]
-    # against long double, from erfcx's roundings (1.4 ulp), exp(-a^2)'s
+    # against long double, from erfcx's roundings (1.6 ulp), exp(-a^2)'s
     # and one more (x/2 times erfc, rounded once); rounded three times it
     # reached 4.2, Cephes' erfc (1 - a T(a^2)/U(a^2) below a = 1) 13.8
     # where it cancels (x = -1.36): a bound of 2.4.

@@ -37,19 +37,25 @@ def erf_over_a(v):  # v = a^2
     return mp.erf(mp.sqrt(v)) / mp.sqrt(v) if v > 0 else 2 / mp.sqrt(mp.pi)
 
 
-FITS = {
-    # name: (function of the variable, the variable's range, expansion point)
-    "erfcx": (erfcx_in_t, (mp.mpf(1) / 8, mp.mpf(1)), mp.mpf(9) / 16),
-    "erf": (erf_over_a, (mp.mpf(0), mp.mpf("0.25")), mp.mpf(0)),
-}
+def chebyshev_nodes(ua, ub, m):
+    return [(ua + ub) / 2 + (ub - ua) / 2 * mp.cos(mp.pi * (2 * k + 1) / (2 * m))
+            for k in range(m)]
 
 
-def fit_rounding_in_turn(f, ua, ub, centre, n, m=110):
+def interpolated(f, ua, ub, centre, n):
+    """Coefficients 0 .. n-1 of the polynomial through f at n Chebyshev
+    nodes, each rounded to float64."""
+    nodes = chebyshev_nodes(ua, ub, n)
+    c = mp.lu_solve(mp.matrix([[u ** j for j in range(n)] for u in nodes]),
+                    mp.matrix([f(u + centre) for u in nodes]))
+    return [mp.mpf(float(c[j])) for j in range(n)]
+
+
+def rounded_in_turn(f, ua, ub, centre, n, m=110):
     """Coefficients 0 .. n-1 of the least-squares fit of f's relative error
     on m Chebyshev nodes, rounded to float64 one at a time from the lowest,
     the higher ones fitted again to what the rounded ones leave."""
-    nodes = [(ua + ub) / 2 + (ub - ua) / 2 * mp.cos(mp.pi * (2 * k + 1) / (2 * m))
-             for k in range(m)]
+    nodes = chebyshev_nodes(ua, ub, m)
     values = [f(u + centre) for u in nodes]
     rounded = []
     for k in range(n):
@@ -60,18 +66,18 @@ def fit_rounding_in_turn(f, ua, ub, centre, n, m=110):
     return rounded
 
 
+FITS = {
+    # name: (function of the variable, the variable's range, expansion point, fitting)
+    "erfcx": (erfcx_in_t, (mp.mpf(1) / 8, mp.mpf(1)), mp.mpf(9) / 16, rounded_in_turn),
+    "erf": (erf_over_a, (mp.mpf(0), mp.mpf("0.25")), mp.mpf(0), interpolated),
+}
+
+
 def fit(name, degree):
-    f, (lo, hi), centre = FITS[name]
+    f, (lo, hi), centre, fitting = FITS[name]
     n = degree + 1
     ua, ub = lo - centre, hi - centre
-    nodes = [(ua + ub) / 2 + (ub - ua) / 2 * mp.cos(mp.pi * (2 * k + 1) / (2 * n))
-             for k in range(n)]
-    if name == "erf":
-        c = mp.lu_solve(mp.matrix([[u ** j for j in range(n)] for u in nodes]),
-                        mp.matrix([f(u + centre) for u in nodes]))
-        rounded = [mp.mpf(float(c[j])) for j in range(n)]
-    else:
-        rounded = fit_rounding_in_turn(f, ua, ub, centre, n)
+    rounded = fitting(f, ua, ub, centre, n)
     worst = max(abs(sum(rounded[j] * u ** j for j in range(n)) / f(u + centre) - 1)
                 for u in (ua + (ub - ua) * i / 2000 for i in range(2001)))
     return [float(v) for v in reversed(rounded)], float(worst)

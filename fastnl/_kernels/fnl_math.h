@@ -503,20 +503,38 @@ FNL_INLINE double fnl_exp_negsq_d(double a, double *s1, double *s2) {
     *s2 = b2.f;
     return fma(em, 1 + m, m);
 }
+/* The long float64 polynomials (erfcx's below, the windows around the
+   zeros of GELU's derivatives), their coefficients c lowest degree first:
+   c[0] + v (c[1] + v (c[2] + v T)), the low steps, which make the result's
+   roundings, in Horner's order, over a tail T in Estrin's form. On AVX2
+   their loops were bound by Horner's chain (18-22 multiplies deep, where
+   these are 7-8): float64 gelu 10.8 -> 7.4 ns per element, gelu' 12.4 ->
+   8.9, gelu_tanh' 6.8 -> 6.1. fnl_estrin16_d is c[0] + ... + c[15] v^15 in
+   pairs joined by v^2, v^4 and v^8. */
+FNL_INLINE double fnl_estrin16_d(const double *c, double v, double v2, double v4, double v8) {
+    return (((c[0] + c[1] * v) + v2 * (c[2] + c[3] * v))
+            + v4 * ((c[4] + c[5] * v) + v2 * (c[6] + c[7] * v)))
+           + v8 * (((c[8] + c[9] * v) + v2 * (c[10] + c[11] * v))
+                   + v4 * ((c[12] + c[13] * v) + v2 * (c[14] + c[15] * v)));
+}
+FNL_INLINE double fnl_horner3_d(const double *c, double v, double tail) {
+    return c[0] + v * (c[1] + v * (c[2] + v * tail));
+}
+/* degree 18: the derivative windows' */
+FNL_INLINE double fnl_poly18_d(const double *c, double v) {
+    double v2 = v * v, v4 = v2 * v2, v8 = v4 * v4;
+    return fnl_horner3_d(c, v, fnl_estrin16_d(c + 3, v, v2, v4, v8));
+}
 /* erfc(a + al) exp(a^2), a in [0, 28], al a correction below a's last
    bit: erfcx(a) as a polynomial in v = t - 9/16, t = 4/(4 + a), of degree
    22 (tools/fit_float64_erfc.py erfcx 22, its coefficients rounded in
    turn: 2^-54.8 relative over a <= 5.66, float64 gelu's vector loop,
-   2^-56.6 beyond), evaluated as c0 + v (c1 + v (c2 + v H(v))), H in
-   Estrin's form (pairs joined by v^2, v^4, v^8, v^16): the low steps,
-   which make the result's roundings, in Horner's order, the rest eight
-   multiplies deep instead of nineteen. 1.6 ulp of erfcx from the
+   2^-56.6 beyond), three Horner steps over an Estrin tail (fnl_horner3_d,
+   its last four coefficients joined by v^16). 1.6 ulp of erfcx from the
    roundings over a <= 5.66 (against long double; 17 at a = 27, where gelu
    and its derivative see erfc's error divided by x^2 > 1400); Horner's
    form of degree 21 in u = t - 1/8 over a >= 1/2 before, u up to 0.76:
-   2.2 ulp, and float64 gelu's loop, which this chain bound, took 10.8 ns
-   per element where it now takes 7.4 (AVX2, one thread, with the argument
-   by an FMA).
+   2.2 ulp.
    t's own rounding (of 4 + a and of the quotient) would move erfcx by up
    to 3.8 times as much: t + tl = 4/(4 + a) to first order (4 + a exact as
    d + dl by Fast2Sum for a < 8; beyond, where dl is only roughly right,
@@ -527,13 +545,19 @@ FNL_INLINE double fnl_exp_negsq_d(double a, double *s1, double *s2) {
 FNL_INLINE double fnl_erfc_scaled_d(double a, double al, double *lo) {
     double d = 4 + a, dl = a - (d - 4), t = 4 / d;
     double tl = fma(-t, dl, fma(-t, d, 4)) * (0.25 * t);
+    static const double c[23] = {
+        0.1731499287561747, 0.6447639085845848, 1.1675501270033664,
+        1.8395165155020308, 2.5070674278348672, 2.920476377110193,
+        2.8443311782187224, 2.2197410464009013, 1.2584729943781665,
+        0.3557758409808209, -0.15545739749875115, -0.22181898752138984,
+        -0.061666801102501514, 0.060360975657536536, 0.0503620220181643,
+        -0.010185500522011162, -0.026347029940821966, -0.0007112144237412413,
+        0.012953753941473195, 0.0017377157027812283, -0.005958328592070485,
+        -0.0008029735739135901, 0.0018314151466484613,
+    };
     double v = t - 0.5625, v2 = v * v, v4 = v2 * v2, v8 = v4 * v4, v16 = v8 * v8;
-    double p = 0.1731499287561747 + v * (0.6447639085845848 + v * (1.1675501270033664 + v * (
-        ((((1.8395165155020308 + 2.5070674278348672 * v) + v2 * (2.920476377110193 + 2.8443311782187224 * v))
-          + v4 * ((2.2197410464009013 + 1.2584729943781665 * v) + v2 * (0.3557758409808209 - 0.15545739749875115 * v)))
-         + v8 * (((-0.22181898752138984 - 0.061666801102501514 * v) + v2 * (0.060360975657536536 + 0.0503620220181643 * v))
-                 + v4 * ((-0.010185500522011162 - 0.026347029940821966 * v) + v2 * (-0.0007112144237412413 + 0.012953753941473195 * v))))
-        + v16 * ((0.0017377157027812283 - 0.005958328592070485 * v) + v2 * (-0.0008029735739135901 + 0.0018314151466484613 * v)))));
+    double p = fnl_horner3_d(c, v, fnl_estrin16_d(c + 3, v, v2, v4, v8)
+                                   + v16 * ((c[19] + c[20] * v) + v2 * (c[21] + c[22] * v)));
     /* t's and a's corrections, kept apart, in the low part (up to 100 ulp
        of p), for the caller's one rounding. (Horner's last one to four steps
        in double-double took gelu from 2.9 to 2.5-2.0 ulp, for 11-43% more
@@ -765,8 +789,8 @@ FNL_INLINE float fnl_sigmoid_f(float x) {
    rounding counts up to 1 ulp of the result). Kept as a pair for silu, x q
    + x c with one rounding. fnl_logistic_scaled_d is the same correction
    with e itself a pair (within 2^-56, for gelu_tanh and the sigmoid and
-   tanh derivatives, which need the last bits): a sigmoid built on it took 1.45-1.5x the plain form's
-   time, this one 1.16x. */
+   tanh derivatives, which need the last bits): a sigmoid built on it took
+   1.45-1.5x the plain form's time, this one 1.16x. */
 FNL_INLINE double fnl_logistic_split_d(double x, double e, double *c) {
     double n = x >= 0 ? 1.0 : e;
     double d = 1 + e, dl = (1 - d) + e;
