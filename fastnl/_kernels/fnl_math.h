@@ -23,6 +23,12 @@
 union fnl_bits_f { float f; int32_t i; uint32_t u; };
 union fnl_bits_d { double f; int64_t i; uint64_t u; };
 
+/* Whether x's sign bit is set (-0.0 and a negative NaN included). As the
+   condition of a select it costs nothing: a vector blend reads only the
+   sign bit, where x < 0 would need a compare, on the multiply ports. */
+FNL_INLINE int fnl_sign_bit_f(float x) { union fnl_bits_f b = {.f = x}; return b.i < 0; }
+FNL_INLINE int fnl_sign_bit_d(double x) { union fnl_bits_d b = {.f = x}; return b.i < 0; }
+
 /* Argument reduction x = k ln2 + r: k = round(x / ln2) by adding MAGIC =
    1.5 * 2^MANT (the sum's low mantissa bits are then k, and its bits minus
    MAGICBITS are k as an integer), and Cody-Waite r = (x - k LN2HI) - k LN2LO,
