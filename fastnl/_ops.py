@@ -119,6 +119,15 @@ class Kernel(NamedTuple):
 # exp unscaled above it: fnl_exp_nonpos_normal_f's clamp)
 EXP_NORMAL_MIN = {"f": -87.0, "d": -708.0}
 BELOW_EXP_NORMAL = {"f": f"x < {EXP_NORMAL_MIN['f']!r}f", "d": f"x < {EXP_NORMAL_MIN['d']!r}"}
+# float32's sigmoid in two stages (fnl_sigmoid_pre_f / _post_f: exp(-|z|) as
+# a pair, then the corrected quotient) covers |z| <= 87, where exp(-|z|) is
+# normal; larger |z| and NaN go to the fix-up (FNL_BEYOND_SIGMOID_PAIR_F)
+SIGMOID_PAIR = ("float", "float")
+
+
+def beyond_sigmoid_pair(z):
+    return f"FNL_BEYOND_SIGMOID_PAIR_F({z})"
+
 
 KERNELS = [
     Kernel("identity", grain=CHEAP),  # a plain copy: the benchmarks' bandwidth floor
@@ -135,10 +144,12 @@ KERNELS = [
     Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}),
     Kernel("gelu_tanh", staged={"d": ("double", "double", "double")}),
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1"),
-           staged={"f": "double", "d": "double"}, staged_backward={"f": "float", "d": "double"}),
+           staged={"f": "double", "d": "double"},
+           staged_backward={"f": SIGMOID_PAIR, "d": "double"},
+           rare_backward={"f": beyond_sigmoid_pair("x * (float)p0")}),
     # <name>_backward(grad_output, output=y), as torch's autograd computes it
-    Kernel("sigmoid", from_output=True, staged={"f": "float", "d": "double"},
-           staged_backward={"f": "double"}),
+    Kernel("sigmoid", from_output=True, staged={"f": SIGMOID_PAIR, "d": "double"},
+           rare={"f": beyond_sigmoid_pair("x")}, staged_backward={"f": "double"}),
     Kernel("tanh", from_output=True, staged_backward={"f": "double"}),
     Kernel("softsign", grain=CHEAP),
     Kernel("threshold", ("threshold", "value"), CHEAP),
@@ -146,7 +157,8 @@ KERNELS = [
     Kernel("softshrink", ("lambd",), CHEAP),
     Kernel("hardshrink", ("lambd",), CHEAP),
     Kernel("logsigmoid", staged={"f": "double", "d": "double"},
-           staged_backward={"f": "float", "d": "double"}),
+           staged_backward={"f": SIGMOID_PAIR, "d": "double"},
+           rare_backward={"f": beyond_sigmoid_pair("x")}),
     # below exp's normal range: x exp(x) through libm, its derivative through
     # the scalar tail that the vector loop would otherwise pay for everywhere
     Kernel("silu", rare=BELOW_EXP_NORMAL, rare_backward=BELOW_EXP_NORMAL,

@@ -168,6 +168,52 @@ def test_rare_backward_block_in_place(dtype):
     assert err.max() <= reference.tolerance(dtype, "silu", derivative=True)[0]
 
 
+def test_sigmoid_pair_cut_in_place():
+    """float32's sigmoid (and the softplus and logsigmoid derivatives, and
+    glu) covers |z| <= 87 with its vector pair form and sends larger |z|,
+    infinities and NaN through its float64 fix-up: both sides of the cut,
+    in place or not, within 1 ulp of the exact value."""
+    x = np.linspace(-120, 120, 5000).astype(np.float32)
+    x[::89] = np.float32(-1000.0)
+    x[1::89] = np.float32(1000.0)
+    x[2:8] = _around(np.float32, -87.0) + _around(np.float32, 87.0)
+    x[8:12] = [np.inf, -np.inf, 87.5, -87.5]
+    x[12] = np.nan
+    finite = np.isfinite(x)
+    g = np.linspace(0.5, 2.0, 5000).astype(np.float32)
+    cases = [("sigmoid", {}, False), ("logsigmoid", {}, True),
+             ("softplus", {}, True), ("softplus", {"beta": 0.5, "threshold": 1000.0}, True)]
+    for name, params, derivative in cases:
+        if derivative:
+            want = backward(name, params, g, x)
+            for into in ("g", "x"):
+                gg, xx = g.copy(), x.copy()
+                out = gg if into == "g" else xx
+                assert backward(name, params, gg, xx, out=out) is out
+                assert out.tobytes() == want.tobytes(), (name, into)
+            ones = np.ones_like(g)  # the accuracy of the derivative itself
+            got = backward(name, params, ones, x)
+            exact = reference.exact(name, x[finite], params, derivative=True)
+        else:
+            want = forward(name, params, x)
+            y = x.copy()
+            assert forward(name, params, y, out=y) is y
+            assert y.tobytes() == want.tobytes(), name
+            got = want
+            exact = reference.exact(name, x[finite], params)
+        assert np.isnan(want[12]), name
+        err = reference.ulp_error(got[finite], exact)
+        assert err.max() <= 1.0, (name, params, err.max(), x[finite][err.argmax()])
+    # glu = a sigmoid(b), and its gradient, from the same pair
+    xa = np.stack([g, x]).astype(np.float32)  # a = g, b = x along axis 0
+    s = reference.exact("sigmoid", x[finite])
+    y = fastnl.glu(np.stack([np.ones_like(g), x]), axis=0)[0]
+    assert np.isnan(y[12])
+    assert reference.ulp_error(y[finite], s).max() <= 1.0
+    gx = fastnl.glu_backward(xa, axis=0, grad_output=np.ones((1, g.size), np.float32))
+    assert reference.ulp_error(gx[0][finite], s).max() <= 1.0
+
+
 def _silu_cut(dtype):
     """Where silu's vector forms hand over to the scalar fix-up."""
     return _ops.EXP_NORMAL_MIN["f" if dtype == np.float32 else "d"]

@@ -425,17 +425,21 @@ FNL_INLINE float fnl_softplus_post_f(float x, double e, double beta, double thr)
 FNL_INLINE float fnl_softplus_f(float x, double beta, double thr) {
     return fnl_softplus_post_f(x, fnl_softplus_pre_f(x, beta, thr), beta, thr);
 }
-FNL_INLINE float fnl_softplus_backward_pre_f(float x, float beta, float thr) {
+/* sigmoid(z), z = beta x, by fnl_sigmoid_pre_f / _post_f (|z| <= 87; beyond
+   and NaN, the rare fix-up) */
+FNL_INLINE float fnl_softplus_backward_pre_f(float x, float beta, float thr, float *b) {
     (void)thr;
-    return fnl_sigmoid_pre_f(x * beta);
+    return fnl_sigmoid_pre_f(x * beta, b);
 }
-FNL_INLINE float fnl_softplus_backward_post_f(float g, float x, float e, float beta, float thr) {
+FNL_INLINE float fnl_softplus_backward_post_f(float g, float x, float a, float b, float beta,
+                                              float thr) {
     float z = x * beta;
-    float r = g * fnl_sigmoid_post_f(z, e);
+    float r = g * fnl_sigmoid_post_f(z, a, b);
     return z > thr ? g : r;
 }
-FNL_INLINE float fnl_softplus_backward_f(float g, float x, float beta, float thr) {
-    return fnl_softplus_backward_post_f(g, x, fnl_softplus_backward_pre_f(x, beta, thr), beta, thr);
+static inline float fnl_softplus_backward_rare_f(float g, float x, float beta, float thr) {
+    float z = x * beta;
+    return z > thr ? g : (float)(g * fnl_sigmoid_libm_d(z));  /* rounded once: subnormal there */
 }
 FNL_INLINE double fnl_softplus_pre_d(double x, double beta, double thr) {
     (void)thr;
@@ -463,7 +467,8 @@ FNL_INLINE double fnl_softplus_backward_d(double g, double x, double beta, doubl
 }
 
 /* ---------------------------------------------------------------- sigmoid */
-/* forward: fnl_sigmoid_<s> in fnl_math.h (a building block too); the
+/* forward: fnl_sigmoid_pre_<s> / _post_<s> in fnl_math.h (float32's with
+   its fix-up fnl_sigmoid_rare_f); the
    derivative s(x) s(-x), with s = sigmoid(-|x|) <= 1/2, which does not
    cancel as s (1 - s) at s near 1 does. torch's autograd takes it from the
    output (fnl_sigmoid_from_output_<s>), the form the benchmarks compare.
@@ -661,14 +666,15 @@ FNL_INLINE float fnl_logsigmoid_post_f(float x, double e) {
 FNL_INLINE float fnl_logsigmoid_f(float x) {
     return fnl_logsigmoid_post_f(x, fnl_logsigmoid_pre_f(x));
 }
-FNL_INLINE float fnl_logsigmoid_backward_pre_f(float x) {
-    return fnl_sigmoid_pre_f(x);  /* exp(-|x|): the same for -x */
+/* sigmoid(-x) (|x| <= 87; beyond and NaN, the rare fix-up) */
+FNL_INLINE float fnl_logsigmoid_backward_pre_f(float x, float *b) {
+    return fnl_sigmoid_pre_f(x, b);  /* exp(-|x|): the same for -x */
 }
-FNL_INLINE float fnl_logsigmoid_backward_post_f(float g, float x, float e) {
-    return g * fnl_sigmoid_post_f(-x, e);
+FNL_INLINE float fnl_logsigmoid_backward_post_f(float g, float x, float a, float b) {
+    return g * fnl_sigmoid_post_f(-x, a, b);
 }
-FNL_INLINE float fnl_logsigmoid_backward_f(float g, float x) {
-    return fnl_logsigmoid_backward_post_f(g, x, fnl_logsigmoid_backward_pre_f(x));
+static inline float fnl_logsigmoid_backward_rare_f(float g, float x) {
+    return (float)(g * fnl_sigmoid_libm_d(-(double)x));
 }
 FNL_INLINE double fnl_logsigmoid_pre_d(double x) {
     return fnl_sigmoid_pre_d(x);

@@ -44,8 +44,11 @@
    count); MSVC's OpenMP 2.0 has no simd construct. */
 #if defined(_MSC_VER) && !defined(__clang__)
 #define FNL_SIMD
+#define FNL_SIMD_OR_ANY
 #else
 #define FNL_SIMD _Pragma("omp simd")
+/* a simd loop that also ORs a condition into `int any` */
+#define FNL_SIMD_OR_ANY _Pragma("omp simd reduction(|:any)")
 #endif
 
 /* elements per stage of a staged loop (the elementwise kernels' `staged`,
