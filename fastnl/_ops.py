@@ -120,8 +120,8 @@ class Kernel(NamedTuple):
 EXP_NORMAL_MIN = {"f": -87.0, "d": -708.0}
 BELOW_EXP_NORMAL = {"f": f"x < {EXP_NORMAL_MIN['f']!r}f", "d": f"x < {EXP_NORMAL_MIN['d']!r}"}
 # float32's sigmoid in two stages (fnl_sigmoid_pre_f / _post_f: exp(-|z|) as
-# a pair, then the corrected quotient) covers |z| <= 87, where exp(-|z|) is
-# normal; larger |z| and NaN go to the fix-up (FNL_BEYOND_SIGMOID_PAIR_F)
+# a pair, then the corrected quotient) covers |z| <= 80, where exp(-|z|) is
+# a normal pair; larger |z| and NaN go to the fix-up (FNL_BEYOND_SIGMOID_PAIR_F)
 SIGMOID_PAIR = ("float", "float")
 
 
@@ -161,8 +161,9 @@ KERNELS = [
            rare_backward={"f": beyond_sigmoid_pair("x")}),
     # below exp's normal range: x exp(x) through libm, its derivative through
     # the scalar tail that the vector loop would otherwise pay for everywhere
-    Kernel("silu", rare=BELOW_EXP_NORMAL, rare_backward=BELOW_EXP_NORMAL,
-           staged={"f": "float", "d": "double"}, staged_backward={"f": "float", "d": "double"}),
+    Kernel("silu", rare={"f": beyond_sigmoid_pair("x"), "d": BELOW_EXP_NORMAL["d"]},
+           rare_backward=BELOW_EXP_NORMAL, staged={"f": SIGMOID_PAIR, "d": "double"},
+           staged_backward={"f": "float", "d": "double"}),
     Kernel("mish", rare={"f": "x < -708.0f", "d": "x < -708.0"}),
     Kernel("hardsigmoid", grain=CHEAP),
     Kernel("hardswish", grain=CHEAP),

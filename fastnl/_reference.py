@@ -592,7 +592,6 @@ TOLERANCE = {
         # torch's speed leaves no time to compute in float64
         "gelu": (6.2, "exp(-z^2/2) P(z) / Q(z): the Horner roundings of P and Q, of degree 5, "
                       "reach 3.6 ulp each where z is large (6.12 at x = -8.4644, every float32)"),
-        "silu": (3.4, _COMPOSED + " (3.31 at x = -7.578, every float32)"),
         "selu_derivative": (2.0, _COMPOSED + "; below -87 exp(x) is subnormal (1.95 at "
                                  "x = -87.343, every float32)"),
         "gelu_derivative": (6.8, "exp(-z^2/2) N(z) / (2 Q(z)), the forward's Q: Horner's "

@@ -208,12 +208,14 @@ FNL_INLINE float fnl_exp_nonpos_scaled_f(float d) {
 FNL_INLINE float fnl_exp_nonpos_f(float d) {
     return fnl_exp_nonpos_scaled_f(d) * 5.42101086242752217004e-20f;
 }
-/* exp(d) for d in [-87, 0] as the pair a + *b (returned a = u 2^k, *b =
+/* exp(d) for d in [-80, 0] as the pair a + *b (returned a = u 2^k, *b =
    lo 2^k), to about 2^-27: 1 + rh = u + ((1 - u) + rh) exactly (Fast2Sum:
    |rh| <= ln2/2), and lo adds the rest of exp(r). Left unnormalised (|b|
    up to 0.07 a), which the caller's next step does for free; a <= 1, since
    rh <= 0 where k = 0. No clamp: below -87 2^k is not a normal number, and
-   a loop sends those d to a fix-up of its own. */
+   below about -84 b, 2^-5 of a, falls into the subnormals and loses bits
+   (silu, x (a + b), reached 1.33 ulp at -86.95): the loops send d below
+   -80 to a fix-up of their own. */
 FNL_INLINE float fnl_exp_pair_f(float d, float *b) {
     union fnl_bits_f kb, sb;
     float rh, w = fnl_exp_reduced_tail_f(d, &kb, &rh);
@@ -790,7 +792,7 @@ FNL_INLINE float fnl_tanh_f(float x) {
 
 /* sigmoid(x) = (x >= 0 ? 1 : e) / (1 + e), e = exp(-|x|): never overflows.
    Plain, within 2.4 ulp in float32 (exp's own 0.91, then 1 + e and the
-   quotient rounded): a building block of silu, gelu_tanh and the losses,
+   quotient rounded): a building block of silu's derivative, gelu_tanh and the losses,
    and fnl_sigmoid_f for any x (the losses' scalar sigmoid). */
 FNL_INLINE float fnl_logistic_f(float x, float e) {
     return (x >= 0 ? 1.0f : e) / (1 + e);  /* e = exp(-|x|) */
@@ -798,32 +800,41 @@ FNL_INLINE float fnl_logistic_f(float x, float e) {
 FNL_INLINE float fnl_sigmoid_f(float x) {
     return fnl_logistic_f(x, fnl_exp_nonpos_f(-FNL_FABSF(x)));
 }
-/* The float32 sigmoid activation, and glu and the derivatives of softplus
-   and logsigmoid, within 1 ulp (0.84 at most, 99.96% correctly rounded,
-   every float32): in two stages (their loops run them as two loops of a
+/* The float32 sigmoid activation, and silu, glu and the derivatives of
+   softplus and logsigmoid, within 1 ulp (0.71 at most, silu 0.77, 99.97%
+   correctly rounded, every float32): in two stages (their loops run them as two loops of a
    few hundred elements, fastnl/_ops.py), e = exp(-|x|) as a pair (the same
    for x and -x), then n / (1 + e), n = 1 or e, from e = eh + el and
    1 + e = d + dl (both Fast2Sum) as q = nh (1 / d) corrected by its
-   residual (n - q d exact as an FMA). For |x| <= 87, where exp(-|x|) is
-   normal; the loops send larger |x|, and NaN, to fnl_sigmoid_rare_f. On
+   residual (n - q d exact as an FMA). For |x| <= 80, where exp(-|x|) is
+   a normal pair (fnl_exp_pair_f); the loops send larger |x|, and NaN, to
+   fnl_sigmoid_rare_f. On
    Zen 2 (10^5 in cache, one thread) 85 us against the plain form's 62 and
    torch's 90. */
 FNL_INLINE float fnl_sigmoid_pre_f(float x, float *b) {
     return fnl_exp_pair_f(-FNL_FABSF(x), b);
 }
-FNL_INLINE float fnl_sigmoid_post_f(float x, float a, float b) {
+/* the quotient q and its correction r v, sigmoid(x) = q + r v before the
+   last rounding (silu rounds x q + x r v once) */
+FNL_INLINE float fnl_sigmoid_parts_f(float x, float a, float b, float *r, float *v) {
     float eh = a + b, el = (a - eh) + b;
     float d = 1.0f + eh, dl = ((1.0f - d) + eh) + el;
-    float v = 1.0f / d;
     int neg = fnl_sign_bit_f(x);
     float nh = neg ? eh : 1.0f, nl = neg ? el : 0.0f;
-    float q = nh * v;
-    return __builtin_fmaf(__builtin_fmaf(-q, dl, __builtin_fmaf(-q, d, nh) + nl), v, q);
+    float q;
+    *v = 1.0f / d;
+    q = nh * *v;
+    *r = __builtin_fmaf(-q, dl, __builtin_fmaf(-q, d, nh) + nl);
+    return q;
+}
+FNL_INLINE float fnl_sigmoid_post_f(float x, float a, float b) {
+    float r, v, q = fnl_sigmoid_parts_f(x, a, b, &r, &v);
+    return __builtin_fmaf(r, v, q);
 }
 /* whether x is beyond the pair's range (or NaN): the loops' condition for
    the fix-up, fnl_sigmoid_rare_f, float64 libm rounded once (within 1/2
    ulp but for double rounding, subnormal results included) */
-#define FNL_BEYOND_SIGMOID_PAIR_F(x) (!(FNL_FABSF(x) <= 87.0f))
+#define FNL_BEYOND_SIGMOID_PAIR_F(x) (!(FNL_FABSF(x) <= 80.0f))
 static inline double fnl_sigmoid_libm_d(double x) {
     return 1 / (1 + exp(-x));
 }
