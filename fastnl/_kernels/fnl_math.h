@@ -792,8 +792,8 @@ FNL_INLINE float fnl_tanh_f(float x) {
 
 /* sigmoid(x) = (x >= 0 ? 1 : e) / (1 + e), e = exp(-|x|): never overflows.
    Plain, within 2.4 ulp in float32 (exp's own 0.91, then 1 + e and the
-   quotient rounded): a building block of silu's derivative, gelu_tanh and the losses,
-   and fnl_sigmoid_f for any x (the losses' scalar sigmoid). */
+   quotient rounded): a building block of silu's derivative, gelu_tanh and
+   the losses, and fnl_sigmoid_f for any x (the losses' scalar sigmoid). */
 FNL_INLINE float fnl_logistic_f(float x, float e) {
     return (x >= 0 ? 1.0f : e) / (1 + e);  /* e = exp(-|x|) */
 }
@@ -802,23 +802,29 @@ FNL_INLINE float fnl_sigmoid_f(float x) {
 }
 /* The float32 sigmoid activation, and silu, glu and the derivatives of
    softplus and logsigmoid, within 1 ulp (0.71 at most, silu 0.77, 99.97%
-   correctly rounded, every float32): in two stages (their loops run them as two loops of a
-   few hundred elements, fastnl/_ops.py), e = exp(-|x|) as a pair (the same
-   for x and -x), then n / (1 + e), n = 1 or e, from e = eh + el and
-   1 + e = d + dl (both Fast2Sum) as q = nh (1 / d) corrected by its
-   residual (n - q d exact as an FMA). For |x| <= 80, where exp(-|x|) is
-   a normal pair (fnl_exp_pair_f); the loops send larger |x|, and NaN, to
-   fnl_sigmoid_rare_f. On
-   Zen 2 (10^5 in cache, one thread) 85 us against the plain form's 62 and
-   torch's 90. */
+   correctly rounded, every float32), in two stages (their loops run them
+   as two loops of a few hundred elements, fastnl/_ops.py): e = exp(-|x|)
+   as a pair (the same for x and -x), then n / (1 + e), n = 1 or e, as
+   q = nh (1 / d) corrected by its residual (n - q d exact as an FMA). For
+   |x| <= 80, where exp(-|x|) is a normal pair (fnl_exp_pair_f); the loops
+   send larger |x|, and NaN, to fnl_sigmoid_rare_f. On Zen 2 (10^5 in
+   cache, one thread) 85 us against the plain form's 62 and torch's 90. */
 FNL_INLINE float fnl_sigmoid_pre_f(float x, float *b) {
     return fnl_exp_pair_f(-FNL_FABSF(x), b);
+}
+/* e = a + b normalised, eh + *el, and 1 + e = *d + *dl (both Fast2Sum:
+   a >= |b|, e <= 1) */
+FNL_INLINE float fnl_one_plus_pair_f(float a, float b, float *el, float *d, float *dl) {
+    float eh = a + b;
+    *el = (a - eh) + b;
+    *d = 1.0f + eh;
+    *dl = ((1.0f - *d) + eh) + *el;
+    return eh;
 }
 /* the quotient q and its correction r v, sigmoid(x) = q + r v before the
    last rounding (silu rounds x q + x r v once) */
 FNL_INLINE float fnl_sigmoid_parts_f(float x, float a, float b, float *r, float *v) {
-    float eh = a + b, el = (a - eh) + b;
-    float d = 1.0f + eh, dl = ((1.0f - d) + eh) + el;
+    float el, d, dl, eh = fnl_one_plus_pair_f(a, b, &el, &d, &dl);
     int neg = fnl_sign_bit_f(x);
     float nh = neg ? eh : 1.0f, nl = neg ? el : 0.0f;
     float q;
@@ -836,8 +842,7 @@ FNL_INLINE float fnl_sigmoid_post_f(float x, float a, float b) {
    same bits as two fnl_sigmoid_post_f, with two selects instead of eight
    operations; glu's gradient) */
 FNL_INLINE float fnl_sigmoid_both_f(float x, float a, float b, float *neg) {
-    float eh = a + b, el = (a - eh) + b;
-    float d = 1.0f + eh, dl = ((1.0f - d) + eh) + el;
+    float el, d, dl, eh = fnl_one_plus_pair_f(a, b, &el, &d, &dl);
     float v = 1.0f / d, qe = eh * v;
     float big = __builtin_fmaf(__builtin_fmaf(-v, dl, __builtin_fmaf(-v, d, 1.0f)), v, v);
     float small = __builtin_fmaf(__builtin_fmaf(-qe, dl, __builtin_fmaf(-qe, d, eh) + el), v, qe);
