@@ -125,6 +125,11 @@ BELOW_EXP_NORMAL = {"f": f"x < {EXP_NORMAL_MIN['f']!r}f", "d": f"x < {EXP_NORMAL
 SIGMOID_PAIR = ("float", "float")
 
 
+# float32 gelu and its derivative in two stages: exp(-z^2/2) as q and s, and
+# the rational function's numerator and denominator, then the division
+GELU_STAGE = ("float", "float", "float", "float")
+
+
 def beyond_sigmoid_pair(z):
     return f"FNL_BEYOND_SIGMOID_PAIR_F({z})"
 
@@ -141,7 +146,8 @@ KERNELS = [
     Kernel("elu", ("negcoef", "poscoef", "input_scale", "negcoef_lo"), MID,
            rare={"f": "!(p2 > 0)", "d": "!(p2 > 0)"}),
     # float64's tail through libm's double erfc (fnl_activations.h says why)
-    Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}),
+    Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}, staged={"f": GELU_STAGE},
+           staged_backward={"f": GELU_STAGE}),
     Kernel("gelu_tanh", staged={"d": ("double", "double", "double")}),
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1"),
            staged={"f": "double", "d": "double"},
