@@ -106,7 +106,7 @@ FNL_INLINE double fnl_elu_d(double x, double nc, double pc, double is, double nc
        0.58 ulp; selu 1.7 with nc alone (torch's alpha scale, 1.06 ulp from
        the exact product), and expm1 times nc rounded twice 1.4 and 3.1 */
     double ml, m = fnl_expm1n_hilo_d(x * is, &ml);
-    return x <= 0 ? fma(nc, m, nc * ml + ncl * m) : x * pc;
+    return x <= 0 ? fma(nc, m, fma(nc, ml, ncl * m)) : x * pc;
 }
 FNL_INLINE double fnl_elu_backward_d(double g, double x, double nc, double pc, double is,
                                      double ncl) {
@@ -347,9 +347,9 @@ FNL_INLINE double fnl_gelu_tanh_arg_d(double x, double *lo) {
     const double a = 0.044715, al = 2.1960211427085595e-18;
     double x2 = x * x, x2l = fma(x, x, -x2);
     double x3 = x2 * x, x3l = fma(x2, x, -x3) + x2l * x;
-    double t = a * x3, tl = fma(a, x3, -t) + (a * x3l + al * x3);
+    double t = a * x3, tl = fma(a, x3, -t) + fma(a, x3l, al * x3);
     double s = x + t, sv = s - x, sl = ((x - (s - sv)) + (t - sv)) + tl;
-    double h = c * s, hl = fma(c, s, -h) + (c * sl + cl * s);
+    double h = c * s, hl = fma(c, s, -h) + fma(c, sl, cl * s);
     *lo = FNL_FABS(h) < 1000 ? hl : 0.0;
     return h;
 }
@@ -621,7 +621,7 @@ FNL_INLINE double fnl_tanhshrink_d(double x) {
     double c = z * a, cl = fma(z, a, -c) + zl * a;
     double pl, p = fnl_tanh_series_hilo_d(z, &pl);
     double lo, h = fnl_tanh_hilo_d(a, &lo);
-    double r = a < 0.5 ? fma(c, p, c * pl + cl * p) : (a - h) - lo;
+    double r = a < 0.5 ? fma(c, p, fma(c, pl, cl * p)) : (a - h) - lo;
     return FNL_COPYSIGN(r, x);
 }
 FNL_INLINE double fnl_tanhshrink_backward_d(double g, double x) {
@@ -1083,7 +1083,7 @@ FNL_INLINE double fnl_squareplus_backward_d(double g, double x, double b) {
     double q = s > 0 ? xs / s : 0.0, ql = s > 0 ? (fma(-q, s, xs) - q * sl) / s : 0.0;
     double h = 1 + q, hl = ((1 - h) + q) + ql;
     double as = FNL_FABS(xs), d = s + as, dl = ((s - d) + as) + sl;
-    double P = s * d, Pl = fma(s, d, -P) + (s * dl + sl * d);
+    double P = s * d, Pl = fma(s, d, -P) + fma(s, dl, sl * d);
     double u = b1 / P, neg = u + (fma(-u, P, b1) - u * Pl) / P;   /* b / (s (s + |x|)) / sc */
     double r = x >= 0 ? 0.5 * (h + hl) : 0.5 * (neg * sc);
     return g * (FNL_FABS(x) == INFINITY ? (x > 0 ? 1.0 : 0.0) : r);

@@ -13,7 +13,11 @@
 
    Each polynomial is one expression, one Horner step per line: clang
    contracts a * b + c to an FMA only within one expression, so splitting
-   it into statements would change its results there. Where the
+   it into statements would change its results there. A sum of two
+   products is written with an explicit fma (fma(a, b, c * d)): GCC fuses
+   one of the two after vectorising and may pick the other one in the
+   scalar remainder, so that an element's bits would depend on where it
+   falls (float64 sigmoid' at the odd end of a row, by an ulp). Where the
    coefficients come from is said at each polynomial. */
 #ifndef FNL_MATH_H
 #define FNL_MATH_H
@@ -289,7 +293,7 @@ FNL_INLINE double fnl_expm1_reduced_hilo_d(double d, union fnl_bits_d *kb, doubl
                        + r4 * ((2.505210838544172e-08 + 2.08767569878681e-09 * r)     /* 1/11!, 1/12! */
                                + r2 * 1.6059043836821613e-10));                       /* 1/13! */
     double h = r + 0.5 * r2;
-    double l = ((r - h) + 0.5 * r2) + ((0.5 * r2l + r * r2 * p) + re * (1 + r));
+    double l = ((r - h) + 0.5 * r2) + fma(re, 1 + r, fma(r * r2, p, 0.5 * r2l));
     double m = h + l;  /* hi the rounded sum, lo below its last bit (Fast2Sum) */
     *lo = (h - m) + l;
     return m;
@@ -344,7 +348,7 @@ FNL_INLINE double fnl_one_minus_d(double s, double sl, double *lo) {
 FNL_INLINE double fnl_logistic_slope_scaled_d(double a) {
     double sl, S = fnl_logistic_scaled_d(a, &sl), s = S * FNL_TWO_M64_D;
     double ml, m = fnl_one_minus_d(s, sl * FNL_TWO_M64_D, &ml);
-    return fma(S, m, S * ml + sl * m);
+    return fma(S, m, fma(S, ml, sl * m));
 }
 
 /* the row-wise kernels (_rowwise.pyx.tp) call it by this name */
@@ -759,7 +763,7 @@ FNL_INLINE double fnl_log1p_fd(double t) {
                              + z2 * (0.06666666666666667 + 0.058823529411764705 * z)) /* 1/15, 1/17 */
                             + z4 * ((0.05263157894736842 + 0.047619047619047616 * z)  /* 1/19, 1/21 */
                                     + z2 * 0.043478260869565216)));                  /* 1/23 */
-    return 2 * s + 2 * s * R;
+    return fma(2 * s, R, 2 * s);
 }
 /* log(v) of a float32 v, in float64 (every float32, subnormals too, is a
    normal double): k ln2 + log1p(m - 1) (fnl_log_split_d; |s| <= 0.172 in
@@ -921,7 +925,7 @@ FNL_INLINE float fnl_log1p_exp_f(float x) {
                         + 0.14285714285714285f) * z   /* 1/7 */
                         + 0.2f) * z                   /* 1/5 */
                         + 0.3333333333333333f);       /* 1/3 */
-    return (x > 0 ? x : 0.0f) + (2 * s + 2 * s * R);
+    return (x > 0 ? x : 0.0f) + __builtin_fmaf(2 * s, R, 2 * s);
 }
 /* in two stages as sigmoid: e = exp(-|x|) (fnl_sigmoid_pre_d), then the
    rest (the staged softplus loop) */
