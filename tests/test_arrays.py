@@ -98,6 +98,11 @@ def layouts():
         "empty-1d": np.empty(0),
         "broadcast-view": np.broadcast_to(np.arange(-3.0, 3.0), (5, 6)),
         "large-F": np.asfortranarray(data((300, 250))),  # crosses the parallel grain
+        # contiguous rows apart, read in place (Kernel.rows)
+        "row-slice": base[:, :, 1:],
+        "row-slice-reversed": data((50, 60))[::-1, 3:],
+        "broadcast-rows": np.broadcast_to(np.linspace(-5.0, 5.0, 40), (30, 40)),
+        "large-row-slice": data((300, 260))[:, 5:255],  # crosses the parallel grain
     }
 
 
@@ -117,7 +122,7 @@ def test_zero_d_returns_numpy_scalar(name, params):
     assert isinstance(got, np.float32)
 
 
-@pytest.mark.parametrize("layout", ["C", "F", "negative-strides", "strided-slice"])
+@pytest.mark.parametrize("layout", ["C", "F", "negative-strides", "strided-slice", "row-slice"])
 @pytest.mark.parametrize("name, params", CASES, ids=CASE_IDS)
 def test_input_never_modified_and_read_only_accepted(name, params, layout):
     x = layouts()[layout]
@@ -140,7 +145,8 @@ def test_out_is_filled_and_returned(name, params, out_order):
 
 
 @pytest.mark.parametrize("name, params", CASES, ids=CASE_IDS)
-@pytest.mark.parametrize("layout", ["C", "F", "negative-strides", "strided-slice", "large-F"])
+@pytest.mark.parametrize("layout", ["C", "F", "negative-strides", "strided-slice", "large-F",
+                                    "row-slice", "large-row-slice"])
 def test_in_place(name, params, layout):
     x = layouts()[layout]
     expected = call(name, params, x)

@@ -110,6 +110,76 @@ def test_remainder_has_the_vector_bits():
     assert len(results) == 1
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, params", CASES, ids=IDS)
+def test_rows_apart_read_in_place(name, params, dtype):
+    """Arrays of contiguous rows that lie apart (slices, reversed rows, a
+    broadcast row, a 3-d slice whose leading axes collapse) are read where
+    they are, by the small-call path and by Kernel.rows, with the same bits
+    as a contiguous copy, for one and two threads; g and x may have
+    different row layouts."""
+    base = values(dtype, 260 * 300, seed=5).reshape(260, 300)
+    gbase = values(dtype, 260 * 300, seed=6).reshape(260, 300)
+    views = [base[:, 7:], base[::-3, 1:201], np.broadcast_to(base[0, :50], (9, 50)),
+             base.reshape(13, 20, 300)[:, ::2, 100:]]
+    for x in views:
+        g = gbase[:x.shape[-2] if x.ndim == 2 else None, :x.shape[-1]]
+        g = g if x.ndim == 2 else gbase[:x.size // x.shape[-1], :x.shape[-1]].reshape(x.shape)
+        want = forward(name, params, np.ascontiguousarray(x))
+        want_b = backward(name, params, np.ascontiguousarray(g), np.ascontiguousarray(x))
+        for threads in (1, 2):
+            with fastnl.num_threads(threads):
+                assert forward(name, params, x).tobytes() == want.tobytes()
+                assert backward(name, params, g, x).tobytes() == want_b.tobytes()
+                assert backward(name, params, np.ascontiguousarray(g), x).tobytes() == want_b.tobytes()
+
+
+def test_rows_apart_paths():
+    """The small-call path takes rows apart itself (no copy); Kernel.rows
+    checks its arrays; out= with rows apart, in place, and mixed dtypes."""
+    x = values(np.float32, 40 * 30, seed=2).reshape(40, 30)
+    g = values(np.float32, 40 * 30, seed=3).reshape(40, 30)
+    assert _k.fast(_k.relu, None, x[:, 1:], None, ()) is not None
+    assert _k.fast(_k.relu_backward, g[:, 2:], x[:, 1:-1], None, ()) is not None
+    assert _k.fast(_k.relu, None, x[:, ::2], None, ()) is None  # a step along the row: copied
+    assert _k.fast(_k.relu, None, x[:, :7], None, ()) is None  # rows below MIN_ROW: copied
+    want = fastnl.silu(np.ascontiguousarray(x[:, 1:]))
+    out = np.full((40, 40), np.nan, np.float32)[:, 5:34]  # out= with rows apart: written directly
+    assert fastnl.silu(x[:, 1:], out=out) is out and out.tobytes() == want.tobytes()
+    inplace = x.copy()
+    assert fastnl.silu(inplace[:, 1:], out=inplace[:, 1:]) is not None
+    assert inplace[:, 1:].tobytes() == want.tobytes() and inplace[:, 0].tobytes() == x[:, 0].tobytes()
+    mixed = fastnl.silu_backward(g[:, 1:].astype(np.float64)[::2], x[::2, 1:])
+    assert mixed.dtype == np.float64
+    assert mixed.tobytes() == fastnl.silu_backward(np.ascontiguousarray(g[::2, 1:], np.float64),
+                                                   np.ascontiguousarray(x[::2, 1:], np.float64)).tobytes()
+    big = np.zeros((40, 60), np.float32)  # a contiguous out inside a row slice's span
+    big[:, :30] = x
+    overlapping = big.ravel()[1200:1200 + 40 * 29].reshape(40, 29)  # past its first 1160 elements
+    assert fastnl.silu(big[:, 1:30], out=overlapping) is overlapping
+    assert overlapping.tobytes() == want.tobytes()
+    xh = (np.arange(1200, dtype=np.float32).reshape(40, 30) / 100 - 6).astype(np.float16)
+    half = fastnl.silu(xh[::2, 1:])  # float16: the general path's rows
+    assert half.dtype == np.float16
+    assert half.tobytes() == fastnl.silu(np.ascontiguousarray(xh[::2, 1:])).tobytes()
+    o = np.empty((40, 29), np.float32)
+    _k.silu.rows(x[:, 1:], o, 1)
+    assert o.tobytes() == want.tobytes()
+    with pytest.raises(ValueError, match="contiguous rows"):
+        _k.silu.rows(x[:, ::2], np.empty((40, 15), np.float32), 1)
+    with pytest.raises(ValueError, match="2-d"):
+        _k.silu.rows(x.ravel(), np.empty(1200, np.float32), 1)
+    read_only = np.empty((40, 30), np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _k.silu.rows(x, read_only, 1)
+    with pytest.raises(ValueError, match="overlap"):
+        buf = np.empty(2000, np.float32)
+        _k.silu.rows(x, np.lib.stride_tricks.as_strided(buf, (40, 30), (40, 4)), 1)
+    with pytest.raises(ValueError, match="shape"):
+        _k.silu.rows(x, np.empty((40, 29), np.float32), 1)
+
+
 def test_fast_path_declines_and_general_path_raises():
     x = np.ones(10, np.float32)
     assert _k.fast(_k.relu, None, x, np.empty(10, np.float64)) is None

@@ -17,9 +17,10 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
     or `kernel(grad_flat, x_flat, out_flat, *args, n_threads)` when
     `grad_output` (of x's shape) is given, for a backward pass.
 
-    C- or Fortran-contiguous inputs are read in place, other layouts through
-    one contiguous copy (`c_order` forces C order, for kernels that need the
-    logical element order). Inputs of different dtypes are computed in their
+    C- or Fortran-contiguous inputs are read in place, and so are contiguous
+    rows that lie apart (row_view: x[:, a:b]) when `kernel` is a Kernel; other
+    layouts go through one contiguous copy (`c_order` forces C order, for
+    kernels that need the logical element order). Inputs of different dtypes are computed in their
     promoted dtype. `out` is written directly when its layout and dtype match,
     and through a temporary otherwise (including when it overlaps an input
     without being that input itself). Arrays of other libraries never get
@@ -47,11 +48,55 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
     elif not c_order and all(a.flags.f_contiguous for a in arrays):
         order = "F"
     else:
+        rows = [row_view(a) for a in arrays] if type(kernel) is _Kernel else [None]
+        if all(v is not None for v in rows):
+            return _run_rows(kernel, arrays, rows, out, args, result)
         arrays, order = [np.ascontiguousarray(a) for a in arrays], "C"
     direct = writes_into(out, shape, compute, order, arrays)
     target = out if direct else empty(shape, compute, order=order)
     kernel(*[a.ravel(order) for a in arrays], target.ravel(order), *args, _kernel_threads())
     return out if direct else deliver(target, out, result)
+
+
+# Fewest elements per row for Kernel.rows: below, a call per row costs more
+# than the contiguous copy (the small-call path's row_layout, _ndarray.pxd,
+# takes the same)
+MIN_ROW = 8
+
+
+def row_view(a):
+    """`a` as a 2-d view (rows, cols) with contiguous rows, where its last axis
+    is contiguous and its other axes collapse into one (x[:, a:b], x[..., 1:]
+    of a C-ordered array, a broadcast row, negative row steps); else None."""
+    shape, strides = a.shape, a.strides
+    if len(shape) < 2 or shape[-1] < MIN_ROW or strides[-1] != a.itemsize:
+        return None
+    if len(shape) == 2:
+        return a
+    lead = [(n, s) for n, s in zip(shape[:-1], strides[:-1]) if n != 1]
+    if any(s != n * t for (_, s), (n, t) in zip(lead, lead[1:])):
+        return None
+    return a.reshape(-1, shape[-1])  # a view: the axes collapse
+
+
+def _run_rows(kernel, arrays, rows, out, args, result):
+    """`run` for inputs whose rows lie apart (row_view): the kernel reads them
+    in place, into `out` directly when it has such rows too and the inputs'
+    dtype, and overlaps no input except by being it (writes_into's rule);
+    else into a new C-ordered array."""
+    shape, compute = arrays[0].shape, arrays[0].dtype
+    target = None
+    if (out is not None and out.shape == shape and out.dtype == compute
+            and all(a is out or not np.may_share_memory(out, a) for a in arrays)):
+        target = row_view(out)  # (check_out has seen that it is writeable)
+        if target is not None and abs(target.strides[0]) < target.shape[1] * target.itemsize:
+            target = None  # rows that overlap one another
+    direct = target is not None
+    if not direct:
+        new = empty(shape, compute)
+        target = new.reshape(rows[0].shape)
+    kernel.rows(*rows, target, *args, _kernel_threads())
+    return out if direct else deliver(new, out, result)
 
 
 def prelu_weight(x, weight):

@@ -39,11 +39,33 @@ cdef inline bint same_shape(cnp.ndarray a, cnp.ndarray b):
     return True
 
 
+cdef inline char *extent(cnp.ndarray a, char **end):
+    """The first byte of `a`'s memory, and in *end one past its last, for any
+    strides (negative ones reach below the data pointer)."""
+    cdef char *lo = <char *>cnp.PyArray_DATA(a)
+    cdef char *hi = lo
+    cdef int d
+    cdef Py_ssize_t step
+    if cnp.PyArray_SIZE(a) == 0:
+        end[0] = lo
+        return lo
+    for d in range(cnp.PyArray_NDIM(a)):
+        step = (cnp.PyArray_DIM(a, d) - 1) * cnp.PyArray_STRIDE(a, d)
+        if step < 0:
+            lo += step
+        else:
+            hi += step
+    end[0] = hi + cnp.PyArray_ITEMSIZE(a)
+    return lo
+
+
 cdef inline bint overlaps(cnp.ndarray a, cnp.ndarray b):
-    cdef char *pa = <char *>cnp.PyArray_DATA(a)
-    cdef char *pb = <char *>cnp.PyArray_DATA(b)
-    cdef Py_ssize_t na = cnp.PyArray_NBYTES(a), nb = cnp.PyArray_NBYTES(b)
-    return pa < pb + nb and pb < pa + na
+    """Whether the memory spans of a and b meet (numpy.may_share_memory)."""
+    cdef char *ea
+    cdef char *eb
+    cdef char *pa = extent(a, &ea)
+    cdef char *pb = extent(b, &eb)
+    return pa < eb and pb < ea
 
 
 cdef inline object plain_out(object out, cnp.ndarray like, tuple inputs):
@@ -64,3 +86,33 @@ cdef inline object plain_out(object out, cnp.ndarray like, tuple inputs):
         if a is not None and a is not oa and overlaps(oa, <cnp.ndarray>a):
             return None
     return oa
+
+
+# Fewest elements per row for the kernels over rows that lie apart
+# (_elementwise's Kernel.rows): below, a call per row costs more than a copy
+cdef enum:
+    MIN_ROW = 8
+
+
+cdef inline bint row_layout(cnp.ndarray a, Py_ssize_t *stride):
+    """Whether `a` (aligned, native order, two or more dimensions) is rows of
+    at least MIN_ROW contiguous elements, its last axis contiguous and its
+    other axes collapsing into one (x[:, a:b], a broadcast row, a C-ordered
+    array); their byte stride (any sign, 0 for a broadcast row) in *stride."""
+    cdef int d, nd = cnp.PyArray_NDIM(a)
+    cdef Py_ssize_t n, inner_n = 0, inner_s = 0
+    if (nd < 2 or not cnp.PyArray_ISNOTSWAPPED(a) or not cnp.PyArray_ISALIGNED(a)
+            or cnp.PyArray_STRIDE(a, nd - 1) != cnp.PyArray_ITEMSIZE(a)
+            or cnp.PyArray_DIM(a, nd - 1) < MIN_ROW):
+        return False
+    stride[0] = 0
+    for d in range(nd - 2, -1, -1):  # the leading axes, innermost first; size 1 has no step
+        n = cnp.PyArray_DIM(a, d)
+        if n == 1:
+            continue
+        if inner_n == 0:
+            stride[0] = cnp.PyArray_STRIDE(a, d)
+        elif cnp.PyArray_STRIDE(a, d) != inner_n * inner_s:
+            return False
+        inner_n, inner_s = n, cnp.PyArray_STRIDE(a, d)
+    return True
