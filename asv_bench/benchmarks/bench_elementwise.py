@@ -84,3 +84,24 @@ class Copy(_Threads):
 
     def time_numpy_copyto(self, dtype, size, threads):
         np.copyto(self.out, self.x)
+
+
+class RowSlice(_Threads):
+    """A slice of rows, x[:, 500:] of a 64 x 1000 (or 1000 x 1000) array, read
+    in place, against the same values contiguous: the cost of rows that lie
+    apart (they were copied first before the row path)."""
+    params = (["relu", "sigmoid", "gelu"], DTYPES, [64, 1000], THREADS)
+    param_names = ["op", "dtype", "rows", "threads"]
+
+    def setup(self, op, dtype, rows, threads):
+        self._set_threads(threads)
+        self.forward, self.backward = _functions(op)
+        whole = _input(dtype, rows * 1000).reshape(rows, 1000)
+        self.x = whole[:, 500:]
+        self.contiguous = np.ascontiguousarray(self.x)
+
+    def time_slice(self, op, dtype, rows, threads):
+        self.forward(self.x)
+
+    def time_contiguous(self, op, dtype, rows, threads):
+        self.forward(self.contiguous)
