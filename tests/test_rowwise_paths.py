@@ -247,3 +247,37 @@ def test_glu_small_call_path_has_the_general_paths_bits(dtype, rng):
     with pytest.raises(np.exceptions.AxisError):
         fastnl.glu(x, dim=3)
     assert fastnl.glu(np.ones((2, 0), dtype), dim=0).shape == (1, 0)
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_apart_read_in_place(name, dtype, rng):
+    """Rows that lie apart along the last axis (x[:, a:b], reversed rows, a
+    3-d slice whose leading axes collapse) are read where they are by the
+    small-call paths, forward and backward (g, y or both such slices), with
+    the bits of contiguous copies, on 1 and 2 threads; along another axis,
+    or with out= a slice, the general path's copy gives the same."""
+    f, b = getattr(fastnl, name), getattr(fastnl, f"{name}_backward")
+    base = (rng.standard_normal((300, 260)) * 4).astype(dtype)
+    gbase = rng.standard_normal((300, 260)).astype(dtype)
+    for x, g in [(base[:, 5:255], gbase[:, 10:]), (base[::-2, 3:], gbase[:150, 3:]),
+                 (base.reshape(30, 10, 260)[:, ::2, 1:], gbase.reshape(30, 10, 260)[:, 1::2, :259])]:
+        assert _rowwise.fast_softmax(x, -1, 1.0, False, None) is not None
+        want = f(np.ascontiguousarray(x), axis=-1)
+        y = np.zeros(x.shape[:-1] + (x.shape[-1] + 7,), dtype)[..., 7:]  # y itself apart
+        y[...] = want
+        want_b = b(np.ascontiguousarray(g), want, axis=-1)
+        for threads in (1, 2):
+            with fastnl.num_threads(threads):
+                assert f(x, axis=-1).tobytes() == want.tobytes()
+                assert b(g, want, axis=-1).tobytes() == want_b.tobytes()
+                assert b(np.ascontiguousarray(g), y, axis=-1).tobytes() == want_b.tobytes()
+                assert b(g, y, axis=-1).tobytes() == want_b.tobytes()
+    x = base[:, 5:255]
+    np.testing.assert_array_equal(f(x, axis=0), f(np.ascontiguousarray(x), axis=0))
+    copy = base.copy()
+    want = f(np.ascontiguousarray(copy[:, 5:255]))
+    assert f(copy[:, 5:255], out=copy[:, 5:255]) is not None  # in place: the general path
+    assert copy[:, 5:255].tobytes() == want.tobytes()
+    out = np.empty((300, 250), dtype)
+    assert f(x, out=out) is out and out.tobytes() == want.tobytes()

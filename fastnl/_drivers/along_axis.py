@@ -3,7 +3,9 @@
 The work is done on a C-ordered (outer, n, inner) view of the input: the last
 axis is read row by row, any other axis lane by lane with stride ``inner``, so
 no transposed copy is ever made (a Fortran-ordered input is read as the
-C-ordered transpose; only other non-contiguous layouts are copied once).
+C-ordered transpose; only other non-contiguous layouts are copied once, but
+for the softmax family's small-call paths, which read rows that lie apart
+along the last axis in place: _rowwise.fast_softmax).
 """
 
 import math
