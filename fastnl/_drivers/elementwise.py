@@ -58,25 +58,12 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
     return out if direct else deliver(target, out, result)
 
 
-# Fewest elements per row for Kernel.rows: below, a call per row costs more
-# than the contiguous copy (the small-call path's row_layout, _ndarray.pxd,
-# takes the same)
-MIN_ROW = 8
-
-
 def row_view(a):
     """`a` as a 2-d view (rows, cols) with contiguous rows, where its last axis
     is contiguous and its other axes collapse into one (x[:, a:b], x[..., 1:]
-    of a C-ordered array, a broadcast row, negative row steps); else None."""
-    shape, strides = a.shape, a.strides
-    if len(shape) < 2 or shape[-1] < MIN_ROW or strides[-1] != a.itemsize:
-        return None
-    if len(shape) == 2:
-        return a
-    lead = [(n, s) for n, s in zip(shape[:-1], strides[:-1]) if n != 1]
-    if any(s != n * t for (_, s), (n, t) in zip(lead, lead[1:])):
-        return None
-    return a.reshape(-1, shape[-1])  # a view: the axes collapse
+    of a C-ordered array, a broadcast row, negative row steps; the small-call
+    path's test, _k.rows_apart); else None."""
+    return a.reshape(-1, a.shape[-1]) if _k.rows_apart(a) else None
 
 
 def _run_rows(kernel, arrays, rows, out, args, result):
