@@ -20,10 +20,10 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
     C- or Fortran-contiguous inputs are read in place, and so are contiguous
     rows that lie apart (row_view: x[:, a:b]) when `kernel` is a Kernel; other
     layouts go through one contiguous copy (`c_order` forces C order, for
-    kernels that need the logical element order). Inputs of different dtypes are computed in their
-    promoted dtype. `out` is written directly when its layout and dtype match,
-    and through a temporary otherwise (including when it overlaps an input
-    without being that input itself). Arrays of other libraries never get
+    kernels that need the logical element order). Inputs of different dtypes
+    are computed in their promoted dtype. `out` is written directly when its
+    layout and dtype match, and through a temporary otherwise (including when
+    it overlaps an input without being that input itself). Arrays of other libraries never get
     here: the public functions hand them to a ufunc (or to fastnl._dask).
     """
     if type(kernel) is _Kernel:  # the small-call path: plain float arrays, no copies
