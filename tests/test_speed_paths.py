@@ -183,6 +183,25 @@ def test_rows_apart_paths():
         _k.silu.rows(x, np.empty((40, 29), np.float32), 1)
 
 
+def test_fortran_order_small_call_path():
+    """Fortran-ordered arrays (x.T of a C array) take the small-call path, into
+    a Fortran-ordered result as the general path's, with its bits; out= of
+    that order is written directly, and in place."""
+    x = values(np.float32, 40 * 30, seed=7).reshape(40, 30)
+    g = values(np.float32, 40 * 30, seed=8).reshape(40, 30)
+    assert _k.fast(_k.silu, None, x.T, None, ()) is not None
+    assert _k.fast(_k.silu_backward, g.T, x.T, None, ()) is not None
+    want = fastnl.silu(np.ascontiguousarray(x.T))
+    got = fastnl.silu(x.T)
+    assert got.flags.f_contiguous and got.tobytes() == want.tobytes()
+    want_b = fastnl.silu_backward(np.ascontiguousarray(g.T), np.ascontiguousarray(x.T))
+    assert fastnl.silu_backward(g.T, x.T).tobytes() == want_b.tobytes()
+    out = np.empty((30, 40), np.float32, order="F")
+    assert fastnl.silu(x.T, out=out) is out and out.tobytes() == want.tobytes()
+    inplace = x.copy().T
+    assert fastnl.silu(inplace, out=inplace) is inplace and inplace.tobytes() == want.tobytes()
+
+
 def test_fast_path_declines_and_general_path_raises():
     x = np.ones(10, np.float32)
     assert _k.fast(_k.relu, None, x, np.empty(10, np.float64)) is None

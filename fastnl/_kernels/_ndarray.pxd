@@ -7,14 +7,15 @@ cimport numpy as cnp
 from fastnl._kernels._pool cimport empty_array
 
 
-cdef inline bint plain_array(object a, int typenum):
-    """`a` is an aligned, C-contiguous, native-order ndarray of `typenum`."""
+cdef inline bint plain_array(object a, int typenum, bint fortran=False):
+    """`a` is an aligned, C-contiguous (Fortran-contiguous with `fortran`),
+    native-order ndarray of `typenum`."""
     cdef cnp.ndarray arr
     if type(a) is not cnp.ndarray:
         return False
     arr = <cnp.ndarray>a
     return (cnp.PyArray_TYPE(arr) == typenum and cnp.PyArray_ISNOTSWAPPED(arr)
-            and cnp.PyArray_ISCARRAY_RO(arr))
+            and (cnp.PyArray_ISFARRAY_RO(arr) if fortran else cnp.PyArray_ISCARRAY_RO(arr)))
 
 
 cdef inline int float_typenum(object a):
@@ -68,16 +69,17 @@ cdef inline bint overlaps(cnp.ndarray a, cnp.ndarray b):
     return pa < eb and pb < ea
 
 
-cdef inline object plain_out(object out, cnp.ndarray like, tuple inputs):
+cdef inline object plain_out(object out, cnp.ndarray like, tuple inputs, bint fortran=False):
     """The array a small-call path writes into: a new one of `like`'s shape and
     type for out=None; `out` itself when it is a plain writeable array of that
     shape and type that is one of `inputs` (in place) or overlaps none of them;
-    else None (the general path writes through a temporary, or raises)."""
+    else None (the general path writes through a temporary, or raises). In
+    Fortran order with `fortran`."""
     cdef cnp.ndarray oa
     cdef int typenum = cnp.PyArray_TYPE(like)
     if out is None:
-        return empty_array(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like), typenum)
-    if not plain_array(out, typenum):
+        return empty_array(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like), typenum, fortran)
+    if not plain_array(out, typenum, fortran):
         return None
     oa = <cnp.ndarray>out
     if not cnp.PyArray_ISWRITEABLE(oa) or not same_shape(oa, like):

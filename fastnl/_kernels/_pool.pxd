@@ -1,3 +1,3 @@
 cimport numpy as cnp
 
-cdef cnp.ndarray empty_array(int nd, cnp.npy_intp* dims, int typenum)
+cdef cnp.ndarray empty_array(int nd, cnp.npy_intp* dims, int typenum, int fortran=*)

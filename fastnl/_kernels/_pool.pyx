@@ -134,15 +134,16 @@ cdef extern from *:
 cdef object _handler = PyCapsule_New(<void *>&fpl_handler, "mem_handler", NULL)
 
 
-cdef cnp.ndarray empty_array(int nd, cnp.npy_intp* dims, int typenum):
-    """PyArray_EMPTY in C order, through the cache for 1 MiB and more."""
+cdef cnp.ndarray empty_array(int nd, cnp.npy_intp* dims, int typenum, int fortran=0):
+    """PyArray_EMPTY in C order (Fortran order with `fortran`), through the
+    cache for 1 MiB and more."""
     cdef Py_ssize_t nbytes = cnp.PyArray_MultiplyList(dims, nd) * \
         cnp.PyDataType_ELSIZE(cnp.PyArray_DescrFromType(typenum))
     if fpl_limit == 0 or <size_t>nbytes < FPL_MIN_BYTES:
-        return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
+        return cnp.PyArray_EMPTY(nd, dims, typenum, fortran)
     previous = PyDataMem_SetHandler(_handler)
     try:
-        return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
+        return cnp.PyArray_EMPTY(nd, dims, typenum, fortran)
     finally:
         PyDataMem_SetHandler(previous)
 
