@@ -608,10 +608,6 @@ TOLERANCE = {
         # where marked, found by the exhaustive float32 run's float64 checks
         # (one input in 251 against the extended reference)
         "softplus": (2.2, _COMPOSED),
-        "gelu": (2.4, "erfcx(a) is a polynomial of degree 22 whose roundings reach "
-                      "1.6 ulp, exp(-a^2)'s error and the one rounding of x/2 times erfc "
-                      "follow (2.16 at x = -1.8615; 2.25 on 4 x 10^6 points of [-8, 8] "
-                      "against long double)"),
         "gelu_derivative": (2.3, "Phi(x) + x phi(x) from one exp and erfcx's polynomial, a "
                             "polynomial window [-1.5, -0.25] around the zero at -0.7518 (2.18 at "
                             "x = -12.705 on 3 x 10^6 points of [-40, 40])"),
