@@ -96,13 +96,20 @@ FNL_INLINE float fnl_exp_f(float x) {
 
 /* x = k ln2 + r, float64: k's bits in *kb (k = kb->f - MAGIC, an integer),
    r by the Cody-Waite steps above. The float64 exp, expm1 and the float32
-   kernels' float64 exp share it. */
-FNL_INLINE double fnl_reduce_ln2_d(double x, union fnl_bits_d *kb) {
-    double k, r;
+   kernels' float64 exp share it; fnl_reduce_ln2_pair_d also gives r's
+   rounding error, r + *rl = x - k ln2 to about 2^-100 (t - r is exact). */
+FNL_INLINE double fnl_reduce_ln2_pair_d(double x, union fnl_bits_d *kb, double *rl) {
+    double k, t, r;
     kb->f = x * FNL_LOG2E_D + FNL_MAGIC_D;
     k = kb->f - FNL_MAGIC_D;
-    r = x - k * FNL_LN2HI_D;
-    return r - k * FNL_LN2LO_D;
+    t = fma(-k, FNL_LN2HI_D, x);
+    r = fma(-k, FNL_LN2LO_D, t);
+    *rl = fma(-k, FNL_LN2LO_D, t - r);
+    return r;
+}
+FNL_INLINE double fnl_reduce_ln2_d(double x, union fnl_bits_d *kb) {
+    double rl;
+    return fnl_reduce_ln2_pair_d(x, kb, &rl);
 }
 
 /* P(r) of exp(r) = 1 + r + r^2 P(r) for |r| <= ln2/2, float64: degree 10,
@@ -515,27 +522,30 @@ FNL_INLINE double fnl_tanh_d(double x) {
    erfc(a) = exp(-a^2) erfcx(a), a = |x|/sqrt2, and exp(-x^2/2) = exp(-a^2)
    to first order in a's rounding (fnl_gelu_arg_d gives what it lost).
 
-   fnl_exp_negsq_d: exp(-a^2) for a in [0, 28] as s1 s2 (1 + m), m
+   fnl_exp_negsq_d: exp(-a^2) for a in [0, 28] as s1 s2 (1 + m + ml), m
    returned: a^2 = h^2 + d, h = a to 26 bits (h^2 exact, so rounding a^2
-   costs nothing), exp(-h^2) = 2^k (1 + expm1(r)) by fnl_exp_d's reduction
-   and series, exp(-d) = 1 - d + d^2/2 - d^3/6 (d < 2^-25 a^2) folded into
-   m, and 1 + m never rounded; 2^k as two normal powers of two, since k
+   costs nothing), exp(-h^2) = 2^k (1 + expm1(r + rl)) by fnl_exp_d's
+   reduction (with r's rounding error rl) and series, m = expm1(r) rounded
+   once; in *ml, never added to m, rl and exp(-d) - 1 = -d + d^2/2 - d^3/6
+   (d < 2^-25 a^2) times 1 + m. 2^k as two normal powers of two, since k
    reaches -1131, so that a product with them rounds once, into the
-   subnormals where the result is below them. */
-FNL_INLINE double fnl_exp_negsq_d(double a, double *s1, double *s2) {
+   subnormals where the result is below them. Rounding r, 1 + r P(r) and
+   m + ml (as before) cost 1 ulp of 1 + m, which float64 gelu' showed as
+   2.44 ulp at x = -6.711; as a pair, 1.76 at most in [-40, -1.5]. */
+FNL_INLINE double fnl_exp_negsq_d(double a, double *s1, double *s2, double *ml) {
     union fnl_bits_d hb, kb, b1, b2;
     hb.f = a;
     hb.u &= ~(uint64_t)0x7FFFFFF;
     double h = hb.f, d = (a - h) * (a + h);
-    double r = fnl_reduce_ln2_d(-(h * h), &kb);
-    double m = r * (1.0 + r * fnl_exp_poly_d(r));
-    double em = -d * (1 - d * 0.5 * (1 - d * (1.0 / 3)));
+    double rl, r = fnl_reduce_ln2_pair_d(-(h * h), &kb, &rl);
+    double m = fma(r, r * fnl_exp_poly_d(r), r);
+    *ml = fma(-d, 1 - d * 0.5 * (1 - d * (1.0 / 3)), rl) * (1 + m);
     int64_t k = (int64_t)(kb.u - FNL_MAGICBITS_D), k1 = k >> 1;
     b1.u = (uint64_t)(k1 + 1023) << 52;
     b2.u = (uint64_t)(k - k1 + 1023) << 52;
     *s1 = b1.f;
     *s2 = b2.f;
-    return fma(em, 1 + m, m);
+    return m;
 }
 /* The long float64 polynomials (erfcx's below, the windows around the
    zeros of GELU's derivatives), their coefficients c lowest degree first:
@@ -551,13 +561,20 @@ FNL_INLINE double fnl_estrin16_d(const double *c, double v, double v2, double v4
            + v8 * (((c[8] + c[9] * v) + v2 * (c[10] + c[11] * v))
                    + v4 * ((c[12] + c[13] * v) + v2 * (c[14] + c[15] * v)));
 }
-FNL_INLINE double fnl_horner3_d(const double *c, double v, double tail) {
-    return c[0] + v * (c[1] + v * (c[2] + v * tail));
+/* c0 + v inner, one FMA, and in *lo its rounding error: exact where the
+   result is within a factor 2 of c0 (Sterbenz: c0 - p exact), else
+   rounded once, far below the result's ulp. The callers round hi + lo
+   once, later. */
+FNL_INLINE double fnl_last_step_d(double c0, double v, double inner, double *lo) {
+    double p = fma(v, inner, c0);
+    *lo = fma(v, inner, c0 - p);
+    return p;
 }
-/* degree 18: the derivative windows' */
-FNL_INLINE double fnl_poly18_d(const double *c, double v) {
+/* degree 18: the derivative windows', as hi + *lo */
+FNL_INLINE double fnl_poly18_d(const double *c, double v, double *lo) {
     double v2 = v * v, v4 = v2 * v2, v8 = v4 * v4;
-    return fnl_horner3_d(c, v, fnl_estrin16_d(c + 3, v, v2, v4, v8));
+    double tail = fnl_estrin16_d(c + 3, v, v2, v4, v8);
+    return fnl_last_step_d(c[0], v, c[1] + v * (c[2] + v * tail), lo);
 }
 /* erfc(a + al) exp(a^2), a in [0, 28], al a correction below a's last
    bit: erfcx(a) as a polynomial in v = t - 9/16, t = 4/(4 + a), of degree
@@ -565,9 +582,8 @@ FNL_INLINE double fnl_poly18_d(const double *c, double v) {
    turn: 2^-54.8 relative over a <= 5.66, float64 gelu's vector loop,
    2^-56.6 beyond), three Horner steps over an Estrin tail (its last four
    coefficients joined by v^16). The last step, p = c[0] + v inner, keeps
-   its rounding error as plo = v inner - (p - c[0]) (one FMA; p - c[0] is
-   exact where erfcx is within a factor 2 of c[0], a in [1.25, 6.4], and
-   rounded once, far below p's ulp, elsewhere): float64 gelu 2.31 -> 1.99
+   its rounding error (fnl_last_step_d; exact where erfcx is within a
+   factor 2 of c[0], a in [1.25, 6.4]): float64 gelu 2.31 -> 1.99
    ulp on 4 x 10^6 points of [-8, 8] against long double, for 4% more
    time (earlier, the last one to four steps in double-double gained less
    for 11-43%). 1.6 ulp of erfcx from the roundings before that, over a <=
@@ -596,8 +612,7 @@ FNL_INLINE double fnl_erfc_scaled_d(double a, double al, double *lo) {
     double v = t - 0.5625, v2 = v * v, v4 = v2 * v2, v8 = v4 * v4, v16 = v8 * v8;
     double tail = fnl_estrin16_d(c + 3, v, v2, v4, v8)
                   + v16 * ((c[19] + c[20] * v) + v2 * (c[21] + c[22] * v));
-    double inner = c[1] + v * (c[2] + v * tail);
-    double p = fma(v, inner, c[0]), plo = fma(v, inner, c[0] - p);
+    double plo, p = fnl_last_step_d(c[0], v, c[1] + v * (c[2] + v * tail), &plo);
     /* t's and a's corrections and plo, kept apart in the low part (up to
        100 ulp of p), for the caller's one rounding */
     *lo = tl * (0.25 * d * d) * (1.1283791670955126 - 2 * a * p) - al * 1.1283791670955126 + plo;
