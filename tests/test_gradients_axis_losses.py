@@ -2,6 +2,7 @@
 finite differences of the float64 reference (fastnl/_reference.py), against
 torch autograd, and the array contract (dtypes, out=, layouts, threads, errors)."""
 
+import itertools
 import warnings
 
 import numpy as np
@@ -161,6 +162,35 @@ def test_log_softmax_backward_positive_output():
         got = fastnl.log_softmax_backward(gg, yy, axis=axis)
         got = got if axis == 1 else got.T
         np.testing.assert_allclose(got, expected, rtol=4e-7)  # a few float32 roundings
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_softmax_backward_positive_output_in_long_rows(dtype, rng):
+    # A row with some y > 0 takes libm's exp, however long: a positive y
+    # (beyond the vector exp's range) in a 16-lane block or in the ragged
+    # end, first or last, gives the libm values, the same bits apart and in
+    # place (into g and into y), and leaves the other rows alone. At 100,
+    # float32's exp overflows: -inf or +inf, as torch gives (it was NaN).
+    for (n, pos), big in itertools.product([(16, 0), (40, 5), (40, 39), (1000, 517), (1000, 999)],
+                                           [50.0, 100.0]):
+        x = (rng.standard_normal((3, n)) * 3).astype(dtype)
+        g = rng.standard_normal((3, n)).astype(dtype)
+        y = fastnl.log_softmax(x, axis=1)
+        clean = fastnl.log_softmax_backward(g, y, axis=1)
+        y[1, pos] = big
+        got = fastnl.log_softmax_backward(g, y, axis=1)
+        g64 = g.astype(np.float64)
+        with np.errstate(over="ignore"):
+            expected = (g64 - np.exp(y.astype(np.float64)) * g64.sum(1, keepdims=True)).astype(dtype)
+        # a few roundings in the data's type, relative to the row's scale
+        tol = 1e-5 if dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(got[1], expected[1], rtol=tol, atol=tol)
+        np.testing.assert_array_equal(got[[0, 2]], clean[[0, 2]])
+        into_g, into_y = g.copy(), y.copy()
+        fastnl.log_softmax_backward(into_g, y, axis=1, out=into_g)
+        fastnl.log_softmax_backward(g, into_y, axis=1, out=into_y)
+        np.testing.assert_array_equal(into_g, got)
+        np.testing.assert_array_equal(into_y, got)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
