@@ -18,16 +18,20 @@ cdef inline bint plain_array(object a, int typenum, bint fortran=False):
             and (cnp.PyArray_ISFARRAY_RO(arr) if fortran else cnp.PyArray_ISCARRAY_RO(arr)))
 
 
-cdef inline int float_typenum(object a):
-    """NPY_FLOAT or NPY_DOUBLE for a plain float32 / float64 ndarray of at least
-    one dimension, else -1."""
+cdef inline int float_type(object a):
+    """NPY_FLOAT or NPY_DOUBLE for a float32 / float64 ndarray of at least one
+    dimension, any layout, else -1."""
     cdef int typenum
     if type(a) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>a) == 0:
         return -1
     typenum = cnp.PyArray_TYPE(<cnp.ndarray>a)
-    if typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE:
-        return -1
-    return typenum if plain_array(a, typenum) else -1
+    return typenum if typenum == cnp.NPY_FLOAT or typenum == cnp.NPY_DOUBLE else -1
+
+
+cdef inline int float_typenum(object a):
+    """float_type for a plain (plain_array) ndarray, else -1."""
+    cdef int typenum = float_type(a)
+    return typenum if typenum >= 0 and plain_array(a, typenum) else -1
 
 
 cdef inline bint same_shape(cnp.ndarray a, cnp.ndarray b):
