@@ -6,11 +6,13 @@
 # out: every branch is written so that a NaN comparison falls through to an
 # arithmetic expression of the NaN. exp, sigmoid and log1p_exp are the
 # activations' own (fnl_math.h, fnl_activations.h, through _scalar.pxd), as is
-# log; log1p of any argument is libm's.
+# log; log1p of any argument is libm's. Where a result adds two products,
+# one is fused explicitly (fma_, _math.pxd), so that every loop computes it
+# the same way.
 
 from libc.math cimport INFINITY, M_PI
 from cython cimport floating
-from fastnl._kernels._math cimport log1p_, fabs_
+from fastnl._kernels._math cimport log1p_, fabs_, fma_
 from fastnl._kernels._scalar cimport exp_, sigmoid, log_, log1p_exp
 
 
@@ -45,7 +47,7 @@ cdef inline floating kl_div(floating x, floating t) noexcept nogil:
     # also where x = log p = -inf (torch: 0 * inf = NaN); NaN x stays NaN.
     if t == 0:
         return 0 if x == x else x
-    return t * log_(t) - t * x
+    return fma_(t, log_(t), -(t * x))
 
 
 cdef inline floating kl_div_log(floating x, floating t) noexcept nogil:
@@ -64,7 +66,7 @@ cdef inline floating bce(floating x, floating t) noexcept nogil:
         lo = -100
     if lx < -100:
         lx = -100
-    return (t - 1) * lo - t * lx
+    return fma_(t - 1, lo, -(t * lx))
 
 
 cdef inline floating softplus_neg(floating x) noexcept nogil:
@@ -75,8 +77,10 @@ cdef inline floating softplus_neg(floating x) noexcept nogil:
 
 
 cdef inline floating bce_logits(floating x, floating t, floating pos_weight) noexcept nogil:
-    # torch: (1 - t) x + (1 + (pos_weight - 1) t) (-log sigmoid(x)).
-    return (1 - t) * x + (1 + (pos_weight - 1) * t) * softplus_neg(x)
+    # torch: (1 - t) x + (1 + (pos_weight - 1) t) (-log sigmoid(x)); the
+    # first product fused explicitly (fma_), so that the bits never depend
+    # on the call's length
+    return fma_(1 - t, x, (1 + (pos_weight - 1) * t) * softplus_neg(x))
 
 
 cdef inline floating _stirling(floating t) noexcept nogil:
@@ -84,7 +88,7 @@ cdef inline floating _stirling(floating t) noexcept nogil:
     # where t > 1, else 0 (NaN t: not <= 1, so NaN, as torch's masked_fill)
     if t <= 1:
         return 0
-    return t * log_(t) - t + <floating>0.5 * log_(<floating>(2 * M_PI) * t)
+    return fma_(t, log_(t), -t) + <floating>0.5 * log_(<floating>(2 * M_PI) * t)
 
 
 cdef inline floating poisson_nll_log(floating x, floating t) noexcept nogil:
@@ -207,8 +211,9 @@ cdef inline floating bce_grad(floating x, floating t) noexcept nogil:
 
 
 cdef inline floating bce_logits_grad(floating x, floating t, floating pos_weight) noexcept nogil:
-    # torch: (1 + (pos_weight - 1) t) sigmoid(x) - pos_weight t
-    return (1 + (pos_weight - 1) * t) * sigmoid(x) - pos_weight * t
+    # torch: (1 + (pos_weight - 1) t) sigmoid(x) - pos_weight t (the first
+    # product fused explicitly, as in bce_logits)
+    return fma_(1 + (pos_weight - 1) * t, sigmoid(x), -(pos_weight * t))
 
 
 cdef inline floating poisson_nll_log_grad(floating x, floating t) noexcept nogil:
