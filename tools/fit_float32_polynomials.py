@@ -16,7 +16,9 @@ to float32 one at a time:
 - ``exp_halfsq``: exp(-rho/2) = 1 + rho E(rho) for |rho| <= ln2, E of
   degree 5 with E(0) = -1/2 exactly (rho = -2r, the reduced argument of
   exp(-z^2/2) = 2^k exp(r) doubled, fnl_exp_halfsq_f).
-- ``tanh``: tanh(x) = x + x^3 P(x^2) below |x| = 0.8 (float32 tanh).
+- ``tanh``: tanh(x) = x + x^3 P(x^2) on [0, top]: top = 1 for the float32
+  tanh (degree 7), 0.8 (the default) for the float64 evaluation that
+  float32 tanhshrink shares (fnl_tanh_abs_fd, degree 7).
 
 Each fit minimises the largest relative error (Lawson's iteration on a
 weighted least-squares fit; for the rational one the linearised
@@ -31,6 +33,7 @@ relative error of the rounded fit, evaluated exactly, in float32 ulp
     python tools/fit_float32_polynomials.py gelu
     python tools/fit_float32_polynomials.py exp_halfsq 5
     python tools/fit_float32_polynomials.py tanh 7
+    python tools/fit_float32_polynomials.py tanh 7 1.0
 """
 import sys
 
@@ -148,12 +151,12 @@ def exp_halfsq(degree):
     return coef, np.abs((1 + rho * polyval(rho, coef)) / f - 1).max()
 
 
-def tanh_small(degree):
-    x = np.linspace(1e-4, 0.8, 20000)
+def tanh_small(degree, top=0.8):
+    x = np.linspace(1e-4, top, 20000)
     y = x * x
     target, weight = (np.tanh(x) - x) / x ** 3, x ** 3 / np.tanh(x)
     coef = fit_rounded(y, target, weight, range(degree + 1), rounds=40)
-    x = np.linspace(1e-6, 0.8, 300001)
+    x = np.linspace(1e-6, top, 300001)
     approx = x + x ** 3 * polyval(x * x, coef)
     return coef, np.abs(approx / np.tanh(x) - 1).max()
 
@@ -163,7 +166,8 @@ if __name__ == "__main__":
     if which == "gelu":
         gelu()
     else:
-        coef, err = {"exp_halfsq": exp_halfsq, "tanh": tanh_small}[which](int(sys.argv[2]))
+        extra = [float(v) for v in sys.argv[3:]]
+        coef, err = {"exp_halfsq": exp_halfsq, "tanh": tanh_small}[which](int(sys.argv[2]), *extra)
         print("coefficients, lowest degree first:")
         for c in coef:
             print(f"  {c!r}")
