@@ -916,13 +916,33 @@ static inline float fnl_sigmoid_rare_f(float x) {
     return (float)fnl_sigmoid_libm_d(x);
 }
 
+/* 1/d for d in [1, 2] (d = 1 + e, e = exp(-|x|)) in float64 without a
+   division: the linear seed 24/17 - 8/17 d (1/17 relative error at most)
+   and four Newton steps v + v (1 - d v), each squaring the error (2^-65:
+   1/d but for its last bit, and exactly 1 at d = 1, so that a correction
+   of a quotient by 1 + tiny, silu's for large x, is exactly 0 as with a
+   division). For a quotient q = n v then corrected by its residual n - q d
+   (an FMA), as fnl_logistic_split_d does. On AVX-512 a float64 vector
+   division costs more than the nine FMAs where the rest is short (Xeon,
+   10^5 in cache, one thread: sigmoid 116-120 -> 99-104 us, silu 121-124 ->
+   111-117, the softplus and logsigmoid gradients 4-7% less); where the
+   rest is long it overlaps the division, and the FMAs cost more (the tanh
+   gradient through fnl_logistic_scaled_d: 220 -> 251-260 us). float32 keeps
+   its division, which cost less than seven FMAs (sigmoid 45 -> 46-50 us). */
+FNL_INLINE double fnl_recip_1to2_d(double d) {
+    double v = fma(-0.47058823529411764, d, 1.411764705882353);
+    v = fma(v, fma(-d, v, 1.0), v);
+    v = fma(v, fma(-d, v, 1.0), v);
+    v = fma(v, fma(-d, v, 1.0), v);
+    return fma(v, fma(-d, v, 1.0), v);
+}
+
 /* float64: sigmoid(x) = q + *c, n / (1 + e) with n = 1 or e, e = exp(-|x|)
    (the caller's: silu's is normal only): 1 + e = d + dl exactly (Fast2Sum,
    e <= 1), q = n (1 / d), and the correction c = (n - q (d + dl)) / d from
-   the quotient's residual (n - q d exact as an FMA). One division, 1 / d,
-   which the correction reuses (n / d has GCC divide twice, once per value
-   of n). Left is e's own error (0.51 ulp), so that q + c rounded once is
-   within 1.5 ulp, where n / (1 + e) rounded twice reached 2.1 (1 + e's
+   the quotient's residual (n - q d exact as an FMA). One reciprocal, 1 / d
+   (fnl_recip_1to2_d, no division), which the correction reuses. Left is
+   e's own error (0.51 ulp), so that q + c rounded once is within 1.5 ulp, where n / (1 + e) rounded twice reached 2.1 (1 + e's
    rounding counts up to 1 ulp of the result). Kept as a pair for silu, x q
    + x c with one rounding. fnl_logistic_scaled_d is the same correction
    with e itself a pair (within 2^-56, for gelu_tanh and the sigmoid and
@@ -931,7 +951,7 @@ static inline float fnl_sigmoid_rare_f(float x) {
 FNL_INLINE double fnl_logistic_split_d(double x, double e, double *c) {
     double n = x >= 0 ? 1.0 : e;
     double d = 1 + e, dl = (1 - d) + e;
-    double v = 1 / d, q = n * v;
+    double v = fnl_recip_1to2_d(d), q = n * v;
     *c = fma(-q, dl, fma(-q, d, n)) * v;
     return q;
 }
