@@ -927,7 +927,8 @@ static inline float fnl_sigmoid_rare_f(float x) {
    10^5 in cache, one thread: sigmoid 116-120 -> 99-104 us, silu 121-124 ->
    111-117, the softplus and logsigmoid gradients 4-7% less); where the
    rest is long it overlaps the division, and the FMAs cost more (the tanh
-   gradient through fnl_logistic_scaled_d: 220 -> 251-260 us). float32 keeps
+   gradient through fnl_logistic_scaled_d: 220 -> 251-260 us; tanh as -M /
+   (2 + M), M = expm1(-2|x|), D in (1, 2]: 190-196 -> 207-209). float32 keeps
    its division, which cost less than seven FMAs (sigmoid 45 -> 46-50 us). */
 FNL_INLINE double fnl_recip_1to2_d(double d) {
     double v = fma(-0.47058823529411764, d, 1.411764705882353);
