@@ -821,9 +821,9 @@ FNL_INLINE double fnl_tanh_abs_fd(double a) {
    (d + dl) to first order: d's rounding alone cost 0.2 ulp at a = 1 (1.03
    ulp in all). exp's own clamp (to -87, fnl_exp_nonpos_normal_f) keeps e
    normal for a large or infinite a, where tanh has long rounded to 1; NaN
-   fails the compares and stays NaN. Computing in float64
-   and rounding once, as before, gave 1/2 ulp in 2.3 times the time
-   (AVX-512, 10^5 in cache, one thread: 111 -> 49 us; torch's 26). */
+   fails the compares and stays NaN. Computing in float64 and rounding
+   once, as before, gave 1/2 ulp in 2.5 times the time (AVX-512, 10^5 in
+   cache, one thread: 111 -> 45 us; torch's 26). */
 FNL_INLINE float fnl_tanh_f(float x) {
     float a = FNL_FABSF(x);
     float y = a * a;
@@ -943,9 +943,10 @@ FNL_INLINE double fnl_recip_1to2_d(double d) {
    e <= 1), q = n (1 / d), and the correction c = (n - q (d + dl)) / d from
    the quotient's residual (n - q d exact as an FMA). One reciprocal, 1 / d
    (fnl_recip_1to2_d, no division), which the correction reuses. Left is
-   e's own error (0.51 ulp), so that q + c rounded once is within 1.5 ulp, where n / (1 + e) rounded twice reached 2.1 (1 + e's
-   rounding counts up to 1 ulp of the result). Kept as a pair for silu, x q
-   + x c with one rounding. fnl_logistic_scaled_d is the same correction
+   e's own error (0.51 ulp), so that q + c rounded once is within 1.5 ulp,
+   where n / (1 + e) rounded twice reached 2.1 (1 + e's rounding counts up
+   to 1 ulp of the result). Kept as a pair for silu, x q + x c with one
+   rounding. fnl_logistic_scaled_d is the same correction
    with e itself a pair (within 2^-56, for gelu_tanh and the sigmoid and
    tanh derivatives, which need the last bits): a sigmoid built on it took
    1.45-1.5x the plain form's time, this one 1.16x. */
