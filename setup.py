@@ -46,6 +46,22 @@ OPENMP_CANDIDATES = [(["-fopenmp"], ["-fopenmp"]),
                      (["-Xpreprocessor", "-fopenmp"], ["-lomp"])]
 
 
+def builds(compiler, source, compile_flags, link_flags=None):
+    """Whether the compiler builds `source` (C) with `compile_flags` and, given
+    `link_flags`, links it into a program."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "probe.c")
+        path.write_text(source)
+        try:
+            objects = compiler.compile([str(path)], output_dir=tmp, extra_postargs=compile_flags)
+            if link_flags is not None:
+                compiler.link_executable(objects, str(Path(tmp, "probe")),
+                                         extra_postargs=link_flags)
+        except Exception:
+            return False
+    return True
+
+
 def openmp_flags(compiler):
     """(compile flags, link flags) for OpenMP, or None when it cannot be used."""
     if os.environ.get("FASTNL_NO_OPENMP", "") not in ("", "0"):
@@ -54,33 +70,18 @@ def openmp_flags(compiler):
         return ["/openmp"], []
     probe = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
     for compile_flags, link_flags in OPENMP_CANDIDATES:
-        with tempfile.TemporaryDirectory() as tmp:
-            source = Path(tmp, "probe.c")
-            source.write_text(probe)
-            try:
-                objects = compiler.compile([str(source)], output_dir=tmp,
-                                           extra_postargs=compile_flags)
-                compiler.link_executable(objects, str(Path(tmp, "probe")),
-                                         extra_postargs=link_flags)
-            except Exception:
-                continue
-        return compile_flags, link_flags
+        if builds(compiler, probe, compile_flags, link_flags):
+            return compile_flags, link_flags
     return None
 
 
+# GCC's limit on the size of a function it inlines, raised for the vector
+# modules: the losses' Cython wrappers (cdef inline) of the always-inline
+# scalar math must be inlined for their loops to vectorise, and past the
+# default the float64 sigmoid's wrapper stayed a call per element
+# (binary_cross_entropy_with_logits_backward of 10^5 float64: 2.4 ms against
+# 0.16). Used where the compiler takes it without a warning.
 INLINE_LIMIT = ["--param", "max-inline-insns-single=1000"]
-
-
-def accepts(compiler, flags):
-    """Whether the compiler builds an empty file with `flags`, warnings as errors."""
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp, "probe.c")
-        source.write_text("int fastnl_probe;\n")
-        try:
-            compiler.compile([str(source)], output_dir=tmp, extra_postargs=flags + ["-Werror"])
-        except Exception:
-            return False
-    return True
 
 
 # modules whose hot loops are C under `#pragma omp simd` with target_clones
@@ -93,7 +94,7 @@ def numpy_flags():
     return [f"-I{numpy.get_include()}", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION"]
 
 
-def elementwise_flags(compiler, openmp):
+def elementwise_flags(compiler, openmp, inline_limit):
     """Flags of the vector kernels, VECTOR_MODULES (C loops under `#pragma omp simd`).
 
     NumPy's headers (the small-call path uses its C API). With GCC/clang: -O3;
@@ -106,12 +107,7 @@ def elementwise_flags(compiler, openmp):
     if compiler.compiler_type == "msvc":
         return args
     args += ["-O3", "-fno-trapping-math", "-fno-math-errno"]
-    # the losses' Cython wrappers (cdef inline) of the always-inline scalar
-    # math must be inlined for their loops to vectorise: past GCC's default
-    # limit the float64 sigmoid's wrapper stayed a call per element
-    # (binary_cross_entropy_with_logits_backward of 10^5 float64: 2.4 ms
-    # against 0.16). A GCC parameter, where the compiler takes it.
-    if accepts(compiler, INLINE_LIMIT):
+    if inline_limit:
         args += INLINE_LIMIT
     if not openmp:
         args.append("-fopenmp-simd")
@@ -147,12 +143,15 @@ class BuildExt(build_ext):
                           "Every kernel will run on one thread. On macOS, install libomp\n"
                           "(brew install libomp) and build with a compiler that supports it.\n"
                           + "*" * 72, stacklevel=1)
+        inline_limit = (self.compiler.compiler_type != "msvc"
+                        and builds(self.compiler, "int fastnl_probe;\n", INLINE_LIMIT + ["-Werror"]))
         for ext in self.extensions:
             if flags is not None:
                 ext.extra_compile_args += flags[0]
                 ext.extra_link_args += flags[1]
             if ext.name.rsplit(".", 1)[-1] in VECTOR_MODULES:
-                ext.extra_compile_args += elementwise_flags(self.compiler, flags is not None)
+                ext.extra_compile_args += elementwise_flags(self.compiler, flags is not None,
+                                                             inline_limit)
             elif ext.name.endswith("_pool"):  # NumPy's C API only
                 ext.extra_compile_args += numpy_flags()
         super().build_extensions()
