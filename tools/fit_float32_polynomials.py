@@ -18,7 +18,11 @@ to float32 one at a time:
   exp(-z^2/2) = 2^k exp(r) doubled, fnl_exp_halfsq_f).
 - ``tanh``: tanh(x) = x + x^3 P(x^2) on [0, top]: top = 1 for the float32
   tanh (degree 7), 0.8 (the default) for the float64 evaluation that
-  float32 tanhshrink shares (fnl_tanh_abs_fd, degree 7).
+  float32 tanhshrink's derivative takes (fnl_tanh_small_fd, degree 7).
+- ``tanhshrink``: (x - tanh x) / x^3 = P(x^2) on [0, 1] (degree 8), the
+  float32 tanhshrink below 1, which evaluates it in float64: so its
+  coefficients are doubles, not rounded to float32, and the target is taken
+  from mpmath (x - tanh x cancels in double).
 
 Each fit minimises the largest relative error (Lawson's iteration on a
 weighted least-squares fit; for the rational one the linearised
@@ -34,6 +38,7 @@ relative error of the rounded fit, evaluated exactly, in float32 ulp
     python tools/fit_float32_polynomials.py exp_halfsq 5
     python tools/fit_float32_polynomials.py tanh 7
     python tools/fit_float32_polynomials.py tanh 7 1.0
+    python tools/fit_float32_polynomials.py tanhshrink 8
 """
 import sys
 
@@ -161,13 +166,29 @@ def tanh_small(degree, top=0.8):
     return coef, np.abs(approx / np.tanh(x) - 1).max()
 
 
+def tanhshrink_small(degree, top=1.0):
+    mp.mp.dps = 40
+
+    def exact(v):  # (x - tanh x) / x^3, from its series where mpmath's difference would be short
+        v = mp.mpf(v)
+        return 1 / mp.mpf(3) - 2 * v ** 2 / 15 if v < 1e-5 else (v - mp.tanh(v)) / v ** 3
+
+    x = top * np.sin(np.linspace(0, np.pi / 2, 4000))[1:]  # denser near top
+    target = np.array([float(exact(v)) for v in x])
+    coef = lawson(np.stack([(x * x) ** j for j in range(degree + 1)], 1), target, 1 / target)
+    x = np.linspace(1e-4, top, 30001)
+    target = np.array([float(exact(v)) for v in x])
+    return [float(c) for c in coef], np.abs(polyval(x * x, coef) / target - 1).max()
+
+
 if __name__ == "__main__":
     which = sys.argv[1]
     if which == "gelu":
         gelu()
     else:
         extra = [float(v) for v in sys.argv[3:]]
-        coef, err = {"exp_halfsq": exp_halfsq, "tanh": tanh_small}[which](int(sys.argv[2]), *extra)
+        coef, err = {"exp_halfsq": exp_halfsq, "tanh": tanh_small,
+                     "tanhshrink": tanhshrink_small}[which](int(sys.argv[2]), *extra)
         print("coefficients, lowest degree first:")
         for c in coef:
             print(f"  {c!r}")
