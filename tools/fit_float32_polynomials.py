@@ -19,6 +19,9 @@ to float32 one at a time:
 - ``tanh``: tanh(x) = x + x^3 P(x^2) on [0, top]: top = 1 for the float32
   tanh (degree 7), 0.8 (the default) for the float64 evaluation that
   float32 tanhshrink's derivative takes (fnl_tanh_small_fd, degree 7).
+- ``tanh_tail``: 2 / (1 + e) = 2 + e R(e) for e = exp(-2x) in [0, e^-2]
+  (x >= 1), R of degree 4 (the float32 tanh beyond 1 is 1 - e (2 + e R),
+  with no division).
 - ``tanhshrink``: (x - tanh x) / x^3 = P(x^2) on [0, 1] (degree 8), the
   float32 tanhshrink below 1, which evaluates it in float64: so its
   coefficients are doubles, not rounded to float32, and the target is taken
@@ -38,6 +41,7 @@ relative error of the rounded fit, evaluated exactly, in float32 ulp
     python tools/fit_float32_polynomials.py exp_halfsq 5
     python tools/fit_float32_polynomials.py tanh 7
     python tools/fit_float32_polynomials.py tanh 7 1.0
+    python tools/fit_float32_polynomials.py tanh_tail 4
     python tools/fit_float32_polynomials.py tanhshrink 8
 """
 import sys
@@ -166,6 +170,13 @@ def tanh_small(degree, top=0.8):
     return coef, np.abs(approx / np.tanh(x) - 1).max()
 
 
+def tanh_tail(degree):
+    e = np.linspace(0, np.exp(-2.0), 20001)
+    target = 2 / (1 + e)
+    coef = fit_rounded(e, target - 2, 1 / target, range(1, degree + 2))  # e R(e)
+    return coef, np.abs((2 + e * polyval(e, coef)) / target - 1).max()
+
+
 def tanhshrink_small(degree, top=1.0):
     mp.mp.dps = 40
 
@@ -187,7 +198,7 @@ if __name__ == "__main__":
         gelu()
     else:
         extra = [float(v) for v in sys.argv[3:]]
-        coef, err = {"exp_halfsq": exp_halfsq, "tanh": tanh_small,
+        coef, err = {"exp_halfsq": exp_halfsq, "tanh": tanh_small, "tanh_tail": tanh_tail,
                      "tanhshrink": tanhshrink_small}[which](int(sys.argv[2]), *extra)
         print("coefficients, lowest degree first:")
         for c in coef:

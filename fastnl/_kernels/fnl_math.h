@@ -811,18 +811,20 @@ FNL_INLINE double fnl_tanh_small_fd(double a) {
     return a * y * p + a;
 }
 
-/* float32 tanh in float32 arithmetic, within 1 ulp of every float32 (0.93
+/* float32 tanh in float32 arithmetic, within 1 ulp of every float32 (0.89
    at most, 99.92% correctly rounded; checked on all of them). With a =
    |x|: below 1 the odd polynomial a + a y P(y), y = a^2, P of degree 7
    (tools/fit_float32_polynomials.py tanh 7 1.0: 0.008 ulp); from 1 on,
-   1 - 2e / (1 + e), e = exp(-2a) <= e^-2, with 1 + e = d + dl exactly
-   (Fast2Sum, e < 1) and the quotient q = 2e / d taken as q (1 - dl) = 2e /
-   (d + dl) to first order: d's rounding alone cost 0.2 ulp at a = 1 (1.03
-   ulp in all). exp's own clamp (to -87, fnl_exp_nonpos_normal_f) keeps e
+   1 - q, q = 2e / (1 + e), e = exp(-2a) <= e^-2, as the polynomial 2e +
+   e^2 R(e) instead of a division (R of degree 4, tools/fit_float32_
+   polynomials.py tanh_tail 4: 0.04 ulp): q >= 2e/(1 + e^-2) errs by little
+   more than e's own rounding, and a vector division costs more than five
+   FMAs (AVX-512, 10^5 in cache, one thread: 50.5 -> 42.0 us, and 0.93 ->
+   0.89 ulp). exp's own clamp (to -87, fnl_exp_nonpos_normal_f) keeps e
    normal for a large or infinite a, where tanh has long rounded to 1; NaN
-   fails the compares and stays NaN. Computing in float64 and rounding
-   once, as before, gave 1/2 ulp in 2.5 times the time (AVX-512, 10^5 in
-   cache, one thread: 111 -> 45 us; torch's 26). */
+   fails the compare and stays NaN. Computing in float64 and rounding once
+   gave 1/2 ulp in 2.5 times the time of the division form (111 -> 45 us;
+   torch's 26). */
 FNL_INLINE float fnl_tanh_f(float x) {
     float a = FNL_FABSF(x);
     float y = a * a;
@@ -836,9 +838,12 @@ FNL_INLINE float fnl_tanh_f(float x) {
                     - 0.333333283662796f;
     float small = __builtin_fmaf(a, y * P, a);
     float e = fnl_exp_nonpos_normal_f(-2 * a);
-    float d = 1 + e, dl = (1 - d) + e;
-    float q = (2 * e) / d;
-    float big = 1 - __builtin_fmaf(-q, dl, q);
+    float R = (((-1.367165446281433f * e
+                 + 1.9132033586502075f) * e
+                 - 1.994358777999878f) * e
+                 + 1.9998369216918945f) * e
+                 - 1.9999984502792358f;
+    float big = 1 - __builtin_fmaf(e * e, R, 2 * e);
     return FNL_COPYSIGNF(a < 1.0f ? small : big, x);
 }
 
