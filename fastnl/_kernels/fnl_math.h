@@ -816,11 +816,11 @@ FNL_INLINE double fnl_tanh_small_fd(double a) {
    |x|: below 1 the odd polynomial a + a y P(y), y = a^2, P of degree 7
    (tools/fit_float32_polynomials.py tanh 7 1.0: 0.008 ulp); from 1 on,
    1 - q, q = 2e / (1 + e), e = exp(-2a) <= e^-2, as the polynomial 2e +
-   e^2 R(e) instead of a division (R of degree 4, tools/fit_float32_
-   polynomials.py tanh_tail 4: 0.04 ulp): q >= 2e/(1 + e^-2) errs by little
-   more than e's own rounding, and a vector division costs more than five
-   FMAs (AVX-512, 10^5 in cache, one thread: 50.5 -> 42.0 us, and 0.93 ->
-   0.89 ulp). exp's own clamp (to -87, fnl_exp_nonpos_normal_f) keeps e
+   e^2 R(e) instead of a division, R of degree 4
+   (tools/fit_float32_polynomials.py tanh_tail 4: 0.04 ulp): q errs by e's
+   own error and a little of the last steps' roundings, and a vector
+   division costs more than five FMAs (AVX-512, 10^5 in cache, one thread:
+   50.5 -> 42.0 us, and 0.93 -> 0.89 ulp). exp's own clamp (to -87, fnl_exp_nonpos_normal_f) keeps e
    normal for a large or infinite a, where tanh has long rounded to 1; NaN
    fails the compare and stays NaN. Computing in float64 and rounding once
    gave 1/2 ulp in 2.5 times the time of the division form (111 -> 45 us;
