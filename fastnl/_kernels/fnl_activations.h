@@ -618,10 +618,10 @@ FNL_INLINE float fnl_tanhshrink_post_f(float x, float ea, float eb) {
         - 0.13333330903630097) * y
         + 0.3333333331837861;
     float r, v, s = fnl_sigmoid_parts_f(-1.0f, ea, eb, &r, &v);  /* sigmoid(-2a) = s + r v */
-    float m = (a > 40.0f ? 40.0f : a) - 1.0f, s2 = 2 * s;
+    float m = a - 1.0f, s2 = 2 * s;  /* beyond 40 the result is m (and big unused) */
     float t = m + s2, tm = t - m, tl = (m - (t - tm)) + (s2 - tm);
     float big = t + __builtin_fmaf(2 * r, v, tl);
-    float res = a < 1.0f ? (float)(ad * y * p) : a > 40.0f ? a - 1.0f : big;
+    float res = a < 1.0f ? (float)(ad * y * p) : a > 40.0f ? m : big;
     return FNL_COPYSIGNF(res, x);
 }
 FNL_INLINE float fnl_tanhshrink_f(float x) {
