@@ -579,9 +579,6 @@ def ulp_error(got, exact_value):
 # pattern (python -m fastnl.accuracy --stride 257 --fast-reference).
 _COMPOSED = ("a composition of two or three operations rounded in the data's precision "
              "(an exp or expm1, then 1 + e, a product or a division)")
-_DERIVATIVE_ZERO = ("near the zero of the derivative its two terms cancel, so the error relative "
-                    "to the vanishing result grows without bound (measured at the sweep's "
-                    "points next to the zero)")
 TOLERANCE = {
     "float32": {
         "default": (1.0, "the aim: within 1 ulp"),
@@ -612,8 +609,6 @@ TOLERANCE = {
                                  "zero's polynomial window [-1.5, -0.375]: the product's "
                                  "roundings and exp's error where the terms half cancel "
                                  "(7.86 at x = -1.8066 on 3 x 10^6 points of [-40, 40])"),
-        "silu_derivative": (1.6e5, _DERIVATIVE_ZERO + ", at x = -1.2785: the float64 kernel has no "
-                            "window there (5-10 ulp in [-30, -1.8])"),
     },
 }
 

@@ -265,9 +265,12 @@ def test_rare_backward_block_in_place(dtype):
         out = gg if into == "g" else xx
         assert backward("silu", {}, gg, xx, out=out) is out
         assert out.tobytes() == want.tobytes(), into
+    # the derivative's own error, with g = 1: times g, the result may sit
+    # elsewhere in its binade than the derivative, and the same relative
+    # error count up to twice the ulp there
     finite = np.isfinite(x)
-    err = reference.ulp_error(want[finite], g[finite] * reference.exact("silu", x[finite],
-                                                                        derivative=True))
+    slope = backward("silu", {}, np.ones_like(x), x)
+    err = reference.ulp_error(slope[finite], reference.exact("silu", x[finite], derivative=True))
     assert err.max() <= reference.tolerance(dtype, "silu", derivative=True)[0]
 
 
