@@ -792,30 +792,37 @@ FNL_INLINE float fnl_silu_post_f(float x, float a, float b) {
 FNL_INLINE float fnl_silu_backward_pre_f(float x) {
     return fnl_exp_nonpos_normal_f(-FNL_FABSF(x));
 }
+/* silu' over the common denominator D^2 as float64's (fnl_silu_backward_post_d
+   says how), in float32: 1.47 ulp at most, where s + x s(x) s(-x) rounded in
+   turn reached 5.85 (x = -4.8226) beside its zero, in the same time (its
+   loop, too, waits on the division; 10^4 to 10^6, one thread, AVX-512).
+   Next to the zero, the window [-1.5, -1]: (x - X0) K(u) - C, u = x + 1.25,
+   K of degree 6 (tools/fit_derivative_zeros.py silu -1.5 -1.0 6), its last
+   rounding kept: 1.17 ulp. */
 FNL_INLINE float fnl_silu_backward_post_f(float g, float x, float e) {
-    /* s(x) s(-x) is e q q, and s(x) is q or e q, with q = 1/(1 + e),
-       e = exp(-|x|): one division instead of two (a vector division costs
-       as much as the rest) */
-    float q = 1 / (1 + e), eq = e * q;
-    float s = x >= 0 ? q : eq;
+    float D = 1 + e, Dl = (1 - D) + e;
     /* x beyond 88 only in the product, where x e is far below half an ulp
-       of s = 1 and +inf would give inf 0 */
+       of D and +inf would give inf 0 */
     float xc = x > 88.0f ? 88.0f : x;
-    /* Near the zero x0 = -1.2784645428 of silu', where s and x s(x) s(-x)
-       cancel, in the window [-2, -0.75]: as gelu's, silu' = (x - X0) K(u) - C,
-       u = x + 1.375, K of degree 7 (tools/fit_derivative_zeros.py silu -2
-       -0.75 7). */
-    float th = x + 1.2784645557403564f, u = x + 1.375f;
-    float k = ((((((0.0001880792697193101f
-        * u + 0.0006496565765701234f)
-        * u - 0.00029305476346053183f)
-        * u - 0.006558379624038935f)
-        * u - 0.012673929333686829f)
-        * u + 0.022913556545972824f)
-        * u + 0.1426028311252594f)
-        * u + 0.20384392142295837f;
-    float near = th * k - 2.8270397134377845e-09f;
-    return g * ((x >= -2.0f && x <= -0.75f) ? near : s + (xc * eq) * q);
+    float a = 1 + x, al = (1 - a) + x;
+    float N = a + e, Nv = N - a, Nl = ((a - (N - Nv)) + (e - Nv)) + al;
+    float p = e * N, pl = __builtin_fmaf(e, N, -p) + e * Nl;
+    float num = x >= 0 ? __builtin_fmaf(xc, e, D) : p, num_lo = x >= 0 ? Dl : pl;
+    float D2 = D * D, D2l = __builtin_fmaf(D, D, -D2) + 2 * D * Dl;
+    float inv = 1 / D2, q = num * inv;
+    float far = __builtin_fmaf(__builtin_fmaf(-q, D2, num) - __builtin_fmaf(q, D2l, -num_lo),
+                               inv, q);
+    float th = x + 1.2784645557403564f, u = x + 1.25f;
+    float k = ((((0.0008292025304399431f
+        * u + 0.00028504771762527525f)
+        * u - 0.006578547414392233f)
+        * u - 0.01597405970096588f)
+        * u + 0.01754281483590603f)
+        * u + 0.1476857215166092f;
+    float kh = __builtin_fmaf(u, k, 0.22200092673301697f);
+    float kl = __builtin_fmaf(u, k, 0.22200092673301697f - kh);
+    float near = __builtin_fmaf(th, kh, __builtin_fmaf(th, kl, -2.8270397134377845e-09f));
+    return g * ((x >= -1.5f && x <= -1.0f) ? near : far);
 }
 FNL_INLINE float fnl_silu_backward_f(float g, float x) {
     return fnl_silu_backward_post_f(g, x, fnl_silu_backward_pre_f(x));
