@@ -386,12 +386,32 @@ FNL_INLINE double fnl_gelu_tanh_d(double x) {
 }
 FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     double lo, y = fnl_gelu_tanh_arg_d(x, &lo);
-    double du = 0.79788456080286535588 * (1 + 0.134145 * x * x);
-    double E = fnl_exp_nonpos_scaled_d(-FNL_FABS(y)) * (1 - (y >= 0 ? lo : -lo));
-    double e = E * FNL_TWO_M64_D;
-    double s = (y >= 0 ? 1.0 : e) / (1 + e);
-    double sm = (y <= 0 ? 1.0 : e) / (1 + e);
-    double s1s = s * sm;
+    /* exp(-|2u|) = e + el, el what 2u's rounding (lo) moves it by, to first
+       order; E0 = 2^128 e, normal down to 2u = -760, for the tail below */
+    const double two_m128 = 2.938735877055718770e-39;
+    double E0 = fnl_exp_nonpos_shifted_d(-FNL_FABS(y), -760.0, 128), d = y >= 0 ? lo : -lo;
+    double e = E0 * two_m128, el = -e * d;
+    /* W = 2 x u' = x C (1 + 3A x^2), C = 2 sqrt(2/pi) and 3A as double
+       pairs, every rounding kept: W + Wl */
+    double x2 = x * x, x2l = fma(x, x, -x2);
+    const double a3 = 0.134145, a3l = 1.3526957332032908e-17;   /* 3A - a3 */
+    const double c = 1.5957691216057308, cl = -9.96930880911092e-17;
+    double t = a3 * x2, tl = fma(a3, x2, -t) + fma(a3, x2l, a3l * x2);
+    double m = 1 + t, mv = m - 1, ml = ((1 - (m - mv)) + (t - mv)) + tl;
+    double cm = c * m, cml = fma(c, m, -cm) + fma(c, ml, cl * m);
+    double W = x * cm, Wl = fma(x, cm, -W) + x * cml;
+    /* as silu's (fnl_silu_backward_post_d), with W for x: over D^2, D = 1 + e,
+       (D + W e) for x >= 0 and e (D + W) below, as exact pairs, the quotient
+       corrected by its residual */
+    double D = 1 + e, Dl = ((1 - D) + e) + el;
+    double N = D + W, Nv = N - D, Nl = ((D - (N - Nv)) + (W - Nv)) + (Dl + Wl);
+    double p = e * N, pl = fma(e, N, -p) + fma(e, Nl, el * N);
+    double We = W * e, num_pos = D + We;
+    double num_pos_lo = ((D - num_pos) + We) + (fma(W, e, -We) + (Dl + fma(Wl, e, W * el)));
+    double num = y >= 0 ? num_pos : p, num_lo = y >= 0 ? num_pos_lo : pl;
+    double D2 = D * D, D2l = fma(D, D, -D2) + 2 * D * Dl;
+    double inv = 1 / D2, q = num * inv;
+    double far = fma(fma(-q, D2, num) - fma(q, D2l, -num_lo), inv, q);
     /* Near the zero x0 = -0.75246142207101626 of this derivative, where s
        and 2 x u' s(2u) s(-2u) cancel (10^15 ulp against mpmath at the zero,
        74 within 0.01 of it), in the window [-1.5, -0.375]: as gelu's,
@@ -413,13 +433,13 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     };
     double klo, k = fnl_poly18_d(K, v, &klo);
     double near = fma(th, k, fma(th, klo, -1.5647455740893692e-17));
-    double plain = s1s == 0 ? s : s + 2 * x * du * s1s;
+    /* e = 0 (|2u| > 760, where x^3 may overflow and e W be NaN): the limits */
+    double plain = e == 0 ? (y >= 0 ? 1.0 : 0.0) : far;
     /* below 2u = -708 (x < -21.1), e is subnormal, and the result, about
-       4000 e, would carry e's few bits (1289 ulp at x = -21.2): there
-       s (1 + 2 x u' sm), sm = 1 / (1 + e), from E = e 2^64, rounded once
-       into the subnormals (down to 2u = -760, where E is 0 and so is plain;
-       beyond, x^3 may be infinite, and E times it NaN) */
-    double tail = (E * sm) * (1 + 2 * x * du * sm) * FNL_TWO_M64_D;
+       4000 e, would carry e's few bits (1289 ulp at x = -21.2): there e (1 +
+       W) (D is 1) from E0, rounded once into the subnormals, down to 2u =
+       -760, beyond which it rounds to 0, as plain gives */
+    double EN = E0 * N, tail = (EN + (fma(E0, N, -EN) + E0 * (Nl - N * d))) * two_m128;
     double r = g * ((x >= -1.5 && x <= -0.375) ? near
                     : (y < -708.0 && y > -760.0 ? tail : plain));
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
