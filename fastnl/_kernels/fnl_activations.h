@@ -400,18 +400,7 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     double m = 1 + t, mv = m - 1, ml = ((1 - (m - mv)) + (t - mv)) + tl;
     double cm = c * m, cml = fma(c, m, -cm) + fma(c, ml, cl * m);
     double W = x * cm, Wl = fma(x, cm, -W) + x * cml;
-    /* as silu's (fnl_silu_backward_post_d), with W for x: over D^2, D = 1 + e,
-       (D + W e) for x >= 0 and e (D + W) below, as exact pairs, the quotient
-       corrected by its residual */
-    double D = 1 + e, Dl = ((1 - D) + e) + el;
-    double N = D + W, Nv = N - D, Nl = ((D - (N - Nv)) + (W - Nv)) + (Dl + Wl);
-    double p = e * N, pl = fma(e, N, -p) + fma(e, Nl, el * N);
-    double We = W * e, num_pos = D + We;
-    double num_pos_lo = ((D - num_pos) + We) + (fma(W, e, -We) + (Dl + fma(Wl, e, W * el)));
-    double num = y >= 0 ? num_pos : p, num_lo = y >= 0 ? num_pos_lo : pl;
-    double D2 = D * D, D2l = fma(D, D, -D2) + 2 * D * Dl;
-    double inv = 1 / D2, q = num * inv;
-    double far = fma(fma(-q, D2, num) - fma(q, D2l, -num_lo), inv, q);
+    double far = fnl_x_sigmoid_slope_d(y >= 0, e, el, W, Wl);
     /* Near the zero x0 = -0.75246142207101626 of this derivative, where s
        and 2 x u' s(2u) s(-2u) cancel (10^15 ulp against mpmath at the zero,
        74 within 0.01 of it), in the window [-1.5, -0.375]: as gelu's,
@@ -437,9 +426,11 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     double plain = e == 0 ? (y >= 0 ? 1.0 : 0.0) : far;
     /* below 2u = -708 (x < -21.1), e is subnormal, and the result, about
        4000 e, would carry e's few bits (1289 ulp at x = -21.2): there e (1 +
-       W) (D is 1) from E0, rounded once into the subnormals, down to 2u =
-       -760, beyond which it rounds to 0, as plain gives */
-    double EN = E0 * N, tail = (EN + (fma(E0, N, -EN) + E0 * (Nl - N * d))) * two_m128;
+       W) (D is 1; 1 + W exact, |W| < 2^52) from E0, rounded once into the
+       subnormals, down to 2u = -760, beyond which it rounds to 0, as plain
+       gives */
+    double N = 1 + W, EN = E0 * N;
+    double tail = (EN + (fma(E0, N, -EN) + E0 * (Wl - N * d))) * two_m128;
     double r = g * ((x >= -1.5 && x <= -0.375) ? near
                     : (y < -708.0 && y > -760.0 ? tail : plain));
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
@@ -812,26 +803,18 @@ FNL_INLINE float fnl_silu_post_f(float x, float a, float b) {
 FNL_INLINE float fnl_silu_backward_pre_f(float x) {
     return fnl_exp_nonpos_normal_f(-FNL_FABSF(x));
 }
-/* silu' over the common denominator D^2 as float64's (fnl_silu_backward_post_d
-   says how), in float32: 1.47 ulp at most, where s + x s(x) s(-x) rounded in
+/* silu' as float64's, one quotient of exact pairs (fnl_x_sigmoid_slope_f,
+   W = x), in float32: 1.47 ulp at most, where s + x s(x) s(-x) rounded in
    turn reached 5.85 (x = -4.8226) beside its zero, in the same time (its
    loop, too, waits on the division; 10^4 to 10^6, one thread, AVX-512).
    Next to the zero, the window [-1.5, -1]: (x - X0) K(u) - C, u = x + 1.25,
    K of degree 6 (tools/fit_derivative_zeros.py silu -1.5 -1.0 6), its last
    rounding kept: 1.17 ulp. */
 FNL_INLINE float fnl_silu_backward_post_f(float g, float x, float e) {
-    float D = 1 + e, Dl = (1 - D) + e;
     /* x beyond 88 only in the product, where x e is far below half an ulp
-       of D and +inf would give inf 0 */
+       of 1 + e and +inf would give inf 0 */
     float xc = x > 88.0f ? 88.0f : x;
-    float a = 1 + x, al = (1 - a) + x;
-    float N = a + e, Nv = N - a, Nl = ((a - (N - Nv)) + (e - Nv)) + al;
-    float p = e * N, pl = __builtin_fmaf(e, N, -p) + e * Nl;
-    float num = x >= 0 ? __builtin_fmaf(xc, e, D) : p, num_lo = x >= 0 ? Dl : pl;
-    float D2 = D * D, D2l = __builtin_fmaf(D, D, -D2) + 2 * D * Dl;
-    float inv = 1 / D2, q = num * inv;
-    float far = __builtin_fmaf(__builtin_fmaf(-q, D2, num) - __builtin_fmaf(q, D2l, -num_lo),
-                               inv, q);
+    float far = fnl_x_sigmoid_slope_f(x >= 0, e, 0.0f, xc, 0.0f);
     float th = x + 1.2784645557403564f, u = x + 1.25f;
     float k = ((((0.0008292025304399431f
         * u + 0.00028504771762527525f)
@@ -877,31 +860,19 @@ FNL_INLINE double fnl_silu_d(double x) {
 FNL_INLINE double fnl_silu_backward_pre_d(double x) {  /* staged, as the forward */
     return fnl_silu_pre_d(x);
 }
-/* silu' = s + x s(x) s(-x) over the common denominator D^2, D = 1 + e,
-   e = exp(-|x|): (D + x e) / D^2 for x >= 0, e ((1 + x) + e) / D^2 below,
-   with D, its square and the x < 0 numerator as exact pairs (1 + x by
-   Fast2Sum, its sum with e by Knuth's two-sum, the products' errors by FMA)
-   and the quotient corrected by its residual, so that the result carries
-   e's error and one rounding: 1.4 ulp (s + x s(x) s(-x) rounded in turn:
-   5 to 10 ulp in [-40, -0.5], where its terms half cancel). Next to the zero
-   x0 = -1.27846454276107380, where (1 + x) + e vanishes and e's own error
-   does not, the window [-1.5, -1]: as gelu's, (x - X0) K(u) - C, X0 the
-   double nearest x0, u = x + 1.25, K of degree 18
-   (tools/fit_derivative_zeros.py silu -1.5 -1.0 18 float64: its top terms
-   are tiny, but in Estrin's form, fnl_poly18_d, it costs nothing where
-   Horner's of degree 13 cost 4-7%), K's last rounding kept: 0.68 ulp. All
-   of it in the plain form's time, as the loop waits on its division (10^4
-   to 10^6, one thread, AVX-512). */
+/* silu' = s + x s(x) s(-x) as one quotient of exact pairs
+   (fnl_x_sigmoid_slope_d, W = x): 1.4 ulp, where rounded in turn it reached
+   5 to 10 ulp in [-40, -0.5]. Next to the zero x0 = -1.27846454276107380,
+   where (1 + x) + e vanishes and e's own error does not, the window
+   [-1.5, -1]: as gelu's, (x - X0) K(u) - C, X0 the double nearest x0,
+   u = x + 1.25, K of degree 18 (tools/fit_derivative_zeros.py silu -1.5
+   -1.0 18 float64: its top terms are tiny, but in Estrin's form,
+   fnl_poly18_d, it costs nothing where Horner's of degree 13 cost 4-7%),
+   K's last rounding kept: 0.68 ulp. All of it in the plain form's time,
+   as the loop waits on its division (10^4 to 10^6, one thread, AVX-512). */
 FNL_INLINE double fnl_silu_backward_post_d(double g, double x, double e) {
-    double D = 1 + e, Dl = (1 - D) + e;
     double xc = x > 752.0 ? 752.0 : x;    /* as float32's 88 */
-    double a = 1 + x, al = (1 - a) + x;
-    double N = a + e, Nv = N - a, Nl = ((a - (N - Nv)) + (e - Nv)) + al;
-    double p = e * N, pl = fma(e, N, -p) + e * Nl;
-    double num = x >= 0 ? fma(xc, e, D) : p, num_lo = x >= 0 ? Dl : pl;
-    double D2 = D * D, D2l = fma(D, D, -D2) + 2 * D * Dl;
-    double inv = 1 / D2, q = num * inv;
-    double far = fma(fma(-q, D2, num) - fma(q, D2l, -num_lo), inv, q);
+    double far = fnl_x_sigmoid_slope_d(x >= 0, e, 0.0, xc, 0.0);
     double th = x + 1.2784645427610737, u = x + 1.25;
     static const double K[19] = {
         0.22200093420538747, 0.14768571238462563, 0.017542816453385884,

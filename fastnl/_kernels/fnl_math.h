@@ -961,6 +961,41 @@ FNL_INLINE double fnl_logistic_split_d(double x, double e, double *c) {
     *c = fma(-q, dl, fma(-q, d, n)) * v;
     return q;
 }
+/* s(z) + W s(z) s(-z), the derivative of x sigmoid(z(x)) with W = x z':
+   silu's (z = W = x) and GELU's tanh form's (z = 2u, W = 2 x u'). From
+   e + el = exp(-|z|) and W + Wl (el, Wl below the last bits of e, W),
+   over the common denominator D^2, D = 1 + e: (D + W e) / D^2 for z >= 0
+   (pos), e (D + W) / D^2 below. D, its square and the numerator are exact
+   pairs (Fast2Sum for 1 + e and for D + W e, which D bounds for both
+   callers; Knuth's two-sum for D + W; the products' errors by FMA), and
+   the quotient is corrected by its residual: e's and W's own errors and one
+   rounding remain, where s + W s(z) s(-z) rounded in turn reached 5-10 ulp
+   as its terms half cancel. Not at the derivative's zero, where e (D + W)
+   vanishes and e's error does not: the callers take a polynomial window
+   there. Their loops wait on the division, so all of it costs no time. */
+FNL_INLINE float fnl_x_sigmoid_slope_f(int pos, float e, float el, float W, float Wl) {
+    float D = 1 + e, Dl = ((1 - D) + e) + el;
+    float N = D + W, Nv = N - D, Nl = ((D - (N - Nv)) + (W - Nv)) + (Dl + Wl);
+    float p = e * N, pl = __builtin_fmaf(e, N, -p) + __builtin_fmaf(e, Nl, el * N);
+    float We = W * e, P = D + We;
+    float Pl = ((D - P) + We)
+               + (__builtin_fmaf(W, e, -We) + (Dl + __builtin_fmaf(Wl, e, W * el)));
+    float num = pos ? P : p, num_lo = pos ? Pl : pl;
+    float D2 = D * D, D2l = __builtin_fmaf(D, D, -D2) + 2 * D * Dl;
+    float inv = 1 / D2, q = num * inv;
+    return __builtin_fmaf(__builtin_fmaf(-q, D2, num) - __builtin_fmaf(q, D2l, -num_lo), inv, q);
+}
+FNL_INLINE double fnl_x_sigmoid_slope_d(int pos, double e, double el, double W, double Wl) {
+    double D = 1 + e, Dl = ((1 - D) + e) + el;
+    double N = D + W, Nv = N - D, Nl = ((D - (N - Nv)) + (W - Nv)) + (Dl + Wl);
+    double p = e * N, pl = fma(e, N, -p) + fma(e, Nl, el * N);
+    double We = W * e, P = D + We;
+    double Pl = ((D - P) + We) + (fma(W, e, -We) + (Dl + fma(Wl, e, W * el)));
+    double num = pos ? P : p, num_lo = pos ? Pl : pl;
+    double D2 = D * D, D2l = fma(D, D, -D2) + 2 * D * Dl;
+    double inv = 1 / D2, q = num * inv;
+    return fma(fma(-q, D2, num) - fma(q, D2l, -num_lo), inv, q);
+}
 /* in two stages, as float32's */
 FNL_INLINE double fnl_sigmoid_pre_d(double x) {
     return fnl_exp_nonpos_d(-FNL_FABS(x));
