@@ -804,8 +804,9 @@ FNL_INLINE float fnl_silu_backward_pre_f(float x) {
     return fnl_exp_nonpos_normal_f(-FNL_FABSF(x));
 }
 /* silu' as float64's, one quotient of exact pairs (fnl_x_sigmoid_slope_f,
-   W = x), in float32: 1.47 ulp at most, where s + x s(x) s(-x) rounded in
-   turn reached 5.85 (x = -4.8226) beside its zero, in the same time (its
+   W = x), in float32: 1.61 ulp at most (x = -12.115, every float32 above
+   the fix-up's -87), where s + x s(x) s(-x) rounded in turn reached 5.85
+   (x = -4.8226) beside its zero, in the same time (its
    loop, too, waits on the division; 10^4 to 10^6, one thread, AVX-512).
    Next to the zero, the window [-1.5, -1]: (x - X0) K(u) - C, u = x + 1.25,
    K of degree 6 (tools/fit_derivative_zeros.py silu -1.5 -1.0 6), its last
