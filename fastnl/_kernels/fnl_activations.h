@@ -340,6 +340,9 @@ FNL_INLINE float fnl_gelu_tanh_backward_f(float g, float x) {
     float r = g * ((x >= -1.5f && x <= -0.375f) ? near : far);
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
+/* 2 sqrt(2/pi) as a double pair: 2u's factor, and its derivative's */
+#define FNL_GELU_TANH_C 1.5957691216057308
+#define FNL_GELU_TANH_C_LO (-9.96930880911092e-17)
 /* 2u = C (x + A x^3), C = 2 sqrt(2/pi), A = 0.044715, and in *lo its
    rounding error (C and A as double pairs, the products' errors by FMA, the
    sum's by Knuth's two-sum), to first order: exp(-|2u|) multiplies 2u's
@@ -347,7 +350,7 @@ FNL_INLINE float fnl_gelu_tanh_backward_f(float g, float x) {
    uncorrected. Only where exp(-|2u|) is not clamped (|2u| < 1000): beyond,
    the correction of a huge 2u (or of an overflowed x^3) means nothing. */
 FNL_INLINE double fnl_gelu_tanh_arg_d(double x, double *lo) {
-    const double c = 1.5957691216057308, cl = -9.96930880911092e-17;
+    const double c = FNL_GELU_TANH_C, cl = FNL_GELU_TANH_C_LO;
     const double a = 0.044715, al = 2.1960211427085595e-18;
     double x2 = x * x, x2l = fma(x, x, -x2);
     double x3 = x2 * x, x3l = fma(x2, x, -x3) + x2l * x;
@@ -395,7 +398,7 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
        pairs, every rounding kept: W + Wl */
     double x2 = x * x, x2l = fma(x, x, -x2);
     const double a3 = 0.134145, a3l = 1.3526957332032908e-17;   /* 3A - a3 */
-    const double c = 1.5957691216057308, cl = -9.96930880911092e-17;
+    const double c = FNL_GELU_TANH_C, cl = FNL_GELU_TANH_C_LO;
     double t = a3 * x2, tl = fma(a3, x2, -t) + fma(a3, x2l, a3l * x2);
     double m = 1 + t, mv = m - 1, ml = ((1 - (m - mv)) + (t - mv)) + tl;
     double cm = c * m, cml = fma(c, m, -cm) + fma(c, ml, cl * m);
