@@ -128,7 +128,7 @@ SIGMOID_PAIR = ("float", "float")
 
 # float32 gelu and its derivative in two stages: exp(-z^2/2) as q and s, and
 # the rational function's numerator and denominator, then the division
-GELU_STAGE = ("double", "double", "double")
+GELU_STAGE = ("float", "float", "float", "float")
 
 
 def beyond_sigmoid_pair(z):

@@ -1,9 +1,8 @@
 """Fit the float32 polynomials of fnl_math.h whose coefficients are rounded
 to float32 one at a time:
 
-- ``gelu``: the float32 gelu and its derivative (fnl_gelu_num_fd,
-  fnl_gelu_den_fd, fnl_gelu_slope_num_fd, which evaluate these float32
-  coefficients in float64). M(z) = z erfcx(z/sqrt2) / 2 = exp(z^2/2) Phi(-z) z for
+- ``gelu``: the float32 gelu and its derivative (fnl_gelu_num_f,
+  fnl_gelu_den_f, fnl_gelu_slope_num_f). M(z) = z erfcx(z/sqrt2) / 2 = exp(z^2/2) Phi(-z) z for
   z in [0, 15] as a rational function P(z) / Q(z) of degrees (5, 5),
   P = z (1/2 + p2 z + ... + p5 z^4), Q = 1 + q1 z + ... + q5 z^5. Every
   coefficient comes out positive, so that Horner's form in z >= 0 adds
@@ -14,6 +13,9 @@ to float32 one at a time:
   Z0 the float32 nearest z0 and r0 = N(Z0), so that N keeps its relative
   accuracy through the zero. N is fitted to the true function (mpmath near
   the zero) with the rounded Q, so the two share one denominator.
+- ``exp_halfsq``: exp(-rho/2) = 1 + rho E(rho) for |rho| <= ln2, E of
+  degree 5 with E(0) = -1/2 exactly (rho = -2r, the reduced argument of
+  exp(-z^2/2) = 2^k exp(r) doubled, fnl_exp_halfsq_f).
 - ``tanh``: tanh(x) = x + x^3 P(x^2) on [0, top]: top = 1 for the float32
   tanh (degree 7), 0.8 (the default) for the float64 evaluation that
   float32 tanhshrink's derivative takes (fnl_tanh_small_fd, degree 7).
@@ -36,6 +38,7 @@ relative error of the rounded fit, evaluated exactly, in float32 ulp
 ``python -m fastnl.accuracy``.
 
     python tools/fit_float32_polynomials.py gelu
+    python tools/fit_float32_polynomials.py exp_halfsq 5
     python tools/fit_float32_polynomials.py tanh 7
     python tools/fit_float32_polynomials.py tanh 7 1.0
     python tools/fit_float32_polynomials.py tanh_tail 4
@@ -147,6 +150,16 @@ def gelu():
     print(f"  largest relative error of N: {err_n:.3g} ({err_n / ULP:.3g} float32 ulp)")
 
 
+def exp_halfsq(degree):
+    L = float(np.log(2)) * 1.0001  # |rho| <= ln2 and the rounding of rho
+    rho = np.linspace(-L, L, 200001)
+    rho = rho[rho != 0]
+    f = np.exp(-rho / 2)
+    target, weight = (f - 1) / rho, np.abs(rho) / f
+    coef = [-0.5] + fit_rounded(rho, target + 0.5, weight, range(1, degree + 1))
+    return coef, np.abs((1 + rho * polyval(rho, coef)) / f - 1).max()
+
+
 def tanh_small(degree, top=0.8):
     x = np.linspace(1e-4, top, 20000)
     y = x * x
@@ -185,7 +198,7 @@ if __name__ == "__main__":
         gelu()
     else:
         extra = [float(v) for v in sys.argv[3:]]
-        coef, err = {"tanh": tanh_small, "tanh_tail": tanh_tail,
+        coef, err = {"exp_halfsq": exp_halfsq, "tanh": tanh_small, "tanh_tail": tanh_tail,
                      "tanhshrink": tanhshrink_small}[which](int(sys.argv[2]), *extra)
         print("coefficients, lowest degree first:")
         for c in coef:

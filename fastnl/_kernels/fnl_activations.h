@@ -132,45 +132,43 @@ static inline double fnl_elu_rare_d(double x, double nc, double pc, double is, d
 /* x Phi(x) = 0.5 x erfc(-x/sqrt2): erfc keeps relative accuracy for x << 0,
    where 1 + erf(x/sqrt2) cancels to 0; limit -0.0 at -inf. The derivative
    is Phi(x) + x phi(x). */
-/* staged: exp(-z^2/2), the numerator n and the denominator den first,
-   then the division, in float64 and rounded once */
-FNL_INLINE double fnl_gelu_pre_f(float x, double *n, double *den) {
-    double z = fnl_gelu_abs_f(x);
-    *n = fnl_gelu_num_fd(z);
-    *den = fnl_gelu_den_fd(z);
-    return fnl_exp_halfsq_fd(z);
+/* staged: exp(-z^2/2) = 2^-64 s (1 + q), the numerator n and the
+   denominator den first, then the division (fnl_gelu_scaled_f) */
+FNL_INLINE float fnl_gelu_pre_f(float x, float *s, float *n, float *den) {
+    float z = fnl_gelu_abs_f(x);
+    *n = fnl_gelu_num_f(z);
+    *den = fnl_gelu_den_f(z);
+    return fnl_exp_halfsq_f(z, s);
 }
-FNL_INLINE float fnl_gelu_post_f(float x, double e, double n, double den) {
+FNL_INLINE float fnl_gelu_post_f(float x, float q, float s, float n, float den) {
     /* x < 0: -z Phi(-z); x >= 0: x minus that (z = |x|), with z Phi(-z) =
        exp(-z^2/2) P(z) / Q(z) (fnl_math.h) */
-    double tail = e * n / den;
-    return (float)(x < 0 ? -tail : x - tail);
+    float tail = FNL_COPYSIGNF(fnl_gelu_scaled_f(n, q, s, den), x);
+    return x < 0 ? tail : x - tail;
 }
 FNL_INLINE float fnl_gelu_f(float x) {
-    double n, den, e = fnl_gelu_pre_f(x, &n, &den);
-    return fnl_gelu_post_f(x, e, n, den);
+    float s, n, den, q = fnl_gelu_pre_f(x, &s, &n, &den);
+    return fnl_gelu_post_f(x, q, s, n, den);
 }
 /* Phi(x) + x phi(x) is T = Phi(-z) - z phi(z) for x < 0 and 1 - T for
-   x >= 0, T = exp(-z^2/2) N(z) / (2 Q(z)), in float64 and rounded once
-   with g: one exp, one division, and the zero of gelu' (x =
-   -0.7517915247) a factor of N (fnl_math.h), so no window of its own.
-   In float32 arithmetic the roundings of exp, N and Q reached 6.7 ulp.
-   Staged as the forward: exp(-z^2/2) (a normal double down to z = 15), N
-   and 2Q first, then the division. */
-FNL_INLINE double fnl_gelu_backward_pre_f(float x, double *n, double *den) {
-    double z = fnl_gelu_abs_f(x);
-    *n = fnl_gelu_slope_num_fd(z);
-    *den = fnl_gelu_den_fd(z);
-    return fnl_exp_halfsq_fd(z);
+   x >= 0, T = exp(-z^2/2) N(z) / (2 Q(z)): one exp, one division, and
+   the zero of gelu' (x = -0.7517915247) a factor of N (fnl_math.h), so
+   no window of its own. Staged as the forward. */
+FNL_INLINE float fnl_gelu_backward_pre_f(float x, float *s, float *n, float *den) {
+    float z = fnl_gelu_abs_f(x);
+    *n = fnl_gelu_slope_num_f(z);
+    *den = fnl_gelu_den_f(z);
+    return fnl_exp_halfsq_f(z, s);
 }
-FNL_INLINE float fnl_gelu_backward_post_f(float g, float x, double e, double n, double den) {
-    double t = e * n / den;
-    float r = (float)(g * (x < 0 ? t : 1 - t));
+FNL_INLINE float fnl_gelu_backward_post_f(float g, float x, float q, float s, float n,
+                                          float den) {
+    float t = fnl_gelu_scaled_f(n, q, s, den);
+    float r = g * (x < 0 ? t : 1 - t);
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
 }
 FNL_INLINE float fnl_gelu_backward_f(float g, float x) {
-    double n, den, e = fnl_gelu_backward_pre_f(x, &n, &den);
-    return fnl_gelu_backward_post_f(g, x, e, n, den);
+    float s, n, den, q = fnl_gelu_backward_pre_f(x, &s, &n, &den);
+    return fnl_gelu_backward_post_f(g, x, q, s, n, den);
 }
 /* y = -x/sqrt2 rounded, and yl, what the rounding lost: the product's own
    error (exact as an FMA) plus x times the constant's error beyond double.

@@ -261,7 +261,6 @@ FNL_INLINE double fnl_exp_nonpos_scaled_d(double d) {
     return d < -752.0 ? 0.0 : fnl_exp_nonpos_shifted_d(d, -752.0, 64);
 }
 #define FNL_TWO_M64_D 5.42101086242752217004e-20  /* 2^-64 */
-#define FNL_TWO_M64_F 5.42101086242752217004e-20f /* 2^-64 */
 /* exp(d): every exp(-|z|) of the float64 activations, and the row-wise
    kernels' exp(x - max). Results below 2^-1022 round once, to the right
    subnormal, in the product with 2^-64: the same bits as fnl_exp_d, 0.66 ->
@@ -635,6 +634,110 @@ FNL_INLINE double fnl_erf_small_d(double a, double al) {
     return fma(a, e, al * 1.1283791670955126);
 }
 
+/* ---------------------------------------------------------------- normal tail, float32 */
+
+/* The float32 gelu and its derivative write Phi(-z) = erfc(z/sqrt2) / 2,
+   z = |x|, as exp(-z^2/2) M(z) / z, M(z) = z erfcx(z/sqrt2) / 2 (z/2 at 0,
+   1/sqrt(2 pi) for large z): no 1 + erf cancellation, relative accuracy
+   down to the smallest subnormal result. M is the rational function
+   P / Q below, whose one division also makes the result's last rounding.
+   They stay in float32 arithmetic for speed (6.1 ulp, its derivative 6.7:
+   the Horner roundings of P and Q). The same coefficients evaluated in
+   float64, exp(-z^2/2) by fnl_exp_fd and rounded once, measured 0.82 and
+   0.90 ulp over every float32, but at 2.6 to 2.8 times the time: 3.3 and
+   1.7 times torch's (10^5, one thread, AVX-512), twice as many vector
+   instructions per element, on ports the float32 form already fills.
+
+   fnl_exp_halfsq_f: exp(-z^2/2) for z in [0, 15] as 2^-64 s (1 + q),
+   returning q, s a normal power of two (2^(k+64), k in [-163, 0]); the
+   kernels divide by 2^65 Q (fnl_gelu_scaled_f), so that a result below
+   2^-126 is rounded once, by that division, into the subnormals.
+   -z^2/2 = k ln2 + r, with rho = -2r = z^2 + 2k ln2 (the halving folded
+   into the polynomial): h + 2k ln2hi is exact (2k ln2hi has 17 bits, and
+   h is within ln2 of it), and z^2's own rounding, l (an FMA), goes into
+   rho: rounding z^2 to float32 would cost z^2/2 ulp (112 at 15). Then
+   exp(-rho/2) = 1 + rho E(rho), E of degree 5 with E(0) = -1/2
+   (tools/fit_float32_polynomials.py exp_halfsq 5: 0.05 ulp). */
+FNL_INLINE float fnl_exp_halfsq_f(float z, float *s) {
+    union fnl_bits_f kb, sb;
+    float h = z * z, l = __builtin_fmaf(z, z, -h), k, rho, e;
+    kb.f = h * (-0.5f * FNL_LOG2E_F) + FNL_MAGIC_F;
+    k = kb.f - FNL_MAGIC_F;
+    rho = h + k * (2 * FNL_LN2HI_F);
+    rho = rho + k * (2 * FNL_LN2LO_F);
+    rho = rho + l;
+    e = ((((2.159721e-05f * rho
+            - 0.00026152094f) * rho
+            + 0.0026042657f) * rho
+            - 0.020833151f) * rho
+            + 0.124999985f) * rho
+            - 0.5f;
+    sb.i = (int32_t)((uint32_t)(kb.i - (int32_t)FNL_MAGICBITS_F + 64 + 127) << 23);
+    *s = sb.f;
+    return rho * e;
+}
+#define FNL_TWO_M64_F 5.42101086242752217004e-20f  /* 2^-64 */
+#define FNL_TWO_P65_F 36893488147419103232.0f      /* 2^65 */
+
+/* M(z) = P(z) / Q(z) for z in [0, 15], degrees (5, 5), fitted with float32
+   coefficients to a relative error of 1.9e-8 (0.32 ulp;
+   tools/fit_float32_polynomials.py gelu). Every coefficient is positive,
+   so Horner's form in z >= 0 never cancels. fnl_gelu_num_f is 2 P(z) =
+   z + z^2 H(z) (the last step an FMA on z^2 = h, one product fewer than
+   z (1 + z H)), fnl_gelu_den_f 2^64 times 2 Q(z) (powers of two: the same
+   roundings). */
+FNL_INLINE float fnl_gelu_num_f(float z) {
+    float H = ((0.0041215746f * 2 * z
+                + 0.040684454f * 2) * z
+                + 0.18341023f * 2) * z
+                + 0.43856734f * 2;
+    return (z * z) * H + z;
+}
+FNL_INLINE float fnl_gelu_den_f(float z) {
+    return (((((0.01033114f * FNL_TWO_P65_F * z
+                + 0.10198707f * FNL_TWO_P65_F) * z
+                + 0.4699257f * FNL_TWO_P65_F) * z
+                + 1.2032887f * FNL_TWO_P65_F) * z
+                + 1.6750195f * FNL_TWO_P65_F) * z
+                + FNL_TWO_P65_F);
+}
+/* gelu's derivative for x = -z < 0 is Phi(-z) - z phi(z) = exp(-z^2/2)
+   (erfcx(z/sqrt2) / 2 - z / sqrt(2 pi)), which vanishes at z0 =
+   0.7517915247. Over the common denominator, N(z) = 2 Q(z) (erfcx(z/sqrt2)
+   / 2 - z / sqrt(2 pi)) = (z - z0) R(z), z0 = Z0 + Z0lo as a float32 head
+   and tail: z - Z0 is exact near the zero (Sterbenz), and R < 0 has
+   coefficients of one sign, so N keeps its relative accuracy (0.45 ulp,
+   fitted by the same tool) through the zero, where the difference of the
+   two terms would lose all of it. R(0) is the float32 whose product with
+   -Z0 rounds to N(0) = 1: gelu'(+-tiny) rounds to 1/2 with or without
+   FMA. */
+FNL_INLINE float fnl_gelu_slope_num_f(float z) {
+    float R = ((((-0.008243057f * z
+                  - 0.08757096f) * z
+                  - 0.43253854f) * z
+                  - 1.2038951f) * z
+                  - 1.8747301f) * z
+                  - 1.330156f;
+    return ((z - 0.75179154f) + 1.211444945855772e-08f) * R;
+}
+/* z = |x| clamped to 15, where the tail is below the subnormals, so that
+   an infinite x gives x, or -0.0 at -inf (the limit); NaN passes the clamp */
+FNL_INLINE float fnl_gelu_abs_f(float x) {
+    float z = FNL_FABSF(x);
+    return z > 15.0f ? 15.0f : z;
+}
+/* exp(-z^2/2) n / (2^65 Q(z)): the float32 gelu's tail (n =
+   fnl_gelu_num_f) and its derivative's (n = fnl_gelu_slope_num_f), from q
+   and s of fnl_exp_halfsq_f and den = fnl_gelu_den_f(z), rounded once, by
+   the division. The kernels compute the exp, n and den as a first stage
+   and this as a second (fastnl/_ops.py): the three chains overlap in the
+   first, and the division waits for none of them in the second (10^5
+   float32 in cache, Zen 2, one thread: gelu 102 -> 91 us, its derivative
+   132 -> 110). */
+FNL_INLINE float fnl_gelu_scaled_f(float n, float q, float s, float den) {
+    return ((n + n * q) * s) / den;
+}
+
 /* ---------------------------------------------------------------- float32 computed in float64 */
 
 /* Blocks for the float32 kernels that compute in float64 and round once
@@ -748,70 +851,6 @@ FNL_INLINE float fnl_tanh_f(float x) {
                  - 1.9999984502792358f;
     float big = 1 - __builtin_fmaf(e * e, R, 2 * e);
     return FNL_COPYSIGNF(a < 1.0f ? small : big, x);
-}
-
-/* ---------------------------------------------------------------- normal tail, float32 */
-
-/* The float32 gelu and its derivative write Phi(-z) = erfc(z/sqrt2) / 2,
-   z = |x|, as exp(-z^2/2) M(z) / z, M(z) = z erfcx(z/sqrt2) / 2 (z/2 at 0,
-   1/sqrt(2 pi) for large z): no 1 + erf cancellation, relative accuracy
-   down to the smallest subnormal result. They compute in float64 and round
-   once: exp(-z^2/2) by fnl_exp_fd (z^2 is exact in double for a float32
-   z, and exp(-z^2/2) a normal double up to z = 15, so a result below
-   2^-126 is rounded once, into the subnormals, by the conversion), and M
-   as the rational function P / Q below. In float32 arithmetic the Horner
-   roundings of P and Q reached 3.7 ulp each and the exp 1.1: gelu 6.1
-   ulp, its derivative 6.7.
-
-   M(z) = P(z) / Q(z) for z in [0, 15], degrees (5, 5), fitted to a
-   relative error of 1.9e-8 (0.32 float32 ulp;
-   tools/fit_float32_polynomials.py gelu), every coefficient positive, so
-   that Horner's form in z >= 0 never cancels. The coefficients are the
-   fit's float32 ones (rounded one at a time, the rest refitted), exact in
-   double. fnl_gelu_num_fd is 2 P(z) = z + z^2 H(z), fnl_gelu_den_fd
-   2 Q(z). */
-FNL_INLINE double fnl_gelu_num_fd(double z) {
-    double H = ((0.0041215746f * 2 * z
-                 + 0.040684454f * 2) * z
-                 + 0.18341023f * 2) * z
-                 + 0.43856734f * 2;
-    return (z * z) * H + z;
-}
-FNL_INLINE double fnl_gelu_den_fd(double z) {
-    return ((((0.01033114f * 2 * z
-               + 0.10198707f * 2) * z
-               + 0.4699257f * 2) * z
-               + 1.2032887f * 2) * z
-               + 1.6750195f * 2) * z
-               + 2;
-}
-/* gelu's derivative for x = -z < 0 is Phi(-z) - z phi(z) = exp(-z^2/2)
-   (erfcx(z/sqrt2) / 2 - z / sqrt(2 pi)), which vanishes at z0 =
-   0.7517915247. Over the common denominator, N(z) = 2 Q(z) (erfcx(z/sqrt2)
-   / 2 - z / sqrt(2 pi)) = (z - z0) R(z), z0 = Z0 + Z0lo as a float32 head
-   and tail: z - Z0 is exact near the zero (Sterbenz), and R < 0 has
-   coefficients of one sign, so N keeps its relative accuracy (0.45 float32
-   ulp, fitted by the same tool) through the zero, where the difference of
-   the two terms would lose all of it. R(0) is the float32 whose product
-   with -Z0 rounds to N(0) = 1 in float32. */
-FNL_INLINE double fnl_gelu_slope_num_fd(double z) {
-    double R = ((((-0.008243057f * z
-                   - 0.08757096f) * z
-                   - 0.43253854f) * z
-                   - 1.2038951f) * z
-                   - 1.8747301f) * z
-                   - 1.330156f;
-    return ((z - 0.75179154f) + 1.211444945855772e-08f) * R;
-}
-/* z = |x| clamped to 15, where the tail is below the subnormals, so that
-   an infinite x gives x, or -0.0 at -inf (the limit); NaN passes the clamp */
-FNL_INLINE float fnl_gelu_abs_f(float x) {
-    float z = FNL_FABSF(x);
-    return z > 15.0f ? 15.0f : z;
-}
-/* exp(-z^2/2) of a float32 z = fnl_gelu_abs_f(x), in double */
-FNL_INLINE double fnl_exp_halfsq_fd(double z) {
-    return fnl_exp_fd(-0.5 * (z * z));
 }
 
 /* ---------------------------------------------------------------- sigmoid */
