@@ -17,7 +17,7 @@ The script prints x0's head and tail, the coefficients (highest degree
 first, as Horner takes them) and the largest error, in ulp of the kernel's
 type, of the kernel's evaluation, simulated over 20001 points of the window.
 
-    python tools/fit_derivative_zeros.py silu -1.5 -1.0 6
+    python tools/fit_derivative_zeros.py silu -2 -0.75 7
     python tools/fit_derivative_zeros.py silu -1.5 -1.0 18 float64
     python tools/fit_derivative_zeros.py gelu -1.5 -0.25 18 float64
 

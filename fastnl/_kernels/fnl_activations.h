@@ -806,30 +806,35 @@ FNL_INLINE float fnl_silu_post_f(float x, float a, float b) {
 FNL_INLINE float fnl_silu_backward_pre_f(float x) {
     return fnl_exp_nonpos_normal_f(-FNL_FABSF(x));
 }
-/* silu' as float64's, one quotient of exact pairs (fnl_x_sigmoid_slope_f,
-   W = x), in float32: 1.61 ulp at most (x = -12.115, every float32 above
-   the fix-up's -87), where s + x s(x) s(-x) rounded in turn reached 5.85
-   (x = -4.8226) beside its zero, in the same time (its
-   loop, too, waits on the division; 10^4 to 10^6, one thread, AVX-512).
-   Next to the zero, the window [-1.5, -1]: (x - X0) K(u) - C, u = x + 1.25,
-   K of degree 6 (tools/fit_derivative_zeros.py silu -1.5 -1.0 6), its last
-   rounding kept: 1.17 ulp. */
+/* s + x s(x) s(-x), rounded in turn: 5.85 ulp at most (x = -4.8226, every
+   float32), where the terms half cancel. float64's quotient of exact pairs
+   (fnl_x_sigmoid_slope_d) in float32 arithmetic reached 1.61 ulp but took
+   1.7 times as long, 1.7 times torch's time (10^5, one thread, AVX-512);
+   evaluated in float64 from this e, 2.1 times. */
 FNL_INLINE float fnl_silu_backward_post_f(float g, float x, float e) {
+    /* s(x) s(-x) is e q q, and s(x) is q or e q, with q = 1/(1 + e),
+       e = exp(-|x|): one division instead of two (a vector division costs
+       as much as the rest) */
+    float q = 1 / (1 + e), eq = e * q;
+    float s = x >= 0 ? q : eq;
     /* x beyond 88 only in the product, where x e is far below half an ulp
-       of 1 + e and +inf would give inf 0 */
+       of s = 1 and +inf would give inf 0 */
     float xc = x > 88.0f ? 88.0f : x;
-    float far = fnl_x_sigmoid_slope_f(x >= 0, e, 0.0f, xc, 0.0f);
-    float th = x + 1.2784645557403564f, u = x + 1.25f;
-    float k = ((((0.0008292025304399431f
-        * u + 0.00028504771762527525f)
-        * u - 0.006578547414392233f)
-        * u - 0.01597405970096588f)
-        * u + 0.01754281483590603f)
-        * u + 0.1476857215166092f;
-    float kh = __builtin_fmaf(u, k, 0.22200092673301697f);
-    float kl = __builtin_fmaf(u, k, 0.22200092673301697f - kh);
-    float near = __builtin_fmaf(th, kh, __builtin_fmaf(th, kl, -2.8270397134377845e-09f));
-    return g * ((x >= -1.5f && x <= -1.0f) ? near : far);
+    /* Near the zero x0 = -1.2784645428 of silu', where s and x s(x) s(-x)
+       cancel, in the window [-2, -0.75]: as gelu's, silu' = (x - X0) K(u) - C,
+       u = x + 1.375, K of degree 7 (tools/fit_derivative_zeros.py silu -2
+       -0.75 7). */
+    float th = x + 1.2784645557403564f, u = x + 1.375f;
+    float k = ((((((0.0001880792697193101f
+        * u + 0.0006496565765701234f)
+        * u - 0.00029305476346053183f)
+        * u - 0.006558379624038935f)
+        * u - 0.012673929333686829f)
+        * u + 0.022913556545972824f)
+        * u + 0.1426028311252594f)
+        * u + 0.20384392142295837f;
+    float near = th * k - 2.8270397134377845e-09f;
+    return g * ((x >= -2.0f && x <= -0.75f) ? near : s + (xc * eq) * q);
 }
 FNL_INLINE float fnl_silu_backward_f(float g, float x) {
     return fnl_silu_backward_post_f(g, x, fnl_silu_backward_pre_f(x));
