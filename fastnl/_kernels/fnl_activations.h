@@ -877,8 +877,12 @@ FNL_INLINE double fnl_silu_backward_pre_d(double x) {  /* staged, as the forward
    u = x + 1.25, K of degree 18 (tools/fit_derivative_zeros.py silu -1.5
    -1.0 18 float64: its top terms are tiny, but in Estrin's form,
    fnl_poly18_d, it costs nothing where Horner's of degree 13 cost 4-7%),
-   K's last rounding kept: 0.68 ulp. All of it in the plain form's time,
-   as the loop waits on its division (10^4 to 10^6, one thread, AVX-512). */
+   K's last rounding kept: 0.68 ulp. At 1.7-1.9 times the plain form's
+   time (10^5, one thread, AVX-512): the window 1.4 times, the pairs 1.3.
+   exp(-|x|) as a pair (within 2^-56, 1.2 times) let the window shrink to
+   0.03 around x0, sent to the rare fix-up (0.75 ulp at most), but the
+   fix-up's scalar elements (0.7% of N(0, 9) data) cost as much as the
+   window did, and a cliff for data crowded near x0. */
 FNL_INLINE double fnl_silu_backward_post_d(double g, double x, double e) {
     double xc = x > 752.0 ? 752.0 : x;    /* as float32's 88 */
     double far = fnl_x_sigmoid_slope_d(x >= 0, e, 0.0, xc, 0.0);
