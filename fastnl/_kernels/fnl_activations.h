@@ -164,7 +164,7 @@ FNL_INLINE float fnl_gelu_backward_post_f(float g, float x, float q, float s, fl
                                           float den) {
     float t = fnl_gelu_scaled_f(n, q, s, den);
     float r = g * (x < 0 ? t : 1 - t);
-    return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
+    return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : x != x ? x : r;
 }
 FNL_INLINE float fnl_gelu_backward_f(float g, float x) {
     float s, n, den, q = fnl_gelu_backward_pre_f(x, &s, &n, &den);

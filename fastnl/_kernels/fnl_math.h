@@ -721,10 +721,18 @@ FNL_INLINE float fnl_gelu_slope_num_f(float z) {
     return ((z - 0.75179154f) + 1.211444945855772e-08f) * R;
 }
 /* z = |x| clamped to 15, where the tail is below the subnormals, so that
-   an infinite x gives x, or -0.0 at -inf (the limit); NaN passes the clamp */
+   an infinite x gives x, or -0.0 at -inf (the limit). The clamp is an
+   unsigned minimum of the bits (|x|'s order is theirs): as a float compare
+   GCC sank it past the arithmetic, computing the rest on the unclamped z
+   and blending constants in (five blends a vector): 0.87 of the time
+   forward, 0.92 backward (10^5, one thread, AVX-512), the same bits. NaN
+   (bits above 15's) comes out as 15: the forward keeps it through x, the
+   derivative returns x itself. */
 FNL_INLINE float fnl_gelu_abs_f(float x) {
-    float z = FNL_FABSF(x);
-    return z > 15.0f ? 15.0f : z;
+    union fnl_bits_f b = {.f = x};
+    uint32_t a = b.u & 0x7fffffffu;
+    b.u = a < 0x41700000u ? a : 0x41700000u;  /* 15.0f */
+    return b.f;
 }
 /* exp(-z^2/2) n / (2^65 Q(z)): the float32 gelu's tail (n =
    fnl_gelu_num_f) and its derivative's (n = fnl_gelu_slope_num_f), from q
