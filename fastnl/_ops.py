@@ -126,9 +126,9 @@ BELOW_EXP_NORMAL = {"f": f"x < {EXP_NORMAL_MIN['f']!r}f", "d": f"x < {EXP_NORMAL
 SIGMOID_PAIR = ("float", "float")
 
 
-# float32 gelu and its derivative in two stages: exp(-z^2/2) as q and s, and
-# the rational function's numerator and denominator, then the division
-GELU_STAGE = ("float", "float", "float", "float")
+# float32 gelu and its derivative in two stages: exp(-z^2/2) times the
+# rational function's numerator, and its denominator, then the division
+GELU_STAGE = ("float", "float")
 
 
 def beyond_sigmoid_pair(z):

@@ -132,43 +132,40 @@ static inline double fnl_elu_rare_d(double x, double nc, double pc, double is, d
 /* x Phi(x) = 0.5 x erfc(-x/sqrt2): erfc keeps relative accuracy for x << 0,
    where 1 + erf(x/sqrt2) cancels to 0; limit -0.0 at -inf. The derivative
    is Phi(x) + x phi(x). */
-/* staged: exp(-z^2/2) = 2^-64 s (1 + q), the numerator n and the
-   denominator den first, then the division (fnl_gelu_scaled_f) */
-FNL_INLINE float fnl_gelu_pre_f(float x, float *s, float *n, float *den) {
-    float z = fnl_gelu_abs_f(x);
-    *n = fnl_gelu_num_f(z);
+/* staged: exp(-z^2/2) = 2^-64 s (1 + q) times the numerator, and the
+   denominator, first, then the division (fnl_gelu_scaled_num_f) */
+FNL_INLINE float fnl_gelu_pre_f(float x, float *den) {
+    float s, z = fnl_gelu_abs_f(x), q = fnl_exp_halfsq_f(z, &s);
     *den = fnl_gelu_den_f(z);
-    return fnl_exp_halfsq_f(z, s);
+    return fnl_gelu_scaled_num_f(fnl_gelu_num_f(z), q, s);
 }
-FNL_INLINE float fnl_gelu_post_f(float x, float q, float s, float n, float den) {
+FNL_INLINE float fnl_gelu_post_f(float x, float num, float den) {
     /* x < 0: -z Phi(-z); x >= 0: x minus that (z = |x|), with z Phi(-z) =
        exp(-z^2/2) P(z) / Q(z) (fnl_math.h) */
-    float tail = FNL_COPYSIGNF(fnl_gelu_scaled_f(n, q, s, den), x);
+    float tail = FNL_COPYSIGNF(num / den, x);
     return x < 0 ? tail : x - tail;
 }
 FNL_INLINE float fnl_gelu_f(float x) {
-    float s, n, den, q = fnl_gelu_pre_f(x, &s, &n, &den);
-    return fnl_gelu_post_f(x, q, s, n, den);
+    float den, num = fnl_gelu_pre_f(x, &den);
+    return fnl_gelu_post_f(x, num, den);
 }
 /* Phi(x) + x phi(x) is T = Phi(-z) - z phi(z) for x < 0 and 1 - T for
    x >= 0, T = exp(-z^2/2) N(z) / (2 Q(z)): one exp, one division, and
    the zero of gelu' (x = -0.7517915247) a factor of N (fnl_math.h), so
    no window of its own. Staged as the forward. */
-FNL_INLINE float fnl_gelu_backward_pre_f(float x, float *s, float *n, float *den) {
-    float z = fnl_gelu_abs_f(x);
-    *n = fnl_gelu_slope_num_f(z);
+FNL_INLINE float fnl_gelu_backward_pre_f(float x, float *den) {
+    float s, z = fnl_gelu_abs_f(x), q = fnl_exp_halfsq_f(z, &s);
     *den = fnl_gelu_den_f(z);
-    return fnl_exp_halfsq_f(z, s);
+    return fnl_gelu_scaled_num_f(fnl_gelu_slope_num_f(z), q, s);
 }
-FNL_INLINE float fnl_gelu_backward_post_f(float g, float x, float q, float s, float n,
-                                          float den) {
-    float t = fnl_gelu_scaled_f(n, q, s, den);
+FNL_INLINE float fnl_gelu_backward_post_f(float g, float x, float num, float den) {
+    float t = num / den;
     float r = g * (x < 0 ? t : 1 - t);
     return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : x != x ? x : r;
 }
 FNL_INLINE float fnl_gelu_backward_f(float g, float x) {
-    float s, n, den, q = fnl_gelu_backward_pre_f(x, &s, &n, &den);
-    return fnl_gelu_backward_post_f(g, x, q, s, n, den);
+    float den, num = fnl_gelu_backward_pre_f(x, &den);
+    return fnl_gelu_backward_post_f(g, x, num, den);
 }
 /* y = -x/sqrt2 rounded, and yl, what the rounding lost: the product's own
    error (exact as an FMA) plus x times the constant's error beyond double.

@@ -650,7 +650,7 @@ FNL_INLINE double fnl_erf_small_d(double a, double al) {
 
    fnl_exp_halfsq_f: exp(-z^2/2) for z in [0, 15] as 2^-64 s (1 + q),
    returning q, s a normal power of two (2^(k+64), k in [-163, 0]); the
-   kernels divide by 2^65 Q (fnl_gelu_scaled_f), so that a result below
+   kernels divide by 2^65 Q (fnl_gelu_scaled_num_f), so that a result below
    2^-126 is rounded once, by that division, into the subnormals.
    -z^2/2 = k ln2 + r, with rho = -2r = z^2 + 2k ln2 (the halving folded
    into the polynomial): h + 2k ln2hi is exact (2k ln2hi has 17 bits, and
@@ -734,16 +734,16 @@ FNL_INLINE float fnl_gelu_abs_f(float x) {
     b.u = a < 0x41700000u ? a : 0x41700000u;  /* 15.0f */
     return b.f;
 }
-/* exp(-z^2/2) n / (2^65 Q(z)): the float32 gelu's tail (n =
-   fnl_gelu_num_f) and its derivative's (n = fnl_gelu_slope_num_f), from q
-   and s of fnl_exp_halfsq_f and den = fnl_gelu_den_f(z), rounded once, by
-   the division. The kernels compute the exp, n and den as a first stage
-   and this as a second (fastnl/_ops.py): the three chains overlap in the
-   first, and the division waits for none of them in the second (10^5
-   float32 in cache, Zen 2, one thread: gelu 102 -> 91 us, its derivative
-   132 -> 110). */
-FNL_INLINE float fnl_gelu_scaled_f(float n, float q, float s, float den) {
-    return ((n + n * q) * s) / den;
+/* exp(-z^2/2) n 2^64, the numerator of the float32 gelu's tail (n =
+   fnl_gelu_num_f) and of its derivative's (n = fnl_gelu_slope_num_f), from
+   q and s of fnl_exp_halfsq_f; divided by den = fnl_gelu_den_f(z), 2^65
+   Q(z), it is rounded once, by the division. The kernels compute it and
+   den as a first stage and the division as a second (fastnl/_ops.py): the
+   chains of the exp, n and den overlap in the first, and the division waits
+   for none of them in the second (10^5 float32 in cache, Zen 2, one
+   thread: gelu 102 -> 91 us, its derivative 132 -> 110). */
+FNL_INLINE float fnl_gelu_scaled_num_f(float n, float q, float s) {
+    return (n + n * q) * s;
 }
 
 /* ---------------------------------------------------------------- float32 computed in float64 */
