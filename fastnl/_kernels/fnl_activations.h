@@ -388,9 +388,8 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     double lo, y = fnl_gelu_tanh_arg_d(x, &lo);
     /* exp(-|2u|) = e + el, el what 2u's rounding (lo) moves it by, to first
        order; E0 = 2^128 e, normal down to 2u = -760, for the tail below */
-    const double two_m128 = 2.938735877055718770e-39;
     double E0 = fnl_exp_nonpos_shifted_d(-FNL_FABS(y), -760.0, 128), d = y >= 0 ? lo : -lo;
-    double e = E0 * two_m128, el = -e * d;
+    double e = E0 * FNL_TWO_M128_D, el = -e * d;
     /* W = 2 x u' = x C (1 + 3A x^2), C = 2 sqrt(2/pi) and 3A as double
        pairs, every rounding kept: W + Wl */
     double x2 = x * x, x2l = fma(x, x, -x2);
@@ -430,7 +429,7 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
        subnormals, down to 2u = -760, beyond which it rounds to 0, as plain
        gives */
     double N = 1 + W, EN = E0 * N;
-    double tail = (EN + (fma(E0, N, -EN) + E0 * (Wl - N * d))) * two_m128;
+    double tail = (EN + (fma(E0, N, -EN) + E0 * (Wl - N * d))) * FNL_TWO_M128_D;
     double r = g * ((x >= -1.5 && x <= -0.375) ? near
                     : (y < -708.0 && y > -760.0 ? tail : plain));
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
@@ -872,9 +871,8 @@ FNL_INLINE double fnl_silu_backward_pre_d(double x) {  /* staged, as the forward
    where (1 + x) + e vanishes and e's own error does not, the window
    [-1.5, -1]: as gelu's, (x - X0) K(u) - C, X0 the double nearest x0,
    u = x + 1.25, K of degree 18 (tools/fit_derivative_zeros.py silu -1.5
-   -1.0 18 float64: its top terms are tiny, but in Estrin's form,
-   fnl_poly18_d, it costs nothing where Horner's of degree 13 cost 4-7%),
-   K's last rounding kept: 0.68 ulp. At 1.7-1.9 times the plain form's
+   -1.0 18 float64), in Estrin's form (fnl_poly18_d) with K's last
+   rounding kept: 0.68 ulp. At 1.7-1.9 times the plain form's
    time (10^5, one thread, AVX-512): the window 1.4 times, the pairs 1.3.
    exp(-|x|) as a pair (within 2^-56, 1.2 times) let the window shrink to
    0.03 around x0, sent to the rare fix-up (0.75 ulp at most), but the

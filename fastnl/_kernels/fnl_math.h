@@ -261,6 +261,7 @@ FNL_INLINE double fnl_exp_nonpos_scaled_d(double d) {
     return d < -752.0 ? 0.0 : fnl_exp_nonpos_shifted_d(d, -752.0, 64);
 }
 #define FNL_TWO_M64_D 5.42101086242752217004e-20  /* 2^-64 */
+#define FNL_TWO_M128_D 2.938735877055718770e-39  /* 2^-128 */
 /* exp(d): every exp(-|z|) of the float64 activations, and the row-wise
    kernels' exp(x - max). Results below 2^-1022 round once, to the right
    subnormal, in the product with 2^-64: the same bits as fnl_exp_d, 0.66 ->
