@@ -122,7 +122,6 @@ BELOW_EXP_NORMAL = {"f": f"x < {EXP_NORMAL_MIN['f']!r}f", "d": f"x < {EXP_NORMAL
 # float32's sigmoid in two stages (fnl_sigmoid_pre_f / _post_f: exp(-|z|) as
 # a pair, then the corrected quotient) covers |z| <= 80, where exp(-|z|) is
 # a normal pair; larger |z| and NaN go to the fix-up (FNL_BEYOND_SIGMOID_PAIR_F).
-# float32 tanhshrink and its derivative stage the pair exp(-2|x|) the same way.
 SIGMOID_PAIR = ("float", "float")
 
 
@@ -160,7 +159,7 @@ KERNELS = [
     Kernel("tanh", from_output=True, staged_backward={"f": "double"}),
     Kernel("softsign", grain=CHEAP),
     Kernel("threshold", ("threshold", "value"), CHEAP),
-    Kernel("tanhshrink", staged={"f": SIGMOID_PAIR}, staged_backward={"f": SIGMOID_PAIR}),
+    Kernel("tanhshrink"),
     Kernel("softshrink", ("lambd",), CHEAP),
     Kernel("hardshrink", ("lambd",), CHEAP),
     Kernel("logsigmoid", staged={"f": "double", "d": "double"},

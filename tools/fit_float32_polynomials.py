@@ -17,13 +17,13 @@ to float32 one at a time:
   degree 5 with E(0) = -1/2 exactly (rho = -2r, the reduced argument of
   exp(-z^2/2) = 2^k exp(r) doubled, fnl_exp_halfsq_f).
 - ``tanh``: tanh(x) = x + x^3 P(x^2) on [0, top]: top = 1 for the float32
-  tanh (degree 7), 0.8 (the default) for the float64 evaluation that
-  float32 tanhshrink's derivative takes (fnl_tanh_small_fd, degree 7).
+  tanh (degree 7), 1.5 for the float64 evaluation that float32
+  tanhshrink's derivative takes (fnl_tanh_small_fd, degree 10).
 - ``tanh_tail``: 2 / (1 + e) = 2 + e R(e) for e = exp(-2x) in [0, e^-2]
   (x >= 1), R of degree 4 (the float32 tanh beyond 1 is 1 - e (2 + e R),
   with no division).
-- ``tanhshrink``: (x - tanh x) / x^3 = P(x^2) on [0, 1] (degree 8), the
-  float32 tanhshrink below 1, which evaluates it in float64: so its
+- ``tanhshrink``: (x - tanh x) / x^3 = P(x^2) on [0, top] (degree 10, top
+  1.5), the float32 tanhshrink below 1.5, which evaluates it in float64: so its
   coefficients are doubles, not rounded to float32, and the target is taken
   from mpmath (x - tanh x cancels in double).
 
@@ -41,8 +41,9 @@ relative error of the rounded fit, evaluated exactly, in float32 ulp
     python tools/fit_float32_polynomials.py exp_halfsq 5
     python tools/fit_float32_polynomials.py tanh 7
     python tools/fit_float32_polynomials.py tanh 7 1.0
+    python tools/fit_float32_polynomials.py tanh 10 1.5
     python tools/fit_float32_polynomials.py tanh_tail 4
-    python tools/fit_float32_polynomials.py tanhshrink 8
+    python tools/fit_float32_polynomials.py tanhshrink 10 1.5
 """
 import sys
 

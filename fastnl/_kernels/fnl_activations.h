@@ -598,65 +598,50 @@ FNL_INLINE double fnl_threshold_backward_d(double g, double x, double th, double
 
 /* ---------------------------------------------------------------- tanhshrink */
 /* x - tanh(x); the derivative tanh(x)^2 */
-/* float32: with a = |x|, below 1, where x - tanh(x) cancels, a^3 P(a^2)
-   in float64, P of degree 8 fitted to (a - tanh a) / a^3 within 2^-31
-   (tools/fit_float32_polynomials.py tanhshrink 8), rounded once. From 1 on,
-   in float32 arithmetic: (a - 1) + 2 sigmoid(-2a), a - 1 exact, the sigmoid
-   in its pair form (fnl_sigmoid_parts_f: within 2^-27 before its rounding)
-   and the sum's rounding kept (TwoSum: neither term dominates for a in [1,
-   2]), so that only the last addition rounds; exp's argument is clamped at
-   -80, where the pair is still normal (beyond a = 40 the result is a - 1,
-   also for +inf, where TwoSum would give inf - inf). 0.58 ulp at most over
-   every float32, 99.91% correctly rounded, in 2/3 of the time of the
-   float64 form, tanh by exp and a division (AVX-512, 10^5 in cache, one
-   thread: 142 -> 96 us; torch's x - tanh(x), not within 1 ulp near 0, 41).
-   Staged as sigmoid: exp(-2a) as a pair, then the rest. */
-FNL_INLINE float fnl_tanhshrink_pre_f(float x, float *b) {
-    float a = FNL_FABSF(x);
-    return fnl_exp_pair_f(-2 * (a > 40.0f ? 40.0f : a), b);
-}
-FNL_INLINE float fnl_tanhshrink_post_f(float x, float ea, float eb) {
+/* float32, with a = |x|: below 1.5, where x - tanh(x) cancels, a^3 P(a^2)
+   in float64, P of degree 10 fitted to (a - tanh a) / a^3 within 0.06
+   float32 ulp (tools/fit_float32_polynomials.py tanhshrink 10 1.5), rounded
+   once. From 1.5 on, in float32: (a - 1) + q, q = 1 - tanh(a) =
+   fnl_tanh_tail_f(exp(-2a)) <= 0.095: a - 1 >= 1/2 is exact and q's error
+   (mostly exp's 0.91 ulp) is at most 0.16 of the result's, so one rounding
+   of the sum suffices; an infinite a gives a - 1 = inf (exp clamps at -87),
+   NaN stays NaN. 0.66 ulp at most over every float32, 99.31% correctly
+   rounded. The cut at 1.5, not 1, is what lets q be a plain exp with no
+   division: from 1 on, where the result is q itself, q took exp(-2a) as a
+   pair and 1 / (1 + e) corrected by its residual, in two stages (0.58 ulp;
+   AVX-512, 10^5 in cache, one thread: 1.15 times the time, 102 vector
+   instructions per 16 elements against 78). The same polynomial in float32
+   arithmetic would take 0.6 of the time, but its terms nearly cancel up to
+   1.5 (where y nears the series' radius, pi^2 / 4): 1.74 ulp even with
+   x^3 and the constant term as pairs, cut at 1. */
+FNL_INLINE float fnl_tanhshrink_f(float x) {
     float a = FNL_FABSF(x);
     double ad = a, y = ad * ad;
-    double p = (((((((4.8477188319179095e-05 * y
-        - 0.000337730348614306) * y
-        + 0.0012422238020601594) * y
-        - 0.0034784430130681203) * y
-        + 0.008826277065513527) * y
-        - 0.021862582249618217) * y
-        + 0.053967597559067396) * y
-        - 0.13333330903630097) * y
-        + 0.3333333331837861;
-    float r, v, s = fnl_sigmoid_parts_f(-1.0f, ea, eb, &r, &v);  /* sigmoid(-2a) = s + r v */
-    float m = a - 1.0f, s2 = 2 * s;  /* beyond 40 the result is m (and big unused) */
-    float t = m + s2, tm = t - m, tl = (m - (t - tm)) + (s2 - tm);
-    float big = t + __builtin_fmaf(2 * r, v, tl);
-    float res = a < 1.0f ? (float)(ad * y * p) : a > 40.0f ? m : big;
-    return FNL_COPYSIGNF(res, x);
+    double p = (((((((((8.348575508520901e-07 * y
+        - 1.2388801426992768e-05) * y
+        + 8.574832737008779e-05) * y
+        - 0.0003781556337371398) * y
+        + 0.0012452953738570287) * y
+        - 0.0034485605828851454) * y
+        + 0.00879962107904018) * y
+        - 0.02185257998297713) * y
+        + 0.05396590166811116) * y
+        - 0.13333320358705156) * y
+        + 0.33333333213255645;
+    float big = (a - 1.0f) + fnl_tanh_tail_f(fnl_exp_nonpos_normal_f(-2 * a));
+    return FNL_COPYSIGNF(a < 1.5f ? (float)(ad * y * p) : big, x);
 }
-FNL_INLINE float fnl_tanhshrink_f(float x) {
-    float b, a = fnl_tanhshrink_pre_f(x, &b);
-    return fnl_tanhshrink_post_f(x, a, b);
-}
-/* the derivative tanh(a)^2 from the same two stages: below 0.8 tanh in
-   float64 (fnl_tanh_small_fd) squared and rounded once; beyond, tanh = 1 -
-   2 sigmoid(-2a) = th + tl, 1 - 2s's rounding kept (Fast2Sum: 2s <= 0.34),
-   squared as th^2 + 2 th tl, one rounding: 0.65 ulp, in 0.7 of the time of
-   the float64 form (126 -> 89 us, as above). */
-FNL_INLINE float fnl_tanhshrink_backward_pre_f(float x, float *b) {
-    return fnl_tanhshrink_pre_f(x, b);
-}
-FNL_INLINE float fnl_tanhshrink_backward_post_f(float g, float x, float ea, float eb) {
+/* the derivative tanh(a)^2: below 1.5 tanh in float64 (fnl_tanh_small_fd)
+   squared and rounded once; beyond, 1 - (2q - q^2) with q =
+   fnl_tanh_tail_f(exp(-2a)) <= 0.095, whose error (exp's) reaches the
+   result as 2q times its own: 0.89 ulp at most over every float32 (the
+   pair form of the forward's old cut took 0.65 in 1.15 times the time) */
+FNL_INLINE float fnl_tanhshrink_backward_f(float g, float x) {
     float a = FNL_FABSF(x);
     double t = fnl_tanh_small_fd(a);
-    float r, v, s = fnl_sigmoid_parts_f(-1.0f, ea, eb, &r, &v);
-    float s2 = 2 * s, th = 1 - s2, tl = ((1 - th) - s2) - 2 * (r * v);
-    float big = __builtin_fmaf(th, th, 2 * th * tl);
-    return g * (a < 0.8f ? (float)(t * t) : big);
-}
-FNL_INLINE float fnl_tanhshrink_backward_f(float g, float x) {
-    float b, a = fnl_tanhshrink_backward_pre_f(x, &b);
-    return fnl_tanhshrink_backward_post_f(g, x, a, b);
+    float q = fnl_tanh_tail_f(fnl_exp_nonpos_normal_f(-2 * a));
+    float big = 1.0f - __builtin_fmaf(-q, q, 2 * q);
+    return g * (a < 1.5f ? (float)(t * t) : big);
 }
 FNL_INLINE double fnl_tanhshrink_d(double x) {
     /* below 1/2: x^3 P(x^2) (fnl_tanh_series_hilo_d), x^3 = c + cl and P

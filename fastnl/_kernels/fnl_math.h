@@ -809,31 +809,44 @@ FNL_INLINE double fnl_log_fd(double v) {
 FNL_INLINE float fnl_log_f(float x) {
     return (float)fnl_log_fd(x);
 }
-/* tanh(a) for a = |x| < 0.8 of a float32 x, in float64 (float32
+/* tanh(a) for a = |x| < 1.5 of a float32 x, in float64 (float32
    tanhshrink's derivative, which squares it): the odd polynomial a + a y
-   P(y), y = a^2, P of degree 7 with float32 coefficients (fitted to 1.5e-3
-   of a float32 ulp by tools/fit_float32_polynomials.py tanh 7) */
+   P(y), y = a^2, P of degree 10 with float32 coefficients (fitted to 0.014
+   of a float32 ulp by tools/fit_float32_polynomials.py tanh 10 1.5) */
 FNL_INLINE double fnl_tanh_small_fd(double a) {
     double y = a * a;
-    double p = (((((((0.00028722576098516583 * y
-                     - 0.0013020464684814215) * y
-                     + 0.003604871453717351) * y
-                     - 0.00891109462827444) * y
-                     + 0.02189054526388645) * y
-                     - 0.05397232621908188) * y
-                     + 0.13333368301391602) * y
-                     - 0.3333333432674408);
+    double p = (((((((((-5.504638806996809e-07 * y
+                       + 8.953520591603592e-06) * y
+                       - 6.78888609400019e-05) * y
+                       + 0.0003259057702962309) * y
+                       - 0.0011508922325447202) * y
+                       + 0.0033397888764739037) * y
+                       - 0.008719952777028084) * y
+                       + 0.02181675285100937) * y
+                       - 0.053956735879182816) * y
+                       + 0.1333320587873459) * y
+                       - 0.333333283662796;
     return a * y * p + a;
+}
+/* 1 - tanh(a) = 2e / (1 + e), e = exp(-2a) <= e^-2 (a >= 1), float32: the
+   polynomial 2e + e^2 R(e) instead of a division, R of degree 4
+   (tools/fit_float32_polynomials.py tanh_tail 4: 0.04 ulp), so that it errs
+   by e's own error and a little of its two last roundings: float32 tanh,
+   tanhshrink and tanhshrink's derivative beyond 1 */
+FNL_INLINE float fnl_tanh_tail_f(float e) {
+    float R = (((-1.367165446281433f * e
+                 + 1.9132033586502075f) * e
+                 - 1.994358777999878f) * e
+                 + 1.9998369216918945f) * e
+                 - 1.9999984502792358f;
+    return __builtin_fmaf(e * e, R, 2 * e);
 }
 
 /* float32 tanh in float32 arithmetic, within 1 ulp of every float32 (0.89
    at most, 99.92% correctly rounded; checked on all of them). With a =
    |x|: below 1 the odd polynomial a + a y P(y), y = a^2, P of degree 7
    (tools/fit_float32_polynomials.py tanh 7 1.0: 0.008 ulp); from 1 on,
-   1 - q, q = 2e / (1 + e), e = exp(-2a) <= e^-2, as the polynomial 2e +
-   e^2 R(e) instead of a division, R of degree 4
-   (tools/fit_float32_polynomials.py tanh_tail 4: 0.04 ulp): q errs by e's
-   own error and a little of the last steps' roundings, and a vector
+   1 - q, q = fnl_tanh_tail_f(exp(-2a)) with no division: a vector
    division costs more than five FMAs (AVX-512, 10^5 in cache, one thread:
    50.5 -> 42.0 us, and 0.93 -> 0.89 ulp). exp's own clamp (to -87, fnl_exp_nonpos_normal_f) keeps e
    normal for a large or infinite a, where tanh has long rounded to 1; NaN
@@ -852,13 +865,7 @@ FNL_INLINE float fnl_tanh_f(float x) {
                     + 0.13333174586296082f) * y
                     - 0.333333283662796f;
     float small = __builtin_fmaf(a, y * P, a);
-    float e = fnl_exp_nonpos_normal_f(-2 * a);
-    float R = (((-1.367165446281433f * e
-                 + 1.9132033586502075f) * e
-                 - 1.994358777999878f) * e
-                 + 1.9998369216918945f) * e
-                 - 1.9999984502792358f;
-    float big = 1 - __builtin_fmaf(e * e, R, 2 * e);
+    float big = 1 - fnl_tanh_tail_f(fnl_exp_nonpos_normal_f(-2 * a));
     return FNL_COPYSIGNF(a < 1.0f ? small : big, x);
 }
 
