@@ -19,6 +19,9 @@ to float32 one at a time:
 - ``tanh``: tanh(x) = x + x^3 P(x^2) on [0, top]: top = 1 for the float32
   tanh (degree 7), 1.5 for the float64 evaluation that float32
   tanhshrink's derivative takes (fnl_tanh_small_fd, degree 10).
+- ``exp``: exp(r) = 1 + r + r^2 P(r) for |r| <= ln2/2, P of the given
+  degree (4: the short exp inside fnl_tanh_tail_f), the error weighted as
+  exp(r)'s, not P's.
 - ``tanh_tail``: 2 / (1 + e) = 2 + e R(e) for e = exp(-2x) in [0, e^-2]
   (x >= 1), R of degree 4 (the float32 tanh beyond 1 is 1 - e (2 + e R),
   with no division).
@@ -42,6 +45,7 @@ relative error of the rounded fit, evaluated exactly, in float32 ulp
     python tools/fit_float32_polynomials.py tanh 7
     python tools/fit_float32_polynomials.py tanh 7 1.0
     python tools/fit_float32_polynomials.py tanh 10 1.5
+    python tools/fit_float32_polynomials.py exp 4
     python tools/fit_float32_polynomials.py tanh_tail 4
     python tools/fit_float32_polynomials.py tanhshrink 10 1.5
 """
@@ -171,6 +175,15 @@ def tanh_small(degree, top=0.8):
     return coef, np.abs(approx / np.tanh(x) - 1).max()
 
 
+def exp_small(degree):
+    h = float(mp.log(2)) / 2 * 1.0005  # a little beyond ln2/2: the reduction's rounding
+    r = np.linspace(-h, h, 20001)
+    r = r[np.abs(r) > 1e-6]
+    target = np.array([float((mp.exp(v) - 1 - v) / v ** 2) for v in map(mp.mpf, r)])
+    coef = fit_rounded(r, target, r * r / np.exp(r), range(degree + 1))
+    return coef, np.abs((1 + r + r * r * polyval(r, coef)) / np.exp(r) - 1).max()
+
+
 def tanh_tail(degree):
     e = np.linspace(0, np.exp(-2.0), 20001)
     target = 2 / (1 + e)
@@ -199,7 +212,7 @@ if __name__ == "__main__":
         gelu()
     else:
         extra = [float(v) for v in sys.argv[3:]]
-        coef, err = {"exp_halfsq": exp_halfsq, "tanh": tanh_small, "tanh_tail": tanh_tail,
+        coef, err = {"exp_halfsq": exp_halfsq, "exp": exp_small, "tanh": tanh_small, "tanh_tail": tanh_tail,
                      "tanhshrink": tanhshrink_small}[which](int(sys.argv[2]), *extra)
         print("coefficients, lowest degree first:")
         for c in coef:
