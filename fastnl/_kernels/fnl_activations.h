@@ -609,9 +609,9 @@ FNL_INLINE double fnl_threshold_backward_d(double g, double x, double th, double
    rounded. The cut at 1.5, not 1, is what lets q be a short exp with no
    division: from 1 on, where the result is q itself, q took exp(-2a) as a
    pair and 1 / (1 + e) corrected by its residual, in two stages (0.58 ulp;
-   AVX-512, 10^5 in cache, one thread: 1.15 times the time, 102 vector
-   instructions per 16 elements against 78). The same polynomial in float32
-   arithmetic would take 0.6 of the time, but its terms nearly cancel up to
+   AVX-512, 10^5 in cache, one thread: 1.23 times the time, 102 vector
+   instructions per 16 elements against 69). The same polynomial in float32
+   arithmetic would take 0.7 of the time, but its terms nearly cancel up to
    1.5 (where y nears the series' radius, pi^2 / 4): 1.74 ulp even with
    x^3 and the constant term as pairs, cut at 1. */
 FNL_INLINE float fnl_tanhshrink_f(float x) {
@@ -635,7 +635,7 @@ FNL_INLINE float fnl_tanhshrink_f(float x) {
    squared and rounded once; beyond, 1 - (2q - q^2) with q =
    fnl_tanh_tail_f(a) <= 0.095, whose error (exp's) reaches the
    result as 2q times its own: 0.90 ulp at most over every float32 (the
-   pair form of the forward's old cut took 0.65 in 1.15 times the time) */
+   pair form of the forward's old cut took 0.65 in 1.2 times the time) */
 FNL_INLINE float fnl_tanhshrink_backward_f(float g, float x) {
     float a = FNL_FABSF(x);
     double t = fnl_tanh_small_fd(a);

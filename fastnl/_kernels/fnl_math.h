@@ -518,8 +518,8 @@ FNL_INLINE double fnl_tanh_hilo_d(double a, double *lo) {
    / (1 + e), e = exp(-2a) <= e^-2, in plain double arithmetic: q errs by
    about 1.4 of its ulps (e's, 1 + e's and the quotient's roundings), at
    most 0.31 of the result there, so tanh stays within 1 ulp (0.98 at most
-   on the accuracy script's points, 97.8% correctly rounded; cut at 0.8,
-   1.2). The pair form above (fnl_tanh_hilo_d: 0.57 ulp, 99.9%) took 1.5
+   on the accuracy script's points, 97.8% correctly rounded; cut at 0.8
+   with P of degree 13, 1.2 ulp). The pair form above (fnl_tanh_hilo_d: 0.57 ulp, 99.9%) took 1.5
    times the time (A/B, 10^5, one thread, AVX-512: 281 -> 186 us), 1.35
    times torch's; tanhshrink and the derivatives keep it. 2a is clamped at
    40, where q rounds away beside 1; NaN stays NaN. */
@@ -898,9 +898,9 @@ FNL_INLINE float fnl_tanh_tail_f(float a) {
    (tools/fit_float32_polynomials.py tanh 7 1.0: 0.008 ulp); from 1 on,
    1 - q, q = fnl_tanh_tail_f(a) with no division: a vector
    division costs more than five FMAs (AVX-512, 10^5 in cache, one thread:
-   50.5 -> 42.0 us, and 0.93 -> 0.89 ulp). exp's own clamp (to -87, fnl_exp_nonpos_normal_f) keeps e
-   normal for a large or infinite a, where tanh has long rounded to 1; NaN
-   fails the compare and stays NaN. Computing in float64 and rounding once
+   50.5 -> 42.0 us, and 0.93 -> 0.89 ulp). The tail's clamp (a at 10)
+   keeps e normal for a large or infinite a, where tanh has long rounded
+   to 1; NaN fails the compares and stays NaN. Computing in float64 and rounding once
    gave 1/2 ulp in 2.5 times the time of the division form (111 -> 45 us;
    torch's 26). */
 FNL_INLINE float fnl_tanh_f(float x) {
