@@ -803,8 +803,8 @@ FNL_INLINE float fnl_silu_backward_post_f(float g, float x, float e) {
     float xc = x > 88.0f ? 88.0f : x;
     float d2 = __builtin_fmaf(e, e + 2.0f, 1.0f);  /* (1 + e)^2 */
     float n = x >= 0 ? __builtin_fmaf(e, 1.0f + xc, 1.0f) : e * ((1.0f + x) + e);
-    /* Near the zero x0 = -1.2784645428 of silu', where s and x s(x) s(-x)
-       cancel, in the window [-2, -0.75]: as gelu's, silu' = (x - X0) K(u) - C,
+    /* Near the zero x0 = -1.2784645428 of silu', where 1 + x + e cancels
+       and e's own error does not, in the window [-2, -0.75]: as gelu's, silu' = (x - X0) K(u) - C,
        u = x + 1.375, K of degree 7 (tools/fit_derivative_zeros.py silu -2
        -0.75 7). */
     float th = x + 1.2784645557403564f, u = x + 1.375f;
