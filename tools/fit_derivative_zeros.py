@@ -18,8 +18,17 @@ first, as Horner takes them) and the largest error, in ulp of the kernel's
 type, of the kernel's evaluation, simulated over 20001 points of the window.
 
     python tools/fit_derivative_zeros.py silu -2 -0.75 7
-    python tools/fit_derivative_zeros.py silu -1.5 -1.0 18 float64
+    python tools/fit_derivative_zeros.py gelu_tanh -1.5 -0.375 18 float64
     python tools/fit_derivative_zeros.py gelu -1.5 -0.25 18 float64
+
+float64 silu' instead takes 1 + x + exp(x), the factor that vanishes at its
+zero, from t = x - X0 in its window: c0 + t (1 + E0) + E0 t^2 G(t) with
+E0 = exp(X0), c0 = 1 + X0 + E0 and G(t) = (expm1(t) - t) / t^2, interpolated
+at the Chebyshev nodes of the window's t. ``silu-window`` prints X0, c0,
+1 + E0 as a double head and tail, E0's head and G's coefficients, and G's
+largest relative error (in powers of 2) once rounded, over 4001 points:
+
+    python tools/fit_derivative_zeros.py silu-window -1.5 -1.0 8
 
 With ``--reference`` it prints instead each zero as a longdouble head and
 tail, the entries of fastnl/_reference.py's _DERIVATIVE_ZEROS.
@@ -84,6 +93,35 @@ def fit(name, a, b, degree, dtype=np.float32):
     return x0, hi, lo, c, cs, worst, where
 
 
+def fit_silu_window(a, b, degree):
+    x0 = mp.findroot(DERIVATIVES["silu"], GUESS["silu"])
+    X0 = mp.mpf(float(x0))
+    E0 = mp.exp(X0)
+    one_e0 = float(1 + E0)
+
+    def G(t):
+        return (mp.expm1(t) - t) / t ** 2 if t != 0 else mp.mpf(1) / 2
+
+    ta, tb = mp.mpf(a) - X0, mp.mpf(b) - X0
+    n = degree + 1
+    nodes = [(ta + tb) / 2 + (tb - ta) / 2 * mp.cos(mp.pi * (2 * k + 1) / (2 * n)) for k in range(n)]
+    coef = mp.lu_solve(mp.matrix([[t ** j for j in range(n)] for t in nodes]),
+                       mp.matrix([G(t) for t in nodes]))
+    cs = [float(coef[j]) for j in range(n)]
+    worst = 0
+    for t in np.linspace(float(ta), float(tb), 4001):
+        p = mp.mpf(0)
+        for cj in reversed(cs):
+            p = p * mp.mpf(t) + cj
+        worst = max(worst, abs(p / G(mp.mpf(t)) - 1))
+    print(f"silu: zero at {mp.nstr(x0, 20)}, X0 = {float(X0)!r}, c0 = {float(1 + X0 + E0)!r}")
+    print(f"1 + E0 = {one_e0!r} + {float(1 + E0 - one_e0)!r}, E0 = {float(E0)!r}")
+    print(f"G's coefficients in t = x - X0 over [{float(ta)!r}, {float(tb)!r}], highest degree first:")
+    for cj in reversed(cs):
+        print(f"    {cj!r}")
+    print(f"largest relative error of G: 2^{float(mp.log(worst, 2)):.1f}")
+
+
 def reference_zeros():
     """x0 = hi + lo for every derivative: hi the longdouble nearest x0, lo the
     rest (mpmath at 50 digits), as _reference.py's literals."""
@@ -98,6 +136,8 @@ def reference_zeros():
 
 if __name__ == "__main__" and sys.argv[1:] == ["--reference"]:
     reference_zeros()
+elif __name__ == "__main__" and sys.argv[1] == "silu-window":
+    fit_silu_window(float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))
 elif __name__ == "__main__":
     name, a, b, degree = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
     dtype = np.dtype(sys.argv[5] if len(sys.argv) > 5 else "float32").type

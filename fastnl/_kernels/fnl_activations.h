@@ -399,7 +399,7 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     double m = 1 + t, mv = m - 1, ml = ((1 - (m - mv)) + (t - mv)) + tl;
     double cm = c * m, cml = fma(c, m, -cm) + fma(c, ml, cl * m);
     double W = x * cm, Wl = fma(x, cm, -W) + x * cml;
-    double far = fnl_x_sigmoid_slope_d(y >= 0, e, el, W, Wl);
+    double far = fnl_x_sigmoid_slope_d(y >= 0, e, el, W, Wl, 0, 0.0, 0.0);
     /* Near the zero x0 = -0.75246142207101626 of this derivative, where s
        and 2 x u' s(2u) s(-2u) cancel (10^15 ulp against mpmath at the zero,
        74 within 0.01 of it), in the window [-1.5, -0.375]: as gelu's,
@@ -856,31 +856,38 @@ FNL_INLINE double fnl_silu_backward_pre_d(double x) {  /* staged, as the forward
    (fnl_x_sigmoid_slope_d, W = x): 1.4 ulp, where rounded in turn it reached
    5 to 10 ulp in [-40, -0.5]. Next to the zero x0 = -1.27846454276107380,
    where (1 + x) + e vanishes and e's own error does not, the window
-   [-1.5, -1]: as gelu's, (x - X0) K(u) - C, X0 the double nearest x0,
-   u = x + 1.25, K of degree 18 (tools/fit_derivative_zeros.py silu -1.5
-   -1.0 18 float64), in Estrin's form (fnl_poly18_d) with K's last
-   rounding kept: 0.68 ulp. At 1.7-1.9 times the plain form's
-   time (10^5, one thread, AVX-512): the window 1.4 times, the pairs 1.3.
-   exp(-|x|) as a pair (within 2^-56, 1.2 times) let the window shrink to
-   0.03 around x0, sent to the rare fix-up (0.75 ulp at most), but the
-   fix-up's scalar elements (0.7% of N(0, 9) data) cost as much as the
-   window did, and a cliff for data crowded near x0. */
+   [-1.5, -1]: there 1 + x + e is taken from t = x - X0 (exact, Sterbenz),
+   X0 the double nearest x0, instead of from e: 1 + x + exp(x) = c0 + t (1 +
+   E0) + E0 t^2 G(t), E0 = exp(X0), c0 = 1 + X0 + E0 (about 1e-16), G(t) =
+   (expm1(t) - t) / t^2 of degree 8 (2^-50 relative; tools/fit_derivative_zeros.py
+   silu-window -1.5 -1.0 8), its term below 0.031 of the sum: t (1 + E0)
+   as an exact pair, the sum's rounding kept (Fast2Sum), and that pair goes
+   into the same quotient as D + W elsewhere. 1.10 ulp in the window (83%
+   correctly rounded); 0.9 of the time of the earlier window, a polynomial
+   of degree 18 in x for the whole result (0.68 ulp; the window cost it a
+   third of the time). exp(-|x|) as a pair (within 2^-56, 1.2 times)
+   instead let the window shrink to 0.03 around x0, sent to the rare
+   fix-up, but the fix-up's scalar elements (0.7% of N(0, 9) data) cost as
+   much as the window did, and a cliff for data crowded near x0. */
 FNL_INLINE double fnl_silu_backward_post_d(double g, double x, double e) {
     double xc = x > 752.0 ? 752.0 : x;    /* as float32's 88 */
-    double far = fnl_x_sigmoid_slope_d(x >= 0, e, 0.0, xc, 0.0);
-    double th = x + 1.2784645427610737, u = x + 1.25;
-    static const double K[19] = {
-        0.22200093420538747, 0.14768571238462563, 0.017542816453385884,
-        -0.015973470859516434, -0.006578714430943227, 0.0002661092468198647,
-        0.0008345384003311986, 0.00017551752925961195, -4.862059087094218e-05,
-        -3.0462258106346142e-05, -2.1623427614658123e-06, 2.6370506070453885e-06,
-        8.416540911729902e-07, -6.898278206826414e-08, -1.002314669024822e-07,
-        -1.643861527957767e-08, 6.0578864018725745e-09, 2.9270329281534822e-09,
-        8.268281269779399e-11,
-    };
-    double klo, k = fnl_poly18_d(K, u, &klo);
-    double near = fma(th, k, fma(th, klo, 2.3843834755243115e-17));
-    return g * ((x >= -1.5 && x <= -1.0) ? near : far);
+    double t = x + 1.2784645427610737, t2 = t * t;
+    double G = (((((((2.823686881843485e-07 * t
+        + 2.7585307203350824e-06) * t
+        + 2.4800910185888254e-05) * t
+        + 0.000198412590503019) * t
+        + 0.0013888889102088616) * t
+        + 0.008333333334960606) * t
+        + 0.041666666666453286) * t
+        + 0.16666666666665952) * t
+        + 0.5000000000000003;
+    double p = t * 1.278464542761074;                   /* t (1 + E0), head */
+    double l = fma(0.27846454276107385, t2 * G,         /* E0 t^2 G(t) */
+                   fma(t, -8.209116579606444e-17,         /* t (1 + E0), tail */
+                       fma(t, 1.278464542761074, -p) + 1.3995343912896686e-16));  /* + c0 */
+    double n = p + l, nl = (p - n) + l;
+    double r = fnl_x_sigmoid_slope_d(x >= 0, e, 0.0, xc, 0.0, x >= -1.5 && x <= -1.0, n, nl);
+    return g * r;
 }
 FNL_INLINE double fnl_silu_backward_d(double g, double x) {
     return fnl_silu_backward_post_d(g, x, fnl_silu_backward_pre_d(x));
