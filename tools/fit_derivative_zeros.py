@@ -57,6 +57,16 @@ DERIVATIVES = {
 GUESS = {"gelu": -0.75, "gelu_tanh": -0.75, "silu": -1.28, "mish": -1.19}
 
 
+def interpolate(f, lo, hi, degree):
+    """The monomial coefficients (lowest degree first, mpmath numbers) of the
+    polynomial of the given degree through f at the Chebyshev nodes of [lo, hi]."""
+    n = degree + 1
+    nodes = [(lo + hi) / 2 + (hi - lo) / 2 * mp.cos(mp.pi * (2 * k + 1) / (2 * n)) for k in range(n)]
+    coef = mp.lu_solve(mp.matrix([[u ** j for j in range(n)] for u in nodes]),
+                       mp.matrix([f(u) for u in nodes]))
+    return [coef[j] for j in range(n)]
+
+
 def fit(name, a, b, degree, dtype=np.float32):
     mant = np.finfo(dtype).nmant
     f = DERIVATIVES[name]
@@ -70,12 +80,8 @@ def fit(name, a, b, degree, dtype=np.float32):
     def H(x):
         return (f(x) + C) / (x - X0) if abs(x - X0) > mp.mpf(10) ** -30 else mp.diff(f, X0)
 
-    n = degree + 1
     ua, ub = mp.mpf(a) - mp.mpf(float(c)), mp.mpf(b) - mp.mpf(float(c))
-    nodes = [(ua + ub) / 2 + (ub - ua) / 2 * mp.cos(mp.pi * (2 * k + 1) / (2 * n)) for k in range(n)]
-    coef = mp.lu_solve(mp.matrix([[u ** j for j in range(n)] for u in nodes]),
-                       mp.matrix([H(mp.mpf(float(c)) + u) for u in nodes]))
-    cs = [dtype(float(coef[j])) for j in range(n)]
+    cs = [dtype(float(cj)) for cj in interpolate(lambda u: H(mp.mpf(float(c)) + u), ua, ub, degree)]
     # the kernel's evaluation, each step one rounding (an fma: the kernel's
     # Horner steps and its last line contract to one)
     worst, where = 0.0, None
@@ -103,11 +109,7 @@ def fit_silu_window(a, b, degree):
         return (mp.expm1(t) - t) / t ** 2 if t != 0 else mp.mpf(1) / 2
 
     ta, tb = mp.mpf(a) - X0, mp.mpf(b) - X0
-    n = degree + 1
-    nodes = [(ta + tb) / 2 + (tb - ta) / 2 * mp.cos(mp.pi * (2 * k + 1) / (2 * n)) for k in range(n)]
-    coef = mp.lu_solve(mp.matrix([[t ** j for j in range(n)] for t in nodes]),
-                       mp.matrix([G(t) for t in nodes]))
-    cs = [float(coef[j]) for j in range(n)]
+    cs = [float(cj) for cj in interpolate(G, ta, tb, degree)]
     worst = 0
     for t in np.linspace(float(ta), float(tb), 4001):
         p = mp.mpf(0)

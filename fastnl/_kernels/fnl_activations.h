@@ -863,9 +863,9 @@ FNL_INLINE double fnl_silu_backward_pre_d(double x) {  /* staged, as the forward
    silu-window -1.5 -1.0 8), its term below 0.031 of the sum: t (1 + E0)
    as an exact pair, the sum's rounding kept (Fast2Sum), and that pair goes
    into the same quotient as D + W elsewhere. 1.10 ulp in the window (83%
-   correctly rounded); 0.9 of the time of the earlier window, a polynomial
-   of degree 18 in x for the whole result (0.68 ulp; the window cost it a
-   third of the time). exp(-|x|) as a pair (within 2^-56, 1.2 times)
+   correctly rounded), the kernel in 0.92 of its time with the earlier
+   window, a polynomial of degree 18 in x for the whole result (0.68 ulp,
+   a third of the kernel's time). exp(-|x|) as a pair (within 2^-56, 1.2 times)
    instead let the window shrink to 0.03 around x0, sent to the rare
    fix-up, but the fix-up's scalar elements (0.7% of N(0, 9) data) cost as
    much as the window did, and a cliff for data crowded near x0. */

@@ -1048,8 +1048,8 @@ FNL_INLINE double fnl_logistic_split_d(double x, double e, double *c) {
    the quotient is corrected by its residual: e's and W's own errors and one
    rounding remain, where s + W s(z) s(-z) rounded in turn reached 5-10 ulp
    as its terms half cancel. Not at the derivative's zero, where e (D + W)
-   vanishes and e's error does not: there a caller passes D + W itself
-   (`given`, as *N + *Nl, silu's window), or takes a polynomial window
+   vanishes and e's error does not: there a caller passes D + W itself,
+   Ng + Ngl where `given` (silu's window), or takes a polynomial window
    instead (gelu_tanh). Not free: 1.3 times the plain form's time in silu's
    float64 derivative (10^5, one thread, AVX-512). */
 FNL_INLINE double fnl_x_sigmoid_slope_d(int pos, double e, double el, double W, double Wl,
