@@ -836,15 +836,17 @@ static inline float fnl_silu_backward_rare_f(float g, float x) {
 static inline float fnl_silu_rare_f(float x) {
     return x == -INFINITY ? -0.0f : (float)(x * fnl_sigmoid_libm_d(x));
 }
-/* x (q + c) rounded once, 1.5 ulp (x times sigmoid rounded: 2.8); x
-   clamped in the correction, which is below 2^-1000 there, so that +inf
-   never meets 0. Staged as sigmoid: e = exp(-|x|), then the rest. */
+/* x (q + c) rounded once, 1.5 ulp (x times sigmoid rounded: 2.8). Beyond
+   752 (and at +inf, where x c could be inf 0) x itself, as silu has
+   rounded to x from about 37 on: there 1 + e is 1, and q + c is 1 only
+   once rounded (q carries the reciprocal's error, 2^-32.7, which c
+   undoes). Staged as sigmoid: e = exp(-|x|), then the rest. */
 FNL_INLINE double fnl_silu_pre_d(double x) {
     return fnl_exp_nonpos_normal_d(-FNL_FABS(x));
 }
 FNL_INLINE double fnl_silu_post_d(double x, double e) {
     double c, q = fnl_logistic_split_d(x, e, &c);
-    return fma(x, q, (x > 752.0 ? 752.0 : x) * c);
+    return x > 752.0 ? x : fma(x, q, x * c);
 }
 FNL_INLINE double fnl_silu_d(double x) {
     return fnl_silu_post_d(x, fnl_silu_pre_d(x));

@@ -999,12 +999,14 @@ static inline float fnl_sigmoid_rare_f(float x) {
 
 /* 1/d for d in [1, 2] (d = 1 + e, e = exp(-|x|)) in float64 without a
    division: the linear seed 24/17 - 8/17 d (1/17 relative error at most)
-   and four Newton steps v + v (1 - d v), each squaring the error (2^-65:
-   1/d but for its last bit, and exactly 1 at d = 1, so that a correction
-   of a quotient by 1 + tiny, silu's for large x, is exactly 0 as with a
-   division). For a quotient q = n v then corrected by its residual n - q d
-   (an FMA), as fnl_logistic_split_d does. On AVX-512 a float64 vector
-   division costs more than the nine FMAs where the rest is short (Xeon,
+   and three Newton steps v + v (1 - d v), each squaring the error (17^-8 =
+   2^-32.7), for a quotient q = n v then corrected by its residual n - q d
+   (an FMA), as fnl_logistic_split_d does: the correction leaves the
+   reciprocal's error squared, 2^-65 of the result (a fourth step, which
+   made v exact, took 6% more time in float64 sigmoid and 4-8% in silu and
+   the softplus gradient; silu then returns x itself where 1 + e is 1).
+   On AVX-512 a float64 vector division costs more than the nine FMAs of
+   four steps where the rest is short (Xeon,
    10^5 in cache, one thread: sigmoid 116-120 -> 99-104 us, silu 121-124 ->
    111-117, the softplus and logsigmoid gradients 4-7% less); where the
    rest is long it overlaps the division, and the FMAs cost more (the tanh
@@ -1013,7 +1015,6 @@ static inline float fnl_sigmoid_rare_f(float x) {
    its division, which cost less than seven FMAs (sigmoid 45 -> 46-50 us). */
 FNL_INLINE double fnl_recip_1to2_d(double d) {
     double v = fma(-0.47058823529411764, d, 1.411764705882353);
-    v = fma(v, fma(-d, v, 1.0), v);
     v = fma(v, fma(-d, v, 1.0), v);
     v = fma(v, fma(-d, v, 1.0), v);
     return fma(v, fma(-d, v, 1.0), v);
