@@ -399,7 +399,7 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     double m = 1 + t, mv = m - 1, ml = ((1 - (m - mv)) + (t - mv)) + tl;
     double cm = c * m, cml = fma(c, m, -cm) + fma(c, ml, cl * m);
     double W = x * cm, Wl = fma(x, cm, -W) + x * cml;
-    double far = fnl_x_sigmoid_slope_d(y >= 0, e, el, W, Wl, 0, 0.0, 0.0);
+    double far = fnl_x_sigmoid_slope_d(y >= 0, e, el, W, Wl);
     /* Near the zero x0 = -0.75246142207101626 of this derivative, where s
        and 2 x u' s(2u) s(-2u) cancel (10^15 ulp against mpmath at the zero,
        74 within 0.01 of it), in the window [-1.5, -0.375]: as gelu's,
@@ -864,7 +864,7 @@ FNL_INLINE double fnl_silu_backward_pre_d(double x) {  /* staged, as the forward
    (expm1(t) - t) / t^2 of degree 8 (2^-50 relative; tools/fit_derivative_zeros.py
    silu-window -1.5 -1.0 8), its term below 0.031 of the sum: t (1 + E0)
    as an exact pair, the sum's rounding kept (Fast2Sum), and that pair goes
-   into the same quotient as D + W elsewhere. 1.10 ulp in the window (83%
+   into the same quotient (fnl_sigmoid_slope_quotient_d) as D + W elsewhere. 1.10 ulp in the window (83%
    correctly rounded), the kernel in 0.92 of its time with the earlier
    window, a polynomial of degree 18 in x for the whole result (0.68 ulp,
    a third of the kernel's time). exp(-|x|) as a pair (within 2^-56, 1.2 times)
@@ -887,9 +887,10 @@ FNL_INLINE double fnl_silu_backward_post_d(double g, double x, double e) {
     double l = fma(0.27846454276107385, t2 * G,         /* E0 t^2 G(t) */
                    fma(t, -8.209116579606444e-17,         /* t (1 + E0), tail */
                        fma(t, 1.278464542761074, -p) + 1.3995343912896686e-16));  /* + c0 */
-    double n = p + l, nl = (p - n) + l;
-    double r = fnl_x_sigmoid_slope_d(x >= 0, e, 0.0, xc, 0.0, x >= -1.5 && x <= -1.0, n, nl);
-    return g * r;
+    double wn = p + l, wnl = (p - wn) + l;
+    double Nl, N = fnl_slope_factor_d(e, 0.0, xc, 0.0, &Nl);  /* elsewhere */
+    int win = x >= -1.5 && x <= -1.0;
+    return g * fnl_sigmoid_slope_quotient_d(x >= 0, e, 0.0, xc, 0.0, win ? wn : N, win ? wnl : Nl);
 }
 FNL_INLINE double fnl_silu_backward_d(double g, double x) {
     return fnl_silu_backward_post_d(g, x, fnl_silu_backward_pre_d(x));

@@ -307,6 +307,15 @@ FNL_INLINE double fnl_expm1_reduced_hilo_d(double d, union fnl_bits_d *kb, doubl
     return m;
 }
 
+/* 1 + (e + el) as D + *Dl, D the rounded sum and *Dl the rest (Fast2Sum,
+   |e| <= 1; el below e's last bit): the rounding of 1 + e kept, for the
+   float64 exp pairs and the quotients over 1 + exp(-|x|) */
+FNL_INLINE double fnl_one_plus_d(double e, double el, double *Dl) {
+    double D = 1 + e;
+    *Dl = ((1 - D) + e) + el;
+    return D;
+}
+
 /* exp(d) 2^64 for d <= 0 as hi + lo (*lo), float64: 1 + expm1(r) with the
    addition's rounding kept (Fast2Sum), times 2^(k+64) (exact: a normal
    power of two down to d = -752, below which both are 0, as
@@ -316,7 +325,7 @@ FNL_INLINE double fnl_expm1_reduced_hilo_d(double d, union fnl_bits_d *kb, doubl
 FNL_INLINE double fnl_exp_nonpos_hilo_scaled_d(double d, double *lo) {
     union fnl_bits_d kb, sb;
     double ml, m = fnl_expm1_reduced_hilo_d(d < -752.0 ? -752.0 : d, &kb, &ml);
-    double eh = 1 + m, el = ((1 - eh) + m) + ml;
+    double el, eh = fnl_one_plus_d(m, ml, &el);
     sb.i = (int64_t)((uint64_t)(kb.i - (int64_t)FNL_MAGICBITS_D + 64 + 1023) << 52);
     *lo = d < -752.0 ? 0.0 : el * sb.f;
     return d < -752.0 ? 0.0 : eh * sb.f;
@@ -333,7 +342,7 @@ FNL_INLINE double fnl_exp_nonpos_hilo_scaled_d(double d, double *lo) {
 FNL_INLINE double fnl_logistic_scaled_d(double a, double *lo) {
     double El, E = fnl_exp_nonpos_hilo_scaled_d(-a, &El);
     double e = E * FNL_TWO_M64_D, el = El * FNL_TWO_M64_D;
-    double d = 1 + e, dl = ((1 - d) + e) + el;
+    double dl, d = fnl_one_plus_d(e, el, &dl);
     double q = E / d;
     double rem = fma(-q, d, E) + El;
     *lo = fma(-q, dl, rem) * (1 - q * FNL_TWO_M64_D);
@@ -377,7 +386,7 @@ FNL_INLINE double fnl_expm1n_hilo_d(double x, double *lo) {
     double c = x < -40.0 ? -40.0 : (x > 0 ? 0.0 : x);
     double ml, m = fnl_expm1_reduced_hilo_d(c, &kb, &ml);
     double k = kb.f - FNL_MAGIC_D;
-    double eh = 1 + m, el = ((1 - eh) + m) + ml;
+    double el, eh = fnl_one_plus_d(m, ml, &el);
     sb.u = (kb.u - FNL_MAGICBITS_D + 1023) << 52;
     eh *= sb.f;
     el *= sb.f;
@@ -1034,7 +1043,7 @@ FNL_INLINE double fnl_recip_1to2_d(double d) {
    1.45-1.5x the plain form's time, this one 1.16x. */
 FNL_INLINE double fnl_logistic_split_d(double x, double e, double *c) {
     double n = x >= 0 ? 1.0 : e;
-    double d = 1 + e, dl = (1 - d) + e;
+    double dl, d = fnl_one_plus_d(e, 0.0, &dl);
     double v = fnl_recip_1to2_d(d), q = n * v;
     *c = fma(-q, dl, fma(-q, d, n)) * v;
     return q;
@@ -1049,16 +1058,14 @@ FNL_INLINE double fnl_logistic_split_d(double x, double e, double *c) {
    the quotient is corrected by its residual: e's and W's own errors and one
    rounding remain, where s + W s(z) s(-z) rounded in turn reached 5-10 ulp
    as its terms half cancel. Not at the derivative's zero, where e (D + W)
-   vanishes and e's error does not: there a caller passes D + W itself,
-   Ng + Ngl where `given` (silu's window), or takes a polynomial window
-   instead (gelu_tanh). Not free: 1.3 times the plain form's time in silu's
-   float64 derivative (10^5, one thread, AVX-512). */
-FNL_INLINE double fnl_x_sigmoid_slope_d(int pos, double e, double el, double W, double Wl,
-                                        int given, double Ng, double Ngl) {
-    double D = 1 + e, Dl = ((1 - D) + e) + el;
-    double N = D + W, Nv = N - D, Nl = ((D - (N - Nv)) + (W - Nv)) + (Dl + Wl);
-    N = given ? Ng : N;
-    Nl = given ? Ngl : Nl;
+   vanishes and e's error does not: there silu's window computes D + W
+   itself and calls fnl_sigmoid_slope_quotient_d with it, gelu_tanh takes a
+   polynomial window instead. Not free: 1.3 times the plain form's time in
+   silu's float64 derivative (10^5, one thread, AVX-512). */
+/* the quotient, given N + Nl = D + W */
+FNL_INLINE double fnl_sigmoid_slope_quotient_d(int pos, double e, double el, double W, double Wl,
+                                               double N, double Nl) {
+    double Dl, D = fnl_one_plus_d(e, el, &Dl);
     double p = e * N, pl = fma(e, N, -p) + fma(e, Nl, el * N);
     double We = W * e, P = D + We;
     double Pl = ((D - P) + We) + (fma(W, e, -We) + (Dl + fma(Wl, e, W * el)));
@@ -1066,6 +1073,17 @@ FNL_INLINE double fnl_x_sigmoid_slope_d(int pos, double e, double el, double W, 
     double D2 = D * D, D2l = fma(D, D, -D2) + 2 * D * Dl;
     double inv = 1 / D2, q = num * inv;
     return fma(fma(-q, D2, num) - fma(q, D2l, -num_lo), inv, q);
+}
+/* D + W as an exact pair (Knuth's two-sum, D's and W's tails added) */
+FNL_INLINE double fnl_slope_factor_d(double e, double el, double W, double Wl, double *Nl) {
+    double Dl, D = fnl_one_plus_d(e, el, &Dl);
+    double N = D + W, Nv = N - D;
+    *Nl = ((D - (N - Nv)) + (W - Nv)) + (Dl + Wl);
+    return N;
+}
+FNL_INLINE double fnl_x_sigmoid_slope_d(int pos, double e, double el, double W, double Wl) {
+    double Nl, N = fnl_slope_factor_d(e, el, W, Wl, &Nl);
+    return fnl_sigmoid_slope_quotient_d(pos, e, el, W, Wl, N, Nl);
 }
 /* in two stages, as float32's */
 FNL_INLINE double fnl_sigmoid_pre_d(double x) {
