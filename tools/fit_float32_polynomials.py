@@ -17,8 +17,7 @@ to float32 one at a time:
   degree 5 with E(0) = -1/2 exactly (rho = -2r, the reduced argument of
   exp(-z^2/2) = 2^k exp(r) doubled, fnl_exp_halfsq_f).
 - ``tanh``: tanh(x) = x + x^3 P(x^2) on [0, top]: top = 1 for the float32
-  tanh (degree 7), 1.5 (the default) for the float64 evaluation that float32
-  tanhshrink's derivative takes (fnl_tanh_small_fd, degree 10).
+  tanh and tanhshrink's derivative (fnl_tanh_series_f, degree 7; the default).
 - ``exp``: exp(r) = 1 + r + r^2 P(r) for |r| <= ln2/2, P of the given
   degree (4: the short exp inside fnl_tanh_tail_f), the error weighted as
   exp(r)'s, not P's.
@@ -43,8 +42,6 @@ relative error of the rounded fit, evaluated exactly, in float32 ulp
     python tools/fit_float32_polynomials.py gelu
     python tools/fit_float32_polynomials.py exp_halfsq 5
     python tools/fit_float32_polynomials.py tanh 7
-    python tools/fit_float32_polynomials.py tanh 7 1.0
-    python tools/fit_float32_polynomials.py tanh 10
     python tools/fit_float32_polynomials.py exp 4
     python tools/fit_float32_polynomials.py tanh_tail 4
     python tools/fit_float32_polynomials.py tanhshrink 10 1.5
@@ -165,7 +162,7 @@ def exp_halfsq(degree):
     return coef, np.abs((1 + rho * polyval(rho, coef)) / f - 1).max()
 
 
-def tanh_small(degree, top=1.5):
+def tanh_small(degree, top=1.0):
     x = np.linspace(1e-4, top, 20000)
     y = x * x
     target, weight = (np.tanh(x) - x) / x ** 3, x ** 3 / np.tanh(x)

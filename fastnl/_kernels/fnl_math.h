@@ -853,25 +853,6 @@ FNL_INLINE double fnl_log_fd(double v) {
 FNL_INLINE float fnl_log_f(float x) {
     return (float)fnl_log_fd(x);
 }
-/* tanh(a) for a = |x| < 1.5 of a float32 x, in float64 (float32
-   tanhshrink's derivative, which squares it): the odd polynomial a + a y
-   P(y), y = a^2, P of degree 10 with float32 coefficients (fitted to 0.014
-   of a float32 ulp by tools/fit_float32_polynomials.py tanh 10 1.5) */
-FNL_INLINE double fnl_tanh_small_fd(double a) {
-    double y = a * a;
-    double p = (((((((((-5.504638806996809e-07 * y
-                       + 8.953520591603592e-06) * y
-                       - 6.78888609400019e-05) * y
-                       + 0.0003259057702962309) * y
-                       - 0.0011508922325447202) * y
-                       + 0.0033397888764739037) * y
-                       - 0.008719952777028084) * y
-                       + 0.02181675285100937) * y
-                       - 0.053956735879182816) * y
-                       + 0.1333320587873459) * y
-                       - 0.333333283662796;
-    return a * y * p + a;
-}
 /* 1 - tanh(a) = 2e / (1 + e), e = exp(-2a) <= e^-2, for a >= 1 (float32
    tanh, tanhshrink and tanhshrink's derivative beyond 1): the polynomial
    2e + e^2 R(e) instead of a division, R of degree 4
@@ -906,10 +887,23 @@ FNL_INLINE float fnl_tanh_tail_f(float a) {
     return __builtin_fmaf(e * e, R, 2 * e);
 }
 
+/* P(y) of tanh(a) = a + a y P(y), y = a^2, for a = |x| < 1 (float32 tanh,
+   and tanhshrink's derivative, which keeps a y P's rounding): degree 7
+   (tools/fit_float32_polynomials.py tanh 7 1.0: 0.008 ulp) */
+FNL_INLINE float fnl_tanh_series_f(float y) {
+    return ((((((0.00011620864097494632f * y
+                 - 0.0008212039829231799f) * y
+                 + 0.0030481235589832067f) * y
+                 - 0.008571074344217777f) * y
+                 + 0.021774355322122574f) * y
+                 - 0.0539507158100605f) * y
+                 + 0.13333174586296082f) * y
+                 - 0.333333283662796f;
+}
 /* float32 tanh in float32 arithmetic, within 1 ulp of every float32 (0.89
    at most, 99.92% correctly rounded; checked on all of them). With a =
-   |x|: below 1 the odd polynomial a + a y P(y), y = a^2, P of degree 7
-   (tools/fit_float32_polynomials.py tanh 7 1.0: 0.008 ulp); from 1 on,
+   |x|: below 1 the odd polynomial a + a y P(y), y = a^2
+   (fnl_tanh_series_f); from 1 on,
    1 - q, q = fnl_tanh_tail_f(a) with no division: a vector
    division costs more than five FMAs (AVX-512, 10^5 in cache, one thread:
    50.5 -> 42.0 us, and 0.93 -> 0.89 ulp). The tail's clamp (a at 10)
@@ -920,15 +914,7 @@ FNL_INLINE float fnl_tanh_tail_f(float a) {
 FNL_INLINE float fnl_tanh_f(float x) {
     float a = FNL_FABSF(x);
     float y = a * a;
-    float P = ((((((0.00011620864097494632f * y
-                    - 0.0008212039829231799f) * y
-                    + 0.0030481235589832067f) * y
-                    - 0.008571074344217777f) * y
-                    + 0.021774355322122574f) * y
-                    - 0.0539507158100605f) * y
-                    + 0.13333174586296082f) * y
-                    - 0.333333283662796f;
-    float small = __builtin_fmaf(a, y * P, a);
+    float small = __builtin_fmaf(a, y * fnl_tanh_series_f(y), a);
     float big = 1 - fnl_tanh_tail_f(a);
     return FNL_COPYSIGNF(a < 1.0f ? small : big, x);
 }
