@@ -1197,7 +1197,7 @@ def multilabel_margin_loss(input, target, reduction="mean"):
     >>> import fastnl
     >>> # torch's example: the targets are classes 3 and 0, then -1
     >>> fastnl.multilabel_margin_loss([[0.1, 0.2, 0.4, 0.8]], [[3, 0, -1, 1]])
-    np.float64(0.8500000000000001)
+    np.float64(0.85)
     """
     reduction = check_reduction(reduction)
     if lazy(input, target):

@@ -944,6 +944,38 @@ def test_multilabel_margin_against_reference_and_torch(shape, dtype, rng, torch)
                                    atol=8 * eps * np.max(np.abs(xt.grad.numpy()), initial=0))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multilabel_margin_wide_rows(dtype, rng, torch):
+    """Rows wider than the kernel's 8 lanes (its vector loop and remainder),
+    a repeated target class, and +inf or NaN scores at a target and at a
+    non-target: the loss per row and the gradient against torch's."""
+    x = (rng.standard_normal((6, 37)) * 0.7).astype(dtype)
+    t = _multilabel_targets(rng, 6, 37)
+    t[0, :4] = [5, 5, 30, -1]             # class 5 twice: its hinges count twice
+    t[1, :3] = [3, 11, -1]
+    x[1, 11] = np.inf                     # a target at +inf passes no hinge, and is
+    t[2, :3] = [3, 11, -1]                # skipped as a non-target of the others
+    x[2, 20] = np.inf                     # a non-target at +inf: an infinite loss
+    t[3, :3] = [3, 11, -1]
+    x[3, 20] = np.nan                     # NaN passes nothing (torch's z > 0)
+    got = fastnl.multilabel_margin_loss(x, t, reduction="none")
+    xt = torch.tensor(x, requires_grad=True)
+    loss = torch.nn.functional.multilabel_margin_loss(xt, torch.from_numpy(t), reduction="none")
+    assert got.dtype == dtype and np.isinf(got[2]) and not np.isnan(got).any()
+    tol = _rtol(dtype)
+    np.testing.assert_allclose(got.astype(np.float64), loss.detach().numpy(), rtol=tol, atol=tol)
+    finite = [0, 4, 5]
+    np.testing.assert_allclose(got[finite], ref.multilabel_margin_loss(x[finite], t[finite],
+                                                                       reduction="none"),
+                               rtol=tol, atol=tol)
+    g = rng.standard_normal(6).astype(dtype)
+    loss.backward(torch.from_numpy(g))
+    grad = fastnl.multilabel_margin_loss_backward(x, t, reduction="none", grad_output=g)
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=8 * eps,
+                               atol=8 * eps * np.max(np.abs(xt.grad.numpy())))
+
+
 def test_multilabel_margin_against_finite_differences(rng):
     x = rng.standard_normal((5, 6)) * 0.5
     t = _multilabel_targets(rng, 5, 6)

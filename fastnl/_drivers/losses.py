@@ -762,7 +762,8 @@ def multilabel_margin_problem(input, target):
 
 
 def _label_scratch(C):
-    return np.empty((_kernel_threads(), C), np.uint8)
+    """Per thread, a row's class mask and its gradient's counts."""
+    return np.empty((_kernel_threads(), 2 * C))
 
 
 def multilabel_margin_rows(x, t):

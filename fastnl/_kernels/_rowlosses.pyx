@@ -27,6 +27,7 @@ cdef extern from *:
     """
     #include <math.h>
     #include <stddef.h>
+    #include <stdint.h>
     #include "fnl_common.h"
 
     /* The float64 sums of a row, as GCC target clones (fnl_common.h).
@@ -130,6 +131,58 @@ cdef extern from *:
             acc[i - m] += h;                                                          \
         }                                                                             \
         return fnl_lanes_sum(acc);                                                    \
+    }                                                                                 \
+    /* multilabel_margin_loss's row: over its k targets y_j and the classes i  \
+       kept (keep[i] = 1; 0 at a target), the sum of max(0, z), z = (1 -         \
+       x_(y_j)) + x_i in T (a NaN z passes nothing), target by target */          \
+    FNL_CLONES static double fnl_multilabel_sum_##s(const T *x, ptrdiff_t C,          \
+                                                    const int64_t *y, ptrdiff_t k,    \
+                                                    const double *keep) {             \
+        double acc[FNL_LANES] = {0};                                                  \
+        ptrdiff_t m = C - C % FNL_LANES;                                              \
+        for (ptrdiff_t j = 0; j < k; j++) {                                           \
+            T base = 1 - x[y[j]];                                                     \
+            for (ptrdiff_t i = 0; i < m; i += FNL_LANES) {                            \
+                FNL_SIMD                                                              \
+                for (int l = 0; l < FNL_LANES; l++) {                                 \
+                    T z = base + x[i + l];                                            \
+                    acc[l] += keep[i + l] != 0 && z > 0 ? (double)z : 0.0;            \
+                }                                                                     \
+            }                                                                         \
+            for (ptrdiff_t i = m; i < C; i++) {                                       \
+                T z = base + x[i];                                                    \
+                acc[i - m] += keep[i] != 0 && z > 0 ? (double)z : 0.0;                \
+            }                                                                         \
+        }                                                                             \
+        return fnl_lanes_sum(acc);                                                    \
+    }                                                                                 \
+    /* its gradient in units of g / C: into count[i], how many targets' hinges  \
+       pass at kept class i, and at each target y_j minus how many pass for it   \
+       (exact integers: the gradient is then one product per element) */         \
+    FNL_CLONES static void fnl_multilabel_counts_##s(const T *x, ptrdiff_t C,         \
+                                                    const int64_t *y, ptrdiff_t k,    \
+                                                    const double *keep,               \
+                                                    double *count) {                  \
+        ptrdiff_t m = C - C % FNL_LANES;                                              \
+        for (ptrdiff_t i = 0; i < C; i++) count[i] = 0;                               \
+        for (ptrdiff_t j = 0; j < k; j++) {                                           \
+            T base = 1 - x[y[j]];                                                     \
+            double acc[FNL_LANES] = {0};                                              \
+            for (ptrdiff_t i = 0; i < m; i += FNL_LANES) {                            \
+                FNL_SIMD                                                              \
+                for (int l = 0; l < FNL_LANES; l++) {                                 \
+                    double pass = base + x[i + l] > 0 ? keep[i + l] : 0.0;            \
+                    count[i + l] += pass;                                             \
+                    acc[l] += pass;                                                   \
+                }                                                                     \
+            }                                                                         \
+            for (ptrdiff_t i = m; i < C; i++) {                                       \
+                double pass = base + x[i] > 0 ? keep[i] : 0.0;                        \
+                count[i] += pass;                                                     \
+                acc[i - m] += pass;                                                   \
+            }                                                                         \
+            count[y[j]] -= fnl_lanes_sum(acc);                                        \
+        }                                                                             \
     }
     FNL_ROW_SUMS(f, float)
     FNL_ROW_SUMS(d, double)
@@ -146,6 +199,14 @@ cdef extern from *:
                             int p, float *gx) noexcept nogil
     double fnl_hinge_grad_d(const double *x, Py_ssize_t C, Py_ssize_t y, double margin,
                             double gs, int p, double *gx) noexcept nogil
+    double fnl_multilabel_sum_f(const float *x, Py_ssize_t C, const int64_t *y, Py_ssize_t k,
+                                const double *keep) noexcept nogil
+    double fnl_multilabel_sum_d(const double *x, Py_ssize_t C, const int64_t *y, Py_ssize_t k,
+                                const double *keep) noexcept nogil
+    void fnl_multilabel_counts_f(const float *x, Py_ssize_t C, const int64_t *y, Py_ssize_t k,
+                                 const double *keep, double *count) noexcept nogil
+    void fnl_multilabel_counts_d(const double *x, Py_ssize_t C, const int64_t *y, Py_ssize_t k,
+                                 const double *keep, double *count) noexcept nogil
     ctypedef void cloned_void "FNL_CLONED_VOID"
 
 
@@ -380,64 +441,60 @@ def multi_margin_backward(const floating[:, ::1] x, const int64_t[::1] target,
 
 # ---------------------------------------------------------------- multilabel_margin_loss
 
-cdef inline Py_ssize_t _mark_targets(const int64_t *t, Py_ssize_t C,
-                                     unsigned char *is_target) noexcept nogil:
-    """Mark a row's target classes (those before its first -1, torch's
-    terminator; the driver has checked that no entry is below) and return
-    how many there are."""
+cdef inline Py_ssize_t _mark_targets(const int64_t *t, Py_ssize_t C, double *keep) noexcept nogil:
+    """keep[i] = 0 at a row's target classes (those before its first -1,
+    torch's terminator; the driver has checked that no entry is below), 1
+    elsewhere; returns how many targets there are."""
     cdef Py_ssize_t j, k = 0
     for j in range(C):
-        is_target[j] = 0
+        keep[j] = 1
     for j in range(C):
         if t[j] < 0:
             break
-        is_target[t[j]] = 1
+        keep[t[j]] = 0
         k = k + 1
     return k
 
 
 def multilabel_margin(const floating[:, ::1] x, const int64_t[:, ::1] target,
-                      unsigned char[:, ::1] scratch, double[::1] out, int n_threads):
+                      double[:, ::1] scratch, double[::1] out, int n_threads):
     """Each row's sum over its targets j and non-target classes i of
-    max(0, 1 - x_j + x_i), over C (torch's kernel; z in the data's dtype)."""
-    cdef Py_ssize_t n, j, i, k, N = x.shape[0], C = x.shape[1]
-    cdef unsigned char *is_target
-    cdef floating z
+    max(0, 1 - x_j + x_i), over C (torch's kernel; z in the data's dtype).
+    scratch: (threads, 2 C)."""
+    cdef Py_ssize_t n, k, N = x.shape[0], C = x.shape[1]
+    cdef double *keep
     cdef double s
     for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
                     use_threads_if=N * C > GRAIN):
-        is_target = &scratch[threadid(), 0]
-        k = _mark_targets(&target[n, 0], C, is_target)
-        s = 0
-        for j in range(k):
-            for i in range(C):
-                z = <floating>(1 - x[n, target[n, j]]) + x[n, i]
-                if not is_target[i] and z > 0:
-                    s = s + z
+        keep = &scratch[threadid(), 0]
+        k = _mark_targets(&target[n, 0], C, keep)
+        if floating is float:
+            s = fnl_multilabel_sum_f(&x[n, 0], C, &target[n, 0], k, keep)
+        else:
+            s = fnl_multilabel_sum_d(&x[n, 0], C, &target[n, 0], k, keep)
         out[n] = s / C
 
 
 def multilabel_margin_backward(const floating[:, ::1] x, const int64_t[:, ::1] target,
-                               unsigned char[:, ::1] scratch, const floating[::1] g,
+                               double[:, ::1] scratch, const floating[::1] g,
                                double scale, floating[:, ::1] gx, int n_threads):
     """gs / C at each non-target class per target whose hinge passes (z > 0),
-    minus as much at that target."""
-    cdef Py_ssize_t n, j, i, k, y, N = x.shape[0], C = x.shape[1]
+    minus as much at that target: the count of passes times gs / C, rounded
+    once (torch adds the steps one at a time). scratch: (threads, 2 C)."""
+    cdef Py_ssize_t n, i, k, N = x.shape[0], C = x.shape[1]
     cdef bint has_g = g.shape[0] > 0
-    cdef unsigned char *is_target
-    cdef floating z
+    cdef double *keep
+    cdef double *count
     cdef double gs
     for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
                     use_threads_if=N * C > GRAIN):
-        is_target = &scratch[threadid(), 0]
-        k = _mark_targets(&target[n, 0], C, is_target)
+        keep = &scratch[threadid(), 0]
+        count = keep + C
+        k = _mark_targets(&target[n, 0], C, keep)
         gs = (g[n] if has_g else scale) / C
+        if floating is float:
+            fnl_multilabel_counts_f(&x[n, 0], C, &target[n, 0], k, keep, count)
+        else:
+            fnl_multilabel_counts_d(&x[n, 0], C, &target[n, 0], k, keep, count)
         for i in range(C):
-            gx[n, i] = 0
-        for j in range(k):
-            y = target[n, j]
-            for i in range(C):
-                z = <floating>(1 - x[n, y]) + x[n, i]
-                if not is_target[i] and z > 0:
-                    gx[n, y] = <floating>(gx[n, y] - gs)
-                    gx[n, i] = <floating>(gx[n, i] + gs)
+            gx[n, i] = <floating>(count[i] * gs)

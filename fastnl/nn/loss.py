@@ -446,7 +446,7 @@ class MultiLabelMarginLoss(_Loss):
     >>> import numpy as np, fastnl
     >>> loss = fastnl.nn.MultiLabelMarginLoss()
     >>> float(loss(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([[3, 0, -1, 1]])))
-    0.8500000000000001
+    0.85
     >>> loss.backward()
     array([[-0.5,  0.5,  0.5, -0.5]])
     """
