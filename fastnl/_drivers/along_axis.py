@@ -188,7 +188,8 @@ def logsumexp_backward(x, axes, keepdim, grad_output, out):
     in_place = p.ndim and p.size and p.flags.c_contiguous and p.dtype == x.dtype
     if in_place:
         outer, inner = math.prod(p.shape[:axis]), math.prod(p.shape[axis + 1:])
-        factor = np.ascontiguousarray(np.broadcast_to(g, reduced))  # one per lane
+        # one per lane: g is a scalar or of the reduced shape (_gradient)
+        factor = np.full(reduced, g) if g.ndim == 0 else np.ascontiguousarray(g)
         _k.scale_lanes(p.reshape(-1), factor.reshape(-1), outer,
                        p.shape[axis], inner, _kernel_threads())
     if len(axes) > 1:  # back from the merged layout
