@@ -1,5 +1,5 @@
-# Row losses over the last axis of (N, D) operands: cosine_embedding_loss and
-# triplet_margin_loss.
+# Row losses over the last axis of (N, D) operands: cosine_embedding_loss,
+# triplet_margin_loss, multi_margin_loss and multilabel_margin_loss.
 # Loops only; the drivers (fastnl._drivers.losses) check and broadcast.
 #
 # Each row is one thread's, its sums in float64 in a fixed order (FNL_LANES

@@ -903,9 +903,8 @@ FNL_INLINE float fnl_tanh_series_f(float y) {
 /* float32 tanh in float32 arithmetic, within 1 ulp of every float32 (0.89
    at most, 99.92% correctly rounded; checked on all of them). With a =
    |x|: below 1 the odd polynomial a + a y P(y), y = a^2
-   (fnl_tanh_series_f); from 1 on,
-   1 - q, q = fnl_tanh_tail_f(a) with no division: a vector
-   division costs more than five FMAs (AVX-512, 10^5 in cache, one thread:
+   (fnl_tanh_series_f); from 1 on, 1 - q, q = fnl_tanh_tail_f(a) with no
+   division: a vector division costs more than five FMAs (AVX-512, 10^5 in cache, one thread:
    50.5 -> 42.0 us, and 0.93 -> 0.89 ulp). The tail's clamp (a at 10)
    keeps e normal for a large or infinite a, where tanh has long rounded
    to 1; NaN fails the compares and stays NaN. Computing in float64 and rounding once
