@@ -122,6 +122,8 @@ BELOW_EXP_NORMAL = {"f": f"x < {EXP_NORMAL_MIN['f']!r}f", "d": f"x < {EXP_NORMAL
 # float32's sigmoid in two stages (fnl_sigmoid_pre_f / _post_f: exp(-|z|) as
 # a pair, then the corrected quotient) covers |z| <= 80, where exp(-|z|) is
 # a normal pair; larger |z| and NaN go to the fix-up (FNL_BEYOND_SIGMOID_PAIR_F).
+# The softplus and logsigmoid derivatives take exp(-|z|) alone
+# (fnl_sigmoid_from_exp_f, one float stage) and the same cut.
 SIGMOID_PAIR = ("float", "float")
 
 
@@ -151,7 +153,7 @@ KERNELS = [
     Kernel("gelu_tanh", staged={"d": ("double", "double", "double")}),
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1"),
            staged={"f": "double", "d": "double"},
-           staged_backward={"f": SIGMOID_PAIR, "d": "double"},
+           staged_backward={"f": "float", "d": "double"},
            rare_backward={"f": beyond_sigmoid_pair("x * (float)p0")}),
     # <name>_backward(grad_output, output=y), as torch's autograd computes it
     Kernel("sigmoid", from_output=True, staged={"f": SIGMOID_PAIR, "d": "double"},
@@ -163,7 +165,7 @@ KERNELS = [
     Kernel("softshrink", ("lambd",), CHEAP),
     Kernel("hardshrink", ("lambd",), CHEAP),
     Kernel("logsigmoid", staged={"f": "double", "d": "double"},
-           staged_backward={"f": SIGMOID_PAIR, "d": "double"},
+           staged_backward={"f": "float", "d": "double"},
            rare_backward={"f": beyond_sigmoid_pair("x")}),
     # below exp's normal range: x exp(x) through libm, its derivative through
     # the scalar tail that the vector loop would otherwise pay for everywhere

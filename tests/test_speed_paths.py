@@ -278,7 +278,8 @@ def test_sigmoid_pair_cut_in_place():
     """float32's sigmoid (and the softplus and logsigmoid derivatives, and
     glu, and silu) covers |z| <= 80 with its vector pair form and sends larger |z|,
     infinities and NaN through its float64 fix-up: both sides of the cut,
-    in place or not, within 1 ulp of the exact value."""
+    in place or not, within the function's tolerance of the exact value (1
+    ulp; the derivatives, from exp(-|z|) alone, 1.5)."""
     x = np.linspace(-120, 120, 5000).astype(np.float32)
     x[::89] = np.float32(-1000.0)
     x[1::89] = np.float32(1000.0)
@@ -309,7 +310,8 @@ def test_sigmoid_pair_cut_in_place():
             exact = reference.exact(name, x[finite], params)
         assert np.isnan(want[12]), name
         err = reference.ulp_error(got[finite], exact)
-        assert err.max() <= 1.0, (name, params, err.max(), x[finite][err.argmax()])
+        allowed = reference.tolerance(np.float32, name, params, derivative)[0]
+        assert err.max() <= allowed, (name, params, err.max(), x[finite][err.argmax()])
     # glu = a sigmoid(b), and its gradient, from the same pair
     xa = np.stack([g, x]).astype(np.float32)  # a = g, b = x along axis 0
     s = reference.exact("sigmoid", x[finite])

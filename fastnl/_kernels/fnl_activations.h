@@ -459,14 +459,13 @@ FNL_INLINE float fnl_softplus_f(float x, double beta, double thr) {
 }
 /* sigmoid(z), z = beta x, by fnl_sigmoid_pre_f / _post_f (|z| <= 80; beyond
    and NaN, the rare fix-up) */
-FNL_INLINE float fnl_softplus_backward_pre_f(float x, float beta, float thr, float *b) {
+FNL_INLINE float fnl_softplus_backward_pre_f(float x, float beta, float thr) {
     (void)thr;
-    return fnl_sigmoid_pre_f(x * beta, b);
+    return fnl_exp_nonpos_normal_f(-FNL_FABSF(x * beta));
 }
-FNL_INLINE float fnl_softplus_backward_post_f(float g, float x, float a, float b, float beta,
-                                              float thr) {
+FNL_INLINE float fnl_softplus_backward_post_f(float g, float x, float e, float beta, float thr) {
     float z = x * beta;
-    float r = g * fnl_sigmoid_post_f(z, a, b);
+    float r = g * fnl_sigmoid_from_exp_f(z, e);
     return z > thr ? g : r;
 }
 static inline float fnl_softplus_backward_rare_f(float g, float x, float beta, float thr) {
@@ -722,11 +721,11 @@ FNL_INLINE float fnl_logsigmoid_f(float x) {
     return fnl_logsigmoid_post_f(x, fnl_logsigmoid_pre_f(x));
 }
 /* sigmoid(-x) (|x| <= 80; beyond and NaN, the rare fix-up) */
-FNL_INLINE float fnl_logsigmoid_backward_pre_f(float x, float *b) {
-    return fnl_sigmoid_pre_f(x, b);  /* exp(-|x|): the same for -x */
+FNL_INLINE float fnl_logsigmoid_backward_pre_f(float x) {
+    return fnl_exp_nonpos_normal_f(-FNL_FABSF(x));  /* exp(-|x|): the same for -x */
 }
-FNL_INLINE float fnl_logsigmoid_backward_post_f(float g, float x, float a, float b) {
-    return g * fnl_sigmoid_post_f(-x, a, b);
+FNL_INLINE float fnl_logsigmoid_backward_post_f(float g, float x, float e) {
+    return g * fnl_sigmoid_from_exp_f(-x, e);
 }
 static inline float fnl_logsigmoid_backward_rare_f(float g, float x) {
     return (float)(g * fnl_sigmoid_libm_d(-(double)x));
