@@ -457,8 +457,8 @@ FNL_INLINE float fnl_softplus_post_f(float x, double e, double beta, double thr)
 FNL_INLINE float fnl_softplus_f(float x, double beta, double thr) {
     return fnl_softplus_post_f(x, fnl_softplus_pre_f(x, beta, thr), beta, thr);
 }
-/* sigmoid(z), z = beta x, by fnl_sigmoid_pre_f / _post_f (|z| <= 80; beyond
-   and NaN, the rare fix-up) */
+/* sigmoid(z), z = beta x, from exp(-|z|) alone (fnl_sigmoid_from_exp_f;
+   |z| <= 80; beyond and NaN, the rare fix-up) */
 FNL_INLINE float fnl_softplus_backward_pre_f(float x, float beta, float thr) {
     (void)thr;
     return fnl_exp_nonpos_normal_f(-FNL_FABSF(x * beta));
