@@ -528,7 +528,9 @@ FNL_INLINE double fnl_tanh_hilo_d(double a, double *lo) {
    about 1.4 of its ulps (e's, 1 + e's and the quotient's roundings), at
    most 0.31 of the result there, so tanh stays within 1 ulp (0.98 at most
    on the accuracy script's points, 97.8% correctly rounded; cut at 0.8
-   with P of degree 13, 1.2 ulp). The pair form above (fnl_tanh_hilo_d: 0.57 ulp, 99.9%) took 1.5
+   with P of degree 13, 1.2 ulp; 1 / (1 + e) by a quadratic and two Newton
+   steps instead of the division took 1.03-1.07 times the time). The pair
+   form above (fnl_tanh_hilo_d: 0.57 ulp, 99.9%) took 1.5
    times the time (A/B, 10^5, one thread, AVX-512: 281 -> 186 us), 1.35
    times torch's; tanhshrink and the derivatives keep it. 2a is clamped at
    40, where q rounds away beside 1; NaN stays NaN. */
@@ -691,7 +693,9 @@ FNL_INLINE double fnl_erf_small_d(double a, double al) {
    the quotient from a float32 reciprocal corrected once instead of a
    float64 division) it reached 0.66 and 0.67 ulp, still at 2.5 and 2.15
    times the time: 104 vector instructions per 16 elements against about
-   60, and the loop is bound by their count, not by the division.
+   60, and the loop is bound by their count, not by the division. Piecewise
+   (16 pieces of degree 8 read by permutes) the derivative reached 1.92 ulp
+   at 1.11 to 1.3 times the time on AVX-512, 1.6 to 1.9 on AVX2.
 
    fnl_exp_halfsq_f: exp(-z^2/2) for z in [0, 15] as 2^-64 s (1 + q),
    returning q, s a normal power of two (2^(k+64), k in [-163, 0]); the
@@ -938,7 +942,10 @@ FNL_INLINE float fnl_sigmoid_f(float x) {
    q = nh (1 / d) corrected by its residual (n - q d exact as an FMA). For
    |x| <= 80, where exp(-|x|) is a normal pair (fnl_exp_pair_f); the loops
    send larger |x|, and NaN, to fnl_sigmoid_rare_f. On Zen 2 (10^5 in
-   cache, one thread) 85 us against the plain form's 62 and torch's 90. */
+   cache, one thread) 85 us against the plain form's 62 and torch's 90.
+   1 / d from a cubic in d and one Newton step instead of the division
+   took the same time (C harness, AVX-512): the loop is bound by its
+   instruction count, not by the divider. */
 FNL_INLINE float fnl_sigmoid_pre_f(float x, float *b) {
     return fnl_exp_pair_f(-FNL_FABSF(x), b);
 }
