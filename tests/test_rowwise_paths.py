@@ -98,6 +98,28 @@ def test_backward_row_and_tile_agree_bitwise(log, dtype, rng):
         np.testing.assert_array_equal(row, tile, err_msg=f"n={n}")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_rows_fused_as_each_row_alone(dtype, rng):
+    # softmax_backward along the last axis runs each thread's block of rows
+    # with the next row's sum fused into this row's write: every row must
+    # come out as it does alone (one row, nothing fused), on any number of
+    # threads, in place over grad_output or output too
+    assert 40 * 1031 > _rowwise.GRAIN_SIZE  # the last two start threads
+    for rows, n in ((3, 15), (9, 16), (40, 1031), (70, 1000)):
+        x = (rng.standard_normal((rows, n)) * 3).astype(dtype)
+        g = rng.standard_normal((rows, n)).astype(dtype)
+        y = fastnl.softmax(x, axis=-1)
+        alone = np.stack([fastnl.softmax_backward(g[i], y[i]) for i in range(rows)])
+        for threads in (1, 2):
+            with fastnl.num_threads(threads):
+                np.testing.assert_array_equal(fastnl.softmax_backward(g, y), alone)
+                into_g, into_y = g.copy(), y.copy()
+                fastnl.softmax_backward(into_g, y, out=into_g)
+                fastnl.softmax_backward(g, into_y, out=into_y)
+                np.testing.assert_array_equal(into_g, alone)
+                np.testing.assert_array_equal(into_y, alone)
+
+
 @pytest.mark.parametrize("name", FUNCS)
 def test_threads_same_bits_last_axis_and_axis0(name, rng):
     f = getattr(fastnl, name)
