@@ -277,9 +277,9 @@ def test_rare_backward_block_in_place(dtype):
 def test_sigmoid_pair_cut_in_place():
     """float32's sigmoid (and glu and silu) covers |z| <= 80 with its vector
     pair form, the softplus and logsigmoid derivatives with exp(-|z|) alone,
-    and all send larger |z|, infinities and NaN through the float64 fix-up: both sides of the cut,
-    in place or not, within the function's tolerance of the exact value (1
-    ulp; the derivatives, from exp(-|z|) alone, 1.5)."""
+    and all send larger |z|, infinities and NaN through the float64 fix-up:
+    both sides of the cut, in place or not, within the function's tolerance
+    of the exact value (1 ulp; the derivatives, from exp(-|z|) alone, 1.5)."""
     x = np.linspace(-120, 120, 5000).astype(np.float32)
     x[::89] = np.float32(-1000.0)
     x[1::89] = np.float32(1000.0)
