@@ -99,6 +99,28 @@ def test_fast_path_equals_general_path(dtype):
     assert inplace_g.tobytes() == want.tobytes()
 
 
+@pytest.mark.parametrize("name", [k.name for k in _ops.KERNELS if k.pieces])
+def test_pieces_at_their_edges_and_without_them(name):
+    """The float32 forms by pieces (AVX-512, Kernel.pieces) within the
+    tolerance at every piece's edge (8 float32 either side, both signs), and
+    the clones' form, which the other CPUs run, there too."""
+    edges = [5 / 64, 16.0] + [2.0 ** e * (1 + q / 4) for e in range(-4, 4) for q in range(4)]
+    x = np.array(edges, np.float32)
+    x = np.concatenate([x, -x])
+    for _ in range(8):
+        x = np.unique(np.concatenate([x, np.nextafter(x, np.float32(np.inf)),
+                                      np.nextafter(x, np.float32(-np.inf))]))
+    exact = reference.exact(name, x, {})
+    allowed = reference.tolerance(np.float32, name, {})[0]
+    was = _k.avx512_pieces()
+    try:
+        for on in (True, False):
+            _k.avx512_pieces(on)
+            assert reference.ulp_error(getattr(fastnl, name)(x), exact).max() <= allowed
+    finally:
+        _k.avx512_pieces(was)
+
+
 def test_remainder_has_the_vector_bits():
     """An element's bits do not depend on whether it falls in the vector body
     or the scalar remainder: float64 sigmoid' at x = 203.975... differed by

@@ -29,6 +29,20 @@ to float32 one at a time:
   coefficients are doubles, not rounded to float32, and the target is taken
   from mpmath (x - tanh x cancels in double).
 
+- ``pieces``: the float32 tanh or tanhshrink on CPUs with AVX-512
+  (fnl_tanh16_f, fnl_tanhshrink16_f), f(a), a = |x|, by 32 pieces: piece j
+  >= 1 covers a quarter of a binade, [2^e (1 + q/4), 2^e (1 + (q+1)/4)), e
+  = j // 4 - 4, q = j % 4 (so a in [1/16, 16)), centred on c, its middle;
+  piece 0 covers [0, 5/64) about c = 0. On a piece f(c + r) = H + (S r + (L
+  + r^2 P(r))), H + L = f(c) as a float32 pair, S the slope and P of degree
+  4: S and P fitted together (relative minimax against mpmath), S rounded
+  to float32, then P's coefficients one at a time. tanh's piece 0 takes H
+  = L = P(0) = 0 and S = 1 from the Taylor series, so that the result keeps
+  its relative accuracy down to 0; tanhshrink's, a^3/3 - ..., would carry
+  the rounding of 1/3 to float32 (half an ulp) into every result there, so
+  the kernel computes it in float64 and its row is left zero. Printed as
+  the C table (fnl_pieces32_f) that fnl_math.h holds.
+
 Each fit minimises the largest relative error (Lawson's iteration on a
 weighted least-squares fit; for the rational one the linearised
 P - M Q, reweighted by the previous Q). The coefficients are rounded to
@@ -45,6 +59,8 @@ relative error of the rounded fit, evaluated exactly, in float32 ulp
     python tools/fit_float32_polynomials.py exp 4
     python tools/fit_float32_polynomials.py tanh_tail 4
     python tools/fit_float32_polynomials.py tanhshrink 10 1.5
+    python tools/fit_float32_polynomials.py pieces tanh
+    python tools/fit_float32_polynomials.py pieces tanhshrink
 """
 import sys
 
@@ -203,10 +219,65 @@ def tanhshrink_small(degree, top=1.0):
     return [float(c) for c in coef], np.abs(polyval(x * x, coef) / target - 1).max()
 
 
+def piece_bounds(j):
+    """[lo, hi) and the centre of piece j of fnl_pieces16_f"""
+    if j == 0:
+        return 0.0, 5 / 64, 0.0
+    e, q = j // 4 - 4, j % 4
+    return 2.0 ** e * (1 + q / 4), 2.0 ** e * (1 + (q + 1) / 4), 2.0 ** e * (1 + (2 * q + 1) / 8)
+
+
+def pieces(name, degree=4):
+    """The rows (centre, H, L, S, P) of the 32 pieces of f = tanh or
+    tanhshrink, and the largest relative error of each piece's rounded fit"""
+    mp.mp.dps = 40
+    f = {"tanh": mp.tanh, "tanhshrink": lambda v: v - mp.tanh(v)}[name]
+    rows, errs = [], []
+    for j in range(32):
+        if j == 0 and name == "tanhshrink":
+            rows.append((0.0, 0.0, 0.0, 0.0, [0.0] * (degree + 1)))  # unused: see the docstring
+            continue
+        lo, hi, c = piece_bounds(j)
+        r = np.linspace(lo, hi, 4001)[1 if j == 0 else 0:] - c
+        exact = [f(mp.mpf(c) + mp.mpf(v)) for v in r]
+        fc = f(mp.mpf(c))
+        head = f32(fc)
+        low = f32(fc - head)
+        value = np.array([float(v) for v in exact])
+        rest = np.array([float(v - head - low) for v in exact])  # S r + r^2 P(r)
+        weight = 1 / np.abs(value)
+        if j == 0:  # the Taylor series' first terms: tanh a = a + 0 a^2 + ...
+            slope = 1.0
+            p = [0.0] + fit_rounded(r, rest - slope * r, weight, range(3, degree + 3))
+        else:
+            slope = f32(lawson(np.stack([r ** i for i in range(1, degree + 3)], 1), rest, weight)[0])
+            p = fit_rounded(r, rest - slope * r, weight, range(2, degree + 3))
+        rows.append((c, head, low, slope, p))
+        errs.append(np.abs((head + low + slope * r + polyval(r, [0, 0] + p)) / value - 1).max())
+    return rows, errs
+
+
+def print_pieces(name):
+    rows, errs = pieces(name)
+    fields = ["centre", "head", "low", "slope"] + [f"p{k}" for k in range(len(rows[0][4]))]
+    columns = list(zip(*[(c, h, l, s, *p) for c, h, l, s, p in rows]))
+    print(f"static const fnl_pieces32_f fnl_{name}_pieces = {{  /* tools/fit_float32_polynomials.py pieces {name} */")
+    for field, col in zip(fields, columns):
+        print(f"    .{field} = {{")
+        vals = [repr(np.float32(v)).replace("np.float32(", "").rstrip(")") + "f" for v in col]
+        for k in range(0, 32, 4):
+            print("        " + ", ".join(vals[k:k + 4]) + ",")
+        print("    },")
+    print("};")
+    print(f"/* largest relative error of a piece's rounded fit: {max(errs):.3g} ({max(errs) / ULP:.3g} float32 ulp) */")
+
+
 if __name__ == "__main__":
     which = sys.argv[1]
     if which == "gelu":
         gelu()
+    elif which == "pieces":
+        print_pieces(sys.argv[2])
     else:
         extra = [float(v) for v in sys.argv[3:]]
         coef, err = {"exp_halfsq": exp_halfsq, "exp": exp_small, "tanh": tanh_small, "tanh_tail": tanh_tail,

@@ -597,7 +597,8 @@ FNL_INLINE double fnl_threshold_backward_d(double g, double x, double th, double
 
 /* ---------------------------------------------------------------- tanhshrink */
 /* x - tanh(x); the derivative tanh(x)^2 */
-/* float32, with a = |x|: below 1.5, where x - tanh(x) cancels, a^3 P(a^2)
+/* float32 (without AVX-512: fnl_tanhshrink16_f in fnl_math.h), with a =
+   |x|: below 1.5, where x - tanh(x) cancels, a^3 P(a^2)
    in float64, P of degree 10 fitted to (a - tanh a) / a^3 within 0.06
    float32 ulp (tools/fit_float32_polynomials.py tanhshrink 10 1.5), rounded
    once. From 1.5 on, in float32: (a - 1) + q, q = 1 - tanh(a) =
