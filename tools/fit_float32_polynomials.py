@@ -259,8 +259,9 @@ def pieces(name, degree=4):
 
 def print_pieces(name):
     rows, errs = pieces(name)
-    fields = ["centre", "head", "low", "slope"] + [f"p{k}" for k in range(len(rows[0][4]))]
-    columns = list(zip(*[(c, h, l, s, *p) for c, h, l, s, p in rows]))
+    # the centres (fnl_piece_centres) are the same for every table
+    fields = ["head", "low", "slope"] + [f"p{k}" for k in range(len(rows[0][4]))]
+    columns = list(zip(*[(h, l, s, *p) for c, h, l, s, p in rows]))
     print(f"static const fnl_pieces32_f fnl_{name}_pieces = {{  /* tools/fit_float32_polynomials.py pieces {name} */")
     for field, col in zip(fields, columns):
         print(f"    .{field} = {{")

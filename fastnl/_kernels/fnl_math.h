@@ -951,13 +951,31 @@ FNL_INLINE float fnl_tanh_f(float x) {
 #define FNL_AVX512 __attribute__((target("arch=x86-64-v4")))
 
 typedef struct {
-    float centre[32], head[32], low[32], slope[32], p0[32], p1[32], p2[32], p3[32], p4[32];
+    float head[32], low[32], slope[32], p0[32], p1[32], p2[32], p3[32], p4[32];
 } __attribute__((aligned(64))) fnl_pieces32_f;
+
+/* the pieces' centres, the same for every table: 2^e (1 + (2q + 1)/8) for
+   piece j = 4 (e + 4) + q >= 1, 0 for piece 0 */
+static const float fnl_piece_centres[32] __attribute__((aligned(64))) = {
+    0.0f, 0.0859375f, 0.1015625f, 0.1171875f,
+    0.140625f, 0.171875f, 0.203125f, 0.234375f,
+    0.28125f, 0.34375f, 0.40625f, 0.46875f,
+    0.5625f, 0.6875f, 0.8125f, 0.9375f,
+    1.125f, 1.375f, 1.625f, 1.875f,
+    2.25f, 2.75f, 3.25f, 3.75f,
+    4.5f, 5.5f, 6.5f, 7.5f,
+    9.0f, 11.0f, 13.0f, 15.0f,
+};
 
 /* the CPU runs x86-64-v4 (AVX-512 F, BW, DQ, VL) code */
 static inline int fnl_has_avx512(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("x86-64-v4");
+}
+
+/* entries j (0..31, per lane) of the 32-float table t, 64-byte aligned */
+FNL_AVX512 static inline __m512 fnl_pick32_f(const float *t, __m512i j) {
+    return _mm512_permutex2var_ps(_mm512_load_ps(t), j, _mm512_load_ps(t + 16));
 }
 
 /* f(a) for 16 lanes of a >= 0 (or NaN, which gives NaN: its bits pick
@@ -966,29 +984,17 @@ FNL_AVX512 static inline __m512 fnl_pieces16_f(const fnl_pieces32_f *t, __m512 a
     __m512i j = _mm512_srai_epi32(_mm512_sub_epi32(_mm512_castps_si512(a),
                                                    _mm512_set1_epi32(0x3d800000)), 21);
     j = _mm512_min_epi32(_mm512_max_epi32(j, _mm512_setzero_si512()), _mm512_set1_epi32(31));
-#define FNL_PICK(c) _mm512_permutex2var_ps(_mm512_load_ps(t->c), j, _mm512_load_ps(t->c + 16))
-    __m512 r = _mm512_sub_ps(a, FNL_PICK(centre));
-    __m512 p = _mm512_fmadd_ps(FNL_PICK(p4), r, FNL_PICK(p3));
-    p = _mm512_fmadd_ps(p, r, FNL_PICK(p2));
-    p = _mm512_fmadd_ps(p, r, FNL_PICK(p1));
-    p = _mm512_fmadd_ps(p, r, FNL_PICK(p0));
-    __m512 s = _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, FNL_PICK(low));
-    s = _mm512_fmadd_ps(FNL_PICK(slope), r, s);
-    return _mm512_add_ps(FNL_PICK(head), s);
-#undef FNL_PICK
+    __m512 r = _mm512_sub_ps(a, fnl_pick32_f(fnl_piece_centres, j));
+    __m512 p = _mm512_fmadd_ps(fnl_pick32_f(t->p4, j), r, fnl_pick32_f(t->p3, j));
+    p = _mm512_fmadd_ps(p, r, fnl_pick32_f(t->p2, j));
+    p = _mm512_fmadd_ps(p, r, fnl_pick32_f(t->p1, j));
+    p = _mm512_fmadd_ps(p, r, fnl_pick32_f(t->p0, j));
+    __m512 s = _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, fnl_pick32_f(t->low, j));
+    s = _mm512_fmadd_ps(fnl_pick32_f(t->slope, j), r, s);
+    return _mm512_add_ps(fnl_pick32_f(t->head, j), s);
 }
 
 static const fnl_pieces32_f fnl_tanh_pieces = {  /* tools/fit_float32_polynomials.py pieces tanh */
-    .centre = {
-        0.0f, 0.0859375f, 0.1015625f, 0.1171875f,
-        0.140625f, 0.171875f, 0.203125f, 0.234375f,
-        0.28125f, 0.34375f, 0.40625f, 0.46875f,
-        0.5625f, 0.6875f, 0.8125f, 0.9375f,
-        1.125f, 1.375f, 1.625f, 1.875f,
-        2.25f, 2.75f, 3.25f, 3.75f,
-        4.5f, 5.5f, 6.5f, 7.5f,
-        9.0f, 11.0f, 13.0f, 15.0f,
-    },
     .head = {
         0.0f, 0.08572657f, 0.10121473f, 0.11665399f,
         0.1397053f, 0.17020231f, 0.20037672f, 0.2301757f,
@@ -1020,7 +1026,7 @@ static const fnl_pieces32_f fnl_tanh_pieces = {  /* tools/fit_float32_polynomial
         6.10056e-08f, 1.1173567e-09f, 2.0465102e-11f, 3.748314e-13f,
     },
     .p0 = {
-        -3.812434e-09f, -0.0850969f, -0.100177914f, -0.11506658f,
+        0.0f, -0.0850969f, -0.100177914f, -0.11506658f,
         -0.13697879f, -0.16527167f, -0.19233139f, -0.21798073f,
         -0.25347698f, -0.29461515f, -0.32809103f, -0.35362715f,
         -0.37731162f, -0.38426647f, -0.36889982f, -0.33850902f,
@@ -1030,7 +1036,7 @@ static const fnl_pieces32_f fnl_tanh_pieces = {  /* tools/fit_float32_polynomial
         -6.098558e-08f, -1.11699e-09f, -2.0458385e-11f, -3.7470838e-13f,
     },
     .p1 = {
-        -0.33333263f, -0.3216414f, -0.3192989f, -0.3150753f,
+        -0.33333305f, -0.3216414f, -0.3192989f, -0.3150753f,
         -0.30721733f, -0.29578915f, -0.28154397f, -0.2657899f,
         -0.23872489f, -0.19946998f, -0.15734632f, -0.11501291f,
         -0.054311235f, 0.0143605545f, 0.064239435f, 0.09478766f,
@@ -1040,7 +1046,7 @@ static const fnl_pieces32_f fnl_tanh_pieces = {  /* tools/fit_float32_polynomial
         3.989562e-08f, 7.3071366e-10f, 1.3383484e-11f, 2.451271e-13f,
     },
     .p2 = {
-        -4.1723975e-05f, 0.07870282f, 0.0703504f, 0.07761131f,
+        -2.676038e-05f, 0.07870282f, 0.0703504f, 0.07761131f,
         0.091890976f, 0.104083434f, 0.11986564f, 0.13253398f,
         0.15030026f, 0.1639803f, 0.17023265f, 0.16820855f,
         0.15348637f, 0.11948228f, 0.079843976f, 0.043274943f,
@@ -1050,7 +1056,7 @@ static const fnl_pieces32_f fnl_tanh_pieces = {  /* tools/fit_float32_polynomial
         -1.999013e-08f, -3.66132e-10f, -6.7059427e-12f, -1.2282365e-13f,
     },
     .p3 = {
-        0.13440424f, -25.402552f, -6.1728806f, -3.8015902f,
+        0.1341867f, -25.402552f, -6.1728806f, -3.8015902f,
         -1.439936f, 0.894408f, 0.5268377f, 1.0316218f,
         -0.025800742f, 0.09952226f, -0.07402713f, -0.02319246f,
         -0.04665634f, -0.056251075f, -0.0601542f, -0.055298053f,
@@ -1060,7 +1066,7 @@ static const fnl_pieces32_f fnl_tanh_pieces = {  /* tools/fit_float32_polynomial
         9.558215e-09f, 1.7506507e-10f, 3.206431e-12f, 5.87278e-14f,
     },
     .p4 = {
-        -0.012453838f, -296.1592f, -60.510353f, -32.538773f,
+        -0.011345065f, -296.1592f, -60.510353f, -32.538773f,
         -10.7376995f, 4.2840123f, 2.0149474f, 3.9616535f,
         -0.36126867f, 0.08713553f, -0.23820245f, -0.08855893f,
         -0.041252766f, -0.0060764537f, 0.009587341f, 0.014843076f,
@@ -1082,16 +1088,6 @@ FNL_AVX512 static inline __m512 fnl_tanh16_f(__m512 x) {
 }
 
 static const fnl_pieces32_f fnl_tanhshrink_pieces = {  /* tools/fit_float32_polynomials.py pieces tanhshrink */
-    .centre = {
-        0.0f, 0.0859375f, 0.1015625f, 0.1171875f,
-        0.140625f, 0.171875f, 0.203125f, 0.234375f,
-        0.28125f, 0.34375f, 0.40625f, 0.46875f,
-        0.5625f, 0.6875f, 0.8125f, 0.9375f,
-        1.125f, 1.375f, 1.625f, 1.875f,
-        2.25f, 2.75f, 3.25f, 3.75f,
-        4.5f, 5.5f, 6.5f, 7.5f,
-        9.0f, 11.0f, 13.0f, 15.0f,
-    },
     .head = {
         0.0f, 0.00021093365f, 0.00034776892f, 0.00053351134f,
         0.00091969717f, 0.0016726915f, 0.0027482815f, 0.004199289f,
