@@ -102,10 +102,10 @@ class Kernel(NamedTuple):
         exp then a corrected quotient, on AVX2).
     staged_backward: the same for the derivative, ``fnl_<name>_backward_pre_<s>``
         and ``fnl_<name>_backward_post_<s>(g, x, pre, p0, ...)``.
-    pieces: the float32 forward, on CPUs with AVX-512, is
-        ``fnl_<name>16_f`` over 16 lanes at a time (a piecewise polynomial
-        read from a table by permutes, ``fnl_pieces16_f``) instead of the
-        clone's loop of ``fnl_<name>_f``.
+    pieces: the passes ("forward", "backward") whose float32 loop, on CPUs
+        with AVX-512, is ``fnl_<name>16_f(x)`` (``fnl_<name>_backward16_f(g,
+        x)``) over 16 lanes at a time, a piecewise polynomial read from a
+        table by permutes (``fnl_pieces16_f``), instead of the clone's loop.
     """
     name: str
     params: tuple = ()
@@ -116,7 +116,7 @@ class Kernel(NamedTuple):
     from_output: bool = False  # a third loop: the derivative from the forward's output
     staged: dict = {}
     staged_backward: dict = {}
-    pieces: bool = False
+    pieces: tuple = ()
 
 
 # below these x, exp(x) is below the normal range (float32, float64): one cut
@@ -163,10 +163,10 @@ KERNELS = [
     # <name>_backward(grad_output, output=y), as torch's autograd computes it
     Kernel("sigmoid", from_output=True, staged={"f": SIGMOID_PAIR, "d": "double"},
            rare={"f": beyond_sigmoid_pair("x")}, staged_backward={"f": "double"}),
-    Kernel("tanh", from_output=True, staged_backward={"f": "double"}, pieces=True),
+    Kernel("tanh", from_output=True, staged_backward={"f": "double"}, pieces=("forward",)),
     Kernel("softsign", grain=CHEAP),
     Kernel("threshold", ("threshold", "value"), CHEAP),
-    Kernel("tanhshrink", pieces=True),
+    Kernel("tanhshrink", pieces=("forward", "backward")),
     Kernel("softshrink", ("lambd",), CHEAP),
     Kernel("hardshrink", ("lambd",), CHEAP),
     Kernel("logsigmoid", staged={"f": "double", "d": "double"},

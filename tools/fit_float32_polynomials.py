@@ -29,8 +29,9 @@ to float32 one at a time:
   coefficients are doubles, not rounded to float32, and the target is taken
   from mpmath (x - tanh x cancels in double).
 
-- ``pieces``: the float32 tanh or tanhshrink on CPUs with AVX-512
-  (fnl_tanh16_f, fnl_tanhshrink16_f), f(a), a = |x|, by 32 pieces: piece j
+- ``pieces``: the float32 tanh, tanhshrink and tanhshrink's gradient
+  tanh^2 on CPUs with AVX-512 (fnl_tanh16_f, fnl_tanhshrink16_f,
+  fnl_tanhshrink_backward16_f), f(a), a = |x|, by 32 pieces: piece j
   >= 1 covers a quarter of a binade, [2^e (1 + q/4), 2^e (1 + (q+1)/4)), e
   = j // 4 - 4, q = j % 4 (so a in [1/16, 16)), centred on c, its middle;
   piece 0 covers [0, 5/64) about c = 0. On a piece f(c + r) = H + (S r + (L
@@ -40,7 +41,9 @@ to float32 one at a time:
   = L = P(0) = 0 and S = 1 from the Taylor series, so that the result keeps
   its relative accuracy down to 0; tanhshrink's, a^3/3 - ..., would carry
   the rounding of 1/3 to float32 (half an ulp) into every result there, so
-  the kernel computes it in float64 and its row is left zero. Printed as
+  the kernel computes it in float64, and tanh^2's (``tanh2``, tanhshrink's
+  gradient), a^2 - ..., the rounding of r^2, so the kernel takes a^2 exact
+  in an FMA: their rows are left zero. Printed as
   the C table (fnl_pieces32_f) that fnl_math.h holds.
 
 Each fit minimises the largest relative error (Lawson's iteration on a
@@ -61,6 +64,7 @@ relative error of the rounded fit, evaluated exactly, in float32 ulp
     python tools/fit_float32_polynomials.py tanhshrink 10 1.5
     python tools/fit_float32_polynomials.py pieces tanh
     python tools/fit_float32_polynomials.py pieces tanhshrink
+    python tools/fit_float32_polynomials.py pieces tanh2
 """
 import sys
 
@@ -228,13 +232,14 @@ def piece_bounds(j):
 
 
 def pieces(name, degree=4):
-    """The rows (centre, H, L, S, P) of the 32 pieces of f = tanh or
-    tanhshrink, and the largest relative error of each piece's rounded fit"""
+    """The rows (centre, H, L, S, P) of the 32 pieces of f = tanh,
+    tanhshrink or tanh^2, and the largest relative error of each piece's
+    rounded fit"""
     mp.mp.dps = 40
-    f = {"tanh": mp.tanh, "tanhshrink": lambda v: v - mp.tanh(v)}[name]
+    f = {"tanh": mp.tanh, "tanhshrink": lambda v: v - mp.tanh(v), "tanh2": lambda v: mp.tanh(v) ** 2}[name]
     rows, errs = [], []
     for j in range(32):
-        if j == 0 and name == "tanhshrink":
+        if j == 0 and name != "tanh":
             rows.append((0.0, 0.0, 0.0, 0.0, [0.0] * (degree + 1)))  # unused: see the docstring
             continue
         lo, hi, c = piece_bounds(j)

@@ -631,7 +631,8 @@ FNL_INLINE float fnl_tanhshrink_f(float x) {
     float big = (a - 1.0f) + fnl_tanh_tail_f(a);
     return FNL_COPYSIGNF(a < 1.5f ? (float)(ad * y * p) : big, x);
 }
-/* the derivative tanh(a)^2, in float32 arithmetic. Below 1, tanh(a) = a +
+/* the derivative tanh(a)^2, in float32 arithmetic (without AVX-512:
+   fnl_tanhshrink_backward16_f in fnl_math.h). Below 1, tanh(a) = a +
    a w, w = y P(y) (fnl_tanh_series_f), as hi + lo: a w's rounding (an FMA)
    and the sum's (Fast2Sum, a >= |a w|) kept, then hi^2 + 2 hi lo rounded
    once; from 1 on, 1 - (2q - q^2), q = fnl_tanh_tail_f(a) <= 0.24, whose
