@@ -931,11 +931,10 @@ FNL_INLINE float fnl_tanh_f(float x) {
 
 /* On CPUs with AVX-512 the float32 tanh (and tanhshrink and its gradient)
    is a polynomial picked per element from a table of 32 pieces held in
-   registers: piece j
-   = (bits(a) - bits(1/16)) >> 21 clamped to 0..31, a = |x|, so each piece
-   is a quarter of a binade of a in [1/16, 16) (piece 0 reaches down to 0,
-   piece 31 up to the clamp) and its coefficients are read by vpermt2ps from
-   two registers, 16 lanes at a time. On it, with r = a - centre (exact:
+   registers: piece j = (bits(a) - bits(1/16)) >> 21 clamped to 0..31, a =
+   |x|, so each piece is a quarter of a binade of a in [1/16, 16) (piece 0
+   reaches down to 0, piece 31 up to the clamp) and its coefficients are
+   read by vpermt2ps from two registers, 16 lanes at a time. On it, with r = a - centre (exact:
    the centre lies within the piece's binade), f = H + (S r + (L + r^2
    P(r))): H + L is f(centre) as a float32 pair, S the slope and P of
    degree 4 (tools/fit_float32_polynomials.py pieces), so that the rounding
