@@ -934,11 +934,11 @@ FNL_INLINE float fnl_tanh_f(float x) {
    registers: piece j = (bits(a) - bits(1/16)) >> 21 clamped to 0..31, a =
    |x|, so each piece is a quarter of a binade of a in [1/16, 16) (piece 0
    reaches down to 0, piece 31 up to the clamp) and its coefficients are
-   read by vpermt2ps from two registers, 16 lanes at a time. On it, with r = a - centre (exact:
-   the centre lies within the piece's binade), f = H + (S r + (L + r^2
-   P(r))): H + L is f(centre) as a float32 pair, S the slope and P of
-   degree 4 (tools/fit_float32_polynomials.py pieces), so that the rounding
-   of H + (...) is the only one of the result's size. tanh within 0.573 ulp
+   read by vpermt2ps from two registers, 16 lanes at a time. On it, with r
+   = a - centre (exact: the centre lies within the piece's binade), f = H +
+   (S r + (L + r^2 P(r))): H + L is f(centre) as a float32 pair, S the
+   slope and P of degree 4 (tools/fit_float32_polynomials.py pieces), so
+   that the rounding of H + (...) is the only one of the result's size. tanh within 0.573 ulp
    over every float32 (99.97% correctly rounded), against 0.89 for the
    two-branch form of fnl_tanh_f (which the other instruction sets keep:
    a permute from 32 entries costs AVX2 two permutes and a blend, and
@@ -963,6 +963,10 @@ typedef struct {
     float head[32], low[32], slope[32], p0[32], p1[32], p2[32], p3[32], p4[32];
 } __attribute__((aligned(64))) fnl_pieces32_f;
 
+#define FNL_PIECES_START_BITS 0x3d800000  /* 1/16, where piece 1 starts */
+#define FNL_PIECE0_END 0.078125f          /* 5/64, where piece 0 ends */
+#define FNL_PIECES_END 16.0f              /* where piece 31 ends */
+
 /* the pieces' centres, the same for every table: 2^e (1 + (2q + 1)/8) for
    piece j = 4 (e + 4) + q >= 1, 0 for piece 0 */
 static const float fnl_piece_centres[32] __attribute__((aligned(64))) = {
@@ -982,6 +986,10 @@ static inline int fnl_has_avx512(void) {
     return __builtin_cpu_supports("x86-64-v4");
 }
 
+FNL_INLINE16 __m512 fnl_abs16_f(__m512 x) {
+    return _mm512_andnot_ps(_mm512_set1_ps(-0.0f), x);
+}
+
 /* entries j (0..31, per lane) of the 32-float table t, 64-byte aligned */
 FNL_INLINE16 __m512 fnl_pick32_f(const float *t, __m512i j) {
     return _mm512_permutex2var_ps(_mm512_load_ps(t), j, _mm512_load_ps(t + 16));
@@ -991,7 +999,7 @@ FNL_INLINE16 __m512 fnl_pick32_f(const float *t, __m512i j) {
    piece 31 and r is NaN) from the table t */
 FNL_INLINE16 __m512 fnl_pieces16_f(const fnl_pieces32_f *t, __m512 a) {
     __m512i j = _mm512_srai_epi32(_mm512_sub_epi32(_mm512_castps_si512(a),
-                                                   _mm512_set1_epi32(0x3d800000)), 21);
+                                                   _mm512_set1_epi32(FNL_PIECES_START_BITS)), 21);
     j = _mm512_min_epi32(_mm512_max_epi32(j, _mm512_setzero_si512()), _mm512_set1_epi32(31));
     __m512 r = _mm512_sub_ps(a, fnl_pick32_f(fnl_piece_centres, j));
     __m512 p = _mm512_fmadd_ps(fnl_pick32_f(t->p4, j), r, fnl_pick32_f(t->p3, j));
@@ -1091,9 +1099,8 @@ static const fnl_pieces32_f fnl_tanh_pieces = {  /* tools/fit_float32_polynomial
    infinite a would make r infinite; vminps keeps a NaN in its second
    operand), the sign of x put back (tanh(-0) = -0) */
 FNL_INLINE16 __m512 fnl_tanh16_f(__m512 x) {
-    const __m512 sign = _mm512_set1_ps(-0.0f);
-    __m512 a = _mm512_min_ps(_mm512_set1_ps(16.0f), _mm512_andnot_ps(sign, x));
-    return _mm512_or_ps(fnl_pieces16_f(&fnl_tanh_pieces, a), _mm512_and_ps(sign, x));
+    __m512 a = _mm512_min_ps(_mm512_set1_ps(FNL_PIECES_END), fnl_abs16_f(x));
+    return _mm512_or_ps(fnl_pieces16_f(&fnl_tanh_pieces, a), _mm512_and_ps(_mm512_set1_ps(-0.0f), x));
 }
 
 static const fnl_pieces32_f fnl_tanhshrink_pieces = {  /* tools/fit_float32_polynomials.py pieces tanhshrink */
@@ -1188,11 +1195,10 @@ static const fnl_pieces32_f fnl_tanhshrink_pieces = {  /* tools/fit_float32_poly
    of 1/3 alone would cost half an ulp there. Taken only for vectors with
    such a lane. */
 FNL_INLINE16 __m512 fnl_tanhshrink16_f(__m512 x) {
-    const __m512 sign = _mm512_set1_ps(-0.0f);
-    __m512 a = _mm512_andnot_ps(sign, x);
+    __m512 a = fnl_abs16_f(x);
     __m512 y = fnl_pieces16_f(&fnl_tanhshrink_pieces, a);
-    __mmask16 small = _mm512_cmp_ps_mask(a, _mm512_set1_ps(0.078125f), _CMP_LT_OQ);
-    y = _mm512_mask_sub_ps(y, _mm512_cmp_ps_mask(a, _mm512_set1_ps(16.0f), _CMP_GE_OQ),
+    __mmask16 small = _mm512_cmp_ps_mask(a, _mm512_set1_ps(FNL_PIECE0_END), _CMP_LT_OQ);
+    y = _mm512_mask_sub_ps(y, _mm512_cmp_ps_mask(a, _mm512_set1_ps(FNL_PIECES_END), _CMP_GE_OQ),
                            a, _mm512_set1_ps(1.0f));
     if (small) {
         __m512d half[2] = {_mm512_cvtps_pd(_mm512_castps512_ps256(a)),
@@ -1208,7 +1214,7 @@ FNL_INLINE16 __m512 fnl_tanhshrink16_f(__m512 x) {
         }
         y = _mm512_mask_mov_ps(y, small, _mm512_insertf32x8(_mm512_castps256_ps512(low[0]), low[1], 1));
     }
-    return _mm512_or_ps(y, _mm512_and_ps(sign, x));
+    return _mm512_or_ps(y, _mm512_and_ps(_mm512_set1_ps(-0.0f), x));
 }
 
 static const fnl_pieces32_f fnl_tanh2_pieces = {  /* tools/fit_float32_polynomials.py pieces tanh2 */
@@ -1293,6 +1299,7 @@ static const fnl_pieces32_f fnl_tanh2_pieces = {  /* tools/fit_float32_polynomia
         -6.321292e-09f, -1.1577877e-10f, -2.1205596e-12f, -3.8839374e-14f,
     },
 };
+/* largest relative error of a piece's rounded fit: 1.57e-09 (0.0264 float32 ulp) */
 
 /* tanhshrink's gradient g tanh(x)^2 for 16 float32, tanh^2 by pieces of
    its own, a clamped at 16 as tanh's (tanh^2 rounds to 1 from 9.4 on).
@@ -1300,12 +1307,12 @@ static const fnl_pieces32_f fnl_tanh2_pieces = {  /* tools/fit_float32_polynomia
    y = a^2 (the series; its next term is 4e-10 of the sum), with a^2 exact
    in the FMA: r^2 rounded first cost up to 1.95 ulp there. */
 FNL_INLINE16 __m512 fnl_tanhshrink_backward16_f(__m512 g, __m512 x) {
-    __m512 a = _mm512_min_ps(_mm512_set1_ps(16.0f), _mm512_andnot_ps(_mm512_set1_ps(-0.0f), x));
+    __m512 a = _mm512_min_ps(_mm512_set1_ps(FNL_PIECES_END), fnl_abs16_f(x));
     __m512 y = _mm512_mul_ps(a, a);
     __m512 c = _mm512_fmadd_ps(_mm512_set1_ps(-62.0f / 315), y, _mm512_set1_ps(17.0f / 45));
     c = _mm512_mul_ps(_mm512_fmadd_ps(c, y, _mm512_set1_ps(-2.0f / 3)), y);
     __m512 small = _mm512_fmadd_ps(a, a, _mm512_mul_ps(y, c));
-    __mmask16 in0 = _mm512_cmp_ps_mask(a, _mm512_set1_ps(0.078125f), _CMP_LT_OQ);
+    __mmask16 in0 = _mm512_cmp_ps_mask(a, _mm512_set1_ps(FNL_PIECE0_END), _CMP_LT_OQ);
     return _mm512_mul_ps(g, _mm512_mask_mov_ps(fnl_pieces16_f(&fnl_tanh2_pieces, a), in0, small));
 }
 #endif
