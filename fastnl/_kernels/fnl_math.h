@@ -699,7 +699,12 @@ FNL_INLINE double fnl_erf_small_d(double a, double al) {
    forward with M = P / Q read by pieces as tanh's (fnl_pieces16_f, M kept
    as an unrounded pair, no division) reached 1.77 ulp over every float32
    (98.8% correctly rounded; this exp's error is most of it) in 1.13-1.19
-   times the time (A/B, 10^5 and 10^6, one thread, AVX-512).
+   times the time (A/B, 10^5 and 10^6, one thread, AVX-512). With
+   exp(-z^2/2) as a pair from a 2^(j/32) table read by two more permutes
+   (within 2^-29) it reached 2.02 ulp (98.77%; at x = -0.066, where piece
+   0's M has no head to carry the exp's low part and three roundings
+   remain), at 1.21-1.24 times the time (the same A/B): its eleven
+   permutes share one port with the arithmetic.
 
    fnl_exp_halfsq_f: exp(-z^2/2) for z in [0, 15] as 2^-64 s (1 + q),
    returning q, s a normal power of two (2^(k+64), k in [-163, 0]); the
