@@ -182,21 +182,28 @@ def logsumexp_backward(x, axes, keepdim, grad_output, out):
     reduced = kept if keepdim else tuple(n for i, n in enumerate(x.shape) if i not in axes)
     g = _gradient(grad_output, reduced if x.ndim else (), x.dtype)
     _checked_out(out, x.shape, result)
-    p = softmax(merged, axis, 1.0, None, None, False, False)
-    # softmax's new array, when C-ordered, is scaled in place (a parallel
-    # kernel), each lane by its gradient
-    in_place = p.ndim and p.size and p.flags.c_contiguous and p.dtype == x.dtype
-    if in_place:
-        outer, inner = math.prod(p.shape[:axis]), math.prod(p.shape[axis + 1:])
-        # one per lane: g is a scalar or of the reduced shape (_gradient)
-        factor = np.full(reduced, g) if g.ndim == 0 else np.ascontiguousarray(g)
-        _k.scale_lanes(p.reshape(-1), factor.reshape(-1), outer,
-                       p.shape[axis], inner, _kernel_threads())
+    # one factor per lane: g is a scalar or of the reduced shape (_gradient)
+    factor = (np.full(reduced, g) if g.ndim == 0 else np.ascontiguousarray(g)).reshape(-1)
+    scaled = False  # p already times g, lane by lane
+    if merged.ndim and merged.size and axis == merged.ndim - 1 and merged.flags.c_contiguous:
+        # C-ordered rows: g folded into each softmax row's scaling (one pass less)
+        n = merged.shape[axis]
+        p = empty(merged.shape, x.dtype)
+        _k.logsumexp_backward_rows(merged.reshape(-1), factor, p.reshape(-1), merged.size // n, n,
+                                   _kernel_threads())
+        scaled = True
+    else:
+        p = softmax(merged, axis, 1.0, None, None, False, False)
+        if p.ndim and p.size and p.flags.c_contiguous and p.dtype == x.dtype:
+            # softmax's new array scaled in place (a parallel kernel)
+            outer, inner = math.prod(p.shape[:axis]), math.prod(p.shape[axis + 1:])
+            _k.scale_lanes(p.reshape(-1), factor, outer, p.shape[axis], inner, _kernel_threads())
+            scaled = True
     if len(axes) > 1:  # back from the merged layout
         rest = [i for i in range(x.ndim) if i not in axes]
         p = np.transpose(p.reshape([x.shape[i] for i in rest + list(axes)]),
                          np.argsort(rest + list(axes)))
-    if not in_place:
+    if not scaled:
         p = np.multiply(p, g.reshape(kept) if g.ndim else g, dtype=x.dtype)
     return deliver(p.reshape(x.shape), out, result)
 
