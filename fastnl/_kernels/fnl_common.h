@@ -4,6 +4,7 @@
 #define FNL_COMMON_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(_MSC_VER) && !defined(__clang__)
@@ -50,6 +51,17 @@
 /* a simd loop that also ORs a condition into `int any` */
 #define FNL_SIMD_OR_ANY _Pragma("omp simd reduction(|:any)")
 #endif
+
+/* The 16 partial sums a[k * stride] added in a fixed tree: the row-wise
+   kernels' sums and the losses' block sums (partial k holds the elements
+   j % 16 == k), so that the bits depend on neither the CPU nor the threads */
+FNL_INLINE double fnl_combine16(const double *a, ptrdiff_t stride) {
+    double b0 = a[0] + a[8 * stride], b1 = a[stride] + a[9 * stride];
+    double b2 = a[2 * stride] + a[10 * stride], b3 = a[3 * stride] + a[11 * stride];
+    double b4 = a[4 * stride] + a[12 * stride], b5 = a[5 * stride] + a[13 * stride];
+    double b6 = a[6 * stride] + a[14 * stride], b7 = a[7 * stride] + a[15 * stride];
+    return ((b0 + b4) + (b2 + b6)) + ((b1 + b5) + (b3 + b7));
+}
 
 /* elements per stage of a staged loop (the elementwise kernels' `staged`,
    glu's): the first stage's results, 2 KiB of float64, stay in L1 on the
