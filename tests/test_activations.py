@@ -255,6 +255,21 @@ def test_hardsigmoid_and_hardswish_round_once(dtype):
         assert err.max() <= 0.51, (name, x[np.argmax(err)], err.max())
 
 
+
+@pytest.mark.parametrize("b", [1e-50, 1e-30, 1e39, 1e300, 1.7e308])
+def test_squareplus_float32_with_b_beyond_float32(b):
+    """b is a float64 parameter: a float32 input keeps it as it is, where
+    rounding it to float32 (0 or inf) gave 0 or NaN for results float32 holds
+    (b = 1e39: sqrt(b) / 2 = 1.6e19 at x = 0; b = 1e-50: 5e-26). Beyond
+    2^996 the derivative's denominator s (s - x) would overflow without its
+    scaling (0 where the slope is 1/2)."""
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.standard_normal(2000) * 10.0 ** rng.integers(-45, 38, 2000),
+                        [0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38]]).astype(np.float32)
+    assert_within_tolerance("squareplus", {"b": b}, x, fastnl.squareplus(x, b=b))
+    assert_within_tolerance("squareplus", {"b": b}, x,
+                            fastnl.squareplus_backward(np.ones_like(x), x, b=b), derivative=True)
+
 # ---------------------------------------------------------------- prelu, rrelu
 
 @pytest.mark.parametrize("shape", [(), (5,), (4, 3), (2, 3, 4, 5), (2, 3, 0)])
