@@ -1432,7 +1432,10 @@ static inline float fnl_sigmoid_rare_f(float x) {
    rest is long it overlaps the division, and the FMAs cost more (the tanh
    gradient through fnl_logistic_scaled_d: 220 -> 251-260 us; tanh as -M /
    (2 + M), M = expm1(-2|x|), D in (1, 2]: 190-196 -> 207-209). float32 keeps
-   its division, which cost less than seven FMAs (sigmoid 45 -> 46-50 us). */
+   its division, which cost less than seven FMAs (sigmoid 45 -> 46-50 us).
+   On AMD Zen 3 (AVX2) the division wins instead: float64 silu, 10^5 in a C
+   harness staged as its loop, 224-247 -> 188-193 us. Not chosen per CPU:
+   the two can differ in the last bit, which would then depend on the vendor. */
 FNL_INLINE double fnl_recip_1to2_d(double d) {
     double v = fma(-0.47058823529411764, d, 1.411764705882353);
     v = fma(v, fma(-d, v, 1.0), v);
