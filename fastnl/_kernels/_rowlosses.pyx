@@ -253,9 +253,13 @@ cdef cloned_void _cosine_row_grads(const floating *x1, const floating *x2, Py_ss
     """One row of cosine_embedding_backward: c times d cos / d x1 and
     d cos / d x2. A GCC target clone (fnl_common.h)."""
     cdef Py_ssize_t j
+    # the row's factors first, no division per element (the backward of 1000
+    # rows of 100, float32, one thread: 335 -> 251-279 us); den, m1 and m2
+    # are at least eps > 0
+    cdef double k = c / den, k1 = c * cos / m1, k2 = c * cos / m2
     for j in range(D):
-        gx1[j] = <floating>(c * (x2[j] / den - cos * x1[j] / m1))
-        gx2[j] = <floating>(c * (x1[j] / den - cos * x2[j] / m2))
+        gx1[j] = <floating>(k * x2[j] - k1 * x1[j])
+        gx2[j] = <floating>(k * x1[j] - k2 * x2[j])
 
 
 def cosine_embedding_backward(const floating[:, ::1] x1, const floating[:, ::1] x2,
@@ -323,17 +327,23 @@ cdef cloned_void _triplet_row_grads(const floating *a, const floating *pos, cons
     """One row of triplet_margin_backward (its docstring says what c, s and
     t are). A GCC target clone (fnl_common.h)."""
     cdef Py_ssize_t j
-    cdef double wp, wn, ws
+    cdef double wp, wn, ws, kp, kn, ks
     if p == 2:
-        # _distance_grad's p = 2 case, written out so that it vectorises:
-        # d / dist, 0 where the distance is 0
+        # _distance_grad's p = 2 case, written out so that it vectorises: d
+        # times c / dist (as torch's norm backward scales d by g / dist), one
+        # division per row instead of three per element (the backward of 1000
+        # rows of 100, float32, one thread: 687 -> 287 us); 0 where the
+        # distance is 0 or unused
+        kp = c / dp if dp != 0 else 0
+        kn = c * s / dn if s != 0 and dn != 0 else 0
+        ks = c * t / ds if t != 0 and ds != 0 else 0
         for j in range(D):
-            wp = <floating>(<floating>(a[j] - pos[j]) + eps) / dp if dp != 0 else 0
-            wn = <floating>(<floating>(a[j] - neg[j]) + eps) / dn if s != 0 and dn != 0 else 0
-            ws = <floating>(<floating>(pos[j] - neg[j]) + eps) / ds if t != 0 and ds != 0 else 0
-            ga[j] = <floating>(c * (wp - s * wn))
-            gp[j] = <floating>(c * (-wp - t * ws))
-            gn[j] = <floating>(c * (s * wn + t * ws))
+            wp = <floating>(<floating>(a[j] - pos[j]) + eps)
+            wn = <floating>(<floating>(a[j] - neg[j]) + eps) if s != 0 and dn != 0 else 0
+            ws = <floating>(<floating>(pos[j] - neg[j]) + eps) if t != 0 and ds != 0 else 0
+            ga[j] = <floating>(kp * wp - kn * wn)
+            gp[j] = <floating>(-kp * wp - ks * ws)
+            gn[j] = <floating>(kn * wn + ks * ws)
         return
     for j in range(D):
         wp = _distance_grad(a[j], pos[j], eps, p, dp)
