@@ -33,7 +33,10 @@ phases moves a ratio near 1 by +-50% from run to run; ``--paired`` times
 each case's two sides in alternating rounds instead, pausing after each for
 the idle threads to sleep, and keeps each side's fastest round
 (elementwise, row-wise and losses tables): slower, but it decides whether a
-memory-bound case is faster or slower than torch's.
+memory-bound case is faster or slower than torch's. The default tables time
+their cases slower than torch that way too, after torch's phase, and print
+those figures with a ``p`` after the ratio, so that a table's worst line
+names a case that is slower, not a phase of the machine.
 
 The torch side is what torch runs: ``torch.nn.functional.<name>`` forward,
 and for the backward its own kernel (``aten.gelu_backward``, ...) or, for
@@ -257,6 +260,34 @@ def _timed(fastnl_call, torch_call, max_repeat=50):
     return paired_times(fastnl_call, torch_call, max_repeat)
 
 
+def _retime_if_slower(row, make_fastnl_call, torch_call, threads, max_repeat=50):
+    """In a table timed fastnl first and torch after: where fastnl came out
+    slower, both sides again in alternating rounds (paired_times, fastnl's
+    call from `make_fastnl_call()` on `threads`), whose figures replace the
+    row's (marked ``p``). A load that came or went between the two phases
+    made such rows; a case slower in alternating rounds too stays slower."""
+    if not (row["torch"] and row["fastnl"] > row["torch"]):
+        return
+    with fastnl.num_threads(threads):
+        row["fastnl"], row["torch"] = paired_times(make_fastnl_call(), torch_call, max_repeat)
+    row["retimed"] = True
+
+
+def _torch_ratio(r):
+    """fastnl/torch as printed: ``p`` where the row was timed again (_retime_if_slower)."""
+    return _ratio(r["fastnl"], r["torch"]) + ("p" if r.get("retimed") else "")
+
+
+RETIMED_NOTE = ("p: slower than torch when timed fastnl first and torch after, so both timed "
+                f"again in alternating rounds (the fastest of {PAIRED_ROUNDS} each): the figures "
+                "shown")
+
+
+def _print_retimed_note(rows, print_):
+    if any(r.get("retimed") for r in rows):
+        print_(RETIMED_NOTE)
+
+
 def parallel_copy(x, out, n_threads):
     """A copy through fastnl's own loop machinery (the same C path as every
     activation, so small sizes pay the same call overhead): the bandwidth floor."""
@@ -330,10 +361,15 @@ def run(ops=None, dtypes=DTYPES, sizes=SIZES, threads=None, out=False, use_torch
         for dtype, size, x in inputs if torch is not None else ():
             xt = torch.from_numpy(x)
             gt = torch.from_numpy(np.random.default_rng(1).standard_normal(size).astype(dtype))
+            g, buffer = gt.numpy(), np.empty_like(x)
             for direction in passes:
                 for case in chosen:
                     call = _torch_call(case, direction, xt, gt, torch)
-                    next(row)["torch"] = median_time(call) if call is not None else None
+                    r = next(row)
+                    r["torch"] = median_time(call) if call is not None else None
+                    _retime_if_slower(r, lambda: _fastnl_call(case, direction, x, g,
+                                                              buffer if out else None),
+                                      call, threads)
     order = {c.name: i for i, c in enumerate(chosen)}  # printed op by op, timed size by size
     for direction in passes:
         print_(_header(direction, out, torch, use_torch, threads, paired))
@@ -357,8 +393,9 @@ def _print_table(rows, print_):
     for r in rows:
         op = r["op"] + ("*" if r["torch_saved"] and r["torch"] else "")
         print_(f"{op:<12}{r['dtype']:<9}{r['size']:>10}{_fmt(r['fastnl']):>11}"
-               f"{_ratio(r['fastnl'], r['torch']):>14}{_ratio(r['fastnl'], r['numpy']):>14}"
+               f"{_torch_ratio(r):>14}{_ratio(r['fastnl'], r['numpy']):>14}"
                f"{_ratio(r['fastnl'], r['copy']):>13}")
+    _print_retimed_note(rows, print_)
     _print_worst(rows, _size_label, print_, end="" if saving else "\n")
     if saving:
         # the same worst without them: where both sides compute the derivative from x
@@ -748,8 +785,11 @@ def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTY
             repeat = 11 if inp.x.size >= 1_000_000 else 50
             with fastnl.num_threads(1):  # the backward's inputs: no fastnl threads left spinning
                 calls = [case.torch(torch, inp) for case in chosen]
-            for call in calls:
-                next(row)["torch"] = median_time(call, max_repeat=repeat)
+            for case, call in zip(chosen, calls):
+                r = next(row)
+                r["torch"] = median_time(call, max_repeat=repeat)
+                _retime_if_slower(r, lambda: case.fastnl(inp, np.empty_like(inp.x) if out
+                                                         else None), call, threads, repeat)
             del inp, calls
     print_(_header("row-wise", out, torch, use_torch, threads, paired))
     order = {(c.name, c.axis): i for i, c in enumerate(chosen)}  # printed op by op
@@ -761,8 +801,9 @@ def run_rowwise(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTY
     print_("-" * len(header))
     for r in rows_sorted:
         print_(f"{r['op']:<24}{r['dtype']:<9}{r['shape']:>11}{r['axis']:>6}"
-               f"{_fmt(r['fastnl']):>11}{_ratio(r['fastnl'], r['torch']):>14}"
+               f"{_fmt(r['fastnl']):>11}{_torch_ratio(r):>14}"
                f"{_ratio(r['fastnl'], r['numpy']):>14}{_ratio(r['fastnl'], r['copy']):>13}")
+    _print_retimed_note(rows, print_)
     load.append(_load())
     if None not in load:  # other processes on the cores make the ratios meaningless
         print_(f"load average (1 min) at start, end: {load[0]:.2f}, {load[1]:.2f}")
@@ -1005,8 +1046,10 @@ def run_losses(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYP
         torch = _torch_on(threads)
         if torch is not None:
             for row, (case, dtype, n) in zip(rows, grid):
-                call = case.torch(torch, loss_operands(_loss_of(case), dtype, n))
+                operands = loss_operands(_loss_of(case), dtype, n)
+                call = case.torch(torch, operands)
                 row["torch"] = median_time(call, max_repeat=21)
+                _retime_if_slower(row, lambda: case.fastnl(operands), call, threads, 21)
     print_(_header("losses", False, torch, use_torch, threads, paired))
     print_("ratios: fastnl / torch, below 1 fastnl is faster")
     header = f"{'op':<38}{'dtype':<9}{'size':>10}{'fastnl':>11}{'fastnl/torch':>14}"
@@ -1014,7 +1057,8 @@ def run_losses(threads=None, use_torch=True, print_=print, ops=None, dtypes=DTYP
     print_("-" * len(header))
     for r in rows:
         print_(f"{r['op']:<38}{r['dtype']:<9}{r['size']:>10}{_fmt(r['fastnl']):>11}"
-               f"{_ratio(r['fastnl'], r['torch']):>14}")
+               f"{_torch_ratio(r):>14}")
+    _print_retimed_note(rows, print_)
     load.append(_load())
     if None not in load:
         print_(f"load average (1 min) at start, end: {load[0]:.2f}, {load[1]:.2f}")

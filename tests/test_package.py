@@ -160,6 +160,49 @@ def test_bench_worst_line_counts_the_misses():
                      "2 of them beyond 1.1x the copy too\n"]
 
 
+def test_bench_retimes_only_the_rows_slower_than_torch(monkeypatch):
+    """A row fastnl lost when timed first, torch after, is timed again in
+    alternating rounds, its figures replaced and its ratio marked; a row it
+    won, or one without torch, is left as it is (paired_times stubbed: no
+    timing is asserted)."""
+    from fastnl import bench
+    paired = []
+    monkeypatch.setattr(bench, "paired_times",
+                        lambda f, t, max_repeat=50: paired.append((f, t)) or (1.0, 2.0))
+    made = []
+    slower, faster = dict(fastnl=3.0, torch=2.0), dict(fastnl=1.0, torch=2.0)
+    untimed = dict(fastnl=1.0, torch=None)
+    for row in (slower, faster, untimed):
+        bench._retime_if_slower(row, lambda: made.append(1) or "fastnl call", "torch call", 1)
+    assert (slower, faster, untimed) == (dict(fastnl=1.0, torch=2.0, retimed=True),
+                                         dict(fastnl=1.0, torch=2.0),
+                                         dict(fastnl=1.0, torch=None))
+    assert made == [1] and paired == [("fastnl call", "torch call")]
+    assert (bench._torch_ratio(slower), bench._torch_ratio(faster)) == ("0.50p", "0.50")
+    lines = []
+    bench._print_retimed_note([faster], lines.append)
+    bench._print_retimed_note([faster, slower], lines.append)
+    assert lines == [bench.RETIMED_NOTE]
+
+
+def test_bench_tables_hand_their_fastnl_calls_for_the_retiming(torch, monkeypatch):
+    """Each table's torch phase offers every row for re-timing with a call
+    of fastnl's that runs (forced here for every row)."""
+    from fastnl import bench
+    offered = []
+
+    def retime_every_row(row, make_fastnl_call, torch_call, threads, max_repeat=50):
+        make_fastnl_call()()
+        torch_call()
+        offered.append(row["op"])
+
+    monkeypatch.setattr(bench, "_retime_if_slower", retime_every_row)
+    bench.run(ops=["sigmoid"], dtypes=["float32"], sizes=[100], threads=1, out=True)
+    bench.run_rowwise(threads=1, dtypes=["float32"], shapes=["5x20"], ops=["softmax"], out=True)
+    bench.run_losses(threads=1, ops=["soft_margin_loss"], dtypes=["float32"], sizes=[100])
+    assert offered == ["sigmoid"] * 2 + ["softmax"] * 2 + ["soft_margin_loss"]
+
+
 def test_bench_stars_what_torch_saved(torch, capsys, monkeypatch):
     """A backward row whose torch side reads a tensor saved by torch's
     forward is starred, and the table gives its worst without such rows."""
