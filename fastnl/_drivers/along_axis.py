@@ -191,27 +191,21 @@ def logsumexp_backward(x, axes, keepdim, grad_output, out):
     _checked_out(out, x.shape, result)
     # one factor per lane: g is a scalar or of the reduced shape (_gradient)
     factor = (np.full(reduced, g) if g.ndim == 0 else np.ascontiguousarray(g)).reshape(-1)
-    scaled = False  # p already times g, lane by lane
-    if merged.ndim and merged.size and axis == merged.ndim - 1 and merged.flags.c_contiguous:
-        # C-ordered rows: g folded into each softmax row's scaling (one pass less)
-        n = merged.shape[axis]
+    if merged.ndim and merged.size:
+        # g folded into each lane's softmax scaling (one pass and one rounding
+        # less than a softmax and then a product); a strided input copied
+        merged = np.ascontiguousarray(merged)
+        outer, inner = math.prod(merged.shape[:axis]), math.prod(merged.shape[axis + 1:])
         p = empty(merged.shape, x.dtype)
-        _k.logsumexp_backward_rows(merged.reshape(-1), factor, p.reshape(-1), merged.size // n, n,
-                                   _kernel_threads())
-        scaled = True
+        _k.logsumexp_backward(merged.reshape(-1), factor, p.reshape(-1), outer,
+                              merged.shape[axis], inner, _kernel_threads())
     else:
         p = softmax(merged, axis, 1.0, None, None, False, False)
-        if p.ndim and p.size and p.flags.c_contiguous and p.dtype == x.dtype:
-            # softmax's new array scaled in place (a parallel kernel)
-            outer, inner = math.prod(p.shape[:axis]), math.prod(p.shape[axis + 1:])
-            _k.scale_lanes(p.reshape(-1), factor, outer, p.shape[axis], inner, _kernel_threads())
-            scaled = True
+        p = np.multiply(p, g.reshape(kept) if g.ndim else g, dtype=x.dtype)
     if len(axes) > 1:  # back from the merged layout
         rest = [i for i in range(x.ndim) if i not in axes]
         p = np.transpose(p.reshape([x.shape[i] for i in rest + list(axes)]),
                          np.argsort(rest + list(axes)))
-    if not scaled:
-        p = np.multiply(p, g.reshape(kept) if g.ndim else g, dtype=x.dtype)
     return deliver(p.reshape(x.shape), out, result)
 
 
