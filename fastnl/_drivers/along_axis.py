@@ -189,16 +189,16 @@ def logsumexp_backward(x, axes, keepdim, grad_output, out):
     reduced = kept if keepdim else tuple(n for i, n in enumerate(x.shape) if i not in axes)
     g = _gradient(grad_output, reduced if x.ndim else (), x.dtype)
     _checked_out(out, x.shape, result)
-    # one factor per lane: g is a scalar or of the reduced shape (_gradient)
-    factor = (np.full(reduced, g) if g.ndim == 0 else np.ascontiguousarray(g)).reshape(-1)
     if merged.ndim and merged.size:
         # g folded into each lane's softmax scaling (one pass and one rounding
         # less than a softmax and then a product); a strided input copied
         merged = np.ascontiguousarray(merged)
         outer, inner = math.prod(merged.shape[:axis]), math.prod(merged.shape[axis + 1:])
         p = empty(merged.shape, x.dtype)
-        _k.logsumexp_backward(merged.reshape(-1), factor, p.reshape(-1), outer,
-                              merged.shape[axis], inner, _kernel_threads())
+        # one factor per lane: g is a scalar (stride 0) or of the reduced shape (_gradient)
+        _k.logsumexp_backward(merged.reshape(-1), np.ascontiguousarray(g).reshape(-1),
+                              1 if g.ndim else 0, p.reshape(-1), outer, merged.shape[axis],
+                              inner, _kernel_threads())
     else:
         p = softmax(merged, axis, 1.0, None, None, False, False)
         p = np.multiply(p, g.reshape(kept) if g.ndim else g, dtype=x.dtype)
