@@ -4,9 +4,13 @@ derivative (fnl_erfc_scaled_d, fnl_erf_small_d):
 - erfcx(a) = exp(a^2) erfc(a) for a in [0, 28], a polynomial in
   v = t - 9/16, t = 4/(4 + a), of degree 22, expanded at the middle of
   t's range [1/8, 1] (|v| <= 7/16);
-- erf(a) / a for a in [0, 0.5], a polynomial in a^2 of degree 8.
+- erf(a) / a for a in [0, 0.5], a polynomial in a^2 of degree 8;
+- float64 gelu's tail below x = -8 (fnl_gelu_rare_d): x Phi(x) =
+  -exp(-x^2/2) (C + v Q(v)), v = 1/x^2 in [0, 1/64], C = 1/sqrt(2 pi),
+  Q(v) = C (G(v) - 1) / v with G(v) = |x| Phi(x) / phi(x) = 1 - v + 3 v^2
+  - ..., a polynomial of degree 10.
 
-erf's is interpolated at the Chebyshev nodes of its range (mpmath, 60
+erf's and the tail's are interpolated at the Chebyshev nodes of its range (mpmath, 60
 digits), written as monomial coefficients and rounded to float64. erfcx's
 coefficients, larger (up to 2.9) than the function (0.02 .. 1), would
 lose more of it to their own rounding so: they are fitted instead by
@@ -20,6 +24,7 @@ against long double.
 
     python tools/fit_float64_erfc.py erfcx 22
     python tools/fit_float64_erfc.py erf 8
+    python tools/fit_float64_erfc.py gelu-tail 10
 """
 import sys
 
@@ -35,6 +40,15 @@ def erfcx_in_t(t):
 
 def erf_over_a(v):  # v = a^2
     return mp.erf(mp.sqrt(v)) / mp.sqrt(v) if v > 0 else 2 / mp.sqrt(mp.pi)
+
+
+def gelu_tail_q(v):  # v = 1/x^2
+    c = 1 / mp.sqrt(2 * mp.pi)
+    if v == 0:
+        return -c
+    z = 1 / mp.sqrt(v)  # |x|
+    g = z * mp.sqrt(mp.pi / 2) * mp.erfc(z / mp.sqrt(2)) * mp.exp(z * z / 2)
+    return c * (g - 1) / v
 
 
 def chebyshev_nodes(ua, ub, m):
@@ -70,6 +84,7 @@ FITS = {
     # name: (function of the variable, the variable's range, expansion point, fitting)
     "erfcx": (erfcx_in_t, (mp.mpf(1) / 8, mp.mpf(1)), mp.mpf(9) / 16, rounded_in_turn),
     "erf": (erf_over_a, (mp.mpf(0), mp.mpf("0.25")), mp.mpf(0), interpolated),
+    "gelu-tail": (gelu_tail_q, (mp.mpf(0), mp.mpf(1) / 64), mp.mpf(0), interpolated),
 }
 
 
