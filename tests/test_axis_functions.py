@@ -3,6 +3,8 @@ passes: against torch (the same dtype), against the float64 references of
 fastnl/_reference.py and their finite differences, and the array contract
 (aliases, layouts, threads, errors, the input left alone)."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -417,6 +419,28 @@ def test_gumbel_softmax_errors_and_edges(rng):
     # float16 and integers compute as the other functions do
     assert fastnl.gumbel_softmax(x.astype(np.float16), rng=0).dtype == np.float16
     assert fastnl.gumbel_softmax(np.array([1, 2]), rng=0).dtype == np.float64
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork: POSIX only")
+def test_gumbel_softmax_without_rng_draws_afresh_in_a_forked_child():
+    # rng=None draws from one generator per process; a forked child must not
+    # repeat the draws of its parent (or of its siblings), as it would with the
+    # parent's state
+    x = np.zeros((4, 50))
+    first, second = fastnl.gumbel_softmax(x), fastnl.gumbel_softmax(x)
+    assert not np.array_equal(first, second)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first draw, to the parent
+        try:
+            os.write(write, fastnl.gumbel_softmax(x).tobytes())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        child = np.frombuffer(pipe.read(), dtype=np.float64).reshape(x.shape)
+    os.waitpid(pid, 0)
+    assert not np.array_equal(child, fastnl.gumbel_softmax(x))
 
 
 def test_nn_has_no_gumbel_softmax_or_one_hot_class(torch):
