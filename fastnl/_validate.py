@@ -140,8 +140,9 @@ def _forget_process_rng():
 
 
 # a forked child seeds a generator of its own: with its parent's state it would
-# repeat the parent's draws (and its siblings')
-os.register_at_fork(after_in_child=_forget_process_rng)
+# repeat the parent's draws (and its siblings'). Windows has no fork.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_process_rng)
 
 
 def rng_from(rng):
