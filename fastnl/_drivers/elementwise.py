@@ -1,6 +1,8 @@
 """The elementwise kernels over arrays of any layout, and the in-memory prelu
 and rrelu (which need a weight array and random slopes on top of them)."""
 
+import math
+
 import numpy as np
 
 from fastnl._config import _kernel_threads
@@ -99,7 +101,7 @@ def prelu_weight(x, weight):
     if weight.size not in (1, channels):
         raise ValueError(f"weight has {weight.size} elements; expected 1 or the number of "
                          f"channels, {channels}, of input of shape {shape}")
-    inner = int(np.prod(shape[2:], dtype=np.int64)) if weight.size > 1 else x.size
+    inner = math.prod(shape[2:]) if weight.size > 1 else x.size
     return weight, inner
 
 
