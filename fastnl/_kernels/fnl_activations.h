@@ -130,6 +130,10 @@ static inline double fnl_elu_rare_d(double x, double nc, double pc, double is, d
 }
 
 /* ---------------------------------------------------------------- gelu */
+/* 1/sqrt(2 pi) as a head and its tail beyond double: phi's constant, for
+   the float64 derivative's x phi(x) and the float64 tail's phi(x) */
+#define FNL_INV_SQRT_2PI_D 0.3989422804014327
+#define FNL_INV_SQRT_2PI_LO_D -2.49232720227773e-17
 /* x Phi(x) = 0.5 x erfc(-x/sqrt2): erfc keeps relative accuracy for x << 0,
    where 1 + erf(x/sqrt2) cancels to 0; limit -0.0 at -inf. The derivative
    is Phi(x) + x phi(x). */
@@ -236,7 +240,7 @@ FNL_INLINE double fnl_gelu_backward_d(double g, double x) {
     double a, al, s1, s2, m, ml, El, E = fnl_gelu_tail_d(x, &a, &al, &s1, &s2, &m, &ml, &El);
     /* x / sqrt(2 pi) = xc + xcl exactly (to 2^-106), so that x phi(x) is
        rounded only where it meets Phi */
-    const double c = 0.3989422804014327, c_lo = -2.49232720227773e-17;
+    const double c = FNL_INV_SQRT_2PI_D, c_lo = FNL_INV_SQRT_2PI_LO_D;
     double xc = x * c, xcl = fma(x, c, -xc) + x * c_lo;
     double m2l = fma(-2 * a * al, 1 + m, ml);
     double pdf_rest = fma(xc, m, fma(xc, m2l, xcl));   /* x phi(x) / s - xc */
@@ -286,7 +290,7 @@ FNL_INLINE double fnl_gelu_backward_d(double g, double x) {
    where a fifth of them are (N(0, 100)) where it took 5.6 (A/B, AVX2, one
    thread). */
 FNL_INLINE double fnl_gelu_rare_d(double x) {
-    const double c = 0.3989422804014327, c_lo = -2.49232720227773e-17;
+    const double c = FNL_INV_SQRT_2PI_D, c_lo = FNL_INV_SQRT_2PI_LO_D;
     double xc = x < -38.75 ? -38.75 : x;
     double h = xc * xc, l = fma(xc, xc, -h), v = 1 / h;
     double q = (((((((((-1061861138.231044 * v
