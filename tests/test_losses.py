@@ -1,5 +1,6 @@
 """Losses: against the float64 reference, torch, and the contract (errors, edge cases, threads)."""
 
+import re
 import warnings
 
 import numpy as np
@@ -671,3 +672,53 @@ def test_class_loss_small_call_path_leaves_errors_and_other_calls_to_the_general
             f(x, t, label_smoothing=1.5)
     with pytest.raises(ValueError, match="reduction"):
         f(x, t, reduction="avg")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("at", [0, 1023, 1024, 2999])
+def test_value_checks_find_the_first_bad_element(dtype, at):
+    # one compiled pass over plain arrays (blocks of 1024), NumPy over any
+    # other layout: both name the first bad element, wherever it falls
+    from fastnl._drivers import losses as driver
+    rng = np.random.default_rng(at)
+    plain = rng.random((3, 1000)).astype(dtype)
+    first = lambda flags: np.flatnonzero(flags)[0] if flags.any() else -1  # noqa: E731
+    for bad in (1.5, -0.25, np.nan, np.inf, -np.inf):
+        a = plain.copy()
+        a.flat[at] = bad
+        a.flat[at + 1:] = np.where(rng.random(a.size - at - 1) < 0.5, -1.0, 2.0)
+        strided = np.zeros((3, 2000), dtype)[:, ::2]  # the same values, not contiguous
+        strided[...] = a
+        for layout in (a, strided):
+            assert driver._first_invalid(layout, True) == at  # NaN is outside [0, 1]
+            assert driver._first_invalid(layout, False) == first(a.reshape(-1) < 0)
+        assert driver._first_invalid(plain, True) == driver._first_invalid(plain, False) == -1
+    a = plain.copy()
+    a.flat[at] = -0.5
+    where = np.unravel_index(at, a.shape)
+    with pytest.raises(ValueError, match=re.escape(f"var has negative entries: -0.5 at index "
+                                                   f"{tuple(map(int, where))}")):
+        fastnl.gaussian_nll_loss(plain, plain, a)
+    with pytest.raises(ValueError, match="input should be between 0 and 1"):
+        fastnl.binary_cross_entropy(np.where(np.arange(3000) == at, 1.0 + 1e-6, 0.5)
+                                    .astype(dtype), np.full(3000, 0.5, dtype))
+
+
+@pytest.mark.parametrize("at", [0, 1023, 1024, 2999])
+def test_class_index_checks_name_the_first_index_out_of_range(at):
+    from fastnl._drivers import losses as driver
+    t = np.random.default_rng(at).integers(0, 5, 3000)
+    t[at] = 5
+    t[at + 1:] = -7  # later bad ones are not the first
+    for layout in (t, np.repeat(t, 2)[::2]):
+        assert driver.first_outside(layout, 0, 5) == at
+        assert driver.first_outside(layout, 0, 6, -7) == -1
+        assert driver.first_outside(layout, -7, 6) == -1
+    t[:at] = -100  # ignore_index, skipped before it
+    x = np.zeros((3000, 5))
+    with pytest.raises(IndexError, match="Target 5 is out of bounds"):
+        fastnl.cross_entropy(x, t, weight=np.ones(5), ignore_index=-100)
+    with pytest.raises(IndexError, match="Target -100 is out of bounds" if at else
+                       "Target 5 is out of bounds"):
+        fastnl.cross_entropy(x, t, weight=np.ones(5), ignore_index=-1)
+    assert driver.first_outside(t, 0, 5, 2**70) == 0  # no int64 is 2^70: nothing skipped

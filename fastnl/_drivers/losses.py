@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from fastnl._config import _kernel_threads
+from fastnl._kernels import _losses as _kl
 from fastnl._kernels import _rowlosses as _krl
 from fastnl._kernels import _rowwise as _kr
 from fastnl._kernels._pool import empty
@@ -131,17 +132,29 @@ def prepare(input, target, arrays=(), sizes="warn", checks=()):
     return x, result, shape, _flat(x, shape), _flat(t, shape), buffers
 
 
+def _first_invalid(a, unit):
+    """The flat index of the first element of `a` outside [0, 1] (`unit`;
+    NaN is) or negative (NaN is not), or -1: one compiled pass over a plain
+    array, NumPy's reductions over any other."""
+    first = _kl.first_invalid(a, unit)
+    if first is not None or not a.size:
+        return -1 if first is None else first
+    bad = ~((a >= 0) & (a <= 1)) if unit else a < 0
+    return int(np.argmax(bad)) if bad.any() else -1
+
+
 def _check_unit_interval(a, name):
     """ValueError unless every element of `a` is in [0, 1] (NaN is not, as in torch)."""
-    if a.size and not (a.min() >= 0 and a.max() <= 1):
+    if _first_invalid(a, True) >= 0:
         raise ValueError(f"all elements of {name} should be between 0 and 1")
 
 
 def _check_nonnegative(a, name):
     """ValueError naming the first negative element of `a`, if any (NaN passes,
     as in torch)."""
-    if a.size and a.min() < 0:
-        where = np.unravel_index(np.argmax(a < 0), a.shape)
+    first = _first_invalid(a, False)
+    if first >= 0:
+        where = np.unravel_index(first, a.shape)
         raise ValueError(f"{name} has negative entries: {a[where]} at index "
                          f"{tuple(map(int, where))}")
 
@@ -313,13 +326,25 @@ def class_indices(t, n_classes, ignore_index):
         raise IndexError(f"Target {t.max()} is out of bounds: expected a class index "
                          f"in [0, {n_classes})")
     t = np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
-    if t.size and not (t.min() >= 0 and t.max() < n_classes):
-        bad = t[((t < 0) | (t >= n_classes)) & (t != ignore_index)]
-        if bad.size:
-            ignored = "" if ignore_index is None else f" or ignore_index={ignore_index}"
-            raise IndexError(f"Target {bad[0]} is out of bounds: expected a class index "
-                             f"in [0, {n_classes}){ignored}")
+    bad = first_outside(t, 0, n_classes, ignore_index)
+    if bad >= 0:
+        ignored = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+        raise IndexError(f"Target {t[bad]} is out of bounds: expected a class index "
+                         f"in [0, {n_classes}){ignored}")
     return t
+
+
+def first_outside(t, lo, hi, skip=None):
+    """The flat index of the first element of the int64 array `t` outside
+    [lo, hi) and not `skip` (an ignore_index, or None), or -1: one compiled
+    pass over a plain array, NumPy's over any other."""
+    if skip is None or not -2**63 <= skip < 2**63:  # no int64 equals it
+        skip = lo
+    first = _kl.first_outside(t, lo, hi, skip)
+    if first is not None or not t.size:
+        return -1 if first is None else first
+    bad = ((t < lo) | (t >= hi)) & (t != skip)
+    return int(np.argmax(bad)) if bad.any() else -1
 
 
 def reduce_row_losses(loss, reduction, shape, result, denominator=None):
@@ -754,10 +779,10 @@ def multilabel_margin_problem(input, target):
     t = np.ascontiguousarray(t, dtype=np.int64).reshape(N, C)
     # each row's targets end at its first -1; torch checks every entry, those
     # after it too
-    if t.size and not (t.min() >= -1 and t.max() < C):
-        bad = t[(t < -1) | (t >= C)][0]
-        raise IndexError(f"Target {bad} is out of bounds: expected class indices in "
-                         f"[0, {C}) or -1")
+    bad = first_outside(t.reshape(-1), -1, C)
+    if bad >= 0:
+        raise IndexError(f"Target {t.reshape(-1)[bad]} is out of bounds: expected class "
+                         f"indices in [0, {C}) or -1")
     return np.ascontiguousarray(x).reshape(N, C), t, rows, result
 
 
