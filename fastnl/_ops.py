@@ -154,7 +154,7 @@ KERNELS = [
            rare={"f": "!(p2 > 0)", "d": "!(p2 > 0)"}),
     # float64's tail through libm's double erfc (fnl_activations.h says why)
     Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}, staged={"f": GELU_STAGE},
-           staged_backward={"f": GELU_STAGE}),
+           staged_backward={"f": GELU_STAGE}, pieces=("backward",)),
     Kernel("gelu_tanh", staged={"d": ("double", "double", "double")}),
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1"),
            staged={"f": "double", "d": "double"},

@@ -65,6 +65,7 @@ relative error of the rounded fit, evaluated exactly, in float32 ulp
     python tools/fit_float32_polynomials.py pieces tanh
     python tools/fit_float32_polynomials.py pieces tanhshrink
     python tools/fit_float32_polynomials.py pieces tanh2
+    python tools/fit_float32_polynomials.py pieces gelu_slope
 """
 import sys
 
@@ -231,19 +232,32 @@ def piece_bounds(j):
     return 2.0 ** e * (1 + q / 4), 2.0 ** e * (1 + (q + 1) / 4), 2.0 ** e * (1 + (2 * q + 1) / 8)
 
 
+def gelu_slope_factor():
+    """R(z) = exp(z^2/2) (Phi(-z) - z phi(z)) / (z - z0), z0 the zero of
+    gelu' at -z0: gelu'(-z) = (z - z0) R(z) exp(-z^2/2), smooth through z0
+    (the float32 derivative on CPUs with AVX-512, fnl_gelu_backward16_f)"""
+    c_pdf = 1 / mp.sqrt(2 * mp.pi)
+
+    def m(v):  # exp(v^2/2) (Phi(-v) - v phi(v))
+        return mp.erfc(v / mp.sqrt(2)) * mp.exp(v * v / 2) / 2 - v * c_pdf
+    z0 = mp.findroot(m, 0.75)
+    return lambda v: m(v) / (v - z0) if v != z0 else mp.diff(m, z0)
+
+
 def pieces(name, degree=4):
     """The rows (centre, H, L, S, P) of the 32 pieces of f = tanh,
     tanhshrink or tanh^2, and the largest relative error of each piece's
     rounded fit"""
     mp.mp.dps = 40
-    f = {"tanh": mp.tanh, "tanhshrink": lambda v: v - mp.tanh(v), "tanh2": lambda v: mp.tanh(v) ** 2}[name]
+    f = {"tanh": mp.tanh, "tanhshrink": lambda v: v - mp.tanh(v), "tanh2": lambda v: mp.tanh(v) ** 2,
+         "gelu_slope": gelu_slope_factor()}[name]
     rows, errs = [], []
     for j in range(32):
-        if j == 0 and name != "tanh":
+        if j == 0 and name in ("tanhshrink", "tanh2"):
             rows.append((0.0, 0.0, 0.0, 0.0, [0.0] * (degree + 1)))  # unused: see the docstring
             continue
         lo, hi, c = piece_bounds(j)
-        r = np.linspace(lo, hi, 4001)[1 if j == 0 else 0:] - c
+        r = np.linspace(lo, hi, 4001)[1 if j == 0 and name != "gelu_slope" else 0:] - c
         exact = [f(mp.mpf(c) + mp.mpf(v)) for v in r]
         fc = f(mp.mpf(c))
         head = f32(fc)
@@ -251,7 +265,7 @@ def pieces(name, degree=4):
         value = np.array([float(v) for v in exact])
         rest = np.array([float(v - head - low) for v in exact])  # S r + r^2 P(r)
         weight = 1 / np.abs(value)
-        if j == 0:  # the Taylor series' first terms: tanh a = a + 0 a^2 + ...
+        if j == 0 and name == "tanh":  # the Taylor series' first terms: tanh a = a + 0 a^2 + ...
             slope = 1.0
             p = [0.0] + fit_rounded(r, rest - slope * r, weight, range(3, degree + 3))
         else:

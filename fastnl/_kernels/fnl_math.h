@@ -693,9 +693,9 @@ FNL_INLINE double fnl_erf_small_d(double a, double al) {
    the quotient from a float32 reciprocal corrected once instead of a
    float64 division) it reached 0.66 and 0.67 ulp, still at 2.5 and 2.15
    times the time: 104 vector instructions per 16 elements against about
-   60, and the loop is bound by their count, not by the division. Piecewise
-   (16 pieces of degree 8 read by permutes) the derivative reached 1.92 ulp
-   at 1.11 to 1.3 times the time on AVX-512, 1.6 to 1.9 on AVX2. The
+   60, and the loop is bound by their count, not by the division. On
+   AVX-512 the derivative takes pieces instead (fnl_gelu_backward16_f); an
+   earlier piecewise form took 1.6 to 1.9 times the time on AVX2. The
    forward with M = P / Q read by pieces as tanh's (fnl_pieces16_f, M kept
    as an unrounded pair, no division) reached 1.77 ulp over every float32
    (98.8% correctly rounded; this exp's error is most of it) in 1.13-1.19
@@ -1001,8 +1001,9 @@ FNL_INLINE16 __m512 fnl_pick32_f(const float *t, __m512i j) {
 }
 
 /* f(a) for 16 lanes of a >= 0 (or NaN, which gives NaN: its bits pick
-   piece 31 and r is NaN) from the table t */
-FNL_INLINE16 __m512 fnl_pieces16_f(const fnl_pieces32_f *t, __m512 a) {
+   piece 31 and r is NaN) from the table t, as H + *rest before the last
+   rounding (a caller that needs f as a pair) */
+FNL_INLINE16 __m512 fnl_pieces16_parts_f(const fnl_pieces32_f *t, __m512 a, __m512 *rest) {
     __m512i j = _mm512_srai_epi32(_mm512_sub_epi32(_mm512_castps_si512(a),
                                                    _mm512_set1_epi32(FNL_PIECES_START_BITS)), 21);
     j = _mm512_min_epi32(_mm512_max_epi32(j, _mm512_setzero_si512()), _mm512_set1_epi32(31));
@@ -1012,8 +1013,13 @@ FNL_INLINE16 __m512 fnl_pieces16_f(const fnl_pieces32_f *t, __m512 a) {
     p = _mm512_fmadd_ps(p, r, fnl_pick32_f(t->p1, j));
     p = _mm512_fmadd_ps(p, r, fnl_pick32_f(t->p0, j));
     __m512 s = _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, fnl_pick32_f(t->low, j));
-    s = _mm512_fmadd_ps(fnl_pick32_f(t->slope, j), r, s);
-    return _mm512_add_ps(fnl_pick32_f(t->head, j), s);
+    *rest = _mm512_fmadd_ps(fnl_pick32_f(t->slope, j), r, s);
+    return fnl_pick32_f(t->head, j);
+}
+/* f(a) rounded once */
+FNL_INLINE16 __m512 fnl_pieces16_f(const fnl_pieces32_f *t, __m512 a) {
+    __m512 rest, head = fnl_pieces16_parts_f(t, a, &rest);
+    return _mm512_add_ps(head, rest);
 }
 
 static const fnl_pieces32_f fnl_tanh_pieces = {  /* tools/fit_float32_polynomials.py pieces tanh */
@@ -1320,6 +1326,144 @@ FNL_INLINE16 __m512 fnl_tanhshrink_backward16_f(__m512 g, __m512 x) {
     __mmask16 in0 = _mm512_cmp_ps_mask(a, _mm512_set1_ps(FNL_PIECE0_END), _CMP_LT_OQ);
     return _mm512_mul_ps(g, _mm512_mask_mov_ps(fnl_pieces16_f(&fnl_tanh2_pieces, a), in0, small));
 }
+static const fnl_pieces32_f fnl_gelu_slope_pieces = {  /* tools/fit_float32_polynomials.py pieces gelu_slope */
+    .head = {
+        -0.665078f, -0.6505885f, -0.6480957f, -0.6456441f,
+        -0.642042f, -0.6373753f, -0.63285804f, -0.628484f,
+        -0.6221785f, -0.6142192f, -0.6067346f, -0.5996876f,
+        -0.5898648f, -0.5780104f, -0.5673924f, -0.5578419f,
+        -0.54521453f, -0.5309713f, -0.51907206f, -0.5090114f,
+        -0.49657187f, -0.48361647f, -0.47358352f, -0.4656095f,
+        -0.4563345f, -0.4472929f, -0.44067803f, -0.4356377f,
+        -0.4299942f, -0.42469767f, -0.4209383f, -0.4181336f,
+    },
+    .low = {
+        -1.0798396e-08f, -2.8481734e-08f, 9.915916e-09f, 2.516913e-08f,
+        -2.0371761e-08f, 1.2234987e-08f, -8.763822e-09f, -4.8074473e-09f,
+        -2.3753422e-08f, -2.428722e-08f, -2.3586258e-08f, 1.0220192e-08f,
+        2.472487e-08f, -1.1474526e-08f, -2.4724056e-08f, -2.0389608e-08f,
+        2.2391697e-08f, -7.456598e-09f, 2.5995812e-08f, 1.8194092e-08f,
+        -7.513717e-09f, -2.6386373e-09f, 5.1644986e-09f, -6.7227095e-09f,
+        -6.291873e-09f, 1.3193575e-08f, 7.152207e-09f, 1.4465899e-08f,
+        4.190091e-09f, 3.8338537e-09f, -1.4504564e-09f, -1.4315828e-08f,
+    },
+    .slope = {
+        0.17665344f, 0.1608789f, 0.15821235f, 0.15560377f,
+        0.15179633f, 0.14690892f, 0.14222766f, 0.13774212f,
+        0.1313595f, 0.12344747f, 0.11615906f, 0.10943554f,
+        0.100296296f, 0.08964328f, 0.0804685f, 0.07252763f,
+        0.06250598f, 0.05189514f, 0.043632217f, 0.037101064f,
+        0.029638182f, 0.02263274f, 0.017780004f, 0.014299197f,
+        0.010689164f, 0.0076435436f, 0.0057227137f, 0.0044384175f,
+        0.0031884175f, 0.0021991052f, 0.0016064506f, 0.00122411f,
+    },
+    .p0 = {
+        -0.09756161f, -0.086273916f, -0.084393896f, -0.082562976f,
+        -0.07990548f, -0.07652072f, -0.0733075f, -0.070255876f,
+        -0.065961294f, -0.06071893f, -0.055973843f, -0.051672284f,
+        -0.045949623f, -0.03947517f, -0.034085125f, -0.029573448f,
+        -0.024105972f, -0.018630046f, -0.014624017f, -0.011643141f,
+        -0.008470658f, -0.0057617147f, -0.004069506f, -0.0029669967f,
+        -0.0019404611f, -0.0011857568f, -0.0007734838f, -0.000530817f,
+        -0.00032471732f, -0.00018670391f, -0.000116836774f, -7.783127e-05f,
+    },
+    .p1 = {
+        0.047068432f, 0.04083383f, 0.03932632f, 0.038765483f,
+        0.0370315f, 0.035205033f, 0.033337377f, 0.031810034f,
+        0.029395856f, 0.026594238f, 0.024090277f, 0.02183595f,
+        0.018928876f, 0.015715357f, 0.01312094f, 0.011015986f,
+        0.0085493075f, 0.006201632f, 0.004578754f, 0.0034356855f,
+        0.0022955814f, 0.0014036689f, 0.00089785736f, 0.0005968821f,
+        0.00034378885f, 0.00018062776f, 0.000103091705f, 6.2781866e-05f,
+        3.2800985e-05f, 1.576128e-05f, 8.462013e-06f, 4.933013e-06f,
+    },
+    .p2 = {
+        -0.019349976f, -0.01720444f, -0.01663956f, -0.016416222f,
+        -0.015544383f, -0.014679349f, -0.013776735f, -0.013032237f,
+        -0.011894552f, -0.010596535f, -0.009452515f, -0.008440949f,
+        -0.007148813f, -0.005759641f, -0.0046657356f, -0.0038012639f,
+        -0.0028242941f, -0.0019347505f, -0.0013510277f, -0.0009602842f,
+        -0.00059330085f, -0.0003285941f, -0.00019151438f, -0.000116667245f,
+        -5.9523583e-05f, -2.703934e-05f, -1.3553397e-05f, -7.345722e-06f,
+        -3.2870005e-06f, -1.323098e-06f, -6.103477e-07f, -3.116576e-07f,
+    },
+    .p3 = {
+        -0.0048941765f, -2.513604f, 3.3059967f, -2.867755f,
+        0.086461f, -0.106037766f, 0.19551454f, -0.28260913f,
+        2.0061454e-05f, -0.0058636633f, -0.0052784407f, 0.010968002f,
+        0.0026596035f, 0.0022213638f, 0.0016280123f, 0.00059978775f,
+        0.00085740874f, 0.00055474543f, 0.00036132513f, 0.00024760247f,
+        0.00014847663f, 7.524519e-05f, 4.0208277e-05f, 2.2559665e-05f,
+        1.020783e-05f, 4.026924e-06f, 1.7616062e-06f, 8.6211475e-07f,
+        3.3218973e-07f, 1.1163832e-07f, 4.4261327e-08f, 1.9659183e-08f,
+    },
+    .p4 = {
+        0.053705532f, -0.6429585f, -1.4196516f, 1.7755035f,
+        0.009618333f, 0.12339325f, -0.033737108f, 0.11337913f,
+        -0.003528318f, -0.00017116148f, 0.0004734655f, -0.0024918409f,
+        -0.0009779418f, -0.00050650135f, -0.0004706736f, -0.00037685357f,
+        -0.00025340277f, -0.00015713289f, -9.812779e-05f, -6.445563e-05f,
+        -3.5291883e-05f, -1.623317e-05f, -7.965652e-06f, -4.1111734e-06f,
+        -1.6860693e-06f, -5.8069753e-07f, -2.2729715e-07f, -9.8268295e-08f,
+        -3.2916482e-08f, -9.2904475e-09f, -3.1656253e-09f, -1.2384845e-09f,
+    },
+};
+/* largest relative error of a piece's rounded fit: 1.42e-10 (0.00238 float32 ulp) */
+
+/* gelu's derivative for 16 float32: gelu'(-z) = Phi(-z) - z phi(z) =
+   exp(-z^2/2) (z - z0) R(z), z = |x|, and gelu'(z) = 1 - gelu'(-z). R is
+   smooth through the zero z0 (tools/fit_float32_polynomials.py pieces
+   gelu_slope), read by pieces as a float32 pair; z - z0 is a pair too (z0
+   = Z0 - Z0_EXCESS, Knuth's two-sum) and exp(-z^2/2) = 2^-64 s (1 + q) the
+   clones' (fnl_exp_halfsq_f, in 16 lanes: the same operations), so that
+   their product, to first order in the tails, is rounded once (and again
+   by 2^-64 below the normal range). z is clamped at 15 as the clones'
+   (fnl_gelu_abs_f: there the result rounds to 0 or 1), a NaN kept (it
+   gives NaN); x = -inf gives 0 and +inf g, as the clones do. */
+FNL_INLINE16 __m512 fnl_gelu_backward16_f(__m512 g, __m512 x) {
+    __m512 z = _mm512_min_ps(_mm512_set1_ps(15.0f), fnl_abs16_f(x));  /* NaN stays NaN */
+    /* exp(-z^2/2) as fnl_exp_halfsq_f computes it */
+    __m512 h = _mm512_mul_ps(z, z), l = _mm512_fmsub_ps(z, z, h);
+    __m512 kb = _mm512_fmadd_ps(h, _mm512_set1_ps(-0.5f * FNL_LOG2E_F), _mm512_set1_ps(FNL_MAGIC_F));
+    __m512 k = _mm512_sub_ps(kb, _mm512_set1_ps(FNL_MAGIC_F));
+    __m512 rho = _mm512_fmadd_ps(k, _mm512_set1_ps(2 * FNL_LN2HI_F), h);
+    rho = _mm512_add_ps(_mm512_fmadd_ps(k, _mm512_set1_ps(2 * FNL_LN2LO_F), rho), l);
+    __m512 e = _mm512_fmadd_ps(_mm512_set1_ps(2.159721e-05f), rho, _mm512_set1_ps(-0.00026152094f));
+    e = _mm512_fmadd_ps(e, rho, _mm512_set1_ps(0.0026042657f));
+    e = _mm512_fmadd_ps(e, rho, _mm512_set1_ps(-0.020833151f));
+    e = _mm512_fmadd_ps(e, rho, _mm512_set1_ps(0.124999985f));
+    e = _mm512_fmadd_ps(e, rho, _mm512_set1_ps(-0.5f));
+    __m512 q = _mm512_mul_ps(rho, e);
+    __m512 s = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_castps_si512(kb),
+        _mm512_set1_epi32(64 + 127 - (int32_t)FNL_MAGICBITS_F)), 23));
+    /* z - z0 = zd + zdl (Z0 - z0 = 1.2114e-8, below Z0's ulp) */
+    const float Z0 = 0.75179154f, Z0_EXCESS = 1.211444945855772e-08f;
+    __m512 zd = _mm512_sub_ps(z, _mm512_set1_ps(Z0)), zv = _mm512_sub_ps(zd, z);
+    __m512 zdl = _mm512_add_ps(_mm512_sub_ps(z, _mm512_sub_ps(zd, zv)),
+                               _mm512_sub_ps(_mm512_set1_ps(-Z0), zv));
+    zdl = _mm512_add_ps(zdl, _mm512_set1_ps(Z0_EXCESS));
+    /* (zd + zdl) (Rh + Rl) (1 + q) = P + c, P = zd Rh and c = P q + cs (1
+       + q), cs the small terms of the first factors' product (q, up to
+       0.4, is not small; nor is Rl, the piece's S r + ..., up to 2% of
+       Rh: zdl takes the sum, which counts at the zero, where zd = 0) */
+    __m512 Rl, Rh = fnl_pieces16_parts_f(&fnl_gelu_slope_pieces, z, &Rl);
+    __m512 P = _mm512_mul_ps(zd, Rh), Pl = _mm512_fmsub_ps(zd, Rh, P);
+    __m512 cs = _mm512_fmadd_ps(zd, Rl, _mm512_fmadd_ps(zdl, _mm512_add_ps(Rh, Rl), Pl));
+    __m512 c = _mm512_fmadd_ps(P, q, _mm512_fmadd_ps(cs, q, cs));
+    __m512 two_m64 = _mm512_set1_ps(FNL_TWO_M64_F);
+    __m512 neg = _mm512_mul_ps(_mm512_fmadd_ps(P, s, _mm512_mul_ps(c, s)), two_m64);
+    /* 1 - (t + tc), t = P 2^k in [-0.09, 0.5]: Fast2Sum, then one rounding */
+    __m512 sk = _mm512_mul_ps(s, two_m64), one = _mm512_set1_ps(1.0f);
+    __m512 t = _mm512_mul_ps(P, sk), tc = _mm512_mul_ps(c, sk), w = _mm512_sub_ps(one, t);
+    __m512 pos = _mm512_add_ps(w, _mm512_sub_ps(_mm512_sub_ps(_mm512_sub_ps(one, w), t), tc));
+    __mmask16 negative = _mm512_movepi32_mask(_mm512_castps_si512(x));
+    __m512 r = _mm512_mul_ps(g, _mm512_mask_mov_ps(pos, negative, neg));
+    /* at -inf the limit 0 (g 0 would be NaN for an infinite g, -0.0 for a
+       negative one); +inf gives g 1 */
+    return _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ),
+                              _mm512_setzero_ps());
+}
+
 #endif
 
 /* ---------------------------------------------------------------- sigmoid */
