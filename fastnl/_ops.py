@@ -155,7 +155,8 @@ KERNELS = [
     # float64's tail through libm's double erfc (fnl_activations.h says why)
     Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}, staged={"f": GELU_STAGE},
            staged_backward={"f": GELU_STAGE}, pieces=("backward",)),
-    Kernel("gelu_tanh", staged={"d": ("double", "double", "double")}),
+    Kernel("gelu_tanh", staged={"d": ("double", "double", "double")},
+           rare_backward={"d": "!(FNL_FABS(x) <= 21.0)"}),
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1"),
            staged={"f": "double", "d": "double"},
            staged_backward={"f": "float", "d": "double"},

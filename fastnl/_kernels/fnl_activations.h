@@ -405,7 +405,11 @@ FNL_INLINE double fnl_gelu_tanh_d(double x) {
     double Sl, d, S = fnl_gelu_tanh_pre_d(x, &Sl, &d);
     return fnl_gelu_tanh_post_d(x, S, Sl, d);
 }
-FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
+/* The derivative's far form: y = 2u, exp(-|2u|) 2^128 in *E0, 2u's
+   correction signed in *d, W + Wl = 2 x u'; returns s(2u) + W s(2u) s(-2u)
+   from the quotient of exact pairs (fnl_x_sigmoid_slope_d) */
+FNL_INLINE double fnl_gelu_tanh_slope_far_d(double x, double *yp, double *E0p, double *dp,
+                                           double *Wp, double *Wlp) {
     double lo, y = fnl_gelu_tanh_arg_d(x, &lo);
     /* exp(-|2u|) = e + el, el what 2u's rounding (lo) moves it by, to first
        order; E0 = 2^128 e, normal down to 2u = -760, for the tail below */
@@ -420,7 +424,13 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     double m = 1 + t, mv = m - 1, ml = ((1 - (m - mv)) + (t - mv)) + tl;
     double cm = c * m, cml = fma(c, m, -cm) + fma(c, ml, cl * m);
     double W = x * cm, Wl = fma(x, cm, -W) + x * cml;
-    double far = fnl_x_sigmoid_slope_d(y >= 0, e, el, W, Wl);
+    *yp = y; *E0p = E0; *dp = d; *Wp = W; *Wlp = Wl;
+    return fnl_x_sigmoid_slope_d(y >= 0, e, el, W, Wl);
+}
+/* for |x| <= 21, the vector loops' (beyond, and NaN, the rare fix-up
+   below: there the tails' selects cost every element 10% of its time) */
+FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
+    double y, E0, d, W, Wl, far = fnl_gelu_tanh_slope_far_d(x, &y, &E0, &d, &W, &Wl);
     /* Near the zero x0 = -0.75246142207101626 of this derivative, where s
        and 2 x u' s(2u) s(-2u) cancel (10^15 ulp against mpmath at the zero,
        74 within 0.01 of it), in the window [-1.5, -0.375]: as gelu's,
@@ -442,6 +452,12 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     };
     double klo, k = fnl_poly18_d(K, v, &klo);
     double near = fma(th, k, fma(th, klo, -1.5647455740893692e-17));
+    return g * ((x >= -1.5 && x <= -0.375) ? near : far);
+}
+/* beyond |x| = 21 (and NaN) */
+static inline double fnl_gelu_tanh_backward_rare_d(double g, double x) {
+    double y, E0, d, W, Wl, far = fnl_gelu_tanh_slope_far_d(x, &y, &E0, &d, &W, &Wl);
+    double e = E0 * FNL_TWO_M128_D;
     /* e = 0 (|2u| > 760, where x^3 may overflow and e W be NaN): the limits */
     double plain = e == 0 ? (y >= 0 ? 1.0 : 0.0) : far;
     /* below 2u = -708 (x < -21.1), e is subnormal, and the result, about
@@ -451,8 +467,7 @@ FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
        gives */
     double N = 1 + W, EN = E0 * N;
     double tail = (EN + (fma(E0, N, -EN) + E0 * (Wl - N * d))) * FNL_TWO_M128_D;
-    double r = g * ((x >= -1.5 && x <= -0.375) ? near
-                    : (y < -708.0 && y > -760.0 ? tail : plain));
+    double r = g * (y < -708.0 && y > -760.0 ? tail : plain);
     return FNL_FABS(x) == INFINITY ? (x > 0 ? g : 0.0) : r;
 }
 
