@@ -156,7 +156,7 @@ KERNELS = [
     Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}, staged={"f": GELU_STAGE},
            staged_backward={"f": GELU_STAGE}, pieces=("backward",)),
     Kernel("gelu_tanh", staged={"d": ("double", "double", "double")},
-           rare_backward={"d": "!(FNL_FABS(x) <= 21.0)"}),
+           rare_backward={"f": "!(FNL_FABSF(x) < INFINITY)", "d": "!(FNL_FABS(x) <= 21.0)"}),
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1"),
            staged={"f": "double", "d": "double"},
            staged_backward={"f": "float", "d": "double"},

@@ -355,8 +355,14 @@ FNL_INLINE float fnl_gelu_tanh_backward_f(float g, float x) {
         * v + 0.3821842670440674)
         * v + 0.35885220766067505;
     float near = (float)(th * k - 4.880576831567396e-09);
-    float r = g * ((x >= -1.5f && x <= -0.375f) ? near : far);
-    return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : r;
+    return g * ((x >= -1.5f && x <= -0.375f) ? near : far);
+}
+/* +-inf and NaN, through the loops' rare fix-up (as a select, every
+   element paid 6% of the time for it): the limits, g and 0 (g 0 would be
+   NaN for an infinite g); a NaN's bits then come from this scalar code
+   wherever the element falls */
+static inline float fnl_gelu_tanh_backward_rare_f(float g, float x) {
+    return FNL_FABSF(x) == INFINITY ? (x > 0 ? g : 0.0f) : fnl_gelu_tanh_backward_f(g, x);
 }
 /* 2 sqrt(2/pi) as a double pair: 2u's factor, and its derivative's */
 #define FNL_GELU_TANH_C 1.5957691216057308
