@@ -152,9 +152,12 @@ KERNELS = [
     # (celu with alpha < 0) needs libm's full expm1
     Kernel("elu", ("negcoef", "poscoef", "input_scale", "negcoef_lo"), MID,
            rare={"f": "!(p2 > 0)", "d": "!(p2 > 0)"}),
-    # float64's tail through libm's double erfc (fnl_activations.h says why)
+    # float64's tail below -8 through its own fix-up (fnl_gelu_rare_d); the
+    # float32 derivative by pieces with AVX-512 (fnl_gelu_backward16_f)
     Kernel("gelu", grain=HEAVY, rare={"d": "x < -8.0"}, staged={"f": GELU_STAGE},
            staged_backward={"f": GELU_STAGE}, pieces=("backward",)),
+    # the derivative's tails and infinities through the fix-up: as selects
+    # every element paid for them
     Kernel("gelu_tanh", staged={"d": ("double", "double", "double")},
            rare_backward={"f": "!(FNL_FABSF(x) < INFINITY)", "d": "!(FNL_FABS(x) <= 21.0)"}),
     Kernel("softplus", ("beta", "threshold"), special=("p0 == 1", "1, p1"),

@@ -690,9 +690,9 @@ def test_value_checks_find_the_first_bad_element(dtype, at):
         strided = np.zeros((3, 2000), dtype)[:, ::2]  # the same values, not contiguous
         strided[...] = a
         for layout in (a, strided):
-            assert driver._first_invalid(layout, True) == at  # NaN is outside [0, 1]
-            assert driver._first_invalid(layout, False) == first(a.reshape(-1) < 0)
-        assert driver._first_invalid(plain, True) == driver._first_invalid(plain, False) == -1
+            assert driver.first_invalid(layout, True) == at  # NaN is outside [0, 1]
+            assert driver.first_invalid(layout, False) == first(a.reshape(-1) < 0)
+        assert driver.first_invalid(plain, True) == driver.first_invalid(plain, False) == -1
     a = plain.copy()
     a.flat[at] = -0.5
     where = np.unravel_index(at, a.shape)

@@ -132,27 +132,33 @@ def prepare(input, target, arrays=(), sizes="warn", checks=()):
     return x, result, shape, _flat(x, shape), _flat(t, shape), buffers
 
 
-def _first_invalid(a, unit):
-    """The flat index of the first element of `a` outside [0, 1] (`unit`;
-    NaN is) or negative (NaN is not), or -1: one compiled pass over a plain
-    array, NumPy's reductions over any other."""
-    first = _kl.first_invalid(a, unit)
-    if first is not None or not a.size:
-        return -1 if first is None else first
-    bad = ~((a >= 0) & (a <= 1)) if unit else a < 0
+def _first(found, a, flags):
+    """`found`, a compiled scan's flat index of the first bad element of `a`
+    (-1 for none), or, where the scan does not take `a` (None: not a plain
+    array), the first True of NumPy's flags(a), or -1."""
+    if found is not None:
+        return found
+    bad = flags(a)
     return int(np.argmax(bad)) if bad.any() else -1
+
+
+def first_invalid(a, unit):
+    """The flat index of the first element of `a` outside [0, 1] (`unit`;
+    NaN is) or negative (NaN is not), or -1."""
+    return _first(_kl.first_invalid(a, unit), a,
+                  (lambda v: ~((v >= 0) & (v <= 1))) if unit else (lambda v: v < 0))
 
 
 def _check_unit_interval(a, name):
     """ValueError unless every element of `a` is in [0, 1] (NaN is not, as in torch)."""
-    if _first_invalid(a, True) >= 0:
+    if first_invalid(a, True) >= 0:
         raise ValueError(f"all elements of {name} should be between 0 and 1")
 
 
 def _check_nonnegative(a, name):
     """ValueError naming the first negative element of `a`, if any (NaN passes,
     as in torch)."""
-    first = _first_invalid(a, False)
+    first = first_invalid(a, False)
     if first >= 0:
         where = np.unravel_index(first, a.shape)
         raise ValueError(f"{name} has negative entries: {a[where]} at index "
@@ -336,15 +342,11 @@ def class_indices(t, n_classes, ignore_index):
 
 def first_outside(t, lo, hi, skip=None):
     """The flat index of the first element of the int64 array `t` outside
-    [lo, hi) and not `skip` (an ignore_index, or None), or -1: one compiled
-    pass over a plain array, NumPy's over any other."""
+    [lo, hi) and not `skip` (an ignore_index, or None), or -1."""
     if skip is None or not -2**63 <= skip < 2**63:  # no int64 equals it
         skip = lo
-    first = _kl.first_outside(t, lo, hi, skip)
-    if first is not None or not t.size:
-        return -1 if first is None else first
-    bad = ((t < lo) | (t >= hi)) & (t != skip)
-    return int(np.argmax(bad)) if bad.any() else -1
+    return _first(_kl.first_outside(t, lo, hi, skip), t,
+                  lambda v: ((v < lo) | (v >= hi)) & (v != skip))
 
 
 def reduce_row_losses(loss, reduction, shape, result, denominator=None):

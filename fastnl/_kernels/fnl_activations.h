@@ -434,7 +434,7 @@ FNL_INLINE double fnl_gelu_tanh_slope_far_d(double x, double *yp, double *E0p, d
     return fnl_x_sigmoid_slope_d(y >= 0, e, el, W, Wl);
 }
 /* for |x| <= 21, the vector loops' (beyond, and NaN, the rare fix-up
-   below: there the tails' selects cost every element 10% of its time) */
+   below: as selects, the tails cost every element a fifth of its time) */
 FNL_INLINE double fnl_gelu_tanh_backward_d(double g, double x) {
     double y, E0, d, W, Wl, far = fnl_gelu_tanh_slope_far_d(x, &y, &E0, &d, &W, &Wl);
     /* Near the zero x0 = -0.75246142207101626 of this derivative, where s
