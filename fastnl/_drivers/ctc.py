@@ -16,7 +16,7 @@ import numpy as np
 
 from fastnl._config import _kernel_threads
 from fastnl._drivers.losses import (_flat_strided, _gradient_buffer, _finish, _check_loss_out,
-                                    ratio, upstream)
+                                    first_outside, ratio, upstream)
 from fastnl._kernels import _ctc
 from fastnl._kernels import _rowwise as _kr
 from fastnl._validate import as_float_array, check_reduction, resolve_dtype
@@ -116,8 +116,8 @@ def _targets(t, tl, C):
                              f"targets' rows ({t.shape[1]} entries)")
         start = np.arange(tl.size, dtype=np.int64) * t.shape[1]
         labels = t[np.arange(t.shape[1]) < tl[:, None]]
-    if labels.size and not (labels.min() >= 0 and labels.max() < C):
-        k = _first((labels < 0) | (labels >= C))
+    k = first_outside(labels, 0, C)
+    if k >= 0:
         n = int(np.searchsorted(np.cumsum(tl), k, side="right"))
         j = k - int(tl[:n].sum())
         raise IndexError(f"targets: label {labels[k]} of sample {n} (position {j}) is out "
