@@ -1025,3 +1025,88 @@ def test_multilabel_margin_contract(rng, bf16, torch):
     np.testing.assert_allclose(m(x[:8].astype(np.float64), t[:8]), lt.detach().numpy(),
                                rtol=1e-12)
     np.testing.assert_allclose(m.backward(), xt.grad.numpy(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- the margin losses' small-call paths
+
+def _margin_small_call(name, x, t, p=1, margin=1.0):
+    """The small-call kernel's summed row losses, or None (general path)."""
+    from fastnl._kernels import _rowlosses
+    if name == "multi_margin_loss":
+        return _rowlosses.multi_margin_reduced(x, t, p, margin)
+    return _rowlosses.multilabel_margin_reduced(x, t)
+
+
+def _margin_general(name, x, t, reduction, p=1, margin=1.0):
+    """The general path (checks, row kernel, reduce_row_losses): the reference."""
+    from fastnl._drivers import losses as driver
+    if name == "multi_margin_loss":
+        xx, tt, w, rows, result = driver.multi_margin_problem(x, t, None)
+        loss = driver.multi_margin_rows(xx, tt, w, p, margin)
+    else:
+        xx, tt, rows, result = driver.multilabel_margin_problem(x, t)
+        loss = driver.multilabel_margin_rows(xx, tt)
+    return driver.reduce_row_losses(loss, reduction, rows, result)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name", ["multi_margin_loss", "multilabel_margin_loss"])
+def test_margin_small_call_path_has_the_general_paths_bits(name, reduction, dtype, rng):
+    # a C-contiguous (N, C) float array with int64 targets in range, no class
+    # weights and N C up to the grain is one kernel call; the general path
+    # is the reference, bit for bit (a NaN or an infinity in its own array:
+    # it makes the whole sum NaN or inf)
+    f = getattr(fastnl, name)
+    for N, C, special in ((1, 1, None), (4, 10, None), (257, 13, None), (3, 10000, None),
+                          (109, 300, None),  # 32700: the grain
+                          (5, 7, np.nan), (5, 7, np.inf), (5, 7, -np.inf)):
+        x = (rng.standard_normal((N, C)) * 1.5).astype(dtype)
+        if special is not None:
+            x[2, 3] = special
+        if name == "multi_margin_loss":
+            t = rng.integers(0, C, N)
+            cases = [{"p": 1, "margin": 1.0}, {"p": 2, "margin": 0.3}]
+        else:
+            t = _multilabel_targets(rng, N, C) if C > 1 else np.array([[0]] * N)
+            cases = [{}]
+        for kw in cases:
+            assert _margin_small_call(name, x, t, **kw) is not None
+            got = f(x, t, **kw, reduction=reduction)
+            want = _margin_general(name, x, t, reduction, **kw)
+            assert type(got) is type(want) and got.dtype == dtype
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", ["multi_margin_loss", "multilabel_margin_loss"])
+def test_margin_small_call_path_leaves_errors_and_other_calls_to_the_general_path(name):
+    f = getattr(fastnl, name)
+    x = np.zeros((4, 3))
+    if name == "multi_margin_loss":
+        t, bad = np.array([0, 1, 2, 2]), np.array([0, 1, 3, 2])
+        with pytest.raises(IndexError, match="Target -1 is out of bounds"):
+            f(x, np.array([0, -1, 2, 2]))
+        others = [(x, t[None]), (x, t[:3]), (x, t.reshape(2, 2))]
+    else:
+        t, bad = np.array([[0, -1, 1]] * 4), np.array([[0, -1, 1]] * 3 + [[2, 1, 3]])
+        with pytest.raises(IndexError, match="Target -2 is out of bounds"):
+            f(x, np.array([[0, -1, -2]] * 4))
+        others = [(x, t[0]), (x, t[:3]), (x, t[:, :2].copy())]
+    with pytest.raises(IndexError, match="Target 3 is out of bounds"):
+        f(x, bad)
+    assert _margin_small_call(name, x, bad) is None
+    big = np.zeros((33, 1000))  # beyond the grain: the threaded kernel
+    others += [(x.T.copy().T, t), (x, t.astype(np.int32)), (x, t.astype(">i8")),
+               (x.astype(">f8"), t), (x.astype(np.float16), t), (x.tolist(), t),
+               (x[::2], t[:2]), (x[0], t[0]), (x[:0], t[:0]),
+               (big, np.zeros(big.shape[:1] if name == "multi_margin_loss" else big.shape,
+                              np.int64))]
+    for args in others:
+        assert _margin_small_call(name, *args) is None
+    with pytest.raises(ValueError, match="reduction"):
+        f(x, t, reduction="avg")
+    # the general path takes them (the class weights, 'none', an empty batch)
+    np.testing.assert_array_equal(f(x, t, reduction="none"), f(x.T.copy().T, t, reduction="none"))
+    assert np.isnan(f(x[:0], t[:0]))
+    if name == "multi_margin_loss":
+        assert f(x, t, weight=np.ones(3)) == f(x, t)

@@ -737,7 +737,17 @@ def multi_margin_gradient(x, t, w, p, margin, g, scale):
     return grad
 
 
+def _reduced_small_call(total, x, reduction):
+    """A row loss's 'sum' or 'mean' from the small-call path's summed row
+    losses over the N rows of `x` (its bits: reduce_row_losses's)."""
+    return _scalar(total if reduction == "sum" else ratio(total, x.shape[0]), x.dtype)
+
+
 def multi_margin(input, target, p, margin, weight, reduction):
+    if weight is None and reduction != "none":
+        total = _krl.multi_margin_reduced(input, target, p, margin)
+        if total is not None:
+            return _reduced_small_call(total, input, reduction)
     x, t, w, rows, result = multi_margin_problem(input, target, weight)
     return reduce_row_losses(multi_margin_rows(x, t, w, p, margin), reduction, rows, result)
 
@@ -807,6 +817,10 @@ def multilabel_margin_gradient(x, t, g, scale):
 
 
 def multilabel_margin(input, target, reduction):
+    if reduction != "none":
+        total = _krl.multilabel_margin_reduced(input, target)
+        if total is not None:
+            return _reduced_small_call(total, input, reduction)
     x, t, rows, result = multilabel_margin_problem(input, target)
     return reduce_row_losses(multilabel_margin_rows(x, t), reduction, rows, result)
 

@@ -11,7 +11,11 @@ from cython.parallel cimport prange, threadid
 from cython cimport floating
 from libc.math cimport sqrt, fabs, pow
 from libc.stdint cimport int64_t
+cimport numpy as cnp
 from fastnl._kernels._loss_scalar cimport _passes
+from fastnl._kernels._ndarray cimport float_typenum, plain_array
+
+cnp.import_array()
 
 cdef enum:
     # PyTorch's grain: below this many elements no thread is started.
@@ -401,22 +405,71 @@ def triplet_margin_backward(const floating[:, ::1] a, const floating[:, ::1] pos
 
 # ---------------------------------------------------------------- multi_margin_loss
 
+cdef inline double _hinge_row(const floating *x, Py_ssize_t C, Py_ssize_t y, floating margin,
+                              double w, int p) noexcept nogil:
+    """A row's multi_margin_loss: the sum over the classes i != y of w max(0,
+    margin - x_y + x_i)^p, over C (torch's; z in the data's dtype as torch
+    forms it)."""
+    if floating is float:
+        return fnl_hinge_sum_f(x, C, y, margin, w, p) / C
+    else:
+        return fnl_hinge_sum_d(x, C, y, margin, w, p) / C
+
+
 def multi_margin(const floating[:, ::1] x, const int64_t[::1] target, const double[::1] weight,
                  int p, double margin, double[::1] out, int n_threads):
-    """Each row's sum over the classes i != y of w_y max(0, margin - x_y + x_i)^p,
-    over C (torch's; z in the data's dtype as torch forms it)."""
+    """Each row's loss (_hinge_row), the class weight w_y."""
     cdef Py_ssize_t n, y, N = x.shape[0], C = x.shape[1]
     cdef bint has_w = weight.shape[0] > 0
     cdef floating margin_ = <floating>margin
-    cdef double s
     for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
                     use_threads_if=N * C > GRAIN):
         y = target[n]
-        if floating is float:
-            s = fnl_hinge_sum_f(&x[n, 0], C, y, margin_, weight[y] if has_w else 1, p)
+        out[n] = _hinge_row(&x[n, 0], C, y, margin_, weight[y] if has_w else 1, p)
+
+
+cdef double _multi_margin_total(const floating *x, Py_ssize_t N, Py_ssize_t C,
+                                const int64_t *target, int p, floating margin) noexcept nogil:
+    cdef Py_ssize_t n
+    cdef double total = 0
+    for n in range(N):  # ordered_sum's order
+        total += _hinge_row(x + n * C, C, target[n], margin, 1, p)
+    return total
+
+
+def multi_margin_reduced(x, target, int p, double margin):
+    """multi_margin_loss's summed row losses over a plain (N, C) float32/float64
+    ndarray with a plain int64 (N,) ndarray of class indices in [0, C) and no
+    class weights, N C up to the grain (one thread), in one call: the
+    small-call path (NumPy's C API instead of memoryviews, no parallel
+    region, none of the general path's Python: 5.6 -> 1.5 us on 4 x 10), the
+    general path's bits. None, having done nothing, for any other operands:
+    the general path then converts, raises or takes them."""
+    cdef int typenum = float_typenum(x)
+    cdef cnp.ndarray xa, ta
+    cdef Py_ssize_t n, N, C
+    cdef const int64_t *t
+    cdef const void *data
+    cdef double total
+    if (typenum < 0 or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2
+            or not plain_array(target, cnp.NPY_INT64)):
+        return None
+    xa, ta = <cnp.ndarray>x, <cnp.ndarray>target
+    N, C = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
+    if (N == 0 or C == 0 or N * C > GRAIN or cnp.PyArray_NDIM(ta) != 1
+            or cnp.PyArray_DIM(ta, 0) != N):
+        return None
+    t = <const int64_t*>cnp.PyArray_DATA(ta)
+    for n in range(N):
+        if t[n] < 0 or t[n] >= C:
+            return None
+    data = cnp.PyArray_DATA(xa)
+    with nogil:
+        if typenum == cnp.NPY_FLOAT:
+            total = _multi_margin_total(<const float*>data, N, C, t, p, <float>margin)
         else:
-            s = fnl_hinge_sum_d(&x[n, 0], C, y, margin_, weight[y] if has_w else 1, p)
-        out[n] = s / C
+            total = _multi_margin_total(<const double*>data, N, C, t, p, margin)
+    return total
 
 
 def multi_margin_backward(const floating[:, ::1] x, const int64_t[::1] target,
@@ -460,23 +513,71 @@ cdef inline Py_ssize_t _mark_targets(const int64_t *t, Py_ssize_t C, double *kee
     return k
 
 
+cdef inline double _multilabel_row(const floating *x, Py_ssize_t C, const int64_t *t,
+                                   double *keep) noexcept nogil:
+    """A row's multilabel_margin_loss: the sum over its targets j and
+    non-target classes i of max(0, 1 - x_j + x_i), over C (torch's kernel; z
+    in the data's dtype). keep: C doubles of scratch."""
+    cdef Py_ssize_t k = _mark_targets(t, C, keep)
+    if floating is float:
+        return fnl_multilabel_sum_f(x, C, t, k, keep) / C
+    else:
+        return fnl_multilabel_sum_d(x, C, t, k, keep) / C
+
+
 def multilabel_margin(const floating[:, ::1] x, const int64_t[:, ::1] target,
                       double[:, ::1] scratch, double[::1] out, int n_threads):
-    """Each row's sum over its targets j and non-target classes i of
-    max(0, 1 - x_j + x_i), over C (torch's kernel; z in the data's dtype).
-    scratch: (threads, 2 C)."""
-    cdef Py_ssize_t n, k, N = x.shape[0], C = x.shape[1]
-    cdef double *keep
-    cdef double s
+    """Each row's loss (_multilabel_row). scratch: (threads, 2 C)."""
+    cdef Py_ssize_t n, N = x.shape[0], C = x.shape[1]
     for n in prange(N, nogil=True, schedule='static', num_threads=n_threads,
                     use_threads_if=N * C > GRAIN):
-        keep = &scratch[threadid(), 0]
-        k = _mark_targets(&target[n, 0], C, keep)
-        if floating is float:
-            s = fnl_multilabel_sum_f(&x[n, 0], C, &target[n, 0], k, keep)
+        out[n] = _multilabel_row(&x[n, 0], C, &target[n, 0], &scratch[threadid(), 0])
+
+
+cdef double _multilabel_total(const floating *x, Py_ssize_t N, Py_ssize_t C,
+                              const int64_t *target, double *keep) noexcept nogil:
+    cdef Py_ssize_t n
+    cdef double total = 0
+    for n in range(N):  # ordered_sum's order
+        total += _multilabel_row(x + n * C, C, target + n * C, keep)
+    return total
+
+
+def multilabel_margin_reduced(x, target):
+    """multilabel_margin_loss's summed row losses over a plain (N, C)
+    float32/float64 ndarray with a plain int64 (N, C) target whose entries
+    are all in [-1, C), N C up to the grain, in one call: the small-call
+    path, as multi_margin_reduced (5.8 -> 1.4 us on 4 x 10). None, having done
+    nothing, for any other operands."""
+    cdef int typenum = float_typenum(x)
+    cdef cnp.ndarray xa, ta
+    cdef Py_ssize_t i, N, C
+    cdef const int64_t *t
+    cdef const void *data
+    cdef double total
+    cdef cnp.npy_intp width
+    cdef double[::1] keep
+    if (typenum < 0 or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2
+            or not plain_array(target, cnp.NPY_INT64)):
+        return None
+    xa, ta = <cnp.ndarray>x, <cnp.ndarray>target
+    N, C = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
+    if (N == 0 or C == 0 or N * C > GRAIN or cnp.PyArray_NDIM(ta) != 2
+            or cnp.PyArray_DIM(ta, 0) != N or cnp.PyArray_DIM(ta, 1) != C):
+        return None
+    t = <const int64_t*>cnp.PyArray_DATA(ta)
+    for i in range(N * C):
+        if t[i] < -1 or t[i] >= C:
+            return None
+    width = C
+    keep = cnp.PyArray_EMPTY(1, &width, cnp.NPY_DOUBLE, 0)
+    data = cnp.PyArray_DATA(xa)
+    with nogil:
+        if typenum == cnp.NPY_FLOAT:
+            total = _multilabel_total(<const float*>data, N, C, t, &keep[0])
         else:
-            s = fnl_multilabel_sum_d(&x[n, 0], C, &target[n, 0], k, keep)
-        out[n] = s / C
+            total = _multilabel_total(<const double*>data, N, C, t, &keep[0])
+    return total
 
 
 def multilabel_margin_backward(const floating[:, ::1] x, const int64_t[:, ::1] target,
