@@ -282,6 +282,53 @@ def test_prelu_per_channel(shape, order, rng):
     np.testing.assert_array_equal(got, reference.prelu(x, weight))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1000, 7), (3, 5000), (2, 4099), (9000,), (700, 3, 2, 2),
+                                   (40, 5, 4, 4), (3, 2, 3000)])
+def test_prelu_layouts_against_reference(shape, dtype, rng):
+    # (N, C) and 1-d inputs: one weight per element in tasks of 4096 elements
+    # whose runs of weights start anywhere in a row (7 channels), span a task
+    # (5000, 4099, 9000); blocks below 16 elements read as weights repeated
+    # per element (2 x 2); longer blocks one weight each. The gradient against
+    # the reference: grad_x exactly; grad_weight, summed in float64 in
+    # another order, within 1e-12 of its sum of |x g|; the same bits on one
+    # and two threads, and in place (out=x: the sums read x before it is
+    # overwritten)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[::97] = np.nan
+    g = rng.standard_normal(shape).astype(dtype)
+    channels = shape[1] if len(shape) >= 2 else shape[0]
+    weight = rng.uniform(-0.5, 0.5, channels).astype(dtype)
+    wb = weight.reshape((-1,) + (1,) * (x.ndim - 2))  # the channel axis
+    np.testing.assert_array_equal(fastnl.prelu(x, weight), np.where(x > 0, x, x * wb))
+    runs = []
+    for n in (1, 2):
+        with fastnl.num_threads(n):
+            runs.append(fastnl.prelu_backward(g, x, weight))
+    grad_x, grad_w = runs[0]
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(runs[0], runs[1]))
+    want_x = np.where(x > 0, g, g * wb)
+    np.testing.assert_array_equal(grad_x, want_x)
+    axes = (0,) + tuple(range(2, x.ndim)) if x.ndim >= 2 else None
+    terms = np.where(x > 0, 0.0, x.astype(np.float64) * g)
+    clean = ~np.isnan(x)
+    want_w = (np.sum(np.where(clean, terms, 0), axis=axes) if x.ndim >= 2
+              else np.where(clean, terms, 0))
+    scale = (np.sum(np.abs(np.where(clean, terms, 0)), axis=axes) if x.ndim >= 2
+             else np.abs(want_w))
+    nan_w = (np.isnan(terms).any(axis=axes) if x.ndim >= 2 else np.isnan(terms))
+    assert np.array_equal(np.isnan(grad_w), nan_w)
+    ok = ~nan_w
+    np.testing.assert_array_less(np.abs(grad_w[ok] - want_w[ok].astype(dtype)),
+                                 1e-12 * scale[ok] + 4 * np.finfo(dtype).eps * np.abs(want_w[ok])
+                                 + np.finfo(dtype).tiny)
+    xc = x.copy()
+    in_place = fastnl.prelu_backward(g, xc, weight, out=xc)
+    assert in_place[0] is xc
+    np.testing.assert_array_equal(xc, grad_x)
+    np.testing.assert_array_equal(in_place[1], grad_w)
+
+
 def test_prelu_weight_errors():
     x = np.ones((2, 3))
     with pytest.raises(ValueError, match="weight has 2 elements"):

@@ -88,9 +88,20 @@ def _run_rows(kernel, arrays, rows, out, args, result):
     return out if direct else deliver(new, out, result)
 
 
+# Blocks of one weight shorter than this are read with one weight per
+# element instead: the weights repeated (np.repeat) over a period of the
+# buffer, the kernel's vector loop over runs of consecutive weights.
+_PRELU_SHORT_BLOCK = 16
+# at most this many tasks (of whole periods) sum prelu's weight gradients
+_PRELU_MAX_TASKS = 64
+
+
 def prelu_weight(x, weight):
     """`weight` checked against `x` and converted to x's compute dtype, 1-d and
-    contiguous; and the number of elements per channel block in C order."""
+    contiguous; the number of elements per channel block in C order
+    (_k.prelu's `inner`); and how many times each weight is repeated in that
+    array (1, or the blocks' length where they are short and 1 is returned
+    for it)."""
     shape = x.shape
     compute, _ = resolve_dtype(x.dtype)
     weight, _ = as_float_array(weight, "weight")
@@ -101,13 +112,17 @@ def prelu_weight(x, weight):
     if weight.size not in (1, channels):
         raise ValueError(f"weight has {weight.size} elements; expected 1 or the number of "
                          f"channels, {channels}, of input of shape {shape}")
-    inner = math.prod(shape[2:]) if weight.size > 1 else x.size
-    return weight, inner
+    if weight.size == 1:
+        return weight, x.size, 1
+    inner = math.prod(shape[2:])
+    if 1 < inner < _PRELU_SHORT_BLOCK:
+        return np.repeat(weight, inner), 1, inner
+    return weight, inner, 1
 
 
 def prelu(x, weight, out):
     x = np.asarray(x)
-    weight, inner = prelu_weight(x, weight)
+    weight, inner, _ = prelu_weight(x, weight)
     if weight.size == 1:
         return run(_k.leaky_relu, x, out, float(weight[0]))
     return run(_k.prelu, x, out, weight, inner, c_order=True)
@@ -116,17 +131,22 @@ def prelu(x, weight, out):
 def prelu_backward(grad_output, x, weight, out):
     x = np.asarray(x)
     weight_shape = np.shape(weight)
-    weight, inner = prelu_weight(x, weight)
+    weight, inner, repeats = prelu_weight(x, weight)
     if weight.size == 1:
         inner = 8192  # blocks of one weight, summed in a fixed order
-    n_blocks = -(-x.size // inner) if inner else 0
-    blocks = np.zeros(n_blocks, np.float64)
-    grad_x = run(_k.prelu_backward, x, out, weight, blocks, inner, grad_output=grad_output,
+    if inner == 1:  # tasks of whole periods of the weights, one row of sums each
+        periods = x.size // weight.size
+        per_task = max(-(-_k.PRELU_CHUNK_SIZE // weight.size), -(-periods // _PRELU_MAX_TASKS))
+        n_sums = -(-periods // per_task) * weight.size
+    else:
+        n_sums = -(-x.size // inner) if inner else 0
+    sums = np.zeros(n_sums, np.float64)
+    grad_x = run(_k.prelu_backward, x, out, weight, sums, inner, grad_output=grad_output,
                  c_order=True)
     if weight.size == 1:
-        grad_weight = blocks.sum(keepdims=True)
-    else:
-        grad_weight = blocks.reshape(-1, weight.size).sum(axis=0)
+        grad_weight = sums.sum(keepdims=True)
+    else:  # the channels' sums: over the rows (tasks or blocks), then each channel's repeats
+        grad_weight = sums.reshape(-1, weight.size // repeats, repeats).sum(axis=(0, 2))
     result = np.asarray(grad_x).dtype
     return grad_x, grad_weight.astype(result).reshape(weight_shape)
 
@@ -151,15 +171,19 @@ def rrelu(x, lower, upper, training, rng, out, return_noise):
 
 
 def rrelu_backward(grad_output, x, noise, out):
-    """rrelu's gradient in training: grad_output times the forward's `noise`."""
+    """rrelu's gradient in training: grad_output times the forward's `noise`
+    (torch's rrelu_with_noise_backward), in the dtype the kernels compute
+    grad_output and x in."""
     x = np.asarray(x)
     noise, _ = as_float_array(noise, "noise")
     if noise.shape != x.shape:
         raise ValueError(f"noise has shape {noise.shape} but input has shape {x.shape}")
-    # The slopes drawn are per element: PReLU's kernel with one weight per
-    # element, in the dtype the kernel computes grad_output and x in.
-    compute = np.promote_types(resolve_dtype(np.asarray(grad_output).dtype)[0],
-                               resolve_dtype(x.dtype)[0])
-    slopes = np.ascontiguousarray(noise, dtype=compute).reshape(-1)
-    return run(_k.prelu_backward, x, out, slopes, np.zeros(slopes.size), 1,
-               grad_output=grad_output, c_order=True)
+    g, g_result = as_float_array(grad_output, "grad_output")
+    if g.shape != x.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but input has shape {x.shape}; "
+                         "they must be the same")
+    compute = np.promote_types(g.dtype, resolve_dtype(x.dtype)[0])
+    result = np.result_type(g_result, resolve_dtype(x.dtype)[1])
+    if out is not None:
+        check_out(out, x.shape, result)
+    return deliver(np.multiply(g, noise, dtype=compute), out, result)
