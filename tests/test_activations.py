@@ -329,6 +329,33 @@ def test_prelu_layouts_against_reference(shape, dtype, rng):
     np.testing.assert_array_equal(in_place[1], grad_w)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prelu_small_call_path_has_the_general_paths_bits(dtype, rng):
+    # plain arrays up to the grain: one C call (_elementwise.prelu_fast), the
+    # general path's loops; rrelu's slopes in training too (per element)
+    from fastnl._kernels import _elementwise
+    for shape in [(5,), (4, 3), (2, 3, 4, 5), (2, 3, 40), (100, 327)]:
+        x = rng.standard_normal(shape).astype(dtype)
+        x.flat[:4] = [np.nan, -0.0, np.inf, -np.inf][:x.size]
+        channels = shape[1] if len(shape) >= 2 else shape[0]
+        for weight in (rng.uniform(-0.5, 0.5, channels).astype(dtype), np.array([0.3], dtype)):
+            fast = _elementwise.prelu_fast(x, weight, False)
+            assert fast is not None
+            general = fastnl.prelu(x, weight, out=np.empty_like(x))  # out=: the general path
+            assert fast.tobytes() == general.tobytes() and fast.dtype == dtype
+            assert fastnl.prelu(x, weight).tobytes() == general.tobytes()
+        slopes = rng.uniform(0.1, 0.3, x.size).astype(dtype)
+        fast = _elementwise.prelu_fast(x, slopes, True)
+        assert fast.tobytes() == fastnl.prelu(x.reshape(-1), slopes, out=np.empty(x.size, dtype)).tobytes()
+    x = np.ones((4, 3), dtype)
+    w = np.ones(3, dtype)
+    for args in ((x, w.astype(np.float16)), (x, w[:2]), (x, w.reshape(1, 3)), (x.T, w),
+                 (x[:, :2], w[:2]), (x.astype(">f8"), w), (x.tolist(), w), (x[:0], w),
+                 (np.ones((200, 200), dtype), np.ones(200, dtype))):
+        assert _elementwise.prelu_fast(*args, False) is None
+    assert _elementwise.prelu_fast(x, np.ones(11, dtype), True) is None
+
+
 def test_prelu_weight_errors():
     x = np.ones((2, 3))
     with pytest.raises(ValueError, match="weight has 2 elements"):

@@ -121,6 +121,10 @@ def prelu_weight(x, weight):
 
 
 def prelu(x, weight, out):
+    if out is None:
+        y = _k.prelu_fast(x, weight, False)  # the small-call path: plain arrays, one call
+        if y is not None:
+            return y
     x = np.asarray(x)
     weight, inner, _ = prelu_weight(x, weight)
     if weight.size == 1:
@@ -156,7 +160,7 @@ def rrelu(x, lower, upper, training, rng, out, return_noise):
     x = np.asarray(x)
     compute, result = resolve_dtype(x.dtype)
     if training:
-        slopes = rng_from(rng).uniform(lower, upper, size=x.size).astype(compute)
+        slopes = rng_from(rng).uniform(lower, upper, size=x.size).astype(compute, copy=False)
     else:
         slopes = np.asarray((lower + upper) / 2, dtype=compute)
     # As torch: the slope where x <= 0, 1 elsewhere (NaN included). Taken before
@@ -164,7 +168,9 @@ def rrelu(x, lower, upper, training, rng, out, return_noise):
     noise = np.where(x <= 0, slopes.reshape(x.shape) if training else slopes, 1).astype(result) \
         if return_noise else None
     if training:
-        y = run(_k.prelu, x, out, slopes, 1, c_order=True)
+        y = _k.prelu_fast(x, slopes, True) if out is None else None
+        if y is None:
+            y = run(_k.prelu, x, out, slopes, 1, c_order=True)
     else:
         y = run(_k.leaky_relu, x, out, float(slopes))
     return (y, noise) if return_noise else y
