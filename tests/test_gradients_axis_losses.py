@@ -991,3 +991,29 @@ def test_axis_backward_nan_as_torch(name, where, rng, torch):
     theirs = xt.grad.numpy()
     np.testing.assert_array_equal(np.isnan(theirs), rule)
     np.testing.assert_allclose(got[~rule], theirs[~rule], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 5, 8, 11), (2, 16, 130), (4, 3, 64), (2, 7, 65)])
+def test_cross_entropy_lanes_have_the_row_kernels_bits(shape, dtype, rng):
+    # (N, C, d...) in C order: the rows are lanes of the class axis, read 64
+    # at a time (whole cache lines; 130 and 65 leave a ragged tile). The same
+    # array laid out channels last takes the row kernel, one row at a time:
+    # the loss and its gradient must have its bits, a NaN, an infinite logit,
+    # a row of -inf, ignored rows, class weights, smoothing and per-row
+    # upstream gradients included
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    x[1, 2, 3], x[0, 1, 2], x[1, 0, 5], x[0, :, 7] = np.nan, -np.inf, np.inf, -np.inf
+    t = rng.integers(0, shape[1], (shape[0],) + shape[2:])
+    t.flat[::5] = -100
+    rows = np.moveaxis(np.moveaxis(x, 1, -1).copy(), -1, 1)
+    assert not rows.flags.c_contiguous and np.array_equal(rows, x, equal_nan=True)
+    for kw in ({}, {"weight": rng.random(shape[1])}, {"label_smoothing": 0.2},
+               {"weight": rng.random(shape[1]), "label_smoothing": 0.3}):
+        for reduction, g in (("mean", 1.0), ("sum", 0.5), ("none", rng.standard_normal(t.shape))):
+            for f in (fastnl.cross_entropy, fastnl.cross_entropy_backward):
+                args = {"reduction": reduction, **kw}
+                if f is fastnl.cross_entropy_backward:
+                    args["grad_output"] = g
+                got, want = np.asarray(f(x, t, **args)), np.asarray(f(rows, t, **args))
+                assert got.tobytes() == want.tobytes(), (f.__name__, kw, reduction)
