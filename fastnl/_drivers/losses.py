@@ -351,8 +351,9 @@ def first_outside(t, lo, hi, skip=None):
 
 def reduce_row_losses(loss, reduction, shape, result, denominator=None):
     """A loss from its flat float64 per-row losses: of `shape` in the
-    `result` dtype for 'none', else their sum in row order, for 'mean'
-    divided by `denominator()` (called only then; default: the row count)."""
+    `result` dtype for 'none', else their sum in a fixed order (ordered_sum),
+    for 'mean' divided by `denominator()` (called only then; default: the
+    row count)."""
     if reduction == "none":
         out = loss.reshape(shape).astype(result)
         return out if out.ndim else out[()]
@@ -454,7 +455,7 @@ def row_weights(t, w, ignore_index):
 
 def counted_weight(p):
     """The denominator of 'mean' with class indices: the summed weights of the
-    counted targets, in row order (the forward's bits)."""
+    counted targets, in ordered_sum's order (the forward's bits)."""
     return _kr.ordered_sum(np.ascontiguousarray(row_weights(p.t, p.w, p.ignore_index)))
 
 

@@ -5,7 +5,7 @@
 # Each row is one thread's, its sums in float64 in a fixed order (FNL_LANES
 # partial sums for the norms, dot products and hinge sums), so the results do not depend
 # on the thread count; the per-row losses are float64 (the driver sums them
-# in row order).
+# in fnl_ordered_sum's fixed order).
 
 from cython.parallel cimport prange, threadid
 from cython cimport floating
@@ -212,6 +212,7 @@ cdef extern from *:
     void fnl_multilabel_counts_d(const double *x, Py_ssize_t C, const int64_t *y, Py_ssize_t k,
                                  const double *keep, double *count) noexcept nogil
     ctypedef void cloned_void "FNL_CLONED_VOID"
+    double fnl_combine16(const double *a, Py_ssize_t stride) noexcept nogil
 
 
 cdef inline void _dot3(const floating *a, const floating *b, Py_ssize_t D,
@@ -431,10 +432,12 @@ def multi_margin(const floating[:, ::1] x, const int64_t[::1] target, const doub
 cdef double _multi_margin_total(const floating *x, Py_ssize_t N, Py_ssize_t C,
                                 const int64_t *target, int p, floating margin) noexcept nogil:
     cdef Py_ssize_t n
-    cdef double total = 0
-    for n in range(N):  # ordered_sum's order
-        total += _hinge_row(x + n * C, C, target[n], margin, 1, p)
-    return total
+    cdef double part[16]
+    for n in range(16):
+        part[n] = 0
+    for n in range(N):  # ordered_sum's order: row n into partial n % 16
+        part[n & 15] += _hinge_row(x + n * C, C, target[n], margin, 1, p)
+    return fnl_combine16(part, 1)
 
 
 def multi_margin_reduced(x, target, int p, double margin):
@@ -537,10 +540,12 @@ def multilabel_margin(const floating[:, ::1] x, const int64_t[:, ::1] target,
 cdef double _multilabel_total(const floating *x, Py_ssize_t N, Py_ssize_t C,
                               const int64_t *target, double *keep) noexcept nogil:
     cdef Py_ssize_t n
-    cdef double total = 0
-    for n in range(N):  # ordered_sum's order
-        total += _multilabel_row(x + n * C, C, target + n * C, keep)
-    return total
+    cdef double part[16]
+    for n in range(16):
+        part[n] = 0
+    for n in range(N):  # ordered_sum's order: row n into partial n % 16
+        part[n & 15] += _multilabel_row(x + n * C, C, target + n * C, keep)
+    return fnl_combine16(part, 1)
 
 
 def multilabel_margin_reduced(x, target):
