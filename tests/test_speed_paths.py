@@ -138,14 +138,15 @@ def test_remainder_has_the_vector_bits():
 @pytest.mark.parametrize("name, params", CASES, ids=IDS)
 def test_rows_apart_read_in_place(name, params, dtype):
     """Arrays of contiguous rows that lie apart (slices, reversed rows, a
-    broadcast row, a 3-d slice whose leading axes collapse) are read where
-    they are, by the small-call path and by Kernel.rows, with the same bits
-    as a contiguous copy, for one and two threads; g and x may have
-    different row layouts."""
+    broadcast row, a 3-d slice whose leading axes collapse, a slice of the
+    second axis whose rows span the axes after it) are read where they are,
+    by the small-call path and by Kernel.rows, with the same bits as a
+    contiguous copy, for one and two threads; g and x may have different
+    row layouts."""
     base = values(dtype, 260 * 300, seed=5).reshape(260, 300)
     gbase = values(dtype, 260 * 300, seed=6).reshape(260, 300)
     views = [base[:, 7:], base[::-3, 1:201], np.broadcast_to(base[0, :50], (9, 50)),
-             base.reshape(13, 20, 300)[:, ::2, 100:]]
+             base.reshape(13, 20, 300)[:, ::2, 100:], base.reshape(26, 10, 300)[:, 3:8]]
     for x in views:
         g = gbase[:x.shape[-2] if x.ndim == 2 else None, :x.shape[-1]]
         g = g if x.ndim == 2 else gbase[:x.size // x.shape[-1], :x.shape[-1]].reshape(x.shape)
@@ -168,6 +169,13 @@ def test_rows_apart_paths():
     assert _k.fast(_k.relu_backward, g[:, 2:], x[:, 1:-1], None, ()) is not None
     assert _k.fast(_k.relu, None, x[:, ::2], None, ()) is None  # a step along the row: copied
     assert _k.fast(_k.relu, None, x[:, :7], None, ()) is None  # rows below MIN_ROW: copied
+    x4 = x.reshape(4, 10, 3, 10)  # a slice of axis 1: rows of 4 x 3 x 10 elements, 300 apart
+    assert _k.longest_rows(x4[:, 2:6]) == 120 and _k.longest_rows(x4[..., ::2]) == 0
+    assert _k.fast(_k.relu, None, x4[:, 2:6], None, ()) is not None
+    out4 = np.full((4, 10, 3, 10), np.nan, np.float32)
+    want4 = fastnl.silu(np.ascontiguousarray(x4[:, 2:6]))
+    assert fastnl.silu(x4[:, 2:6], out=out4[:, 5:9]) is not None  # written directly
+    assert out4[:, 5:9].tobytes() == want4.tobytes() and np.isnan(out4[:, :5]).all()
     want = fastnl.silu(np.ascontiguousarray(x[:, 1:]))
     out = np.full((40, 40), np.nan, np.float32)[:, 5:34]  # out= with rows apart: written directly
     assert fastnl.silu(x[:, 1:], out=out) is out and out.tobytes() == want.tobytes()

@@ -50,7 +50,8 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
     elif not c_order and all(a.flags.f_contiguous for a in arrays):
         order = "F"
     else:
-        rows = [row_view(a) for a in arrays] if type(kernel) is _Kernel else [None]
+        cols = min(_k.longest_rows(a) for a in arrays) if type(kernel) is _Kernel else 0
+        rows = [row_view(a, cols) for a in arrays] if cols else [None]
         if all(v is not None for v in rows):
             return _run_rows(kernel, arrays, rows, out, args, result)
         arrays, order = [np.ascontiguousarray(a) for a in arrays], "C"
@@ -60,12 +61,13 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
     return out if direct else deliver(target, out, result)
 
 
-def row_view(a):
-    """`a` as a 2-d view (rows, cols) with contiguous rows, where its last axis
-    is contiguous and its other axes collapse into one (x[:, a:b], x[..., 1:]
-    of a C-ordered array, a broadcast row, negative row steps; the small-call
-    path's test, _k.rows_apart); else None."""
-    return a.reshape(-1, a.shape[-1]) if _k.rows_apart(a) else None
+def row_view(a, cols):
+    """`a` as a 2-d view (rows, cols) with contiguous rows, where its trailing
+    axes are rows of `cols` contiguous elements and its other axes collapse
+    into one (x[:, a:b], x[..., 1:] of a C-ordered array, a broadcast row,
+    negative row steps, x[:, a:b] of (N, C, H, W) as rows of (b - a) H W;
+    the small-call path's test, _k.rows_apart); else None."""
+    return a.reshape(-1, cols) if _k.rows_apart(a, cols) else None
 
 
 def _run_rows(kernel, arrays, rows, out, args, result):
@@ -77,7 +79,7 @@ def _run_rows(kernel, arrays, rows, out, args, result):
     target = None
     if (out is not None and out.shape == shape and out.dtype == compute
             and all(a is out or not np.may_share_memory(out, a) for a in arrays)):
-        target = row_view(out)  # (check_out has seen that it is writeable)
+        target = row_view(out, rows[0].shape[1])  # (check_out has seen that it is writeable)
         if target is not None and abs(target.strides[0]) < target.shape[1] * target.itemsize:
             target = None  # rows that overlap one another
     direct = target is not None

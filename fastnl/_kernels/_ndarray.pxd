@@ -100,19 +100,48 @@ cdef enum:
     MIN_ROW = 8
 
 
-cdef inline bint row_layout(cnp.ndarray a, Py_ssize_t *stride):
+cdef inline Py_ssize_t row_length(cnp.ndarray a):
+    """How many elements the trailing axes of `a` that lie contiguous hold
+    (C order; x[:, i:j] of an (N, C, H, W) array: (j - i) H W), 0 where its
+    last axis is not contiguous: the longest rows the elementwise kernels
+    can read `a` as."""
+    cdef int d = cnp.PyArray_NDIM(a) - 1
+    cdef Py_ssize_t n = 1, step = cnp.PyArray_ITEMSIZE(a)
+    if d < 0 or cnp.PyArray_STRIDE(a, d) != step:
+        return 0
+    while d >= 0 and (cnp.PyArray_DIM(a, d) == 1 or cnp.PyArray_STRIDE(a, d) == step * n):
+        n *= cnp.PyArray_DIM(a, d)
+        d -= 1
+    return n
+
+
+cdef inline bint row_layout(cnp.ndarray a, Py_ssize_t *stride, Py_ssize_t cols=0):
     """Whether `a` (aligned, native order, two or more dimensions) is rows of
-    at least MIN_ROW contiguous elements, its last axis contiguous and its
-    other axes collapsing into one (x[:, a:b], a broadcast row, a C-ordered
-    array); their byte stride (any sign, 0 for a broadcast row) in *stride."""
+    `cols` (default: its last axis) contiguous elements, at least MIN_ROW,
+    whose other axes collapse into one (x[:, a:b], a broadcast row, a
+    C-ordered array; with cols = row_length(a), x[:, i:j] of (N, C, H, W)
+    as rows of (j - i) H W); their byte stride (any sign, 0 for a broadcast
+    row) in *stride."""
     cdef int d, nd = cnp.PyArray_NDIM(a)
-    cdef Py_ssize_t n, inner_n = 0, inner_s = 0
+    cdef Py_ssize_t n, inner_n = 0, inner_s = 0, row = 1
     if (nd < 2 or not cnp.PyArray_ISNOTSWAPPED(a) or not cnp.PyArray_ISALIGNED(a)
-            or cnp.PyArray_STRIDE(a, nd - 1) != cnp.PyArray_ITEMSIZE(a)
-            or cnp.PyArray_DIM(a, nd - 1) < MIN_ROW):
+            or cnp.PyArray_STRIDE(a, nd - 1) != cnp.PyArray_ITEMSIZE(a)):
+        return False
+    if cols == 0:
+        cols = cnp.PyArray_DIM(a, nd - 1)
+    if cols < MIN_ROW:
+        return False
+    d = nd - 1
+    while row < cols:  # the row's axes, each contiguous with those after it
+        if d < 0 or (cnp.PyArray_DIM(a, d) != 1
+                     and cnp.PyArray_STRIDE(a, d) != row * cnp.PyArray_ITEMSIZE(a)):
+            return False
+        row *= cnp.PyArray_DIM(a, d)
+        d -= 1
+    if row != cols:
         return False
     stride[0] = 0
-    for d in range(nd - 2, -1, -1):  # the leading axes, innermost first; size 1 has no step
+    for d in range(d, -1, -1):  # the leading axes, innermost first; size 1 has no step
         n = cnp.PyArray_DIM(a, d)
         if n == 1:
             continue
