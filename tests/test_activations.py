@@ -331,10 +331,11 @@ def test_prelu_layouts_against_reference(shape, dtype, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_prelu_small_call_path_has_the_general_paths_bits(dtype, rng):
-    # plain arrays up to the grain: one C call (_elementwise.prelu_fast), the
-    # general path's loops; rrelu's slopes in training too (per element)
+    # plain arrays: one C call (_elementwise.prelu_fast), the general path's
+    # loops (threaded beyond the grain: 300 x 327); rrelu's slopes in
+    # training too (per element)
     from fastnl._kernels import _elementwise
-    for shape in [(5,), (4, 3), (2, 3, 4, 5), (2, 3, 40), (100, 327)]:
+    for shape in [(5,), (4, 3), (2, 3, 4, 5), (2, 3, 40), (100, 327), (300, 327), (2, 3, 9000)]:
         x = rng.standard_normal(shape).astype(dtype)
         x.flat[:4] = [np.nan, -0.0, np.inf, -np.inf][:x.size]
         channels = shape[1] if len(shape) >= 2 else shape[0]
@@ -351,7 +352,7 @@ def test_prelu_small_call_path_has_the_general_paths_bits(dtype, rng):
     w = np.ones(3, dtype)
     for args in ((x, w.astype(np.float16)), (x, w[:2]), (x, w.reshape(1, 3)), (x.T, w),
                  (x[:, :2], w[:2]), (x.astype(">f8"), w), (x.tolist(), w), (x[:0], w),
-                 (np.ones((200, 200), dtype), np.ones(200, dtype))):
+                 (np.ones((4, 3, 2, 2), dtype), w)):  # blocks of 4: the driver's repeats
         assert _elementwise.prelu_fast(*args, False) is None
     assert _elementwise.prelu_fast(x, np.ones(11, dtype), True) is None
 

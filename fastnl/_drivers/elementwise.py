@@ -90,10 +90,6 @@ def _run_rows(kernel, arrays, rows, out, args, result):
     return out if direct else deliver(new, out, result)
 
 
-# Blocks of one weight shorter than this are read with one weight per
-# element instead: the weights repeated (np.repeat) over a period of the
-# buffer, the kernel's vector loop over runs of consecutive weights.
-_PRELU_SHORT_BLOCK = 16
 # at most this many tasks (of whole periods) sum prelu's weight gradients
 _PRELU_MAX_TASKS = 64
 
@@ -117,14 +113,14 @@ def prelu_weight(x, weight):
     if weight.size == 1:
         return weight, x.size, 1
     inner = math.prod(shape[2:])
-    if 1 < inner < _PRELU_SHORT_BLOCK:
+    if 1 < inner < _k.PRELU_SHORT_BLOCK_SIZE:  # one weight per element: runs of weights
         return np.repeat(weight, inner), 1, inner
     return weight, inner, 1
 
 
 def prelu(x, weight, out):
     if out is None:
-        y = _k.prelu_fast(x, weight, False)  # the small-call path: plain arrays, one call
+        y = _k.prelu_fast(x, weight, False)  # the fast path: plain arrays, one call
         if y is not None:
             return y
     x = np.asarray(x)
