@@ -675,6 +675,56 @@ def test_class_loss_small_call_path_leaves_errors_and_other_calls_to_the_general
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pointwise_losses_read_fortran_operands_in_place(dtype, rng):
+    # all operands x.T of C arrays: computed on the C-ordered transposes
+    # (read in place): each element's loss and gradient the same bits, the
+    # sums those of the transposes (memory order), 'none' Fortran-ordered;
+    # a broadcast operand or a check that names an index: the general path
+    x = rng.standard_normal((300, 140)).astype(dtype)
+    t = rng.standard_normal((300, 140)).astype(dtype)
+    p, w = rng.random((300, 140)).astype(dtype), rng.random((300, 140)).astype(dtype)
+    cases = [(fastnl.mse_loss, (x, t), {}), (fastnl.l1_loss, (x, t), {}),
+             (fastnl.huber_loss, (x, t), {"delta": 0.5}),
+             (fastnl.binary_cross_entropy, (p, (t > 0).astype(dtype)), {"weight": w}),
+             (fastnl.binary_cross_entropy_with_logits, (x, p), {"pos_weight": w}),
+             (fastnl.poisson_nll_loss, (x, np.abs(t)), {"full": True})]
+    for f, (a, b), kw in cases:
+        backward = getattr(fastnl, f.__name__ + "_backward")
+        fa, fb = a.T.copy().T, b.T.copy().T
+        fkw = {k: v.T.copy().T for k, v in kw.items() if isinstance(v, np.ndarray)}
+        fkw.update({k: v for k, v in kw.items() if not isinstance(v, np.ndarray)})
+        tkw = {k: (np.ascontiguousarray(v.T) if isinstance(v, np.ndarray) else v)
+               for k, v in kw.items()}
+        ta, tb = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)
+        for reduction in ("mean", "sum", "none"):
+            got = f(fa, fb, reduction=reduction, **fkw)
+            want = f(ta, tb, reduction=reduction, **tkw)
+            if reduction == "none":
+                same = got.T.tobytes() == want.tobytes()  # (not a diff of the bytes on failure)
+                assert got.flags.f_contiguous and same, f.__name__
+                np.testing.assert_array_equal(got, f(a, b, reduction="none", **kw))
+            else:
+                assert type(got) is type(want) and got == want, (f.__name__, reduction)
+            grad = backward(fa, fb, reduction=reduction, **fkw)
+            np.testing.assert_array_equal(grad, backward(ta, tb, reduction=reduction, **tkw).T)
+            out = np.empty_like(fa)
+            assert backward(fa, fb, reduction=reduction, out=out, **fkw) is out
+            np.testing.assert_array_equal(out, grad)
+    # a target broadcast along a row, or a check that names an index
+    # (gaussian_nll's variance): the general path, the same elementwise losses
+    with pytest.warns(UserWarning, match="target size"):
+        np.testing.assert_array_equal(fastnl.mse_loss(x.T.copy().T, t[0], reduction="none"),
+                                      fastnl.mse_loss(x, t[0], reduction="none"))
+    np.testing.assert_array_equal(
+        fastnl.gaussian_nll_loss(x.T.copy().T, t.T.copy().T, w.T.copy().T, reduction="none"),
+        fastnl.gaussian_nll_loss(x, t, w, reduction="none"))
+    bad = np.asfortranarray(np.abs(w))
+    bad[5, 2] = -1
+    with pytest.raises(ValueError, match=r"at index \(5, 2\)"):
+        fastnl.gaussian_nll_loss(x.T.copy().T, t.T.copy().T, bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("at", [0, 1023, 1024, 2999])
 def test_value_checks_find_the_first_bad_element(dtype, at):
     # one compiled pass over plain arrays (blocks of 1024), NumPy over any
