@@ -1,6 +1,6 @@
-# The scalar math of fnl_math.h and fnl_activations.h for the Cython loops
-# that are not the vectorised C kernels of _elementwise.pyx.tp: PReLU's
-# per-channel blocks and the losses. The math is written once, in those C
+# The scalar math of fnl_math.h for the Cython loops that are not the
+# vectorised C kernels of _elementwise.pyx.tp: the losses' (through
+# _loss_scalar.pxd). The math is written once, in those C
 # headers, and shared with the elementwise kernels; here each function only
 # gets one name for both float widths: inside a function over the fused type
 # `floating`, `if floating is float` is resolved at compile time, so float32
@@ -17,12 +17,6 @@ cdef extern from "fnl_math.h" nogil:
     double fnl_log1p_exp_d(double x) noexcept
     float fnl_log_f(float x) noexcept
     double fnl_log_d(double x) noexcept
-
-cdef extern from "fnl_activations.h" nogil:
-    float fnl_leaky_relu_f(float x, float negative_slope) noexcept
-    double fnl_leaky_relu_d(double x, double negative_slope) noexcept
-    float fnl_leaky_relu_backward_f(float g, float x, float negative_slope) noexcept
-    double fnl_leaky_relu_backward_d(double g, double x, double negative_slope) noexcept
 
 
 cdef inline floating exp_(floating x) noexcept nogil:
@@ -54,18 +48,3 @@ cdef inline floating log1p_exp(floating x) noexcept nogil:
         return fnl_log1p_exp_f(x)
     else:
         return fnl_log1p_exp_d(x)
-
-
-cdef inline floating leaky_relu(floating x, floating negative_slope) noexcept nogil:
-    if floating is float:
-        return fnl_leaky_relu_f(x, negative_slope)
-    else:
-        return fnl_leaky_relu_d(x, negative_slope)
-
-
-cdef inline floating leaky_relu_backward(floating g, floating x,
-                                         floating negative_slope) noexcept nogil:
-    if floating is float:
-        return fnl_leaky_relu_backward_f(g, x, negative_slope)
-    else:
-        return fnl_leaky_relu_backward_d(g, x, negative_slope)
