@@ -99,6 +99,32 @@ def test_backward_row_and_tile_agree_bitwise(log, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_tile_copy_has_the_row_kernels_bits(dtype, rng):
+    # steps along the axis 4 KiB apart, or 16 bytes more (with a ragged last
+    # tile), share the L1 cache's sets: the tile kernel's write pass reads a
+    # copy of g and y from its sum pass (frw_tile_stages) for axes of 8 to
+    # 8 KiB / 256 bytes (float32: 32) or / 512 (float64: 16) steps; the
+    # copy holds g and y the write pass reads, in place too
+    size = np.dtype(dtype).itemsize
+    bits = f"u{size}"
+    for n in (7, 8, 15, 16, 17, 32, 33):
+        for inner in (4096 // size, 4112 // size):
+            x = (rng.standard_normal((2, n, inner)) * 3).astype(dtype)
+            g = rng.standard_normal(x.shape).astype(dtype)
+            y = fastnl.softmax(x, axis=1)
+            rows = fastnl.softmax_backward(np.ascontiguousarray(np.swapaxes(g, 1, 2)),
+                                           np.ascontiguousarray(np.swapaxes(y, 1, 2)), axis=2)
+            expected = np.swapaxes(rows, 1, 2).view(bits)
+            got = fastnl.softmax_backward(g, y, axis=1)
+            np.testing.assert_array_equal(got.view(bits), expected, err_msg=f"{n} {inner}")
+            for operand in (0, 1):
+                gy = [g.copy(), y.copy()]
+                fastnl.softmax_backward(*gy, axis=1, out=gy[operand])
+                np.testing.assert_array_equal(gy[operand].view(bits), expected,
+                                              err_msg=f"{n} {inner} in place")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_backward_rows_fused_as_each_row_alone(dtype, rng):
     # softmax_backward along the last axis runs each thread's block of rows
     # with the next row's sum fused into this row's write: every row must
