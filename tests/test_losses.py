@@ -441,6 +441,18 @@ def test_cross_entropy_layouts(rng):
                                   fastnl.cross_entropy(x2, [1] * 7))
 
 
+def test_nll_loss_tasks_start_inside_a_sample(rng):
+    # 5 x 3 x 1001: 5005 rows in nll's tasks of 4096, the second starting in
+    # the fifth sample (d1 = 92); each row's loss is -w x at its target
+    x, t, w = class_problem(rng, (5, 3, 1001), np.float64, 1)
+    expected = -np.take_along_axis(x, t[:, None], 1)[:, 0] * w[t]
+    expected[t == 1] = 0
+    for n in (1, 2):
+        with fastnl.num_threads(n):
+            got = fastnl.nll_loss(x, t, w, 1, "none")
+        np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("kind", ["index", "smoothed", "prob", "nll"])
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_class_threads_same_bits(kind, reduction, rng):
