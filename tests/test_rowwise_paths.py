@@ -127,11 +127,12 @@ def test_backward_tile_copy_has_the_row_kernels_bits(dtype, rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_backward_rows_fused_as_each_row_alone(dtype, rng):
     # softmax_backward along the last axis runs each thread's block of rows
-    # with the next row's sum fused into this row's write: every row must
-    # come out as it does alone (one row, nothing fused), on any number of
-    # threads, in place over grad_output or output too
-    assert 40 * 1031 > _rowwise.GRAIN_SIZE  # the last two start threads
-    for rows, n in ((3, 15), (9, 16), (40, 1031), (70, 1000)):
+    # with the next row's sum fused into this row's write (rows shorter than
+    # 1 KiB or longer than 16 KiB; the others a sum pass and a write pass
+    # each): every row must come out as it does alone (one row, nothing
+    # fused), on any number of threads, in place over grad_output or output
+    assert 40 * 1031 > _rowwise.GRAIN_SIZE  # the last four start threads
+    for rows, n in ((3, 15), (9, 16), (40, 1031), (70, 1000), (400, 100), (20, 5000)):
         x = (rng.standard_normal((rows, n)) * 3).astype(dtype)
         g = rng.standard_normal((rows, n)).astype(dtype)
         y = fastnl.softmax(x, axis=-1)
