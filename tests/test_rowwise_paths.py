@@ -84,6 +84,33 @@ def test_nan_and_inf_anywhere_in_the_row(n):
         assert y[pos] == 0 and abs(float(y.sum(dtype=np.float64)) - 1) < 1e-6
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 0.3])
+def test_log_softmax_short_rows_in_groups(temperature, rng):
+    # float32 rows of 16 to 256 elements go 16 at a time, their logs taken
+    # together (frw_log_softmax_rows); a row with an infinite extreme stops
+    # the group there, and it and the rows after it go one at a time. Each
+    # row as the tile kernel computes it as a lane, in place and from a
+    # slice of rows too, on one and two threads
+    for rows, n in ((40, 15), (40, 16), (40, 17), (40, 64), (40, 100), (40, 256), (200, 200)):
+        x = (rng.standard_normal((rows, n)) * 3).astype(np.float32)
+        x[5, 3] = np.inf
+        x[21] = -np.inf
+        x[22, 7] = np.nan
+        x[33, 0] = -np.inf
+        expected = fastnl.log_softmax(np.ascontiguousarray(x.T), axis=0, temperature=temperature).T
+        wide = np.zeros((rows, n + 5), np.float32)
+        wide[:, :n] = x
+        for threads in (1, 2):
+            with fastnl.num_threads(threads):
+                np.testing.assert_array_equal(
+                    fastnl.log_softmax(x, axis=1, temperature=temperature), expected, err_msg=n)
+                np.testing.assert_array_equal(
+                    fastnl.log_softmax(wide[:, :n], axis=1, temperature=temperature), expected)
+                inplace = x.copy()
+                fastnl.log_softmax(inplace, axis=1, temperature=temperature, out=inplace)
+                np.testing.assert_array_equal(inplace, expected)
+
+
 @pytest.mark.parametrize("log", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_backward_row_and_tile_agree_bitwise(log, dtype, rng):
