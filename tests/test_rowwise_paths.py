@@ -86,16 +86,17 @@ def test_nan_and_inf_anywhere_in_the_row(n):
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5, 0.3])
 def test_log_softmax_short_rows_in_groups(temperature, rng):
-    # float32 rows of 16 to 256 elements go 16 at a time, their logs taken
+    # float32 rows of up to 256 elements go 16 at a time, their logs taken
     # together (frw_log_softmax_rows); a row with an infinite extreme stops
     # the group there, and it and the rows after it go one at a time. Each
     # row as the tile kernel computes it as a lane, in place and from a
     # slice of rows too, on one and two threads
-    for rows, n in ((40, 15), (40, 16), (40, 17), (40, 64), (40, 100), (40, 256), (200, 200)):
+    for rows, n in ((40, 1), (40, 3), (40, 15), (40, 16), (40, 17), (40, 64), (40, 100),
+                    (40, 256), (40, 257), (200, 200)):
         x = (rng.standard_normal((rows, n)) * 3).astype(np.float32)
-        x[5, 3] = np.inf
+        x[5, min(3, n - 1)] = np.inf
         x[21] = -np.inf
-        x[22, 7] = np.nan
+        x[22, min(7, n - 1)] = np.nan
         x[33, 0] = -np.inf
         expected = fastnl.log_softmax(np.ascontiguousarray(x.T), axis=0, temperature=temperature).T
         wide = np.zeros((rows, n + 5), np.float32)
