@@ -588,7 +588,8 @@ def _pointwise_grad_block(x, t, *rest, kernel, params, layout, checks, reduction
     *weights, g = rest
     prepared = losses.prepare(x, t, _named(layout, weights), "silent", checks)
     # the mean's denominator is the whole loss's, not the block's
-    g, scale = losses.upstream(g, reduction, prepared[2], prepared[0].dtype, denominator)
+    g, scale = losses.pointwise_upstream(g, reduction, prepared[2], prepared[0].dtype,
+                                         denominator)
     return np.asarray(losses.pointwise_gradient(kernel, prepared, params, g, scale, None))
 
 

@@ -736,6 +736,82 @@ def test_pointwise_losses_read_fortran_operands_in_place(dtype, rng):
         fastnl.gaussian_nll_loss(x.T.copy().T, t.T.copy().T, bad)
 
 
+def _strided_layouts(rng, dtype):
+    """(name, input, target, other operands) with operands that are not
+    contiguous, each paired below with its C-ordered copies. Rows of 64 or
+    more are read a row at a time, shorter ones gathered a block of 4096
+    elements at a time: both, ending inside a block and beyond one thread's
+    grain (32768 elements)."""
+    def data(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+    wide, short = data(700, 2 * 90), data(900, 2 * 45)
+    cube = data(40, 4, 300)
+    return [
+        ("every other column, rows of 90", wide[:, ::2], data(700, 90), {}),
+        ("every other column, rows of 45", short[:, ::2], short[:, 1::2], {}),
+        ("a broadcast row of 90", data(700, 90), np.broadcast_to(data(90), (700, 90)), {}),
+        ("a broadcast row of 45", data(900, 45), np.broadcast_to(data(45), (900, 45)), {}),
+        ("a broadcast column", data(700, 90), np.broadcast_to(data(700, 1), (700, 90)), {}),
+        ("reversed axes", wide[::-1, ::-3], data(700, 60)[:, ::-1], {}),
+        ("a slice of a middle axis", cube[:, 1:3], cube[:, 2:4].transpose(0, 1, 2), {}),
+        ("axes swapped", data(40, 300, 6).transpose(0, 2, 1), data(6, 40, 300).transpose(1, 0, 2),
+         {}),
+        ("weights broadcast", data(700, 90), data(700, 90),
+         {"weight": np.broadcast_to(data(90), (700, 90)),
+          "pos_weight": np.broadcast_to(data(90), (700, 90))}),
+    ]
+
+
+def _bytes(grads):
+    """The bits of a gradient, or of each of a tuple of them."""
+    return [np.asarray(g).tobytes() for g in (grads if isinstance(grads, tuple) else (grads,))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pointwise_losses_read_strided_operands_in_place(dtype, rng):
+    # a strided or broadcast operand is read in place (a run along its last
+    # axis at a time, or gathered a block at a time): each element's loss
+    # and gradient, and the sums, the bits of its C-ordered copy, on one
+    # thread and on two
+    for name, x, t, extra in _strided_layouts(rng, dtype):
+        p = 1 / (1 + np.exp(-np.asarray(x)))
+        cases = [(fastnl.mse_loss, (x, t), {}), (fastnl.smooth_l1_loss, (x, t), {"beta": 0.5}),
+                 (fastnl.gaussian_nll_loss, (x, t, np.abs(t) + 0.5), {}),
+                 (fastnl.margin_ranking_loss, (x, t, np.sign(t)), {})]
+        if extra:
+            cases = [(fastnl.binary_cross_entropy_with_logits, (x, np.abs(np.sign(t))),
+                      {"weight": extra["weight"], "pos_weight": extra["pos_weight"]}),
+                     (fastnl.binary_cross_entropy, (p, np.abs(np.sign(t))),
+                      {"weight": extra["weight"]})]
+        for f, operands, kw in cases:
+            backward = getattr(fastnl, f.__name__ + "_backward")
+            copies = [np.ascontiguousarray(a) for a in operands]
+            kw_copies = {k: np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v
+                         for k, v in kw.items()}
+            assert not all(a.flags.c_contiguous for a in (*operands, *kw.values())
+                           if isinstance(a, np.ndarray)), name
+            for reduction in ("mean", "sum", "none"):
+                want = f(*copies, reduction=reduction, **kw_copies)
+                grad_want = backward(*copies, reduction=reduction, **kw_copies)
+                g = np.ascontiguousarray(t)  # a strided upstream gradient too
+                upstream = {"grad_output": t} if reduction == "none" else {}
+                upstream_copy = {"grad_output": g} if reduction == "none" else {}
+                grad_g_want = backward(*copies, reduction=reduction, **upstream_copy,
+                                       **kw_copies)
+                for threads in (1, 2):
+                    with fastnl.num_threads(threads):
+                        got = f(*operands, reduction=reduction, **kw)
+                        grad = backward(*operands, reduction=reduction, **kw)
+                        grad_g = backward(*operands, reduction=reduction, **upstream, **kw)
+                    where = (name, f.__name__, reduction, threads)
+                    if reduction == "none":
+                        assert got.tobytes() == want.tobytes(), where
+                    else:
+                        assert got == want, where
+                    assert _bytes(grad) == _bytes(grad_want), where
+                    assert _bytes(grad_g) == _bytes(grad_g_want), where
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("at", [0, 1023, 1024, 2999])
 def test_value_checks_find_the_first_bad_element(dtype, at):

@@ -47,11 +47,13 @@ def _as_like(value, name, dtype):
     return value
 
 
-def _flat(a, shape):
-    """`a` broadcast to `shape`, as a contiguous 1-d buffer (no copy when possible)."""
+def _operand(a, shape):
+    """`a` broadcast to `shape`, as the pointwise kernels read it: in place,
+    whatever its strides (they gather a strided operand block by block),
+    but for unaligned data, which they take as a C-ordered copy."""
     if a.shape != shape:
         a = np.broadcast_to(a, shape)
-    return np.ascontiguousarray(a).reshape(-1)
+    return a if a.flags.aligned else np.ascontiguousarray(a)
 
 
 def _broadcast(shape_a, shape_b, what):
@@ -112,7 +114,8 @@ def loss_shape(x_shape, t_shape, arrays, sizes):
 def prepare(input, target, arrays=(), sizes="warn", checks=()):
     """Convert and check the operands of a pointwise loss (shared by forward
     and backward): returns (x, result dtype, shape the loss is computed at,
-    flat input, flat target, flat weight buffers).
+    and the input, the target and the weight buffers as the kernels read
+    them, each of that shape).
 
     `arrays` are (name, array or None) per-element operands, broadcast to the
     loss's shape (an absent one is an empty buffer); sizes as in loss_shape.
@@ -128,8 +131,8 @@ def prepare(input, target, arrays=(), sizes="warn", checks=()):
     operands = dict(arrays, input=x, target=t)
     for operand, name, rule in checks:
         _VALUE_CHECKS[rule](operands[operand], name)
-    buffers = [np.empty(0, x.dtype) if a is None else _flat(a, shape) for _, a in arrays]
-    return x, result, shape, _flat(x, shape), _flat(t, shape), buffers
+    buffers = [np.empty(0, x.dtype) if a is None else _operand(a, shape) for _, a in arrays]
+    return x, result, shape, _operand(x, shape), _operand(t, shape), buffers
 
 
 def _first(found, a, flags):
@@ -177,9 +180,9 @@ def mean_denominator(reduction, shape):
     return 1
 
 
-def pointwise_sum(kernel, x, shape, xf, tf, buffers, params):
+def pointwise_sum(kernel, x, shape, xv, tv, buffers, params):
     """The loss summed over every element, in float64."""
-    return kernel(xf, tf, *buffers, *params, np.empty(0, x.dtype), True, _kernel_threads())
+    return kernel(xv, tv, *buffers, *params, np.empty(0, x.dtype), True, _kernel_threads())
 
 
 def _fortran_shape(a):
@@ -215,14 +218,14 @@ def pointwise(kernel, input, target, reduction, params=(), arrays=(), sizes="war
     if transposes is not None:
         loss = pointwise(kernel, *transposes[:2], reduction, params, transposes[2], sizes, checks)
         return loss.T if reduction == "none" else loss
-    x, result, shape, xf, tf, buffers = prepare(input, target, arrays, sizes, checks)
+    x, result, shape, xv, tv, buffers = prepare(input, target, arrays, sizes, checks)
     if reduction == "none":
         out = empty(shape, x.dtype)
-        kernel(xf, tf, *buffers, *params, out.reshape(-1), False, _kernel_threads())
+        kernel(xv, tv, *buffers, *params, out.reshape(-1), False, _kernel_threads())
         if out.dtype != result:
             out = out.astype(result)
         return out if out.ndim else out[()]
-    total = pointwise_sum(kernel, x, shape, xf, tf, buffers, params)
+    total = pointwise_sum(kernel, x, shape, xv, tv, buffers, params)
     return _scalar(ratio(total, mean_denominator(reduction, shape)), result)
 
 
@@ -246,10 +249,17 @@ def upstream(grad_output, reduction, loss_shape, dtype, denominator):
     unless 'mean'). The kernels use the scale wherever the array is empty,
     so a scalar grad_output of reduction='none' broadcasts to every element
     at no cost, with the bits of an array full of it."""
+    g, scale = pointwise_upstream(grad_output, reduction, loss_shape, dtype, denominator)
+    return np.ascontiguousarray(g).reshape(-1), scale
+
+
+def pointwise_upstream(grad_output, reduction, loss_shape, dtype, denominator):
+    """upstream's (array, scale), the array of the loss's shape as the
+    pointwise kernels read it (_operand: any strides, no copy)."""
     g = np.asarray(grad_output)
     check_upstream(g, reduction, loss_shape)
     if reduction == "none" and g.ndim:
-        return np.ascontiguousarray(g, dtype=dtype).reshape(-1), 1.0
+        return _operand(g.astype(dtype, copy=False), loss_shape), 1.0
     # rounded to the data's dtype first, as torch holds it
     value = float(g.astype(dtype))
     return np.empty(0, dtype), float(ratio(value, denominator))
@@ -257,8 +267,8 @@ def upstream(grad_output, reduction, loss_shape, dtype, denominator):
 
 def _gradient_buffer(out, shape, dtype, reads, zero=False):
     """Where a gradient kernel writes: `out` itself when writes_into allows
-    (the flat buffers in `reads` are never `out` itself, so never in place),
-    else a new array. zero: zero-filled (for kernels that write only some
+    (in place where `out` is one of the operands in `reads`: each element is
+    read before it is written), else a new array. zero: zero-filled (for kernels that write only some
     elements)."""
     if writes_into(out, shape, dtype, "C", reads):
         if zero:
@@ -294,9 +304,9 @@ def _check_loss_out(out, input, result):
 def pointwise_gradient(kernel, prepared, params, g, scale, out):
     """Gradient of a pointwise loss with respect to the input, from the
     operands `prepare` returned and the upstream (g, scale) `upstream` returned."""
-    x, result, shape, xf, tf, buffers = prepared
-    grad = _gradient_buffer(out, shape, x.dtype, [xf, tf, g, *buffers])
-    kernel(xf, tf, *buffers, *params, g, scale, grad.reshape(-1), _kernel_threads())
+    x, result, shape, xv, tv, buffers = prepared
+    grad = _gradient_buffer(out, shape, x.dtype, [xv, tv, g, *buffers])
+    kernel(xv, tv, *buffers, *params, g, scale, grad.reshape(-1), _kernel_threads())
     return _finish(grad, x.shape, result, out)
 
 
@@ -313,8 +323,8 @@ def pointwise_backward(kernel, input, target, reduction, grad_output, out, param
     prepared = prepare(input, target, arrays, sizes, checks)
     x, result, shape = prepared[:3]
     _check_loss_out(out, x, result)
-    g, scale = upstream(grad_output, reduction, shape, x.dtype,
-                        mean_denominator(reduction, shape))
+    g, scale = pointwise_upstream(grad_output, reduction, shape, x.dtype,
+                                  mean_denominator(reduction, shape))
     return pointwise_gradient(kernel, prepared, params, g, scale, out)
 
 
