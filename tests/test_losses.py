@@ -739,26 +739,29 @@ def test_pointwise_losses_read_fortran_operands_in_place(dtype, rng):
 def _strided_layouts(rng, dtype):
     """(name, input, target, other operands) with operands that are not
     contiguous, each paired below with its C-ordered copies. Rows of 64 or
-    more are read a row at a time, shorter ones gathered a block of 4096
-    elements at a time: both, ending inside a block and beyond one thread's
-    grain (32768 elements)."""
+    more that are whole vectors (96, 320) are read a row at a time, others
+    (45, 100) gathered a block of 4096 elements at a time: both, ending
+    inside a block and beyond one thread's grain (32768 elements)."""
     def data(*shape):
         return rng.standard_normal(shape).astype(dtype)
-    wide, short = data(700, 2 * 90), data(900, 2 * 45)
-    cube = data(40, 4, 300)
+    wide, short = data(700, 2 * 96), data(900, 2 * 45)
+    cube = data(40, 4, 160)
     return [
-        ("every other column, rows of 90", wide[:, ::2], data(700, 90), {}),
+        ("every other column, rows of 96", wide[:, ::2], data(700, 96), {}),
         ("every other column, rows of 45", short[:, ::2], short[:, 1::2], {}),
-        ("a broadcast row of 90", data(700, 90), np.broadcast_to(data(90), (700, 90)), {}),
+        ("a broadcast row of 96", data(700, 96), np.broadcast_to(data(96), (700, 96)), {}),
         ("a broadcast row of 45", data(900, 45), np.broadcast_to(data(45), (900, 45)), {}),
-        ("a broadcast column", data(700, 90), np.broadcast_to(data(700, 1), (700, 90)), {}),
-        ("reversed axes", wide[::-1, ::-3], data(700, 60)[:, ::-1], {}),
-        ("a slice of a middle axis", cube[:, 1:3], cube[:, 2:4].transpose(0, 1, 2), {}),
+        ("a broadcast column", data(700, 96), np.broadcast_to(data(700, 1), (700, 96)), {}),
+        ("reversed axes", wide[::-1, ::-3], data(700, 64)[:, ::-1], {}),
+        ("a slice of a middle axis", cube[:, 1:3], cube[:, 2:4], {}),
         ("axes swapped", data(40, 300, 6).transpose(0, 2, 1), data(6, 40, 300).transpose(1, 0, 2),
          {}),
-        ("weights broadcast", data(700, 90), data(700, 90),
-         {"weight": np.broadcast_to(data(90), (700, 90)),
-          "pos_weight": np.broadcast_to(data(90), (700, 90))}),
+        ("weights broadcast, rows of 96", data(700, 96), data(700, 96),
+         {"weight": np.broadcast_to(data(96), (700, 96)),
+          "pos_weight": np.broadcast_to(data(96), (700, 96))}),
+        ("weights broadcast, rows of 100", data(500, 100), data(500, 100),
+         {"weight": np.broadcast_to(data(100), (500, 100)),
+          "pos_weight": np.broadcast_to(data(100), (500, 100))}),
     ]
 
 
