@@ -160,6 +160,54 @@ def test_rows_apart_read_in_place(name, params, dtype):
                 assert contiguous_g.tobytes() == want_b.tobytes()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, params", CASES, ids=IDS)
+def test_strided_inputs_read_in_place(name, params, dtype):
+    """Inputs of other strides (a step along the row, reversed steps, axes
+    permuted, a broadcast column) are gathered a chunk at a time by
+    Kernel.strided, with the same bits as a contiguous copy, for one and two
+    threads; g and x may have different layouts, one of them contiguous."""
+    base = values(dtype, 260 * 600, seed=5).reshape(260, 600)
+    gbase = values(dtype, 260 * 600, seed=6).reshape(260, 600)
+    views = [base[:, ::2], base[::-1, ::-3], base.reshape(13, 20, 600).transpose(1, 2, 0),
+             np.broadcast_to(base[:, :1], (260, 301))]
+    for x in views:
+        g = gbase.ravel()[:x.size].reshape(x.shape)
+        want = forward(name, params, np.ascontiguousarray(x))
+        want_b = backward(name, params, g, np.ascontiguousarray(x))
+        for threads in (1, 2):
+            with fastnl.num_threads(threads):
+                assert forward(name, params, x).tobytes() == want.tobytes()
+                assert backward(name, params, g, x).tobytes() == want_b.tobytes()
+                g_strided = np.zeros(x.shape + (2,), dtype)[..., 0]  # g's values, strided
+                g_strided[...] = g
+                assert backward(name, params, g_strided, x).tobytes() == want_b.tobytes()
+
+
+def test_strided_paths():
+    """Kernel.strided checks its arrays; out= with strided inputs."""
+    x = values(np.float32, 40 * 30, seed=2).reshape(40, 30)
+    want = fastnl.silu(np.ascontiguousarray(x[:, ::2]))
+    out = np.empty((40, 15), np.float32)
+    assert fastnl.silu(x[:, ::2], out=out) is out and out.tobytes() == want.tobytes()
+    mixed = fastnl.silu_backward(x[:, ::2].astype(np.float64), x[:, 1::2])  # float64
+    assert mixed.tobytes() == fastnl.silu_backward(np.ascontiguousarray(x[:, ::2], np.float64),
+                                                   np.ascontiguousarray(x[:, 1::2], np.float64)
+                                                   ).tobytes()
+    _k.silu.strided(x[:, ::2], o := np.empty((40, 15), np.float32), 1)
+    assert o.tobytes() == want.tobytes()
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _k.silu.strided(x[:, ::2], np.empty((15, 40), np.float32).T, 1)
+    with pytest.raises(ValueError, match="shape"):
+        _k.silu.strided(x[:, ::2], np.empty((40, 14), np.float32), 1)
+    with pytest.raises(ValueError, match="dtype"):
+        _k.silu.strided(x[:, ::2], np.empty((40, 15), np.float64), 1)
+    with pytest.raises(ValueError, match="overlaps"):
+        _k.silu.strided(x[:, ::2], x.reshape(-1)[:600].reshape(40, 15), 1)
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        _k.silu.strided([1.0], np.empty(1, np.float32), 1)
+
+
 def test_rows_apart_paths():
     """The small-call path takes rows apart itself (no copy); Kernel.rows
     checks its arrays; out= with rows apart, in place, and mixed dtypes."""

@@ -54,6 +54,8 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
         rows = [row_view(a, cols) for a in arrays] if cols else [None]
         if all(v is not None for v in rows):
             return _run_rows(kernel, arrays, rows, out, args, result)
+        if type(kernel) is _Kernel and all(a.flags.aligned for a in arrays):
+            return _run_strided(kernel, arrays, out, args, result)
         arrays, order = [np.ascontiguousarray(a) for a in arrays], "C"
     direct = writes_into(out, shape, compute, order, arrays)
     target = out if direct else empty(shape, compute, order=order)
@@ -88,6 +90,17 @@ def _run_rows(kernel, arrays, rows, out, args, result):
         target = new.reshape(rows[0].shape)
     kernel.rows(*rows, target, *args, _kernel_threads())
     return out if direct else deliver(new, out, result)
+
+
+def _run_strided(kernel, arrays, out, args, result):
+    """`run` for inputs of any other strides (x[:, ::2], axes permuted): the
+    kernel gathers them a chunk at a time in its threads (Kernel.strided),
+    into `out` where writes_into allows, else into a new C-ordered array."""
+    shape, compute = arrays[0].shape, arrays[0].dtype
+    direct = writes_into(out, shape, compute, "C", arrays) and all(a is not out for a in arrays)
+    target = out if direct else empty(shape, compute)
+    kernel.strided(*arrays, target, *args, _kernel_threads())
+    return out if direct else deliver(target, out, result)
 
 
 # at most this many tasks (of whole periods) sum prelu's weight gradients

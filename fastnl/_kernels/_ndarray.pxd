@@ -7,6 +7,44 @@ cimport numpy as cnp
 from fastnl._kernels._pool cimport empty_array
 
 
+cdef extern from "fnl_operand.h":
+    enum: FNL_OPERAND_AXES
+    ctypedef struct fnl_operand:
+        const char *data
+        int ndim
+        Py_ssize_t shape[FNL_OPERAND_AXES]
+        Py_ssize_t strides[FNL_OPERAND_AXES]
+
+
+cdef inline bint describe_operand(cnp.ndarray a, fnl_operand *d) noexcept:
+    """*d = `a` (aligned, native order, at most FNL_OPERAND_AXES axes: NumPy's
+    limit) as the kernels read it (fnl_operand.h): in place where it is
+    contiguous (ndim 0), else its axes of more than one element, each
+    merged into the one before where the two step as one. Returns whether
+    it is strided (ndim > 0)."""
+    cdef int k, nd = 0
+    cdef Py_ssize_t n, s
+    d.data = <const char *>cnp.PyArray_DATA(a)
+    d.ndim = 0
+    if cnp.PyArray_IS_C_CONTIGUOUS(a):
+        return False
+    for k in range(cnp.PyArray_NDIM(a)):
+        n, s = cnp.PyArray_DIM(a, k), cnp.PyArray_STRIDE(a, k)
+        if n == 1:
+            continue
+        if nd and d.strides[nd - 1] == n * s:
+            d.shape[nd - 1] *= n
+            d.strides[nd - 1] = s
+        else:
+            d.shape[nd] = n
+            d.strides[nd] = s
+            nd += 1
+    if nd == 1 and d.strides[0] == cnp.PyArray_ITEMSIZE(a):
+        return False  # contiguous after all
+    d.ndim = nd
+    return True
+
+
 cdef inline bint plain_array(object a, int typenum, bint fortran=False):
     """`a` is an aligned, C-contiguous (Fortran-contiguous with `fortran`),
     native-order ndarray of `typenum`."""
