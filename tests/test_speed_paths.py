@@ -169,8 +169,9 @@ def test_strided_inputs_read_in_place(name, params, dtype):
     threads; g and x may have different layouts, one of them contiguous."""
     base = values(dtype, 260 * 600, seed=5).reshape(260, 600)
     gbase = values(dtype, 260 * 600, seed=6).reshape(260, 600)
-    views = [base[:, ::2], base[::-1, ::-3], base.reshape(13, 20, 600).transpose(1, 2, 0),
-             np.broadcast_to(base[:, :1], (260, 301))]
+    views = [base[:, ::2], base[::-1, ::-3], base.reshape(13, 20, 600)[..., ::3].transpose(1, 2, 0),
+             np.broadcast_to(base[:, :1], (260, 301)),
+             base.reshape(13, 20, 600).transpose(1, 2, 0)]  # permuted axes: in memory order
     for x in views:
         g = gbase.ravel()[:x.size].reshape(x.shape)
         want = forward(name, params, np.ascontiguousarray(x))
@@ -194,6 +195,18 @@ def test_strided_paths():
     assert mixed.tobytes() == fastnl.silu_backward(np.ascontiguousarray(x[:, ::2], np.float64),
                                                    np.ascontiguousarray(x[:, 1::2], np.float64)
                                                    ).tobytes()
+    x4 = values(np.float64, 2 * 3 * 4 * 50, seed=4).reshape(2, 3, 4, 50)
+    nhwc = x4.transpose(0, 2, 3, 1)  # permuted axes: the result laid out as the input
+    y = fastnl.silu(nhwc)
+    assert np.argsort(y.strides).tolist() == np.argsort(nhwc.strides).tolist()
+    assert y.tobytes("K") == fastnl.silu(x4).transpose(0, 2, 3, 1).tobytes("K")
+    out4 = np.empty_like(nhwc)
+    assert fastnl.silu(nhwc, out=out4) is out4 and out4.tobytes() == y.tobytes()
+    out4 = np.empty(nhwc.shape)  # another layout: written through
+    assert fastnl.silu(nhwc, out=out4) is out4 and out4.tobytes() == y.tobytes()
+    gb = fastnl.silu_backward(nhwc, nhwc)
+    assert gb.tobytes() == fastnl.silu_backward(np.ascontiguousarray(nhwc),
+                                                np.ascontiguousarray(nhwc)).tobytes()
     _k.silu.strided(x[:, ::2], o := np.empty((40, 15), np.float32), 1)
     assert o.tobytes() == want.tobytes()
     with pytest.raises(ValueError, match="C-contiguous"):
