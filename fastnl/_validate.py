@@ -96,6 +96,23 @@ def writes_into(out, shape, dtype, order, reads):
             and all(a is out or not np.may_share_memory(out, a) for a in reads))
 
 
+def dense_axes(arrays):
+    """The axis order in which each of `arrays` (ndarrays of one shape) is one
+    C-contiguous block (x.T, x.transpose(0, 2, 3, 1) of C-ordered arrays),
+    where they share their strides: their axes by decreasing stride; else
+    None. The kernels read such arrays in memory order."""
+    strides = arrays[0].strides
+    if any(a.strides != strides for a in arrays[1:]):
+        return None
+    axes = tuple(sorted(range(len(strides)), key=lambda k: -strides[k]))
+    return axes if arrays[0].transpose(axes).flags.c_contiguous else None
+
+
+def inverse_axes(axes):
+    """The permutation that undoes transpose(axes)."""
+    return tuple(sorted(range(len(axes)), key=axes.__getitem__))
+
+
 def deliver(result_array, out, result):
     """Hand a kernel's result back to the caller: copied into `out` when given
     (its dtype, e.g. float16, takes the rounding), else cast to the `result`

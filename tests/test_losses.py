@@ -765,6 +765,35 @@ def _strided_layouts(rng, dtype):
     ]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pointwise_losses_read_permuted_axes_in_memory_order(dtype, rng):
+    # operands whose axes are permuted alike from C-ordered arrays (NHWC
+    # views of NCHW data) are computed on those arrays: the sums in their
+    # memory order, 'none' and the gradients laid out as the input
+    axes = (0, 2, 3, 1)
+    x, t = (rng.standard_normal((8, 6, 16, 20)).astype(dtype) for _ in range(2))
+    w = rng.random((8, 6, 16, 20)).astype(dtype)
+    for f, kw in ((fastnl.mse_loss, {}), (fastnl.binary_cross_entropy_with_logits,
+                                         {"pos_weight": w})):
+        backward = getattr(fastnl, f.__name__ + "_backward")
+        kw_t = {k: v.transpose(axes) for k, v in kw.items()}
+        for reduction in ("mean", "sum", "none"):
+            got = f(x.transpose(axes), t.transpose(axes), reduction=reduction, **kw_t)
+            want = f(x, t, reduction=reduction, **kw)
+            if reduction == "none":
+                assert got.shape == (8, 16, 20, 6) and got.transpose(0, 3, 1, 2).flags.c_contiguous
+                assert got.transpose(0, 3, 1, 2).tobytes() == want.tobytes()
+            else:
+                assert got == want, (f.__name__, reduction)
+            grad = backward(x.transpose(axes), t.transpose(axes), reduction=reduction, **kw_t)
+            want_grad = backward(x, t, reduction=reduction, **kw)
+            assert grad.transpose(0, 3, 1, 2).tobytes() == want_grad.tobytes()
+            out = np.empty((8, 16, 20, 6), dtype)
+            assert backward(x.transpose(axes), t.transpose(axes), reduction=reduction, out=out,
+                            **kw_t) is out
+            assert out.transpose(0, 3, 1, 2).tobytes() == want_grad.tobytes()
+
+
 def _bytes(grads):
     """The bits of a gradient, or of each of a tuple of them."""
     return [np.asarray(g).tobytes() for g in (grads if isinstance(grads, tuple) else (grads,))]

@@ -8,8 +8,8 @@ import numpy as np
 from fastnl._config import _kernel_threads
 from fastnl._kernels import _elementwise as _k
 from fastnl._kernels._pool import empty
-from fastnl._validate import (as_float_array, check_out, deliver, resolve_dtype, rng_from,
-                              writes_into)
+from fastnl._validate import (as_float_array, check_out, deliver, dense_axes, inverse_axes,
+                              resolve_dtype, rng_from, writes_into)
 
 _Kernel, _fast = _k.Kernel, _k.fast
 
@@ -20,7 +20,7 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
     `grad_output` (of x's shape) is given, for a backward pass.
 
     C- or Fortran-contiguous inputs are read in place, and so are arrays of
-    permuted axes (_dense_order), and, when `kernel` is a Kernel, contiguous
+    permuted axes (dense_axes), and, when `kernel` is a Kernel, contiguous
     rows that lie apart (row_view: x[:, a:b]) and any other strides
     (Kernel.strided, a chunk at a time); other kernels' other layouts go
     through one contiguous copy (`c_order` forces C order, for kernels that
@@ -51,7 +51,7 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
         order = "C"
     elif not c_order and all(a.flags.f_contiguous for a in arrays):
         order = "F"
-    elif not c_order and (axes := _dense_order(arrays)) is not None:
+    elif not c_order and (axes := dense_axes(arrays)) is not None:
         # one block of memory in another axis order (x.transpose(0, 2, 3, 1)
         # of a C-ordered array): computed in memory order, into a result of
         # that layout, as NumPy's ufuncs and torch lay theirs out (gathered
@@ -59,7 +59,7 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
         y = run(kernel, arrays[-1].transpose(axes),
                 None if out is None else out.transpose(axes), *args,
                 grad_output=arrays[0].transpose(axes) if len(arrays) == 2 else None)
-        return out if out is not None else y.transpose(sorted(range(len(axes)), key=axes.__getitem__))
+        return out if out is not None else y.transpose(inverse_axes(axes))
     else:
         cols = min(_k.longest_rows(a) for a in arrays) if type(kernel) is _Kernel else 0
         rows = [row_view(a, cols) for a in arrays] if cols else [None]
@@ -72,18 +72,6 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
     target = out if direct else empty(shape, compute, order=order)
     kernel(*[a.ravel(order) for a in arrays], target.ravel(order), *args, _kernel_threads())
     return out if direct else deliver(target, out, result)
-
-
-def _dense_order(arrays):
-    """The axis order in which the `arrays` (of one shape and three or more
-    axes) are one C-contiguous block each, where they share their strides:
-    the axes by decreasing stride; else None."""
-    first = arrays[0]
-    if first.ndim < 3 or any(a.strides != first.strides for a in arrays[1:]):
-        return None
-    strides = first.strides
-    axes = tuple(sorted(range(first.ndim), key=lambda k: -strides[k]))
-    return axes if first.transpose(axes).flags.c_contiguous else None
 
 
 def row_view(a, cols):
