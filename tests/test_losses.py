@@ -739,9 +739,11 @@ def test_pointwise_losses_read_fortran_operands_in_place(dtype, rng):
 def _strided_layouts(rng, dtype):
     """(name, input, target, other operands) with operands that are not
     contiguous, each paired below with its C-ordered copies. Rows of 64 or
-    more that are whole vectors (96, 320) are read a row at a time, others
-    (45, 100) gathered a block of 4096 elements at a time: both, ending
-    inside a block and beyond one thread's grain (32768 elements)."""
+    more with one operand contiguous along them are read a row at a time
+    (for the losses that call libm, rows of whole vectors: 96, 320), others
+    (45, x[:, ::2], 100 for those losses) gathered a block of 4096 elements
+    at a time: both, ending inside a block and beyond one thread's grain
+    (32768 elements)."""
     def data(*shape):
         return rng.standard_normal(shape).astype(dtype)
     wide, short = data(700, 2 * 96), data(900, 2 * 45)
@@ -749,6 +751,7 @@ def _strided_layouts(rng, dtype):
     return [
         ("every other column, rows of 96", wide[:, ::2], data(700, 96), {}),
         ("every other column, rows of 45", short[:, ::2], short[:, 1::2], {}),
+        ("a slice of 100 columns", data(700, 150)[:, 20:120], data(700, 100), {}),
         ("a broadcast row of 96", data(700, 96), np.broadcast_to(data(96), (700, 96)), {}),
         ("a broadcast row of 45", data(900, 45), np.broadcast_to(data(45), (900, 45)), {}),
         ("a broadcast column", data(700, 96), np.broadcast_to(data(700, 1), (700, 96)), {}),

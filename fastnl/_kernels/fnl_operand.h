@@ -12,6 +12,10 @@
 #include "fnl_common.h"
 
 #define FNL_OPERAND_AXES 64  /* NumPy's most axes (NPY_MAXDIMS) */
+/* Gathered operands are gathered and computed this many elements at a
+   time, so that the pieces stay in L1 (mse_loss of x[:, ::2] and x[:, 1::2],
+   float64, one thread: 1140 us in blocks of 4096, 1010 in these) */
+#define FNL_GATHER_CHUNK 1024
 /* An operand as the kernels read it: its element 0 and, unless it is
    contiguous (ndim 0: read in place), its axes of more than one element,
    each merged into the axis before it where the two step as one, with
