@@ -273,6 +273,16 @@ def test_glu_aliases_layouts_and_errors(rng):
     assert np.array_equal(fastnl.glu_backward(np.asfortranarray(x), grad_output=g),
                           fastnl.glu_backward(x, grad_output=g))
     np.testing.assert_array_equal(x, before)
+    view = x.transpose(1, 2, 0)  # permuted axes: read in memory order, the bits of a copy
+    for axis in range(3):
+        y = fastnl.glu(view, axis)
+        assert y.tobytes() == fastnl.glu(view.copy(), axis).tobytes()
+        assert y.transpose(2, 0, 1).flags.c_contiguous  # laid out as the input
+        gy = rng.standard_normal(y.shape).astype(np.float32)
+        assert (fastnl.glu_backward(view, axis, gy).tobytes()
+                == fastnl.glu_backward(view.copy(), axis, gy).tobytes())
+        assert (fastnl.logsumexp(view, axis).tobytes()
+                == fastnl.logsumexp(view.copy(), axis).tobytes())
     assert fastnl.glu(np.array([1, 2])).dtype == np.float64
     with pytest.raises(TypeError, match="not both"):
         fastnl.glu(x, 0, axis=0)

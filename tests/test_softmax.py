@@ -163,6 +163,30 @@ def test_layouts_match_contiguous(name, rng):
 
 
 @pytest.mark.parametrize("name", FUNCS)
+def test_permuted_axes_read_in_memory_order(name, rng):
+    # x.transpose(0, 2, 3, 1) of a C-ordered array (NHWC views of NCHW
+    # data): read in place in memory order, the result laid out as the
+    # input, the bits of a contiguous copy's; the backward pass alike, also
+    # in place and into a permuted out=
+    base = rng.standard_normal((3, 70, 4, 5)).astype(np.float32)
+    f, backward = getattr(fastnl, name), getattr(fastnl, name + "_backward")
+    view = base.transpose(0, 2, 3, 1)
+    g = rng.standard_normal(base.shape).astype(np.float32).transpose(0, 2, 3, 1)
+    for axis in range(4):
+        y = f(view, axis=axis)
+        assert y.transpose(0, 3, 1, 2).flags.c_contiguous
+        assert y.tobytes() == f(np.ascontiguousarray(view), axis=axis).tobytes()
+        gx = backward(g, y, axis=axis)
+        want = backward(np.ascontiguousarray(g), np.ascontiguousarray(y), axis=axis)
+        assert gx.tobytes() == want.tobytes()
+        out = np.empty(base.shape, np.float32).transpose(0, 2, 3, 1)
+        assert backward(g, y, axis=axis, out=out) is out and out.tobytes() == want.tobytes()
+        inplace = y.copy(order="K")
+        assert backward(g, inplace, axis=axis, out=inplace) is inplace
+        assert inplace.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("name", FUNCS)
 def test_out(name, rng):
     f = getattr(fastnl, name)
     x = rng.standard_normal((4, 6))

@@ -2,10 +2,10 @@
 
 The work is done on a C-ordered (outer, n, inner) view of the input: the last
 axis is read row by row, any other axis lane by lane with stride ``inner``, so
-no transposed copy is ever made (a Fortran-ordered input is read as the
-C-ordered transpose; only other non-contiguous layouts are copied once, but
-for the softmax family's small-call paths, which read rows that lie apart
-along the last axis in place: _rowwise.fast_softmax).
+no transposed copy is ever made (a Fortran-ordered or permuted input is read
+in memory order, as a C-ordered transpose; only other non-contiguous layouts
+are copied once, but for the softmax family's small-call paths, which read
+rows that lie apart along the last axis in place: _rowwise.fast_softmax).
 """
 
 import math
@@ -15,43 +15,47 @@ import numpy as np
 from fastnl._config import _kernel_threads
 from fastnl._kernels import _rowwise as _k
 from fastnl._kernels._pool import empty
-from fastnl._validate import (as_float_array, check_out, deliver, is_float, normalize_axis,
-                              normalize_axes, resolve_dtype, writes_into)
+from fastnl._validate import (as_float_array, check_out, deliver, dense_axes, inverse_axes,
+                              is_float, normalize_axis, normalize_axes, resolve_dtype,
+                              writes_into)
 
 
 def lanes(arrays, axis):
-    """Arrays of one shape as flat buffers of C-ordered (outer, n, inner) views.
+    """Arrays of one shape as C-ordered (outer, n, inner) views.
 
-    Returns (arrays, order, outer, n, inner): all C-contiguous arrays are read
-    as they are; all Fortran-contiguous ones as their C-ordered transposes
-    (order 'F', the axis counted from the other end); anything else is copied
-    once into C order.
+    Returns (views, axes, outer, n, inner): arrays that are one block of
+    memory alike are read in place in their memory order, transposed by
+    `axes` into C order (C-ordered ones as they are, axes the identity;
+    Fortran-ordered or permuted ones, x.transpose(0, 2, 3, 1) of a
+    C-ordered array: dense_axes); anything else is copied once into C order.
     """
     arrays = [a.reshape(1) if a.ndim == 0 else a for a in arrays]
-    if all(a.flags.c_contiguous for a in arrays):
-        order = "C"
-    elif all(a.flags.f_contiguous for a in arrays):
-        order = "F"  # its transpose is C-ordered: reverse the axes
-    else:
-        arrays, order = [np.ascontiguousarray(a) for a in arrays], "C"
-    ndim = arrays[0].ndim
-    ax = axis if order == "C" else ndim - 1 - axis
-    shape = arrays[0].shape if order == "C" else arrays[0].shape[::-1]
+    axes = tuple(range(arrays[0].ndim))
+    if not all(a.flags.c_contiguous for a in arrays):
+        permuted = dense_axes(arrays)
+        if permuted is None:
+            arrays = [np.ascontiguousarray(a) for a in arrays]
+        else:
+            arrays, axes = [a.transpose(permuted) for a in arrays], permuted
+    shape, ax = arrays[0].shape, axes.index(axis)
     outer, n, inner = math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:])
-    return arrays, order, outer, n, inner
+    return arrays, axes, outer, n, inner
 
 
-def _run(kernel, arrays, order, out, shape, result, args):
-    """`kernel(*flat arrays, flat target, *args, n_threads)` into `out` when its
-    dtype and layout allow (it may be one of the `arrays`, for in place),
-    else into a new array; then the result dtype and a scalar for 0-d (whose
-    arrays `lanes` made 1-d, so a 0-d `out` is written through a copy)."""
+def _run(kernel, arrays, axes, out, shape, result, args):
+    """`kernel(*flat arrays, flat target, *args, n_threads)` over the C-ordered
+    views `lanes` made, into `out` when its dtype and layout allow (it may
+    be one of the inputs, for in place), else into a new array of the
+    inputs' layout; then the result dtype and a scalar for 0-d (whose arrays
+    `lanes` made 1-d, so a 0-d `out` is written through a copy)."""
     compute = arrays[0].dtype
-    direct = writes_into(out, arrays[0].shape, compute, order, arrays)
-    target = out if direct else empty(arrays[0].shape, compute, order=order)
-    flat = [(a if order == "C" else a.T).reshape(-1) for a in (*arrays, target)]
-    kernel(*flat, *args, _kernel_threads())
-    return out if direct else deliver(target.reshape(shape), out, result)
+    view = out.transpose(axes) if type(out) is np.ndarray and out.ndim == len(axes) else None
+    direct = writes_into(view, arrays[0].shape, compute, "C", arrays) if view is not None \
+        else False
+    target = view if direct else empty(arrays[0].shape, compute)
+    kernel(*[a.reshape(-1) for a in (*arrays, target)], *args, _kernel_threads())
+    return out if direct else deliver(target.transpose(inverse_axes(axes)).reshape(shape), out,
+                                      result)
 
 
 def cast(x, dtype):
@@ -77,8 +81,8 @@ def softmax(x, axis, temperature, dtype, out, softmin, log_out):
     axis = normalize_axis(axis, x.ndim)
     if out is not None:
         check_out(out, x.shape, result)
-    arrays, order, outer, n, inner = lanes([x], axis)
-    return _run(_k.softmax, arrays, order, out, x.shape, result, (outer, n, inner, t, log_out))
+    arrays, axes, outer, n, inner = lanes([x], axis)
+    return _run(_k.softmax, arrays, axes, out, x.shape, result, (outer, n, inner, t, log_out))
 
 
 def softmax_backward(grad_output, output, axis, temperature, out, softmin, log_out):
@@ -99,8 +103,8 @@ def softmax_backward(grad_output, output, axis, temperature, out, softmin, log_o
     axis = normalize_axis(axis, y.ndim)
     if out is not None:
         check_out(out, y.shape, result)
-    arrays, order, outer, n, inner = lanes([g, y], axis)
-    return _run(_k.softmax_backward, arrays, order, out, y.shape, result,
+    arrays, axes, outer, n, inner = lanes([g, y], axis)
+    return _run(_k.softmax_backward, arrays, axes, out, y.shape, result,
                 (outer, n, inner, t, log_out))
 
 
@@ -122,17 +126,16 @@ def merged_axes(x, axes):
 def _lse(x, axis):
     """logsumexp of the float array `x` along `axis`, in its dtype, with that
     axis kept at length 1."""
-    (xa,), order, outer, n, inner = lanes([x], axis)
+    (xa,), axes, outer, n, inner = lanes([x], axis)
     kept = list(xa.shape)
-    kept[axis] = 1
+    kept[axes.index(axis)] = 1
     out = empty((outer * inner,), x.dtype)
     if n == 0:
         out.fill(-np.inf)  # the sum of no terms is 0
     else:
-        _k.logsumexp((xa if order == "C" else xa.T).reshape(-1), out, outer, n, inner,
-                     _kernel_threads())
-    # out holds the lanes in C order of the array `lanes` read: the transpose for 'F'
-    return out.reshape(kept) if order == "C" else out.reshape(kept[::-1]).T
+        _k.logsumexp(xa.reshape(-1), out, outer, n, inner, _kernel_threads())
+    # out holds the lanes in the memory order `lanes` read
+    return out.reshape(kept).transpose(inverse_axes(axes))
 
 
 def logsumexp(x, axes, keepdim):
@@ -225,10 +228,11 @@ def glu_halves(shape, axis):
 
 def _halves(x, axis):
     """The C-ordered (outer, 2m) view of glu's input and its checks: the
-    flat buffer, its order, outer, m and the output's shape."""
+    flat buffer, the axes `lanes` read it in, outer, m and the output's
+    shape."""
     axis, shape = glu_halves(x.shape, axis)
-    (xa,), order, outer, n, inner = lanes([x], axis)
-    return (xa if order == "C" else xa.T).reshape(-1), order, outer, n // 2 * inner, shape
+    (xa,), axes, outer, n, inner = lanes([x], axis)
+    return xa.reshape(-1), axes, outer, n // 2 * inner, shape
 
 
 def glu(x, axis):
@@ -237,10 +241,10 @@ def glu(x, axis):
     if y is not None:
         return y
     x, result = as_float_array(x)
-    flat, order, outer, m, shape = _halves(x, axis)
-    y = empty(shape, x.dtype, order=order)
-    _k.glu(flat, (y if order == "C" else y.T).reshape(-1), outer, m, _kernel_threads())
-    return deliver(y, None, result)
+    flat, axes, outer, m, shape = _halves(x, axis)
+    y = empty(tuple(shape[a] for a in axes), x.dtype)  # in the input's memory order
+    _k.glu(flat, y.reshape(-1), outer, m, _kernel_threads())
+    return deliver(y.transpose(inverse_axes(axes)), None, result)
 
 
 def glu_backward(x, axis, grad_output, out):
@@ -251,15 +255,13 @@ def glu_backward(x, axis, grad_output, out):
         if gx is not None:
             return gx
     x, result = as_float_array(x)
-    flat, order, outer, m, shape = _halves(x, axis)
+    flat, axes, outer, m, shape = _halves(x, axis)
     g = _gradient(grad_output, shape, x.dtype)
     _checked_out(out, x.shape, result)
-    g = np.broadcast_to(g, shape)
-    g = np.ascontiguousarray(g) if order == "C" else np.asfortranarray(g)
-    gx = empty(x.shape, x.dtype, order=order)
-    _k.glu_backward((g if order == "C" else g.T).reshape(-1), flat,
-                    (gx if order == "C" else gx.T).reshape(-1), outer, m, _kernel_threads())
-    return deliver(gx, out, result)
+    g = np.ascontiguousarray(np.broadcast_to(g, shape).transpose(axes))
+    gx = empty(tuple(x.shape[a] for a in axes), x.dtype)  # in the input's memory order
+    _k.glu_backward(g.reshape(-1), flat, gx.reshape(-1), outer, m, _kernel_threads())
+    return deliver(gx.transpose(inverse_axes(axes)), out, result)
 
 
 # ---------------------------------------------------------------- gumbel_softmax
