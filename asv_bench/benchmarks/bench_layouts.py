@@ -3,7 +3,9 @@ once a slow path (a strided loop, a copy, one task per element): prelu with
 one weight per channel on (N, C) and (N, C, H, W), and its gradient; rrelu in
 training; cross_entropy over (N, C, H, W) (the class axis not the last) and
 with label smoothing; a pointwise loss of Fortran-ordered operands; an
-activation of a slice of the channel axis. Forward and backward, over
+activation of a slice of the channel axis; strided and broadcast operands
+(x[:, ::2], a target or pos_weight broadcast along the rows) and NHWC views
+of NCHW arrays, which were copied whole first. Forward and backward, over
 dtype x threads. Inputs are made once per process and cached."""
 
 import functools
@@ -62,6 +64,27 @@ def _channel_slice(dtype):
     return lambda: fastnl.silu(x), lambda: fastnl.silu_backward(g, x)
 
 
+def _every_other_column(dtype):
+    w = _normal(dtype, (4096, 512))
+    return (lambda: fastnl.mse_loss(w[:, ::2], w[:, 1::2]),
+            lambda: fastnl.gelu_backward(w[:, 1::2], w[:, ::2]))
+
+
+def _broadcast_row(dtype):
+    x, t = _normal(dtype, (4096, 256)), _normal(dtype, (256,), 1)
+    y, w = (_normal(dtype, (4096, 256), 2) > 0).astype(dtype), np.abs(t)
+    return (lambda: fastnl.mse_loss(x, np.broadcast_to(t, x.shape), reduction="none"),
+            lambda: fastnl.binary_cross_entropy_with_logits_backward(x, y, pos_weight=w))
+
+
+def _nhwc(dtype):
+    x = _normal(dtype, (32, 64, 16, 16)).transpose(0, 2, 3, 1)
+    g = _normal(dtype, (32, 64, 16, 16), 1).transpose(0, 2, 3, 1)
+    y = fastnl.softmax(x, axis=-1)
+    return (lambda: (fastnl.silu(x), fastnl.softmax(x, axis=-1)),
+            lambda: (fastnl.silu_backward(g, x), fastnl.softmax_backward(g, y, axis=-1)))
+
+
 CASES = {
     "prelu (1000, 100)": lambda dtype: _prelu(dtype, (1000, 100)),
     "prelu (100, 64, 16, 16)": lambda dtype: _prelu(dtype, (100, 64, 16, 16)),
@@ -70,6 +93,9 @@ CASES = {
     "cross_entropy smoothed (4096, 256)": _smoothed,
     "l1_loss Fortran (256, 4096)": _fortran_loss,
     "silu x[:, :8] of (32, 16, 32, 32)": _channel_slice,
+    "mse_loss, gelu' of x[:, ::2] of (4096, 512)": _every_other_column,
+    "mse_loss, bce_with_logits' of a row broadcast (4096, 256)": _broadcast_row,
+    "silu, softmax of NHWC views (32, 16, 16, 64)": _nhwc,
 }
 
 
