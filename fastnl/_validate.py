@@ -108,6 +108,17 @@ def dense_axes(arrays):
     return axes if arrays[0].transpose(axes).flags.c_contiguous else None
 
 
+def transposed_out(out, arrays, views, axes):
+    """`out` as the kernels see arrays transposed by `axes` (`views` of
+    `arrays`): the view of the input it is, so that in place stays in place;
+    else out.transpose(axes) where it is an ndarray of as many axes; else
+    `out` itself (None, or for the caller's checks to report)."""
+    for a, v in zip(arrays, views):
+        if a is out:
+            return v
+    return out.transpose(axes) if type(out) is np.ndarray and out.ndim == len(axes) else out
+
+
 def inverse_axes(axes):
     """The permutation that undoes transpose(axes)."""
     return tuple(sorted(range(len(axes)), key=axes.__getitem__))

@@ -186,6 +186,29 @@ def test_permuted_axes_read_in_memory_order(name, rng):
         assert inplace.tobytes() == want.tobytes()
 
 
+def test_in_place_writes_directly(rng, monkeypatch):
+    # out= the input itself, in C order, Fortran order or permuted axes: the
+    # kernels write into it, no temporary (_run's `empty`, the drivers' pool)
+    from fastnl._drivers import along_axis, elementwise
+
+    def no_temporary(*args, **kwargs):
+        raise AssertionError("a temporary was allocated")
+
+    base = rng.standard_normal((3, 40, 4, 5))
+    for layout in (base, np.asfortranarray(base), base.transpose(0, 2, 3, 1)):
+        want_softmax = fastnl.softmax(layout.copy(), axis=1)
+        want_silu = fastnl.silu(layout.copy())
+        with monkeypatch.context() as m:
+            m.setattr(along_axis, "empty", no_temporary)
+            m.setattr(elementwise, "empty", no_temporary)
+            x = layout.copy(order="K")
+            assert fastnl.softmax(x, axis=1, out=x) is x
+            np.testing.assert_array_equal(x, want_softmax)
+            x = layout.copy(order="K")
+            assert fastnl.silu(x, out=x) is x
+            np.testing.assert_array_equal(x, want_silu)
+
+
 @pytest.mark.parametrize("name", FUNCS)
 def test_out(name, rng):
     f = getattr(fastnl, name)

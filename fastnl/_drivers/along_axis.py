@@ -17,7 +17,7 @@ from fastnl._kernels import _rowwise as _k
 from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, check_out, deliver, dense_axes, inverse_axes,
                               is_float, normalize_axis, normalize_axes, resolve_dtype,
-                              writes_into)
+                              transposed_out, writes_into)
 
 
 def lanes(arrays, axis):
@@ -42,16 +42,17 @@ def lanes(arrays, axis):
     return arrays, axes, outer, n, inner
 
 
-def _run(kernel, arrays, axes, out, shape, result, args):
+def _run(kernel, inputs, arrays, axes, out, shape, result, args):
     """`kernel(*flat arrays, flat target, *args, n_threads)` over the C-ordered
-    views `lanes` made, into `out` when its dtype and layout allow (it may
-    be one of the inputs, for in place), else into a new array of the
-    inputs' layout; then the result dtype and a scalar for 0-d (whose arrays
-    `lanes` made 1-d, so a 0-d `out` is written through a copy)."""
+    views `lanes` made of `inputs`, into `out` when its dtype and layout
+    allow (it may be one of the inputs, for in place), else into a new
+    array of the inputs' layout; then the result dtype and a scalar for 0-d
+    (whose arrays `lanes` made 1-d, so a 0-d `out` is written through a
+    copy)."""
     compute = arrays[0].dtype
-    view = out.transpose(axes) if type(out) is np.ndarray and out.ndim == len(axes) else None
-    direct = writes_into(view, arrays[0].shape, compute, "C", arrays) if view is not None \
-        else False
+    view = transposed_out(out, inputs, arrays, axes)
+    direct = type(view) is np.ndarray and writes_into(view, arrays[0].shape, compute, "C",
+                                                      arrays)
     target = view if direct else empty(arrays[0].shape, compute)
     kernel(*[a.reshape(-1) for a in (*arrays, target)], *args, _kernel_threads())
     return out if direct else deliver(target.transpose(inverse_axes(axes)).reshape(shape), out,
@@ -82,7 +83,8 @@ def softmax(x, axis, temperature, dtype, out, softmin, log_out):
     if out is not None:
         check_out(out, x.shape, result)
     arrays, axes, outer, n, inner = lanes([x], axis)
-    return _run(_k.softmax, arrays, axes, out, x.shape, result, (outer, n, inner, t, log_out))
+    return _run(_k.softmax, [x], arrays, axes, out, x.shape, result,
+                (outer, n, inner, t, log_out))
 
 
 def softmax_backward(grad_output, output, axis, temperature, out, softmin, log_out):
@@ -104,7 +106,7 @@ def softmax_backward(grad_output, output, axis, temperature, out, softmin, log_o
     if out is not None:
         check_out(out, y.shape, result)
     arrays, axes, outer, n, inner = lanes([g, y], axis)
-    return _run(_k.softmax_backward, arrays, axes, out, y.shape, result,
+    return _run(_k.softmax_backward, [g, y], arrays, axes, out, y.shape, result,
                 (outer, n, inner, t, log_out))
 
 

@@ -9,7 +9,7 @@ from fastnl._config import _kernel_threads
 from fastnl._kernels import _elementwise as _k
 from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, check_out, deliver, dense_axes, inverse_axes,
-                              resolve_dtype, rng_from, writes_into)
+                              resolve_dtype, rng_from, transposed_out, writes_into)
 
 _Kernel, _fast = _k.Kernel, _k.fast
 
@@ -19,13 +19,13 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
     or `kernel(grad_flat, x_flat, out_flat, *args, n_threads)` when
     `grad_output` (of x's shape) is given, for a backward pass.
 
-    C- or Fortran-contiguous inputs are read in place, and so are arrays of
-    permuted axes (dense_axes), and, when `kernel` is a Kernel, contiguous
-    rows that lie apart (row_view: x[:, a:b]) and any other strides
-    (Kernel.strided, a chunk at a time); other kernels' other layouts go
-    through one contiguous copy (`c_order` forces C order, for kernels that
-    need the logical element order). Inputs of different dtypes
-    are computed in their promoted dtype. `out` is written directly when its
+    C-contiguous inputs are read in place, and so are Fortran-ordered ones and
+    arrays of permuted axes (dense_axes), and, when `kernel` is a Kernel,
+    contiguous rows that lie apart (row_view: x[:, a:b]) and any other
+    strides (Kernel.strided, a chunk at a time); other kernels' other
+    layouts go through one contiguous copy (`c_order` forces C order, for
+    kernels that need the logical element order). Inputs of different
+    dtypes are computed in their promoted dtype. `out` is written directly when its
     layout and dtype match, and through a temporary otherwise (including when
     it overlaps an input without being that input itself). Arrays of other libraries never get
     here: the public functions hand them to a ufunc (or to fastnl._dask).
@@ -47,31 +47,30 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
     compute, shape = arrays[0].dtype, arrays[0].shape
     if out is not None:
         check_out(out, shape, result)
-    if all(a.flags.c_contiguous for a in arrays):
-        order = "C"
-    elif not c_order and all(a.flags.f_contiguous for a in arrays):
-        order = "F"
-    elif not c_order and (axes := dense_axes(arrays)) is not None:
-        # one block of memory in another axis order (x.transpose(0, 2, 3, 1)
-        # of a C-ordered array): computed in memory order, into a result of
-        # that layout, as NumPy's ufuncs and torch lay theirs out (gathered
-        # into C order, 64 x 32 x 32 float32 took twice the time)
-        y = run(kernel, arrays[-1].transpose(axes),
-                None if out is None else out.transpose(axes), *args,
-                grad_output=arrays[0].transpose(axes) if len(arrays) == 2 else None)
-        return out if out is not None else y.transpose(inverse_axes(axes))
-    else:
-        cols = min(_k.longest_rows(a) for a in arrays) if type(kernel) is _Kernel else 0
-        rows = [row_view(a, cols) for a in arrays] if cols else [None]
-        if all(v is not None for v in rows):
-            return _run_rows(kernel, arrays, rows, out, args, result)
-        if type(kernel) is _Kernel and all(a.flags.aligned for a in arrays):
-            return _run_strided(kernel, arrays, out, args, result)
-        arrays, order = [np.ascontiguousarray(a) for a in arrays], "C"
-    direct = writes_into(out, shape, compute, order, arrays)
-    target = out if direct else empty(shape, compute, order=order)
-    kernel(*[a.ravel(order) for a in arrays], target.ravel(order), *args, _kernel_threads())
-    return out if direct else deliver(target, out, result)
+    axes = tuple(range(len(shape)))
+    if not all(a.flags.c_contiguous for a in arrays):
+        dense = None if c_order else dense_axes(arrays)
+        if dense is not None:
+            # one block of memory in another axis order (Fortran order,
+            # x.transpose(0, 2, 3, 1) of a C-ordered array): computed in memory
+            # order, into a result of that layout, as NumPy's ufuncs and torch
+            # lay theirs out (gathered into C order, 64 x 32 x 32 float32 took
+            # twice the time)
+            axes = dense
+        else:
+            cols = min(_k.longest_rows(a) for a in arrays) if type(kernel) is _Kernel else 0
+            rows = [row_view(a, cols) for a in arrays] if cols else [None]
+            if all(v is not None for v in rows):
+                return _run_rows(kernel, arrays, rows, out, args, result)
+            if type(kernel) is _Kernel and all(a.flags.aligned for a in arrays):
+                return _run_strided(kernel, arrays, out, args, result)
+            arrays = [np.ascontiguousarray(a) for a in arrays]
+    views = [a.transpose(axes) for a in arrays]  # C-ordered
+    view = transposed_out(out, arrays, views, axes)
+    direct = type(view) is np.ndarray and writes_into(view, views[0].shape, compute, "C", views)
+    target = view if direct else empty(views[0].shape, compute)
+    kernel(*[v.reshape(-1) for v in views], target.reshape(-1), *args, _kernel_threads())
+    return out if direct else deliver(target.transpose(inverse_axes(axes)), out, result)
 
 
 def row_view(a, cols):
@@ -104,8 +103,8 @@ def _run_rows(kernel, arrays, rows, out, args, result):
 
 
 def _run_strided(kernel, arrays, out, args, result):
-    """`run` for inputs of any other strides (x[:, ::2], axes permuted): the
-    kernel gathers them a chunk at a time in its threads (Kernel.strided),
+    """`run` for inputs of any other strides (x[:, ::2], a slice's axes
+    permuted): the kernel gathers them a chunk at a time in its threads (Kernel.strided),
     into `out` where writes_into allows, else into a new C-ordered array."""
     shape, compute = arrays[0].shape, arrays[0].dtype
     direct = writes_into(out, shape, compute, "C", arrays) and all(a is not out for a in arrays)

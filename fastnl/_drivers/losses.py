@@ -19,7 +19,8 @@ from fastnl._kernels import _rowlosses as _krl
 from fastnl._kernels import _rowwise as _kr
 from fastnl._kernels._pool import empty
 from fastnl._validate import (as_float_array, check_out, check_reduction, deliver, dense_axes,
-                              inverse_axes, is_float, real, resolve_dtype, writes_into)
+                              inverse_axes, is_float, real, resolve_dtype, transposed_out,
+                              writes_into)
 
 
 # ---------------------------------------------------------------- pointwise losses
@@ -209,13 +210,6 @@ def _transposed(input, target, arrays, checks):
             [(name, None if a is None else a.transpose(axes)) for name, a in arrays])
 
 
-def _transpose_like(a, axes):
-    """`a` transposed by `axes` where it is an ndarray of as many axes (a
-    grad_output or out of the loss's shape), else as it is (for the checks
-    to report)."""
-    return a.transpose(axes) if type(a) is np.ndarray and a.ndim == len(axes) else a
-
-
 def pointwise(kernel, input, target, reduction, params=(), arrays=(), sizes="warn",
               checks=()):
     """Run a pointwise loss kernel and reduce (`reduction` checked by the
@@ -324,8 +318,9 @@ def pointwise_backward(kernel, input, target, reduction, grad_output, out, param
     if transposed is not None:
         axes, x, t, arrays = transposed
         grad = pointwise_backward(kernel, x, t, reduction,
-                                  _transpose_like(np.asarray(grad_output), axes),
-                                  _transpose_like(out, axes), params, arrays, sizes, checks)
+                                  transposed_out(np.asarray(grad_output), [], [], axes),
+                                  transposed_out(out, [], [], axes), params, arrays, sizes,
+                                  checks)
         return out if out is not None else grad.transpose(inverse_axes(axes))
     prepared = prepare(input, target, arrays, sizes, checks)
     x, result, shape = prepared[:3]
