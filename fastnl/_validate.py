@@ -101,6 +101,8 @@ def dense_axes(arrays):
     C-contiguous block (x.T, x.transpose(0, 2, 3, 1) of C-ordered arrays),
     where they share their strides: their axes by decreasing stride; else
     None. The kernels read such arrays in memory order."""
+    if all(a.flags.f_contiguous for a in arrays):  # the common case, at once
+        return tuple(range(arrays[0].ndim - 1, -1, -1))
     strides = arrays[0].strides
     if any(a.strides != strides for a in arrays[1:]):
         return None
@@ -113,6 +115,8 @@ def transposed_out(out, arrays, views, axes):
     `arrays`): the view of the input it is, so that in place stays in place;
     else out.transpose(axes) where it is an ndarray of as many axes; else
     `out` itself (None, or for the caller's checks to report)."""
+    if out is None:
+        return None
     for a, v in zip(arrays, views):
         if a is out:
             return v

@@ -47,17 +47,15 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
     compute, shape = arrays[0].dtype, arrays[0].shape
     if out is not None:
         check_out(out, shape, result)
-    axes = tuple(range(len(shape)))
+    axes = None  # C order
     if not all(a.flags.c_contiguous for a in arrays):
-        dense = None if c_order else dense_axes(arrays)
-        if dense is not None:
-            # one block of memory in another axis order (Fortran order,
-            # x.transpose(0, 2, 3, 1) of a C-ordered array): computed in memory
-            # order, into a result of that layout, as NumPy's ufuncs and torch
-            # lay theirs out (gathered into C order, 64 x 32 x 32 float32 took
-            # twice the time)
-            axes = dense
-        else:
+        axes = None if c_order else dense_axes(arrays)
+        # one block of memory in another axis order (Fortran order,
+        # x.transpose(0, 2, 3, 1) of a C-ordered array) is computed in memory
+        # order, into a result of that layout, as NumPy's ufuncs and torch lay
+        # theirs out (gathered into C order, 64 x 32 x 32 float32 took twice
+        # the time)
+        if axes is None:
             cols = min(_k.longest_rows(a) for a in arrays) if type(kernel) is _Kernel else 0
             rows = [row_view(a, cols) for a in arrays] if cols else [None]
             if all(v is not None for v in rows):
@@ -65,12 +63,16 @@ def run(kernel, x, out, *args, grad_output=None, c_order=False):
             if type(kernel) is _Kernel and all(a.flags.aligned for a in arrays):
                 return _run_strided(kernel, arrays, out, args, result)
             arrays = [np.ascontiguousarray(a) for a in arrays]
-    views = [a.transpose(axes) for a in arrays]  # C-ordered
-    view = transposed_out(out, arrays, views, axes)
-    direct = type(view) is np.ndarray and writes_into(view, views[0].shape, compute, "C", views)
+    views, view = arrays, out
+    if axes is not None:  # C-ordered transposes
+        views = [a.transpose(axes) for a in arrays]
+        view = transposed_out(out, arrays, views, axes)
+    direct = writes_into(view, views[0].shape, compute, "C", views)
     target = view if direct else empty(views[0].shape, compute)
     kernel(*[v.reshape(-1) for v in views], target.reshape(-1), *args, _kernel_threads())
-    return out if direct else deliver(target.transpose(inverse_axes(axes)), out, result)
+    if direct:
+        return out
+    return deliver(target if axes is None else target.transpose(inverse_axes(axes)), out, result)
 
 
 def row_view(a, cols):
