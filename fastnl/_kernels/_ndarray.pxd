@@ -16,6 +16,30 @@ cdef extern from "fnl_operand.h":
         Py_ssize_t strides[FNL_OPERAND_AXES]
 
 
+cdef inline bint same_shape(cnp.ndarray a, cnp.ndarray b):
+    cdef int d, nd = cnp.PyArray_NDIM(a)
+    if cnp.PyArray_NDIM(b) != nd:
+        return False
+    for d in range(nd):
+        if cnp.PyArray_DIM(a, d) != cnp.PyArray_DIM(b, d):
+            return False
+    return True
+
+
+cdef inline cnp.ndarray check_operand(object a, cnp.ndarray like, int typenum, str name):
+    """`a`, raising (naming it `name`) unless it is an ndarray the strided
+    kernels read (describe_operand): aligned, native order, of `typenum` and
+    of `like`'s shape."""
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if (cnp.PyArray_TYPE(<cnp.ndarray>a) != typenum or not cnp.PyArray_ISNOTSWAPPED(a)
+            or not cnp.PyArray_ISALIGNED(a)):
+        raise ValueError(f"{name} must be an aligned, native-order array of the kernel's dtype")
+    if not same_shape(<cnp.ndarray>a, like):
+        raise ValueError(f"{name} has shape {a.shape}, expected {(<object>like).shape}")
+    return <cnp.ndarray>a
+
+
 cdef inline bint describe_operand(cnp.ndarray a, fnl_operand *d) noexcept:
     """*d = `a` (aligned, native order, at most FNL_OPERAND_AXES axes: NumPy's
     limit) as the kernels read it (fnl_operand.h): in place where it is
@@ -70,16 +94,6 @@ cdef inline int float_typenum(object a):
     """float_type for a plain (plain_array) ndarray, else -1."""
     cdef int typenum = float_type(a)
     return typenum if typenum >= 0 and plain_array(a, typenum) else -1
-
-
-cdef inline bint same_shape(cnp.ndarray a, cnp.ndarray b):
-    cdef int d, nd = cnp.PyArray_NDIM(a)
-    if cnp.PyArray_NDIM(b) != nd:
-        return False
-    for d in range(nd):
-        if cnp.PyArray_DIM(a, d) != cnp.PyArray_DIM(b, d):
-            return False
-    return True
 
 
 cdef inline char *extent(cnp.ndarray a, char **end):
